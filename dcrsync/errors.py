@@ -1,0 +1,32 @@
+"""Errors a user can cause or fix. The CLI prints them as one line and exits 1."""
+
+from __future__ import annotations
+
+
+class DcrsyncError(Exception):
+    """A failure the user can act on; str() is the whole one-line message."""
+
+
+class ConfigError(DcrsyncError):
+    pass
+
+
+class StateError(DcrsyncError):
+    pass
+
+
+class SopsError(DcrsyncError):
+    pass
+
+
+class BackendError(DcrsyncError):
+    """The server refused or failed a request. `status` is the HTTP status when there was one."""
+
+    def __init__(self, message: str, status: int | None = None, error: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.error = error
+
+
+class PlanError(DcrsyncError):
+    pass

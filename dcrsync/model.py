@@ -1,0 +1,143 @@
+"""The data the pipeline passes along, and the one table of fields.
+
+`ClientSpec` is what git says (one per YAML document), `LiveClient` is what a server says.
+Both carry client metadata in one flat namespace of *paths*: portable RFC 7591 / OpenID Connect
+names (``redirect_uris``) and family-specific ones prefixed with their block (``hydra.audience``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Severity = Literal["error", "warning"]
+
+
+@dataclass(frozen=True, order=True)
+class Location:
+    file: str
+    line: int  # 1-based
+    col: int  # 1-based
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.col}"
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    location: Location
+    severity: Severity
+    rule: str  # "DCR001"…, or "schema", "yaml", "load"
+    message: str
+
+    def format(self) -> str:
+        return f"{self.location}: {self.severity}[{self.rule}]: {self.message}"
+
+
+@dataclass
+class ClientSpec:
+    """One client as declared in git, after `${env:}` / `${var:}` substitution."""
+
+    name: str
+    fields: dict[str, Any]  # portable metadata, without name / client_id / family blocks
+    location: Location  # where the document starts (its `name` key)
+    client_id: str | None = None
+    hydra: dict[str, Any] = field(default_factory=dict)
+    keycloak: dict[str, Any] = field(default_factory=dict)
+    field_locations: dict[str, Location] = field(default_factory=dict)  # top-level key -> value
+    #: list-valued field ("redirect_uris", "hydra.audience") -> the Location of each item
+    item_locations: dict[str, list[Location]] = field(default_factory=dict)
+
+    def declared(self) -> dict[str, Any]:
+        """Every declared field as a flat path -> value mapping (family blocks prefixed)."""
+        out = dict(self.fields)
+        for k, v in self.hydra.items():
+            out[f"hydra.{k}"] = v
+        for k, v in self.keycloak.items():
+            out[f"keycloak.{k}"] = v
+        return out
+
+    def where(self, path: str) -> Location:
+        top = path.split(".", 1)[0]
+        return self.field_locations.get(top, self.location)
+
+    def where_item(self, path: str, index: int) -> Location:
+        """Where item `index` of the list at `path` is written (the field itself if unknown)."""
+        items = self.item_locations.get(path, ())
+        return items[index] if 0 <= index < len(items) else self.where(path)
+
+
+@dataclass
+class LiveClient:
+    """One client as the server returned it."""
+
+    client_id: str
+    fields: dict[str, Any]  # flat path namespace, as the server answered
+    raw: dict[str, Any]  # the server's own representation (to build full-replace bodies)
+    managed_name: str | None = None  # the dcrsync name in the ownership marker, if any
+    owner: str | None = None  # the owner in the ownership marker, if any
+    updated_at: str | None = None
+
+
+# --- the one table of fields -------------------------------------------------------------
+
+#: compared as sets (order never matters)
+SET_FIELDS: frozenset[str] = frozenset(
+    {
+        "grant_types",
+        "response_types",
+        "redirect_uris",
+        "post_logout_redirect_uris",
+        "request_uris",
+        "contacts",
+        "default_acr_values",
+        "hydra.audience",
+        "hydra.allowed_cors_origins",
+    }
+)
+
+#: space-separated token strings compared as sets
+TOKEN_FIELDS: frozenset[str] = frozenset({"scope"})
+
+#: never printed, never compared in the open
+SECRET_FIELDS: frozenset[str] = frozenset({"client_secret", "registration_access_token"})
+
+#: what the server gives once and dcrsync keeps (encrypted where secret) in state
+STATE_SECRET_FIELDS: tuple[str, ...] = (
+    "client_secret",
+    "registration_access_token",
+    "registration_client_uri",
+    "client_secret_expires_at",
+)
+
+#: owned by the server: never declared, never sent in an update body
+SERVER_OWNED: frozenset[str] = frozenset(
+    {
+        "client_id_issued_at",
+        "client_secret_expires_at",
+        "registration_access_token",
+        "registration_client_uri",
+        "created_at",
+        "updated_at",
+    }
+)
+
+SENSITIVE = "(sensitive)"
+
+
+def normalise_value(path: str, value: Any) -> Any:
+    """A canonical form for comparison: sets sorted, scope split into sorted tokens."""
+    if value is None:
+        return None
+    if path in TOKEN_FIELDS and isinstance(value, str):
+        return sorted(set(value.split()))
+    if path in SET_FIELDS and isinstance(value, list):
+        try:
+            return sorted(set(value))
+        except TypeError:
+            return sorted(value, key=repr)
+    return value
+
+
+def normalise(fields: dict[str, Any]) -> dict[str, Any]:
+    return {k: normalise_value(k, v) for k, v in fields.items()}
