@@ -1,0 +1,101 @@
+"""One httpx client factory: timeouts, retries with backoff honouring Retry-After, auth, user agent."""
+
+from __future__ import annotations
+
+import email.utils
+import random
+import time
+from dataclasses import dataclass
+
+import httpx
+
+from dcrsync import __version__
+
+USER_AGENT = f"dcrsync/{__version__}"
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+RETRY_ERRORS = (httpx.TransportError,)  # connect / read / write errors, timeouts, dropped connections
+
+
+@dataclass
+class RetryPolicy:
+    attempts: int = 5
+    backoff: float = 0.2  # first wait, doubled each time
+    max_wait: float = 30.0
+
+
+def retry_after(response: httpx.Response) -> float | None:
+    value = response.headers.get("Retry-After")
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+class RetryTransport(httpx.BaseTransport):
+    """Retries 429 / 5xx answers and transport errors with exponential backoff and jitter."""
+
+    def __init__(self, inner: httpx.BaseTransport, policy: RetryPolicy, sleep=time.sleep) -> None:
+        self.inner = inner
+        self.policy = policy
+        self.sleep = sleep
+        self.retries = 0  # counted, for benchmarks and tests
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                response = self.inner.handle_request(request)
+            except RETRY_ERRORS:
+                if attempt >= self.policy.attempts:
+                    raise
+                self._wait(attempt, None)
+                continue
+            if response.status_code not in RETRY_STATUSES or attempt >= self.policy.attempts:
+                return response
+            hint = retry_after(response)
+            response.close()
+            self._wait(attempt, hint)
+
+    def _wait(self, attempt: int, hint: float | None) -> None:
+        self.retries += 1
+        if hint is None:
+            hint = self.policy.backoff * (2 ** (attempt - 1)) * (0.5 + random.random())
+        self.sleep(min(hint, self.policy.max_wait))
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def make_client(
+    base_url: str = "",
+    *,
+    token: str | None = None,
+    timeout: float = 30.0,
+    max_connections: int = 16,
+    policy: RetryPolicy | None = None,
+    transport: httpx.BaseTransport | None = None,
+) -> httpx.Client:
+    headers = {"User-Agent": USER_AGENT, "Accept": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
+    inner = transport or httpx.HTTPTransport(limits=limits)
+    return httpx.Client(
+        base_url=base_url,
+        headers=headers,
+        timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
+        transport=RetryTransport(inner, policy or RetryPolicy()),
+        follow_redirects=False,
+    )
+
+
+def describe_error(exc: httpx.TransportError, url: str) -> str:
+    kind = type(exc).__name__
+    return f"cannot reach {url} ({kind}); check the server URL in dcrsync.yaml and that the server is up"

@@ -1,0 +1,328 @@
+"""The encrypted state file, its journal and its lock.
+
+The state maps each client's `name` to its `client_id`, keeps what the server gave only once
+(secrets, registration token and URI) and what was last applied, so plans can tell git changes
+(pending) from server changes (drift). It is YAML encrypted by sops with only secret keys
+encrypted: names, client ids and applied values stay readable without a key.
+
+Every secret the server returns goes first into the journal: a folder of small sops-encrypted
+batches, each written atomically. The journal is folded into the state with one atomic replace
+at the end of an apply, and replayed first by any run that finds one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import fcntl
+import hashlib
+import json
+import os
+import threading
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from dcrsync.errors import StateError
+from dcrsync.sops import Sops
+
+try:
+    _Loader: type = yaml.CSafeLoader
+    _Dumper: type = yaml.CSafeDumper
+except AttributeError:  # pragma: no cover - PyYAML without libyaml
+    _Loader, _Dumper = yaml.SafeLoader, yaml.SafeDumper
+
+STATE_VERSION = 1
+SECRET_KEYS = ("client_secret", "registration_access_token")
+
+
+def digest(values: dict[str, Any]) -> str:
+    blob = json.dumps(values, sort_keys=True, separators=(",", ":"), default=str)
+    return "sha256:" + hashlib.sha256(blob.encode()).hexdigest()
+
+
+def now() -> str:
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass
+class ClientRecord:
+    name: str
+    client_id: str
+    desired: dict[str, Any] = field(default_factory=dict)  # normalised declared values at last apply
+    applied: dict[str, Any] = field(default_factory=dict)  # normalised server values after it
+    digest: str = ""
+    applied_at: str = ""
+    client_secret: str | None = None
+    registration_access_token: str | None = None
+    registration_client_uri: str | None = None
+    client_secret_expires_at: int | None = None
+    #: "create" while a create was announced but not yet confirmed by the server
+    pending: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {k: v for k, v in asdict(self).items() if v not in (None, "") and k != "name"}
+        return out
+
+    @classmethod
+    def from_dict(cls, name: str, data: dict[str, Any]) -> ClientRecord:
+        known = {f.name for f in fields(cls)}
+        return cls(name=name, **{k: v for k, v in data.items() if k in known and k != "name"})
+
+    def merge(self, changes: dict[str, Any]) -> None:
+        for k, v in changes.items():
+            if k != "name" and hasattr(self, k):
+                setattr(self, k, v)
+
+
+@dataclass
+class State:
+    clients: dict[str, ClientRecord] = field(default_factory=dict)
+    serial: int = 0
+    encrypted: bool = False  # True when read without a key: secrets are ENC[…] and not known
+
+    def by_client_id(self) -> dict[str, ClientRecord]:
+        return {r.client_id: r for r in self.clients.values()}
+
+    def fold(self, entries: list[dict[str, Any]]) -> None:
+        """Apply journal entries in order: `upsert` merges fields into a record, `delete` drops it."""
+        for entry in entries:
+            name = entry["name"]
+            if entry["op"] == "delete":
+                self.clients.pop(name, None)
+            elif entry["op"] == "upsert":
+                data = entry["data"]
+                rec = self.clients.get(name)
+                if rec is None:
+                    if "client_id" not in data:
+                        continue
+                    rec = ClientRecord(name=name, client_id=data["client_id"])
+                    self.clients[name] = rec
+                rec.merge(data)
+
+    def to_yaml(self) -> bytes:
+        doc = {
+            "version": STATE_VERSION,
+            "serial": self.serial,
+            "clients": {n: self.clients[n].to_dict() for n in sorted(self.clients)},
+        }
+        return yaml.dump(doc, Dumper=_Dumper, sort_keys=False, allow_unicode=True).encode()
+
+    @classmethod
+    def from_yaml(cls, text: bytes, where: str, encrypted: bool) -> State:
+        try:
+            doc = yaml.load(text, Loader=_Loader) or {}
+        except yaml.YAMLError as exc:
+            raise StateError(f"{where} is not valid YAML ({exc.__class__.__name__}); restore it from git") from None
+        if not isinstance(doc, dict) or doc.get("version") != STATE_VERSION:
+            raise StateError(f"{where} is not a dcrsync state (version {STATE_VERSION}); restore it from git")
+        state = cls(serial=int(doc.get("serial", 0)), encrypted=encrypted)
+        for name, data in (doc.get("clients") or {}).items():
+            rec = ClientRecord.from_dict(name, data or {})
+            if encrypted:  # ENC[…] values are only markers that a secret exists
+                for key in SECRET_KEYS:
+                    if getattr(rec, key):
+                        setattr(rec, key, "ENC")
+            state.clients[name] = rec
+        return state
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    """Write, fsync, rename over, fsync the folder: the file is the old one or the new one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.write(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+    _fsync_dir(path.parent)
+
+
+class Journal:
+    """A folder of sops-encrypted batches `000001.yaml`, … beside the state file."""
+
+    def __init__(self, state_path: Path, sops: Sops | None) -> None:
+        self.dir = state_path.with_name(state_path.name + ".journal")
+        self.sops = sops
+        self._seq = 0
+
+    def batches(self) -> list[Path]:
+        if not self.dir.is_dir():
+            return []
+        return sorted(p for p in self.dir.iterdir() if p.suffix == ".yaml" and not p.name.startswith("."))
+
+    def exists(self) -> bool:
+        return bool(self.batches())
+
+    def append(self, entries: list[dict[str, Any]]) -> None:
+        if not entries:
+            return
+        if self.sops is None:
+            raise StateError("writing the journal needs sops")
+        if self._seq == 0:
+            existing = self.batches()
+            self._seq = int(existing[-1].stem) if existing else 0
+        self._seq += 1
+        plain = yaml.dump({"entries": entries}, Dumper=_Dumper, sort_keys=False).encode()
+        cipher = self.sops.encrypt(plain, "journal.yaml", what="the journal")
+        self.dir.mkdir(parents=True, exist_ok=True)
+        atomic_write(self.dir / f"{self._seq:06d}.yaml", cipher)
+
+    def read(self) -> list[dict[str, Any]]:
+        if self.sops is None:
+            raise StateError("reading the journal needs sops")
+        entries: list[dict[str, Any]] = []
+        for batch in self.batches():
+            plain = self.sops.decrypt(batch.read_bytes(), what=f"the journal batch {batch}")
+            entries.extend((yaml.load(plain, Loader=_Loader) or {}).get("entries") or [])
+        return entries
+
+    def clear(self) -> None:
+        for batch in self.batches():
+            batch.unlink()
+        for leftover in self.dir.glob(".*.tmp") if self.dir.is_dir() else []:
+            leftover.unlink()
+        if self.dir.is_dir():
+            self.dir.rmdir()
+            _fsync_dir(self.dir.parent)
+
+
+class JournalWriter:
+    """Group commit: workers `submit` entries; one thread writes everything waiting in one sops call.
+
+    `flush()` returns once every entry submitted before it is on disk, encrypted.
+    """
+
+    def __init__(self, journal: Journal) -> None:
+        self.journal = journal
+        self._cond = threading.Condition()
+        self._pending: list[dict[str, Any]] = []
+        self._submitted = 0
+        self._durable = 0
+        self._error: BaseException | None = None
+        self._closed = False
+        self.batches = 0
+        self._thread = threading.Thread(target=self._run, name="dcrsync-journal", daemon=True)
+        self._thread.start()
+
+    def submit(self, *entries: dict[str, Any]) -> int:
+        with self._cond:
+            if self._error is not None:
+                raise StateError(f"the journal could not be written: {self._error}")
+            self._pending.extend(entries)
+            self._submitted += len(entries)
+            ticket = self._submitted
+            self._cond.notify_all()
+            return ticket
+
+    def wait(self, ticket: int) -> None:
+        with self._cond:
+            while self._durable < ticket and self._error is None:
+                self._cond.wait()
+            if self._error is not None:
+                raise StateError(f"the journal could not be written: {self._error}")
+
+    def flush(self) -> None:
+        with self._cond:
+            ticket = self._submitted
+        self.wait(ticket)
+
+    def close(self) -> None:
+        self.flush()
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._pending and not self._closed:
+                    self._cond.wait()
+                if not self._pending and self._closed:
+                    return
+                batch, self._pending = self._pending, []
+            try:
+                self.journal.append(batch)
+            except BaseException as exc:  # noqa: BLE001 - reported to every waiter
+                with self._cond:
+                    self._error = exc
+                    self._cond.notify_all()
+                return
+            with self._cond:
+                self._durable += len(batch)
+                self.batches += 1
+                self._cond.notify_all()
+
+
+class StateStore:
+    """Reads and writes one state file through sops, with its journal and lock."""
+
+    def __init__(self, path: Path, sops: Sops | None) -> None:
+        self.path = path
+        self.sops = sops
+        self.journal = Journal(path, sops)
+        self.lock_path = path.with_name(path.name + ".lock")
+
+    def read_public(self) -> State:
+        """Names, client ids and applied values, without a key. Secrets are unknown."""
+        if not self.path.exists():
+            return State()
+        return State.from_yaml(self.path.read_bytes(), str(self.path), encrypted=True)
+
+    def read(self) -> State:
+        """The whole state, secrets decrypted (needs a key), with any journal folded in."""
+        state = State()
+        if self.path.exists():
+            if self.sops is None:
+                raise StateError("reading secrets from the state needs sops")
+            plain = self.sops.decrypt(self.path.read_bytes(), what=str(self.path))
+            state = State.from_yaml(plain, str(self.path), encrypted=False)
+        if self.journal.exists():
+            state.fold(self.journal.read())
+        return state
+
+    def write(self, state: State) -> None:
+        if self.sops is None:
+            raise StateError("writing the state needs sops")
+        state.serial += 1
+        cipher = self.sops.encrypt(state.to_yaml(), self.path.name, what=str(self.path))
+        atomic_write(self.path, cipher)
+
+    def commit(self, state: State) -> None:
+        """Fold is done by the caller; write the state, then drop the journal it contains."""
+        self.write(state)
+        self.journal.clear()
+
+    @contextlib.contextmanager
+    def locked(self) -> Iterator[None]:
+        self.lock_path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = os.pread(fd, 200, 0).decode(errors="replace").strip() or "another process"
+                raise StateError(
+                    f"{self.path} is locked by another dcrsync apply ({holder}); "
+                    "wait for it to finish (the lock goes when that process ends)"
+                ) from None
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"pid {os.getpid()} since {now()}".encode(), 0)
+            yield
+        finally:
+            os.close(fd)
