@@ -1,0 +1,270 @@
+"""Carry a Plan out through a backend: order, parallelism, journaling what the server gives once."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from typing import Any
+
+from dcrsync.backends.base import Backend, Marker, Result
+from dcrsync.config import Safety
+from dcrsync.diff import STATE_ONLY, desired_values, live_values
+from dcrsync.errors import BackendError, DcrsyncError, PlanError
+from dcrsync.model import ClientSpec, LiveClient
+from dcrsync.plan import Change, Plan
+from dcrsync.state import ClientRecord, JournalWriter, State, StateStore, digest, now
+
+Progress = Callable[[Change, str | None], None]
+
+
+@dataclass
+class ApplyReport:
+    done: list[Change] = field(default_factory=list)
+    failed: list[tuple[Change, str]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    journal_batches: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+
+def check_safety(plan: Plan, managed: int, safety: Safety, force: bool) -> None:
+    """octoDNS's rule: too large a share of managed clients updated or deleted stops the apply."""
+    if force or managed < safety.min_existing:
+        return
+    updates = sum(1 for c in plan.changes if c.action == "replace" or (c.action == "update" and touches_server(c)))
+    deletes = sum(1 for c in plan.changes if c.action in ("delete", "replace"))
+    for count, limit, what in (
+        (updates, safety.max_update_percent, "update"),
+        (deletes, safety.max_delete_percent, "delete"),
+    ):
+        share = 100.0 * count / managed
+        if share > limit:
+            raise PlanError(
+                f"the plan would {what} {count} of {managed} managed clients ({share:.0f}%), more than "
+                f"safety.max_{what}_percent ({limit:g}%); review it and rerun with --force"
+            )
+
+
+def touches_server(change: Change) -> bool:
+    """False for an update that only records in state a client an interrupted apply created."""
+    return any(f.path != STATE_ONLY for f in change.fields)
+
+
+def spec_from_change(change: Change) -> ClientSpec:
+    from dcrsync.model import Location
+
+    desired = dict(change.desired or {})
+    file, _, line = (change.source or "plan:0").rpartition(":")
+    if ":" in file:  # file:line:col
+        file, _, line = file.rpartition(":")
+    loc = Location(file or "plan", int(line) if line.isdigit() else 0, 1)
+    return ClientSpec(
+        name=change.name,
+        fields={k: v for k, v in desired.items() if k not in ("client_id", "hydra", "keycloak")},
+        location=loc,
+        client_id=desired.get("client_id"),
+        hydra=desired.get("hydra") or {},
+        keycloak=desired.get("keycloak") or {},
+    )
+
+
+def _confidential(spec: ClientSpec) -> bool:
+    method = spec.fields.get("token_endpoint_auth_method", "client_secret_basic")
+    return method in ("client_secret_basic", "client_secret_post", "client_secret_jwt")
+
+
+def new_secret() -> str:
+    return secrets.token_urlsafe(32)
+
+
+class Applier:
+    def __init__(
+        self,
+        backend: Backend,
+        store: StateStore,
+        state: State,
+        owner: str,
+        *,
+        parallelism: int = 4,
+        progress: Progress | None = None,
+    ) -> None:
+        self.backend = backend
+        self.store = store
+        self.state = state
+        self.owner = owner
+        self.parallelism = max(1, parallelism)
+        self.progress = progress
+        self.report = ApplyReport()
+        self.writer: JournalWriter | None = None
+        self.entries: list[dict[str, Any]] = []
+
+    # --- journal --------------------------------------------------------------------------
+    def _journal(self, *entries: dict[str, Any]) -> None:
+        assert self.writer is not None
+        self.entries.extend(entries)
+        self.writer.submit(*entries)
+
+    def _record(self, spec: ClientSpec, result: Result) -> dict[str, Any]:
+        desired = desired_values(spec, self.backend.normalise)
+        applied = live_values(result.live, desired, self.backend.normalise)
+        for path in sorted(desired):
+            if desired[path] != applied[path]:
+                self.report.warnings.append(
+                    f"{spec.name}: the server stored {path} as {result.live.fields.get(path)!r} "
+                    f"instead of {spec.declared().get(path)!r}; accepted (it will not show as a change again)"
+                )
+        data: dict[str, Any] = {
+            "client_id": result.live.client_id,
+            "desired": desired,
+            "applied": applied,
+            "digest": digest(applied),
+            "applied_at": now(),
+            "pending": None,
+        }
+        data.update({k: v for k, v in result.secrets.items() if v is not None})
+        return {"op": "upsert", "name": spec.name, "data": data}
+
+    # --- operations -----------------------------------------------------------------------
+    def _create(self, change: Change, spec: ClientSpec, intent: dict[str, Any]) -> None:
+        marker = Marker(self.owner, spec.name)
+        cid, secret = intent.get("client_id"), intent.get("client_secret")
+        try:
+            result = self.backend.create(spec, marker, cid, secret)
+        except BackendError as exc:
+            if exc.status != 409 or not cid:
+                raise
+            live, _ = self.backend.get(cid, None)  # an earlier, lost response may have created it
+            if live is None or live.managed_name != spec.name or live.owner != self.owner:
+                raise
+            result = self.backend.update(spec, marker, live, None, None)
+            result.secrets = {"client_secret": secret} if secret else {}
+        self._journal(self._record(spec, result))
+
+    def _update(self, change: Change, spec: ClientSpec, live: LiveClient) -> None:
+        record = self.state.clients.get(spec.name)
+        rotate = any(f.path == "client_secret" for f in change.fields)
+        # a rotation lost to a crash is harmless: the client stays unrecorded and is adopted again
+        secret = new_secret() if rotate and self.backend.chooses_secret else None
+        if touches_server(change):
+            result = self.backend.update(spec, Marker(self.owner, spec.name), live, record, secret)
+        else:
+            result = Result(live=live)
+        entry = self._record(spec, result)
+        if record is not None and record.client_secret and not rotate:
+            entry["data"].setdefault("client_secret", record.client_secret)
+        self._journal(entry)
+
+    def _delete(self, change: Change, live: LiveClient) -> None:
+        self.backend.delete(live, self.state.clients.get(change.name))
+        self._journal({"op": "delete", "name": change.name})
+
+    def _run(self, change: Change, fn: Callable[[], None]) -> None:
+        try:
+            fn()
+        except DcrsyncError as exc:
+            self.report.failed.append((change, str(exc)))
+            if self.progress:
+                self.progress(change, str(exc))
+            return
+        self.report.done.append(change)
+        if self.progress:
+            self.progress(change, None)
+
+    def _parallel(self, jobs: Sequence[tuple[Change, Callable[[], None]]]) -> None:
+        if not jobs:
+            return
+        with ThreadPoolExecutor(max_workers=self.parallelism, thread_name_prefix="dcrsync-apply") as pool:
+            futures = [pool.submit(self._run, change, fn) for change, fn in jobs]
+            for future in as_completed(futures):
+                future.result()
+
+    def run(self, plan: Plan, specs: dict[str, ClientSpec], live_by_name: dict[str, LiveClient]) -> ApplyReport:
+        """Creates, then updates, then deletes; the journal is folded into the state at the end."""
+        self.writer = JournalWriter(self.store.journal)
+        try:
+            creates = [c for c in plan.changes if c.action == "create"]
+            intents = self._intents(creates, specs)
+            self._parallel([(c, self._bind_create(c, specs[c.name], intents[c.name])) for c in creates])
+
+            replaces = [c for c in plan.changes if c.action == "replace"]
+            for change in replaces:  # delete then create again: one at a time, safest order
+                self._run(change, self._bind_replace(change, specs[change.name], live_by_name[change.name]))
+
+            updates = [c for c in plan.changes if c.action == "update"]
+            self._parallel([(c, self._bind_update(c, specs[c.name], live_by_name[c.name])) for c in updates])
+
+            deletes = [c for c in plan.changes if c.action == "delete"]
+            self._parallel([(c, self._bind_delete(c, live_by_name[c.name])) for c in deletes])
+            self.writer.close()
+        except BaseException:
+            if self.writer is not None:
+                try:
+                    self.writer.close()
+                except DcrsyncError:
+                    pass
+            raise
+        self.report.journal_batches = self.writer.batches
+        self.state.fold(self.entries)
+        self.store.commit(self.state)
+        return self.report
+
+    def _secret_for(self, spec: ClientSpec) -> str | None:
+        return new_secret() if self.backend.chooses_secret and _confidential(spec) else None
+
+    def _intents(self, creates: list[Change], specs: dict[str, ClientSpec]) -> dict[str, dict[str, Any]]:
+        """client_id and secret chosen up front and journaled before any request is sent."""
+        intents: dict[str, dict[str, Any]] = {}
+        announce: list[dict[str, Any]] = []
+        for change in creates:
+            spec = specs[change.name]
+            record = self.state.clients.get(change.name)
+            if record is not None and record.pending == "create":
+                intents[change.name] = {"client_id": record.client_id, "client_secret": record.client_secret}
+                continue
+            cid = spec.client_id or change.client_id
+            if cid is None and self.backend.chooses_client_id:
+                cid = self.backend.new_client_id()  # type: ignore[attr-defined]
+            intent = {"client_id": cid, "client_secret": self._secret_for(spec)}
+            intents[change.name] = intent
+            if cid:
+                data = {"client_id": cid, "pending": "create"}
+                if intent["client_secret"]:
+                    data["client_secret"] = intent["client_secret"]
+                announce.append({"op": "upsert", "name": change.name, "data": data})
+        if announce:
+            self._journal(*announce)
+            assert self.writer is not None
+            self.writer.flush()
+        return intents
+
+    def _bind_create(self, c: Change, s: ClientSpec, i: dict[str, Any]) -> Callable[[], None]:
+        return lambda: self._create(c, s, i)
+
+    def _bind_replace(self, c: Change, s: ClientSpec, lv: LiveClient) -> Callable[[], None]:
+        def replace() -> None:
+            self.backend.delete(lv, self.state.clients.get(c.name))
+            self._create(c, s, {"client_id": s.client_id, "client_secret": self._secret_for(s)})
+
+        return replace
+
+    def _bind_update(self, c: Change, s: ClientSpec, lv: LiveClient) -> Callable[[], None]:
+        return lambda: self._update(c, s, lv)
+
+    def _bind_delete(self, c: Change, lv: LiveClient) -> Callable[[], None]:
+        return lambda: self._delete(c, lv)
+
+
+def forget_departed(state: State, specs: dict[str, ClientSpec], live_ids: set[str]) -> list[str]:
+    """State records whose name left git and whose client is gone: nothing left to manage."""
+    gone = [n for n, r in state.clients.items() if n not in specs and r.client_id not in live_ids]
+    for name in gone:
+        del state.clients[name]
+    return gone
+
+
+def record_for(state: State, name: str) -> ClientRecord | None:
+    return state.clients.get(name)

@@ -1,0 +1,28 @@
+"""Server families. A new family is one module here plus one line in FAMILIES."""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from dcrsync.backends.base import Backend
+from dcrsync.errors import ConfigError
+
+FAMILIES: dict[str, str] = {
+    "hydra": "dcrsync.backends.hydra:HydraBackend",
+    "rfc7592": "dcrsync.backends.rfc7592:Rfc7592Backend",
+    "keycloak": "dcrsync.backends.keycloak:KeycloakBackend",
+}
+
+
+def make_backend(server: dict[str, Any], *, parallelism: int = 4) -> Backend:
+    kind = server.get("kind")
+    target = FAMILIES.get(str(kind))
+    if target is None:
+        raise ConfigError(f"server.kind {kind!r} is not one of {', '.join(sorted(FAMILIES))}")
+    module_name, cls_name = target.split(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError:
+        raise ConfigError(f"server.kind {kind!r} is not available in this build of dcrsync") from None
+    return getattr(module, cls_name)(server, parallelism=parallelism)

@@ -1,0 +1,110 @@
+"""The small protocol every server family implements, and what its calls return."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Protocol
+
+from dcrsync.model import SECRET_FIELDS, ClientSpec, LiveClient, normalise_value
+from dcrsync.state import ClientRecord
+
+#: keys of a server representation that never count towards a fingerprint
+VOLATILE = frozenset({"client_secret", "registration_access_token", "updated_at"})
+
+
+@dataclass(frozen=True)
+class Marker:
+    """The ownership marker dcrsync writes on every client it creates."""
+
+    owner: str
+    name: str
+
+
+@dataclass
+class Result:
+    """What a create / update / rotation left on the server."""
+
+    live: LiveClient
+    #: what the server gives once, to be journaled before anything else
+    secrets: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Fetched:
+    clients: list[LiveClient]
+    #: secrets rotated while reading (RFC 7592 servers may rotate on any read): journal them
+    rotated: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: names in state whose client could not be read with its stored token, with the reason
+    unreadable: dict[str, str] = field(default_factory=dict)
+    requests: int = 0
+
+
+class Backend(Protocol):
+    family: ClassVar[str]
+    #: the server can list every client (Hydra admin, Keycloak); else plan reads each by its token
+    lists: ClassVar[bool]
+    #: the caller may choose client_id (and so a lost create response never makes a duplicate)
+    chooses_client_id: ClassVar[bool]
+    #: the caller may choose client_secret (so it is journaled before the request is sent)
+    chooses_secret: ClassVar[bool]
+    #: a new client secret can be set or regenerated for an existing client
+    rotates_secret: ClassVar[bool]
+    url: str
+
+    def fetch(self, records: Sequence[ClientRecord]) -> Fetched: ...
+
+    def get(self, client_id: str, record: ClientRecord | None) -> tuple[LiveClient | None, dict[str, Any]]: ...
+
+    def create(
+        self, spec: ClientSpec, marker: Marker, client_id: str | None, client_secret: str | None
+    ) -> Result: ...
+
+    def update(
+        self,
+        spec: ClientSpec,
+        marker: Marker,
+        live: LiveClient,
+        record: ClientRecord | None,
+        new_secret: str | None = None,
+    ) -> Result: ...
+
+    def delete(self, live: LiveClient, record: ClientRecord | None) -> None: ...
+
+    def normalise(self, path: str, value: Any) -> Any: ...
+
+    def close(self) -> None: ...
+
+
+def view(backend: Backend, live: LiveClient, paths: Sequence[str]) -> dict[str, Any]:
+    """The live values of the declared paths, normalised as the backend compares them."""
+    return {p: backend.normalise(p, live.fields.get(p)) for p in paths}
+
+
+def desired_view(backend: Backend, spec: ClientSpec) -> dict[str, Any]:
+    return {p: backend.normalise(p, v) for p, v in spec.declared().items()}
+
+
+def fingerprint(live: LiveClient | None) -> str:
+    if live is None:
+        return "absent"
+    body = {k: v for k, v in live.raw.items() if k not in VOLATILE}
+    blob = json.dumps(body, sort_keys=True, separators=(",", ":"), default=str)
+    return "sha256:" + hashlib.sha256(blob.encode()).hexdigest()
+
+
+def is_confidential(spec: ClientSpec) -> bool:
+    return spec.fields.get("token_endpoint_auth_method", "client_secret_basic") not in (
+        "none",
+        "private_key_jwt",
+        "tls_client_auth",
+        "self_signed_tls_client_auth",
+    )
+
+
+def default_normalise(path: str, value: Any) -> Any:
+    if path in SECRET_FIELDS:
+        return None
+    return normalise_value(path, value)

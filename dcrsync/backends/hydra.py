@@ -1,0 +1,247 @@
+"""Ory Hydra / Ory Network admin API (`/admin/clients`)."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Sequence
+from typing import Any, ClassVar
+from urllib.parse import parse_qs, urlparse
+
+import httpx
+
+from dcrsync.backends.base import Fetched, Marker, Result, default_normalise
+from dcrsync.errors import BackendError
+from dcrsync.http import describe_error, make_client
+from dcrsync.model import ClientSpec, LiveClient
+from dcrsync.state import ClientRecord
+
+PAGE_SIZE = 500  # Hydra's maximum
+MARKER_KEY = "dcrsync"
+
+#: fields of the `hydra:` block, sent flat in Hydra's client representation
+HYDRA_FIELDS = (
+    "audience",
+    "metadata",
+    "skip_consent",
+    "skip_logout_consent",
+    "access_token_strategy",
+    "allowed_cors_origins",
+    "frontchannel_logout_session_required",
+    "backchannel_logout_session_required",
+    "authorization_code_grant_access_token_lifespan",
+    "authorization_code_grant_id_token_lifespan",
+    "authorization_code_grant_refresh_token_lifespan",
+    "client_credentials_grant_access_token_lifespan",
+    "implicit_grant_access_token_lifespan",
+    "implicit_grant_id_token_lifespan",
+    "jwt_bearer_grant_access_token_lifespan",
+    "refresh_token_grant_access_token_lifespan",
+    "refresh_token_grant_id_token_lifespan",
+    "refresh_token_grant_refresh_token_lifespan",
+)
+#: never sent back in a PUT body: the server owns them
+SERVER_OWNED = ("created_at", "updated_at", "registration_access_token", "registration_client_uri")
+
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
+_UNIT = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def go_duration_seconds(value: Any) -> Any:
+    """`1h0m0s` and `60m` compare equal: Hydra answers lifespans in Go's canonical form."""
+    if not isinstance(value, str) or not value:
+        return value
+    parts = _DURATION.findall(value)
+    if not parts or "".join(n + u for n, u in parts) != value:
+        return value
+    return round(sum(float(n) * _UNIT[u] for n, u in parts), 6)
+
+
+def to_live(raw: dict[str, Any]) -> LiveClient:
+    raw = {k: v for k, v in raw.items() if k not in ("client_secret", "registration_access_token")}
+    fields: dict[str, Any] = {}
+    for key, value in raw.items():
+        if key in HYDRA_FIELDS:
+            if key == "metadata" and isinstance(value, dict):
+                value = {k: v for k, v in value.items() if k != MARKER_KEY}
+            fields[f"hydra.{key}"] = value
+        else:
+            fields[key] = value
+    meta = raw.get("metadata") if isinstance(raw.get("metadata"), dict) else {}
+    mark = meta.get(MARKER_KEY) if isinstance(meta.get(MARKER_KEY), dict) else {}
+    return LiveClient(
+        client_id=str(raw.get("client_id")),
+        fields=fields,
+        raw=raw,
+        managed_name=mark.get("name"),
+        owner=mark.get("owner"),
+        updated_at=raw.get("updated_at"),
+    )
+
+
+def body_for(spec: ClientSpec, marker: Marker, base: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Hydra's representation: `base` (the live client, for a full PUT) plus everything declared."""
+    body: dict[str, Any] = dict(base or {})
+    for key in SERVER_OWNED:
+        body.pop(key, None)
+    body.update(spec.fields)
+    user_meta: dict[str, Any] = {}
+    for key, value in spec.hydra.items():
+        if key == "metadata":
+            user_meta = dict(value or {})
+        else:
+            body[key] = value
+    if "metadata" not in spec.hydra and isinstance(body.get("metadata"), dict):
+        user_meta = {k: v for k, v in body["metadata"].items() if k != MARKER_KEY}
+    body["metadata"] = {**user_meta, MARKER_KEY: {"name": marker.name, "owner": marker.owner}}
+    body["owner"] = marker.owner
+    # Hydra rejects jwks together with jwks_uri (ory/hydra#3935); an empty jwks is only a default
+    if body.get("jwks_uri") and not (body.get("jwks") or {}).get("keys"):
+        body.pop("jwks", None)
+    return body
+
+
+class HydraBackend:
+    family: ClassVar[str] = "hydra"
+    lists: ClassVar[bool] = True
+    chooses_client_id: ClassVar[bool] = True
+    chooses_secret: ClassVar[bool] = True
+    rotates_secret: ClassVar[bool] = True
+
+    def __init__(self, server: dict[str, Any], *, parallelism: int = 4) -> None:
+        self.url = str(server["admin_url"]).rstrip("/")
+        self.page_size = int(server.get("page_size", PAGE_SIZE))
+        self.http = make_client(
+            self.url,
+            token=server.get("token") or None,
+            timeout=float(server.get("timeout", 30)),
+            max_connections=max(4, parallelism * 2),
+        )
+
+    # --- plumbing -------------------------------------------------------------------------
+    def _call(self, method: str, path: str, what: str, **kwargs: Any) -> httpx.Response:
+        try:
+            response = self.http.request(method, path, **kwargs)
+        except httpx.TransportError as exc:
+            raise BackendError(describe_error(exc, self.url)) from None
+        if response.status_code >= 400:
+            raise self._error(response, what)
+        return response
+
+    def _error(self, response: httpx.Response, what: str) -> BackendError:
+        status = response.status_code
+        try:
+            body = response.json()
+        except ValueError:
+            body = {}
+        err = body.get("error") if isinstance(body, dict) else None
+        desc = ""
+        if isinstance(body, dict):
+            desc = body.get("error_description") or body.get("error_hint") or body.get("message") or ""
+        if isinstance(err, dict):  # Ory's generic error envelope
+            desc = err.get("reason") or err.get("message") or desc
+            err = err.get("status") or err.get("code")
+        detail = f"{err}: {desc}" if err and desc else str(err or desc or response.reason_phrase)
+        hint = {
+            401: "check server.token in dcrsync.yaml (the admin API refused our credentials)",
+            403: "the admin token lacks permission for this call",
+            409: "a client with this client_id already exists on the server",
+        }.get(status, "")
+        msg = f"hydra refused to {what}: HTTP {status} {detail}"
+        return BackendError(f"{msg}; {hint}" if hint else msg, status=status, error=str(err) if err else None)
+
+    # --- reading --------------------------------------------------------------------------
+    def fetch(self, records: Sequence[ClientRecord] = ()) -> Fetched:
+        """Every client on the server, page by page, guarding against Hydra's pagination bugs."""
+        out: list[LiveClient] = []
+        seen_tokens: set[str] = set()
+        seen_ids: set[str] = set()
+        params: dict[str, Any] = {"page_size": self.page_size}
+        requests = 0
+        while True:
+            response = self._call("GET", "/admin/clients", "list clients", params=params)
+            requests += 1
+            page = response.json() or []
+            fresh = [c for c in page if c.get("client_id") not in seen_ids]
+            for raw in fresh:
+                seen_ids.add(raw["client_id"])
+                out.append(to_live(raw))
+            nxt = response.links.get("next", {}).get("url")
+            if not page or not fresh or not nxt:  # empty page: stop even if a `next` is present
+                break
+            token = (parse_qs(urlparse(nxt).query).get("page_token") or [None])[0]
+            if not token or token in seen_tokens:
+                break
+            seen_tokens.add(token)
+            params = {"page_size": self.page_size, "page_token": token}
+        return Fetched(clients=out, requests=requests)
+
+    def get(self, client_id: str, record: ClientRecord | None = None) -> tuple[LiveClient | None, dict]:
+        try:
+            response = self.http.get(f"/admin/clients/{client_id}")
+        except httpx.TransportError as exc:
+            raise BackendError(describe_error(exc, self.url)) from None
+        if response.status_code == 404:
+            return None, {}
+        if response.status_code >= 400:
+            raise self._error(response, f"read client {client_id}")
+        return to_live(response.json()), {}
+
+    # --- writing --------------------------------------------------------------------------
+    def new_client_id(self) -> str:
+        return str(uuid.uuid4())
+
+    def create(
+        self, spec: ClientSpec, marker: Marker, client_id: str | None, client_secret: str | None
+    ) -> Result:
+        body = body_for(spec, marker)
+        if client_id:
+            body["client_id"] = client_id
+        if client_secret:
+            body["client_secret"] = client_secret
+        response = self._call("POST", "/admin/clients", f"create client {spec.name}", json=body)
+        raw = response.json()
+        secret = raw.get("client_secret") or client_secret
+        secrets = {"client_secret": secret} if secret else {}
+        return Result(live=to_live(raw), secrets=secrets)
+
+    def update(
+        self,
+        spec: ClientSpec,
+        marker: Marker,
+        live: LiveClient,
+        record: ClientRecord | None,
+        new_secret: str | None = None,
+    ) -> Result:
+        body = body_for(spec, marker, base=live.raw)
+        body.pop("client_secret", None)  # a PUT without a secret keeps the old one
+        if new_secret:
+            body["client_secret"] = new_secret
+        body["client_id"] = live.client_id
+        response = self._call(
+            "PUT", f"/admin/clients/{live.client_id}", f"update client {spec.name}", json=body
+        )
+        raw = response.json()
+        return Result(live=to_live(raw), secrets={"client_secret": new_secret} if new_secret else {})
+
+    def delete(self, live: LiveClient, record: ClientRecord | None) -> None:
+        try:
+            response = self.http.delete(f"/admin/clients/{live.client_id}")
+        except httpx.TransportError as exc:
+            raise BackendError(describe_error(exc, self.url)) from None
+        if response.status_code in (204, 404):  # already gone is what we wanted
+            return
+        raise self._error(response, f"delete client {live.client_id}")
+
+    @staticmethod
+    def normalise(path: str, value: Any) -> Any:
+        if path.endswith("_lifespan"):
+            return go_duration_seconds(value)
+        if path == "hydra.metadata" and value in (None, {}):
+            return {}
+        if path in ("hydra.audience", "hydra.allowed_cors_origins") and value is None:
+            return []
+        return default_normalise(path, value)
+
+    def close(self) -> None:
+        self.http.close()

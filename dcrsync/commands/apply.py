@@ -1,0 +1,102 @@
+"""`dcrsync apply [PLANFILE]`: carry out a fresh plan (after confirmation) or exactly a saved one."""
+
+from __future__ import annotations
+
+import sys
+import threading
+from pathlib import Path
+
+import click
+
+from dcrsync.apply import Applier, check_safety, forget_departed, spec_from_change
+from dcrsync.commands.common import parallelism_option, project_options, render_plan
+from dcrsync.errors import DcrsyncError, PlanError
+from dcrsync.plan import Change, Plan
+from dcrsync.project import check_stale, load_specs, make_plan, open_project
+
+PROGRESS_FROM = 20  # operations; fewer print no bar
+
+
+@click.command()
+@project_options
+@click.argument("planfile", required=False, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--auto-approve", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--force", is_flag=True, help="Apply even above the safety thresholds.")
+@click.option("--target", "targets", multiple=True, metavar="NAME", help="Apply only these clients (repeatable).")
+@parallelism_option
+def apply(config_path, env_name, planfile, auto_approve, force, targets, parallelism) -> None:
+    """Make the server match git, recording secrets in the encrypted state."""
+    project = open_project(config_path, env_name)
+    sops = project.sops
+    backend = project.backend(parallelism)
+    store = project.store
+    try:
+        with store.locked():
+            replayed = store.journal.exists()
+            state = store.read()
+            if replayed:  # an interrupted apply left secrets in the journal: keep them first
+                store.commit(state)
+                click.echo(f"Recovered an interrupted apply: folded its journal into {store.path}.", err=True)
+            if planfile is not None:
+                plan = Plan.from_json(planfile.read_text(), str(planfile))
+                if replayed:
+                    raise PlanError("the plan is stale: an interrupted apply was recovered since; plan again")
+                fetched = check_stale(plan, backend, state, project.config.owner)
+                specs = {c.name: spec_from_change(c) for c in plan.changes if c.desired is not None}
+                by_id = {c.client_id: c for c in fetched.clients}
+                live_by_name = {c.name: by_id[c.client_id] for c in plan.changes if c.client_id in by_id}
+                all_specs = None
+            else:
+                spec_list = load_specs(project)
+                planned = make_plan(project, backend, state, spec_list, set(targets) or None)
+                plan, specs = planned.plan, planned.specs
+                live_by_name = planned.outcome.live_by_name
+                fetched = planned.fetched
+                all_specs = None if targets else planned.specs
+                click.echo(render_plan(plan, "text"), nl=False)
+            if plan.is_empty():
+                if all_specs is not None and forget_departed(state, all_specs, {c.client_id for c in fetched.clients}):
+                    store.commit(state)
+                click.echo("Nothing to do.")
+                return
+            check_safety(plan, len(state.clients), project.config.safety, force)
+            if planfile is None and not auto_approve:
+                if not sys.stdin.isatty():
+                    raise DcrsyncError("refusing to apply without confirmation: no terminal to ask; pass --auto-approve")
+                click.confirm("Apply these changes?", abort=True)
+            applier = Applier(backend, store, state, project.config.owner, parallelism=parallelism)
+            bar = _progress(plan, applier)
+            try:
+                report = applier.run(plan, specs, live_by_name)
+            finally:
+                if bar is not None:
+                    bar.__exit__(None, None, None)
+    finally:
+        backend.close()
+    del sops
+    for warning in report.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    for change, message in report.failed:
+        click.echo(f"error: {change.action} {change.name}: {message}", err=True)
+    s = {a: sum(1 for c in report.done if c.action == a) for a in ("create", "update", "replace", "delete")}
+    click.echo(
+        f"Apply {'complete' if report.ok else 'incomplete'}: {s['create']} created, {s['update']} updated, "
+        f"{s['replace']} replaced, {s['delete']} deleted, {len(report.failed)} failed. State: {store.path}"
+    )
+    if not report.ok:
+        sys.exit(1)
+
+
+def _progress(plan: Plan, applier: Applier):
+    if len(plan.changes) < PROGRESS_FROM or not sys.stderr.isatty():
+        return None
+    bar = click.progressbar(length=len(plan.changes), label="Applying", file=sys.stderr)
+    bar.__enter__()
+    lock = threading.Lock()
+
+    def tick(change: Change, error: str | None) -> None:
+        with lock:
+            bar.update(1)
+
+    applier.progress = tick
+    return bar

@@ -1,0 +1,37 @@
+"""`dcrsync plan`: fetch live, diff, print; optionally save the plan for `apply`."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from dcrsync.commands.common import parallelism_option, project_options, render_plan
+from dcrsync.project import load_specs, make_plan, open_project, read_state
+
+
+@click.command()
+@project_options
+@click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), help="Save the plan (JSON) for `dcrsync apply PLANFILE`.")
+@click.option("--format", "fmt", type=click.Choice(["text", "markdown", "json"]), default="text", show_default=True)
+@click.option("--target", "targets", multiple=True, metavar="NAME", help="Plan only these clients (repeatable).")
+@click.option("--detailed-exitcode", is_flag=True, help="Exit 2 when there are changes, 0 when none.")
+@parallelism_option
+def plan(config_path, env_name, out, fmt, targets, detailed_exitcode, parallelism) -> None:
+    """Show what apply would change on the server."""
+    project = open_project(config_path, env_name)
+    specs = load_specs(project)
+    backend = project.backend(parallelism)
+    try:
+        state = read_state(project, backend, need_secrets=not backend.lists)
+        planned = make_plan(project, backend, state, specs, set(targets) or None)
+    finally:
+        backend.close()
+    if out is not None:
+        out.write_text(planned.plan.to_json())
+    click.echo(render_plan(planned.plan, fmt), nl=False)
+    if out is not None and fmt != "json":
+        click.echo(f"Saved the plan to {out}; apply exactly it with `dcrsync apply {out}`.", err=True)
+    if detailed_exitcode and not planned.plan.is_empty():
+        sys.exit(2)

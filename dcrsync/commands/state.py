@@ -1,0 +1,86 @@
+"""`dcrsync state list|show|secret|rm`: read and edit the state through sops."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from dcrsync.commands.common import project_options
+from dcrsync.errors import StateError
+from dcrsync.model import SENSITIVE
+from dcrsync.project import open_project
+from dcrsync.state import SECRET_KEYS
+
+
+@click.group()
+def state() -> None:
+    """Read and edit the encrypted state."""
+
+
+@state.command("list")
+@project_options
+@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
+def list_(config_path, env_name, fmt) -> None:
+    """Names and client ids (no key needed)."""
+    project = open_project(config_path, env_name)
+    st = project.store.read_public()
+    rows = [(n, r.client_id, r.applied_at, r.pending) for n, r in sorted(st.clients.items())]
+    if fmt == "json":
+        click.echo(json.dumps([{"name": n, "client_id": c, "applied_at": a} for n, c, a, _ in rows], indent=2))
+        return
+    for name, cid, at, pending in rows:
+        click.echo(f"{name}\t{cid}\t{at or '-'}{'  (create pending)' if pending else ''}")
+    if project.store.journal.exists():
+        click.echo("note: an interrupted apply left a journal; the next apply folds it in", err=True)
+
+
+@state.command("show")
+@project_options
+@click.argument("name")
+def show(config_path, env_name, name) -> None:
+    """One client's record, secrets as (sensitive)."""
+    project = open_project(config_path, env_name)
+    record = project.store.read_public().clients.get(name)
+    if record is None:
+        raise StateError(f"{name} is not in {project.store.path}; `dcrsync state list` shows what is")
+    data = record.to_dict()
+    for key in SECRET_KEYS:
+        if data.get(key):
+            data[key] = SENSITIVE
+    click.echo(json.dumps({"name": name, **data}, indent=2, sort_keys=True, default=str))
+
+
+@state.command("secret")
+@project_options
+@click.argument("name")
+@click.option("--field", "field_", type=click.Choice(list(SECRET_KEYS)), default="client_secret", show_default=True)
+def secret(config_path, env_name, name, field_) -> None:
+    """Print one secret to stdout (needs the key). Pipe it; do not paste it."""
+    project = open_project(config_path, env_name)
+    project.sops  # noqa: B018
+    record = project.store.read().clients.get(name)
+    if record is None:
+        raise StateError(f"{name} is not in {project.store.path}")
+    value = getattr(record, field_)
+    if not value:
+        raise StateError(f"{name} has no {field_} in the state (the server never gave one, or it was lost)")
+    click.echo(value)
+
+
+@state.command("rm")
+@project_options
+@click.argument("names", nargs=-1, required=True)
+def rm(config_path, env_name, names) -> None:
+    """Forget clients (the server is not touched)."""
+    project = open_project(config_path, env_name)
+    project.sops  # noqa: B018
+    with project.store.locked():
+        st = project.store.read()
+        missing = [n for n in names if n not in st.clients]
+        if missing:
+            raise StateError(f"not in the state: {', '.join(missing)}; nothing was changed")
+        for name in names:
+            del st.clients[name]
+        project.store.commit(st)
+    click.echo(f"Removed {len(names)} client(s) from {project.store.path}; the server was not touched.")

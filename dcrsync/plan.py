@@ -1,0 +1,114 @@
+"""A plan is data: the changes, what they were computed from, and a checksum. JSON round-trips."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+from dcrsync.errors import PlanError
+
+PLAN_VERSION = 1
+Action = Literal["create", "update", "replace", "delete"]
+Cause = Literal["pending", "drift", "both"]
+ACTIONS: tuple[str, ...] = ("create", "update", "replace", "delete")
+
+
+@dataclass
+class FieldChange:
+    path: str
+    before: Any
+    after: Any
+
+
+@dataclass
+class Change:
+    action: Action
+    name: str
+    client_id: str | None
+    cause: Cause
+    fields: list[FieldChange] = field(default_factory=list)
+    #: why, when the action alone does not say (adoption, a client deleted out of band, …)
+    reason: str | None = None
+    #: `file:line` of the client in git (none for deletes)
+    source: str | None = None
+    #: what git declares: enough to carry the change out from a saved plan
+    desired: dict[str, Any] | None = None
+    #: fingerprint of the live client this change was computed from ("absent" for creates)
+    fingerprint: str = "absent"
+    #: server's last-modified time, where it keeps one
+    updated_at: str | None = None
+
+
+@dataclass
+class Plan:
+    changes: list[Change]
+    unchanged: int
+    server: dict[str, str]
+    state_serial: int = 0
+    warnings: list[str] = field(default_factory=list)
+    created_at: str = ""
+    checksum: str = ""
+
+    def summary(self) -> dict[str, int]:
+        counts = {a: 0 for a in ACTIONS}
+        for change in self.changes:
+            counts[change.action] += 1
+        return {**counts, "unchanged": self.unchanged}
+
+    def is_empty(self) -> bool:
+        return not self.changes
+
+    def to_dict(self) -> dict[str, Any]:
+        body = {
+            "version": PLAN_VERSION,
+            "created_at": self.created_at,
+            "server": self.server,
+            "state_serial": self.state_serial,
+            "summary": self.summary(),
+            "warnings": list(self.warnings),
+            "changes": [_change_dict(c) for c in self.changes],
+        }
+        return {"version": PLAN_VERSION, "checksum": checksum(body), **{k: v for k, v in body.items() if k != "version"}}
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, sort_keys=False, default=str) + "\n"
+
+    @classmethod
+    def from_json(cls, text: str, where: str = "the plan file") -> Plan:
+        try:
+            data = json.loads(text)
+        except ValueError as exc:
+            raise PlanError(f"{where} is not JSON ({exc.msg} at line {exc.lineno}); write it with `dcrsync plan --out`") from None
+        if not isinstance(data, dict) or data.get("version") != PLAN_VERSION:
+            raise PlanError(f"{where} is not a dcrsync plan of version {PLAN_VERSION}")
+        body = {k: v for k, v in data.items() if k != "checksum"}
+        if data.get("checksum") != checksum(body):
+            raise PlanError(f"{where} was modified after `dcrsync plan` wrote it (checksum mismatch); plan again")
+        try:
+            changes = [
+                Change(**{**c, "fields": [FieldChange(**f) for f in c.get("fields", [])]})
+                for c in data["changes"]
+            ]
+            return cls(
+                changes=changes,
+                unchanged=int(data["summary"]["unchanged"]),
+                server=data["server"],
+                state_serial=int(data.get("state_serial", 0)),
+                warnings=list(data.get("warnings", [])),
+                created_at=data.get("created_at", ""),
+                checksum=data["checksum"],
+            )
+        except (KeyError, TypeError) as exc:
+            raise PlanError(f"{where} is missing or has a malformed {exc}; plan again") from None
+
+
+def _change_dict(change: Change) -> dict[str, Any]:
+    out = asdict(change)
+    return {k: v for k, v in out.items() if v is not None or k in ("client_id",)}
+
+
+def checksum(body: dict[str, Any]) -> str:
+    blob = json.dumps(body, sort_keys=True, separators=(",", ":"), default=str)
+    return "sha256:" + hashlib.sha256(blob.encode()).hexdigest()

@@ -1,0 +1,174 @@
+"""Opening a project (config, clients, state, backend) and computing its plan: the I/O edge of `plan`."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from dcrsync.backends import make_backend
+from dcrsync.backends.base import Backend, Fetched, fingerprint
+from dcrsync.config import Config, find_config, load_config
+from dcrsync.diff import Inputs, Outcome, compute
+from dcrsync.errors import ConfigError, DcrsyncError, PlanError, SopsError
+from dcrsync.loader import load_project
+from dcrsync.model import ClientSpec, Diagnostic
+from dcrsync.plan import Plan
+from dcrsync.sops import Sops
+from dcrsync.state import State, StateStore, now
+
+
+class InvalidClients(DcrsyncError):
+    """The YAML has errors: nothing is fetched or touched. The message is one line per error."""
+
+    def __init__(self, diagnostics: Sequence[Diagnostic]) -> None:
+        errors = [d for d in diagnostics if d.severity == "error"]
+        lines = [d.format() for d in errors[:50]]
+        if len(errors) > 50:
+            lines.append(f"… and {len(errors) - 50} more; run `dcrsync validate` for all of them")
+        lines.append(f"{len(errors)} error(s) in the client files; nothing was sent to the server")
+        super().__init__("\n".join(lines))
+
+
+@dataclass
+class Project:
+    config: Config
+    store: StateStore
+    _sops: Sops | None = None
+
+    @property
+    def sops(self) -> Sops:
+        if self._sops is None:
+            self._sops = Sops(age_recipients=self.config.sops_age, config_path=self.config.sops_config)
+            self.store.sops = self._sops
+            self.store.journal.sops = self._sops
+        return self._sops
+
+    def backend(self, parallelism: int = 4) -> Backend:
+        return make_backend(self.config.server, parallelism=parallelism)
+
+
+def open_project(config_path: str | None, env_name: str | None) -> Project:
+    path = find_config(config_path, os.environ, Path.cwd())
+    if path is None:
+        raise ConfigError(
+            "no dcrsync.yaml here: run from the folder that holds it, or pass --config / set DCRSYNC_CONFIG"
+        )
+    config = load_config(path, env_name, os.environ)
+    return Project(config=config, store=StateStore(config.state, None))
+
+
+def load_specs(project: Project) -> list[ClientSpec]:
+    result = load_project(project.config)
+    if result.errors:
+        raise InvalidClients(result.diagnostics)
+    return result.clients
+
+
+def read_state(project: Project, backend: Backend, *, need_secrets: bool) -> State:
+    """Without a key when possible; with it when the backend needs stored tokens or a journal waits."""
+    store = project.store
+    if need_secrets or store.journal.exists():
+        project.sops  # noqa: B018 - attaches sops to the store
+        try:
+            return store.read()
+        except SopsError:
+            if need_secrets:
+                raise
+    return store.read_public()
+
+
+@dataclass
+class Planned:
+    plan: Plan
+    outcome: Outcome
+    specs: dict[str, ClientSpec]
+    state: State
+    fetched: Fetched
+    warnings: list[str] = field(default_factory=list)
+
+
+def make_plan(
+    project: Project,
+    backend: Backend,
+    state: State,
+    specs: Sequence[ClientSpec],
+    targets: set[str] | None = None,
+) -> Planned:
+    if targets:
+        unknown = sorted(targets - {s.name for s in specs} - set(state.clients))
+        if unknown:
+            raise PlanError(f"--target names no client in git or state: {', '.join(unknown)}")
+    fetched = backend.fetch(list(state.clients.values()))
+    if fetched.rotated:
+        persist_rotated(project, state, fetched)
+    outcome = compute(
+        Inputs(
+            specs=specs,
+            live=fetched.clients,
+            state=state,
+            owner=project.config.owner,
+            normalise=backend.normalise,
+            prune=project.config.prune,
+            lists=backend.lists,
+            rotates_secret=backend.rotates_secret,
+            targets=targets,
+            unreadable=fetched.unreadable,
+        )
+    )
+    plan = Plan(
+        changes=outcome.changes,
+        unchanged=outcome.unchanged,
+        server={"kind": backend.family, "url": backend.url},
+        state_serial=state.serial,
+        warnings=outcome.warnings,
+        created_at=now(),
+    )
+    return Planned(plan, outcome, {s.name: s for s in specs}, state, fetched)
+
+
+def persist_rotated(project: Project, state: State, fetched: Fetched) -> None:
+    """A server rotated registration tokens while we read: journal them at once, or they are lost."""
+    entries = [{"op": "upsert", "name": n, "data": d} for n, d in fetched.rotated.items()]
+    project.sops  # noqa: B018
+    with project.store.locked():
+        project.store.journal.append(entries)
+    state.fold(entries)
+
+
+def check_stale(plan: Plan, backend: Backend, state: State, owner: str) -> Fetched:
+    """A saved plan applies only to the server it saw: same state serial, same touched clients."""
+    if plan.server.get("url") != backend.url or plan.server.get("kind") != backend.family:
+        raise PlanError(
+            f"the plan was made for {plan.server.get('kind')} at {plan.server.get('url')}, "
+            f"not {backend.family} at {backend.url}; plan again for this server"
+        )
+    if plan.state_serial != state.serial:
+        raise PlanError(
+            f"the plan is stale: the state changed since it was made (serial {plan.state_serial} -> "
+            f"{state.serial}); run `dcrsync plan` again"
+        )
+    fetched = backend.fetch(list(state.clients.values()))
+    by_id = {c.client_id: c for c in fetched.clients}
+    by_marker = {c.managed_name: c for c in fetched.clients if c.owner == owner and c.managed_name}
+    stale: list[str] = []
+    for change in plan.changes:
+        if change.action == "create":
+            now_there = (change.client_id and by_id.get(change.client_id)) or (
+                backend.lists and by_marker.get(change.name)
+            )
+            record = state.clients.get(change.name)
+            if now_there and not (record is not None and record.pending == "create"):
+                stale.append(f"{change.name} (created since)")
+        else:
+            live = by_id.get(change.client_id or "")
+            if fingerprint(live) != change.fingerprint:
+                what = "deleted" if live is None else "changed"
+                stale.append(f"{change.name} ({what} on the server since)")
+    if stale:
+        raise PlanError(
+            f"the plan is stale: {', '.join(stale[:10])}{' …' if len(stale) > 10 else ''}; "
+            "run `dcrsync plan` again and review the new plan"
+        )
+    return fetched

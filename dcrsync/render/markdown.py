@@ -1,0 +1,67 @@
+"""A pull-request comment: summary table, one collapsible section per client, bounded size."""
+
+from __future__ import annotations
+
+import html
+
+from dcrsync.plan import Change, Plan
+from dcrsync.render.text import SYMBOL, summary_line
+from dcrsync.render.values import show
+
+LIMIT = 60_000
+MARKER = "<!-- dcrsync-plan -->"
+
+
+def _cell(value: object) -> str:
+    text = html.escape(show(value), quote=False).replace("|", "\\|").replace("\n", " ")
+    if len(text) > 300:
+        text = text[:297] + "…"
+    return f"<code>{text}</code>"
+
+
+def _section(change: Change) -> str:
+    title = f"<code>{SYMBOL[change.action]} {change.action}</code> <b>{html.escape(change.name)}</b> — {change.cause}"
+    rows = ["| field | before | after |", "| --- | --- | --- |"]
+    for f in change.fields:
+        rows.append(f"| `{f.path}` | {_cell(f.before)} | {_cell(f.after)} |")
+    body = []
+    if change.client_id:
+        body.append(f"client_id `{change.client_id}`" + (f" · {change.source}" if change.source else ""))
+    elif change.source:
+        body.append(change.source)
+    if change.reason:
+        body.append(f"_{html.escape(change.reason)}_")
+    table = "\n".join(rows) if change.fields else ""
+    return f"<details><summary>{title}</summary>\n\n" + "\n\n".join(body + [table]) + "\n\n</details>\n"
+
+
+def render(plan: Plan, title: str = "dcrsync plan", limit: int = LIMIT) -> str:
+    s = plan.summary()
+    head = [
+        MARKER,
+        f"### {title}",
+        "",
+        f"`{plan.server.get('kind')}` at `{plan.server.get('url')}`",
+        "",
+        "| create | update | replace | delete | unchanged |",
+        "| ---: | ---: | ---: | ---: | ---: |",
+        f"| {s['create']} | {s['update']} | {s['replace']} | {s['delete']} | {s['unchanged']} |",
+        "",
+    ]
+    tail = [summary_line(plan)]
+    if plan.warnings:
+        tail = ["**Warnings**", ""] + [f"- {html.escape(w)}" for w in plan.warnings] + [""] + tail
+    text = "\n".join(head)
+    budget = limit - len(text) - len("\n".join(tail)) - 200
+    shown = 0
+    for change in plan.changes:
+        section = _section(change)
+        if len(section) > budget:
+            break
+        text += section
+        budget -= len(section)
+        shown += 1
+    hidden = len(plan.changes) - shown
+    if hidden:
+        text += f"\n**{hidden} more change(s) not shown** (comment size limit); run `dcrsync plan` for all of them.\n"
+    return text + "\n" + "\n".join(tail) + "\n"

@@ -1,0 +1,14 @@
+"""How a field value is shown in a plan: compact, stable, never a secret."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+
+def show(value: Any) -> str:
+    if value is None:
+        return "(unset)"
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(", ", ": "))
