@@ -1,0 +1,51 @@
+"""Direct calls to the real Hydra, to check what dcrsync did and to change things behind its back."""
+
+from __future__ import annotations
+
+import httpx
+
+
+def clients_of(admin_url: str, owner: str) -> list[dict]:
+    out: list[dict] = []
+    token = None
+    while True:
+        params = {"page_size": 500, "owner": owner}
+        if token:
+            params["page_token"] = token
+        r = httpx.get(f"{admin_url}/admin/clients", params=params, timeout=30)
+        r.raise_for_status()
+        page = r.json()
+        out.extend(page)
+        nxt = r.links.get("next", {}).get("url")
+        if not page or not nxt:
+            return out
+        token = httpx.URL(nxt).params.get("page_token")
+
+
+def get_client(admin_url: str, client_id: str) -> dict:
+    r = httpx.get(f"{admin_url}/admin/clients/{client_id}", timeout=30)
+    r.raise_for_status()
+    return r.json()
+
+
+def put_client(admin_url: str, client: dict) -> dict:
+    body = {k: v for k, v in client.items() if k not in ("created_at", "updated_at", "client_secret")}
+    r = httpx.put(f"{admin_url}/admin/clients/{client['client_id']}", json=body, timeout=30)
+    r.raise_for_status()
+    return r.json()
+
+
+def create_client(admin_url: str, body: dict) -> dict:
+    r = httpx.post(f"{admin_url}/admin/clients", json=body, timeout=30)
+    r.raise_for_status()
+    return r.json()
+
+
+def token_works(public_url: str, client_id: str, secret: str) -> bool:
+    r = httpx.post(
+        f"{public_url}/oauth2/token",
+        data={"grant_type": "client_credentials"},
+        auth=(client_id, secret),
+        timeout=30,
+    )
+    return r.status_code == 200 and "access_token" in r.json()

@@ -1,0 +1,135 @@
+"""The pure core: what counts as a change, and why (pending / drift / both)."""
+
+from __future__ import annotations
+
+from dcrsync.backends.base import default_normalise
+from dcrsync.backends.hydra import HydraBackend, go_duration_seconds, to_live
+from dcrsync.diff import Inputs, compute, desired_values
+from dcrsync.model import ClientSpec, LiveClient, Location
+from dcrsync.state import ClientRecord, State
+
+OWNER = "team"
+
+
+def spec(name: str, **fields) -> ClientSpec:
+    hydra = fields.pop("hydra", {})
+    return ClientSpec(name=name, fields=fields, location=Location("clients/x.yaml", 1, 1), hydra=hydra)
+
+
+def live(client_id: str, name: str | None, owner: str | None = OWNER, **fields) -> LiveClient:
+    return LiveClient(client_id=client_id, fields=fields, raw={"client_id": client_id, **fields},
+                      managed_name=name, owner=owner)
+
+
+def record(name: str, client_id: str, s: ClientSpec, applied: dict | None = None) -> ClientRecord:
+    desired = desired_values(s, default_normalise)
+    return ClientRecord(name=name, client_id=client_id, desired=desired,
+                        applied=desired if applied is None else applied, client_secret="x")
+
+
+def run(specs, lives, state=None, **kw):
+    return compute(Inputs(specs=specs, live=lives, state=state or State(), owner=OWNER,
+                          normalise=default_normalise, **kw))
+
+
+def test_new_client_is_a_pending_create_with_every_declared_field():
+    out = run([spec("a", client_name="A", scope="openid")], [])
+    (c,) = out.changes
+    assert (c.action, c.cause, c.client_id) == ("create", "pending", None)
+    assert [(f.path, f.after) for f in c.fields] == [("client_name", "A"), ("scope", "openid")]
+
+
+def test_undeclared_server_fields_and_set_order_are_not_changes():
+    s = spec("a", grant_types=["refresh_token", "authorization_code"], scope="openid offline_access")
+    lv = live("id1", "a", grant_types=["authorization_code", "refresh_token"], scope="offline_access openid",
+              subject_type="public", token_endpoint_auth_method="client_secret_basic")
+    st = State(clients={"a": record("a", "id1", s)})
+    out = run([s], [lv], st)
+    assert out.changes == [] and out.unchanged == 1
+
+
+def test_git_change_is_pending_server_change_is_drift_both_is_both():
+    old = spec("a", client_name="A", client_uri="https://a.example.com")
+    st = State(clients={"a": record("a", "id1", old)})
+    # git changed client_name; server unchanged
+    out = run([spec("a", client_name="B", client_uri="https://a.example.com")],
+              [live("id1", "a", client_name="A", client_uri="https://a.example.com")], st)
+    assert out.changes[0].cause == "pending"
+    # server changed client_uri; git unchanged
+    out = run([old], [live("id1", "a", client_name="A", client_uri="https://evil.example.com")], st)
+    (c,) = out.changes
+    assert c.cause == "drift" and [(f.path, f.before, f.after) for f in c.fields] == [
+        ("client_uri", "https://evil.example.com", "https://a.example.com")]
+    # both
+    out = run([spec("a", client_name="B", client_uri="https://a.example.com")],
+              [live("id1", "a", client_name="A", client_uri="https://evil.example.com")], st)
+    assert out.changes[0].cause == "both"
+
+
+def test_a_value_the_server_replaced_at_apply_is_not_a_change_every_time():
+    s = spec("a", scope="openid api:write")
+    st = State(clients={"a": record("a", "id1", s, applied={"scope": ["openid"]})})
+    out = run([s], [live("id1", "a", scope="openid")], st)
+    assert out.changes == []
+
+
+def test_prune_deletes_only_clients_with_our_marker():
+    st = State(clients={"gone": record("gone", "id1", spec("gone", client_name="G"))})
+    lives = [live("id1", "gone", client_name="G"), live("id2", None, owner=None, client_name="stranger"),
+             live("id3", "other", owner="another-team"), live("id4", "orphan", client_name="O")]
+    out = run([], lives, st, prune=False)
+    assert out.changes == [] and sorted(out.leftovers) == ["gone", "orphan"]
+    out = run([], lives, st, prune=True)
+    assert sorted((c.action, c.client_id) for c in out.changes) == [("delete", "id1"), ("delete", "id4")]
+
+
+def test_stripped_marker_is_not_deleted_and_is_restored_on_update():
+    s = spec("a", client_name="A")
+    st = State(clients={"a": record("a", "id1", s)})
+    out = run([s], [live("id1", None, owner=None, client_name="A")], st)
+    (c,) = out.changes
+    assert c.action == "update" and c.fields[0].path == "(ownership marker)"
+    out = run([], [live("id1", None, owner=None, client_name="A")], st, prune=True)
+    assert out.changes == []
+
+
+def test_managed_client_missing_from_state_is_adopted_and_its_secret_rotated():
+    s = spec("a", client_name="A", token_endpoint_auth_method="client_secret_basic")
+    out = run([s], [live("id9", "a", client_name="A", token_endpoint_auth_method="client_secret_basic")])
+    (c,) = out.changes
+    assert (c.action, c.client_id) == ("update", "id9")
+    assert "adopted" in c.reason and [f.path for f in c.fields] == ["client_secret"]
+    assert c.fields[0].before == c.fields[0].after == "(sensitive)"
+
+
+def test_client_of_another_owner_is_never_touched():
+    theirs = live("id1", "a", owner="someone-else", client_name="Z")
+    pinned = spec("a", client_name="A")
+    pinned.client_id = "id1"
+    out = run([pinned], [theirs])
+    assert out.changes == [] and "belongs to owner 'someone-else'" in out.warnings[0]
+    unmarked = live("id1", None, owner=None, client_name="Z")
+    out = run([pinned], [unmarked])
+    assert out.changes == [] and "without dcrsync's marker" in out.warnings[0]
+    # the same name under another owner is another team's client: ours is created beside it
+    out = run([spec("a", client_name="A")], [theirs], prune=True)
+    assert [(c.action, c.client_id) for c in out.changes] == [("create", None)]
+
+
+def test_hydra_lifespans_compare_by_duration_and_marker_is_hidden():
+    assert go_duration_seconds("1h0m0s") == go_duration_seconds("60m") == 3600
+    assert go_duration_seconds("soon") == "soon"
+    lv = to_live({"client_id": "x", "metadata": {"dcrsync": {"name": "a", "owner": OWNER}, "team": "b"},
+                  "client_secret": "never-kept", "authorization_code_grant_access_token_lifespan": "1h0m0s"})
+    assert lv.fields["hydra.metadata"] == {"team": "b"} and "client_secret" not in lv.raw
+    assert (lv.managed_name, lv.owner) == ("a", OWNER)
+    s = spec("a", hydra={"metadata": {"team": "b"}, "authorization_code_grant_access_token_lifespan": "60m"})
+    norm = HydraBackend.normalise
+    rec = ClientRecord("a", "x", desired_values(s, norm), desired_values(s, norm))
+    out = compute(Inputs([s], [lv], State(clients={"a": rec}), OWNER, norm))
+    assert out.changes == [] and out.unchanged == 1
+
+
+def test_target_restricts_changes():
+    out = run([spec("a", client_name="A"), spec("b", client_name="B")], [], targets={"b"})
+    assert [c.name for c in out.changes] == ["b"]

@@ -1,0 +1,234 @@
+"""plan / apply / state against a real Ory Hydra admin API."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.hydra_api import clients_of, create_client, get_client, put_client, token_works
+
+pytestmark = pytest.mark.hydra
+
+WEB = {
+    "client_name": "Billing Web",
+    "grant_types": ["authorization_code", "refresh_token"],
+    "response_types": ["code"],
+    "redirect_uris": ["https://billing.example.com/callback", "https://billing.example.com/cb2"],
+    "scope": "openid offline_access",
+    "token_endpoint_auth_method": "client_secret_basic",
+}
+SERVICE = {"client_name": "Reports job", "grant_types": ["client_credentials"], "scope": "openid"}
+
+
+def secret_of(project, name: str) -> str:
+    r = project.run("state", "secret", name)
+    assert r.exit_code == 0, r.output
+    return r.output.strip()
+
+
+def test_apply_creates_then_plan_is_empty(hydra_project, hydra):
+    p = hydra_project
+    p.write_client("billing-web", WEB)
+    p.write_client("reports-job", SERVICE)  # declares three fields only: Hydra fills the rest
+    p.write_client("tiny", {"client_name": "Tiny", "grant_types": ["client_credentials"]})
+
+    first = p.run("plan", "--detailed-exitcode")
+    assert first.exit_code == 2, first.output
+    assert "3 to create" in first.output
+
+    applied = p.run("apply", "--auto-approve")
+    assert applied.exit_code == 0, applied.output
+    assert "3 created" in applied.output
+
+    live = {c["metadata"]["dcrsync"]["name"]: c for c in clients_of(hydra.admin_url, p.owner)}
+    assert set(live) == {"billing-web", "reports-job", "tiny"}
+    assert all(c["owner"] == p.owner for c in live.values())
+    assert sorted(live["billing-web"]["redirect_uris"]) == sorted(WEB["redirect_uris"])
+
+    again = p.run("plan", "--detailed-exitcode")
+    assert again.exit_code == 0, again.output
+    assert "No changes" in again.output
+
+    listed = p.run("state", "list")
+    assert {ln.split("\t")[0] for ln in listed.output.splitlines()} == set(live)
+    # names and client ids are readable in the file; the secrets are not
+    text = p.state.read_text()
+    for name, client in live.items():
+        assert client["client_id"] in text
+        secret = secret_of(p, name)
+        assert len(secret) >= 32 and secret not in text
+
+
+def test_order_of_sets_and_scope_is_not_a_change(hydra_project, hydra):
+    p = hydra_project
+    p.write_client("web", WEB)
+    assert p.run("apply", "--auto-approve").exit_code == 0
+    shuffled = dict(WEB, redirect_uris=list(reversed(WEB["redirect_uris"])), scope="offline_access openid",
+                    grant_types=["refresh_token", "authorization_code"])
+    p.write_client("web", shuffled)
+    r = p.run("plan", "--detailed-exitcode")
+    assert r.exit_code == 0, r.output
+
+
+def test_update_keeps_undeclared_fields(hydra_project, hydra):
+    p = hydra_project
+    p.write_client("web", WEB)
+    assert p.run("apply", "--auto-approve").exit_code == 0
+    (client,) = clients_of(hydra.admin_url, p.owner)
+    # someone sets fields the YAML does not declare
+    client.update(client_uri="https://billing.example.com", audience=["https://api.example.com"],
+                  contacts=["ops@example.com"])
+    put_client(hydra.admin_url, client)
+
+    p.write_client("web", dict(WEB, client_name="Billing Web v2"))
+    plan = p.run("plan", "--format", "json")
+    data = json.loads(plan.output)
+    assert data["summary"]["update"] == 1
+    (change,) = data["changes"]
+    assert [f["path"] for f in change["fields"]] == ["client_name"]
+    assert change["cause"] == "pending"
+
+    assert p.run("apply", "--auto-approve").exit_code == 0
+    after = get_client(hydra.admin_url, client["client_id"])
+    assert after["client_name"] == "Billing Web v2"
+    assert after["client_uri"] == "https://billing.example.com"
+    assert after["audience"] == ["https://api.example.com"]
+    assert after["contacts"] == ["ops@example.com"]
+    assert after["metadata"]["dcrsync"] == {"name": "web", "owner": p.owner}
+    assert p.run("plan", "--detailed-exitcode").exit_code == 0
+
+
+def test_server_change_is_drift_and_is_restored(hydra_project, hydra):
+    p = hydra_project
+    p.write_client("web", WEB)
+    assert p.run("apply", "--auto-approve").exit_code == 0
+    (client,) = clients_of(hydra.admin_url, p.owner)
+    client["redirect_uris"] = ["https://evil.example.net/cb"]
+    put_client(hydra.admin_url, client)
+
+    data = json.loads(p.run("plan", "--format", "json").output)
+    (change,) = data["changes"]
+    assert change["cause"] == "drift"
+    assert change["fields"][0]["path"] == "redirect_uris"
+    assert change["fields"][0]["before"] == ["https://evil.example.net/cb"]
+
+    assert p.run("apply", "--auto-approve").exit_code == 0
+    assert sorted(get_client(hydra.admin_url, client["client_id"])["redirect_uris"]) == sorted(WEB["redirect_uris"])
+
+
+def test_every_recorded_secret_authenticates(hydra_project, hydra):
+    p = hydra_project
+    for i in range(5):
+        p.write_client(f"svc-{i}", dict(SERVICE, client_name=f"Service {i}"))
+    p.write_client("svc-post", dict(SERVICE, token_endpoint_auth_method="client_secret_basic"))
+    assert p.run("apply", "--auto-approve").exit_code == 0
+    state = p.state_doc()["clients"]
+    assert len(state) == 6
+    for name, record in state.items():
+        assert record["client_secret"].startswith("ENC[AES256_GCM"), name
+        assert token_works(hydra.public_url, record["client_id"], secret_of(p, name)), name
+    assert not token_works(hydra.public_url, state["svc-0"]["client_id"], "wrong-secret")
+
+
+def test_saved_plan_is_refused_when_stale(hydra_project, hydra):
+    p = hydra_project
+    p.write_client("web", WEB)
+    assert p.run("apply", "--auto-approve").exit_code == 0
+    p.write_client("web", dict(WEB, client_name="Renamed"))
+    planfile = p.root / "plan.json"
+    assert p.run("plan", "--out", str(planfile)).exit_code == 0
+
+    (client,) = clients_of(hydra.admin_url, p.owner)
+    client["logo_uri"] = "https://example.com/logo.png"  # an out-of-band edit of a touched client
+    put_client(hydra.admin_url, client)
+
+    r = p.run_sub("apply", str(planfile))
+    assert r.returncode == 1
+    assert "stale" in r.stderr and "web" in r.stderr
+    assert "Traceback" not in r.stderr
+    assert get_client(hydra.admin_url, client["client_id"])["client_name"] == "Billing Web"
+
+
+def test_saved_plan_applies_exactly(hydra_project, hydra):
+    p = hydra_project
+    p.write_client("web", WEB)
+    planfile = p.root / "plan.json"
+    assert p.run("plan", "--out", str(planfile)).exit_code == 0
+    p.write_client("web", dict(WEB, client_name="Edited after the plan"))  # not in the reviewed plan
+    r = p.run("apply", str(planfile))
+    assert r.exit_code == 0, r.output
+    (client,) = clients_of(hydra.admin_url, p.owner)
+    assert client["client_name"] == "Billing Web"
+
+    tampered = json.loads(planfile.read_text())
+    tampered["changes"][0]["desired"]["client_name"] = "sneaky"
+    planfile.write_text(json.dumps(tampered))
+    r = p.run_sub("apply", str(planfile))
+    assert r.returncode == 1 and "checksum" in r.stderr
+
+
+def test_safety_threshold_and_force(hydra_project, hydra):
+    p = hydra_project
+    for i in range(10):
+        p.write_client(f"c{i}", dict(SERVICE, client_name=f"C {i}"))
+    assert p.run("apply", "--auto-approve").exit_code == 0
+    for i in range(4):
+        p.write_client(f"c{i}", dict(SERVICE, client_name=f"C {i} renamed"))
+    refused = p.run_sub("apply", "--auto-approve")
+    assert refused.returncode == 1
+    assert "4 of 10" in refused.stderr and "--force" in refused.stderr
+    assert {c["client_name"] for c in clients_of(hydra.admin_url, p.owner)} == {f"C {i}" for i in range(10)}
+    forced = p.run("apply", "--auto-approve", "--force")
+    assert forced.exit_code == 0, forced.output
+    assert sum(c["client_name"].endswith("renamed") for c in clients_of(hydra.admin_url, p.owner)) == 4
+
+
+def test_prune_deletes_only_managed_clients(hydra_project, hydra):
+    p = hydra_project
+    p.write_client("keep", SERVICE)
+    p.write_client("leave", dict(SERVICE, client_name="Leaving"))
+    assert p.run("apply", "--auto-approve").exit_code == 0
+    # a client someone else made, with the same owner string but without our marker
+    stranger = create_client(hydra.admin_url, {"client_name": "stranger", "owner": p.owner,
+                                                "grant_types": ["client_credentials"]})
+    p.remove_client("leave")
+
+    kept = p.run("plan")
+    assert "no longer in git" in kept.output and "prune" in kept.output
+    assert "No changes" in kept.output
+
+    p.set_config(prune=True)
+    data = json.loads(p.run("plan", "--format", "json").output)
+    assert [(c["action"], c["name"]) for c in data["changes"]] == [("delete", "leave")]
+    assert p.run("apply", "--auto-approve").exit_code == 0
+    names = {c["client_name"] for c in clients_of(hydra.admin_url, p.owner)}
+    assert names == {SERVICE["client_name"], "stranger"}
+    assert get_client(hydra.admin_url, stranger["client_id"])["client_name"] == "stranger"
+    assert "leave" not in p.state_doc()["clients"]
+
+
+def test_target_limits_the_plan(hydra_project):
+    p = hydra_project
+    p.write_client("a", SERVICE)
+    p.write_client("b", SERVICE)
+    data = json.loads(p.run("plan", "--format", "json", "--target", "a").output)
+    assert [c["name"] for c in data["changes"]] == ["a"]
+    r = p.run_sub("plan", "--target", "nope")
+    assert r.returncode == 1 and "nope" in r.stderr
+
+
+def test_client_deleted_out_of_band_is_recreated_as_drift(hydra_project, hydra):
+    import httpx
+
+    p = hydra_project
+    p.write_client("svc", SERVICE)
+    assert p.run("apply", "--auto-approve").exit_code == 0
+    (client,) = clients_of(hydra.admin_url, p.owner)
+    httpx.delete(f"{hydra.admin_url}/admin/clients/{client['client_id']}").raise_for_status()
+    data = json.loads(p.run("plan", "--format", "json").output)
+    (change,) = data["changes"]
+    assert (change["action"], change["cause"]) == ("create", "drift")
+    assert p.run("apply", "--auto-approve").exit_code == 0
+    record = p.state_doc()["clients"]["svc"]
+    assert token_works(hydra.public_url, record["client_id"], secret_of(p, "svc"))
