@@ -1,0 +1,1 @@
+"""Launchers for the real servers the tests run against (see tests/servers/README.md)."""

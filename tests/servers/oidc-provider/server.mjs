@@ -1,0 +1,169 @@
+// A real node `oidc-provider` (panva) for dcrsync's RFC 7591 / 7592 tests.
+//
+// Started by tests/servers/oidc_provider.py; the package itself is installed into the
+// cache by scripts/install-oidc-provider.sh (this file stays in git, node_modules does not).
+//
+// Configuration (argv wins over env):
+//   --port N            / PORT                 port to listen on, 127.0.0.1 only (required)
+//   --issuer URL        / ISSUER               issuer (default http://127.0.0.1:<port>)
+//   --modules DIR       / OIDC_PROVIDER_DIR    directory holding node_modules/oidc-provider
+//                                               (default: resolve next to this file)
+//   ROTATE_RAT=true|false                      registrationManagement.rotateRegistrationAccessToken
+//                                               (default true, the library's default)
+//   INITIAL_ACCESS_TOKEN=<token>               when set, registration requires this bearer token
+//
+// Registration is at /reg, management at /reg/:client_id. The store is an unbounded Map:
+// the library's default memory adapter is an LRU of ~1000 entries shared by every model,
+// which silently drops older clients.
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
+
+const { values: argv } = parseArgs({
+  options: {
+    port: { type: 'string' },
+    issuer: { type: 'string' },
+    modules: { type: 'string' },
+  },
+});
+
+const port = Number.parseInt(argv.port ?? process.env.PORT ?? '', 10);
+if (!Number.isInteger(port) || port <= 0) {
+  console.error('server.mjs: --port (or PORT) is required');
+  process.exit(2);
+}
+const issuer = argv.issuer ?? process.env.ISSUER ?? `http://127.0.0.1:${port}`;
+const rotateRat = !['false', '0', 'no', 'off'].includes((process.env.ROTATE_RAT ?? 'true').toLowerCase());
+const initialAccessToken = process.env.INITIAL_ACCESS_TOKEN || false;
+
+async function loadProvider() {
+  const dir = argv.modules ?? process.env.OIDC_PROVIDER_DIR
+    ?? path.dirname(fileURLToPath(import.meta.url));
+  const require = createRequire(path.join(path.resolve(dir), 'package.json'));
+  let entry;
+  try {
+    entry = require.resolve('oidc-provider');
+  } catch (err) {
+    console.error(`server.mjs: cannot find oidc-provider under ${dir}/node_modules; `
+      + 'run scripts/install-oidc-provider.sh and pass --modules / OIDC_PROVIDER_DIR');
+    process.exit(2);
+  }
+  return (await import(pathToFileURL(entry).href)).default;
+}
+
+// Unbounded in-memory adapter: one Map for every model, lazy expiry on read.
+const store = new Map(); // key -> { payload, expiresAt }
+const byIndex = new Map(); // "uid:<uid>" / "userCode:<code>" -> key
+const byGrant = new Map(); // grantId -> Set(key)
+
+class MapAdapter {
+  constructor(model) {
+    this.model = model;
+  }
+
+  key(id) {
+    return `${this.model}:${id}`;
+  }
+
+  static get(key) {
+    const entry = store.get(key);
+    if (!entry) return undefined;
+    if (entry.expiresAt !== undefined && entry.expiresAt <= Date.now()) {
+      MapAdapter.remove(key);
+      return undefined;
+    }
+    return entry.payload;
+  }
+
+  static remove(key) {
+    const entry = store.get(key);
+    store.delete(key);
+    if (!entry) return;
+    const { payload } = entry;
+    if (payload.uid && byIndex.get(`uid:${payload.uid}`) === key) byIndex.delete(`uid:${payload.uid}`);
+    if (payload.userCode && byIndex.get(`userCode:${payload.userCode}`) === key) {
+      byIndex.delete(`userCode:${payload.userCode}`);
+    }
+    if (payload.grantId) byGrant.get(payload.grantId)?.delete(key);
+  }
+
+  async upsert(id, payload, expiresIn) {
+    const key = this.key(id);
+    if (store.has(key)) MapAdapter.remove(key);
+    const expiresAt = typeof expiresIn === 'number' ? Date.now() + expiresIn * 1000 : undefined;
+    store.set(key, { payload, expiresAt });
+    if (payload.uid) byIndex.set(`uid:${payload.uid}`, key);
+    if (payload.userCode) byIndex.set(`userCode:${payload.userCode}`, key);
+    if (payload.grantId) {
+      if (!byGrant.has(payload.grantId)) byGrant.set(payload.grantId, new Set());
+      byGrant.get(payload.grantId).add(key);
+    }
+  }
+
+  async find(id) {
+    return MapAdapter.get(this.key(id));
+  }
+
+  async findByUid(uid) {
+    const key = byIndex.get(`uid:${uid}`);
+    return key ? MapAdapter.get(key) : undefined;
+  }
+
+  async findByUserCode(userCode) {
+    const key = byIndex.get(`userCode:${userCode}`);
+    return key ? MapAdapter.get(key) : undefined;
+  }
+
+  async consume(id) {
+    const payload = MapAdapter.get(this.key(id));
+    if (payload) payload.consumed = Math.floor(Date.now() / 1000);
+  }
+
+  async destroy(id) {
+    MapAdapter.remove(this.key(id));
+  }
+
+  async revokeByGrantId(grantId) {
+    const keys = byGrant.get(grantId);
+    if (!keys) return;
+    for (const key of [...keys]) MapAdapter.remove(key);
+    byGrant.delete(grantId);
+  }
+}
+
+const Provider = await loadProvider();
+
+const signingKey = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey
+  .export({ format: 'jwk' });
+
+const provider = new Provider(issuer, {
+  adapter: MapAdapter,
+  jwks: { keys: [{ ...signingKey, use: 'sig', alg: 'RS256', kid: 'dcrsync-test' }] },
+  cookies: { keys: [randomBytes(32).toString('hex')] },
+  scopes: ['openid', 'offline_access', 'api:read', 'api:write'],
+  features: {
+    clientCredentials: { enabled: true },
+    introspection: { enabled: true },
+    revocation: { enabled: true },
+    registration: { enabled: true, initialAccessToken },
+    registrationManagement: { enabled: true, rotateRegistrationAccessToken: rotateRat },
+  },
+});
+
+provider.on('server_error', (ctx, err) => {
+  console.error('server_error', ctx.method, ctx.path, err);
+});
+
+const server = provider.listen(port, '127.0.0.1', () => {
+  console.log(`oidc-provider listening on ${issuer} (port ${port}, rotateRegistrationAccessToken=${rotateRat}, `
+    + `initialAccessToken=${initialAccessToken ? 'required' : 'off'})`);
+});
+
+for (const signal of ['SIGTERM', 'SIGINT']) {
+  process.on(signal, () => {
+    server.close();
+    process.exit(0);
+  });
+}
