@@ -134,14 +134,15 @@ class Applier:
         cid, secret = intent.get("client_id"), intent.get("client_secret")
         try:
             result = self.backend.create(spec, marker, cid, secret)
+            if secret and result.secrets.get("client_secret") == secret:
+                del result.secrets["client_secret"]  # already durable in the intent: no sops call
         except BackendError as exc:
             if exc.status != 409 or not cid:
                 raise
             live, _ = self.backend.get(cid, None)  # an earlier, lost response may have created it
             if live is None or live.managed_name != spec.name or live.owner != self.owner:
                 raise
-            result = self.backend.update(spec, marker, live, None, None)
-            result.secrets = {"client_secret": secret} if secret else {}
+            result = self.backend.update(spec, marker, live, None, None)  # secret: the intent's
         self._journal(self._record(spec, result))
 
     def _update(self, change: Change, spec: ClientSpec, live: LiveClient) -> None:

@@ -5,6 +5,11 @@ The state maps each client's `name` to its `client_id`, keeps what the server ga
 (pending) from server changes (drift). It is YAML encrypted by sops with only secret keys
 encrypted: names, client ids and applied values stay readable without a key.
 
+sops's cost grows with the number of values in the file (about 0.3 ms a value here), so the sops
+file holds only identity and secrets — name, client_id, secrets, registration URI — and the
+bookkeeping of what was last applied lives in a plain JSON file beside it (`*.applied.json`),
+whose sha256 is stored inside the sops file so that an edit or a mismatch is seen.
+
 Every secret the server returns goes first into the journal: a folder of small sops-encrypted
 batches, each written atomically. The journal is folded into the state with one atomic replace
 at the end of an apply, and replayed first by any run that finds one.
@@ -20,7 +25,7 @@ import json
 import os
 import threading
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +42,14 @@ except AttributeError:  # pragma: no cover - PyYAML without libyaml
 
 STATE_VERSION = 1
 SECRET_KEYS = ("client_secret", "registration_access_token")
+IDENTITY_KEYS = (
+    "client_id",
+    "client_secret",
+    "registration_access_token",
+    "registration_client_uri",
+    "client_secret_expires_at",
+    "pending",
+)
 
 
 def digest(values: dict[str, Any]) -> str:
@@ -63,14 +76,24 @@ class ClientRecord:
     #: "create" while a create was announced but not yet confirmed by the server
     pending: str | None = None
 
-    def to_dict(self) -> dict[str, Any]:
-        out = {k: v for k, v in asdict(self).items() if v not in (None, "") and k != "name"}
+    def identity(self) -> dict[str, Any]:
+        """What the sops file keeps: client_id and what the server gave once."""
+        return {k: getattr(self, k) for k in IDENTITY_KEYS if getattr(self, k) not in (None, "")}
+
+    def bookkeeping(self) -> dict[str, Any]:
+        """What the plain sidecar keeps: the last apply, for pending/drift causes."""
+        out: dict[str, Any] = {"desired": self.desired, "digest": self.digest, "applied_at": self.applied_at}
+        if self.applied != self.desired:
+            out["applied"] = self.applied  # the usual case stores one copy
         return out
 
     @classmethod
     def from_dict(cls, name: str, data: dict[str, Any]) -> ClientRecord:
         known = {f.name for f in fields(cls)}
-        return cls(name=name, **{k: v for k, v in data.items() if k in known and k != "name"})
+        rec = cls(name=name, **{k: v for k, v in data.items() if k in known and k != "name"})
+        if "applied" not in data:
+            rec.applied = dict(rec.desired)
+        return rec
 
     def merge(self, changes: dict[str, Any]) -> None:
         for k, v in changes.items():
@@ -83,6 +106,7 @@ class State:
     clients: dict[str, ClientRecord] = field(default_factory=dict)
     serial: int = 0
     encrypted: bool = False  # True when read without a key: secrets are ENC[…] and not known
+    warnings: list[str] = field(default_factory=list)
 
     def by_client_id(self) -> dict[str, ClientRecord]:
         return {r.client_id: r for r in self.clients.values()}
@@ -103,16 +127,23 @@ class State:
                     self.clients[name] = rec
                 rec.merge(data)
 
-    def to_yaml(self) -> bytes:
+    def to_files(self) -> tuple[bytes, bytes]:
+        """(plaintext for the sops file, bytes of the sidecar)."""
+        names = sorted(self.clients)
+        sidecar = json.dumps(
+            {"version": STATE_VERSION, "clients": {n: self.clients[n].bookkeeping() for n in names}},
+            indent=1, sort_keys=True, default=str,
+        ).encode() + b"\n"
         doc = {
             "version": STATE_VERSION,
             "serial": self.serial,
-            "clients": {n: self.clients[n].to_dict() for n in sorted(self.clients)},
+            "applied_digest": "sha256:" + hashlib.sha256(sidecar).hexdigest(),
+            "clients": {n: self.clients[n].identity() for n in names},
         }
-        return yaml.dump(doc, Dumper=_Dumper, sort_keys=False, allow_unicode=True).encode()
+        return yaml.dump(doc, Dumper=_Dumper, sort_keys=False, allow_unicode=True).encode(), sidecar
 
     @classmethod
-    def from_yaml(cls, text: bytes, where: str, encrypted: bool) -> State:
+    def from_files(cls, text: bytes, where: str, encrypted: bool, sidecar: bytes | None) -> State:
         try:
             doc = yaml.load(text, Loader=_Loader) or {}
         except yaml.YAMLError as exc:
@@ -120,8 +151,20 @@ class State:
         if not isinstance(doc, dict) or doc.get("version") != STATE_VERSION:
             raise StateError(f"{where} is not a dcrsync state (version {STATE_VERSION}); restore it from git")
         state = cls(serial=int(doc.get("serial", 0)), encrypted=encrypted)
+        books: dict[str, Any] = {}
+        if sidecar is not None:
+            if doc.get("applied_digest") != "sha256:" + hashlib.sha256(sidecar).hexdigest():
+                state.warnings.append(
+                    f"{where}: its .applied.json does not match (edited, or an apply was interrupted "
+                    "between the two writes); pending/drift labels may be off until the next apply"
+                )
+            try:
+                books = json.loads(sidecar).get("clients") or {}
+            except ValueError:
+                state.warnings.append(f"{where}: its .applied.json is not JSON; ignored until the next apply")
         for name, data in (doc.get("clients") or {}).items():
-            rec = ClientRecord.from_dict(name, data or {})
+            merged = {**(books.get(name) or {}), **(data or {})}
+            rec = ClientRecord.from_dict(name, merged)
             if encrypted:  # ENC[…] values are only markers that a secret exists
                 for key in SECRET_KEYS:
                     if getattr(rec, key):
@@ -152,8 +195,18 @@ def atomic_write(path: Path, data: bytes) -> None:
     _fsync_dir(path.parent)
 
 
+def _has_secret(entry: dict[str, Any]) -> bool:
+    data = entry.get("data") or {}
+    return any(data.get(k) for k in SECRET_KEYS)
+
+
 class Journal:
-    """A folder of sops-encrypted batches `000001.yaml`, … beside the state file."""
+    """A folder of batches beside the state file, replayed in sequence order.
+
+    A batch holding a secret is sops-encrypted (`000007.sops.yaml`); a batch without one (a
+    confirmation, a delete) is plain JSON (`000008.json`): no sops call, so the apply is not
+    slowed by encryption it does not need. Every batch is written atomically and fsynced.
+    """
 
     def __init__(self, state_path: Path, sops: Sops | None) -> None:
         self.dir = state_path.with_name(state_path.name + ".journal")
@@ -163,42 +216,69 @@ class Journal:
     def batches(self) -> list[Path]:
         if not self.dir.is_dir():
             return []
-        return sorted(p for p in self.dir.iterdir() if p.suffix == ".yaml" and not p.name.startswith("."))
+        found = [
+            p for p in self.dir.iterdir()
+            if not p.name.startswith(".") and (p.name.endswith(".sops.yaml") or p.suffix == ".json")
+        ]
+        return sorted(found, key=lambda p: p.name.split(".", 1)[0])
 
     def exists(self) -> bool:
         return bool(self.batches())
 
-    def append(self, entries: list[dict[str, Any]]) -> None:
-        if not entries:
-            return
-        if self.sops is None:
-            raise StateError("writing the journal needs sops")
+    def _next(self) -> int:
         if self._seq == 0:
             existing = self.batches()
-            self._seq = int(existing[-1].stem) if existing else 0
+            self._seq = int(existing[-1].name.split(".", 1)[0]) if existing else 0
         self._seq += 1
-        plain = yaml.dump({"entries": entries}, Dumper=_Dumper, sort_keys=False).encode()
-        cipher = self.sops.encrypt(plain, "journal.yaml", what="the journal")
+        return self._seq
+
+    def append(self, entries: list[dict[str, Any]]) -> None:
+        """Consecutive entries of one kind (with or without a secret) go into one batch."""
+        runs: list[tuple[bool, list[dict[str, Any]]]] = []
+        for entry in entries:
+            secret = _has_secret(entry)
+            if runs and runs[-1][0] == secret:
+                runs[-1][1].append(entry)
+            else:
+                runs.append((secret, [entry]))
+        for secret, run in runs:
+            self._write(run, secret)
+
+    def _write(self, entries: list[dict[str, Any]], secret: bool) -> None:
         self.dir.mkdir(parents=True, exist_ok=True)
-        atomic_write(self.dir / f"{self._seq:06d}.yaml", cipher)
+        seq = self._next()
+        if secret:
+            if self.sops is None:
+                raise StateError("writing secrets to the journal needs sops")
+            plain = yaml.dump({"entries": entries}, Dumper=_Dumper, sort_keys=False).encode()
+            cipher = self.sops.encrypt(plain, "journal.yaml", what="the journal")
+            atomic_write(self.dir / f"{seq:06d}.sops.yaml", cipher)
+        else:
+            blob = json.dumps({"entries": entries}, separators=(",", ":"), default=str).encode()
+            atomic_write(self.dir / f"{seq:06d}.json", blob)
 
     def read(self) -> list[dict[str, Any]]:
-        if self.sops is None:
-            raise StateError("reading the journal needs sops")
         entries: list[dict[str, Any]] = []
         for batch in self.batches():
+            if batch.suffix == ".json":
+                try:
+                    entries.extend(json.loads(batch.read_bytes()).get("entries") or [])
+                except ValueError:
+                    raise StateError(f"journal batch {batch} is damaged; it holds no secret: delete it") from None
+                continue
+            if self.sops is None:
+                raise StateError("reading the journal needs sops")
             plain = self.sops.decrypt(batch.read_bytes(), what=f"the journal batch {batch}")
             entries.extend((yaml.load(plain, Loader=_Loader) or {}).get("entries") or [])
         return entries
 
     def clear(self) -> None:
-        for batch in self.batches():
-            batch.unlink()
-        for leftover in self.dir.glob(".*.tmp") if self.dir.is_dir() else []:
-            leftover.unlink()
-        if self.dir.is_dir():
-            self.dir.rmdir()
-            _fsync_dir(self.dir.parent)
+        if not self.dir.is_dir():
+            return
+        for path in self.dir.iterdir():
+            path.unlink()
+        self.dir.rmdir()
+        _fsync_dir(self.dir.parent)
 
 
 class JournalWriter:
@@ -269,6 +349,17 @@ class JournalWriter:
                 self._cond.notify_all()
 
 
+def sidecar_path(path: Path) -> Path:
+    """`dcrsync.state.sops.yaml` -> `dcrsync.state.applied.json`."""
+    stem = path.name
+    for suffix in (".yaml", ".yml", ".json"):
+        if stem.endswith(suffix):
+            stem = stem[: -len(suffix)]
+            break
+    stem = stem.removesuffix(".sops")
+    return path.with_name(stem + ".applied.json")
+
+
 class StateStore:
     """Reads and writes one state file through sops, with its journal and lock."""
 
@@ -277,12 +368,16 @@ class StateStore:
         self.sops = sops
         self.journal = Journal(path, sops)
         self.lock_path = path.with_name(path.name + ".lock")
+        self.sidecar_path = sidecar_path(path)
+
+    def _sidecar(self) -> bytes | None:
+        return self.sidecar_path.read_bytes() if self.sidecar_path.exists() else None
 
     def read_public(self) -> State:
         """Names, client ids and applied values, without a key. Secrets are unknown."""
         if not self.path.exists():
             return State()
-        return State.from_yaml(self.path.read_bytes(), str(self.path), encrypted=True)
+        return State.from_files(self.path.read_bytes(), str(self.path), True, self._sidecar())
 
     def read(self) -> State:
         """The whole state, secrets decrypted (needs a key), with any journal folded in."""
@@ -291,16 +386,19 @@ class StateStore:
             if self.sops is None:
                 raise StateError("reading secrets from the state needs sops")
             plain = self.sops.decrypt(self.path.read_bytes(), what=str(self.path))
-            state = State.from_yaml(plain, str(self.path), encrypted=False)
+            state = State.from_files(plain, str(self.path), False, self._sidecar())
         if self.journal.exists():
             state.fold(self.journal.read())
         return state
 
     def write(self, state: State) -> None:
+        """The sidecar first, then the sops file that names its digest; each replaced atomically."""
         if self.sops is None:
             raise StateError("writing the state needs sops")
         state.serial += 1
-        cipher = self.sops.encrypt(state.to_yaml(), self.path.name, what=str(self.path))
+        plain, sidecar = state.to_files()
+        cipher = self.sops.encrypt(plain, self.path.name, what=str(self.path))
+        atomic_write(self.sidecar_path, sidecar)
         atomic_write(self.path, cipher)
 
     def commit(self, state: State) -> None:

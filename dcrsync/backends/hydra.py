@@ -13,7 +13,7 @@ import httpx
 from dcrsync.backends.base import Fetched, Marker, Result, default_normalise
 from dcrsync.errors import BackendError
 from dcrsync.http import describe_error, make_client
-from dcrsync.model import ClientSpec, LiveClient
+from dcrsync.model import SET_FIELDS, ClientSpec, LiveClient
 from dcrsync.state import ClientRecord
 
 PAGE_SIZE = 500  # Hydra's maximum
@@ -239,8 +239,8 @@ class HydraBackend:
             return go_duration_seconds(value)
         if path == "hydra.metadata" and value in (None, {}):
             return {}
-        if path in ("hydra.audience", "hydra.allowed_cors_origins") and value is None:
-            return []
+        if value is None and (path in SET_FIELDS):
+            return []  # Hydra answers null on create and [] on read for the same empty list
         return default_normalise(path, value)
 
     def close(self) -> None:
