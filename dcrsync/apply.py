@@ -223,7 +223,7 @@ class Applier:
         for change in creates:
             spec = specs[change.name]
             record = self.state.clients.get(change.name)
-            if record is not None and record.pending == "create":
+            if record is not None and record.pending == "create" and record.client_id:
                 intents[change.name] = {"client_id": record.client_id, "client_secret": record.client_secret}
                 continue
             cid = spec.client_id or change.client_id
@@ -231,11 +231,11 @@ class Applier:
                 cid = self.backend.new_client_id()  # type: ignore[attr-defined]
             intent = {"client_id": cid, "client_secret": self._secret_for(spec)}
             intents[change.name] = intent
-            if cid:
-                data = {"client_id": cid, "pending": "create"}
-                if intent["client_secret"]:
-                    data["client_secret"] = intent["client_secret"]
-                announce.append({"op": "upsert", "name": change.name, "data": data})
+            # announced even when the server picks the id: a lost answer is then at least reported
+            data = {"client_id": cid or "", "pending": "create"}
+            if intent["client_secret"]:
+                data["client_secret"] = intent["client_secret"]
+            announce.append({"op": "upsert", "name": change.name, "data": data})
         if announce:
             self._journal(*announce)
             assert self.writer is not None

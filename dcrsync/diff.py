@@ -133,11 +133,17 @@ def compute(inp: Inputs) -> Outcome:
 
         if live is None:
             pending_create = record is not None and record.pending == "create"
+            if pending_create and record is not None and not record.client_id:
+                warnings.append(
+                    f"{spec.name} ({source}): an interrupted apply sent its registration and lost the "
+                    "answer; the server chose the client_id, so an orphan client may exist there: "
+                    "look for one named " + repr(spec.fields.get("client_name", spec.name))
+                )
             cause = "pending" if record is None or pending_create else "drift"
             reason = None
             if record is not None and not pending_create:
                 reason = f"client {record.client_id} is gone from the server (deleted outside dcrsync)"
-            client_id = spec.client_id or (record.client_id if pending_create else None)
+            client_id = spec.client_id or ((record.client_id or None) if pending_create else None)
             changes.append(
                 Change("create", spec.name, client_id, cause, _create_fields(spec), reason, source, desired)
             )

@@ -369,6 +369,7 @@ class StateStore:
         self.journal = Journal(path, sops)
         self.lock_path = path.with_name(path.name + ".lock")
         self.sidecar_path = sidecar_path(path)
+        self._held = False
 
     def _sidecar(self) -> bytes | None:
         return self.sidecar_path.read_bytes() if self.sidecar_path.exists() else None
@@ -408,6 +409,10 @@ class StateStore:
 
     @contextlib.contextmanager
     def locked(self) -> Iterator[None]:
+        """An exclusive lock on this state; re-entrant within one process."""
+        if self._held:
+            yield
+            return
         self.lock_path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
@@ -421,6 +426,10 @@ class StateStore:
                 ) from None
             os.ftruncate(fd, 0)
             os.pwrite(fd, f"pid {os.getpid()} since {now()}".encode(), 0)
-            yield
+            self._held = True
+            try:
+                yield
+            finally:
+                self._held = False
         finally:
             os.close(fd)

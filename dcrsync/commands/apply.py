@@ -77,7 +77,8 @@ def apply(config_path, env_name, planfile, auto_approve, force, targets, paralle
     for warning in report.warnings:
         click.echo(f"warning: {warning}", err=True)
     for change, message in report.failed:
-        click.echo(f"error: {change.action} {change.name}: {message}", err=True)
+        where = f"{change.source}: " if change.source else ""
+        click.echo(f"error: {where}{change.action} {change.name}: {message}", err=True)
     s = {a: sum(1 for c in report.done if c.action == a) for a in ("create", "update", "replace", "delete")}
     click.echo(
         f"Apply {'complete' if report.ok else 'incomplete'}: {s['create']} created, {s['update']} updated, "

@@ -1,0 +1,76 @@
+"""`dcrsync validate [PATH…]`: schema + lint, no network, no key."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from dcrsync.config import Config, default_config, find_config, load_config
+from dcrsync.errors import ConfigError
+from dcrsync.lint import lint
+from dcrsync.loader import LoadResult, load_clients, load_project
+from dcrsync.render.diagnostics import Summary, render_github, render_json, render_text
+
+
+def _config(config_path: str | None, env_name: str | None, cwd: Path) -> Config:
+    path = find_config(config_path, os.environ, cwd)
+    if path is None:
+        if env_name:
+            raise ConfigError(f"--env {env_name}: there is no dcrsync.yaml here to define environments")
+        return default_config(cwd)
+    return load_config(path, env_name, os.environ, need_server=False)
+
+
+def run_validate(paths: tuple[str, ...], config: Config) -> LoadResult:
+    """Paths given: those (relative to the working directory); else the project's clients."""
+    if not paths:
+        return load_project(config)
+    result = load_clients(list(paths), vars=config.vars, base_dir=Path.cwd())
+    result.diagnostics.extend(lint(result.clients))
+    result.sort()
+    return result
+
+
+@click.command("validate")
+@click.argument("paths", nargs=-1, metavar="[PATH]...")
+@click.option(
+    "--config",
+    "config_path",
+    metavar="FILE",
+    help="dcrsync.yaml to use (default: ./dcrsync.yaml or $DCRSYNC_CONFIG).",
+)
+@click.option(
+    "--env", "env_name", metavar="NAME", help="Environment overlay from dcrsync.yaml (for its vars)."
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json", "github"]),
+    default="text",
+    show_default=True,
+    help="github: workflow commands that annotate the pull request.",
+)
+@click.option("--strict", is_flag=True, help="Warnings fail too (exit 1).")
+def validate(
+    paths: tuple[str, ...], config_path: str | None, env_name: str | None, fmt: str, strict: bool
+) -> None:
+    """Check client files against the schema and the lint rules, without any server or key.
+
+    PATH is a client file, a folder (every *.yaml / *.yml below it) or a glob; by default the
+    `clients` of dcrsync.yaml (or ./clients/). Exit 0 when valid, 1 on any error (or warning with
+    --strict).
+    """
+    config = _config(config_path, env_name, Path.cwd())
+    result = run_validate(paths, config)
+    summary = Summary.of(result.diagnostics, result.documents, len(result.files))
+    if fmt == "json":
+        click.echo(render_json(result.diagnostics, summary, strict=strict))
+    elif fmt == "github":
+        click.echo(render_github(result.diagnostics, summary))
+    else:
+        click.echo(render_text(result.diagnostics, summary, color=sys.stdout.isatty()))
+    if summary.errors or (strict and summary.warnings):
+        sys.exit(1)

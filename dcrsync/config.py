@@ -1,0 +1,274 @@
+"""`dcrsync.yaml`: find it, choose the environment, substitute `${env:X}` / `${var:x}`, validate.
+
+Every problem is a ConfigError whose message starts with ``FILE:LINE:COL:``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from dcrsync.errors import ConfigError
+from dcrsync.model import Diagnostic, Location
+from dcrsync.schemacheck import schema_diagnostics, suggest, validator
+from dcrsync.substitute import SubstitutionError, substitute
+from dcrsync.yamlsource import Document, load_file
+
+CONFIG_NAMES = ("dcrsync.yaml", "dcrsync.yml")
+DEFAULT_CLIENTS = "clients/"
+DEFAULT_STATE = "dcrsync.state.sops.yaml"
+SOPS_CONFIG = ".sops.yaml"
+
+PathKey = tuple[str | int, ...]
+
+
+@dataclass
+class Safety:
+    max_update_percent: float = 30.0
+    max_delete_percent: float = 30.0
+    min_existing: int = 10
+
+
+@dataclass
+class Config:
+    path: Path | None  # the dcrsync.yaml, None when none was found (validate only)
+    base_dir: Path  # its folder (or cwd)
+    clients: list[str]  # folder or globs, relative to base_dir
+    state: Path  # absolute
+    sops_age: list[str]  # age recipients from dcrsync.yaml; [] -> use the repository .sops.yaml
+    sops_config: Path | None  # the .sops.yaml found searching upward from base_dir (when present)
+    server: dict[str, Any]  # after substitution and validation; always has "kind"
+    owner: str = "dcrsync"
+    prune: bool = False
+    safety: Safety = field(default_factory=Safety)
+    vars: dict[str, str] = field(default_factory=dict)
+    environment: str | None = None
+
+
+def find_config(explicit: str | None, environ: Mapping[str, str], cwd: Path) -> Path | None:
+    """`--config`, then `DCRSYNC_CONFIG`, then ./dcrsync.yaml (or .yml); None when there is none."""
+    for given, origin in ((explicit, "--config"), (environ.get("DCRSYNC_CONFIG"), "DCRSYNC_CONFIG")):
+        if given:
+            path = Path(given) if Path(given).is_absolute() else cwd / given
+            if not path.is_file():
+                raise ConfigError(f"{given}: no such file (from {origin}): fix the path")
+            return path
+    for name in CONFIG_NAMES:
+        if (cwd / name).is_file():
+            return cwd / name
+    return None
+
+
+def find_sops_config(start: Path) -> Path | None:
+    """The nearest `.sops.yaml` in `start` or a folder above it."""
+    for folder in (start, *start.parents):
+        candidate = folder / SOPS_CONFIG
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def default_config(cwd: Path) -> Config:
+    """What `validate` uses when there is no dcrsync.yaml: clients/ under the working directory."""
+    return Config(
+        path=None,
+        base_dir=cwd,
+        clients=[DEFAULT_CLIENTS],
+        state=cwd / DEFAULT_STATE,
+        sops_age=[],
+        sops_config=find_sops_config(cwd),
+        server={"kind": "none"},
+    )
+
+
+# --- reading ---------------------------------------------------------------------------------
+
+
+def _shown(path: Path) -> str:
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def _fail(diagnostics: list[Diagnostic]) -> ConfigError:
+    errors = sorted((d for d in diagnostics if d.severity == "error"), key=lambda d: d.location)
+    first = errors[0]
+    more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+    where = str(first.location) if first.location.line else first.location.file
+    return ConfigError(f"{where}: {first.message}{more}")
+
+
+def _read(path: Path) -> Document:
+    shown = _shown(path)
+    parsed = load_file(path, shown)
+    if parsed.diagnostics:
+        raise _fail(parsed.diagnostics)
+    if not parsed.documents:
+        raise ConfigError(f"{shown}: the file is empty: it needs at least a `server:` block")
+    if len(parsed.documents) > 1:
+        extra = parsed.documents[1].start
+        raise ConfigError(
+            f"{extra}: dcrsync.yaml holds one YAML document: remove this `---` and what follows"
+        )
+    doc = parsed.documents[0]
+    if not isinstance(doc.value, dict):
+        raise ConfigError(f"{doc.start}: dcrsync.yaml must be a mapping (`clients: …`, `server: …`)")
+    return doc
+
+
+def _merge(base: Any, overlay: Any, at: PathKey, over_at: PathKey, origins: dict[PathKey, PathKey]) -> Any:
+    """Deep merge: mappings key by key, anything else replaced. `origins` records, for each merged
+    path the overlay wrote, the path it came from in the file."""
+    if isinstance(base, dict) and isinstance(overlay, dict):
+        out = dict(base)
+        for key, value in overlay.items():
+            out[key] = _merge(base.get(key), value, (*at, key), (*over_at, key), origins)
+        return out
+    origins[at] = over_at
+    return overlay
+
+
+def _overlay(
+    raw: dict[str, Any], env_name: str | None, where: Location
+) -> tuple[dict[str, Any], dict[PathKey, PathKey]]:
+    """The document with environment `env_name` merged in, and where each overlaid value came from."""
+    base = {k: v for k, v in raw.items() if k != "environments"}
+    origins: dict[PathKey, PathKey] = {}
+    if env_name is None:
+        return base, origins
+    envs = raw.get("environments") or {}
+    if env_name not in envs:
+        known = ", ".join(sorted(envs)) or "none"
+        guess = suggest(env_name, envs)
+        hint = f" (did you mean `{guess}`?)" if guess else ""
+        raise ConfigError(f"{where}: unknown environment `{env_name}`{hint}: dcrsync.yaml defines {known}")
+    overlay = dict(envs[env_name] or {})
+    over_server = overlay.get("server")
+    base_kind = base["server"].get("kind")
+    if isinstance(over_server, dict) and over_server.get("kind", base_kind) != base_kind:
+        base = {**base, "server": None}  # another server family: its fields do not mix with the base's
+    merged = _merge(base, overlay, (), ("environments", env_name), origins)
+    return merged, origins
+
+
+def _origin(path: PathKey, origins: Mapping[PathKey, PathKey]) -> PathKey:
+    """Where in the file the merged value at `path` was written."""
+    for n in range(len(path), -1, -1):
+        if path[:n] in origins:
+            return (*origins[path[:n]], *path[n:])
+    return path
+
+
+def _substitute_all(
+    value: Any,
+    path: PathKey,
+    resolve: Callable[[PathKey, str], str],
+    locate: Callable[[PathKey], Location],
+) -> Any:
+    """`value` with every string resolved; a bad reference is a ConfigError at its line:col."""
+    if isinstance(value, str):
+        try:
+            return resolve(path, value)
+        except SubstitutionError as exc:
+            raise ConfigError(f"{locate(path)}: {exc}") from None
+    if isinstance(value, dict):
+        return {k: _substitute_all(v, (*path, k), resolve, locate) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_substitute_all(v, (*path, i), resolve, locate) for i, v in enumerate(value)]
+    return value
+
+
+def _as_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def load_config(
+    path: Path,
+    env_name: str | None = None,
+    environ: Mapping[str, str] = os.environ,
+    *,
+    need_server: bool = True,
+) -> Config:
+    """Read, merge, substitute and validate one dcrsync.yaml.
+
+    `need_server=False` (for `validate`, which never talks to the server) lets `${env:X}` in the
+    `server` block stay unresolved when X is unset, instead of failing.
+    """
+    path = path if path.is_absolute() else Path.cwd() / path
+    doc = _read(path)
+    problems = schema_diagnostics(validator("config"), doc)
+    if problems:
+        raise _fail(problems)
+    envs_at = doc.key_loc(("environments",)) if "environments" in doc.value else doc.start
+    merged, origins = _overlay(doc.value, env_name, envs_at)
+
+    def locate(p: PathKey) -> Location:
+        return doc.loc(_origin(p, origins))
+
+    vars_raw = {k: _as_text(v) for k, v in (merged.get("vars") or {}).items()}
+
+    def resolve_var(_: PathKey, text: str) -> str:
+        return substitute(text, {}, environ, allow_vars=False)
+
+    variables: dict[str, str] = _substitute_all(vars_raw, ("vars",), resolve_var, locate)
+
+    def resolve(p: PathKey, text: str) -> str:
+        lenient = not need_server and p[:1] == ("server",)
+        return substitute(text, variables, environ, keep_undefined_env=lenient)
+
+    rest = {k: v for k, v in merged.items() if k != "vars"}
+    resolved: dict[str, Any] = _substitute_all(rest, (), resolve, locate)
+    if env_name is not None:  # the overlay may leave the merged server incomplete
+        view = _MergedView(doc, origins)
+        final = schema_diagnostics(validator("config"), view, {**resolved, "vars": variables})
+        if final:
+            raise _fail(final)
+    return _build(path, env_name, resolved, variables)
+
+
+class _MergedView:
+    """Locates paths of the merged config in the file: overlaid values at their overlay's line."""
+
+    def __init__(self, doc: Document, origins: Mapping[PathKey, PathKey]) -> None:
+        self.doc = doc
+        self.origins = origins
+
+    @property
+    def start(self) -> Location:
+        return self.doc.start
+
+    def loc(self, path: PathKey) -> Location:
+        return self.doc.loc(_origin(tuple(path), self.origins))
+
+    def key_loc(self, path: PathKey) -> Location:
+        return self.doc.key_loc(_origin(tuple(path), self.origins))
+
+
+def _build(path: Path, env_name: str | None, resolved: dict[str, Any], variables: dict[str, str]) -> Config:
+    base_dir = path.parent
+    clients = resolved.get("clients", DEFAULT_CLIENTS)
+    safety = resolved.get("safety") or {}
+    return Config(
+        path=path,
+        base_dir=base_dir,
+        clients=[clients] if isinstance(clients, str) else list(clients),
+        state=base_dir / resolved.get("state", DEFAULT_STATE),
+        sops_age=list((resolved.get("sops") or {}).get("age", [])),
+        sops_config=find_sops_config(base_dir),
+        server=dict(resolved["server"]),
+        owner=resolved.get("owner", "dcrsync"),
+        prune=bool(resolved.get("prune", False)),
+        safety=Safety(
+            max_update_percent=float(safety.get("max_update_percent", 30.0)),
+            max_delete_percent=float(safety.get("max_delete_percent", 30.0)),
+            min_existing=int(safety.get("min_existing", 10)),
+        ),
+        vars=variables,
+        environment=env_name,
+    )
