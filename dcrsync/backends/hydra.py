@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import random
 import re
+import time
 import uuid
 from collections.abc import Sequence
 from typing import Any, ClassVar
@@ -16,7 +18,8 @@ from dcrsync.http import describe_error, make_client
 from dcrsync.model import SET_FIELDS, ClientSpec, LiveClient
 from dcrsync.state import ClientRecord
 
-PAGE_SIZE = 500  # Hydra's maximum
+PAGE_SIZE = 500  # Ory Network's maximum (a self-hosted Hydra v2.3 allows 1,000)
+SERIALIZATION_RETRIES = 5
 MARKER_KEY = "dcrsync"
 
 #: fields of the `hydra:` block, sent flat in Hydra's client representation
@@ -120,10 +123,17 @@ class HydraBackend:
 
     # --- plumbing -------------------------------------------------------------------------
     def _call(self, method: str, path: str, what: str, **kwargs: Any) -> httpx.Response:
-        try:
-            response = self.http.request(method, path, **kwargs)
-        except httpx.TransportError as exc:
-            raise BackendError(describe_error(exc, self.url)) from None
+        for attempt in range(SERIALIZATION_RETRIES + 1):
+            try:
+                response = self.http.request(method, path, **kwargs)
+            except httpx.TransportError as exc:
+                raise BackendError(describe_error(exc, self.url)) from None
+            # Hydra answers a database serialization conflict under concurrent writes with a 400
+            # ("Unable to serialize access due to a concurrent update"): safe to send again
+            if response.status_code in (400, 500) and "concurrent update" in response.text:
+                time.sleep(0.05 * (2**attempt) * (0.5 + random.random()))
+                continue
+            break
         if response.status_code >= 400:
             raise self._error(response, what)
         return response
