@@ -1,0 +1,306 @@
+"""Lint rules: each finding's rule, message and exact line:col; and no finding on good clients."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from dcrsync.lint import RULES, lint, rules_markdown
+from dcrsync.loader import load_clients
+from tests.unit_helpers import lines, lint_text
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def findings(root: Path, text: str) -> list[str]:
+    return lines(lint_text(root, text))
+
+
+# --- DCR001 ---------------------------------------------------------------------------------
+
+
+def test_dcr001_default_grant_needs_redirect_uris(root: Path) -> None:
+    assert findings(root, "name: a\nclient_name: A\n") == [
+        "c.yaml:1:1: error[DCR001]: no `grant_types` means `authorization_code` (RFC 7591), which needs "
+        "`redirect_uris`: add them, or declare the grant types the client uses"
+    ]
+
+
+def test_dcr001_declared_grant_at_its_item(root: Path) -> None:
+    out = findings(
+        root, "name: a\ngrant_types: [refresh_token, authorization_code]\nresponse_types: [code]\n"
+    )
+    assert out == [
+        "c.yaml:2:30: error[DCR001]: grant `authorization_code` needs `redirect_uris`: add the URIs the app "
+        "receives the user back on"
+    ]
+
+
+def test_dcr001_empty_redirect_uris_at_the_list(root: Path) -> None:
+    out = findings(root, "name: a\ngrant_types: [authorization_code]\nredirect_uris: []\n")
+    assert out == [
+        "c.yaml:3:16: error[DCR001]: grant `authorization_code` needs `redirect_uris`: add the URIs the app "
+        "receives the user back on"
+    ]
+
+
+def test_dcr001_not_for_client_credentials(root: Path) -> None:
+    assert findings(root, "name: a\ngrant_types: [client_credentials]\n") == []
+
+
+# --- DCR002 / DCR003 ------------------------------------------------------------------------
+
+
+def uri_findings(root: Path, uri: str, extra: str = "") -> list[str]:
+    return findings(root, f"name: a\n{extra}redirect_uris:\n  - https://ok.example.com/cb\n  - '{uri}'\n")
+
+
+def test_dcr002_relative_uri(root: Path) -> None:
+    assert uri_findings(root, "/callback") == [
+        "c.yaml:4:5: error[DCR002]: redirect URI `/callback` is not absolute (has no scheme): write the full URI, "
+        "e.g. https://app.example.com/callback"
+    ]
+
+
+def test_dcr002_https_without_host(root: Path) -> None:
+    assert uri_findings(root, "https:///cb") == [
+        "c.yaml:4:5: error[DCR002]: redirect URI `https:///cb` is not absolute (has no host): write the full URI, "
+        "e.g. https://app.example.com/callback"
+    ]
+
+
+def test_dcr002_fragment(root: Path) -> None:
+    assert uri_findings(root, "https://app.example.com/cb#top") == [
+        "c.yaml:4:5: error[DCR002]: redirect URI `https://app.example.com/cb#top` has a fragment (`#top`): "
+        "remove it, the server must not get one"
+    ]
+
+
+def test_dcr002_invalid_uri(root: Path) -> None:
+    assert uri_findings(root, "https://[::1/cb") == [
+        "c.yaml:4:5: error[DCR002]: redirect URI `https://[::1/cb` is not a valid URI: write the full URI, "
+        "e.g. https://app.example.com/callback"
+    ]
+
+
+def test_dcr003_plain_http(root: Path) -> None:
+    assert uri_findings(root, "http://app.example.com/cb") == [
+        "c.yaml:4:5: error[DCR003]: redirect URI `http://app.example.com/cb` uses http: use https (plain http is "
+        "allowed only for 127.0.0.1, [::1] and localhost)"
+    ]
+
+
+@pytest.mark.parametrize("uri", ["http://127.0.0.1:8080/cb", "http://[::1]/cb", "http://localhost:3000/cb"])
+def test_dcr003_loopback_http_is_fine(root: Path, uri: str) -> None:
+    assert uri_findings(root, uri) == []
+
+
+def test_dcr003_private_scheme_needs_native(root: Path) -> None:
+    assert uri_findings(root, "com.example.app:/cb") == [
+        "c.yaml:4:5: error[DCR003]: redirect URI `com.example.app:/cb` uses the private-use scheme "
+        "`com.example.app:`, which only native apps may use: set `application_type: native`, or use https"
+    ]
+
+
+def test_dcr003_private_scheme_ok_for_native(root: Path) -> None:
+    assert uri_findings(root, "com.example.app:/cb", "application_type: native\n") == []
+
+
+def test_dcr003_native_scheme_must_be_reverse_domain(root: Path) -> None:
+    assert uri_findings(root, "myapp://cb", "application_type: native\n") == [
+        "c.yaml:5:5: error[DCR003]: redirect URI `myapp://cb` uses the scheme `myapp:`: a private-use scheme must "
+        "be a reverse domain name you own, like `com.example.app:` (RFC 8252 §7.1)"
+    ]
+
+
+def test_post_logout_redirect_uris_follow_the_same_rules(root: Path) -> None:
+    text = (
+        "name: a\nredirect_uris: [https://a.example.com/cb]\n"
+        "post_logout_redirect_uris: [https://a.example.com/, http://a.example.com/bye]\n"
+    )
+    assert findings(root, text) == [
+        "c.yaml:3:53: error[DCR003]: post-logout redirect URI `http://a.example.com/bye` uses http: use https "
+        "(plain http is allowed only for 127.0.0.1, [::1] and localhost)"
+    ]
+
+
+# --- DCR004 / DCR005 ------------------------------------------------------------------------
+
+
+def test_dcr004_public_client_credentials(root: Path) -> None:
+    text = "name: a\ntoken_endpoint_auth_method: none\ngrant_types:\n  - client_credentials\n"
+    assert findings(root, text) == [
+        "c.yaml:4:5: error[DCR004]: grant `client_credentials` needs a client that can authenticate, but "
+        "`token_endpoint_auth_method` is `none`: choose an authentication method or drop the grant"
+    ]
+
+
+def test_dcr005_private_key_jwt_without_keys(root: Path) -> None:
+    text = "name: a\ngrant_types: [client_credentials]\ntoken_endpoint_auth_method: private_key_jwt\n"
+    assert findings(root, text) == [
+        "c.yaml:3:29: error[DCR005]: `private_key_jwt` needs the client's public keys: add `jwks_uri` "
+        "(or an inline `jwks`)"
+    ]
+
+
+def test_dcr005_both_jwks_and_jwks_uri(root: Path) -> None:
+    text = (
+        "name: a\ngrant_types: [client_credentials]\njwks: {keys: [{kty: RSA}]}\n"
+        "jwks_uri: https://a.example.com/jwks\n"
+    )
+    assert findings(root, text) == [
+        "c.yaml:4:11: error[DCR005]: `jwks` and `jwks_uri` are both set: keep only one (RFC 7591 §2)"
+    ]
+
+
+def test_dcr005_empty_jwks(root: Path) -> None:
+    text = "name: a\ngrant_types: [client_credentials]\ntoken_endpoint_auth_method: private_key_jwt\njwks: {keys: []}\n"
+    assert findings(root, text) == [
+        "c.yaml:4:7: error[DCR005]: `private_key_jwt` needs at least one key in `jwks.keys`: add the client's "
+        "public key"
+    ]
+
+
+def test_dcr005_satisfied(root: Path) -> None:
+    text = (
+        "name: a\ngrant_types: [client_credentials]\ntoken_endpoint_auth_method: private_key_jwt\n"
+        "jwks_uri: https://a.example.com/jwks\n"
+    )
+    assert findings(root, text) == []
+
+
+# --- DCR006 ---------------------------------------------------------------------------------
+
+
+def test_dcr006_code_without_authorization_code(root: Path) -> None:
+    text = "name: a\ngrant_types: [client_credentials]\nresponse_types: [code]\n"
+    assert findings(root, text) == [
+        "c.yaml:3:18: error[DCR006]: response type `code` needs grant `authorization_code` in `grant_types`: add it"
+    ]
+
+
+def test_dcr006_authorization_code_without_code(root: Path) -> None:
+    text = (
+        "name: a\nredirect_uris: [https://a.example.com/cb]\ngrant_types: [authorization_code, implicit]\n"
+        "response_types: [id_token]\n"
+    )
+    out = findings(root, text)
+    assert out[0] == (
+        "c.yaml:3:15: error[DCR006]: grant `authorization_code` needs response type `code` in `response_types`: add it"
+    )
+    assert [line.split(": ")[1] for line in out[1:]] == ["warning[DCR007]"]
+
+
+def test_dcr006_token_without_implicit(root: Path) -> None:
+    text = "name: a\nredirect_uris: [https://a.example.com/cb]\nresponse_types: [code, code id_token]\n"
+    assert findings(root, text) == [
+        "c.yaml:3:24: error[DCR006]: response type `code id_token` needs grant `implicit` in `grant_types`: add it"
+    ]
+
+
+def test_dcr006_implicit_with_default_response_types(root: Path) -> None:
+    text = "name: a\nredirect_uris: [https://a.example.com/cb]\ngrant_types: [implicit]\n"
+    assert findings(root, text) == [
+        "c.yaml:3:15: error[DCR006]: grant `implicit` needs response type `token` or `id_token` "
+        "(`response_types` defaults to [code]): add one",
+        "c.yaml:3:15: warning[DCR007]: the implicit grant is discouraged (OAuth 2.0 Security BCP): use "
+        "authorization_code with PKCE",
+    ]
+
+
+def test_dcr006_hybrid_is_consistent(root: Path) -> None:
+    text = (
+        "name: a\nredirect_uris: [https://a.example.com/cb]\ngrant_types: [authorization_code, implicit]\n"
+        "response_types: [code id_token]\n"
+    )
+    assert [line.split(": ")[1] for line in findings(root, text)] == ["warning[DCR007]"]
+
+
+# --- DCR007 / DCR008 / DCR009 / DCR010 ------------------------------------------------------
+
+
+def test_dcr007_implicit_warning(root: Path) -> None:
+    text = "name: a\nredirect_uris: [https://a.example.com/cb]\ngrant_types:\n  - implicit\nresponse_types: [token]\n"
+    assert findings(root, text) == [
+        "c.yaml:4:5: warning[DCR007]: the implicit grant is discouraged (OAuth 2.0 Security BCP): use "
+        "authorization_code with PKCE"
+    ]
+
+
+def test_dcr008_public_client_pkce(root: Path) -> None:
+    text = "name: spa\nredirect_uris: [https://a.example.com/cb]\ntoken_endpoint_auth_method: none\n"
+    assert findings(root, text) == [
+        "c.yaml:3:29: warning[DCR008]: public client: PKCE is required, make sure the app sends a S256 code_challenge"
+    ]
+
+
+def test_dcr008_not_for_device_flow(root: Path) -> None:
+    text = (
+        "name: tv\ntoken_endpoint_auth_method: none\n"
+        "grant_types: ['urn:ietf:params:oauth:grant-type:device_code']\n"
+    )
+    assert findings(root, text) == []
+
+
+def test_dcr009_tls_client_auth_without_subject(root: Path) -> None:
+    text = "name: a\ngrant_types: [client_credentials]\ntoken_endpoint_auth_method: tls_client_auth\n"
+    assert findings(root, text) == [
+        "c.yaml:3:29: error[DCR009]: `tls_client_auth` needs the expected certificate subject: add one "
+        "`tls_client_auth_subject_dn` or `_san_*`"
+    ]
+
+
+def test_dcr009_tls_client_auth_with_two_subjects(root: Path) -> None:
+    text = (
+        "name: a\ngrant_types: [client_credentials]\ntoken_endpoint_auth_method: tls_client_auth\n"
+        "tls_client_auth_subject_dn: CN=a\ntls_client_auth_san_dns: a.example.com\n"
+    )
+    assert findings(root, text) == [
+        "c.yaml:5:26: error[DCR009]: `tls_client_auth` takes exactly one certificate subject field, found "
+        "`tls_client_auth_subject_dn`, `tls_client_auth_san_dns`: keep one"
+    ]
+
+
+def test_dcr010_password_grant(root: Path) -> None:
+    text = "name: a\ngrant_types: [client_credentials, password]\n"
+    assert findings(root, text) == [
+        "c.yaml:2:35: warning[DCR010]: the password grant is discouraged (OAuth 2.0 Security BCP): use "
+        "authorization_code or device_code"
+    ]
+
+
+# --- the table and the examples -------------------------------------------------------------
+
+
+def test_rules_table_is_complete() -> None:
+    assert list(RULES) == [f"DCR{n:03d}" for n in range(1, 11)]
+    for rule in RULES.values():
+        assert rule.severity in ("error", "warning") and rule.summary and rule.why
+    table = rules_markdown()
+    assert table.count("\n") == len(RULES) + 1
+    assert "| DCR007 | warning |" in table
+
+
+def test_lint_output_is_sorted_by_location(root: Path) -> None:
+    from tests.unit_helpers import write
+
+    write(root, "b.yaml", "name: b\n")
+    write(root, "a.yaml", "name: a\n")
+    result = load_clients(["b.yaml", "a.yaml"], environ={})
+    assert [d.location.file for d in lint(result.clients)] == ["a.yaml", "b.yaml"]
+
+
+def test_examples_have_only_the_expected_warnings(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(ROOT / "examples")
+    result = load_clients(["clients"], vars={"domain": "example.com"}, environ={})
+    assert result.diagnostics == []
+    assert len(result.clients) >= 9
+    found = lint(result.clients)
+    assert {(d.severity, d.rule) for d in found} == {("warning", "DCR008")}
