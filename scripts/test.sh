@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# The whole test suite on a fresh machine: install everything, lint, run every test against
+# real servers (Hydra, sops; they are started by the tests themselves on free 127.0.0.1 ports).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BOOTSTRAP_ONLY="python sops hydra keycloak oidc-provider" bash scripts/bootstrap.sh
+SOPS_BIN="$(bash scripts/install-sops.sh 2>/dev/null)"
+export DCRSYNC_SOPS="$SOPS_BIN"
+export SOPS_DISABLE_VERSION_CHECK=1
+echo "test: ruff check" >&2
+.venv/bin/ruff check dcrsync tests
+echo "test: pytest" >&2
+exec .venv/bin/python -m pytest -p no:cacheprovider "$@"
