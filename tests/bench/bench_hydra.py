@@ -79,28 +79,14 @@ def bare_creates(admin_url: str, n: int, parallelism: int, owner: str) -> float:
         return time.perf_counter() - start
 
 
-def seed(admin_url: str, n: int, owner: str) -> None:
-    """Create n public clients carrying our marker (plan's input), fast and in parallel."""
-    with httpx.Client(base_url=admin_url, limits=httpx.Limits(max_connections=16)) as http:
-        def one(i: int) -> None:
-            name = f"c-{i:05d}"
-            http.post("/admin/clients", json={
-                "client_id": f"{owner}-{i}", "client_name": f"Client {i}", "owner": owner,
-                "metadata": {"dcrsync": {"name": name, "owner": owner}},
-                "grant_types": ["authorization_code"], "response_types": ["code"],
-                "redirect_uris": [f"https://app{i}.example.com/cb"], "token_endpoint_auth_method": "none",
-            }).raise_for_status()
-        with ThreadPoolExecutor(16) as pool:
-            list(pool.map(one, range(n)))
-
-
 def bench_plan(admin_url: str, recipient: str, n: int, work: Path) -> dict:
     owner = "bench-plan"
     root = work / "plan"
     write_project(root, admin_url, recipient, owner, n, confidential=False)
     t = time.perf_counter()
-    seed(admin_url, n, owner)
-    print(f"seeded {n} clients in {time.perf_counter() - t:.1f}s", flush=True)
+    _, proc = dcrsync(root, "apply", "--auto-approve", "--parallelism", "16")  # seeds server and state
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    print(f"seeded {n} clients with dcrsync apply in {time.perf_counter() - t:.1f}s", flush=True)
     # requests counted in-process through an httpx event hook
     from dcrsync.backends.hydra import HydraBackend
     backend = HydraBackend({"kind": "hydra", "admin_url": admin_url})
