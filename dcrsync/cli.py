@@ -31,9 +31,9 @@ def cli() -> None:
 
 
 def _register() -> None:
-    from dcrsync.commands import apply, plan, state, validate
+    from dcrsync.commands import apply, drift, plan, state, validate
 
-    for command in (validate.validate, plan.plan, apply.apply, state.state):
+    for command in (validate.validate, plan.plan, apply.apply, drift.drift, state.state):
         cli.add_command(command)
 
 

@@ -1,0 +1,43 @@
+"""`dcrsync drift`: what someone changed on the server since the last apply. Exit 0 / 2 / 1."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from dcrsync.commands.common import parallelism_option, project_options
+from dcrsync.drift import detect
+from dcrsync.project import load_specs, open_project, persist_rotated, read_state
+from dcrsync.render import drift as render
+
+
+@click.command()
+@project_options
+@click.option("--format", "fmt", type=click.Choice(["text", "markdown", "json"]), default="text", show_default=True)
+@parallelism_option
+def drift(config_path, env_name, fmt, parallelism) -> None:
+    """Report changes made on the server outside dcrsync (exit 2 when there are any)."""
+    project = open_project(config_path, env_name)
+    specs = load_specs(project)
+    backend = project.backend(parallelism)
+    try:
+        state = read_state(project, backend, need_secrets=not backend.lists)
+        fetched = backend.fetch(list(state.clients.values()))
+        if fetched.rotated:
+            persist_rotated(project, state, fetched)
+    finally:
+        backend.close()
+    report = detect(
+        specs, fetched.clients, state, owner=project.config.owner, normalise=backend.normalise,
+        lists=backend.lists, server={"kind": backend.family, "url": backend.url}, unreadable=fetched.unreadable,
+    )
+    for warning in state.warnings:
+        click.echo(f"warning: {warning}", err=True)
+    if fmt == "json":
+        click.echo(report.to_json(), nl=False)
+    elif fmt == "markdown":
+        click.echo(render.markdown(report), nl=False)
+    else:
+        click.echo(render.text(report), nl=False)
+    sys.exit(2 if report.drifted else 0)

@@ -1,0 +1,121 @@
+"""What changed on the server outside dcrsync since the last apply. Pure: no I/O.
+
+Drift compares the live clients with what the state recorded at the last apply (`applied`),
+field by field for the fields that were declared then. Git changes not yet applied are not
+drift: they are counted as pending, for `plan`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+from dcrsync.diff import MARKER_PATH, desired_values
+from dcrsync.model import SECRET_FIELDS, SENSITIVE, ClientSpec, LiveClient
+from dcrsync.plan import FieldChange
+from dcrsync.state import State
+
+Kind = Literal["changed", "deleted", "unmanaged", "unreadable"]
+Normalise = Callable[[str, Any], Any]
+
+
+@dataclass
+class DriftedClient:
+    name: str
+    client_id: str | None
+    kind: Kind
+    fields: list[FieldChange] = field(default_factory=list)
+    updated_at: str | None = None
+    detail: str | None = None
+
+
+@dataclass
+class DriftReport:
+    server: dict[str, str]
+    clients: list[DriftedClient]
+    checked: int
+    pending: int
+    pending_names: list[str] = field(default_factory=list)
+
+    @property
+    def drifted(self) -> bool:
+        return bool(self.clients)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "version": 1,
+            "server": self.server,
+            "checked": self.checked,
+            "drift": len(self.clients),
+            "pending": self.pending,
+            "pending_names": self.pending_names,
+            "clients": [asdict(c) for c in self.clients],
+        }
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2, default=str) + "\n"
+
+
+def _shown(path: str, value: Any) -> Any:
+    return SENSITIVE if path in SECRET_FIELDS and value is not None else value
+
+
+def detect(
+    specs: Sequence[ClientSpec],
+    live: Sequence[LiveClient],
+    state: State,
+    *,
+    owner: str,
+    normalise: Normalise,
+    lists: bool,
+    server: dict[str, str],
+    unreadable: dict[str, str] | None = None,
+) -> DriftReport:
+    by_id = {c.client_id: c for c in live}
+    out: list[DriftedClient] = []
+    checked = 0
+    for name in sorted(state.clients):
+        record = state.clients[name]
+        if record.pending == "create" or not record.client_id:
+            continue
+        checked += 1
+        if unreadable and name in unreadable:
+            out.append(DriftedClient(name, record.client_id, "unreadable", detail=unreadable[name]))
+            continue
+        current = by_id.get(record.client_id)
+        if current is None:
+            out.append(DriftedClient(name, record.client_id, "deleted", detail="deleted outside dcrsync"))
+            continue
+        changes: list[FieldChange] = []
+        for path in sorted(record.applied):
+            now = normalise(path, current.fields.get(path))
+            if now != record.applied[path]:
+                changes.append(FieldChange(path, _shown(path, record.applied[path]), _shown(path, now)))
+        if lists and (current.managed_name != name or current.owner != owner):
+            changes.append(
+                FieldChange(
+                    MARKER_PATH,
+                    {"name": name, "owner": owner},
+                    None if current.managed_name is None else {"name": current.managed_name, "owner": current.owner},
+                )
+            )
+        if changes:
+            out.append(DriftedClient(name, record.client_id, "changed", changes, current.updated_at))
+    if lists:
+        known = {r.client_id for r in state.clients.values()}
+        for client in live:
+            if client.owner == owner and client.managed_name and client.client_id not in known:
+                out.append(
+                    DriftedClient(
+                        client.managed_name, client.client_id, "unmanaged", updated_at=client.updated_at,
+                        detail="carries our ownership marker but is not in the state",
+                    )
+                )
+    pending_names = []
+    for spec in specs:
+        record = state.clients.get(spec.name)
+        if record is None or record.desired != desired_values(spec, normalise):
+            pending_names.append(spec.name)
+    return DriftReport(server, out, checked, len(pending_names), sorted(pending_names))
