@@ -108,7 +108,8 @@ class Applier:
         self.entries.extend(entries)
         self.writer.submit(*entries)
 
-    def _record(self, spec: ClientSpec, result: Result) -> dict[str, Any]:
+    def _record(self, spec: ClientSpec, result: Result) -> list[dict[str, Any]]:
+        """Journal entries for a finished operation: the secrets (sops), then the bookkeeping (plain)."""
         desired = desired_values(spec, self.backend.normalise)
         applied = live_values(result.live, desired, self.backend.normalise)
         for path in sorted(desired):
@@ -117,16 +118,25 @@ class Applier:
                     f"{spec.name}: the server stored {path} as {result.live.fields.get(path)!r} "
                     f"instead of {spec.declared().get(path)!r}; accepted (it will not show as a change again)"
                 )
-        data: dict[str, Any] = {
-            "client_id": result.live.client_id,
-            "desired": desired,
-            "applied": applied,
-            "digest": digest(applied),
-            "applied_at": now(),
-            "pending": None,
-        }
-        data.update({k: v for k, v in result.secrets.items() if v is not None})
-        return {"op": "upsert", "name": spec.name, "data": data}
+        entries = []
+        secrets_given = {k: v for k, v in result.secrets.items() if v is not None}
+        if secrets_given:
+            entries.append(
+                {"op": "upsert", "name": spec.name, "data": {"client_id": result.live.client_id, **secrets_given}}
+            )
+        entries.append({
+            "op": "upsert",
+            "name": spec.name,
+            "data": {
+                "client_id": result.live.client_id,
+                "desired": desired,
+                "applied": applied,
+                "digest": digest(applied),
+                "applied_at": now(),
+                "pending": None,
+            },
+        })
+        return entries
 
     # --- operations -----------------------------------------------------------------------
     def _create(self, change: Change, spec: ClientSpec, intent: dict[str, Any]) -> None:
@@ -134,16 +144,15 @@ class Applier:
         cid, secret = intent.get("client_id"), intent.get("client_secret")
         try:
             result = self.backend.create(spec, marker, cid, secret)
-            if secret and result.secrets.get("client_secret") == secret:
-                del result.secrets["client_secret"]  # already durable in the intent: no sops call
         except BackendError as exc:
             if exc.status != 409 or not cid:
                 raise
             live, _ = self.backend.get(cid, None)  # an earlier, lost response may have created it
             if live is None or live.managed_name != spec.name or live.owner != self.owner:
                 raise
-            result = self.backend.update(spec, marker, live, None, None)  # secret: the intent's
-        self._journal(self._record(spec, result))
+            rotate = new_secret() if self.backend.chooses_secret and _confidential(spec) else None
+            result = self.backend.update(spec, marker, live, None, rotate)  # its secret was lost: rotate
+        self._journal(*self._record(spec, result))
 
     def _update(self, change: Change, spec: ClientSpec, live: LiveClient) -> None:
         record = self.state.clients.get(spec.name)
@@ -154,10 +163,7 @@ class Applier:
             result = self.backend.update(spec, Marker(self.owner, spec.name), live, record, secret)
         else:
             result = Result(live=live)
-        entry = self._record(spec, result)
-        if record is not None and record.client_secret and not rotate:
-            entry["data"].setdefault("client_secret", record.client_secret)
-        self._journal(entry)
+        self._journal(*self._record(spec, result))
 
     def _delete(self, change: Change, live: LiveClient) -> None:
         self.backend.delete(live, self.state.clients.get(change.name))
@@ -224,17 +230,16 @@ class Applier:
             spec = specs[change.name]
             record = self.state.clients.get(change.name)
             if record is not None and record.pending == "create" and record.client_id:
-                intents[change.name] = {"client_id": record.client_id, "client_secret": record.client_secret}
+                intents[change.name] = {"client_id": record.client_id, "client_secret": None}
                 continue
             cid = spec.client_id or change.client_id
             if cid is None and self.backend.chooses_client_id:
                 cid = self.backend.new_client_id()  # type: ignore[attr-defined]
-            intent = {"client_id": cid, "client_secret": self._secret_for(spec)}
-            intents[change.name] = intent
+            # the server makes the secret; a lost answer leaves the client pending here, and the
+            # next apply finds it by its id and rotates the secret (where the server allows it)
+            intents[change.name] = {"client_id": cid, "client_secret": None}
             # announced even when the server picks the id: a lost answer is then at least reported
-            data = {"client_id": cid or "", "pending": "create"}
-            if intent["client_secret"]:
-                data["client_secret"] = intent["client_secret"]
+            data = {"client_id": cid or "", "pending": "create", "client_secret": None}
             announce.append({"op": "upsert", "name": change.name, "data": data})
         if announce:
             self._journal(*announce)

@@ -24,6 +24,7 @@ import hashlib
 import json
 import os
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -200,6 +201,17 @@ def _has_secret(entry: dict[str, Any]) -> bool:
     return any(data.get(k) for k in SECRET_KEYS)
 
 
+def _safe_to_split(entries: list[dict[str, Any]]) -> bool:
+    seen_plain: set[str] = set()
+    for entry in entries:
+        if _has_secret(entry):
+            if entry["name"] in seen_plain:
+                return False
+        else:
+            seen_plain.add(entry["name"])
+    return True
+
+
 class Journal:
     """A folder of batches beside the state file, replayed in sequence order.
 
@@ -233,7 +245,19 @@ class Journal:
         return self._seq
 
     def append(self, entries: list[dict[str, Any]]) -> None:
-        """Consecutive entries of one kind (with or without a secret) go into one batch."""
+        """Secret entries in one sops batch, then the others in one plain batch.
+
+        The secrets go first: a crash between the two leaves a client recorded as still pending
+        with its secret, which the next apply confirms. When a name has a plain entry before a
+        secret one (a replace: delete, then create), order is kept run by run instead.
+        """
+        secret = [e for e in entries if _has_secret(e)]
+        plain = [e for e in entries if not _has_secret(e)]
+        if not secret or not plain or _safe_to_split(entries):
+            for run, is_secret in ((secret, True), (plain, False)):
+                if run:
+                    self._write(run, is_secret)
+            return
         runs: list[tuple[bool, list[dict[str, Any]]]] = []
         for entry in entries:
             secret = _has_secret(entry)
@@ -287,8 +311,11 @@ class JournalWriter:
     `flush()` returns once every entry submitted before it is on disk, encrypted.
     """
 
-    def __init__(self, journal: Journal) -> None:
+    def __init__(self, journal: Journal, interval: float = 0.5) -> None:
         self.journal = journal
+        #: at most one write per interval unless someone waits: each sops call is a ~50 ms process
+        self.interval = interval
+        self._urgent = 0  # waiters that need their entries on disk now
         self._cond = threading.Condition()
         self._pending: list[dict[str, Any]] = []
         self._submitted = 0
@@ -311,8 +338,13 @@ class JournalWriter:
 
     def wait(self, ticket: int) -> None:
         with self._cond:
-            while self._durable < ticket and self._error is None:
-                self._cond.wait()
+            self._urgent += 1
+            self._cond.notify_all()
+            try:
+                while self._durable < ticket and self._error is None:
+                    self._cond.wait()
+            finally:
+                self._urgent -= 1
             if self._error is not None:
                 raise StateError(f"the journal could not be written: {self._error}")
 
@@ -329,13 +361,21 @@ class JournalWriter:
         self._thread.join()
 
     def _run(self) -> None:
+        last = 0.0
         while True:
             with self._cond:
                 while not self._pending and not self._closed:
                     self._cond.wait()
                 if not self._pending and self._closed:
                     return
+                # gather more while the interval runs, unless someone needs the entries now
+                while not self._urgent and not self._closed:
+                    left = last + self.interval - time.monotonic()
+                    if left <= 0:
+                        break
+                    self._cond.wait(left)
                 batch, self._pending = self._pending, []
+            last = time.monotonic()
             try:
                 self.journal.append(batch)
             except BaseException as exc:  # noqa: BLE001 - reported to every waiter
