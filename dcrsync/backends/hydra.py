@@ -104,8 +104,21 @@ def body_for(spec: ClientSpec, marker: Marker, base: dict[str, Any] | None = Non
     return body
 
 
+#: what Hydra fills in when a field is left out: never exported, never a change
+DEFAULTS: dict[str, Any] = {
+    "token_endpoint_auth_method": "client_secret_basic",
+    "scope": "offline_access offline openid",
+    "subject_type": "public",
+    "userinfo_signed_response_alg": "none",
+    "hydra.skip_consent": False,
+    "hydra.skip_logout_consent": False,
+    "hydra.access_token_strategy": "opaque",
+}
+
+
 class HydraBackend:
     family: ClassVar[str] = "hydra"
+    defaults: ClassVar[dict[str, Any]] = DEFAULTS
     lists: ClassVar[bool] = True
     chooses_client_id: ClassVar[bool] = True
     chooses_secret: ClassVar[bool] = True

@@ -84,3 +84,26 @@ def rm(config_path, env_name, names) -> None:
             del st.clients[name]
         project.store.commit(st)
     click.echo(f"Removed {len(names)} client(s) from {project.store.path}; the server was not touched.")
+
+
+@state.command("recover")
+@project_options
+def recover(config_path, env_name) -> None:
+    """Rebuild a lost state from the ownership markers on the server."""
+    from dcrsync import adopt
+
+    project = open_project(config_path, env_name)
+    project.sops  # noqa: B018
+    backend = project.backend()
+    try:
+        out = adopt.recover(project, backend)
+    finally:
+        backend.close()
+    click.echo(f"Recovered {len(out.names)} client(s) into {project.store.path}.")
+    if out.not_in_git:
+        click.echo(f"Not in git (prune would delete them): {', '.join(out.not_in_git)}")
+    if out.secrets_unknown:
+        click.echo(
+            f"Secrets unknown for {len(out.secrets_unknown)} client(s); issue new ones with "
+            f"`dcrsync rotate-secret NAME`: {', '.join(out.secrets_unknown)}"
+        )

@@ -1,0 +1,80 @@
+"""A live client as the YAML a user would write: declared-worthy fields only. Pure."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Iterable
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from dcrsync.model import SECRET_FIELDS, SERVER_OWNED, LiveClient
+
+Normalise = Callable[[str, Any], Any]
+SCHEMA = Path(__file__).parent / "schemas" / "client.schema.json"
+#: never written: ours, or the server's own
+SKIP = {"name", "client_id", "hydra", "keycloak", *SECRET_FIELDS, *SERVER_OWNED}
+
+
+@cache
+def _known() -> tuple[frozenset[str], dict[str, frozenset[str]]]:
+    schema = json.loads(SCHEMA.read_text())
+    props = schema["properties"]
+    portable = frozenset(k for k in props if k not in SKIP)
+    blocks = {
+        family: frozenset((props.get(family) or {}).get("properties") or {})
+        for family in ("hydra", "keycloak")
+    }
+    return portable, blocks
+
+
+def _empty(value: Any) -> bool:
+    return value is None or value == "" or value == [] or value == {}
+
+
+def to_document(
+    name: str, live: LiveClient, normalise: Normalise, defaults: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """`name`, `client_id`, then every field the server holds that is neither empty nor a default."""
+    portable, blocks = _known()
+    defaults = defaults or {}
+    doc: dict[str, Any] = {"name": name, "client_id": live.client_id}
+    nested: dict[str, dict[str, Any]] = {}
+    for path in sorted(live.fields):
+        value = live.fields[path]
+        if _empty(value):
+            continue
+        if path in defaults and normalise(path, value) == normalise(path, defaults[path]):
+            continue
+        family, _, key = path.partition(".")
+        if key:
+            if family in blocks and (not blocks[family] or key in blocks[family]):
+                nested.setdefault(family, {})[key] = value
+        elif path in portable:
+            doc[path] = value
+    doc.update({k: v for k, v in nested.items() if v})
+    return doc
+
+
+def slug(text: str) -> str:
+    out = re.sub(r"[^a-z0-9-]+", "-", text.lower()).strip("-")[:63]
+    return out if out and out[0].isalnum() else ("c-" + out)[:63]
+
+
+def unique_names(wanted: Iterable[str]) -> list[str]:
+    seen: dict[str, int] = {}
+    out = []
+    for name in wanted:
+        base = slug(name)
+        n = seen.get(base, 0)
+        seen[base] = n + 1
+        out.append(base if n == 0 else f"{base[:58]}-{n + 1}")
+    return out
+
+
+def dump(doc: dict[str, Any]) -> str:
+    header = "# yaml-language-server: $schema=https://raw.githubusercontent.com/dcrsync/dcrsync/main/schemas/client.schema.json\n"
+    return header + yaml.safe_dump(doc, sort_keys=False, allow_unicode=True, default_flow_style=False)
