@@ -31,9 +31,11 @@ def cli() -> None:
 
 
 def _register() -> None:
-    from dcrsync.commands import apply, drift, plan, state, validate
+    from dcrsync.commands import adopt, apply, drift, github, plan, state, validate
 
-    for command in (validate.validate, plan.plan, apply.apply, drift.drift, state.state):
+    commands = (validate.validate, plan.plan, apply.apply, drift.drift, adopt.import_, adopt.export,
+                adopt.rotate_secret, state.state, github.github)
+    for command in commands:
         cli.add_command(command)
 
 

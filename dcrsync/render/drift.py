@@ -48,14 +48,14 @@ def markdown(report: DriftReport, limit: int = LIMIT) -> str:
         for c in report.clients:
             parts.append(f"| `{c.name}` | {c.kind} | `{c.client_id or ''}` | {c.updated_at or ''} |")
         parts.append("")
-    body = "\n".join(parts)
+    body = "\n".join(parts) + "\n"  # a blank line: a table must not run into the first <details>
     hidden = 0
     for c in report.clients:
         if not c.fields:
             continue
         rows = ["| field | at last apply | on the server now |", "| --- | --- | --- |"]
         rows += [f"| `{f.path}` | {_cell(f.before)} | {_cell(f.after)} |" for f in c.fields]
-        section = f"<details><summary><b>{html.escape(c.name)}</b>: {len(c.fields)} field(s)</summary>\n\n" + "\n".join(rows) + "\n\n</details>\n"
+        section = f"<details><summary><b>{html.escape(c.name)}</b>: {len(c.fields)} field(s)</summary>\n\n" + "\n".join(rows) + "\n\n</details>\n\n"
         if len(body) + len(section) > limit - 500:
             hidden += 1
             continue

@@ -31,8 +31,8 @@ def _section(change: Change) -> str:
         body.append(change.source)
     if change.reason:
         body.append(f"_{html.escape(change.reason)}_")
-    table = "\n".join(rows) if change.fields else ""
-    return f"<details><summary>{title}</summary>\n\n" + "\n\n".join(body + [table]) + "\n\n</details>\n"
+    blocks = body + (["\n".join(rows)] if change.fields else [])
+    return f"<details><summary>{title}</summary>\n\n" + "\n\n".join(blocks) + "\n\n</details>\n\n"
 
 
 def render(plan: Plan, title: str = "dcrsync plan", limit: int = LIMIT) -> str:
@@ -51,7 +51,7 @@ def render(plan: Plan, title: str = "dcrsync plan", limit: int = LIMIT) -> str:
     tail = [summary_line(plan)]
     if plan.warnings:
         tail = ["**Warnings**", ""] + [f"- {html.escape(w)}" for w in plan.warnings] + [""] + tail
-    text = "\n".join(head)
+    text = "\n".join(head) + "\n"  # a blank line: a table must not run into the first <details>
     budget = limit - len(text) - len("\n".join(tail)) - 200
     shown = 0
     for change in plan.changes:

@@ -1,0 +1,105 @@
+"""`dcrsync github comment|drift-issue`: post what plan and drift wrote, from a GitHub Actions job."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import click
+
+from dcrsync.errors import DcrsyncError
+from dcrsync.github import DRIFT_LABEL, DRIFT_TITLE, GitHub, repo_from_env
+
+
+def _read_body(path: str) -> str:
+    try:
+        text = click.open_file(path, "r", encoding="utf-8").read()
+    except OSError as exc:
+        raise DcrsyncError(f"cannot read the body file {path}: {exc.strerror}") from None
+    if not text.strip():
+        raise DcrsyncError(f"the body file {path} is empty: did the dcrsync step before this one fail?")
+    return text
+
+
+def pr_from_event(environ) -> int:
+    """The pull request number of the event that started the workflow."""
+    path = environ.get("GITHUB_EVENT_PATH")
+    if not path:
+        raise DcrsyncError("no pull request number: pass --pr N, or run on a pull_request event (GITHUB_EVENT_PATH)")
+    try:
+        event = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise DcrsyncError(f"cannot read the event file {path} ({exc}); pass --pr N") from None
+    pr = event.get("pull_request") if isinstance(event, dict) else None
+    number = pr.get("number") if isinstance(pr, dict) else None
+    if number is None and isinstance(event, dict):
+        issue = event.get("issue")
+        if isinstance(issue, dict) and issue.get("pull_request"):  # issue_comment on a pull request
+            number = issue.get("number")
+    if not isinstance(number, int):
+        raise DcrsyncError(
+            f"the event in {path} is not about a pull request (no pull_request.number); pass --pr N"
+        )
+    return number
+
+
+@click.group("github")
+def github() -> None:
+    """Post plans and drift to GitHub (GITHUB_TOKEN, GITHUB_REPOSITORY, GITHUB_API_URL)."""
+
+
+repo_option = click.option("--repo", metavar="OWNER/NAME", help="Repository (default: $GITHUB_REPOSITORY).")
+marker_option = click.option(
+    "--marker", metavar="'<!-- … -->'",
+    help="Hidden marker that identifies our comment/issue (default: the body's first line). "
+    "Use one per environment to keep one comment each.",
+)
+
+
+@github.command("comment")
+@click.option("--body-file", required=True, metavar="FILE", help="Markdown to post (`-` for stdin), e.g. from `plan --format markdown`.")
+@click.option("--pr", "pr_number", type=click.IntRange(min=1), help="Pull request number (default: from $GITHUB_EVENT_PATH).")
+@repo_option
+@marker_option
+def comment(body_file, pr_number, repo, marker) -> None:
+    """Create or update dcrsync's one comment on a pull request (sticky: never a second one)."""
+    body = _read_body(body_file)
+    repo = repo_from_env(os.environ, repo)
+    number = pr_number or pr_from_event(os.environ)
+    with GitHub.from_env() as gh:
+        done, comment_id = gh.upsert_comment(repo, number, body, marker)
+    click.echo(f"{done.capitalize()} the dcrsync comment on {repo}#{number} (comment {comment_id}).")
+
+
+@github.command("drift-issue")
+@click.option("--body-file", required=True, metavar="FILE", help="Markdown from `dcrsync drift --format markdown` (`-` for stdin).")
+@click.option("--exit-code", "exit_code", type=int, help="Exit code of `dcrsync drift`: 2 drift, 0 none, anything else an error.")
+@click.option("--drifted/--clean", "drifted", default=None, help="Say it directly instead of --exit-code.")
+@click.option("--title", default=DRIFT_TITLE, show_default=True, help="Title of the issue when it is opened or updated.")
+@click.option("--label", default=DRIFT_LABEL, show_default=True, help="Label that finds our issue.")
+@repo_option
+@marker_option
+def drift_issue(body_file, exit_code, drifted, title, label, repo, marker) -> None:
+    """Open, update or close the one drift issue: open/update on drift, close when clean."""
+    if (exit_code is None) == (drifted is None):
+        raise DcrsyncError("say what drift found: pass --exit-code N (from `dcrsync drift`) or --drifted / --clean")
+    if exit_code is not None:
+        if exit_code not in (0, 2):
+            raise DcrsyncError(
+                f"`dcrsync drift` failed (exit {exit_code}), so it is unknown whether there is drift; "
+                "the issue was left as it is: see the drift step's error"
+            )
+        drifted = exit_code == 2
+    body = _read_body(body_file)
+    repo = repo_from_env(os.environ, repo)
+    with GitHub.from_env() as gh:
+        done, number = gh.sync_drift_issue(repo, body, bool(drifted), title, label, marker)
+        for warning in gh.warnings:
+            click.echo(f"warning: {warning}", err=True)
+    if done == "none":
+        click.echo(f"No drift and no open drift issue in {repo}: nothing to do.")
+    elif done == "closed":
+        click.echo(f"Closed drift issue {repo}#{number}: the server matches the last apply again.")
+    else:
+        click.echo(f"{done.capitalize()} drift issue {repo}#{number}.")

@@ -1,0 +1,215 @@
+"""A STUB of the few GitHub REST endpoints dcrsync uses. It is not GitHub.
+
+GitHub cannot be reached from the test machines, and there is no GitHub server to run locally, so
+`dcrsync.github` is tested against this small stand-in: stdlib `http.server` in a thread on
+127.0.0.1 with a free port. It models only what dcrsync relies on, after GitHub's REST docs
+(API version 2022-11-28):
+
+- GET/POST   /repos/{owner}/{repo}/issues/{number}/comments   list (paginated) / create
+- PATCH      /repos/{owner}/{repo}/issues/comments/{id}       update a comment
+- GET/POST   /repos/{owner}/{repo}/issues                     list (filter `labels`, `state`;
+                                                              paginated; PRs included) / create
+- PATCH      /repos/{owner}/{repo}/issues/{number}            update body, title, state
+
+Lists page with `per_page` / `page` and a `Link` header carrying absolute `next`/`last` URLs, as
+GitHub does. Every request must carry `Authorization: Bearer <token>` (or `token <token>`);
+anything else gets 401 `Bad credentials`. `read_only = True` answers writes with 403 `Resource not
+accessible by integration`, as GitHub does for a token without write permission. Every request
+is recorded in `requests`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+
+@dataclass
+class Recorded:
+    method: str
+    path: str
+    query: dict[str, str]
+    headers: dict[str, str]
+    body: Any
+
+
+@dataclass
+class GitHubStub:
+    token: str = "ghs_stubtoken0123456789"
+    repo: str = "octo/clients"
+    #: the largest page the stub hands out (GitHub's is 100); lower it to force pagination
+    max_per_page: int = 100
+    read_only: bool = False
+    comments: dict[int, list[dict[str, Any]]] = field(default_factory=dict)  # issue/PR number -> comments
+    issues: dict[int, dict[str, Any]] = field(default_factory=dict)
+    requests: list[Recorded] = field(default_factory=list)
+    _next_id: int = 1000
+    _next_number: int = 1
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    def start(self) -> GitHubStub:
+        stub = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                stub._handle(self, "GET")
+
+            def do_POST(self) -> None:
+                stub._handle(self, "POST")
+
+            def do_PATCH(self) -> None:
+                stub._handle(self, "PATCH")
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self._lock = threading.Lock()
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), name="github-stub", daemon=True)
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    @property
+    def url(self) -> str:
+        host, port = self.server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    # -- seeding and reading, for tests ---------------------------------------------------------
+
+    def add_pull(self, title: str = "a pull request") -> int:
+        with self._lock:
+            number = self._new_number()
+            self.issues[number] = self._issue(number, title, "", [], pull_request=True)
+            return number
+
+    def add_comment(self, number: int, body: str, user: str = "someone") -> dict[str, Any]:
+        with self._lock:
+            return self._add_comment(number, body, user)
+
+    def writes(self) -> list[Recorded]:
+        return [r for r in self.requests if r.method != "GET"]
+
+    # -- internals ------------------------------------------------------------------------------
+
+    def _new_number(self) -> int:
+        n = self._next_number
+        self._next_number += 1
+        return n
+
+    def _add_comment(self, number: int, body: str, user: str) -> dict[str, Any]:
+        self._next_id += 1
+        comment = {
+            "id": self._next_id, "body": body, "user": {"login": user},
+            "html_url": f"https://github.com/{self.repo}/issues/{number}#issuecomment-{self._next_id}",
+        }
+        self.comments.setdefault(number, []).append(comment)
+        return comment
+
+    def _issue(self, number: int, title: str, body: str, labels: list[str], pull_request: bool = False) -> dict:
+        issue = {
+            "number": number, "title": title, "body": body, "state": "open", "state_reason": None,
+            "labels": [{"name": name} for name in labels],
+        }
+        if pull_request:
+            issue["pull_request"] = {"url": f"{self.url}/repos/{self.repo}/pulls/{number}"}
+        return issue
+
+    def _page(self, handler: BaseHTTPRequestHandler, items: list, query: dict[str, str]) -> None:
+        per_page = max(1, min(int(query.get("per_page", 30)), self.max_per_page))
+        page = max(1, int(query.get("page", 1)))
+        last = max(1, -(-len(items) // per_page))
+        chunk = items[(page - 1) * per_page: page * per_page]
+        links = []
+        path = urlsplit(handler.path).path
+        for rel, p in (("next", page + 1), ("last", last)):
+            if rel == "next" and page >= last:
+                continue
+            links.append(f'<{self.url}{path}?{urlencode({**query, "per_page": per_page, "page": p})}>; rel="{rel}"')
+        self._send(handler, 200, chunk, {"Link": ", ".join(links)} if links else None)
+
+    def _send(self, handler: BaseHTTPRequestHandler, status: int, data: Any, headers: dict | None = None) -> None:
+        blob = json.dumps(data).encode()
+        handler.send_response(status)
+        handler.send_header("Content-Type", "application/json; charset=utf-8")
+        handler.send_header("Content-Length", str(len(blob)))
+        for k, v in (headers or {}).items():
+            handler.send_header(k, v)
+        handler.end_headers()
+        handler.wfile.write(blob)
+
+    def _handle(self, handler: BaseHTTPRequestHandler, method: str) -> None:
+        parts = urlsplit(handler.path)
+        query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+        length = int(handler.headers.get("Content-Length") or 0)
+        raw = handler.rfile.read(length) if length else b""
+        body = json.loads(raw) if raw else None
+        with self._lock:
+            self.requests.append(Recorded(method, parts.path, query, dict(handler.headers.items()), body))
+            auth = handler.headers.get("Authorization", "")
+            if auth not in (f"Bearer {self.token}", f"token {self.token}"):
+                return self._send(handler, 401, {"message": "Bad credentials", "documentation_url": "https://docs.github.com/rest"})
+            if self.read_only and method != "GET":
+                return self._send(handler, 403, {"message": "Resource not accessible by integration"})
+            return self._route(handler, method, parts.path, query, body)
+
+    def _route(self, handler, method: str, path: str, query: dict[str, str], body: Any) -> None:
+        prefix = f"/repos/{self.repo}"
+        if not path.startswith(prefix + "/"):
+            return self._send(handler, 404, {"message": "Not Found"})
+        rest = path[len(prefix):]
+        if m := re.fullmatch(r"/issues/(\d+)/comments", rest):
+            number = int(m.group(1))
+            if number not in self.issues:
+                return self._send(handler, 404, {"message": "Not Found"})
+            if method == "GET":
+                return self._page(handler, self.comments.get(number, []), query)
+            if method == "POST":
+                return self._send(handler, 201, self._add_comment(number, _text(body, "body"), "github-actions[bot]"))
+        if m := re.fullmatch(r"/issues/comments/(\d+)", rest):
+            found = [c for cs in self.comments.values() for c in cs if c["id"] == int(m.group(1))]
+            if not found:
+                return self._send(handler, 404, {"message": "Not Found"})
+            if method == "PATCH":
+                found[0]["body"] = _text(body, "body")
+                return self._send(handler, 200, found[0])
+        if rest == "/issues":
+            if method == "GET":
+                state = query.get("state", "open")
+                wanted = {x for x in query.get("labels", "").split(",") if x}
+                items = [
+                    i for _, i in sorted(self.issues.items(), reverse=True)  # newest first, like GitHub
+                    if (state == "all" or i["state"] == state) and wanted <= {lab["name"] for lab in i["labels"]}
+                ]
+                return self._page(handler, items, query)
+            if method == "POST":
+                if not isinstance(body, dict) or not body.get("title"):
+                    return self._send(handler, 422, {"message": "Validation Failed", "errors": [{"code": "missing_field", "field": "title"}]})
+                number = self._new_number()
+                self.issues[number] = self._issue(number, body["title"], body.get("body") or "", list(body.get("labels") or []))
+                return self._send(handler, 201, self.issues[number])
+        if m := re.fullmatch(r"/issues/(\d+)", rest):
+            issue = self.issues.get(int(m.group(1)))
+            if issue is None:
+                return self._send(handler, 404, {"message": "Not Found"})
+            if method == "PATCH":
+                for key in ("title", "body", "state", "state_reason"):
+                    if isinstance(body, dict) and key in body:
+                        issue[key] = body[key]
+                return self._send(handler, 200, issue)
+        return self._send(handler, 404, {"message": "Not Found"})
+
+
+def _text(body: Any, key: str) -> str:
+    if not isinstance(body, dict) or not isinstance(body.get(key), str):
+        return ""
+    return body[key]

@@ -1,0 +1,508 @@
+"""GitHub integration: sticky plan comment, one drift issue, errors, the Markdown we post, the YAML we ship.
+
+The GitHub API is a stub (tests/github_stub.py): GitHub cannot be reached from here.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from dcrsync.cli import cli
+from dcrsync.drift import DriftedClient, DriftReport
+from dcrsync.errors import DcrsyncError
+from dcrsync.github import RESOLVED, GitHub
+from dcrsync.http import RetryPolicy
+from dcrsync.plan import Change, FieldChange, Plan
+from dcrsync.render import drift as render_drift
+from dcrsync.render import markdown as render_markdown
+from tests.github_stub import GitHubStub
+
+ROOT = Path(__file__).resolve().parent.parent
+GOLDEN = Path(__file__).resolve().parent / "golden"
+SERVER = {"kind": "hydra", "url": "http://127.0.0.1:4445"}
+
+
+@pytest.fixture
+def stub():
+    instance = GitHubStub().start()
+    yield instance
+    instance.stop()
+
+
+@pytest.fixture
+def gh_env(stub: GitHubStub, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """The environment a GitHub Actions step sees, pointing at the stub."""
+    pr = stub.add_pull()
+    event = tmp_path / "event.json"
+    event.write_text(json.dumps({"action": "synchronize", "number": pr, "pull_request": {"number": pr}}))
+    env = {
+        "GITHUB_API_URL": stub.url,
+        "GITHUB_TOKEN": stub.token,
+        "GITHUB_REPOSITORY": stub.repo,
+        "GITHUB_EVENT_PATH": str(event),
+    }
+    monkeypatch.delenv("GH_TOKEN", raising=False)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    return {**env, "PR": pr}
+
+
+def run(*args: str, input: str | None = None):
+    return CliRunner().invoke(cli, list(args), input=input, catch_exceptions=False)
+
+
+# -- Markdown bodies built by hand --------------------------------------------------------------
+
+
+def small_plan(version: str = "a") -> Plan:
+    return Plan(
+        changes=[
+            Change(
+                "create", "billing-web", None, "pending",
+                [
+                    FieldChange("client_name", None, "Billing Web"),
+                    FieldChange("redirect_uris", None, ["https://billing.example.com/callback"]),
+                    FieldChange("client_secret", None, "(sensitive)"),
+                ],
+                source="clients/billing-web.yaml:1",
+            ),
+            Change(
+                "update", "dashboard-spa", "0f6c2a1e-5d0b-4c55-9a51-1f3b2f0c9e77", "both",
+                [
+                    FieldChange("redirect_uris", ["https://dash.example.com/cb"], ["https://dash.example.com/cb", f"https://dash-{version}.example.com/cb"]),
+                    FieldChange("client_name", "Dash <old> | v1", "Dash & co"),
+                ],
+                source="clients/dashboard-spa.yaml:3",
+            ),
+            Change(
+                "replace", "mobile-app", "5b2d1c0e-aaaa-4bbb-8ccc-123456789abc", "pending",
+                [FieldChange("token_endpoint_auth_method", "client_secret_basic", "none")],
+                reason="token_endpoint_auth_method cannot change in place", source="clients/mobile-app.yaml:1",
+            ),
+            Change(
+                "delete", "old-batch", "9d9d9d9d-0000-4000-8000-000000000001", "drift",
+                reason="left git; prune is on",
+            ),
+        ],
+        unchanged=7,
+        server=SERVER,
+        state_serial=12,
+        warnings=["2 client(s) have no redirect_uris"],
+        created_at="2025-01-02T03:04:05Z",
+    )
+
+
+def big_plan() -> Plan:
+    changes = [
+        Change(
+            "update", f"client-{i:04d}", f"00000000-0000-4000-8000-{i:012d}", "pending",
+            [
+                FieldChange("redirect_uris", [f"https://app-{i}.example.com/old"], [f"https://app-{i}.example.com/cb", f"https://app-{i}.example.com/cb2"]),
+                FieldChange("scope", "openid", "openid offline_access"),
+            ],
+            source=f"clients/client-{i:04d}.yaml:1",
+        )
+        for i in range(400)
+    ]
+    return Plan(changes=changes, unchanged=3, server=SERVER, created_at="2025-01-02T03:04:05Z")
+
+
+def drift_report() -> DriftReport:
+    return DriftReport(
+        server=SERVER,
+        clients=[
+            DriftedClient(
+                "billing-web", "c0ffee00-1111-4222-8333-444455556666", "changed",
+                [
+                    FieldChange("redirect_uris", ["https://billing.example.com/callback"], ["https://evil.example.net/cb"]),
+                    FieldChange("client_secret", "(sensitive)", "(sensitive)"),
+                ],
+                updated_at="2025-01-01T22:10:00Z",
+            ),
+            DriftedClient("reports-worker", "abad1dea-0000-4000-8000-000000000002", "deleted", detail="deleted outside dcrsync"),
+        ],
+        checked=9,
+        pending=1,
+        pending_names=["support-portal"],
+    )
+
+
+def clean_report() -> DriftReport:
+    return DriftReport(server=SERVER, clients=[], checked=9, pending=0)
+
+
+def golden(name: str, text: str) -> None:
+    path = GOLDEN / name
+    if os.environ.get("UPDATE_GOLDEN") == "1":
+        GOLDEN.mkdir(exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+    assert path.exists(), f"{path} is missing: run with UPDATE_GOLDEN=1 to write it"
+    assert text == path.read_text(encoding="utf-8"), f"{name} differs from the golden file; UPDATE_GOLDEN=1 to accept"
+
+
+def test_golden_plan_comment():
+    golden("plan-small.md", render_markdown.render(small_plan()))
+
+
+def test_golden_plan_comment_empty():
+    golden("plan-empty.md", render_markdown.render(Plan([], 9, SERVER, created_at="2025-01-02T03:04:05Z")))
+
+
+def test_golden_plan_comment_at_size_limit():
+    plan = big_plan()
+    text = render_markdown.render(plan)
+    assert len(text) <= render_markdown.LIMIT
+    shown = text.count("<details>")
+    assert 0 < shown < len(plan.changes)
+    assert f"**{len(plan.changes) - shown} more change(s) not shown**" in text
+    assert text.rstrip().endswith("Plan: 0 to create, 400 to update, 0 to replace, 0 to delete, 3 unchanged.")
+    golden("plan-large.md", text)
+
+
+def test_golden_drift_issue():
+    golden("drift.md", render_drift.markdown(drift_report()))
+    golden("drift-clean.md", render_drift.markdown(clean_report()))
+
+
+def test_bodies_start_with_their_marker():
+    assert render_markdown.render(small_plan()).split("\n", 1)[0] == "<!-- dcrsync-plan -->"
+    assert render_drift.markdown(drift_report()).split("\n", 1)[0] == "<!-- dcrsync-drift -->"
+
+
+# -- the sticky comment ---------------------------------------------------------------------------
+
+
+def test_second_plan_updates_the_same_comment(stub: GitHubStub, gh_env, tmp_path: Path):
+    pr = gh_env["PR"]
+    stub.add_comment(pr, "LGTM", "a-human")
+    first, second = tmp_path / "a.md", tmp_path / "b.md"
+    first.write_text(render_markdown.render(small_plan("a")))
+    second.write_text(render_markdown.render(small_plan("b")))
+
+    r1 = run("github", "comment", "--body-file", str(first))
+    assert r1.exit_code == 0, r1.output
+    assert r1.output.startswith(f"Created the dcrsync comment on {stub.repo}#{pr} (comment ")
+    r2 = run("github", "comment", "--body-file", str(second))
+    assert r2.exit_code == 0, r2.output
+    assert r2.output.startswith(f"Updated the dcrsync comment on {stub.repo}#{pr} (comment ")
+
+    comments = stub.comments[pr]
+    ours = [c for c in comments if c["body"].startswith("<!-- dcrsync-plan -->")]
+    assert len(ours) == 1 and len(comments) == 2
+    assert ours[0]["body"] == second.read_text()
+    assert "dash-b.example.com" in ours[0]["body"] and "dash-a.example.com" not in ours[0]["body"]
+    assert comments[0]["body"] == "LGTM"
+    writes = stub.writes()
+    assert [(w.method, w.path) for w in writes] == [
+        ("POST", f"/repos/{stub.repo}/issues/{pr}/comments"),
+        ("PATCH", f"/repos/{stub.repo}/issues/comments/{ours[0]['id']}"),
+    ]
+    for req in stub.requests:
+        assert req.headers["Accept"] == "application/vnd.github+json"
+        assert req.headers["X-GitHub-Api-Version"] == "2022-11-28"
+        assert req.headers["User-Agent"].startswith("dcrsync/")
+    assert stub.token not in r1.output + r2.output
+
+
+def test_pagination_finds_our_comment_on_page_two(stub: GitHubStub, gh_env, tmp_path: Path):
+    pr = gh_env["PR"]
+    stub.max_per_page = 3
+    for i in range(4):
+        stub.add_comment(pr, f"comment {i}", "a-human")
+    ours = stub.add_comment(pr, "<!-- dcrsync-plan -->\nold plan\n", "github-actions[bot]")
+    stub.add_comment(pr, "later comment", "a-human")
+    body = tmp_path / "plan.md"
+    body.write_text(render_markdown.render(small_plan()))
+
+    result = run("github", "comment", "--body-file", str(body), "--pr", str(pr))
+    assert result.exit_code == 0, result.output
+    assert result.output == f"Updated the dcrsync comment on {stub.repo}#{pr} (comment {ours['id']}).\n"
+    assert len(stub.comments[pr]) == 6
+    assert ours["body"] == body.read_text()
+    pages = [r.query.get("page", "1") for r in stub.requests if r.method == "GET"]
+    assert pages == ["1", "2"]  # stopped at the page that held ours
+
+
+def test_marker_option_keeps_one_comment_per_environment(stub: GitHubStub, gh_env, tmp_path: Path):
+    pr = gh_env["PR"]
+    body = tmp_path / "plan.md"
+    body.write_text(render_markdown.render(small_plan()))
+    for env in ("staging", "production", "staging"):
+        result = run("github", "comment", "--body-file", str(body), "--marker", f"<!-- dcrsync-plan {env} -->")
+        assert result.exit_code == 0, result.output
+    firsts = sorted(c["body"].split("\n", 1)[0] for c in stub.comments[pr])
+    assert firsts == ["<!-- dcrsync-plan production -->", "<!-- dcrsync-plan staging -->"]
+
+
+def test_pr_number_comes_from_the_event(stub: GitHubStub, gh_env, tmp_path: Path, monkeypatch):
+    body = tmp_path / "plan.md"
+    body.write_text(render_markdown.render(small_plan()))
+    push = tmp_path / "push.json"
+    push.write_text(json.dumps({"ref": "refs/heads/main"}))
+    monkeypatch.setenv("GITHUB_EVENT_PATH", str(push))
+    result = CliRunner().invoke(cli, ["github", "comment", "--body-file", str(body)])
+    assert result.exit_code == 1
+    assert "not about a pull request" in result.output and "--pr N" in result.output
+    assert not stub.requests
+
+
+def test_body_without_marker_is_refused(stub: GitHubStub, gh_env, tmp_path: Path):
+    body = tmp_path / "plan.txt"
+    body.write_text("Plan: 1 to create\n")
+    result = CliRunner().invoke(cli, ["github", "comment", "--body-file", str(body)])
+    assert result.exit_code == 1
+    assert "hidden marker" in result.output and "Traceback" not in result.output
+    assert not stub.requests
+
+
+# -- the drift issue ------------------------------------------------------------------------------
+
+
+def test_drift_opens_updates_and_closes_one_issue(stub: GitHubStub, gh_env, tmp_path: Path):
+    drifted, clean = tmp_path / "drift.md", tmp_path / "clean.md"
+    drifted.write_text(render_drift.markdown(drift_report()))
+    clean.write_text(render_drift.markdown(clean_report()))
+    stub.issues[99] = stub._issue(99, "unrelated", "<!-- dcrsync-drift -->\nsomeone else's", ["bug"])
+
+    r1 = run("github", "drift-issue", "--body-file", str(drifted), "--exit-code", "2")
+    assert r1.exit_code == 0, r1.output
+    ours = [n for n, i in stub.issues.items() if any(lab["name"] == "dcrsync-drift" for lab in i["labels"])]
+    assert len(ours) == 1
+    number = ours[0]
+    assert r1.output == f"Opened drift issue {stub.repo}#{number}.\n"
+    issue = stub.issues[number]
+    assert issue["state"] == "open" and issue["body"] == drifted.read_text()
+
+    drifted.write_text(drifted.read_text().replace("evil.example.net", "worse.example.net"))
+    r2 = run("github", "drift-issue", "--body-file", str(drifted), "--drifted")
+    assert r2.exit_code == 0, r2.output
+    assert r2.output == f"Updated drift issue {stub.repo}#{number}.\n"
+    assert "worse.example.net" in issue["body"]
+
+    r3 = run("github", "drift-issue", "--body-file", str(clean), "--exit-code", "0")
+    assert r3.exit_code == 0, r3.output
+    assert r3.output == f"Closed drift issue {stub.repo}#{number}: the server matches the last apply again.\n"
+    assert issue["state"] == "closed" and issue["state_reason"] == "completed"
+    assert [c["body"] for c in stub.comments[number]] == [RESOLVED]
+
+    r4 = run("github", "drift-issue", "--body-file", str(clean), "--clean")
+    assert r4.output == f"No drift and no open drift issue in {stub.repo}: nothing to do.\n"
+    assert len([i for i in stub.issues.values() if "pull_request" not in i]) == 2  # ours + the unrelated one
+    assert stub.issues[99]["state"] == "open"
+
+    r5 = run("github", "drift-issue", "--body-file", str(drifted), "--exit-code", "2")  # drift again: a new issue
+    assert r5.output.startswith("Opened drift issue")
+    assert stub.issues[number]["state"] == "closed"
+
+
+def test_failed_drift_run_leaves_the_issue_alone(stub: GitHubStub, gh_env, tmp_path: Path):
+    body = tmp_path / "drift.md"
+    body.write_text(render_drift.markdown(drift_report()))
+    result = CliRunner().invoke(cli, ["github", "drift-issue", "--body-file", str(body), "--exit-code", "1"])
+    assert result.exit_code == 1
+    assert result.output.startswith("error: `dcrsync drift` failed (exit 1)")
+    assert not stub.requests
+
+
+def test_drift_issue_is_found_across_pages(stub: GitHubStub, gh_env, tmp_path: Path):
+    stub.max_per_page = 2
+    body = tmp_path / "drift.md"
+    body.write_text(render_drift.markdown(drift_report()))
+    assert run("github", "drift-issue", "--body-file", str(body), "--drifted").output.startswith("Opened")
+    for i in range(5):  # newer issues with our label but not ours push it to the last page
+        number = stub._new_number()
+        stub.issues[number] = stub._issue(number, f"other {i}", "no marker", ["dcrsync-drift"])
+    result = run("github", "drift-issue", "--body-file", str(body), "--drifted")
+    assert result.output.startswith("Updated drift issue"), result.output
+    assert sum(1 for i in stub.issues.values() if i["body"].startswith("<!-- dcrsync-drift -->")) == 1
+
+
+# -- errors ---------------------------------------------------------------------------------------
+
+
+def test_bad_token_is_one_line_without_traceback(stub: GitHubStub, gh_env, tmp_path: Path, monkeypatch):
+    body = tmp_path / "plan.md"
+    body.write_text(render_markdown.render(small_plan()))
+    monkeypatch.setenv("GITHUB_TOKEN", "ghp_wrongwrongwrong")
+    result = CliRunner().invoke(cli, ["github", "comment", "--body-file", str(body)])
+    assert result.exit_code == 1
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1, result.output
+    assert lines[0].startswith("error: GitHub answered 401 (Bad credentials)")
+    assert "GITHUB_TOKEN" in lines[0]
+    assert "ghp_wrongwrongwrong" not in result.output and "Traceback" not in result.output
+
+
+def test_bad_token_in_a_real_process(stub: GitHubStub, gh_env, tmp_path: Path):
+    body = tmp_path / "drift.md"
+    body.write_text(render_drift.markdown(drift_report()))
+    env = {k: v for k, v in os.environ.items() if k not in ("GH_TOKEN",)}
+    env.update({k: str(v) for k, v in gh_env.items() if k != "PR"})
+    env["GITHUB_TOKEN"] = "ghp_secretsecretsecret"
+    proc = subprocess.run(
+        [sys.executable, "-m", "dcrsync", "github", "drift-issue", "--body-file", str(body), "--exit-code", "2"],
+        env=env, capture_output=True, text=True, timeout=60, cwd=ROOT,
+    )
+    assert proc.returncode == 1
+    assert proc.stdout == ""
+    assert proc.stderr.count("\n") == 1 and proc.stderr.startswith("error: GitHub answered 401")
+    assert "Traceback" not in proc.stderr and "ghp_secretsecretsecret" not in proc.stderr
+
+
+def test_read_only_token_names_the_permission(stub: GitHubStub, gh_env, tmp_path: Path):
+    stub.read_only = True
+    plan_body, drift_body = tmp_path / "plan.md", tmp_path / "drift.md"
+    plan_body.write_text(render_markdown.render(small_plan()))
+    drift_body.write_text(render_drift.markdown(drift_report()))
+    r1 = CliRunner().invoke(cli, ["github", "comment", "--body-file", str(plan_body)])
+    assert r1.exit_code == 1 and "403 (Resource not accessible by integration)" in r1.output
+    assert "`permissions: pull-requests: write`" in r1.output
+    r2 = CliRunner().invoke(cli, ["github", "drift-issue", "--body-file", str(drift_body), "--drifted"])
+    assert r2.exit_code == 1 and "`permissions: issues: write`" in r2.output
+
+
+def test_unknown_pull_request_is_404(stub: GitHubStub, gh_env, tmp_path: Path):
+    body = tmp_path / "plan.md"
+    body.write_text(render_markdown.render(small_plan()))
+    result = CliRunner().invoke(cli, ["github", "comment", "--body-file", str(body), "--pr", "4242"])
+    assert result.exit_code == 1
+    assert "404" in result.output and f"{stub.repo}#4242" in result.output and "GITHUB_REPOSITORY" in result.output
+
+
+def test_missing_token_and_repo(gh_env, tmp_path: Path, monkeypatch):
+    body = tmp_path / "plan.md"
+    body.write_text(render_markdown.render(small_plan()))
+    monkeypatch.delenv("GITHUB_TOKEN")
+    result = CliRunner().invoke(cli, ["github", "comment", "--body-file", str(body)])
+    assert result.exit_code == 1 and "no GitHub token" in result.output
+    monkeypatch.setenv("GITHUB_TOKEN", "x")
+    monkeypatch.delenv("GITHUB_REPOSITORY")
+    result = CliRunner().invoke(cli, ["github", "comment", "--body-file", str(body)])
+    assert result.exit_code == 1 and "GITHUB_REPOSITORY" in result.output
+
+
+def test_unreachable_api_is_one_clear_error(tmp_path: Path):
+    import socket
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    gh = GitHub("tok", f"http://127.0.0.1:{port}", policy=RetryPolicy(attempts=1))
+    with gh, pytest.raises(DcrsyncError) as info:
+        gh.upsert_comment("octo/clients", 1, "<!-- dcrsync-plan -->\nx\n")
+    assert str(info.value).startswith(f"cannot reach the GitHub API at http://127.0.0.1:{port} (ConnectError)")
+    assert "GITHUB_API_URL" in str(info.value)
+
+
+def test_oversized_body_is_refused_before_sending(stub: GitHubStub):
+    with GitHub(stub.token, stub.url) as gh, pytest.raises(DcrsyncError, match="at most 65536"):
+        gh.upsert_comment(stub.repo, 1, "<!-- dcrsync-plan -->\n" + "x" * 70_000)
+    assert not stub.requests
+
+
+def test_next_link_to_another_host_is_not_followed(stub: GitHubStub):
+    import httpx
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, json=[], headers={"Link": '<https://evil.example.net/x?page=2>; rel="next"'})
+
+    with GitHub("tok", "https://api.github.com", transport=httpx.MockTransport(handler)) as gh:
+        with pytest.raises(DcrsyncError, match="another host"):
+            gh.upsert_comment("octo/clients", 1, "<!-- dcrsync-plan -->\nx\n")
+
+
+# -- the YAML we ship -----------------------------------------------------------------------------
+
+WORKFLOWS = [
+    ROOT / ".github/workflows/ci.yml",
+    ROOT / "examples/workflows/plan-on-pull-request.yml",
+    ROOT / "examples/workflows/apply-on-merge.yml",
+    ROOT / "examples/workflows/nightly-drift.yml",
+]
+
+
+def test_composite_action_parses():
+    action = yaml.safe_load((ROOT / ".github/actions/dcrsync/action.yml").read_text())
+    assert action["runs"]["using"] == "composite"
+    assert {"command", "config", "environment", "sops-age-key", "python-version", "sops-version"} <= set(action["inputs"])
+    assert {"exit-code", "output-file"} <= set(action["outputs"])
+    for step in action["runs"]["steps"]:
+        if "run" in step:
+            assert step.get("shell") == "bash", step.get("name")
+            assert "${{ inputs.sops-age-key }}" not in step["run"], "the key goes through env, never into a script"
+
+
+@pytest.mark.parametrize("path", WORKFLOWS, ids=lambda p: p.name)
+def test_workflow_parses(path: Path):
+    doc = yaml.safe_load(path.read_text())
+    on = doc.get("on", doc.get(True))  # YAML 1.1 reads a bare `on` key as true
+    assert on, f"{path.name} has no `on`"
+    assert doc["jobs"], f"{path.name} has no jobs"
+    for job in doc["jobs"].values():
+        assert job.get("runs-on") and job.get("steps")
+
+
+def _action_step(name: str) -> dict:
+    action = yaml.safe_load((ROOT / ".github/actions/dcrsync/action.yml").read_text())
+    return next(s for s in action["runs"]["steps"] if s.get("id") == name or s.get("name") == name)
+
+
+@pytest.mark.parametrize(
+    ("command", "code", "passes", "argv"),
+    [
+        ("plan --format markdown --out 'my plan.json'", 2, True,
+         ["plan", "--format", "markdown", "--out", "my plan.json", "--config", "dcrsync.yaml", "--env", "prod"]),
+        ("validate --format github", 0, True, ["validate", "--format", "github", "--config", "dcrsync.yaml", "--env", "prod"]),
+        ("apply plan.json $(touch pwned)", 1, False,
+         ["apply", "plan.json", "$(touch", "pwned)", "--config", "dcrsync.yaml", "--env", "prod"]),
+        ('github comment --body-file "/tmp/x y.md"', 0, True, ["github", "comment", "--body-file", "/tmp/x y.md"]),
+    ],
+)
+def test_action_run_step(tmp_path: Path, command: str, code: int, passes: bool, argv: list[str]):
+    """The composite action's run step, with a fake `dcrsync` that prints its argv and exits `code`."""
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    fake = bindir / "dcrsync"
+    fake.write_text(f"#!{sys.executable}\nimport json, sys\nprint(json.dumps(sys.argv[1:]))\nsys.exit({code})\n")
+    fake.chmod(0o755)
+    (tmp_path / "temp").mkdir()
+    outputs = tmp_path / "github_output"
+    env = {
+        "PATH": f"{bindir}:{Path(sys.executable).parent}:/usr/bin:/bin",
+        "RUNNER_TEMP": str(tmp_path / "temp"),
+        "GITHUB_OUTPUT": str(outputs),
+        "DCRSYNC_COMMAND": command,
+        "DCRSYNC_CONFIG_INPUT": "dcrsync.yaml",
+        "DCRSYNC_ENV_INPUT": "prod",
+        "DCRSYNC_OUTPUT": "",
+        "GITHUB_TOKEN": "t",
+    }
+    script = _action_step("run")["run"]
+    proc = subprocess.run(["bash", "-c", script], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert (proc.returncode == 0) is passes, proc.stdout + proc.stderr
+    assert not (tmp_path / "pwned").exists()
+    got = dict(line.split("=", 1) for line in outputs.read_text().splitlines())
+    assert got["exit-code"] == str(code)
+    assert json.loads(Path(got["output-file"]).read_text()) == argv
+
+
+def test_action_writes_the_age_key_privately(tmp_path: Path):
+    key = "AGE-SECRET-KEY-1QQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQ"
+    genv = tmp_path / "github_env"
+    env = {"PATH": "/usr/bin:/bin", "RUNNER_TEMP": str(tmp_path), "GITHUB_ENV": str(genv),
+           "AGE_KEY": f"# created: 2025-01-01\n# public key: age1xyz\n{key}"}
+    script = _action_step("Install the age key")["run"]
+    proc = subprocess.run(["bash", "-c", script], env=env, capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == f"::add-mask::{key}\n"  # the only place the key is printed: a mask command
+    path = Path(genv.read_text().strip().split("=", 1)[1])
+    assert path.read_text().endswith(key + "\n")
+    assert path.stat().st_mode & 0o777 == 0o600
