@@ -103,10 +103,15 @@ class Applier:
         self.entries: list[dict[str, Any]] = []
 
     # --- journal --------------------------------------------------------------------------
-    def _journal(self, *entries: dict[str, Any]) -> None:
+    def _journal(self, *entries: dict[str, Any]) -> int:
         assert self.writer is not None
         self.entries.extend(entries)
-        self.writer.submit(*entries)
+        return self.writer.submit(*entries)
+
+    def _durable(self, ticket: int) -> None:
+        """Hold this worker until its entries are on disk: what only the answer held is then safe."""
+        assert self.writer is not None
+        self.writer.wait(ticket)
 
     def _record(self, spec: ClientSpec, result: Result) -> list[dict[str, Any]]:
         """Journal entries for a finished operation: the secrets (sops), then the bookkeeping (plain)."""
@@ -145,6 +150,10 @@ class Applier:
         try:
             result = self.backend.create(spec, marker, cid, secret)
         except BackendError as exc:
+            if exc.status is not None and 400 <= exc.status < 500 and exc.status != 409 and not cid:
+                if spec.name not in self.state.clients:  # refused: nothing was created, forget the intent
+                    self._journal({"op": "delete", "name": spec.name})
+                raise
             if exc.status != 409 or not cid:
                 raise
             live, _ = self.backend.get(cid, None)  # an earlier, lost response may have created it
@@ -152,7 +161,9 @@ class Applier:
                 raise
             rotate = new_secret() if self.backend.chooses_secret and _confidential(spec) else None
             result = self.backend.update(spec, marker, live, None, rotate)  # its secret was lost: rotate
-        self._journal(*self._record(spec, result))
+        ticket = self._journal(*self._record(spec, result))
+        if not self.backend.chooses_client_id:  # a lost answer is an orphan: lose at most one per worker
+            self._durable(ticket)
 
     def _update(self, change: Change, spec: ClientSpec, live: LiveClient) -> None:
         record = self.state.clients.get(spec.name)
@@ -163,7 +174,9 @@ class Applier:
             result = self.backend.update(spec, Marker(self.owner, spec.name), live, record, secret)
         else:
             result = Result(live=live)
-        self._journal(*self._record(spec, result))
+        ticket = self._journal(*self._record(spec, result))
+        if "registration_access_token" in result.secrets:  # the old token is dead: keep the new one first
+            self._durable(ticket)
 
     def _delete(self, change: Change, live: LiveClient) -> None:
         self.backend.delete(live, self.state.clients.get(change.name))
@@ -191,7 +204,10 @@ class Applier:
 
     def run(self, plan: Plan, specs: dict[str, ClientSpec], live_by_name: dict[str, LiveClient]) -> ApplyReport:
         """Creates, then updates, then deletes; the journal is folded into the state at the end."""
-        self.writer = JournalWriter(self.store.journal)
+        # where a lost answer can be recovered (the id was ours, the secret can be rotated), batch
+        # journal writes; where it cannot (RFC 7592), write each answer as soon as it arrives
+        recoverable = self.backend.chooses_client_id and self.backend.rotates_secret
+        self.writer = JournalWriter(self.store.journal, interval=0.5 if recoverable else 0.0)
         try:
             creates = [c for c in plan.changes if c.action == "create"]
             intents = self._intents(creates, specs)
