@@ -232,3 +232,23 @@ def test_client_deleted_out_of_band_is_recreated_as_drift(hydra_project, hydra):
     assert p.run("apply", "--auto-approve").exit_code == 0
     record = p.state_doc()["clients"]["svc"]
     assert token_works(hydra.public_url, record["client_id"], secret_of(p, "svc"))
+
+
+def test_plan_json_follows_the_published_schema(hydra_project, hydra):
+    from pathlib import Path
+
+    import jsonschema
+
+    schema = json.loads((Path(__file__).parent.parent / "schemas" / "plan.schema.json").read_text())
+    p = hydra_project
+    p.write_client("web", WEB)
+    p.write_client("svc", SERVICE)
+    assert p.run("apply", "--auto-approve").exit_code == 0
+    p.write_client("web", dict(WEB, client_name="Renamed"))
+    p.remove_client("svc")
+    p.set_config(prune=True)
+    p.write_client("new", SERVICE)
+    data = json.loads(p.run("plan", "--format", "json").output)
+    jsonschema.Draft202012Validator(schema).validate(data)
+    assert data["summary"] == {"create": 1, "update": 1, "replace": 0, "delete": 1, "unchanged": 0}
+    assert secret_of(p, "web") not in json.dumps(data)
