@@ -150,7 +150,7 @@ class Applier:
         try:
             result = self.backend.create(spec, marker, cid, secret)
         except BackendError as exc:
-            if exc.status is not None and 400 <= exc.status < 500 and exc.status != 409 and not cid:
+            if exc.status is not None and 400 <= exc.status < 500 and exc.status != 409:
                 if spec.name not in self.state.clients:  # refused: nothing was created, forget the intent
                     self._journal({"op": "delete", "name": spec.name})
                 raise

@@ -46,6 +46,12 @@ HYDRA_FIELDS = (
 #: never sent back in a PUT body: the server owns them
 SERVER_OWNED = ("created_at", "updated_at", "registration_access_token", "registration_client_uri")
 
+#: the RFC 7591 text Hydra puts before the one sentence that says what is wrong
+_BOILERPLATE = re.compile(
+    r"The value of one of the Client Metadata fields is invalid and the server has rejected this request\. "
+    r"Note that an Authorization Server MAY choose to substitute a valid value for any requested "
+    r"parameter of a Client's Metadata\.\s*"
+)
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
 _UNIT = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
 
@@ -164,6 +170,7 @@ class HydraBackend:
         if isinstance(err, dict):  # Ory's generic error envelope
             desc = err.get("reason") or err.get("message") or desc
             err = err.get("status") or err.get("code")
+        desc = _BOILERPLATE.sub("", str(desc)).strip()
         detail = f"{err}: {desc}" if err and desc else str(err or desc or response.reason_phrase)
         hint = {
             401: "check server.token in dcrsync.yaml (the admin API refused our credentials)",
