@@ -44,7 +44,7 @@ def show(config_path, env_name, name) -> None:
     record = project.store.read_public().clients.get(name)
     if record is None:
         raise StateError(f"{name} is not in {project.store.path}; `dcrsync state list` shows what is")
-    data = record.to_dict()
+    data = {**record.bookkeeping(), **record.identity()}
     for key in SECRET_KEYS:
         if data.get(key):
             data[key] = SENSITIVE
