@@ -46,7 +46,10 @@ class Project:
         return self._sops
 
     def backend(self, parallelism: int = 4) -> Backend:
-        return make_backend(self.config.server, parallelism=parallelism)
+        backend = make_backend(self.config.server, parallelism=parallelism)
+        if hasattr(backend, "owner"):  # backends without a marker on the server (rfc7592) report ours
+            backend.owner = self.config.owner
+        return backend
 
 
 def open_project(config_path: str | None, env_name: str | None) -> Project:
@@ -100,6 +103,9 @@ def make_plan(
         unknown = sorted(targets - {s.name for s in specs} - set(state.clients))
         if unknown:
             raise PlanError(f"--target names no client in git or state: {', '.join(unknown)}")
+    check = getattr(backend, "check_specs", None)  # fields the server family cannot hold
+    if check is not None:
+        check(specs)
     fetched = backend.fetch(list(state.clients.values()))
     if fetched.rotated:
         persist_rotated(project, state, fetched)

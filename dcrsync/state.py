@@ -91,7 +91,8 @@ class ClientRecord:
     @classmethod
     def from_dict(cls, name: str, data: dict[str, Any]) -> ClientRecord:
         known = {f.name for f in fields(cls)}
-        rec = cls(name=name, **{k: v for k, v in data.items() if k in known and k != "name"})
+        # a create announced for a server that chooses the id has client_id "" (dropped by identity())
+        rec = cls(name=name, **{"client_id": "", **{k: v for k, v in data.items() if k in known and k != "name"}})
         if "applied" not in data:
             rec.applied = dict(rec.desired)
         return rec

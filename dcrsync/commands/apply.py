@@ -58,6 +58,8 @@ def apply(config_path, env_name, planfile, auto_approve, force, targets, paralle
                 if all_specs is not None and forget_departed(state, all_specs, {c.client_id for c in fetched.clients}):
                     store.commit(state)
                 click.echo("Nothing to do.")
+                if _report_unreadable(fetched, specs):
+                    sys.exit(1)
                 return
             check_safety(plan, len(state.clients), project.config.safety, force)
             if planfile is None and not auto_approve:
@@ -84,8 +86,18 @@ def apply(config_path, env_name, planfile, auto_approve, force, targets, paralle
         f"Apply {'complete' if report.ok else 'incomplete'}: {s['create']} created, {s['update']} updated, "
         f"{s['replace']} replaced, {s['delete']} deleted, {len(report.failed)} failed. State: {store.path}"
     )
-    if not report.ok:
+    unreadable = _report_unreadable(fetched, specs)
+    if not report.ok or unreadable:
         sys.exit(1)
+
+
+def _report_unreadable(fetched, specs) -> bool:
+    """RFC 7592 clients whose stored token the server refused: an error for apply, one line each."""
+    for name, why in sorted(fetched.unreadable.items()):
+        spec = specs.get(name)
+        where = f"{spec.location.file}:{spec.location.line}: " if spec is not None else ""
+        click.echo(f"error: {where}{name}: {why}", err=True)
+    return bool(fetched.unreadable)
 
 
 def _progress(plan: Plan, applier: Applier):

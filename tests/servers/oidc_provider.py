@@ -2,6 +2,7 @@
 
     op = start_oidc_provider(tmp_path, rotate_rat=True, initial_access_token=None)
     op.issuer, op.registration_url, op.token_url
+    op.test_admin_url        # test-only view of the provider's store: list / read / patch / delete clients
     op.stop()
 
 The npm package is installed into `$CACHE/oidc-provider-<version>/` by
@@ -42,6 +43,11 @@ class OidcProviderInstance:
     startup_seconds: float = 0.0
 
     @property
+    def test_admin_url(self) -> str:
+        """The test-only admin hook over the provider's own store (see server.mjs, DCRSYNC_TEST_ADMIN)."""
+        return f"{self.issuer}/__test_admin__"
+
+    @property
     def pid(self) -> int:
         return self.process.pid
 
@@ -74,6 +80,7 @@ def start_oidc_provider(
     rotate_rat: bool = True,
     initial_access_token: str | None = None,
     ready_deadline: float = READY_DEADLINE,
+    test_admin: bool = True,
 ) -> OidcProviderInstance:
     """server.mjs on a free 127.0.0.1 port; registration at /reg, management at /reg/:id."""
     node = os.environ.get("DCRSYNC_NODE") or shutil.which("node")
@@ -86,6 +93,7 @@ def start_oidc_provider(
         "ROTATE_RAT": "true" if rotate_rat else "false",
         "INITIAL_ACCESS_TOKEN": initial_access_token or "",
         "NODE_ENV": "test",
+        "DCRSYNC_TEST_ADMIN": "1" if test_admin else "",
     }
     started = time.monotonic()
     proc = ServerProcess.start(

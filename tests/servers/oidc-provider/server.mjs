@@ -152,6 +152,68 @@ const provider = new Provider(issuer, {
   },
 });
 
+// TEST ONLY: an "admin" view of the provider's own store, for tests that must change or count
+// clients behind dcrsync's back (the provider has no admin API). Enabled by DCRSYNC_TEST_ADMIN=1.
+//   GET    /__test_admin__/clients        -> {"client_ids": [...]}  every stored client
+//   GET    /__test_admin__/clients/:id    -> the stored metadata (404 when absent)
+//   PATCH  /__test_admin__/clients/:id    -> merge a JSON object into it (null removes a key)
+//   DELETE /__test_admin__/clients/:id    -> remove the client (its registration tokens stay, as
+//                                            after an admin deleting it in a real deployment)
+//   POST   /__test_admin__/rat/:id        -> a new registration access token for the client; the
+//                                            old ones are destroyed (an admin "rotating" it)
+const ADMIN = '/__test_admin__';
+if (['1', 'true', 'yes'].includes((process.env.DCRSYNC_TEST_ADMIN ?? '').toLowerCase())) {
+  const readJson = (req) => new Promise((resolve, reject) => {
+    const chunks = [];
+    req.on('data', (c) => chunks.push(c));
+    req.on('end', () => {
+      try { resolve(chunks.length ? JSON.parse(Buffer.concat(chunks).toString()) : {}); } catch (e) { reject(e); }
+    });
+    req.on('error', reject);
+  });
+  provider.use(async (ctx, next) => {
+    if (!ctx.path.startsWith(`${ADMIN}/`)) return next();
+    const parts = ctx.path.slice(ADMIN.length + 1).split('/').map(decodeURIComponent);
+    ctx.type = 'application/json';
+    if (parts[0] === 'clients' && parts.length === 1 && ctx.method === 'GET') {
+      const ids = [...store.keys()].filter((k) => k.startsWith('Client:') && MapAdapter.get(k))
+        .map((k) => k.slice('Client:'.length));
+      ctx.body = { client_ids: ids };
+      return undefined;
+    }
+    if (parts[0] === 'clients' && parts.length === 2) {
+      const key = `Client:${parts[1]}`;
+      const current = MapAdapter.get(key);
+      if (!current) { ctx.status = 404; ctx.body = { error: 'not_found' }; return undefined; }
+      if (ctx.method === 'GET') { ctx.body = current; return undefined; }
+      if (ctx.method === 'DELETE') { MapAdapter.remove(key); ctx.status = 204; return undefined; }
+      if (ctx.method === 'PATCH') {
+        const patch = await readJson(ctx.req);
+        const next = { ...current };
+        for (const [k, v] of Object.entries(patch)) {
+          if (v === null) delete next[k]; else next[k] = v;
+        }
+        store.set(key, { payload: next, expiresAt: undefined });
+        ctx.body = next;
+        return undefined;
+      }
+    }
+    if (parts[0] === 'rat' && parts.length === 2 && ctx.method === 'POST') {
+      const client = await provider.Client.find(parts[1]);
+      if (!client) { ctx.status = 404; ctx.body = { error: 'not_found' }; return undefined; }
+      for (const k of [...store.keys()]) {
+        if (k.startsWith('RegistrationAccessToken:') && MapAdapter.get(k)?.clientId === parts[1]) MapAdapter.remove(k);
+      }
+      const rat = new provider.RegistrationAccessToken({ client });
+      ctx.body = { registration_access_token: await rat.save() };
+      return undefined;
+    }
+    ctx.status = 404;
+    ctx.body = { error: 'unknown test admin route' };
+    return undefined;
+  });
+}
+
 provider.on('server_error', (ctx, err) => {
   console.error('server_error', ctx.method, ctx.path, err);
 });

@@ -1,0 +1,299 @@
+"""The RFC 7591 / 7592 backend against real servers: node oidc-provider (RAT rotation on, with an
+initial access token; rotation off, open registration) and Hydra's `/oauth2/register`."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import make_project
+from tests.harness.base import Ref
+from tests.harness.rfc7592 import envs, oidc_provider_factory
+from tests.secrets_scan import files_containing
+
+ENVS = dict(envs())
+ROTATES = {"oidc-provider-rotate": True, "oidc-provider-static": False, "hydra-dcr": True}
+
+WEB = {
+    "client_name": "Billing Web",
+    "grant_types": ["authorization_code", "refresh_token"],
+    "response_types": ["code"],
+    "redirect_uris": ["https://billing.example.com/callback", "https://billing.example.com/cb2"],
+    "scope": "openid offline_access",
+    "token_endpoint_auth_method": "client_secret_basic",
+}
+
+
+def service(env, name: str = "Reports job") -> dict:
+    return {"client_name": name, "grant_types": ["client_credentials"], "scope": "openid api:read",
+            "token_endpoint_auth_method": "client_secret_basic", **env.service_extra}
+
+
+@pytest.fixture(scope="module", params=sorted(ENVS))
+def env(request, tmp_path_factory):
+    with ENVS[request.param](tmp_path_factory.mktemp(request.param)) as e:
+        yield e
+
+
+@pytest.fixture
+def project(env, tmp_path, age_key):
+    return make_project(tmp_path / "proj", env.server, age_key, "t-rfc7592")
+
+
+def apply_ok(p):
+    r = p.run("apply", "--auto-approve")
+    assert r.exit_code == 0, r.output
+    return r
+
+
+def secret(p, name: str, field: str = "client_secret") -> str:
+    r = p.run("state", "secret", name, "--field", field)
+    assert r.exit_code == 0, r.output
+    return r.output.strip()
+
+
+def record(p, name: str) -> dict:
+    return p.state_doc()["clients"][name]
+
+
+def ref(p, name: str) -> Ref:
+    rec = record(p, name)
+    return Ref(rec["client_id"], None, rec.get("registration_client_uri"))
+
+
+def test_create_plan_empty_secrets_work_nothing_in_plaintext(project, env):
+    p = project
+    p.write_client("web", WEB)
+    p.write_client("svc", service(env))
+    first = p.run("plan", "--detailed-exitcode")
+    assert first.exit_code == 2, first.output
+    applied = p.run("apply", "--auto-approve")
+    assert applied.exit_code == 0, applied.output
+    assert "2 created" in applied.output
+
+    again = p.run("plan", "--detailed-exitcode")
+    assert again.exit_code == 0, again.output
+    assert "No changes" in again.output
+
+    recs = p.state_doc()["clients"]
+    assert set(recs) == {"web", "svc"}
+    found = {}
+    for name, rec in recs.items():
+        assert rec["client_secret"].startswith("ENC[AES256_GCM") and rec["registration_access_token"].startswith("ENC[")
+        assert rec["registration_client_uri"].endswith(rec["client_id"])
+        assert env.read(ref(p, name))["client_name"] == (WEB if name == "web" else service(env))["client_name"]
+        found[name] = secret(p, name)
+        found[name + "-rat"] = secret(p, name, "registration_access_token")
+    assert env.token_works(recs["svc"]["client_id"], found["svc"])
+    assert not env.token_works(recs["svc"]["client_id"], "wrong-secret")
+    assert files_containing(set(found.values()), [p.root, Path(tempfile.gettempdir())]) == []
+
+
+def test_update_keeps_undeclared_fields_and_journals_a_rotated_token(project, env):
+    p = project
+    p.write_client("svc", service(env))
+    apply_ok(p)
+    r = ref(p, "svc")
+    rat_before, secret_before = secret(p, "svc", "registration_access_token"), secret(p, "svc")
+    env.change_out_of_band(r, "client_uri", "https://reports.example.com")  # not declared in git
+
+    p.write_client("svc", service(env, "Reports job v2"))
+    data = json.loads(p.run("plan", "--format", "json").output)
+    assert data["summary"]["update"] == 1, data
+    (change,) = data["changes"]
+    assert [f["path"] for f in change["fields"]] == ["client_name"] and change["cause"] == "pending"
+
+    applied = p.run("apply", "--auto-approve")
+    assert applied.exit_code == 0, applied.output
+    after = env.read(r)
+    assert after["client_name"] == "Reports job v2"
+    assert after["client_uri"] == "https://reports.example.com"
+    rat_after = secret(p, "svc", "registration_access_token")
+    assert (rat_after != rat_before) == ROTATES[env.label]
+    assert secret(p, "svc") == secret_before and env.token_works(r.client_id, secret_before)
+    # the new token (journaled, folded into the state) is what the next plan reads with
+    assert p.run("plan", "--detailed-exitcode").exit_code == 0
+    p.write_client("svc", service(env, "Reports job v3"))
+    apply_ok(p)
+    assert env.read(r)["client_name"] == "Reports job v3"
+    assert p.run("plan", "--detailed-exitcode").exit_code == 0
+
+
+def test_server_change_is_drift_and_restored(project, env):
+    p = project
+    p.write_client("web", WEB)
+    apply_ok(p)
+    r = ref(p, "web")
+    env.change_out_of_band(r, "redirect_uris", ["https://evil.example.net/cb"])
+    data = json.loads(p.run("plan", "--format", "json").output)
+    (change,) = data["changes"]
+    assert change["cause"] == "drift" and change["fields"][0]["path"] == "redirect_uris"
+    apply_ok(p)
+    assert sorted(env.read(r)["redirect_uris"]) == sorted(WEB["redirect_uris"])
+    assert p.run("plan", "--detailed-exitcode").exit_code == 0
+
+
+def test_dead_token_is_one_clear_line(project, env):
+    p = project
+    p.write_client("svc", service(env))
+    p.write_client("other", service(env, "Other"))
+    apply_ok(p)
+    r = ref(p, "svc")
+    env.revoke_token(r)  # an admin gave it a new token, or (Hydra) an admin PUT cleared it
+
+    plan = p.run_sub("plan", "--detailed-exitcode")
+    assert plan.returncode == 0, plan.stdout + plan.stderr  # the other client is fine; svc is a warning
+    assert "svc (" in plan.stdout and "dcrsync state rm svc" in plan.stdout and r.client_id in plan.stdout
+
+    p.write_client("other", service(env, "Other v2"))
+    applied = p.run_sub("apply", "--auto-approve")
+    assert applied.returncode == 1, applied.stdout + applied.stderr
+    assert "Traceback" not in applied.stderr
+    errors = [ln for ln in applied.stderr.splitlines() if ln.startswith("error:")]
+    assert len(errors) == 1 and "svc.yaml:1: svc:" in errors[0] and "dcrsync state rm svc" in errors[0], errors
+    assert "1 updated" in applied.stdout  # the readable client was still applied
+
+    # a client deleted out of band answers 401 too (RFC 7592 §2.1): the same advice
+    env.delete_out_of_band(ref(p, "other"))
+    assert "dcrsync state rm other" in p.run_sub("plan").stdout
+
+
+def test_rfc7591_error_shows_description_and_location(project, env):
+    p = project
+    bad = dict(service(env, "Bad"), subject_type="pairwise")  # neither server is set up for pairwise
+    path = p.write_client("bad", bad)
+    r = p.run_sub("apply", "--auto-approve")
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "Traceback" not in r.stderr
+    (line,) = [ln for ln in r.stderr.splitlines() if ln.startswith("error:")]
+    assert f"{path.relative_to(p.root)}:1" in line or f"{path}:1" in line, line
+    assert "invalid_client_metadata" in line and "HTTP 400" in line, line
+    assert "create bad" in line
+    if env.label.startswith("oidc-provider"):
+        assert "subject_type must be 'public'" in line, line  # the server's error_description
+    # the server answered: nothing was created, so no "orphan may exist" warning follows
+    assert "bad" not in (p.state_doc().get("clients") or {}) if p.state.exists() else True
+    again = p.run("plan")
+    assert again.exit_code == 0 and "orphan" not in again.output, again.output
+
+
+def test_prune_deletes_and_forgets(project, env):
+    p = project
+    p.set_config(prune=True)
+    p.write_client("keep", service(env, "Keep"))
+    p.write_client("leave", service(env, "Leave"))
+    apply_ok(p)
+    gone = ref(p, "leave")
+    p.remove_client("leave")
+    r = p.run("apply", "--auto-approve")
+    assert r.exit_code == 0, r.output
+    assert "1 deleted" in r.output
+    assert env.read(gone) is None
+    assert set(p.state_doc()["clients"]) == {"keep"}
+    assert p.run("plan", "--detailed-exitcode").exit_code == 0
+
+
+# --- crash safety on a server that chooses client ids ----------------------------------------
+
+N = 100
+
+
+def _start_apply(p, log: Path) -> subprocess.Popen:
+    with log.open("wb") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "dcrsync", "apply", "--config", str(p.config), "--auto-approve",
+             "--parallelism", "4"],
+            stdout=out, stderr=subprocess.STDOUT, cwd=p.root, start_new_session=True,
+        )
+
+
+def _kill_when(proc: subprocess.Popen, ready, deadline: float = 120) -> bool:
+    end = time.monotonic() + deadline
+    while time.monotonic() < end:
+        if proc.poll() is not None:
+            return False
+        if ready():
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+            return True
+        time.sleep(0.003)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    pytest.fail("the apply neither finished nor reached the kill point in time")
+
+
+ORPHAN = re.compile(r"^warning: (\S+) \(.*an orphan client may exist", re.M)
+
+
+def test_sigkill_converges_and_every_orphan_is_reported(tmp_path, age_key):
+    factory = oidc_provider_factory("oidc-provider-rotate", rotate=True, iat=True)
+    with factory(tmp_path / "server") as e:
+        p = make_project(tmp_path / "proj", e.server, age_key, "t-crash")
+        for i in range(N):
+            p.write_client(f"svc-{i:03d}", service(e, f"Service {i:03d}"))
+        journal = p.state.with_name(p.state.name + ".journal")
+
+        def batches() -> int:
+            return len([f for f in journal.iterdir() if not f.name.startswith(".")]) if journal.is_dir() else 0
+
+        def count() -> int:
+            return len(e.list_ids())
+
+        base = count()
+        points = [
+            ("right after the create intents are journaled", lambda: batches() >= 1),
+            ("a few creates in", lambda: count() >= base + 10),
+            ("half-way", lambda: count() >= base + N // 2 + 10),
+            ("near the end of the creates", lambda: count() >= base + N),  # orphans count too
+        ]
+        killed, reported = [], set()
+        for i, (label, ready) in enumerate(points):
+            log = p.root / f"apply-{i}.log"
+            proc = _start_apply(p, log)
+            if _kill_when(proc, ready):
+                killed.append(label)
+            out = log.read_text()
+            assert "Traceback" not in out, out
+            reported |= set(ORPHAN.findall(out))
+        assert len(killed) >= 3, killed
+
+        final = p.run_sub("apply", "--auto-approve")
+        assert final.returncode == 0, final.stdout + final.stderr
+        reported |= set(ORPHAN.findall(final.stdout + final.stderr))
+        assert p.run("plan", "--detailed-exitcode").exit_code == 0
+        assert not journal.exists()
+
+        from dcrsync.sops import Sops
+        from dcrsync.state import StateStore
+
+        state = StateStore(p.state, Sops()).read()
+        assert set(state.clients) == {f"svc-{i:03d}" for i in range(N)}
+        ids = [r.client_id for r in state.clients.values()]
+        assert len(set(ids)) == N and all(ids)
+        assert all(r.pending is None and r.client_secret and r.registration_access_token for r in state.clients.values())
+
+        with ThreadPoolExecutor(8) as pool:
+            ok = list(pool.map(lambda r: e.token_works(r.client_id, r.client_secret), state.clients.values()))
+        assert all(ok), f"{ok.count(False)} recorded secrets do not authenticate"
+        # every recorded token reads its client (the empty plan above read each one with it)
+
+        on_server = set(e.list_ids())
+        orphans = on_server - set(ids)
+        assert set(ids) <= on_server
+        orphan_names = {f"svc-{e.client_name_of(cid).split()[-1]}" for cid in orphans}
+        assert orphan_names <= reported, f"orphans not reported: {sorted(orphan_names - reported)}"
+        print(f"\nRFC7592-CRASH: killed at {killed}; {len(orphans)} orphan client(s) on the server, "
+              f"{len(reported)} name(s) reported as possible orphans")
+        secrets_ = {r.client_secret for r in state.clients.values()} | {
+            r.registration_access_token for r in state.clients.values()}
+        assert files_containing(secrets_, [p.root, Path(tempfile.gettempdir())]) == []
