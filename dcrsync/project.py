@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -92,12 +93,37 @@ class Planned:
     warnings: list[str] = field(default_factory=list)
 
 
+def gather(
+    project: Project, backend: Backend, *, need_secrets: bool
+) -> tuple[list[ClientSpec], State, Fetched]:
+    """Load the YAML while the state is read (sops runs as its own process) and the server answers.
+
+    Reading the server is read-only, so it can start before the YAML is known to be valid; when the
+    YAML is invalid its answer is dropped and the error raised, and nothing on the server changes.
+    """
+
+    def remote() -> tuple[State, Fetched]:
+        state = read_state(project, backend, need_secrets=need_secrets)
+        return state, backend.fetch(list(state.clients.values()))
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="dcrsync-fetch") as pool:
+        pending = pool.submit(remote)
+        try:
+            specs = load_specs(project)
+        except BaseException:
+            pending.cancel()
+            raise
+        state, fetched = pending.result()
+    return specs, state, fetched
+
+
 def make_plan(
     project: Project,
     backend: Backend,
     state: State,
     specs: Sequence[ClientSpec],
     targets: set[str] | None = None,
+    fetched: Fetched | None = None,
 ) -> Planned:
     if targets:
         unknown = sorted(targets - {s.name for s in specs} - set(state.clients))
@@ -106,7 +132,8 @@ def make_plan(
     check = getattr(backend, "check_specs", None)  # fields the server family cannot hold
     if check is not None:
         check(specs)
-    fetched = backend.fetch(list(state.clients.values()))
+    if fetched is None:
+        fetched = backend.fetch(list(state.clients.values()))
     if fetched.rotated:
         persist_rotated(project, state, fetched)
     outcome = compute(

@@ -8,7 +8,7 @@ import click
 
 from dcrsync.commands.common import parallelism_option, project_options
 from dcrsync.drift import detect
-from dcrsync.project import load_specs, open_project, persist_rotated, read_state
+from dcrsync.project import gather, open_project, persist_rotated
 from dcrsync.render import drift as render
 
 
@@ -19,11 +19,9 @@ from dcrsync.render import drift as render
 def drift(config_path, env_name, fmt, parallelism) -> None:
     """Report changes made on the server outside dcrsync (exit 2 when there are any)."""
     project = open_project(config_path, env_name)
-    specs = load_specs(project)
     backend = project.backend(parallelism)
     try:
-        state = read_state(project, backend, need_secrets=not backend.lists)
-        fetched = backend.fetch(list(state.clients.values()))
+        specs, state, fetched = gather(project, backend, need_secrets=not backend.lists)
         if fetched.rotated:
             persist_rotated(project, state, fetched)
     finally:

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from dcrsync.commands.common import parallelism_option, project_options, render_plan
-from dcrsync.project import load_specs, make_plan, open_project, read_state
+from dcrsync.project import gather, make_plan, open_project
 
 
 @click.command()
@@ -21,11 +21,10 @@ from dcrsync.project import load_specs, make_plan, open_project, read_state
 def plan(config_path, env_name, out, fmt, targets, detailed_exitcode, parallelism) -> None:
     """Show what apply would change on the server."""
     project = open_project(config_path, env_name)
-    specs = load_specs(project)
     backend = project.backend(parallelism)
     try:
-        state = read_state(project, backend, need_secrets=not backend.lists)
-        planned = make_plan(project, backend, state, specs, set(targets) or None)
+        specs, state, fetched = gather(project, backend, need_secrets=not backend.lists)
+        planned = make_plan(project, backend, state, specs, set(targets) or None, fetched)
     finally:
         backend.close()
     if out is not None:
