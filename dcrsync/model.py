@@ -54,7 +54,10 @@ class ClientSpec:
         for k, v in self.hydra.items():
             out[f"hydra.{k}"] = v
         for k, v in self.keycloak.items():
-            out[f"keycloak.{k}"] = v
+            if k == "attributes" and isinstance(v, dict):  # compared one attribute at a time
+                out.update({f"keycloak.attributes.{a}": av for a, av in v.items()})
+            else:
+                out[f"keycloak.{k}"] = v
         return out
 
     def where(self, path: str) -> Location:

@@ -1,0 +1,387 @@
+"""Keycloak admin REST API (`/admin/realms/{realm}/clients`).
+
+The field mapping lives in `keycloak_map`; this module is the HTTP side: admin tokens (a service
+account's client_credentials or a user's password grant on `admin-cli`), listing, create, the
+GET-modify-PUT update, client-scope assignment, delete.
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+import time
+import uuid
+from collections.abc import Generator, Sequence
+from typing import Any, ClassVar
+from urllib.parse import quote
+
+import httpx
+
+from dcrsync.backends import keycloak_map as kmap
+from dcrsync.backends.base import Fetched, Marker, Result
+from dcrsync.errors import BackendError
+from dcrsync.http import describe_error, make_client
+from dcrsync.model import ClientSpec, LiveClient
+from dcrsync.state import ClientRecord
+
+PAGE_SIZE = 500
+#: fetch a new admin token this many seconds before the old one expires
+TOKEN_MARGIN = 15.0
+#: never kept in `raw`: secrets, and what only describes the caller's permissions
+NOT_RAW = ("secret", "registrationAccessToken", "access")
+#: authenticators that check the client secret
+SECRET_AUTHENTICATORS = ("client-secret", "client-secret-jwt")
+
+
+def to_live(rep: dict[str, Any]) -> LiveClient:
+    raw = {k: v for k, v in rep.items() if k not in NOT_RAW}
+    name, owner = kmap.marker_of(raw)
+    return LiveClient(
+        client_id=str(raw.get("clientId")),
+        fields=kmap.to_fields(raw),
+        raw=raw,
+        managed_name=name,
+        owner=owner,
+    )
+
+
+def _detail(response: httpx.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if isinstance(body, dict):
+        err = body.get("error")
+        desc = body.get("errorMessage") or body.get("error_description") or ""
+        if err and desc and err != desc:
+            return f"{err}: {desc}"
+        if desc or err:
+            return str(desc or err)
+    text = response.text.strip().splitlines()[0][:200] if response.text.strip() else ""
+    return text or response.reason_phrase
+
+
+class AdminTokens:
+    """One admin access token shared by every thread, fetched again before it expires."""
+
+    def __init__(self, url: str, admin: dict[str, Any], http: httpx.Client) -> None:
+        self.realm = str(admin.get("realm") or "master")
+        self.endpoint = f"{url}/realms/{quote(self.realm)}/protocol/openid-connect/token"
+        if admin.get("client_id") and admin.get("client_secret") is not None:
+            self.form = {
+                "grant_type": "client_credentials",
+                "client_id": str(admin["client_id"]),
+                "client_secret": str(admin["client_secret"]),
+            }
+            self.who = f"service account {admin['client_id']!r} of realm {self.realm!r}"
+        elif admin.get("username"):
+            self.form = {
+                "grant_type": "password",
+                "client_id": "admin-cli",
+                "username": str(admin["username"]),
+                "password": str(admin.get("password") or ""),
+            }
+            self.who = f"user {admin['username']!r} of realm {self.realm!r}"
+        else:
+            raise BackendError(
+                "server.admin needs either client_id and client_secret, or username and password"
+            )
+        self.http = http
+        self.lock = threading.Lock()
+        self.token: str | None = None
+        self.expires = 0.0
+        self.fetches = 0
+
+    def get(self, stale: str | None = None) -> str:
+        """The current token; a new one if it expires soon, or if `stale` (refused) is current."""
+        with self.lock:
+            if self.token and self.token != stale and time.monotonic() < self.expires:
+                return self.token
+            try:
+                response = self.http.post(self.endpoint, data=self.form)
+            except httpx.TransportError as exc:
+                raise BackendError(describe_error(exc, self.endpoint)) from None
+            self.fetches += 1
+            if response.status_code != 200:
+                hint = "check server.admin in dcrsync.yaml"
+                if response.status_code == 404:
+                    hint = f"realm {self.realm!r} does not exist: check server.admin.realm in dcrsync.yaml"
+                raise BackendError(
+                    f"keycloak refused the admin credentials ({self.who}): HTTP {response.status_code} "
+                    f"{_detail(response)}; {hint}",
+                    status=response.status_code,
+                )
+            body = response.json()
+            self.token = str(body["access_token"])
+            lifetime = float(body.get("expires_in") or 60)
+            self.expires = time.monotonic() + max(lifetime - TOKEN_MARGIN, lifetime / 2)
+            return self.token
+
+
+class _BearerAuth(httpx.Auth):
+    """Adds the admin token; on a 401 fetches a new one and sends the request once more."""
+
+    def __init__(self, tokens: AdminTokens) -> None:
+        self.tokens = tokens
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        token = self.tokens.get()
+        request.headers["Authorization"] = f"Bearer {token}"
+        response = yield request
+        if response.status_code == 401:
+            request.headers["Authorization"] = f"Bearer {self.tokens.get(stale=token)}"
+            yield request
+
+
+class KeycloakBackend:
+    family: ClassVar[str] = "keycloak"
+    lists: ClassVar[bool] = True
+    chooses_client_id: ClassVar[bool] = True
+    chooses_secret: ClassVar[bool] = True
+    rotates_secret: ClassVar[bool] = True
+
+    def __init__(self, server: dict[str, Any], *, parallelism: int = 4) -> None:
+        self.base = str(server["url"]).rstrip("/")
+        self.realm = str(server["realm"])
+        self.admin_path = f"/admin/realms/{quote(self.realm)}"
+        self.url = f"{self.base}{self.admin_path}"
+        self.page_size = int(server.get("page_size", PAGE_SIZE))
+        timeout = float(server.get("timeout", 30))
+        self.token_http = make_client(self.base, timeout=timeout, max_connections=2)
+        self.tokens = AdminTokens(self.base, dict(server.get("admin") or {}), self.token_http)
+        self.http = make_client(self.url, timeout=timeout, max_connections=max(4, parallelism * 2))
+        self.http.auth = _BearerAuth(self.tokens)
+        self._scopes_lock = threading.Lock()
+        self._scope_ids: dict[str, str] | None = None
+        self._realm_default: set[str] | None = None
+
+    # --- plumbing -------------------------------------------------------------------------
+    def _call(self, method: str, path: str, what: str, ok: tuple[int, ...] = (), **kw: Any) -> httpx.Response:
+        try:
+            response = self.http.request(method, path, **kw)
+        except httpx.TransportError as exc:
+            raise BackendError(describe_error(exc, self.base)) from None
+        if response.status_code >= 400 and response.status_code not in ok:
+            raise self._error(response, what)
+        return response
+
+    def _error(self, response: httpx.Response, what: str) -> BackendError:
+        status = response.status_code
+        hint = {
+            401: f"the admin token was refused: check server.admin in dcrsync.yaml ({self.tokens.who})",
+            403: (
+                f"{self.tokens.who} lacks the realm-management roles view-clients and manage-clients "
+                f"on realm {self.realm!r}"
+            ),
+            409: "a client with this client_id already exists in the realm",
+        }.get(status, "")
+        if status == 404 and "realm" in _detail(response).lower():
+            hint = f"realm {self.realm!r} does not exist: check server.realm in dcrsync.yaml"
+        msg = f"keycloak refused to {what}: HTTP {status} {_detail(response)}"
+        return BackendError(f"{msg}; {hint}" if hint else msg, status=status)
+
+    # --- reading --------------------------------------------------------------------------
+    def fetch(self, records: Sequence[ClientRecord] = ()) -> Fetched:
+        """Every client of the realm, page by page (`first` / `max`)."""
+        out: list[LiveClient] = []
+        seen: set[str] = set()
+        first, requests = 0, 0
+        while True:
+            response = self._call(
+                "GET", "/clients", f"list the clients of realm {self.realm}",
+                params={"first": first, "max": self.page_size},
+            )
+            requests += 1
+            page = response.json() or []
+            fresh = [c for c in page if c.get("id") not in seen]
+            for rep in fresh:
+                seen.add(rep["id"])
+                out.append(to_live(rep))
+            if len(page) < self.page_size or not fresh:
+                break
+            first += len(page)
+        return Fetched(clients=out, requests=requests)
+
+    def _by_client_id(self, client_id: str) -> dict[str, Any] | None:
+        response = self._call(
+            "GET", "/clients", f"read client {client_id}", params={"clientId": client_id, "search": "false"}
+        )
+        for rep in response.json() or []:
+            if rep.get("clientId") == client_id:
+                return rep
+        return None
+
+    def get(self, client_id: str, record: ClientRecord | None = None) -> tuple[LiveClient | None, dict]:
+        rep = self._by_client_id(client_id)
+        return (to_live(rep) if rep else None), {}
+
+    def _read(self, internal_id: str, what: str) -> dict[str, Any]:
+        return self._call("GET", f"/clients/{internal_id}", what).json()
+
+    def client_secret(self, client_id: str) -> str | None:
+        """The secret Keycloak holds (admin API). For tests; dcrsync itself reads it from state."""
+        rep = self._by_client_id(client_id)
+        if rep is None:
+            return None
+        body = self._call("GET", f"/clients/{rep['id']}/client-secret", f"read the secret of {client_id}").json()
+        return body.get("value")
+
+    # --- client scopes --------------------------------------------------------------------
+    def _scope_catalogue(self) -> tuple[dict[str, str], set[str]]:
+        """The realm's client scopes (name -> id) and the ones it makes default for new clients."""
+        with self._scopes_lock:
+            if self._scope_ids is None:
+                scopes = self._call("GET", "/client-scopes", f"list the client scopes of realm {self.realm}").json()
+                self._scope_ids = {s["name"]: s["id"] for s in scopes or [] if s.get("name")}
+            if self._realm_default is None:
+                response = self._call(
+                    "GET", "/default-default-client-scopes", "read the realm's default client scopes", ok=(403,)
+                )
+                # without view-realm: every new scope becomes optional (what RFC 7591 `scope` means)
+                names = [] if response.status_code == 403 else [s.get("name") for s in response.json() or []]
+                self._realm_default = {n for n in names if n}
+            return self._scope_ids, self._realm_default
+
+    def _scope_targets(self, spec: ClientSpec, rep: dict[str, Any] | None) -> tuple[set[str], set[str]] | None:
+        if "scope" not in spec.fields and not any(k in spec.keycloak for k in kmap.SCOPE_KEYS):
+            return None
+        ids, realm_default = self._scope_catalogue()
+        current = rep or {}
+        planned = kmap.scope_plan(
+            spec, current.get("defaultClientScopes") or [], current.get("optionalClientScopes") or [],
+            realm_default,
+        )
+        if planned is None:
+            return None
+        unknown = sorted((planned[0] | planned[1]) - set(ids))
+        if unknown:
+            raise BackendError(
+                f"{spec.where('scope' if 'scope' in spec.fields else 'keycloak')}: {spec.name}: "
+                f"{', '.join(unknown)} {'is not a client scope' if len(unknown) == 1 else 'are not client scopes'} "
+                f"of realm {self.realm!r} (it has {', '.join(sorted(ids))}); create it in Keycloak or remove it"
+            )
+        return planned
+
+    def _assign_scopes(self, internal_id: str, rep: dict[str, Any], targets: tuple[set[str], set[str]]) -> int:
+        """Move the client's default / optional scopes to `targets`: removals first, then additions."""
+        ids, _ = self._scope_catalogue()
+        have = {
+            "default": set(rep.get("defaultClientScopes") or []),
+            "optional": set(rep.get("optionalClientScopes") or []),
+        }
+        want = {"default": targets[0], "optional": targets[1]}
+        calls = 0
+        for kind in ("default", "optional"):
+            for name in sorted(have[kind] - want[kind]):
+                self._call(
+                    "DELETE", f"/clients/{internal_id}/{kind}-client-scopes/{ids[name]}",
+                    f"remove {kind} client scope {name}", ok=(404,),
+                )
+                calls += 1
+        for kind in ("default", "optional"):
+            for name in sorted(want[kind] - have[kind]):
+                self._call(
+                    "PUT", f"/clients/{internal_id}/{kind}-client-scopes/{ids[name]}",
+                    f"add {kind} client scope {name}",
+                )
+                calls += 1
+        return calls
+
+    # --- checks ---------------------------------------------------------------------------
+    def check_specs(self, specs: Sequence[ClientSpec]) -> None:
+        """Refuse, before anything is sent, declared fields Keycloak cannot hold."""
+        lines = []
+        for spec in specs:
+            for path, why in kmap.unsupported(spec):
+                lines.append(f"{spec.where(path)}: {spec.name}: keycloak cannot hold `{path}`: {why}")
+        if lines:
+            raise BackendError("\n".join(lines))
+
+    # --- writing --------------------------------------------------------------------------
+    def new_client_id(self) -> str:
+        return str(uuid.uuid4())
+
+    def create(
+        self, spec: ClientSpec, marker: Marker, client_id: str | None, client_secret: str | None
+    ) -> Result:
+        self.check_specs([spec])
+        # RFC 7591's default is client_secret_basic; Keycloak's varies with the body (sending
+        # `protocol` alone makes a public client): say it, unless the YAML does
+        rep: dict[str, Any] = {
+            "clientId": client_id or self.new_client_id(),
+            "protocol": "openid-connect",
+            "publicClient": False,
+            "clientAuthenticatorType": "client-secret",
+        }
+        kmap.write(rep, spec.fields, spec.keycloak)
+        attrs = rep["attributes"]
+        if spec.fields.get("token_endpoint_auth_method") == "none" and rep.get("standardFlowEnabled", True):
+            attrs.setdefault("pkce.code.challenge.method", "S256")  # unless the keycloak: block says
+        targets = self._scope_targets(spec, None)
+        if targets is not None:
+            rep["defaultClientScopes"], rep["optionalClientScopes"] = sorted(targets[0]), sorted(targets[1])
+        kmap.set_marker(rep, marker.owner, marker.name)
+        uses_secret = not rep.get("publicClient") and rep.get("clientAuthenticatorType") in SECRET_AUTHENTICATORS
+        if uses_secret:
+            # ours when apply chose it (journaled already), else made here: returned once, like a server's
+            client_secret = client_secret or secrets.token_urlsafe(32)
+            rep["secret"] = client_secret
+        response = self._call("POST", "/clients", f"create client {spec.name}", json=rep)
+        location = response.headers.get("Location", "")
+        internal_id = location.rstrip("/").rsplit("/", 1)[-1] if location else None
+        created = self._read(internal_id, f"read client {spec.name}") if internal_id else None
+        if created is None:
+            created = self._by_client_id(rep["clientId"])
+        if created is None:
+            raise BackendError(f"keycloak created client {spec.name} but cannot find it")
+        if targets is not None and self._assign_scopes(created["id"], created, targets):
+            created = self._read(created["id"], f"read client {spec.name}")
+        given = {"client_secret": client_secret} if uses_secret else {}
+        return Result(live=to_live(created), secrets=given)
+
+    def update(
+        self,
+        spec: ClientSpec,
+        marker: Marker,
+        live: LiveClient,
+        record: ClientRecord | None,
+        new_secret: str | None = None,
+    ) -> Result:
+        self.check_specs([spec])
+        internal_id = str(live.raw["id"])
+        rep = {k: v for k, v in live.raw.items() if k not in kmap.SCOPE_KEYS}
+        rep.pop("protocolMappers", None)  # left as they are: a PUT without them keeps them
+        kmap.write(rep, spec.fields, spec.keycloak)
+        kmap.set_marker(rep, marker.owner, marker.name)
+        rep["id"], rep["clientId"] = internal_id, live.client_id
+        secret_now = rep.get("clientAuthenticatorType") in SECRET_AUTHENTICATORS and not rep.get("publicClient")
+        secret_before = live.raw.get("clientAuthenticatorType") in SECRET_AUTHENTICATORS and not live.raw.get(
+            "publicClient"
+        )
+        if secret_now and not secret_before and not new_secret:
+            new_secret = secrets.token_urlsafe(32)  # turned confidential: it needs a secret we know
+        if new_secret:
+            rep["secret"] = new_secret
+        self._call("PUT", f"/clients/{internal_id}", f"update client {spec.name}", json=rep)
+        targets = self._scope_targets(spec, live.raw)
+        if targets is not None:
+            self._assign_scopes(internal_id, live.raw, targets)
+        after = self._read(internal_id, f"read client {spec.name}")
+        return Result(live=to_live(after), secrets={"client_secret": new_secret} if new_secret else {})
+
+    def delete(self, live: LiveClient, record: ClientRecord | None) -> None:
+        internal_id = live.raw.get("id")
+        if not internal_id:
+            rep = self._by_client_id(live.client_id)
+            if rep is None:
+                return
+            internal_id = rep["id"]
+        self._call("DELETE", f"/clients/{internal_id}", f"delete client {live.client_id}", ok=(404,))
+
+    @staticmethod
+    def normalise(path: str, value: Any) -> Any:
+        return kmap.normalise(path, value)
+
+    def close(self) -> None:
+        self.http.close()
+        self.token_http.close()

@@ -1,0 +1,272 @@
+"""The RFC 7591 <-> Keycloak ClientRepresentation mapping, both ways, without a server."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from dcrsync.backends import keycloak_map as kmap
+from dcrsync.model import ClientSpec, Location
+
+LOC = Location("clients/x.yaml", 3, 1)
+JWKS = {"keys": [{"kty": "EC", "crv": "P-256", "x": "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU",
+                  "y": "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0", "use": "sig", "kid": "k1"}]}
+
+#: every portable field the mapping holds, with values to write and read back
+SAMPLES: list[tuple[str, object]] = [
+    ("client_name", "Billing"),
+    ("redirect_uris", ["https://a.example.com/cb", "https://a.example.com/cb2"]),
+    ("redirect_uris", []),
+    ("client_uri", "https://a.example.com"),
+    ("grant_types", ["authorization_code"]),
+    ("grant_types", ["authorization_code", "refresh_token"]),
+    ("grant_types", ["implicit"]),
+    ("grant_types", ["password", "refresh_token"]),
+    ("grant_types", ["client_credentials"]),
+    ("grant_types", ["urn:ietf:params:oauth:grant-type:device_code", "refresh_token"]),
+    ("grant_types", ["urn:ietf:params:oauth:grant-type:token-exchange", "client_credentials"]),
+    ("grant_types", ["urn:openid:params:grant-type:ciba"]),
+    ("response_types", ["code"]),
+    ("response_types", ["code", "none"]),
+    ("response_types", ["id_token", "id_token token"]),
+    ("response_types", ["code id_token"]),
+    ("token_endpoint_auth_method", "none"),
+    ("token_endpoint_auth_method", "client_secret_basic"),
+    ("token_endpoint_auth_method", "client_secret_post"),
+    ("token_endpoint_auth_method", "client_secret_jwt"),
+    ("token_endpoint_auth_method", "private_key_jwt"),
+    ("token_endpoint_auth_method", "tls_client_auth"),
+    ("token_endpoint_auth_signing_alg", "ES256"),
+    ("jwks_uri", "https://a.example.com/jwks.json"),
+    ("jwks", JWKS),
+    ("post_logout_redirect_uris", ["https://a.example.com/bye", "https://a.example.com/bye2"]),
+    ("request_uris", ["https://a.example.com/r1"]),
+    ("default_acr_values", ["gold", "silver"]),
+    ("contacts", ["ops@example.com", "sec@example.com"]),
+    ("logo_uri", "https://a.example.com/logo.png"),
+    ("policy_uri", "https://a.example.com/privacy"),
+    ("tos_uri", "https://a.example.com/tos"),
+    ("backchannel_logout_uri", "https://a.example.com/bc"),
+    ("frontchannel_logout_uri", "https://a.example.com/fc"),
+    ("id_token_signed_response_alg", "PS256"),
+    ("id_token_encrypted_response_alg", "RSA-OAEP"),
+    ("id_token_encrypted_response_enc", "A256GCM"),
+    ("userinfo_signed_response_alg", "RS256"),
+    ("userinfo_signed_response_alg", "none"),
+    ("userinfo_encrypted_response_alg", "RSA-OAEP-256"),
+    ("userinfo_encrypted_response_enc", "A128CBC-HS256"),
+    ("request_object_signing_alg", "RS256"),
+    ("request_object_encryption_alg", "RSA-OAEP"),
+    ("request_object_encryption_enc", "A256GCM"),
+    ("tls_client_auth_subject_dn", "CN=billing,O=Example"),
+    ("software_id", "billing"),
+    ("software_version", "2.1.0"),
+    ("subject_type", "public"),
+]
+
+
+def fresh() -> dict:
+    """What Keycloak answers for a client created with only a clientId."""
+    return {
+        "id": "00000000-0000-0000-0000-000000000001", "clientId": "c1", "enabled": True,
+        "clientAuthenticatorType": "client-secret", "secret": "s3cret", "redirectUris": [], "webOrigins": [],
+        "standardFlowEnabled": True, "implicitFlowEnabled": False, "directAccessGrantsEnabled": False,
+        "serviceAccountsEnabled": False, "publicClient": False, "frontchannelLogout": False,
+        "protocol": "openid-connect", "attributes": {"realm_client": "false"}, "fullScopeAllowed": True,
+        "defaultClientScopes": ["web-origins", "acr", "profile", "roles", "basic", "email"],
+        "optionalClientScopes": ["address", "phone", "organization", "offline_access", "microprofile-jwt"],
+        "access": {"view": True},
+    }
+
+
+@pytest.mark.parametrize(("field", "value"), SAMPLES, ids=[f"{f}={v}"[:60] for f, v in SAMPLES])
+def test_field_round_trip(field, value):
+    rep = kmap.write(fresh(), {field: value}, {})
+    back = kmap.to_fields(rep)
+    assert kmap.normalise(field, back[field]) == kmap.normalise(field, value)
+
+
+@pytest.mark.parametrize(("field", "value"), SAMPLES, ids=[f"{f}={v}"[:60] for f, v in SAMPLES])
+def test_writing_what_was_read_changes_nothing(field, value):
+    """Keycloak -> fields -> Keycloak: the representation comes back as it was (lossless both ways)."""
+    rep = kmap.write(fresh(), {field: value}, {})
+    again = kmap.write(copy.deepcopy(rep), {field: kmap.to_fields(rep)[field]}, {})
+    assert again == rep
+
+
+def test_all_fields_together_round_trip():
+    fields = {f: v for f, v in SAMPLES}  # the last sample of each field
+    fields["grant_types"] = ["authorization_code", "refresh_token", "client_credentials"]
+    fields["response_types"] = ["code"]
+    fields["token_endpoint_auth_method"] = "client_secret_jwt"
+    fields.pop("jwks")  # jwks and jwks_uri: one or the other (lint DCR005)
+    rep = kmap.write(fresh(), fields, {})
+    back = kmap.to_fields(rep)
+    for field, value in fields.items():
+        assert kmap.normalise(field, back[field]) == kmap.normalise(field, value), field
+
+
+def test_write_touches_nothing_undeclared():
+    live = fresh()
+    live["attributes"].update({"access.token.lifespan": "120", "logoUri": "https://x/logo.png"})
+    live.update(description="console", rootUrl="https://x", consentRequired=True)
+    rep = kmap.write(copy.deepcopy(live), {"client_name": "New"}, {})
+    assert rep == {**live, "name": "New"}
+
+
+def test_grant_types_switch_every_flow():
+    rep = fresh()
+    rep["directAccessGrantsEnabled"] = True
+    rep["attributes"]["oauth2.device.authorization.grant.enabled"] = "true"
+    kmap.write(rep, {"grant_types": ["client_credentials"]}, {})
+    assert (rep["standardFlowEnabled"], rep["implicitFlowEnabled"], rep["directAccessGrantsEnabled"],
+            rep["serviceAccountsEnabled"]) == (False, False, False, True)
+    assert rep["attributes"]["oauth2.device.authorization.grant.enabled"] == "false"
+    assert rep["attributes"]["use.refresh.tokens"] == "false"
+    assert "standard.token.exchange.enabled" not in rep["attributes"]  # never there: left out
+    assert kmap.grant_types_of(rep) == ["client_credentials"]
+
+
+def test_refresh_tokens_are_on_unless_switched_off():
+    assert "refresh_token" in kmap.grant_types_of(fresh())
+    rep = fresh()
+    rep["attributes"]["use.refresh.tokens"] = "false"
+    assert "refresh_token" not in kmap.grant_types_of(rep)
+
+
+def test_response_types_follow_grants_when_both_are_declared():
+    rep = kmap.write(fresh(), {"grant_types": ["client_credentials"], "response_types": ["code"]}, {})
+    assert rep["standardFlowEnabled"] is False  # grant_types decide (lint DCR006 keeps them in line)
+    rep = kmap.write(fresh(), {"response_types": ["id_token"]}, {})
+    assert (rep["standardFlowEnabled"], rep["implicitFlowEnabled"]) == (False, True)
+
+
+def test_auth_methods():
+    for method, kind in kmap.AUTHENTICATORS.items():
+        rep = kmap.write(fresh(), {"token_endpoint_auth_method": method}, {})
+        assert rep["clientAuthenticatorType"] == kind and rep["publicClient"] is False
+    rep = kmap.write(fresh(), {"token_endpoint_auth_method": "none"}, {})
+    assert rep["publicClient"] is True and kmap.auth_method_of(rep) == "none"
+    # Keycloak's client-secret takes basic and post: the two compare equal
+    assert kmap.normalise("token_endpoint_auth_method", "client_secret_post") == "client_secret_basic"
+
+
+def test_jwks_and_jwks_uri_switch_each_other_off():
+    rep = kmap.write(fresh(), {"jwks": JWKS}, {})
+    rep = kmap.write(rep, {"jwks_uri": "https://a/jwks"}, {})
+    assert rep["attributes"]["use.jwks.url"] == "true" and rep["attributes"]["use.jwks.string"] == "false"
+    back = kmap.to_fields(rep)
+    assert back["jwks"] is None and back["jwks_uri"] == "https://a/jwks"
+
+
+def test_frontchannel_logout_needs_the_switch():
+    rep = kmap.write(fresh(), {"frontchannel_logout_uri": "https://a/fc"}, {})
+    assert rep["frontchannelLogout"] is True
+    rep["frontchannelLogout"] = False  # switched off in the console: drift
+    assert kmap.to_fields(rep)["frontchannel_logout_uri"] is None
+
+
+def test_list_attributes_use_double_hash_and_empty_removes():
+    rep = kmap.write(fresh(), {"post_logout_redirect_uris": ["https://a/1", "https://a/2"]}, {})
+    assert rep["attributes"]["post.logout.redirect.uris"] == "https://a/1##https://a/2"
+    rep = kmap.write(rep, {"post_logout_redirect_uris": []}, {})
+    assert "post.logout.redirect.uris" not in rep["attributes"]
+    assert kmap.to_fields(rep)["post_logout_redirect_uris"] == []
+
+
+def test_scope_reads_every_assigned_client_scope_and_openid():
+    rep = fresh()
+    rep["defaultClientScopes"].append("service_account")
+    scope = kmap.to_fields(rep)["scope"]
+    assert scope.split()[0] == "openid" and "service_account" not in scope
+    assert kmap.normalise("scope", scope) == sorted(
+        {"web-origins", "acr", "profile", "roles", "basic", "email", "address", "phone", "organization",
+         "offline_access", "microprofile-jwt"}
+    )
+    assert kmap.normalise("scope", "openid") == [] == kmap.normalise("scope", "")
+
+
+def spec(fields=None, keycloak=None) -> ClientSpec:
+    return ClientSpec("x", dict(fields or {}), LOC, keycloak=dict(keycloak or {}))
+
+
+def test_scope_plan_keeps_defaults_default_and_adds_optional():
+    s = spec({"scope": "openid profile offline_access email phone"})
+    default, optional = kmap.scope_plan(s, ["profile", "roles", "service_account"], ["offline_access"], ["email"])
+    assert default == {"profile", "email", "service_account"}  # service_account is Keycloak's own
+    assert optional == {"offline_access", "phone"}
+    assert kmap.scope_plan(spec({"client_name": "x"}), ["a"], ["b"], []) is None
+    exact = kmap.scope_plan(spec(keycloak={"defaultClientScopes": ["roles"]}), ["profile"], ["phone"], [])
+    assert exact == ({"roles"}, {"phone"})
+
+
+def test_keycloak_block_written_and_read_flat():
+    s = spec({"client_name": "x"}, {"fullScopeAllowed": False,
+                                    "attributes": {"access.token.lifespan": 300, "x.flag": True}})
+    declared = s.declared()
+    assert declared["keycloak.attributes.access.token.lifespan"] == 300
+    assert "keycloak.attributes" not in declared
+    rep = kmap.write(fresh(), s.fields, s.keycloak)
+    assert rep["attributes"]["access.token.lifespan"] == "300" and rep["attributes"]["x.flag"] == "true"
+    back = kmap.to_fields(rep)
+    for path, value in declared.items():
+        assert kmap.normalise(path, back[path]) == kmap.normalise(path, value), path
+
+
+def test_marker_is_an_attribute_and_never_a_field():
+    rep = fresh()
+    kmap.set_marker(rep, "team", "billing")
+    assert kmap.marker_of(rep) == ("billing", "team")
+    assert not any("dcrsync" in p for p in kmap.to_fields(rep))
+
+
+def test_secret_never_becomes_a_field():
+    fields = kmap.to_fields(fresh())
+    assert "s3cret" not in repr(fields)
+    assert kmap.normalise("client_secret", "s3cret") is None
+
+
+@pytest.mark.parametrize(
+    ("fields", "keycloak", "path"),
+    [
+        ({"application_type": "web"}, {}, "application_type"),
+        ({"default_max_age": 60}, {}, "default_max_age"),
+        ({"require_auth_time": True}, {}, "require_auth_time"),
+        ({"initiate_login_uri": "https://a/login"}, {}, "initiate_login_uri"),
+        ({"sector_identifier_uri": "https://a/s.json"}, {}, "sector_identifier_uri"),
+        ({"subject_type": "pairwise"}, {}, "subject_type"),
+        ({"tls_client_auth_san_dns": "a.example.com"}, {}, "tls_client_auth_san_dns"),
+        ({"token_endpoint_auth_method": "self_signed_tls_client_auth"}, {}, "token_endpoint_auth_method"),
+        ({"grant_types": ["urn:ietf:params:oauth:grant-type:jwt-bearer"]}, {}, "grant_types"),
+        ({}, {"secret": "x"}, "keycloak.secret"),
+        ({}, {"clientId": "x"}, "keycloak.clientId"),
+        ({}, {"protocolMappers": []}, "keycloak.protocolMappers"),
+        ({}, {"attributes": {"dcrsync.owner": "x"}}, "keycloak.attributes.dcrsync.owner"),
+        ({"scope": "openid"}, {"optionalClientScopes": ["x"]}, "scope"),
+        ({"grant_types": ["client_credentials"]}, {"serviceAccountsEnabled": True}, "keycloak.serviceAccountsEnabled"),
+        ({"logo_uri": "https://a/l.png"}, {"attributes": {"logoUri": "https://b"}}, "keycloak.attributes.logoUri"),
+    ],
+)
+def test_what_keycloak_cannot_hold_is_named(fields, keycloak, path):
+    problems = kmap.unsupported(spec(fields, keycloak))
+    assert path in [p for p, _ in problems], problems
+
+
+def test_supported_fields_raise_nothing():
+    fields = {f: v for f, v in SAMPLES if f != "jwks"}
+    assert kmap.unsupported(spec(fields, {"fullScopeAllowed": False, "attributes": {"a.b": "1"}})) == []
+
+
+def test_normalise_quirks():
+    n = kmap.normalise
+    assert n("keycloak.attributes.x", True) == "true" == n("keycloak.attributes.x", "true")
+    assert n("keycloak.attributes.x", 300) == "300"
+    assert n("keycloak.attributes.x", "") is None
+    assert n("redirect_uris", None) == [] == n("redirect_uris", [])
+    assert n("contacts", ["b", "a"]) == ["a", "b"]
+    assert n("response_types", ["code", "none"]) == ["code"] == n("response_types", ["code"])
+    assert n("response_types", ["id_token", "token", "id_token token"]) == ["implicit"]
+    assert n("jwks", '{"keys": []}') == {"keys": []}
+    assert n("logo_uri", "") is None
+    assert n("keycloak.defaultClientScopes", ["b", "a", "service_account"]) == ["a", "b"]
