@@ -9,7 +9,8 @@ from dcrsync.apply import Applier, new_secret
 from dcrsync.backends.base import Backend, Marker, Result
 from dcrsync.diff import desired_values, live_values
 from dcrsync.errors import DcrsyncError, StateError
-from dcrsync.export import dump, to_document
+from dcrsync.export import document_for, dump
+from dcrsync.lint import lint
 from dcrsync.loader import load_clients
 from dcrsync.model import ClientSpec, Location
 from dcrsync.project import Project, load_specs
@@ -52,14 +53,16 @@ def import_client(
             raise DcrsyncError(f"no client {client_id} on {backend.url}; check the id (dcrsync export lists them)")
         if live.managed_name and live.owner not in (None, project.config.owner):
             raise DcrsyncError(f"client {client_id} belongs to owner {live.owner!r}; it is not ours to import")
-        doc = to_document(name, live, backend.normalise, getattr(backend, "defaults", {}))
+        doc = document_for(name, live, backend)
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(dump(doc))
         loaded = load_clients([target], vars=project.config.vars)
+        loaded.diagnostics += lint(loaded.clients)
         if loaded.errors:
             raise DcrsyncError(
-                f"wrote {target}, but it does not validate ({loaded.errors[0].format()}); fix it by hand, "
-                "then run `dcrsync import` again after removing it"
+                f"wrote {target}, but the server's client does not pass validation "
+                f"({loaded.errors[0].format()}); nothing was changed on the server: fix the file (or the "
+                "client), delete the file and run `dcrsync import` again"
             )
         spec = loaded.clients[0]
         secret = new_secret() if rotate and backend.rotates_secret and _confidential(spec.fields) else None

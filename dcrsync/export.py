@@ -36,16 +36,21 @@ def _empty(value: Any) -> bool:
 
 
 def to_document(
-    name: str, live: LiveClient, normalise: Normalise, defaults: dict[str, Any] | None = None
+    name: str,
+    live: LiveClient,
+    normalise: Normalise,
+    defaults: dict[str, Any] | None = None,
+    skip: Iterable[str] = (),
 ) -> dict[str, Any]:
     """`name`, `client_id`, then every field the server holds that is neither empty nor a default."""
     portable, blocks = _known()
     defaults = defaults or {}
+    skipped = set(skip)
     doc: dict[str, Any] = {"name": name, "client_id": live.client_id}
     nested: dict[str, dict[str, Any]] = {}
     for path in sorted(live.fields):
         value = live.fields[path]
-        if _empty(value):
+        if _empty(value) or path in skipped:
             continue
         if path in defaults and normalise(path, value) == normalise(path, defaults[path]):
             continue
@@ -57,6 +62,13 @@ def to_document(
             doc[path] = value
     doc.update({k: v for k, v in nested.items() if v})
     return doc
+
+
+def document_for(name: str, live: LiveClient, backend: Any) -> dict[str, Any]:
+    """`to_document` with what the backend knows of its own defaults."""
+    return to_document(
+        name, live, backend.normalise, getattr(backend, "defaults", {}), getattr(backend, "export_skip", ())
+    )
 
 
 def slug(text: str) -> str:

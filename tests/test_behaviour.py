@@ -223,3 +223,48 @@ def test_no_plaintext_secret_on_disk(env, project):
     assert secrets
     leaks = files_containing(secrets, [p.root, Path(tempfile.gettempdir())])
     assert leaks == [], leaks[:3]
+
+
+def test_rotate_secret_issues_a_working_secret_and_kills_the_old(env, project):
+    skip_unless(env, "rotate_secret")
+    p = project
+    p.write_client("svc", service(env, "Service"))
+    apply_ok(p)
+    old = records(p)["svc"]
+    r = p.run("rotate-secret", "svc")
+    assert r.exit_code == 0, r.output
+    new = records(p)["svc"]
+    assert new["client_secret"] and new["client_secret"] != old["client_secret"]
+    assert env.token_works(new["client_id"], new["client_secret"])
+    assert not env.token_works(old["client_id"], old["client_secret"])
+    assert p.run("plan", "--detailed-exitcode").exit_code == 0
+
+
+def test_recover_after_the_state_is_lost_plans_empty(env, project):
+    skip_unless(env, "adopt")
+    p = project
+    p.write_client("svc-a", service(env, "Service A"))
+    p.write_client("svc-b", service(env, "Service B"))
+    apply_ok(p)
+    ids = {n: r["client_id"] for n, r in records(p).items()}
+    p.state.unlink()
+    p.state.with_name("dcrsync.state.applied.json").unlink()
+    r = p.run("state", "recover")
+    assert r.exit_code == 0, r.output
+    assert {n: r["client_id"] for n, r in records(p).items()} == ids
+    plan = p.run("plan", "--detailed-exitcode")
+    assert plan.exit_code == 0, plan.output
+
+
+def test_import_then_plan_is_empty(env, project):
+    skip_unless(env, "adopt")
+    p = project
+    client_id = env.create_unmanaged()
+    r = p.run("import", "adopted", client_id, "--rotate-secret")
+    assert r.exit_code == 0, r.output
+    assert (p.root / "clients" / "adopted.yaml").exists()
+    plan = p.run("plan", "--detailed-exitcode")
+    assert plan.exit_code == 0, plan.output
+    rec = records(p)["adopted"]
+    assert rec["client_id"] == client_id
+    assert rec["client_secret"] and env.token_works(client_id, rec["client_secret"])

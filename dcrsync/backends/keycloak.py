@@ -139,6 +139,11 @@ class KeycloakBackend:
     chooses_client_id: ClassVar[bool] = True
     chooses_secret: ClassVar[bool] = True
     rotates_secret: ClassVar[bool] = True
+    #: what `export` / `import` leave out: Keycloak's default, and what `scope` already says
+    defaults: ClassVar[dict[str, Any]] = {"subject_type": "public"}
+    export_skip: ClassVar[frozenset[str]] = frozenset(
+        {"keycloak.defaultClientScopes", "keycloak.optionalClientScopes"}
+    )
 
     def __init__(self, server: dict[str, Any], *, parallelism: int = 4) -> None:
         self.base = str(server["url"]).rstrip("/")

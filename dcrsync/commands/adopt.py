@@ -8,7 +8,7 @@ import click
 
 from dcrsync import adopt
 from dcrsync.commands.common import project_options
-from dcrsync.export import dump, to_document, unique_names
+from dcrsync.export import document_for, dump, unique_names
 from dcrsync.project import open_project
 
 
@@ -57,7 +57,7 @@ def export(config_path, env_name, out_dir, owner) -> None:
         path = out_dir / f"{name}.yaml"
         if path.exists():
             raise click.ClickException(f"{path} exists; export into an empty folder")
-        path.write_text(dump(to_document(name, live, backend.normalise, getattr(backend, "defaults", {}))))
+        path.write_text(dump(document_for(name, live, backend)))
         written += 1
     click.echo(f"Wrote {written} client file(s) to {out_dir}; adopt one with `dcrsync import NAME CLIENT_ID`.")
 

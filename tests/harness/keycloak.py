@@ -216,7 +216,7 @@ def keycloak_env() -> Iterator[BackendEnv]:
     def create_unmanaged() -> str:
         client_id = f"unmanaged-{secrets.token_hex(4)}"
         admin.create({"clientId": client_id, "publicClient": False, "serviceAccountsEnabled": True,
-                      "secret": secrets.token_urlsafe(16)})
+                      "standardFlowEnabled": False, "secret": secrets.token_urlsafe(16)})
         return client_id
 
     env = BackendEnv(
