@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import sys
 
 import click
@@ -9,9 +10,32 @@ import click
 from dcrsync import __version__
 from dcrsync.errors import DcrsyncError
 
+#: command name -> "module:attribute"; a command's module is imported only when it runs
+COMMANDS: dict[str, str] = {
+    "validate": "dcrsync.commands.validate:validate",
+    "plan": "dcrsync.commands.plan:plan",
+    "apply": "dcrsync.commands.apply:apply",
+    "drift": "dcrsync.commands.drift:drift",
+    "import": "dcrsync.commands.adopt:import_",
+    "export": "dcrsync.commands.adopt:export",
+    "rotate-secret": "dcrsync.commands.adopt:rotate_secret",
+    "state": "dcrsync.commands.state:state",
+    "github": "dcrsync.commands.github:github",
+}
+
 
 class _Group(click.Group):
-    """Turns every DcrsyncError into one line on stderr and exit 1, never a traceback."""
+    """Loads commands lazily, and turns every DcrsyncError into one line on stderr and exit 1."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        target = COMMANDS.get(cmd_name)
+        if target is None:
+            return None
+        module, attr = target.split(":")
+        return getattr(importlib.import_module(module), attr)
 
     def invoke(self, ctx: click.Context):  # type: ignore[override]
         try:
@@ -28,18 +52,6 @@ class _Group(click.Group):
 @click.version_option(__version__, prog_name="dcrsync")
 def cli() -> None:
     """Keep OAuth 2.0 / OpenID Connect clients in sync with YAML files in git."""
-
-
-def _register() -> None:
-    from dcrsync.commands import adopt, apply, drift, github, plan, state, validate
-
-    commands = (validate.validate, plan.plan, apply.apply, drift.drift, adopt.import_, adopt.export,
-                adopt.rotate_secret, state.state, github.github)
-    for command in commands:
-        cli.add_command(command)
-
-
-_register()
 
 
 def main() -> None:

@@ -1,7 +1,8 @@
 """Desired (git) vs live (server) vs last applied (state) → changes with field-level detail.
 
 Pure: no I/O. Only declared fields are compared; values are normalised by the backend (sets
-sorted, scope split) and compared with `==`; DeepDiff is left for describing, never for deciding.
+sorted, scope split) and compared with `==`. Field-level detail comes from the flat path model
+(one path per declared field), so no generic deep-diff library is needed to describe a change.
 """
 
 from __future__ import annotations
