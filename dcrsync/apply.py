@@ -207,7 +207,7 @@ class Applier:
         # where a lost answer can be recovered (the id was ours, the secret can be rotated), batch
         # journal writes; where it cannot (RFC 7592), write each answer as soon as it arrives
         recoverable = self.backend.chooses_client_id and self.backend.rotates_secret
-        self.writer = JournalWriter(self.store.journal, interval=0.5 if recoverable else 0.0)
+        self.writer = JournalWriter(self.store.journal, interval=1.0 if recoverable else 0.0)
         try:
             creates = [c for c in plan.changes if c.action == "create"]
             intents = self._intents(creates, specs)

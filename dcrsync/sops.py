@@ -84,9 +84,11 @@ class Sops:
         last = [ln.strip() for ln in stderr.splitlines() if ln.strip()]
         return f"sops failed ({code}) while {what}: {last[-1] if last else 'no message'}"
 
-    def encrypt(self, plaintext: bytes, filename: str, what: str = "the state") -> bytes:
+    def encrypt(
+        self, plaintext: bytes, filename: str, what: str = "the state", encrypted_regex: str = ENCRYPTED_REGEX
+    ) -> bytes:
         args = ["--encrypt", "--input-type", "yaml", "--output-type", "yaml"]
-        args += ["--encrypted-regex", ENCRYPTED_REGEX, "--filename-override", filename]
+        args += ["--encrypted-regex", encrypted_regex, "--filename-override", filename]
         if self.age_recipients:
             args += ["--age", ",".join(self.age_recipients)]
         elif self.config_path is not None:

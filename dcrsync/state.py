@@ -275,8 +275,11 @@ class Journal:
         if secret:
             if self.sops is None:
                 raise StateError("writing secrets to the journal needs sops")
-            plain = yaml.dump({"entries": entries}, Dumper=_Dumper, sort_keys=False).encode()
-            cipher = self.sops.encrypt(plain, "journal.yaml", what="the journal")
+            # the whole batch as one encrypted value: sops's cost grows with the number of values,
+            # and nobody needs to read a journal batch without the key
+            blob = json.dumps(entries, separators=(",", ":"), default=str)
+            plain = yaml.dump({"batch": blob}, Dumper=_Dumper, sort_keys=False, width=1 << 30).encode()
+            cipher = self.sops.encrypt(plain, "journal.yaml", what="the journal", encrypted_regex="^batch$")
             atomic_write(self.dir / f"{seq:06d}.sops.yaml", cipher)
         else:
             blob = json.dumps({"entries": entries}, separators=(",", ":"), default=str).encode()
@@ -294,7 +297,8 @@ class Journal:
             if self.sops is None:
                 raise StateError("reading the journal needs sops")
             plain = self.sops.decrypt(batch.read_bytes(), what=f"the journal batch {batch}")
-            entries.extend((yaml.load(plain, Loader=_Loader) or {}).get("entries") or [])
+            doc = yaml.load(plain, Loader=_Loader) or {}
+            entries.extend(json.loads(doc["batch"]) if "batch" in doc else doc.get("entries") or [])
         return entries
 
     def clear(self) -> None:
@@ -331,10 +335,12 @@ class JournalWriter:
         with self._cond:
             if self._error is not None:
                 raise StateError(f"the journal could not be written: {self._error}")
+            was_empty = not self._pending
             self._pending.extend(entries)
             self._submitted += len(entries)
             ticket = self._submitted
-            self._cond.notify_all()
+            if was_empty:  # the writer sleeps until there is work; during its interval it wakes by itself
+                self._cond.notify_all()
             return ticket
 
     def wait(self, ticket: int) -> None:
