@@ -10,9 +10,6 @@ from __future__ import annotations
 
 import inspect
 import os
-import signal
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -21,6 +18,7 @@ import pytest
 import yaml
 
 from tests.conftest import make_project
+from tests.crash import journal_batches, kill_when, start_apply
 from tests.harness import hydra as hydra_h
 from tests.harness.base import BackendEnv, Ref
 from tests.secrets_scan import files_containing
@@ -171,22 +169,11 @@ def test_sigkilled_apply_converges_without_duplicates_or_lost_tokens(env, projec
     for i in range(n):
         p.write_client(f"c-{i:02d}", service(env, f"Crash client {i:02d}"))
     before = set(env.list_ids()) if env.list_ids else set()
-    journal = p.state.with_name(p.state.name + ".journal")
     killed = 0
     for wanted in (1, 3):
         log = p.root / f"apply-{wanted}.log"
-        with log.open("wb") as out:
-            proc = subprocess.Popen([sys.executable, "-m", "dcrsync", "apply", "--config", str(p.config),
-                                     "--auto-approve"], stdout=out, stderr=subprocess.STDOUT, cwd=p.root,
-                                    start_new_session=True)
-        deadline = time.monotonic() + 120
-        while proc.poll() is None and time.monotonic() < deadline:
-            if journal.is_dir() and len([f for f in journal.iterdir() if not f.name.startswith(".")]) >= wanted:
-                os.killpg(proc.pid, signal.SIGKILL)
-                killed += 1
-                break
-            time.sleep(0.005)
-        proc.wait(timeout=120)
+        proc = start_apply(p, log)
+        killed += kill_when(proc, lambda w=wanted: journal_batches(p.state) >= w)
         assert "Traceback" not in log.read_text()
     final = p.run_sub("apply", "--auto-approve")
     assert final.returncode == 0, final.stdout + final.stderr

@@ -2,47 +2,20 @@
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
 import sys
 import tempfile
-import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
+from tests.crash import kill_when, start_apply
 from tests.hydra_api import clients_of, token_works
 from tests.secrets_scan import files_containing
 
 pytestmark = pytest.mark.hydra
 N = 300
-
-
-def _start_apply(project, log: Path) -> subprocess.Popen:
-    with log.open("wb") as out:  # a file, not a pipe: nobody reads a pipe while we wait
-        return subprocess.Popen(
-            [sys.executable, "-m", "dcrsync", "apply", "--config", str(project.config), "--auto-approve",
-             "--parallelism", "4"],
-            stdout=out, stderr=subprocess.STDOUT, cwd=project.root, start_new_session=True,
-        )
-
-
-def _kill_when(proc: subprocess.Popen, ready, deadline: float = 120) -> bool:
-    """SIGKILL the apply once `ready()` holds; False if it finished first."""
-    end = time.monotonic() + deadline
-    while time.monotonic() < end:
-        if proc.poll() is not None:
-            return False
-        if ready():
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-            return True
-        time.sleep(0.005)
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
-    pytest.fail("the apply neither finished nor reached the kill point in time")
 
 
 def test_sigkill_at_several_points_converges(hydra_project, hydra):
@@ -67,8 +40,8 @@ def test_sigkill_at_several_points_converges(hydra_project, hydra):
     killed = []
     for i, (label, ready) in enumerate(kill_points):
         log = p.root / f"apply-{i}.log"
-        proc = _start_apply(p, log)
-        if _kill_when(proc, ready):
+        proc = start_apply(p, log)
+        if kill_when(proc, ready):
             killed.append(label)
         out = log.read_text()
         assert "Traceback" not in out, out

@@ -4,19 +4,15 @@ initial access token; rotation off, open registration) and Hydra's `/oauth2/regi
 from __future__ import annotations
 
 import json
-import os
 import re
-import signal
-import subprocess
-import sys
 import tempfile
-import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import make_project
+from tests.crash import kill_when, start_apply
 from tests.harness.base import Ref
 from tests.harness.rfc7592 import envs, oidc_provider_factory
 from tests.secrets_scan import files_containing
@@ -208,30 +204,6 @@ def test_prune_deletes_and_forgets(project, env):
 N = 100
 
 
-def _start_apply(p, log: Path) -> subprocess.Popen:
-    with log.open("wb") as out:
-        return subprocess.Popen(
-            [sys.executable, "-m", "dcrsync", "apply", "--config", str(p.config), "--auto-approve",
-             "--parallelism", "4"],
-            stdout=out, stderr=subprocess.STDOUT, cwd=p.root, start_new_session=True,
-        )
-
-
-def _kill_when(proc: subprocess.Popen, ready, deadline: float = 120) -> bool:
-    end = time.monotonic() + deadline
-    while time.monotonic() < end:
-        if proc.poll() is not None:
-            return False
-        if ready():
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-            return True
-        time.sleep(0.003)
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
-    pytest.fail("the apply neither finished nor reached the kill point in time")
-
-
 ORPHAN = re.compile(r"^warning: (\S+) \(.*an orphan client may exist", re.M)
 
 
@@ -259,8 +231,8 @@ def test_sigkill_converges_and_every_orphan_is_reported(tmp_path, age_key):
         killed, reported = [], set()
         for i, (label, ready) in enumerate(points):
             log = p.root / f"apply-{i}.log"
-            proc = _start_apply(p, log)
-            if _kill_when(proc, ready):
+            proc = start_apply(p, log)
+            if kill_when(proc, ready):
                 killed.append(label)
             out = log.read_text()
             assert "Traceback" not in out, out
