@@ -91,3 +91,12 @@ def test_unreachable_server_is_one_line(hydra_project):
     p.write_client("a", {"client_name": "A", "grant_types": ["client_credentials"]})
     line = one_line_error(p.run_sub("plan"))
     assert "cannot reach http://127.0.0.1:9" in line
+
+
+def test_an_empty_server_url_from_the_environment_is_a_config_error(hydra_project, monkeypatch):
+    p = hydra_project
+    p.set_config(server={"kind": "hydra", "admin_url": "${env:DCRSYNC_TEST_EMPTY_URL}"})
+    p.write_client("a", {"client_name": "A", "grant_types": ["client_credentials"]})
+    monkeypatch.setenv("DCRSYNC_TEST_EMPTY_URL", "")
+    line = one_line_error(p.run_sub("plan"))
+    assert "server.admin_url is ''" in line and "http(s) URL" in line

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 from typing import Any
+from urllib.parse import urlparse
 
 from dcrsync.backends.base import Backend
 from dcrsync.errors import ConfigError
@@ -20,6 +21,14 @@ def make_backend(server: dict[str, Any], *, parallelism: int = 4) -> Backend:
     target = FAMILIES.get(str(kind))
     if target is None:
         raise ConfigError(f"server.kind {kind!r} is not one of {', '.join(sorted(FAMILIES))}")
+    for key, value in server.items():
+        if key.endswith("url") and isinstance(value, (str, type(None))):
+            parsed = urlparse(value or "")
+            if parsed.scheme not in ("http", "https") or not parsed.netloc:
+                raise ConfigError(
+                    f"server.{key} is {value!r}, not an http(s) URL: set it in dcrsync.yaml "
+                    "(or the environment variable it names)"
+                )
     module_name, cls_name = target.split(":")
     try:
         module = importlib.import_module(module_name)
