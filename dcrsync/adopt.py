@@ -12,7 +12,7 @@ from dcrsync.errors import DcrsyncError, StateError
 from dcrsync.export import document_for, dump
 from dcrsync.lint import lint
 from dcrsync.loader import load_clients
-from dcrsync.model import ClientSpec, Location
+from dcrsync.model import ClientSpec, Location, uses_secret
 from dcrsync.project import Project, load_specs
 from dcrsync.state import ClientRecord, State, digest, now
 
@@ -22,11 +22,6 @@ def _journal_and_commit(project: Project, state: State, entries: list[dict]) -> 
     project.store.journal.append(entries)
     state.fold(entries)
     project.store.commit(state)
-
-
-def _confidential(spec_fields: dict) -> bool:
-    return spec_fields.get("token_endpoint_auth_method", "client_secret_basic") in (
-        "client_secret_basic", "client_secret_post", "client_secret_jwt")
 
 
 def import_client(
@@ -65,7 +60,7 @@ def import_client(
                 "client), delete the file and run `dcrsync import` again"
             )
         spec = loaded.clients[0]
-        secret = new_secret() if rotate and backend.rotates_secret and _confidential(spec.fields) else None
+        secret = new_secret() if rotate and backend.rotates_secret and uses_secret(spec.fields) else None
         result = backend.update(spec, Marker(project.config.owner, name), live, None, secret)
         applier = Applier(backend, project.store, state, project.config.owner)
         _journal_and_commit(project, state, applier._record(spec, result))
@@ -132,7 +127,7 @@ def recover(project: Project, backend: Backend) -> Recovered:
             out.names.append(name)
             if spec is None:
                 out.not_in_git.append(name)
-            elif _confidential(spec.fields):
+            elif uses_secret(spec.fields):
                 out.secrets_unknown.append(name)
         project.sops  # noqa: B018
         store.commit(state)

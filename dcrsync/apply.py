@@ -12,9 +12,9 @@ from dcrsync.backends.base import Backend, Marker, Result
 from dcrsync.config import Safety
 from dcrsync.diff import STATE_ONLY, desired_values, live_values
 from dcrsync.errors import BackendError, DcrsyncError, PlanError
-from dcrsync.model import ClientSpec, LiveClient
+from dcrsync.model import ClientSpec, LiveClient, Location, uses_secret
 from dcrsync.plan import Change, Plan
-from dcrsync.state import ClientRecord, JournalWriter, State, StateStore, digest, now
+from dcrsync.state import JournalWriter, State, StateStore, digest, now
 
 Progress = Callable[[Change, str | None], None]
 
@@ -55,8 +55,6 @@ def touches_server(change: Change) -> bool:
 
 
 def spec_from_change(change: Change) -> ClientSpec:
-    from dcrsync.model import Location
-
     desired = dict(change.desired or {})
     file, _, line = (change.source or "plan:0").rpartition(":")
     if ":" in file:  # file:line:col
@@ -70,11 +68,6 @@ def spec_from_change(change: Change) -> ClientSpec:
         hydra=desired.get("hydra") or {},
         keycloak=desired.get("keycloak") or {},
     )
-
-
-def _confidential(spec: ClientSpec) -> bool:
-    method = spec.fields.get("token_endpoint_auth_method", "client_secret_basic")
-    return method in ("client_secret_basic", "client_secret_post", "client_secret_jwt")
 
 
 def new_secret() -> str:
@@ -159,7 +152,7 @@ class Applier:
             live, _ = self.backend.get(cid, None)  # an earlier, lost response may have created it
             if live is None or live.managed_name != spec.name or live.owner != self.owner:
                 raise
-            rotate = new_secret() if self.backend.chooses_secret and _confidential(spec) else None
+            rotate = new_secret() if self.backend.chooses_secret and uses_secret(spec.fields) else None
             result = self.backend.update(spec, marker, live, None, rotate)  # its secret was lost: rotate
         ticket = self._journal(*self._record(spec, result))
         if not self.backend.chooses_client_id:  # a lost answer is an orphan: lose at most one per worker
@@ -236,7 +229,7 @@ class Applier:
         return self.report
 
     def _secret_for(self, spec: ClientSpec) -> str | None:
-        return new_secret() if self.backend.chooses_secret and _confidential(spec) else None
+        return new_secret() if self.backend.chooses_secret and uses_secret(spec.fields) else None
 
     def _intents(self, creates: list[Change], specs: dict[str, ClientSpec]) -> dict[str, dict[str, Any]]:
         """client_id and secret chosen up front and journaled before any request is sent."""
@@ -286,7 +279,3 @@ def forget_departed(state: State, specs: dict[str, ClientSpec], live_ids: set[st
     for name in gone:
         del state.clients[name]
     return gone
-
-
-def record_for(state: State, name: str) -> ClientRecord | None:
-    return state.clients.get(name)

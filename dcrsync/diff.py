@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dcrsync.backends.base import fingerprint
-from dcrsync.model import SECRET_FIELDS, SENSITIVE, ClientSpec, LiveClient
+from dcrsync.model import SENSITIVE, ClientSpec, LiveClient, shown, uses_secret
 from dcrsync.plan import Change, FieldChange
 from dcrsync.state import ClientRecord, State
 
@@ -55,10 +55,6 @@ def live_values(live: LiveClient, paths: Iterable[str], normalise: Normalise) ->
     return {p: normalise(p, live.fields.get(p)) for p in paths}
 
 
-def _shown(path: str, value: Any) -> Any:
-    return SENSITIVE if path in SECRET_FIELDS and value is not None else value
-
-
 def field_changes(
     spec: ClientSpec, live: LiveClient, record: ClientRecord | None, normalise: Normalise
 ) -> tuple[list[FieldChange], set[str]]:
@@ -82,7 +78,7 @@ def field_changes(
             if server_changed:
                 causes.add("drift")
         declared = spec.declared()[path]
-        changes.append(FieldChange(path, _shown(path, live.fields.get(path)), _shown(path, declared)))
+        changes.append(FieldChange(path, shown(path, live.fields.get(path)), shown(path, declared)))
     return changes, causes
 
 
@@ -170,7 +166,7 @@ def compute(inp: Inputs) -> Outcome:
         adopting = record is None or record.pending == "create"
         if adopting and not (record is not None and record.client_secret):
             reason = "found on the server with our marker but not in state: adopted"
-            if inp.rotates_secret and _confidential(spec):
+            if inp.rotates_secret and uses_secret(spec.fields):
                 reason += "; its secret is unknown and will be rotated"
                 fields.append(FieldChange("client_secret", SENSITIVE, SENSITIVE))
             if not fields:
@@ -242,13 +238,8 @@ def _marker(live: LiveClient) -> dict[str, Any] | None:
     return {"name": live.managed_name, "owner": live.owner}
 
 
-def _confidential(spec: ClientSpec) -> bool:
-    method = spec.fields.get("token_endpoint_auth_method", "client_secret_basic")
-    return method in ("client_secret_basic", "client_secret_post", "client_secret_jwt")
-
-
 def _create_fields(spec: ClientSpec) -> list[FieldChange]:
-    return [FieldChange(p, None, _shown(p, v)) for p, v in sorted(spec.declared().items())]
+    return [FieldChange(p, None, shown(p, v)) for p, v in sorted(spec.declared().items())]
 
 
 def spec_payload(spec: ClientSpec) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 from dcrsync.diff import MARKER_PATH, desired_values
-from dcrsync.model import SECRET_FIELDS, SENSITIVE, ClientSpec, LiveClient
+from dcrsync.model import ClientSpec, LiveClient, shown
 from dcrsync.plan import FieldChange
 from dcrsync.state import State
 
@@ -58,10 +58,6 @@ class DriftReport:
         return json.dumps(self.to_dict(), indent=2, default=str) + "\n"
 
 
-def _shown(path: str, value: Any) -> Any:
-    return SENSITIVE if path in SECRET_FIELDS and value is not None else value
-
-
 def detect(
     specs: Sequence[ClientSpec],
     live: Sequence[LiveClient],
@@ -92,7 +88,7 @@ def detect(
         for path in sorted(record.applied):
             now = normalise(path, current.fields.get(path))
             if now != record.applied[path]:
-                changes.append(FieldChange(path, _shown(path, record.applied[path]), _shown(path, now)))
+                changes.append(FieldChange(path, shown(path, record.applied[path]), shown(path, now)))
         if lists and (current.managed_name != name or current.owner != owner):
             changes.append(
                 FieldChange(

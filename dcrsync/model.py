@@ -127,6 +127,19 @@ SERVER_OWNED: frozenset[str] = frozenset(
 
 SENSITIVE = "(sensitive)"
 
+#: token endpoint auth methods that authenticate with a client secret the server issues
+SECRET_AUTH_METHODS: frozenset[str] = frozenset({"client_secret_basic", "client_secret_post", "client_secret_jwt"})
+
+
+def uses_secret(fields: dict[str, Any]) -> bool:
+    """The client authenticates with a secret (RFC 7591's default method is client_secret_basic)."""
+    return fields.get("token_endpoint_auth_method", "client_secret_basic") in SECRET_AUTH_METHODS
+
+
+def shown(path: str, value: Any) -> Any:
+    """A value as a plan or a drift report may show it: secrets never."""
+    return SENSITIVE if path in SECRET_FIELDS and value is not None else value
+
 
 def normalise_value(path: str, value: Any) -> Any:
     """A canonical form for comparison: sets sorted, scope split into sorted tokens."""

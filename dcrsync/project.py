@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from dcrsync.backends import make_backend
@@ -90,7 +90,6 @@ class Planned:
     specs: dict[str, ClientSpec]
     state: State
     fetched: Fetched
-    warnings: list[str] = field(default_factory=list)
 
 
 def gather(

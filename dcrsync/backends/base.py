@@ -78,30 +78,12 @@ class Backend(Protocol):
     def close(self) -> None: ...
 
 
-def view(backend: Backend, live: LiveClient, paths: Sequence[str]) -> dict[str, Any]:
-    """The live values of the declared paths, normalised as the backend compares them."""
-    return {p: backend.normalise(p, live.fields.get(p)) for p in paths}
-
-
-def desired_view(backend: Backend, spec: ClientSpec) -> dict[str, Any]:
-    return {p: backend.normalise(p, v) for p, v in spec.declared().items()}
-
-
 def fingerprint(live: LiveClient | None) -> str:
     if live is None:
         return "absent"
     body = {k: v for k, v in live.raw.items() if k not in VOLATILE}
     blob = json.dumps(body, sort_keys=True, separators=(",", ":"), default=str)
     return "sha256:" + hashlib.sha256(blob.encode()).hexdigest()
-
-
-def is_confidential(spec: ClientSpec) -> bool:
-    return spec.fields.get("token_endpoint_auth_method", "client_secret_basic") not in (
-        "none",
-        "private_key_jwt",
-        "tls_client_auth",
-        "self_signed_tls_client_auth",
-    )
 
 
 def default_normalise(path: str, value: Any) -> Any:

@@ -27,7 +27,7 @@ PROGRESS_FROM = 20  # operations; fewer print no bar
 def apply(config_path, env_name, planfile, auto_approve, force, targets, parallelism) -> None:
     """Make the server match git, recording secrets in the encrypted state."""
     project = open_project(config_path, env_name)
-    sops = project.sops
+    project.sops  # noqa: B018 - attaches sops to the store: apply reads and writes secrets
     backend = project.backend(parallelism)
     store = project.store
     try:
@@ -75,7 +75,6 @@ def apply(config_path, env_name, planfile, auto_approve, force, targets, paralle
                     bar.__exit__(None, None, None)
     finally:
         backend.close()
-    del sops
     for warning in report.warnings:
         click.echo(f"warning: {warning}", err=True)
     for change, message in report.failed:

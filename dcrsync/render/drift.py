@@ -5,7 +5,7 @@ from __future__ import annotations
 import html
 
 from dcrsync.drift import DriftReport
-from dcrsync.render.values import show
+from dcrsync.render.values import cell, show
 
 MARKER = "<!-- dcrsync-drift -->"
 LIMIT = 60_000
@@ -36,11 +36,6 @@ def text(report: DriftReport) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _cell(value: object) -> str:
-    out = html.escape(show(value), quote=False).replace("|", "\\|").replace("\n", " ")
-    return f"<code>{out[:297] + '…' if len(out) > 300 else out}</code>"
-
-
 def markdown(report: DriftReport, limit: int = LIMIT) -> str:
     parts = [MARKER, "### dcrsync drift", "", f"`{report.server.get('kind')}` at `{report.server.get('url')}`", ""]
     if report.drifted:
@@ -54,7 +49,7 @@ def markdown(report: DriftReport, limit: int = LIMIT) -> str:
         if not c.fields:
             continue
         rows = ["| field | at last apply | on the server now |", "| --- | --- | --- |"]
-        rows += [f"| `{f.path}` | {_cell(f.before)} | {_cell(f.after)} |" for f in c.fields]
+        rows += [f"| `{f.path}` | {cell(f.before)} | {cell(f.after)} |" for f in c.fields]
         section = f"<details><summary><b>{html.escape(c.name)}</b>: {len(c.fields)} field(s)</summary>\n\n" + "\n".join(rows) + "\n\n</details>\n\n"
         if len(body) + len(section) > limit - 500:
             hidden += 1

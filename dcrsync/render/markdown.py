@@ -6,24 +6,17 @@ import html
 
 from dcrsync.plan import Change, Plan
 from dcrsync.render.text import SYMBOL, summary_line
-from dcrsync.render.values import show
+from dcrsync.render.values import cell
 
 LIMIT = 60_000
 MARKER = "<!-- dcrsync-plan -->"
-
-
-def _cell(value: object) -> str:
-    text = html.escape(show(value), quote=False).replace("|", "\\|").replace("\n", " ")
-    if len(text) > 300:
-        text = text[:297] + "…"
-    return f"<code>{text}</code>"
 
 
 def _section(change: Change) -> str:
     title = f"<code>{SYMBOL[change.action]} {change.action}</code> <b>{html.escape(change.name)}</b> — {change.cause}"
     rows = ["| field | before | after |", "| --- | --- | --- |"]
     for f in change.fields:
-        rows.append(f"| `{f.path}` | {_cell(f.before)} | {_cell(f.after)} |")
+        rows.append(f"| `{f.path}` | {cell(f.before)} | {cell(f.after)} |")
     body = []
     if change.client_id:
         body.append(f"client_id `{change.client_id}`" + (f" · {change.source}" if change.source else ""))

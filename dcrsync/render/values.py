@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 from typing import Any
 
@@ -12,3 +13,11 @@ def show(value: Any) -> str:
     if isinstance(value, str):
         return json.dumps(value, ensure_ascii=False)
     return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(", ", ": "))
+
+
+def cell(value: Any, limit: int = 300) -> str:
+    """A value inside a Markdown table cell: escaped, one line, bounded."""
+    text = html.escape(show(value), quote=False).replace("|", "\\|").replace("\n", " ")
+    if len(text) > limit:
+        text = text[: limit - 3] + "…"
+    return f"<code>{text}</code>"
