@@ -6,6 +6,7 @@ import secrets
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from dcrsync.backends.base import Backend, Marker, Result
@@ -204,17 +205,17 @@ class Applier:
         try:
             creates = [c for c in plan.changes if c.action == "create"]
             intents = self._intents(creates, specs)
-            self._parallel([(c, self._bind_create(c, specs[c.name], intents[c.name])) for c in creates])
+            self._parallel([(c, partial(self._create, c, specs[c.name], intents[c.name])) for c in creates])
 
             replaces = [c for c in plan.changes if c.action == "replace"]
             for change in replaces:  # delete then create again: one at a time, safest order
-                self._run(change, self._bind_replace(change, specs[change.name], live_by_name[change.name]))
+                self._run(change, partial(self._replace, change, specs[change.name], live_by_name[change.name]))
 
             updates = [c for c in plan.changes if c.action == "update"]
-            self._parallel([(c, self._bind_update(c, specs[c.name], live_by_name[c.name])) for c in updates])
+            self._parallel([(c, partial(self._update, c, specs[c.name], live_by_name[c.name])) for c in updates])
 
             deletes = [c for c in plan.changes if c.action == "delete"]
-            self._parallel([(c, self._bind_delete(c, live_by_name[c.name])) for c in deletes])
+            self._parallel([(c, partial(self._delete, c, live_by_name[c.name])) for c in deletes])
             self.writer.close()
         except BaseException:
             if self.writer is not None:
@@ -256,21 +257,9 @@ class Applier:
             self.writer.flush()
         return intents
 
-    def _bind_create(self, c: Change, s: ClientSpec, i: dict[str, Any]) -> Callable[[], None]:
-        return lambda: self._create(c, s, i)
-
-    def _bind_replace(self, c: Change, s: ClientSpec, lv: LiveClient) -> Callable[[], None]:
-        def replace() -> None:
-            self.backend.delete(lv, self.state.clients.get(c.name))
-            self._create(c, s, {"client_id": s.client_id, "client_secret": self._secret_for(s)})
-
-        return replace
-
-    def _bind_update(self, c: Change, s: ClientSpec, lv: LiveClient) -> Callable[[], None]:
-        return lambda: self._update(c, s, lv)
-
-    def _bind_delete(self, c: Change, lv: LiveClient) -> Callable[[], None]:
-        return lambda: self._delete(c, lv)
+    def _replace(self, change: Change, spec: ClientSpec, live: LiveClient) -> None:
+        self.backend.delete(live, self.state.clients.get(change.name))
+        self._create(change, spec, {"client_id": spec.client_id, "client_secret": self._secret_for(spec)})
 
 
 def forget_departed(state: State, specs: dict[str, ClientSpec], live_ids: set[str]) -> list[str]:

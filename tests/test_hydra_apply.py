@@ -252,3 +252,20 @@ def test_plan_json_follows_the_published_schema(hydra_project, hydra):
     jsonschema.Draft202012Validator(schema).validate(data)
     assert data["summary"] == {"create": 1, "update": 1, "replace": 0, "delete": 1, "unchanged": 0}
     assert secret_of(p, "web") not in json.dumps(data)
+
+
+def test_changing_a_declared_client_id_replaces_the_client(hydra_project, hydra):
+    import httpx
+
+    p = hydra_project
+    suffix = p.owner[-12:]
+    p.write_client("svc", dict(SERVICE, client_id=f"svc-one-{suffix}"))
+    assert p.run("apply", "--auto-approve").exit_code == 0
+    p.write_client("svc", dict(SERVICE, client_id=f"svc-two-{suffix}"))
+    data = json.loads(p.run("plan", "--format", "json").output)
+    assert [(c["action"], c["client_id"]) for c in data["changes"]] == [("replace", f"svc-one-{suffix}")]
+    assert p.run("apply", "--auto-approve").exit_code == 0
+    assert httpx.get(f"{hydra.admin_url}/admin/clients/svc-one-{suffix}").status_code == 404
+    assert p.state_doc()["clients"]["svc"]["client_id"] == f"svc-two-{suffix}"
+    assert token_works(hydra.public_url, f"svc-two-{suffix}", secret_of(p, "svc"))
+    assert p.run("plan", "--detailed-exitcode").exit_code == 0

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tests.servers.launch import (
+    RunningServer,
     ServerProcess,
     ServerStartError,
     cache_dir,
@@ -30,7 +31,7 @@ READY_DEADLINE = 60.0
 
 
 @dataclass
-class HydraInstance:
+class HydraInstance(RunningServer):
     admin_url: str
     public_url: str
     binary: Path
@@ -38,19 +39,8 @@ class HydraInstance:
     startup_seconds: float = 0.0
 
     @property
-    def pid(self) -> int:
-        return self.process.pid
-
-    @property
-    def log_path(self) -> Path:
-        return self.process.log_path
-
-    @property
     def issuer(self) -> str:
         return self.public_url  # what /.well-known/openid-configuration says (no trailing slash)
-
-    def stop(self) -> None:
-        self.process.stop()
 
 
 def hydra_binary() -> Path:

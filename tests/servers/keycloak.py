@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tests.servers.launch import (
+    RunningServer,
     ServerProcess,
     ServerStartError,
     cache_dir,
@@ -47,7 +48,8 @@ PREFERRED_JAVA = range(21, 26)  # Keycloak 26.x supports Java 21 and 25; 17 stil
 
 
 @dataclass
-class KeycloakInstance:
+class KeycloakInstance(RunningServer):
+    stop_timeout = 20.0  # Keycloak shuts down slowly
     url: str
     admin_user: str
     admin_password: str
@@ -56,17 +58,6 @@ class KeycloakInstance:
     java_home: Path | None
     process: ServerProcess
     startup_seconds: float = 0.0
-
-    @property
-    def pid(self) -> int:
-        return self.process.pid
-
-    @property
-    def log_path(self) -> Path:
-        return self.process.log_path
-
-    def stop(self) -> None:
-        self.process.stop(timeout=20)
 
 
 def keycloak_version() -> str:

@@ -221,3 +221,24 @@ def sops_binary() -> Path:
     if os.access(cached, os.X_OK):
         return cached
     return run_script("install-sops.sh", env={"DCRSYNC_SOPS_VERSION": SOPS_VERSION})
+
+
+class RunningServer:
+    """What every started server offers the tests: its PID, its log, and stop-by-PID.
+
+    Mixed into each launcher's dataclass, which has a `process: ServerProcess` field.
+    """
+
+    process: ServerProcess
+    stop_timeout: float = 10.0
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    @property
+    def log_path(self) -> Path:
+        return self.process.log_path
+
+    def stop(self) -> None:
+        self.process.stop(timeout=self.stop_timeout)

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tests.servers.launch import (
+    RunningServer,
     ServerProcess,
     ServerStartError,
     cache_dir,
@@ -33,7 +34,7 @@ READY_DEADLINE = 30.0
 
 
 @dataclass
-class OidcProviderInstance:
+class OidcProviderInstance(RunningServer):
     issuer: str
     registration_url: str
     token_url: str
@@ -46,17 +47,6 @@ class OidcProviderInstance:
     def test_admin_url(self) -> str:
         """The test-only admin hook over the provider's own store (see server.mjs, DCRSYNC_TEST_ADMIN)."""
         return f"{self.issuer}/__test_admin__"
-
-    @property
-    def pid(self) -> int:
-        return self.process.pid
-
-    @property
-    def log_path(self) -> Path:
-        return self.process.log_path
-
-    def stop(self) -> None:
-        self.process.stop()
 
 
 def oidc_provider_dir() -> Path:
