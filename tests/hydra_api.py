@@ -5,13 +5,12 @@ from __future__ import annotations
 import httpx
 
 
-def clients_of(admin_url: str, owner: str) -> list[dict]:
+def all_clients(admin_url: str, **filters: str) -> list[dict]:
+    """Every client on the server (optionally filtered, e.g. owner=…), page by page."""
     out: list[dict] = []
     token = None
     while True:
-        params = {"page_size": 500, "owner": owner}
-        if token:
-            params["page_token"] = token
+        params = {"page_size": 500, **filters, **({"page_token": token} if token else {})}
         r = httpx.get(f"{admin_url}/admin/clients", params=params, timeout=30)
         r.raise_for_status()
         page = r.json()
@@ -20,6 +19,10 @@ def clients_of(admin_url: str, owner: str) -> list[dict]:
         if not page or not nxt:
             return out
         token = httpx.URL(nxt).params.get("page_token")
+
+
+def clients_of(admin_url: str, owner: str) -> list[dict]:
+    return all_clients(admin_url, owner=owner)
 
 
 def get_client(admin_url: str, client_id: str) -> dict:

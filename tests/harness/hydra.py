@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 
 from tests.harness.base import BackendEnv, Ref
-from tests.hydra_api import create_client, get_client, put_client, token_works
+from tests.hydra_api import all_clients, create_client, get_client, put_client, token_works
 
 TIMEOUT = 30
 
@@ -35,16 +35,7 @@ def hydra_env(label: str, admin_url: str, public_url: str) -> BackendEnv:
         ]
 
     def list_ids() -> list[str]:
-        out, token = [], None
-        while True:
-            params = {"page_size": 500, **({"page_token": token} if token else {})}
-            r = httpx.get(f"{admin_url}/admin/clients", params=params, timeout=TIMEOUT).raise_for_status()
-            page = r.json()
-            out += [c["client_id"] for c in page]
-            nxt = r.links.get("next", {}).get("url")
-            if not page or not nxt:
-                return out
-            token = httpx.URL(nxt).params.get("page_token")
+        return [c["client_id"] for c in all_clients(admin_url)]
 
     return BackendEnv(
         label=label,
