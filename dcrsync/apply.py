@@ -153,8 +153,7 @@ class Applier:
             live, _ = self.backend.get(cid, None)  # an earlier, lost response may have created it
             if live is None or live.managed_name != spec.name or live.owner != self.owner:
                 raise
-            rotate = new_secret() if self.backend.chooses_secret and uses_secret(spec.fields) else None
-            result = self.backend.update(spec, marker, live, None, rotate)  # its secret was lost: rotate
+            result = self.backend.update(spec, marker, live, None, self._secret_for(spec))  # secret lost: rotate
         ticket = self._journal(*self._record(spec, result))
         if not self.backend.chooses_client_id:  # a lost answer is an orphan: lose at most one per worker
             self._durable(ticket)
@@ -233,7 +232,8 @@ class Applier:
         return new_secret() if self.backend.chooses_secret and uses_secret(spec.fields) else None
 
     def _intents(self, creates: list[Change], specs: dict[str, ClientSpec]) -> dict[str, dict[str, Any]]:
-        """client_id and secret chosen up front and journaled before any request is sent."""
+        """Every create announced in the journal before any is sent, with the client_id chosen up front
+        where the server allows it (the server makes the secret)."""
         intents: dict[str, dict[str, Any]] = {}
         announce: list[dict[str, Any]] = []
         for change in creates:
