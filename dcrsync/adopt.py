@@ -14,7 +14,7 @@ from dcrsync.lint import lint
 from dcrsync.loader import load_clients
 from dcrsync.model import ClientSpec, Location, uses_secret
 from dcrsync.project import Project, load_specs
-from dcrsync.state import ClientRecord, State, digest, now
+from dcrsync.state import ClientRecord, State, now
 
 
 def _journal_and_commit(project: Project, state: State, entries: list[dict]) -> None:
@@ -122,7 +122,7 @@ def recover(project: Project, backend: Backend) -> Recovered:
             applied = live_values(live, desired, backend.normalise)
             state.clients[name] = ClientRecord(
                 name=name, client_id=live.client_id, desired=applied, applied=applied,
-                digest=digest(applied), applied_at=now(),
+                applied_at=now(),
             )
             out.names.append(name)
             if spec is None:

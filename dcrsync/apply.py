@@ -15,7 +15,7 @@ from dcrsync.diff import STATE_ONLY, desired_values, live_values
 from dcrsync.errors import BackendError, DcrsyncError, PlanError
 from dcrsync.model import ClientSpec, LiveClient, Location, uses_secret
 from dcrsync.plan import Change, Plan
-from dcrsync.state import JournalWriter, State, StateStore, digest, now
+from dcrsync.state import JournalWriter, State, StateStore, now
 
 Progress = Callable[[Change, str | None], None]
 
@@ -130,7 +130,6 @@ class Applier:
                 "client_id": result.live.client_id,
                 "desired": desired,
                 "applied": applied,
-                "digest": digest(applied),
                 "applied_at": now(),
                 "pending": None,
             },

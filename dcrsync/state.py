@@ -53,11 +53,6 @@ IDENTITY_KEYS = (
 )
 
 
-def digest(values: dict[str, Any]) -> str:
-    blob = json.dumps(values, sort_keys=True, separators=(",", ":"), default=str)
-    return "sha256:" + hashlib.sha256(blob.encode()).hexdigest()
-
-
 def now() -> str:
     return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -68,7 +63,6 @@ class ClientRecord:
     client_id: str
     desired: dict[str, Any] = field(default_factory=dict)  # normalised declared values at last apply
     applied: dict[str, Any] = field(default_factory=dict)  # normalised server values after it
-    digest: str = ""
     applied_at: str = ""
     client_secret: str | None = None
     registration_access_token: str | None = None
@@ -83,7 +77,7 @@ class ClientRecord:
 
     def bookkeeping(self) -> dict[str, Any]:
         """What the plain sidecar keeps: the last apply, for pending/drift causes."""
-        out: dict[str, Any] = {"desired": self.desired, "digest": self.digest, "applied_at": self.applied_at}
+        out: dict[str, Any] = {"desired": self.desired, "applied_at": self.applied_at}
         if self.applied != self.desired:
             out["applied"] = self.applied  # the usual case stores one copy
         return out
