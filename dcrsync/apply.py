@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
-from dcrsync.backends.base import Backend, Marker, Result
+from dcrsync.backends.base import Backend, Marker, Result, observed
 from dcrsync.config import Safety
 from dcrsync.diff import STATE_ONLY, desired_values, live_values
 from dcrsync.errors import BackendError, DcrsyncError, PlanError
@@ -132,6 +132,7 @@ class Applier:
                 "applied": applied,
                 "applied_at": now(),
                 "pending": None,
+                "observed": observed(result.live),
             },
         })
         return entries

@@ -10,9 +10,14 @@ from typing import Any, Literal
 from dcrsync.errors import PlanError
 
 PLAN_VERSION = 1
-Action = Literal["create", "update", "replace", "delete"]
+Action = Literal["create", "update", "move", "rotate", "replace", "delete"]
 Cause = Literal["pending", "drift", "both"]
-ACTIONS: tuple[str, ...] = ("create", "update", "replace", "delete")
+ACTIONS: tuple[str, ...] = ("create", "update", "move", "rotate", "replace", "delete")
+#: what a reviewer must see first and never have cut: a client, a secret or an identity goes away
+DESTRUCTIVE: frozenset[str] = frozenset({"delete", "replace", "rotate"})
+#: how one field changes: a value set, a field declared for the first time (its before is the
+#: server's default), or a field no longer declared, reset to the server's default and let go
+FieldKind = Literal["change", "declare", "unset"]
 
 
 @dataclass
@@ -20,6 +25,7 @@ class FieldChange:
     path: str
     before: Any
     after: Any
+    kind: FieldKind = "change"
 
 
 @dataclass
@@ -39,6 +45,10 @@ class Change:
     fingerprint: str = "absent"
     #: server's last-modified time, where it keeps one
     updated_at: str | None = None
+    #: for a move: the name the client had in state (and in its marker) before
+    moved_from: str | None = None
+    #: fingerprint of the state record this change was computed from ("absent" when none)
+    record: str = "absent"
 
 
 @dataclass
@@ -50,6 +60,10 @@ class Plan:
     warnings: list[str] = field(default_factory=list)
     created_at: str = ""
     checksum: str = ""
+    #: the --env the plan was made for, if any
+    environment: str | None = None
+    #: what stops an apply before anything is sent (a declared client that exists unmanaged, …)
+    conflicts: list[str] = field(default_factory=list)
 
     def summary(self) -> dict[str, int]:
         counts = {a: 0 for a in ACTIONS}
@@ -66,8 +80,10 @@ class Plan:
             "created_at": self.created_at,
             "server": self.server,
             "state_serial": self.state_serial,
+            "environment": self.environment,
             "summary": self.summary(),
             "warnings": list(self.warnings),
+            "conflicts": list(self.conflicts),
             "changes": [_change_dict(c) for c in self.changes],
         }
         return {"version": PLAN_VERSION, "checksum": checksum(body), **{k: v for k, v in body.items() if k != "version"}}
@@ -98,6 +114,8 @@ class Plan:
                 state_serial=int(data.get("state_serial", 0)),
                 warnings=list(data.get("warnings", [])),
                 created_at=data.get("created_at", ""),
+                environment=data.get("environment"),
+                conflicts=list(data.get("conflicts", [])),
                 checksum=data["checksum"],
             )
         except (KeyError, TypeError) as exc:
@@ -107,6 +125,11 @@ class Plan:
 def _change_dict(change: Change) -> dict[str, Any]:
     out = asdict(change)
     return {k: v for k, v in out.items() if v is not None or k in ("client_id",)}
+
+
+def counts_as_update(change: Change) -> bool:
+    """Does this change alter a client on the server (for the safety thresholds)?"""
+    return change.action in ("update", "move", "rotate", "replace")
 
 
 def checksum(body: dict[str, Any]) -> str:

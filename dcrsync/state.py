@@ -70,6 +70,9 @@ class ClientRecord:
     client_secret_expires_at: int | None = None
     #: "create" while a create was announced but not yet confirmed by the server
     pending: str | None = None
+    #: the server's whole representation after the last apply (no secrets, nothing volatile):
+    #: `drift` names the undeclared fields someone changed since
+    observed: dict[str, Any] | None = None
 
     def identity(self) -> dict[str, Any]:
         """What the sops file keeps: client_id and what the server gave once."""
@@ -78,6 +81,8 @@ class ClientRecord:
     def bookkeeping(self) -> dict[str, Any]:
         """What the plain sidecar keeps: the last apply, for pending/drift causes."""
         out: dict[str, Any] = {"desired": self.desired, "applied_at": self.applied_at}
+        if self.observed is not None:
+            out["observed"] = self.observed
         if self.applied != self.desired:
             out["applied"] = self.applied  # the usual case stores one copy
         return out

@@ -78,10 +78,15 @@ class Backend(Protocol):
     def close(self) -> None: ...
 
 
+def observed(live: LiveClient) -> dict[str, Any]:
+    """The server's whole representation as a record keeps it: no secret, nothing volatile."""
+    return {k: v for k, v in live.raw.items() if k not in VOLATILE}
+
+
 def fingerprint(live: LiveClient | None) -> str:
     if live is None:
         return "absent"
-    body = {k: v for k, v in live.raw.items() if k not in VOLATILE}
+    body = observed(live)
     blob = json.dumps(body, sort_keys=True, separators=(",", ":"), default=str)
     return "sha256:" + hashlib.sha256(blob.encode()).hexdigest()
 

@@ -7,18 +7,18 @@ import click
 from dcrsync.plan import Change, Plan
 from dcrsync.render.values import show
 
-SYMBOL = {"create": "+", "update": "~", "replace": "-/+", "delete": "-"}
-COLOUR = {"create": "green", "update": "yellow", "replace": "magenta", "delete": "red"}
+SYMBOL = {"create": "+", "update": "~", "move": "->", "rotate": "!", "replace": "-/+", "delete": "-"}
+COLOUR = {"create": "green", "update": "yellow", "move": "cyan", "rotate": "magenta", "replace": "magenta", "delete": "red"}
 
 
 def summary_line(plan: Plan) -> str:
     s = plan.summary()
     if plan.is_empty():
         return f"No changes. {s['unchanged']} client(s) match the server."
-    return (
-        f"Plan: {s['create']} to create, {s['update']} to update, {s['replace']} to replace, "
-        f"{s['delete']} to delete, {s['unchanged']} unchanged."
-    )
+    parts = [f"{s['create']} to create", f"{s['update']} to update"]
+    parts += [f"{s[a]} to {a}" for a in ("move", "rotate") if s[a]]
+    parts += [f"{s['replace']} to replace", f"{s['delete']} to delete", f"{s['unchanged']} unchanged"]
+    return "Plan: " + ", ".join(parts) + "."
 
 
 def _change(change: Change, colour: bool) -> list[str]:
