@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Any
 
@@ -14,10 +14,11 @@ from dcrsync.config import Safety
 from dcrsync.diff import STATE_ONLY, desired_values, live_values
 from dcrsync.errors import BackendError, DcrsyncError, PlanError
 from dcrsync.model import ClientSpec, LiveClient, Location, uses_secret
-from dcrsync.plan import Change, Plan
-from dcrsync.state import JournalWriter, State, StateStore, now
+from dcrsync.plan import Change, Plan, counts_as_update
+from dcrsync.state import JournalWriter, State, StateStore, move_entry, now
 
-Progress = Callable[[Change, str | None], None]
+#: called as each change finishes: the change, the error (None when done), the client_id it has now
+Progress = Callable[[Change, str | None, str | None], None]
 
 
 @dataclass
@@ -26,6 +27,8 @@ class ApplyReport:
     failed: list[tuple[Change, str]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     journal_batches: int = 0
+    #: name -> the client_id it has after the apply (creates whose id the server chose included)
+    client_ids: dict[str, str] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -36,7 +39,7 @@ def check_safety(plan: Plan, managed: int, safety: Safety, force: bool) -> None:
     """octoDNS's rule: too large a share of managed clients updated or deleted stops the apply."""
     if force or managed < safety.min_existing:
         return
-    updates = sum(1 for c in plan.changes if c.action == "replace" or (c.action == "update" and touches_server(c)))
+    updates = sum(1 for c in plan.changes if counts_as_update(c))
     deletes = sum(1 for c in plan.changes if c.action in ("delete", "replace"))
     for count, limit, what in (
         (updates, safety.max_update_percent, "update"),
@@ -69,6 +72,12 @@ def spec_from_change(change: Change) -> ClientSpec:
         hydra=desired.get("hydra") or {},
         keycloak=desired.get("keycloak") or {},
     )
+
+
+def with_unset(spec: ClientSpec, change: Change) -> ClientSpec:
+    """The spec with the fields this change resets to the server's default (no longer declared)."""
+    unset = frozenset(f.path for f in change.fields if f.kind == "unset")
+    return replace(spec, unset=unset) if unset else spec
 
 
 def new_secret() -> str:
@@ -117,6 +126,7 @@ class Applier:
                     f"{spec.name}: the server stored {path} as {result.live.fields.get(path)!r} "
                     f"instead of {spec.declared().get(path)!r}; accepted (it will not show as a change again)"
                 )
+        self.report.client_ids[spec.name] = result.live.client_id
         entries = []
         secrets_given = {k: v for k, v in result.secrets.items() if v is not None}
         if secrets_given:
@@ -159,15 +169,19 @@ class Applier:
             self._durable(ticket)
 
     def _update(self, change: Change, spec: ClientSpec, live: LiveClient) -> None:
-        record = self.state.clients.get(spec.name)
-        rotate = any(f.path == "client_secret" for f in change.fields)
+        """update, rotate and move: one server write (none when only the state records it)."""
+        record = self.state.clients.get(change.moved_from or "") or self.state.clients.get(spec.name)
+        spec = with_unset(spec, change)
         # a rotation lost to a crash is harmless: the client stays unrecorded and is adopted again
-        secret = new_secret() if rotate and self.backend.chooses_secret else None
-        if touches_server(change):
+        secret = new_secret() if change.action == "rotate" and self.backend.chooses_secret else None
+        if change.action == "move" and not change.fields and not self.backend.lists:
+            result = Result(live=live)  # no marker on such a server: the state alone moves
+        elif touches_server(change) or change.action in ("rotate", "move"):
             result = self.backend.update(spec, Marker(self.owner, spec.name), live, record, secret)
         else:
             result = Result(live=live)
-        ticket = self._journal(*self._record(spec, result))
+        moves = [move_entry(change.moved_from, spec.name)] if change.moved_from else []
+        ticket = self._journal(*moves, *self._record(spec, result))
         if "registration_access_token" in result.secrets:  # the old token is dead: keep the new one first
             self._durable(ticket)
 
@@ -181,11 +195,11 @@ class Applier:
         except DcrsyncError as exc:
             self.report.failed.append((change, str(exc)))
             if self.progress:
-                self.progress(change, str(exc))
+                self.progress(change, str(exc), change.client_id)
             return
         self.report.done.append(change)
         if self.progress:
-            self.progress(change, None)
+            self.progress(change, None, self.report.client_ids.get(change.name, change.client_id))
 
     def _parallel(self, jobs: Sequence[tuple[Change, Callable[[], None]]]) -> None:
         if not jobs:
@@ -210,7 +224,7 @@ class Applier:
             for change in replaces:  # delete then create again: one at a time, safest order
                 self._run(change, partial(self._replace, change, specs[change.name], live_by_name[change.name]))
 
-            updates = [c for c in plan.changes if c.action == "update"]
+            updates = [c for c in plan.changes if c.action in ("update", "rotate", "move")]
             self._parallel([(c, partial(self._update, c, specs[c.name], live_by_name[c.name])) for c in updates])
 
             deletes = [c for c in plan.changes if c.action == "delete"]

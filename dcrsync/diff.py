@@ -3,6 +3,18 @@
 Pure: no I/O. Only declared fields are compared; values are normalised by the backend (sets
 sorted, scope split) and compared with `==`. Field-level detail comes from the flat path model
 (one path per declared field), so no generic deep-diff library is needed to describe a change.
+
+The rules, in the order `compute` applies them to each client in git:
+- match: by the state record's client_id, then a pinned `client_id`, then (where the server
+  lists clients) the ownership marker. A match whose state record or marker carries another
+  name that left git is a *move* (a rename): the record and the marker follow, nothing else.
+- refuse: a client that exists but is not ours (no marker and not in state, or another owner's
+  marker) is a *conflict*: the plan names it and apply refuses until it is imported or renamed.
+- three-way fields: a declared value that differs is a change; a field declared for the first time
+  is pending (its before is the server's default); a field declared at the last apply and no longer
+  declared is reset to the server's default (`unset`) and then no longer managed.
+- a client whose secret dcrsync does not hold and must issue is a `rotate`, never a silent update.
+- a plan never holds two changes for one client_id (checked at the end).
 """
 
 from __future__ import annotations
@@ -12,13 +24,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dcrsync.backends.base import fingerprint
-from dcrsync.model import SENSITIVE, ClientSpec, LiveClient, shown, uses_secret
+from dcrsync.errors import PlanError
+from dcrsync.model import ClientSpec, LiveClient, shown, uses_secret
 from dcrsync.plan import Change, FieldChange
-from dcrsync.state import ClientRecord, State
+from dcrsync.state import ClientRecord, State, record_fingerprint
 
 Normalise = Callable[[str, Any], Any]
 MARKER_PATH = "(ownership marker)"
 STATE_ONLY = "(state)"  # a change that only records a client in state
+#: values that mean "nothing set": a removed field whose live value is one of these needs no reset
+_EMPTY: tuple[Any, ...] = (None, [], {}, "", False)
 
 
 @dataclass
@@ -34,6 +49,8 @@ class Inputs:
     targets: set[str] | None = None
     #: names whose client could not be read with its stored token (RFC 7592), with the reason
     unreadable: dict[str, str] = field(default_factory=dict)
+    #: what the server fills in for a field never declared (a removed field equal to it needs no reset)
+    defaults: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -45,6 +62,8 @@ class Outcome:
     live_by_name: dict[str, LiveClient]
     #: managed clients that left git but stay, because prune is off
     leftovers: list[str]
+    #: what stops an apply before anything is sent, one line each
+    conflicts: list[str] = field(default_factory=list)
 
 
 def desired_values(spec: ClientSpec, normalise: Normalise) -> dict[str, Any]:
@@ -56,20 +75,29 @@ def live_values(live: LiveClient, paths: Iterable[str], normalise: Normalise) ->
 
 
 def field_changes(
-    spec: ClientSpec, live: LiveClient, record: ClientRecord | None, normalise: Normalise
+    spec: ClientSpec,
+    live: LiveClient,
+    record: ClientRecord | None,
+    normalise: Normalise,
+    defaults: dict[str, Any] | None = None,
 ) -> tuple[list[FieldChange], set[str]]:
-    """Declared fields that differ and need an update, and the causes ("pending"/"drift") seen."""
-    desired = desired_values(spec, normalise)
+    """Fields that need an update, and the causes ("pending"/"drift") seen (three-way)."""
+    declared = spec.declared()
+    desired = {p: normalise(p, v) for p, v in declared.items()}
     current = live_values(live, desired, normalise)
     changes: list[FieldChange] = []
     causes: set[str] = set()
     for path in sorted(desired):
         if desired[path] == current[path]:
             continue
+        kind = "change"
         if record is None:
             causes.add("pending")
+        elif path not in record.desired:
+            causes.add("pending")  # declared for the first time: the server holds its default
+            kind = "declare"
         else:
-            git_changed = path not in record.desired or record.desired[path] != desired[path]
+            git_changed = record.desired[path] != desired[path]
             server_changed = path not in record.applied or record.applied[path] != current[path]
             if not git_changed and not server_changed:
                 continue  # the server answered another value when we applied: accepted then, warned then
@@ -77,9 +105,21 @@ def field_changes(
                 causes.add("pending")
             if server_changed:
                 causes.add("drift")
-        declared = spec.declared()[path]
-        changes.append(FieldChange(path, shown(path, live.fields.get(path)), shown(path, declared)))
+        changes.append(FieldChange(path, shown(path, live.fields.get(path)), shown(path, declared[path]), kind))
+    if record is not None:
+        for path in sorted(set(record.desired) - set(desired)):
+            if _is_default(path, live.fields.get(path), normalise, defaults or {}):
+                continue
+            changes.append(FieldChange(path, shown(path, live.fields.get(path)), None, "unset"))
+            causes.add("pending")
     return changes, causes
+
+
+def _is_default(path: str, value: Any, normalise: Normalise, defaults: dict[str, Any]) -> bool:
+    now = normalise(path, value)
+    if any(now == empty and type(now) is type(empty) for empty in _EMPTY) or now is None:
+        return True
+    return path in defaults and normalise(path, defaults[path]) == now
 
 
 def _cause(causes: set[str]) -> str:
@@ -88,158 +128,284 @@ def _cause(causes: set[str]) -> str:
     return next(iter(causes)) if causes else "pending"
 
 
-def compute(inp: Inputs) -> Outcome:
-    specs_by_name = {s.name: s for s in inp.specs}
-    by_id = {c.client_id: c for c in inp.live}
-    by_marker = {c.managed_name: c for c in inp.live if c.managed_name and c.owner == inp.owner}
-    changes: list[Change] = []
-    warnings: list[str] = []
-    live_by_name: dict[str, LiveClient] = {}
-    unchanged = 0
-    wanted = inp.targets
+@dataclass
+class _Index:
+    """The live clients and state records by the keys matching uses."""
 
-    for spec in inp.specs:
-        if wanted is not None and spec.name not in wanted:
-            continue
-        record = inp.state.clients.get(spec.name)
-        source = str(spec.location)
-        desired = spec_payload(spec)
-        if spec.name in inp.unreadable:
-            warnings.append(f"{spec.name} ({source}): {inp.unreadable[spec.name]}")
-            continue
-        live = None
-        if record is not None:
-            live = by_id.get(record.client_id)
-        if live is None and spec.client_id:
-            live = by_id.get(spec.client_id)
-        if live is None and inp.lists:
-            live = by_marker.get(spec.name)
+    by_id: dict[str, LiveClient]
+    by_marker: dict[str, LiveClient]
+    records_by_id: dict[str, ClientRecord]
+    in_git: set[str]
 
-        if live is not None and live.owner not in (None, inp.owner) and live.managed_name is not None:
-            warnings.append(
-                f"{spec.name} ({source}): client {live.client_id} belongs to owner {live.owner!r}, "
-                f"not {inp.owner!r}; left untouched"
-            )
-            continue
-        if live is not None and record is None and live.managed_name is None and inp.lists:
-            warnings.append(
-                f"{spec.name} ({source}): client_id {live.client_id} exists on the server without "
-                "dcrsync's marker; left untouched (adopt it with `dcrsync import` or change client_id)"
-            )
-            continue
-
-        if live is None:
-            pending_create = record is not None and record.pending == "create"
-            if pending_create and record is not None and not record.client_id:
-                warnings.append(
-                    f"{spec.name} ({source}): an interrupted apply sent its registration and lost the "
-                    "answer; the server chose the client_id, so an orphan client may exist there: "
-                    "look for one named " + repr(spec.fields.get("client_name", spec.name))
-                )
-            cause = "pending" if record is None or pending_create else "drift"
-            reason = None
-            if record is not None and not pending_create:
-                reason = f"client {record.client_id} is gone from the server (deleted outside dcrsync)"
-            client_id = spec.client_id or ((record.client_id or None) if pending_create else None)
-            changes.append(
-                Change("create", spec.name, client_id, cause, _create_fields(spec), reason, source, desired)
-            )
-            continue
-
-        live_by_name[spec.name] = live
-        if record is not None and spec.client_id and spec.client_id != live.client_id:
-            changes.append(
-                Change(
-                    "replace", spec.name, live.client_id, "pending",
-                    [FieldChange("client_id", live.client_id, spec.client_id)],
-                    "client_id is immutable: the client is deleted and created again", source, desired,
-                    fingerprint(live), live.updated_at,
-                )
-            )
-            continue
-
-        fields, causes = field_changes(spec, live, record, inp.normalise)
-        reason = None
-        if live.managed_name != spec.name or live.owner != inp.owner:
-            fields.append(FieldChange(MARKER_PATH, _marker(live), {"name": spec.name, "owner": inp.owner}))
-            causes.add("drift" if record is not None else "pending")
-        adopting = record is None or record.pending == "create"
-        if adopting and not (record is not None and record.client_secret):
-            reason = "found on the server with our marker but not in state: adopted"
-            if inp.rotates_secret and uses_secret(spec.fields):
-                reason += "; its secret is unknown and will be rotated"
-                fields.append(FieldChange("client_secret", SENSITIVE, SENSITIVE))
-            if not fields:
-                fields.append(FieldChange(STATE_ONLY, None, {"client_id": live.client_id}))
-        elif adopting:
-            reason = "created by an interrupted apply: recorded now"
-            if not fields:
-                fields.append(FieldChange(STATE_ONLY, None, {"client_id": live.client_id}))
-        if not fields:
-            unchanged += 1
-            continue
-        changes.append(
-            Change(
-                "update", spec.name, live.client_id, _cause(causes), fields, reason, source, desired,
-                fingerprint(live), live.updated_at,
-            )
+    @classmethod
+    def of(cls, inp: Inputs) -> _Index:
+        return cls(
+            by_id={c.client_id: c for c in inp.live},
+            by_marker={c.managed_name: c for c in inp.live if c.managed_name and c.owner == inp.owner},
+            records_by_id={r.client_id: r for r in inp.state.clients.values() if r.client_id},
+            in_git={s.name for s in inp.specs},
         )
 
-    leftovers: list[str] = []
-    gone = _departed(inp, specs_by_name, by_id)
-    for name, live in gone:
-        if wanted is not None and name not in wanted:
-            continue
-        if inp.prune:
-            live_by_name[name] = live
-            record = inp.state.clients.get(name)
-            changes.append(
-                Change(
-                    "delete", name, live.client_id, "pending" if record else "drift", [],
-                    None if record else "carries our marker but is in neither git nor state",
-                    None, None, fingerprint(live), live.updated_at,
-                )
-            )
-        else:
-            leftovers.append(name)
-    if leftovers:
+
+def _match(inp: Inputs, ix: _Index, spec: ClientSpec) -> tuple[LiveClient | None, ClientRecord | None, str | None]:
+    """(the live client, the state record that speaks for it, the name it moves from, if a rename)."""
+    record = inp.state.clients.get(spec.name)
+    live = ix.by_id.get(record.client_id) if record is not None else None
+    if live is None and spec.client_id:
+        live = ix.by_id.get(spec.client_id)
+    if live is None and inp.lists:
+        live = ix.by_marker.get(spec.name)
+    if live is None:
+        return None, record, None
+    if record is None:  # the client may be in state under a name that left git: a rename
+        other = ix.records_by_id.get(live.client_id)
+        if other is not None and other.name not in ix.in_git:
+            return live, other, other.name
+    marked = live.managed_name
+    if (
+        inp.lists and marked and marked != spec.name and live.owner == inp.owner
+        and marked not in ix.in_git and (record is None or record.client_id == live.client_id)
+    ):
+        return live, record, marked  # the state moved already (`state mv`); the marker follows
+    return live, record, None
+
+
+def _conflict(inp: Inputs, spec: ClientSpec, live: LiveClient, record: ClientRecord | None) -> str | None:
+    """Why this client must not be touched, or None when it is ours to manage."""
+    source = str(spec.location)
+    if live.owner not in (None, inp.owner) and live.managed_name is not None:
+        return (
+            f"{spec.name} ({source}): client {live.client_id} belongs to owner {live.owner!r}, not "
+            f"{inp.owner!r}: change this client's client_id, or remove the file"
+        )
+    if record is None and live.managed_name is None and inp.lists:
+        return (
+            f"{spec.name} ({source}): client {live.client_id} already exists on the server and dcrsync "
+            "does not manage it: adopt it with `dcrsync import`, or remove client_id to create a new client"
+        )
+    return None
+
+
+def _create_change(spec: ClientSpec, record: ClientRecord | None, warnings: list[str]) -> Change:
+    source = str(spec.location)
+    pending_create = record is not None and record.pending == "create"
+    if pending_create and record is not None and not record.client_id:
         warnings.append(
-            f"{len(leftovers)} managed client(s) are no longer in git and stay on the server "
-            f"({', '.join(sorted(leftovers)[:5])}{', …' if len(leftovers) > 5 else ''}); "
+            f"{spec.name} ({source}): an interrupted apply sent its registration and lost the "
+            "answer; the server chose the client_id, so an orphan client may exist there: "
+            "look for one named " + repr(spec.fields.get("client_name", spec.name))
+        )
+    cause = "pending" if record is None or pending_create else "drift"
+    reason = None
+    if record is not None and not pending_create:
+        reason = f"client {record.client_id} is gone from the server (deleted outside dcrsync)"
+    client_id = spec.client_id or ((record.client_id or None) if pending_create else None)
+    fields = [FieldChange(p, None, shown(p, v)) for p, v in sorted(spec.declared().items())]
+    return Change(
+        "create", spec.name, client_id, cause, fields, reason, source, spec_payload(spec),
+        record=record_fingerprint(record),
+    )
+
+
+def _update_change(
+    inp: Inputs, spec: ClientSpec, live: LiveClient, record: ClientRecord | None, moved_from: str | None
+) -> Change | None:
+    """An update, move or rotate of a matched client; None when it already matches."""
+    source = str(spec.location)
+    fields, causes = field_changes(spec, live, record, inp.normalise, inp.defaults)
+    common = dict(
+        source=source, desired=spec_payload(spec), fingerprint=fingerprint(live), updated_at=live.updated_at,
+        record=record_fingerprint(record),
+    )
+    if moved_from is not None:
+        reason = f"renamed from {moved_from}: the state record and the ownership marker follow; same client, same secret"
+        return Change("move", spec.name, live.client_id, _cause(causes), fields, reason, moved_from=moved_from, **common)
+    if live.managed_name != spec.name or live.owner != inp.owner:
+        fields.append(FieldChange(MARKER_PATH, _marker(live), {"name": spec.name, "owner": inp.owner}))
+        causes.add("drift" if record is not None else "pending")
+    recovering = record is not None and record.pending == "create"
+    if record is None or recovering:
+        knows_secret = record is not None and bool(record.client_secret)
+        if not knows_secret and inp.rotates_secret and uses_secret(spec.fields):
+            reason = (
+                "created by an interrupted apply whose answer was lost: a new secret is issued"
+                if recovering else
+                "found on the server with our marker but not in state: adopted, and its unknown secret is "
+                "replaced"
+            )
+            reason += "; the app must be given the new secret"
+            return Change("rotate", spec.name, live.client_id, _cause(causes), fields, reason, recovery=recovering, **common)
+        reason = (
+            "created by an interrupted apply: recorded now" if recovering
+            else "found on the server with our marker but not in state: adopted"
+        )
+        if not fields:
+            fields.append(FieldChange(STATE_ONLY, None, {"client_id": live.client_id}))
+        return Change("update", spec.name, live.client_id, _cause(causes), fields, reason, recovery=recovering, **common)
+    if not fields:
+        return None
+    return Change("update", spec.name, live.client_id, _cause(causes), fields, **common)
+
+
+def _replace_change(spec: ClientSpec, live: LiveClient, record: ClientRecord) -> Change:
+    return Change(
+        "replace", spec.name, live.client_id, "pending",
+        [FieldChange("client_id", live.client_id, spec.client_id)],
+        "client_id is immutable: the client is deleted and created again", str(spec.location),
+        spec_payload(spec), fingerprint(live), live.updated_at, record=record_fingerprint(record),
+    )
+
+
+def compute(inp: Inputs) -> Outcome:
+    """Changes that make the server match git, with the live client and state record behind each.
+
+    Contract: pure; every change names one client, and no two changes name the same client_id;
+    clients that are not ours are never changed (they become conflicts or warnings); deletes only
+    of managed clients, and only with `prune`."""
+    ix = _Index.of(inp)
+    out = Outcome([], 0, [], {}, [])
+    claimed: set[str] = set()  # client_ids a client in git speaks for
+    moved: set[str] = set()  # state names that move to a new name
+    for spec in inp.specs:
+        if inp.targets is not None and spec.name not in inp.targets:
+            live, _, _ = _match(inp, ix, spec)
+            if live is not None:
+                claimed.add(live.client_id)
+            continue
+        if spec.name in inp.unreadable:
+            out.warnings.append(f"{spec.name} ({spec.location}): {inp.unreadable[spec.name]}")
+            continue
+        live, record, moved_from = _match(inp, ix, spec)
+        if live is None:
+            out.changes.append(_create_change(spec, record, out.warnings))
+            continue
+        claimed.add(live.client_id)
+        conflict = _conflict(inp, spec, live, record)
+        if conflict is not None:
+            out.conflicts.append(conflict)
+            continue
+        out.live_by_name[spec.name] = live
+        if moved_from is not None:
+            moved.add(moved_from)
+        if record is not None and moved_from is None and spec.client_id and spec.client_id != live.client_id:
+            out.changes.append(_replace_change(spec, live, record))
+            continue
+        change = _update_change(inp, spec, live, record, moved_from)
+        if change is None:
+            out.unchanged += 1
+        else:
+            out.changes.append(change)
+    _deletes(inp, ix, claimed, moved, out)
+    _rename_hints(inp, out)
+    check_one_change_per_client(out.changes)
+    return out
+
+
+def _deletes(inp: Inputs, ix: _Index, claimed: set[str], moved: set[str], out: Outcome) -> None:
+    for name, live in _departed(inp, ix, claimed, moved):
+        if inp.targets is not None and name not in inp.targets:
+            continue
+        if not inp.prune:
+            out.leftovers.append(name)
+            continue
+        out.live_by_name[name] = live
+        record = inp.state.clients.get(name)
+        out.changes.append(
+            Change(
+                "delete", name, live.client_id, "pending" if record else "drift", [],
+                None if record else "carries our marker but is in neither git nor state",
+                None, None, fingerprint(live), live.updated_at, record=record_fingerprint(record),
+            )
+        )
+    if out.leftovers:
+        left = sorted(out.leftovers)
+        out.warnings.append(
+            f"{len(left)} managed client(s) are no longer in git and stay on the server "
+            f"({', '.join(left[:5])}{', …' if len(left) > 5 else ''}); "
             "set prune: true in dcrsync.yaml to delete them"
         )
-    return Outcome(changes, unchanged, warnings, live_by_name, leftovers)
 
 
-def _departed(
-    inp: Inputs, specs_by_name: dict[str, ClientSpec], by_id: dict[str, LiveClient]
-) -> list[tuple[str, LiveClient]]:
-    """Managed clients on the server whose name left git. Never a client without our marker."""
+def _departed(inp: Inputs, ix: _Index, claimed: set[str], moved: set[str]) -> list[tuple[str, LiveClient]]:
+    """Managed clients on the server whose name left git. Never a client without our marker, and
+    never one a client in git still speaks for (a rename)."""
     out: dict[str, LiveClient] = {}
     for name, record in inp.state.clients.items():
-        if name in specs_by_name:
+        if name in ix.in_git or name in moved:
             continue
-        live = by_id.get(record.client_id)
-        if live is None:
+        live = ix.by_id.get(record.client_id)
+        if live is None or live.client_id in claimed:
             continue
         if inp.lists and not (live.owner == inp.owner and live.managed_name == name):
             continue  # a listing backend shows the marker: without it, the client is not ours
         out[name] = live
     if inp.lists:
-        for live in by_id.values():
-            if live.owner == inp.owner and live.managed_name and live.managed_name not in specs_by_name:
-                out.setdefault(live.managed_name, live)
+        for live in ix.by_id.values():
+            name = live.managed_name
+            if live.owner == inp.owner and name and name not in ix.in_git and live.client_id not in claimed:
+                out.setdefault(name, live)
     return sorted(out.items())
+
+
+def _rename_hints(inp: Inputs, out: Outcome) -> None:
+    """A create beside a departing client with the same declared fields looks like a rename that
+    dcrsync could not recognise (no pinned client_id): say how to make it a move."""
+    departing = {c.name: c for c in out.changes if c.action == "delete"}
+    departing.update({n: None for n in out.leftovers})
+    if not departing:
+        return
+    for change in out.changes:
+        if change.action != "create" or change.desired is None:
+            continue
+        mine = {k: v for k, v in change.desired.items() if k != "client_id"}
+        for old in sorted(departing):
+            record = inp.state.clients.get(old)
+            if record is None or not record.client_id or record.desired != _normalised(mine, inp.normalise):
+                continue
+            out.warnings.append(
+                f"{change.name} ({change.source}) looks like a rename of {old}: to keep client "
+                f"{record.client_id} and its secret, pin `client_id: {record.client_id}` in its file "
+                f"(or run `dcrsync state mv {old} {change.name}`) and plan again"
+            )
+            break
+
+
+def _normalised(payload: dict[str, Any], normalise: Normalise) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in payload.items():
+        if key in ("hydra", "keycloak") and isinstance(value, dict):
+            for sub, v in value.items():
+                if key == "keycloak" and sub == "attributes" and isinstance(v, dict):
+                    out.update({f"keycloak.attributes.{a}": normalise(f"keycloak.attributes.{a}", av) for a, av in v.items()})
+                else:
+                    out[f"{key}.{sub}"] = normalise(f"{key}.{sub}", v)
+        else:
+            out[key] = normalise(key, value)
+    return out
+
+
+def check_one_change_per_client(changes: Sequence[Change]) -> None:
+    """The planner's invariant: one change per client_id, one per name."""
+    seen: dict[str, str] = {}
+    names: set[str] = set()
+    for change in changes:
+        if change.name in names:
+            raise PlanError(f"two changes for {change.name} in one plan; this is a dcrsync bug: please report it")
+        names.add(change.name)
+        if not change.client_id:
+            continue
+        if change.client_id in seen:
+            raise PlanError(
+                f"{seen[change.client_id]} and {change.name} both claim client {change.client_id}: "
+                "one client can be managed under one name only; remove the client_id from one of the files"
+            )
+        seen[change.client_id] = change.name
 
 
 def _marker(live: LiveClient) -> dict[str, Any] | None:
     if live.managed_name is None and live.owner is None:
         return None
     return {"name": live.managed_name, "owner": live.owner}
-
-
-def _create_fields(spec: ClientSpec) -> list[FieldChange]:
-    return [FieldChange(p, None, shown(p, v)) for p, v in sorted(spec.declared().items())]
 
 
 def spec_payload(spec: ClientSpec) -> dict[str, Any]:

@@ -47,6 +47,9 @@ class ClientSpec:
     field_locations: dict[str, Location] = field(default_factory=dict)  # top-level key -> value
     #: list-valued field ("redirect_uris", "hydra.audience") -> the Location of each item
     item_locations: dict[str, list[Location]] = field(default_factory=dict)
+    #: paths declared at the last apply and no longer declared: an update resets them to the
+    #: server's default (set by apply from the plan, never by the loader)
+    unset: frozenset[str] = frozenset()
 
     def declared(self) -> dict[str, Any]:
         """Every declared field as a flat path -> value mapping (family blocks prefixed)."""

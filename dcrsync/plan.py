@@ -49,6 +49,8 @@ class Change:
     moved_from: str | None = None
     #: fingerprint of the state record this change was computed from ("absent" when none)
     record: str = "absent"
+    #: finishes what an interrupted apply of dcrsync's own started (not counted by the safety rule)
+    recovery: bool = False
 
 
 @dataclass
@@ -128,8 +130,13 @@ def _change_dict(change: Change) -> dict[str, Any]:
 
 
 def counts_as_update(change: Change) -> bool:
-    """Does this change alter a client on the server (for the safety thresholds)?"""
-    return change.action in ("update", "move", "rotate", "replace")
+    """Does this change alter a client on the server, for the safety thresholds? Finishing an
+    interrupted apply's own creates does not count, nor does a change that only records state."""
+    if change.recovery:
+        return False
+    if change.action == "update":
+        return any(f.path != "(state)" for f in change.fields)
+    return change.action in ("move", "rotate", "replace")
 
 
 def checksum(body: dict[str, Any]) -> str:

@@ -17,7 +17,7 @@ from dcrsync.loader import load_project
 from dcrsync.model import ClientSpec, Diagnostic
 from dcrsync.plan import Plan
 from dcrsync.sops import Sops
-from dcrsync.state import State, StateStore, now
+from dcrsync.state import State, StateStore, now, record_fingerprint
 
 
 class InvalidClients(DcrsyncError):
@@ -135,6 +135,7 @@ def make_plan(
         fetched = backend.fetch(list(state.clients.values()))
     if fetched.rotated:
         persist_rotated(project, state, fetched)
+    check_lost_state(project, backend, state, fetched)
     outcome = compute(
         Inputs(
             specs=specs,
@@ -147,6 +148,7 @@ def make_plan(
             rotates_secret=backend.rotates_secret,
             targets=targets,
             unreadable=fetched.unreadable,
+            defaults=getattr(backend, "defaults", {}),
         )
     )
     plan = Plan(
@@ -156,8 +158,29 @@ def make_plan(
         state_serial=state.serial,
         warnings=outcome.warnings,
         created_at=now(),
+        environment=project.config.environment,
+        conflicts=outcome.conflicts,
     )
     return Planned(plan, outcome, {s.name: s for s in specs}, state, fetched)
+
+
+def check_lost_state(project: Project, backend: Backend, state: State, fetched: Fetched) -> None:
+    """No state, yet clients on the server carry our marker: the state is elsewhere or lost.
+    Planning on would adopt every one of them and issue each a new secret; stop and say why."""
+    if state.clients or not backend.lists:
+        return
+    ours = sorted(c.managed_name for c in fetched.clients if c.owner == project.config.owner and c.managed_name)
+    if not ours:
+        return
+    where = project.store.path
+    have = "is empty" if project.store.exists() else "does not exist"
+    names = ", ".join(ours[:5]) + (", …" if len(ours) > 5 else "")
+    raise PlanError(
+        f"the state {where} {have}, but {len(ours)} client(s) on {backend.url} carry owner "
+        f"{project.config.owner!r}'s marker ({names}): if the state is elsewhere (a wrong `state:` path, "
+        "a forgotten --env, a checkout without the file) point dcrsync at it; if it is lost, rebuild it with "
+        "`dcrsync state recover`. Nothing was changed"
+    )
 
 
 def persist_rotated(project: Project, state: State, fetched: Fetched) -> None:
@@ -170,27 +193,25 @@ def persist_rotated(project: Project, state: State, fetched: Fetched) -> None:
 
 
 def check_stale(plan: Plan, backend: Backend, state: State, owner: str) -> Fetched:
-    """A saved plan applies only to the server it saw: same state serial, same touched clients."""
+    """A saved plan applies only to what it saw: each client it touches, on the server and in the
+    state, is as it was. Changes to other clients in between do not make it stale."""
     if plan.server.get("url") != backend.url or plan.server.get("kind") != backend.family:
         raise PlanError(
             f"the plan was made for {plan.server.get('kind')} at {plan.server.get('url')}, "
             f"not {backend.family} at {backend.url}; plan again for this server"
-        )
-    if plan.state_serial != state.serial:
-        raise PlanError(
-            f"the plan is stale: the state changed since it was made (serial {plan.state_serial} -> "
-            f"{state.serial}); run `dcrsync plan` again"
         )
     fetched = backend.fetch(list(state.clients.values()))
     by_id = {c.client_id: c for c in fetched.clients}
     by_marker = {c.managed_name: c for c in fetched.clients if c.owner == owner and c.managed_name}
     stale: list[str] = []
     for change in plan.changes:
-        if change.action == "create":
+        record = state.clients.get(change.moved_from or change.name)
+        if record_fingerprint(record) != change.record:
+            stale.append(f"{change.name} (its state record changed since)")
+        elif change.action == "create":
             now_there = (change.client_id and by_id.get(change.client_id)) or (
                 backend.lists and by_marker.get(change.name)
             )
-            record = state.clients.get(change.name)
             if now_there and not (record is not None and record.pending == "create"):
                 stale.append(f"{change.name} (created since)")
         else:

@@ -102,6 +102,26 @@ class ClientRecord:
                 setattr(self, k, v)
 
 
+def record_fingerprint(record: ClientRecord | None) -> str:
+    """What a saved plan checks of a record it touches: identity and last apply, never a secret's
+    value (only whether one is held), so it reads the same with and without the key."""
+    if record is None:
+        return "absent"
+    body = {
+        "client_id": record.client_id,
+        "pending": record.pending,
+        "desired": record.desired,
+        "applied": record.applied,
+        "secrets": sorted(k for k in SECRET_KEYS if getattr(record, k)),
+    }
+    blob = json.dumps(body, sort_keys=True, separators=(",", ":"), default=str)
+    return "sha256:" + hashlib.sha256(blob.encode()).hexdigest()
+
+
+def move_entry(old: str, new: str) -> dict[str, Any]:
+    return {"op": "move", "name": old, "to": new}
+
+
 @dataclass
 class State:
     clients: dict[str, ClientRecord] = field(default_factory=dict)
@@ -113,11 +133,17 @@ class State:
         return {r.client_id: r for r in self.clients.values()}
 
     def fold(self, entries: list[dict[str, Any]]) -> None:
-        """Apply journal entries in order: `upsert` merges fields into a record, `delete` drops it."""
+        """Apply journal entries in order: `upsert` merges fields into a record, `delete` drops it,
+        `move` renames it (secrets and all) to `to`."""
         for entry in entries:
             name = entry["name"]
             if entry["op"] == "delete":
                 self.clients.pop(name, None)
+            elif entry["op"] == "move":
+                moved = self.clients.pop(name, None)
+                if moved is not None:
+                    moved.name = entry["to"]
+                    self.clients[entry["to"]] = moved
             elif entry["op"] == "upsert":
                 data = entry["data"]
                 rec = self.clients.get(name)
@@ -209,6 +235,8 @@ def _safe_to_split(entries: list[dict[str, Any]]) -> bool:
                 return False
         else:
             seen_plain.add(entry["name"])
+            if entry.get("to"):  # a move touches both names
+                seen_plain.add(entry["to"])
     return True
 
 
@@ -447,6 +475,31 @@ class StateStore:
         cipher = self.sops.encrypt(plain, self.path.name, what=str(self.path))
         atomic_write(self.sidecar_path, sidecar)
         atomic_write(self.path, cipher)
+
+    def preflight(self) -> None:
+        """Everything that can fail without the server, checked before the first server write:
+        sops can encrypt for the recipients, and the state's and journal's folders are writable.
+        (The key is proven by reading the state; the lock is taken by the caller.)"""
+        if self.sops is None:
+            raise StateError("writing the state needs sops")
+        self.sops.encrypt(b"probe: dcrsync\n", self.path.name, what="a test value (checking the state's recipients)")
+        for folder in (self.path.parent, self.journal.dir):
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+                probe = folder / f".dcrsync-probe.{os.getpid()}"
+                fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+                os.close(fd)
+                probe.unlink()
+            except OSError as exc:
+                raise StateError(
+                    f"cannot write to {folder} ({exc.strerror}): the state and its journal live there; "
+                    "fix its permissions or choose another `state:` path; nothing was sent to the server"
+                ) from None
+        if not any(self.journal.dir.iterdir()):
+            self.journal.dir.rmdir()
+
+    def exists(self) -> bool:
+        return self.path.exists() or self.journal.exists()
 
     def commit(self, state: State) -> None:
         """Fold is done by the caller; write the state, then drop the journal it contains."""

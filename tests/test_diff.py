@@ -97,9 +97,10 @@ def test_managed_client_missing_from_state_is_adopted_and_its_secret_rotated():
     s = spec("a", client_name="A", token_endpoint_auth_method="client_secret_basic")
     out = run([s], [live("id9", "a", client_name="A", token_endpoint_auth_method="client_secret_basic")])
     (c,) = out.changes
-    assert (c.action, c.client_id) == ("update", "id9")
-    assert "adopted" in c.reason and [f.path for f in c.fields] == ["client_secret"]
-    assert c.fields[0].before == c.fields[0].after == "(sensitive)"
+    # a rotation is its own action, never a harmless-looking update
+    assert (c.action, c.client_id) == ("rotate", "id9")
+    assert "adopted" in c.reason and "the app must be given the new secret" in c.reason
+    assert not c.recovery
 
 
 def test_client_of_another_owner_is_never_touched():
@@ -107,10 +108,11 @@ def test_client_of_another_owner_is_never_touched():
     pinned = spec("a", client_name="A")
     pinned.client_id = "id1"
     out = run([pinned], [theirs])
-    assert out.changes == [] and "belongs to owner 'someone-else'" in out.warnings[0]
+    assert out.changes == [] and "belongs to owner 'someone-else'" in out.conflicts[0]
     unmarked = live("id1", None, owner=None, client_name="Z")
     out = run([pinned], [unmarked])
-    assert out.changes == [] and "without dcrsync's marker" in out.warnings[0]
+    # declared but unmanaged: a conflict that names the way out (Terraform: "import it")
+    assert out.changes == [] and "dcrsync import" in out.conflicts[0] and "clients/x.yaml:1:1" in out.conflicts[0]
     # the same name under another owner is another team's client: ours is created beside it
     out = run([spec("a", client_name="A")], [theirs], prune=True)
     assert [(c.action, c.client_id) for c in out.changes] == [("create", None)]
@@ -133,3 +135,94 @@ def test_hydra_lifespans_compare_by_duration_and_marker_is_hidden():
 def test_target_restricts_changes():
     out = run([spec("a", client_name="A"), spec("b", client_name="B")], [], targets={"b"})
     assert [c.name for c in out.changes] == ["b"]
+
+
+# --- day-2: renames, removed fields, labels, rotations ----------------------------------------
+
+
+def pinned(name: str, client_id: str, **fields) -> ClientSpec:
+    s = spec(name, **fields)
+    s.client_id = client_id
+    return s
+
+
+def test_rename_with_pinned_client_id_is_one_move_and_no_delete():
+    old = spec("svc-1", client_name="A")
+    st = State(clients={"svc-1": record("svc-1", "id1", old)})
+    new = pinned("billing", "id1", client_name="A")
+    out = run([new], [live("id1", "svc-1", client_name="A")], st, prune=True)
+    (c,) = out.changes
+    assert (c.action, c.name, c.client_id, c.moved_from) == ("move", "billing", "id1", "svc-1")
+    assert c.fields == [] and "same secret" in c.reason
+
+
+def test_rename_after_state_mv_moves_the_marker_only():
+    s = spec("billing", client_name="A")
+    st = State(clients={"billing": record("billing", "id1", s)})
+    out = run([s], [live("id1", "svc-1", client_name="A")], st, prune=True)
+    (c,) = out.changes
+    assert (c.action, c.moved_from) == ("move", "svc-1")
+
+
+def test_unrecognisable_rename_is_create_and_delete_with_a_hint():
+    old = spec("svc-1", client_name="A")
+    st = State(clients={"svc-1": record("svc-1", "id1", old)})
+    out = run([spec("billing", client_name="A")], [live("id1", "svc-1", client_name="A")], st, prune=True)
+    assert sorted(c.action for c in out.changes) == ["create", "delete"]
+    assert any("looks like a rename of svc-1" in w and "client_id: id1" in w for w in out.warnings)
+
+
+def test_two_files_claiming_one_client_is_refused_by_the_invariant():
+    import pytest
+
+    from dcrsync.errors import PlanError
+
+    a = spec("a", client_name="A")
+    st = State(clients={"a": record("a", "id1", a)})
+    b = pinned("b", "id1", client_name="B")
+    with pytest.raises(PlanError, match="both claim client id1"):
+        run([spec("a", client_name="A2"), b], [live("id1", "a", client_name="A")], st)
+
+
+def test_removed_field_is_reset_then_no_longer_managed():
+    before = spec("a", client_name="A", contacts=["ops@example.com"])
+    st = State(clients={"a": record("a", "id1", before)})
+    now = spec("a", client_name="A")
+    out = run([now], [live("id1", "a", client_name="A", contacts=["ops@example.com"])], st)
+    (c,) = out.changes
+    assert c.action == "update" and c.cause == "pending"
+    (f,) = c.fields
+    assert (f.path, f.before, f.after, f.kind) == ("contacts", ["ops@example.com"], None, "unset")
+    # already at the server's default: nothing to reset
+    out = run([now], [live("id1", "a", client_name="A", contacts=[])], st)
+    assert out.changes == [] and out.unchanged == 1
+
+
+def test_newly_declared_field_is_pending_not_drift():
+    before = spec("a", client_name="A")
+    st = State(clients={"a": record("a", "id1", before)})
+    now = spec("a", client_name="A", contacts=["ops@example.com"])
+    out = run([now], [live("id1", "a", client_name="A", contacts=[])], st)
+    (c,) = out.changes
+    assert c.cause == "pending"
+    assert [(f.path, f.kind) for f in c.fields] == [("contacts", "declare")]
+
+
+def test_crash_recovery_rotation_is_not_counted_by_safety():
+    from dcrsync.apply import check_safety
+    from dcrsync.config import Safety
+    from dcrsync.plan import Plan
+
+    specs = [spec(f"c{i}", client_name="A") for i in range(20)]
+    st = State(clients={f"c{i}": ClientRecord(f"c{i}", f"id{i}", pending="create") for i in range(20)})
+    out = run(specs, [live(f"id{i}", f"c{i}", client_name="A") for i in range(20)], st)
+    assert {c.action for c in out.changes} == {"rotate"} and all(c.recovery for c in out.changes)
+    check_safety(Plan(out.changes, 0, {}), 20, Safety(), force=False)  # does not raise
+    adopted = [c for c in run(specs, [live(f"id{i}", f"c{i}", client_name="A") for i in range(20)],
+                              State(clients={"x": ClientRecord("x", "idx")})).changes]
+    import pytest
+
+    from dcrsync.errors import PlanError
+
+    with pytest.raises(PlanError, match="max_update_percent"):
+        check_safety(Plan(adopted, 0, {}), 20, Safety(), force=False)

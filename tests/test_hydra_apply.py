@@ -250,7 +250,8 @@ def test_plan_json_follows_the_published_schema(hydra_project, hydra):
     p.write_client("new", SERVICE)
     data = json.loads(p.run("plan", "--format", "json").output)
     jsonschema.Draft202012Validator(schema).validate(data)
-    assert data["summary"] == {"create": 1, "update": 1, "replace": 0, "delete": 1, "unchanged": 0}
+    assert data["summary"] == {"create": 1, "update": 1, "move": 0, "rotate": 0, "replace": 0, "delete": 1,
+                               "unchanged": 0}
     assert secret_of(p, "web") not in json.dumps(data)
 
 

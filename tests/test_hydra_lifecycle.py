@@ -20,7 +20,7 @@ def secret_of(p, name: str) -> str:
     return r.output.strip()
 
 
-def test_export_then_plan_shows_no_changes(hydra_project, hydra):
+def test_export_then_plan_names_the_unmanaged_clients_and_fails(hydra_project, hydra):
     p = hydra_project
     made = [
         create_client(hydra.admin_url, {"client_name": "Legacy API", "owner": p.owner,
@@ -39,8 +39,15 @@ def test_export_then_plan_shows_no_changes(hydra_project, hydra):
     assert api["hydra"] == {"audience": ["https://api.example.com"]}
     assert "subject_type" not in api and "client_secret" not in api  # defaults and secrets left out
     assert p.run("validate").exit_code == 0
+    # declared but not managed: Terraform's "already exists, import it", not a silent "No changes"
     plan = p.run("plan", "--detailed-exitcode")
-    assert plan.exit_code == 0, plan.output
+    assert plan.exit_code == 1, plan.output
+    for c in made:
+        assert f"client {c['client_id']} already exists on the server" in plan.output
+    assert "dcrsync import" in plan.output
+    refused = p.run("apply", "--auto-approve")
+    assert refused.exit_code == 1 and "conflict(s) stop the apply" in refused.output
+    assert all(not c.get("metadata") for c in (get_client(hydra.admin_url, m["client_id"]) for m in made))
 
 
 def test_import_then_plan_is_empty_and_rotated_secret_works(hydra_project, hydra):

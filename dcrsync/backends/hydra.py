@@ -108,6 +108,12 @@ def body_for(spec: ClientSpec, marker: Marker, base: dict[str, Any] | None = Non
             body[key] = value
     if "metadata" not in spec.hydra and isinstance(body.get("metadata"), dict):
         user_meta = {k: v for k, v in body["metadata"].items() if k != MARKER_KEY}
+    for path in spec.unset:  # no longer declared: left out of the PUT, Hydra resets it
+        key = path.removeprefix("hydra.")
+        if key == "metadata":
+            user_meta = {}
+        else:
+            body.pop(key, None)
     body["metadata"] = {**user_meta, MARKER_KEY: {"name": marker.name, "owner": marker.owner}}
     body["owner"] = marker.owner
     # Hydra rejects jwks together with jwks_uri (ory/hydra#3935); an empty jwks is only a default

@@ -357,6 +357,7 @@ class KeycloakBackend:
         rep = {k: v for k, v in live.raw.items() if k not in kmap.SCOPE_KEYS}
         rep.pop("protocolMappers", None)  # left as they are: a PUT without them keeps them
         kmap.write(rep, spec.fields, spec.keycloak)
+        kmap.reset(rep, spec.unset)
         kmap.set_marker(rep, marker.owner, marker.name)
         rep["id"], rep["clientId"] = internal_id, live.client_id
         secret_now = rep.get("clientAuthenticatorType") in SECRET_AUTHENTICATORS and not rep.get("publicClient")

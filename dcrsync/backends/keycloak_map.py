@@ -311,6 +311,68 @@ def write(rep: dict[str, Any], fields: dict[str, Any], keycloak: dict[str, Any])
     return rep
 
 
+#: a new client's value of top-level keys a `keycloak:` block may set (for a removed line)
+KEYCLOAK_DEFAULTS: dict[str, Any] = {
+    "consentRequired": False,
+    "fullScopeAllowed": True,
+    "bearerOnly": False,
+    "surrogateAuthRequired": False,
+    "alwaysDisplayInConsole": False,
+    "frontchannelLogout": True,
+    "webOrigins": [],
+    "rootUrl": "",
+    "adminUrl": "",
+    "description": "",
+    "notBefore": 0,
+    "nodeReRegistrationTimeout": -1,
+}
+#: RFC 7591's defaults, where resetting a portable field means writing a value
+PORTABLE_DEFAULTS: dict[str, Any] = {
+    "grant_types": ["authorization_code", "refresh_token"],
+    "response_types": ["code"],
+    "token_endpoint_auth_method": "client_secret_basic",
+}
+
+
+def reset(rep: dict[str, Any], paths: Iterable[str]) -> list[str]:
+    """Reset fields no longer declared to the server's default (in place); returns the paths it
+    cannot reset (a `keycloak:` key whose default dcrsync does not know: left as it is)."""
+    attrs: dict[str, Any] = dict(rep.get("attributes") or {})
+    left: list[str] = []
+    portable: dict[str, Any] = {}
+    for path in sorted(paths):
+        if path.startswith("keycloak.attributes."):
+            attrs[path.removeprefix("keycloak.attributes.")] = ""
+        elif path.startswith("keycloak."):
+            key = path.removeprefix("keycloak.")
+            if key in KEYCLOAK_DEFAULTS:
+                rep[key] = KEYCLOAK_DEFAULTS[key]
+            else:
+                left.append(path)
+        elif path == "client_name":
+            rep["name"] = ""
+        elif path == "redirect_uris":
+            rep["redirectUris"] = []
+        elif path == "client_uri":
+            rep["baseUrl"] = ""
+        elif path in ATTR_FIELDS:
+            attrs[ATTR_FIELDS[path]] = ""
+        elif path in LIST_ATTR_FIELDS:
+            attrs[LIST_ATTR_FIELDS[path]] = ""
+        elif path in ("jwks", "jwks_uri"):
+            attrs.update({"jwks.string": "", "jwks.url": "", "use.jwks.string": "false", "use.jwks.url": "false"})
+        elif path == "frontchannel_logout_uri":
+            attrs["frontchannel.logout.url"] = ""
+        elif path in PORTABLE_DEFAULTS:
+            portable[path] = PORTABLE_DEFAULTS[path]
+        elif path != "scope":  # scope: the scope endpoints, from the declared fields
+            left.append(path)
+    rep["attributes"] = attrs
+    if portable:
+        write(rep, portable, {})
+    return left
+
+
 def set_marker(rep: dict[str, Any], owner: str, name: str) -> None:
     attrs = dict(rep.get("attributes") or {})
     attrs[MARKER_NAME] = name

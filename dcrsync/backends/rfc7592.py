@@ -80,7 +80,7 @@ def registration_body(spec: ClientSpec) -> dict[str, Any]:
 
 def update_body(spec: ClientSpec, live: LiveClient) -> dict[str, Any]:
     """A full replacement (§2.2): what the server holds now plus what git declares."""
-    body = {k: v for k, v in live.raw.items() if k not in NOT_IN_PUT and v is not None}
+    body = {k: v for k, v in live.raw.items() if k not in NOT_IN_PUT and v is not None and k not in spec.unset}
     body.update(registration_body(spec))
     body["client_id"] = live.client_id
     return body

@@ -11,7 +11,7 @@ import click
 from dcrsync.apply import Applier, check_safety, forget_departed, spec_from_change
 from dcrsync.commands.common import parallelism_option, project_options, render_plan
 from dcrsync.errors import DcrsyncError, PlanError
-from dcrsync.plan import Change, Plan
+from dcrsync.plan import ACTIONS, Change, Plan
 from dcrsync.project import check_stale, load_specs, make_plan, open_project
 
 PROGRESS_FROM = 20  # operations; fewer print no bar
@@ -39,8 +39,6 @@ def apply(config_path, env_name, planfile, auto_approve, force, targets, paralle
                 click.echo(f"Recovered an interrupted apply: folded its journal into {store.path}.", err=True)
             if planfile is not None:
                 plan = Plan.from_json(planfile.read_text(), str(planfile))
-                if replayed:
-                    raise PlanError("the plan is stale: an interrupted apply was recovered since; plan again")
                 fetched = check_stale(plan, backend, state, project.config.owner)
                 specs = {c.name: spec_from_change(c) for c in plan.changes if c.desired is not None}
                 by_id = {c.client_id: c for c in fetched.clients}
@@ -54,6 +52,10 @@ def apply(config_path, env_name, planfile, auto_approve, force, targets, paralle
                 fetched = planned.fetched
                 all_specs = None if targets else planned.specs
                 click.echo(render_plan(plan, "text"), nl=False)
+            if plan.conflicts:
+                raise PlanError(
+                    f"{len(plan.conflicts)} conflict(s) stop the apply (listed above); nothing was sent to the server"
+                )
             if plan.is_empty():
                 if all_specs is not None and forget_departed(state, all_specs, {c.client_id for c in fetched.clients}):
                     store.commit(state)
@@ -66,6 +68,7 @@ def apply(config_path, env_name, planfile, auto_approve, force, targets, paralle
                 if not sys.stdin.isatty():
                     raise DcrsyncError("refusing to apply without confirmation: no terminal to ask; pass --auto-approve")
                 click.confirm("Apply these changes?", abort=True)
+            store.preflight()  # recipients, key and folders, before the first server write
             applier = Applier(backend, store, state, project.config.owner, parallelism=parallelism)
             bar = _progress(plan, applier)
             try:
@@ -80,11 +83,18 @@ def apply(config_path, env_name, planfile, auto_approve, force, targets, paralle
     for change, message in report.failed:
         where = f"{change.source}: " if change.source else ""
         click.echo(f"error: {where}{change.action} {change.name}: {message}", err=True)
-    s = {a: sum(1 for c in report.done if c.action == a) for a in ("create", "update", "replace", "delete")}
+    s = {a: sum(1 for c in report.done if c.action == a) for a in ACTIONS}
+    moved = f"{s['move']} moved, " if s["move"] else ""
+    rotated = f"{s['rotate']} rotated, " if s["rotate"] else ""
     click.echo(
         f"Apply {'complete' if report.ok else 'incomplete'}: {s['create']} created, {s['update']} updated, "
-        f"{s['replace']} replaced, {s['delete']} deleted, {len(report.failed)} failed. State: {store.path}"
+        f"{moved}{rotated}{s['replace']} replaced, {s['delete']} deleted, {len(report.failed)} failed. "
+        f"State: {store.path}"
     )
+    if s["rotate"]:
+        names = ", ".join(sorted(c.name for c in report.done if c.action == "rotate"))
+        click.echo(f"New secrets were issued for: {names}; give each app its new secret "
+                   "(`dcrsync state secret NAME`).", err=True)
     unreadable = _report_unreadable(fetched, specs)
     if not report.ok or unreadable:
         sys.exit(1)
@@ -99,14 +109,27 @@ def _report_unreadable(fetched, specs) -> bool:
     return bool(fetched.unreadable)
 
 
+DONE = {"create": "created", "update": "updated", "move": "moved", "rotate": "rotated",
+        "replace": "replaced", "delete": "deleted"}
+
+
 def _progress(plan: Plan, applier: Applier):
+    """A bar on a terminal for many changes; otherwise one line per client as it finishes (CI logs)."""
+    lock = threading.Lock()
     if len(plan.changes) < PROGRESS_FROM or not sys.stderr.isatty():
+
+        def line(change: Change, error: str | None, client_id: str | None) -> None:
+            what = f"failed: {error.splitlines()[0]}" if error else DONE[change.action]
+            moved = f" (from {change.moved_from})" if change.moved_from and not error else ""
+            with lock:
+                click.echo(f"{change.name}: {what}{moved} [client_id={client_id or '-'}]")
+
+        applier.progress = line
         return None
     bar = click.progressbar(length=len(plan.changes), label="Applying", file=sys.stderr)
     bar.__enter__()
-    lock = threading.Lock()
 
-    def tick(change: Change, error: str | None) -> None:
+    def tick(change: Change, error: str | None, client_id: str | None) -> None:
         with lock:
             bar.update(1)
 

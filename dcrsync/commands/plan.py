@@ -32,5 +32,9 @@ def plan(config_path, env_name, out, fmt, targets, detailed_exitcode, parallelis
     click.echo(render_plan(planned.plan, fmt), nl=False)
     if out is not None and fmt != "json":
         click.echo(f"Saved the plan to {out}; apply exactly it with `dcrsync apply {out}`.", err=True)
+    if planned.plan.conflicts:
+        for conflict in planned.plan.conflicts:
+            click.echo(f"error: {conflict}", err=True)
+        sys.exit(1)
     if detailed_exitcode and not planned.plan.is_empty():
         sys.exit(2)

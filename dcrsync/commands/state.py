@@ -86,6 +86,36 @@ def rm(config_path, env_name, names) -> None:
     click.echo(f"Removed {len(names)} client(s) from {project.store.path}; the server was not touched.")
 
 
+@state.command("mv")
+@project_options
+@click.argument("old")
+@click.argument("new")
+def mv(config_path, env_name, old, new) -> None:
+    """Rename a client in the state (its client, secret and history move along)."""
+    import re
+
+    from dcrsync.state import move_entry
+
+    if not re.fullmatch(r"[a-z0-9][a-z0-9-]{0,62}", new):
+        raise StateError(f"{new!r} is not a client name: lowercase letters, digits and '-', at most 63")
+    project = open_project(config_path, env_name)
+    project.sops  # noqa: B018
+    with project.store.locked():
+        st = project.store.read()
+        if old not in st.clients:
+            raise StateError(f"{old} is not in {project.store.path}; `dcrsync state list` shows what is")
+        if new in st.clients:
+            raise StateError(f"{new} is in {project.store.path} already (client {st.clients[new].client_id}); nothing was changed")
+        entries = [move_entry(old, new)]
+        project.store.journal.append(entries)
+        st.fold(entries)
+        project.store.commit(st)
+    click.echo(
+        f"Moved {old} -> {new} in {project.store.path} (client {st.clients[new].client_id}); the server was not "
+        "touched: the next apply moves the ownership marker on the server."
+    )
+
+
 @state.command("recover")
 @project_options
 def recover(config_path, env_name) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from dcrsync.plan import Change, Plan
+from dcrsync.plan import Change, FieldChange, Plan
 from dcrsync.render.values import show
 
 SYMBOL = {"create": "+", "update": "~", "move": "->", "rotate": "!", "replace": "-/+", "delete": "-"}
@@ -31,18 +31,34 @@ def _change(change: Change, colour: bool) -> list[str]:
     if change.source:
         extra.append(f"({change.source})")
     lines = [head + "  " + "  ".join(extra)]
+    if change.moved_from:
+        lines.append(f"      {style('->')} name: {show(change.moved_from)} -> {show(change.name)}")
     if change.reason:
         lines.append(f"      # {change.reason}")
     for f in change.fields:
-        if change.action == "create":
-            lines.append(f"      {style('+')} {f.path}: {show(f.after)}")
-        else:
-            lines.append(f"      {style('~')} {f.path}: {show(f.before)} -> {show(f.after)}")
+        lines.append("      " + field_line(f, change.action, style))
     return lines
 
 
+def field_line(f: FieldChange, action: str, style=lambda t: t) -> str:
+    """One field of a change: `+ path: value` for a create, `~ path: before -> after` for a change,
+    `+ path: (server default) -> value` for a newly declared one, `- path: before -> (unset)`."""
+    if action == "create":
+        return f"{style('+')} {f.path}: {show(f.after)}"
+    if f.kind == "declare":
+        return f"{style('+')} {f.path}: (server default: {show(f.before)}) -> {show(f.after)}"
+    if f.kind == "unset":
+        return f"{style('-')} {f.path}: {show(f.before)} -> (unset)"
+    return f"{style('~')} {f.path}: {show(f.before)} -> {show(f.after)}"
+
+
 def render(plan: Plan, colour: bool = False) -> str:
-    lines = [f"dcrsync plan for {plan.server.get('kind')} at {plan.server.get('url')}", ""]
+    env = f" (environment {plan.environment})" if plan.environment else ""
+    lines = [f"dcrsync plan for {plan.server.get('kind')} at {plan.server.get('url')}{env}", ""]
+    for conflict in plan.conflicts:
+        lines.append(("conflict: " if not colour else click.style("conflict: ", fg="red", bold=True)) + conflict)
+    if plan.conflicts:
+        lines.append("")
     for change in plan.changes:
         lines.extend(_change(change, colour))
         lines.append("")
