@@ -51,11 +51,18 @@ class DriftReport:
             "drift": len(self.clients),
             "pending": self.pending,
             "pending_names": self.pending_names,
-            "clients": [asdict(c) for c in self.clients],
+            "clients": [_client_dict(c) for c in self.clients],
         }
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2, default=str) + "\n"
+
+
+def _client_dict(client: DriftedClient) -> dict[str, Any]:
+    out = asdict(client)
+    for f in out["fields"]:
+        f.pop("kind", None)  # drift is always a changed value: the plan's field kinds do not apply
+    return out
 
 
 def detect(

@@ -146,6 +146,42 @@ def test_field_changed_out_of_band_is_drift(env, project):
     assert p.run("drift").exit_code == 0
 
 
+def test_removed_line_resets_the_field_then_lets_it_go(env, project):
+    p = project
+    p.write_client("svc", service(env, "Service", client_uri="https://svc.example.com/about"))
+    apply_ok(p)
+    assert env.read(ref(records(p)["svc"])).get("client_uri") == "https://svc.example.com/about"
+    p.write_client("svc", service(env, "Service"))  # the line is deleted from git
+    plan = p.run("plan", "--detailed-exitcode")
+    assert plan.exit_code == 2 and '- client_uri: "https://svc.example.com/about" -> (unset)' in plan.output
+    apply_ok(p)
+    assert not env.read(ref(records(p)["svc"])).get("client_uri")
+    assert p.run("plan", "--detailed-exitcode").exit_code == 0
+    assert p.run("drift").exit_code == 0
+
+
+def test_state_mv_renames_without_a_new_client_or_secret(env, project):
+    p = project
+    p.set_config(prune=True)
+    p.write_client("old-name", service(env, "Service"))
+    apply_ok(p)
+    before = records(p)["old-name"]
+    p.remove_client("old-name")
+    p.write_client("new-name", service(env, "Service"))
+    assert p.run("state", "mv", "old-name", "new-name").exit_code == 0
+    plan = yaml.safe_load(p.run("plan", "--format", "json").output)
+    assert [c["action"] for c in plan["changes"]] in ([], ["move"]), plan  # a move where a marker follows
+    apply_ok(p)
+    after = records(p)
+    assert set(after) == {"new-name"} and after["new-name"]["client_id"] == before["client_id"]
+    rec = after["new-name"]
+    assert env.read(ref(rec)) is not None
+    assert env.token_works(rec["client_id"], rec["client_secret"] or before["client_secret"])
+    if env.list_ids is not None:
+        assert before["client_id"] in env.list_ids()
+    assert p.run("plan", "--detailed-exitcode").exit_code == 0
+
+
 def test_prune_deletes_only_managed_clients(env, project):
     p = project
     p.write_client("keep", service(env, "Keep"))

@@ -286,7 +286,7 @@ def test_every_recorded_secret_authenticates(kc_project):
     assert not admin.token_works(state["svc-0"]["client_id"], "wrong-secret")
 
 
-def test_lost_state_adopts_and_rotates_the_secret(kc_project):
+def test_lost_state_is_an_error_then_recover_and_rotate(kc_project):
     p, admin = kc_project, kc_project.admin
     p.write_client("svc", SERVICE)
     assert p.run("apply", "--auto-approve").exit_code == 0
@@ -295,12 +295,15 @@ def test_lost_state_adopts_and_rotates_the_secret(kc_project):
     for f in p.root.glob("dcrsync.state*"):
         f.unlink()
 
-    data = json.loads(p.run("plan", "--format", "json").output)
-    (change,) = data["changes"]
-    assert change["action"] == "update" and "adopted" in change["reason"]
-    assert "client_secret" in [f["path"] for f in change["fields"]]
-    assert p.run("apply", "--auto-approve").exit_code == 0
+    # no state while our marked clients exist: an error, never an adoption that rotates secrets
+    for cmd in (("plan",), ("apply", "--auto-approve")):
+        r = p.run(*cmd)
+        assert r.exit_code == 1 and "state recover" in r.output, r.output
+    assert admin.token_works(cid, old)
+
+    assert p.run("state", "recover").exit_code == 0
     assert state_client_id(p, "svc") == cid
+    assert p.run("rotate-secret", "svc").exit_code == 0
     new = secret_of(p, "svc")
     assert new != old
     assert admin.token_works(cid, new) and not admin.token_works(cid, old)
