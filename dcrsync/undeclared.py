@@ -18,13 +18,14 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from dcrsync.model import SENSITIVE, LiveClient, shown
+from dcrsync.model import SENSITIVE, SERVER_OWNED, LiveClient, shown
 
 Change = Literal["added", "removed", "changed"]
 Reader = Callable[[dict[str, Any]], LiveClient]
 
-#: keys of a representation that change on their own (timestamps) or are never kept (secrets)
-IGNORED = frozenset({"client_secret", "registration_access_token", "updated_at", "secret", "registrationAccessToken"})
+#: keys the server owns (timestamps, registration URI: a Hydra write answers them unlike a read)
+#: or that are never kept (secrets)
+IGNORED = SERVER_OWNED | {"client_secret", "secret", "registrationAccessToken"}
 _ABSENT = object()
 _PLAIN = re.compile(r"^\d+$|^(true|false)$")
 
