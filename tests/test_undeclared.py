@@ -221,3 +221,9 @@ def test_default_reader_is_the_representation_itself():
     assert changes({"client_id": "x", "a": 1}, {"client_id": "x", "a": 2}, set(), default_reader) == [
         UndeclaredChange("a", "changed", 1, 2)
     ]
+
+
+def test_server_owned_keys_are_not_hand_edits():
+    # a real Hydra answers a write with its own created_at and a registration_client_uri a read lacks
+    before = dict(HYDRA, created_at="2026-01-01T00:00:00.123456789Z", registration_client_uri="http://x/reg/c1")
+    assert found(before, HYDRA, set(), hydra_read) == []
