@@ -106,10 +106,8 @@ class _Spot:
 
 def _spots(before: dict[str, Any], after: dict[str, Any]) -> Iterator[_Spot]:
     for key in sorted(set(before) | set(after)):
-        if key in IGNORED:
-            continue
         b, a = before.get(key, _ABSENT), after.get(key, _ABSENT)
-        if same(b, a):
+        if b == a or key in IGNORED or same(b, a):
             continue
         if isinstance(b, dict) or isinstance(a, dict):
             bd = b if isinstance(b, dict) else {}
@@ -158,10 +156,13 @@ def changes(
     observed: dict[str, Any], now: dict[str, Any], declared: Iterable[str], read: Reader
 ) -> list[UndeclaredChange]:
     """What changed in `now` against `observed` outside the declared paths and the marker."""
+    spots = list(_spots(observed, now))
+    if not spots:  # the usual case: no reader call at all
+        return []
     declared = set(declared)
     base = read(observed)
     out: list[UndeclaredChange] = []
-    for spot in _spots(observed, now):
+    for spot in spots:
         trial = read(_put_back(observed, spot, now))
         if (trial.managed_name, trial.owner) != (base.managed_name, base.owner):
             continue  # the ownership marker: declared drift names it
