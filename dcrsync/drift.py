@@ -75,13 +75,20 @@ class DriftReport:
             "drift": len(self.clients),
             "pending": self.pending,
             "pending_names": self.pending_names,
-            "clients": [asdict(c) for c in self.clients],
+            "clients": [_client_dict(c) for c in self.clients],
             "undeclared": [asdict(c) for c in self.undeclared],
             "unobserved": self.unobserved,
         }
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2, default=str) + "\n"
+
+
+def _client_dict(client: DriftedClient) -> dict[str, Any]:
+    """A drifted client for JSON: fields as path, before, after (a plan's `kind` means nothing here)."""
+    out = asdict(client)
+    out["fields"] = [{"path": f.path, "before": f.before, "after": f.after} for f in client.fields]
+    return out
 
 
 def detect(
