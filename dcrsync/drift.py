@@ -3,6 +3,11 @@
 Drift compares the live clients with what the state recorded at the last apply (`applied`),
 field by field for the fields that were declared then. Git changes not yet applied are not
 drift: they are counted as pending, for `plan`.
+
+Beside that, each client's whole server representation is compared with the one kept at the last
+apply (`observed`): fields the YAML does not declare that someone changed (a Keycloak `webOrigins`,
+a token lifespan, an added protocol mapper) are listed apart as *undeclared changes*. They are
+informational: `drift` fails on them only when asked (`--fail-on-undeclared`).
 """
 
 from __future__ import annotations
@@ -16,6 +21,8 @@ from dcrsync.diff import MARKER_PATH, desired_values
 from dcrsync.model import ClientSpec, LiveClient, shown
 from dcrsync.plan import FieldChange
 from dcrsync.state import State
+from dcrsync.undeclared import Reader, UndeclaredChange, default_reader
+from dcrsync.undeclared import changes as changes_of
 
 Kind = Literal["changed", "deleted", "unmanaged", "unreadable"]
 Normalise = Callable[[str, Any], Any]
@@ -32,16 +39,33 @@ class DriftedClient:
 
 
 @dataclass
+class UndeclaredClient:
+    """A managed client whose undeclared fields changed on the server since the last apply."""
+
+    name: str
+    client_id: str
+    changes: list[UndeclaredChange]
+    updated_at: str | None = None
+
+
+@dataclass
 class DriftReport:
     server: dict[str, str]
     clients: list[DriftedClient]
     checked: int
     pending: int
     pending_names: list[str] = field(default_factory=list)
+    undeclared: list[UndeclaredClient] = field(default_factory=list)
+    #: managed clients whose record has no server representation yet (applied by an older dcrsync)
+    unobserved: int = 0
 
     @property
     def drifted(self) -> bool:
         return bool(self.clients)
+
+    def exit_code(self, fail_on_undeclared: bool = False) -> int:
+        """2 on declared drift, or on undeclared changes when asked to fail on them; else 0."""
+        return 2 if self.drifted or (fail_on_undeclared and self.undeclared) else 0
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -52,6 +76,8 @@ class DriftReport:
             "pending": self.pending,
             "pending_names": self.pending_names,
             "clients": [_client_dict(c) for c in self.clients],
+            "undeclared": [asdict(c) for c in self.undeclared],
+            "unobserved": self.unobserved,
         }
 
     def to_json(self) -> str:
@@ -59,9 +85,9 @@ class DriftReport:
 
 
 def _client_dict(client: DriftedClient) -> dict[str, Any]:
+    """A drifted client for JSON: fields as path, before, after (a plan's `kind` means nothing here)."""
     out = asdict(client)
-    for f in out["fields"]:
-        f.pop("kind", None)  # drift is always a changed value: the plan's field kinds do not apply
+    out["fields"] = [{"path": f.path, "before": f.before, "after": f.after} for f in client.fields]
     return out
 
 
@@ -75,9 +101,13 @@ def detect(
     lists: bool,
     server: dict[str, str],
     unreadable: dict[str, str] | None = None,
+    read: Reader | None = None,
 ) -> DriftReport:
+    """`read` is the backend's own `raw -> LiveClient` (how it maps its representation to paths)."""
     by_id = {c.client_id: c for c in live}
     out: list[DriftedClient] = []
+    undeclared: list[UndeclaredClient] = []
+    unobserved = 0
     checked = 0
     for name in sorted(state.clients):
         record = state.clients[name]
@@ -91,21 +121,28 @@ def detect(
         if current is None:
             out.append(DriftedClient(name, record.client_id, "deleted", detail="deleted outside dcrsync"))
             continue
-        changes: list[FieldChange] = []
+        fields: list[FieldChange] = []
         for path in sorted(record.applied):
             now = normalise(path, current.fields.get(path))
             if now != record.applied[path]:
-                changes.append(FieldChange(path, shown(path, record.applied[path]), shown(path, now)))
+                fields.append(FieldChange(path, shown(path, record.applied[path]), shown(path, now)))
         if lists and (current.managed_name != name or current.owner != owner):
-            changes.append(
+            fields.append(
                 FieldChange(
                     MARKER_PATH,
                     {"name": name, "owner": owner},
                     None if current.managed_name is None else {"name": current.managed_name, "owner": current.owner},
                 )
             )
-        if changes:
-            out.append(DriftedClient(name, record.client_id, "changed", changes, current.updated_at))
+        if fields:
+            out.append(DriftedClient(name, record.client_id, "changed", fields, current.updated_at))
+        if record.observed is None:
+            unobserved += 1
+            continue
+        declared = set(record.applied) | set(record.desired)
+        found = changes_of(record.observed, current.raw, declared, read or default_reader)
+        if found:
+            undeclared.append(UndeclaredClient(name, record.client_id, found, current.updated_at))
     if lists:
         known = {r.client_id for r in state.clients.values()}
         for client in live:
@@ -121,4 +158,6 @@ def detect(
         record = state.clients.get(spec.name)
         if record is None or record.desired != desired_values(spec, normalise):
             pending_names.append(spec.name)
-    return DriftReport(server, out, checked, len(pending_names), sorted(pending_names))
+    return DriftReport(
+        server, out, checked, len(pending_names), sorted(pending_names), undeclared, unobserved
+    )

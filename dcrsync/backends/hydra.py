@@ -275,6 +275,9 @@ class HydraBackend:
             return
         raise self._error(response, f"delete client {live.client_id}")
 
+    #: raw representation -> LiveClient: lets `drift` tell which raw keys are declared fields
+    live_of = staticmethod(to_live)
+
     @staticmethod
     def normalise(path: str, value: Any) -> Any:
         if path.endswith("_lifespan"):

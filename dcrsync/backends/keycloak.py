@@ -384,6 +384,9 @@ class KeycloakBackend:
             internal_id = rep["id"]
         self._call("DELETE", f"/clients/{internal_id}", f"delete client {live.client_id}", ok=(404,))
 
+    #: raw representation -> LiveClient: lets `drift` tell which raw keys are declared fields
+    live_of = staticmethod(to_live)
+
     @staticmethod
     def normalise(path: str, value: Any) -> Any:
         return kmap.normalise(path, value)

@@ -1,4 +1,7 @@
-"""`dcrsync drift`: what someone changed on the server since the last apply. Exit 0 / 2 / 1."""
+"""`dcrsync drift`: what someone changed on the server since the last apply. Exit 0 / 2 / 1.
+
+Exit 2 on drift of declared fields; changes of undeclared fields are reported and exit 0 unless
+`--fail-on-undeclared`."""
 
 from __future__ import annotations
 
@@ -15,9 +18,13 @@ from dcrsync.render import drift as render
 @click.command()
 @project_options
 @click.option("--format", "fmt", type=click.Choice(["text", "markdown", "json"]), default="text", show_default=True)
+@click.option(
+    "--fail-on-undeclared", is_flag=True,
+    help="Exit 2 also when only fields the YAML does not declare changed (webOrigins, lifespans, mappers).",
+)
 @parallelism_option
-def drift(config_path, env_name, fmt, parallelism) -> None:
-    """Report changes made on the server outside dcrsync (exit 2 when there are any)."""
+def drift(config_path, env_name, fmt, fail_on_undeclared, parallelism) -> None:
+    """Report changes made on the server outside dcrsync (exit 2 when declared fields drifted)."""
     project = open_project(config_path, env_name)
     backend = project.backend(parallelism)
     try:
@@ -29,6 +36,7 @@ def drift(config_path, env_name, fmt, parallelism) -> None:
     report = detect(
         specs, fetched.clients, state, owner=project.config.owner, normalise=backend.normalise,
         lists=backend.lists, server={"kind": backend.family, "url": backend.url}, unreadable=fetched.unreadable,
+        read=getattr(backend, "live_of", None),
     )
     for warning in state.warnings:
         click.echo(f"warning: {warning}", err=True)
@@ -38,4 +46,4 @@ def drift(config_path, env_name, fmt, parallelism) -> None:
         click.echo(render.markdown(report), nl=False)
     else:
         click.echo(render.text(report), nl=False)
-    sys.exit(2 if report.drifted else 0)
+    sys.exit(report.exit_code(fail_on_undeclared))

@@ -1,11 +1,15 @@
-"""Drift reports: terminal text, a Markdown issue body, JSON."""
+"""Drift reports: terminal text, a Markdown issue body, JSON.
+
+Declared drift first; then, apart, the undeclared changes (informational)."""
 
 from __future__ import annotations
 
 import html
+from typing import Any
 
-from dcrsync.drift import DriftReport
+from dcrsync.drift import DriftReport, UndeclaredClient
 from dcrsync.render.values import cell, show
+from dcrsync.undeclared import UndeclaredChange
 
 MARKER = "<!-- dcrsync-drift -->"
 LIMIT = 60_000
@@ -13,12 +17,74 @@ LIMIT = 60_000
 
 def summary_line(report: DriftReport) -> str:
     if not report.drifted:
-        head = f"No drift: {report.checked} managed client(s) match the last apply."
+        what = "declared fields of " if report.undeclared else ""
+        head = f"No drift: {what}{report.checked} managed client(s) match the last apply."
     else:
         head = f"Drift: {len(report.clients)} client(s) changed outside dcrsync ({report.checked} checked)."
+    if report.undeclared:
+        head += (
+            f" {len(report.undeclared)} client(s) with undeclared fields changed "
+            "(informational; `--fail-on-undeclared` fails on them)."
+        )
     if report.pending:
         head += f" {report.pending} git change(s) pending (not drift; see `dcrsync plan`)."
     return head
+
+
+def unobserved_note(report: DriftReport) -> str | None:
+    if not report.unobserved:
+        return None
+    return (
+        f"note: {report.unobserved} client(s) were last applied before dcrsync kept the server's whole "
+        "representation: their undeclared fields are checked from their next apply on."
+    )
+
+
+def _mapper_kind(item: Any) -> str:
+    if isinstance(item, dict):
+        kind = item.get("protocolMapper") or item.get("type")
+        if isinstance(kind, str):
+            return f" ({kind})"
+    return ""
+
+
+def _item_keys(before: Any, after: Any) -> list[str]:
+    """Which keys of a named item changed: `config.claim.name`, one level deep."""
+    b = before if isinstance(before, dict) else {}
+    a = after if isinstance(after, dict) else {}
+    keys = []
+    for k in sorted(set(b) | set(a)):
+        if b.get(k) == a.get(k):
+            continue
+        if isinstance(b.get(k), dict) and isinstance(a.get(k), dict):
+            inner_b, inner_a = b[k], a[k]
+            keys += [f"{k}.{ik}" for ik in sorted(set(inner_b) | set(inner_a)) if inner_b.get(ik) != inner_a.get(ik)]
+        else:
+            keys.append(k)
+    return keys
+
+
+def describe(change: UndeclaredChange) -> str:
+    """One line for one undeclared change, without the leading mark."""
+    if change.item is not None:
+        head = f"{change.path} {show(change.item)}: {change.change}"
+        if change.change == "changed":
+            return f"{head} ({', '.join(_item_keys(change.before, change.after))})"
+        return head + _mapper_kind(change.after if change.change == "added" else change.before)
+    return f"{change.path}: {show(change.before)} -> {show(change.after)}"
+
+
+_MARK = {"added": "+", "removed": "-", "changed": "~"}
+
+
+def _undeclared_text(clients: list[UndeclaredClient]) -> list[str]:
+    lines = ["Undeclared fields changed on the server (informational: the YAML does not declare them):", ""]
+    for c in clients:
+        when = f"  updated_at {c.updated_at}" if c.updated_at else ""
+        lines.append(f"  ? {c.name}  client_id {c.client_id}{when}")
+        lines += [f"      {_MARK[ch.change]} {describe(ch)}" for ch in c.changes]
+        lines.append("")
+    return lines
 
 
 def text(report: DriftReport) -> str:
@@ -32,7 +98,12 @@ def text(report: DriftReport) -> str:
         for f in c.fields:
             lines.append(f"      ~ {f.path}: {show(f.before)} -> {show(f.after)}")
         lines.append("")
+    if report.undeclared:
+        lines += _undeclared_text(report.undeclared)
     lines.append(summary_line(report))
+    note = unobserved_note(report)
+    if note:
+        lines.append(note)
     return "\n".join(lines) + "\n"
 
 
@@ -55,6 +126,24 @@ def markdown(report: DriftReport, limit: int = LIMIT) -> str:
             hidden += 1
             continue
         body += section
+    if report.undeclared:
+        body += "#### Undeclared fields changed (informational)\n\nFields the YAML does not declare.\n\n"
+    for u in report.undeclared:
+        rows = ["| field | change | at last apply | on the server now |", "| --- | --- | --- | --- |"]
+        for ch in u.changes:
+            what = f"`{ch.path}` {html.escape(show(ch.item), quote=False)}" if ch.item is not None else f"`{ch.path}`"
+            if ch.item is not None and ch.change == "changed":
+                what += " (" + ", ".join(f"`{k}`" for k in _item_keys(ch.before, ch.after)) + ")"
+            rows.append(f"| {what} | {ch.change} | {cell(ch.before)} | {cell(ch.after)} |")
+        section = (
+            f"<details><summary><b>{html.escape(u.name)}</b>: {len(u.changes)} undeclared field(s)</summary>\n\n"
+            + "\n".join(rows) + "\n\n</details>\n\n"
+        )
+        if len(body) + len(section) > limit - 500:
+            hidden += 1
+            continue
+        body += section
     if hidden:
         body += f"\n**{hidden} more client(s) not shown** (size limit); run `dcrsync drift` for all of them.\n"
-    return body + "\n" + summary_line(report) + "\n"
+    note = unobserved_note(report)
+    return body + "\n" + summary_line(report) + "\n" + (f"\n_{note}_\n" if note else "")

@@ -1,0 +1,174 @@
+"""`dcrsync drift` names undeclared fields someone changed by hand: a real Hydra and a real Keycloak.
+
+The state keeps each client's whole server representation at apply; a hand edit of a field the
+YAML does not declare (skip_consent, a lifespan, CORS origins; webOrigins, consentRequired, a
+protocol mapper) is reported apart, exit 0 unless `--fail-on-undeclared`.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from dcrsync.state import sidecar_path
+from tests.conftest import make_project
+from tests.harness.keycloak import make_realm, realm_name, shared_keycloak
+from tests.hydra_api import clients_of, put_client
+
+SVC = {"client_name": "Svc", "grant_types": ["client_credentials"], "scope": "openid"}
+WEB = {
+    "client_name": "Web",
+    "grant_types": ["authorization_code", "refresh_token"],
+    "response_types": ["code"],
+    "redirect_uris": ["https://web.example.com/callback"],
+    "scope": "openid profile",
+    "token_endpoint_auth_method": "client_secret_basic",
+}
+
+
+def drift_json(project, *extra: str) -> tuple[int, dict]:
+    r = project.run("drift", "--format", "json", *extra)
+    return r.exit_code, json.loads(r.output)
+
+
+def observed_of(project, name: str) -> tuple[dict, str]:
+    """The representation the state keeps for `name`, and the whole plain sidecar's text."""
+    sidecar = sidecar_path(project.state)
+    text = sidecar.read_text()
+    return json.loads(text)["clients"][name]["observed"], text
+
+
+def secret_of(project, name: str) -> str:
+    r = project.run("state", "secret", name)
+    assert r.exit_code == 0 and r.output.strip()
+    return r.output.strip()
+
+
+def undeclared_of(data: dict, name: str) -> dict[tuple[str, str | None], dict]:
+    (client,) = [u for u in data["undeclared"] if u["name"] == name]
+    return {(c["path"], c["item"]): c for c in client["changes"]}
+
+
+# --- Hydra ---------------------------------------------------------------------------------------
+@pytest.mark.hydra
+def test_hydra_undeclared_hand_edits_are_named_informational_unless_asked(hydra_project, hydra):
+    p = hydra_project
+    p.write_client("a", SVC)
+    assert p.run("apply", "--auto-approve").exit_code == 0
+    code, clean = drift_json(p)  # what create answered is what a list answers: nothing to report
+    assert (code, clean["drift"], clean["undeclared"], clean["unobserved"]) == (0, 0, [], 0)
+    observed, sidecar = observed_of(p, "a")
+    assert observed["skip_consent"] is False and "client_secret" not in observed
+    assert secret_of(p, "a") not in sidecar
+
+    (client,) = clients_of(hydra.admin_url, p.owner)
+    client.update(
+        skip_consent=True,
+        authorization_code_grant_access_token_lifespan="720h0m0s",
+        allowed_cors_origins=["https://evil.example.net"],
+    )
+    put_client(hydra.admin_url, client)
+
+    code, data = drift_json(p)
+    assert (code, data["drift"], data["clients"]) == (0, 0, [])
+    found = undeclared_of(data, "a")
+    assert set(found) == {
+        ("skip_consent", None),
+        ("authorization_code_grant_access_token_lifespan", None),
+        ("allowed_cors_origins", None),
+    }
+    assert (found[("skip_consent", None)]["before"], found[("skip_consent", None)]["after"]) == (False, True)
+    assert found[("allowed_cors_origins", None)]["after"] == ["https://evil.example.net"]
+
+    text = p.run("drift")
+    assert text.exit_code == 0
+    assert "skip_consent: false -> true" in text.output and "Undeclared fields changed" in text.output
+    md = p.run("drift", "--format", "markdown")
+    assert md.exit_code == 0 and "`authorization_code_grant_access_token_lifespan`" in md.output
+    assert p.run("drift", "--fail-on-undeclared").exit_code == 2
+    assert p.run("plan", "--detailed-exitcode").exit_code == 0  # nothing declared changed: no plan
+
+
+@pytest.mark.hydra
+def test_hydra_declared_change_is_reported_once(hydra_project, hydra):
+    p = hydra_project
+    p.write_client("a", dict(SVC, hydra={"skip_consent": False}))
+    assert p.run("apply", "--auto-approve").exit_code == 0
+    p.write_client("a", dict(SVC, client_name="Svc 2", hydra={"skip_consent": False}))
+    assert p.run("apply", "--auto-approve").exit_code == 0  # the PUT's answer is recorded
+    code, clean = drift_json(p)
+    assert (code, clean["undeclared"]) == (0, [])
+
+    (client,) = clients_of(hydra.admin_url, p.owner)
+    client.update(client_name="By hand", skip_consent=True, client_credentials_grant_access_token_lifespan="5m0s")
+    put_client(hydra.admin_url, client)
+    code, data = drift_json(p)
+    assert code == 2
+    (drifted,) = data["clients"]
+    assert sorted(f["path"] for f in drifted["fields"]) == ["client_name", "hydra.skip_consent"]
+    assert set(undeclared_of(data, "a")) == {("client_credentials_grant_access_token_lifespan", None)}
+
+
+# --- Keycloak ------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def kc_realm():
+    admin, server = make_realm(shared_keycloak(), realm_name("u"))
+    yield admin, server
+    admin.call("DELETE", f"/admin/realms/{admin.realm}")
+    admin.http.close()
+
+
+def test_keycloak_web_origins_consent_lifespan_and_mapper_are_named(tmp_path, kc_realm, age_key):
+    admin, server = kc_realm
+    p = make_project(tmp_path / "proj", server, age_key, "undeclared")
+    p.write_client("web", WEB)
+    assert p.run("apply", "--auto-approve").exit_code == 0
+    code, clean = drift_json(p)
+    assert (code, clean["undeclared"], clean["unobserved"]) == (0, [], 0)
+    p.write_client("web", dict(WEB, client_name="Web 2"))
+    assert p.run("apply", "--auto-approve").exit_code == 0
+    code, clean = drift_json(p)  # what an update records matches what the next list says
+    assert (code, clean["drift"], clean["undeclared"]) == (0, 0, [])
+    observed, sidecar = observed_of(p, "web")
+    assert {"webOrigins", "consentRequired", "attributes", "defaultClientScopes"} <= set(observed)
+    assert "secret" not in observed and secret_of(p, "web") not in sidecar
+
+    client_id = p.state_doc()["clients"]["web"]["client_id"]
+    rep = admin.client(client_id)
+    assert rep is not None
+    rep["webOrigins"] = ["*"]
+    rep["consentRequired"] = True
+    rep["attributes"] = {**rep.get("attributes", {}), "access.token.lifespan": "86400"}
+    admin.put(rep)
+    admin.call(
+        "POST", f"/clients/{rep['id']}/protocol-mappers/models",
+        json={"name": "is-admin", "protocol": "openid-connect", "protocolMapper": "oidc-hardcoded-claim-mapper",
+              "config": {"claim.name": "admin", "claim.value": "true", "access.token.claim": "true",
+                         "jsonType.label": "String"}},
+    ).raise_for_status()
+
+    code, data = drift_json(p)
+    assert (code, data["drift"]) == (0, 0)
+    found = undeclared_of(data, "web")
+    assert set(found) == {
+        ("webOrigins", None),
+        ("consentRequired", None),
+        ("attributes.access.token.lifespan", None),
+        ("protocolMappers", "is-admin"),
+    }, found
+    assert found[("webOrigins", None)]["after"] == ["*"]
+    assert (found[("consentRequired", None)]["before"], found[("consentRequired", None)]["after"]) == (False, True)
+    assert found[("attributes.access.token.lifespan", None)]["after"] == "86400"
+    mapper = found[("protocolMappers", "is-admin")]
+    assert mapper["change"] == "added" and mapper["after"]["protocolMapper"] == "oidc-hardcoded-claim-mapper"
+    text = p.run("drift")
+    assert text.exit_code == 0
+    assert '+ protocolMappers "is-admin": added (oidc-hardcoded-claim-mapper)' in text.output
+    assert p.run("drift", "--fail-on-undeclared").exit_code == 2
+
+    # a declared field changed by hand is declared drift only, never also undeclared
+    admin.change(client_id, "redirect_uris", ["https://evil.example.net/cb"])
+    code, data = drift_json(p)
+    assert code == 2 and [f["path"] for f in data["clients"][0]["fields"]] == ["redirect_uris"]
+    assert "redirectUris" not in {path for path, _ in undeclared_of(data, "web")}
