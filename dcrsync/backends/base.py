@@ -78,9 +78,18 @@ class Backend(Protocol):
     def close(self) -> None: ...
 
 
+#: attributes that can hold a secret inside a representation (Keycloak's secret rotation keeps the
+#: old secret in one): never kept in a record, whose sidecar is plain JSON
+SECRET_ATTRIBUTES = frozenset({"client.secret.rotated"})
+
+
 def observed(live: LiveClient) -> dict[str, Any]:
     """The server's whole representation as a record keeps it: no secret, nothing volatile."""
-    return {k: v for k, v in live.raw.items() if k not in VOLATILE}
+    out = {k: v for k, v in live.raw.items() if k not in VOLATILE}
+    attrs = out.get("attributes")
+    if isinstance(attrs, dict) and SECRET_ATTRIBUTES & attrs.keys():
+        out["attributes"] = {k: v for k, v in attrs.items() if k not in SECRET_ATTRIBUTES}
+    return out
 
 
 def fingerprint(live: LiveClient | None) -> str:
