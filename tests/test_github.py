@@ -55,6 +55,13 @@ def gh_env(stub: GitHubStub, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     return {**env, "PR": pr}
 
 
+@pytest.fixture(autouse=True)
+def no_run_url(monkeypatch: pytest.MonkeyPatch):
+    """Bodies must not depend on the CI run the tests happen to run in (its URL is the default link)."""
+    for key in ("DCRSYNC_DETAILS_URL", "GITHUB_SERVER_URL", "GITHUB_RUN_ID"):
+        monkeypatch.delenv(key, raising=False)
+
+
 def run(*args: str, input: str | None = None):
     return CliRunner().invoke(cli, list(args), input=input, catch_exceptions=False)
 
@@ -167,6 +174,130 @@ def test_golden_plan_comment_at_size_limit():
     golden("plan-large.md", text)
 
 
+def review_plan() -> Plan:
+    """Every kind of change a reviewer meets, for one environment, with a conflict."""
+    plan = small_plan()
+    plan.environment = "staging"
+    plan.conflicts = ["clients/support.yaml:1: client `support` exists on the server and is not managed by dcrsync: import it"]
+    plan.changes[1:1] = [
+        Change(
+            "move", "billing-api", "7e7e7e7e-0000-4000-8000-000000000003", "pending",
+            [
+                FieldChange("scope", "openid", "openid billing", "change"),
+                FieldChange("audience", None, ["https://billing.example.com"], "declare"),
+                FieldChange("contacts", ["ops@example.com"], None, "unset"),
+            ],
+            source="clients/billing-api.yaml:1", moved_from="billing-backend",
+        ),
+        Change(
+            "rotate", "reports-worker", "abad1dea-0000-4000-8000-000000000002", "pending",
+            [FieldChange("client_secret", "(sensitive)", "(sensitive)")],
+            reason="rotate_secret_after: 2025-01-01", source="clients/reports-worker.yaml:1",
+        ),
+    ]
+    return plan
+
+
+def test_golden_review_comment():
+    """Environment, conflicts, move, rotate, declared and unset fields, the link to the full plan."""
+    text = render_markdown.render(review_plan(), details_url="https://github.com/octo/clients/actions/runs/42")
+    golden("plan-review.md", text)
+    assert text.startswith("<!-- dcrsync-plan staging -->\n### dcrsync plan for `staging`\n")
+    conflict, first_destructive = text.index("1 conflict(s) stop the apply"), text.index("<details open>")
+    assert conflict < first_destructive
+    assert "client `support` exists on the server" in text[conflict:first_destructive]
+    # destructive first, in plan order, expanded and flagged; then the rest in plan order
+    order = [text.index(f"<b>{name}</b> —") for name in ("reports-worker", "mobile-app", "old-batch", "billing-web", "billing-api", "dashboard-spa")]
+    assert order == sorted(order)
+    assert text.count("<details open>") == 3 and text.count("<details>") == 3
+    assert "⚠️ <b><code>! rotate</code></b> <b>reports-worker</b>" in text
+    assert "the app must be given the new secret" in text
+    assert "<b>billing-backend</b> → <b>billing-api</b>" in text and "no new secret" in text
+    assert "| `audience` <sub>newly declared</sub> | <i>(server default)</i> |" in text
+    assert '| `contacts` <sub>no longer declared</sub> | <code>["ops@example.com"]</code> | <i>(unset)</i> |' in text
+    assert "[this run](<https://github.com/octo/clients/actions/runs/42>)" in text
+
+
+def updates_and_a_delete(updates: int = 201) -> Plan:
+    plan = big_plan()
+    plan.changes = plan.changes[:updates] + [
+        Change("delete", "legacy-sso", "dead0000-0000-4000-8000-000000000001", "pending", reason="left git; prune is on")
+    ]
+    return plan
+
+
+def test_201_updates_never_hide_the_one_delete():
+    """The reported case: a plan of 201 updates and 1 delete (last in plan order) lost the delete."""
+    plan = updates_and_a_delete(201)
+    text = render_markdown.render(plan, details_url="https://github.com/octo/clients/actions/runs/7")
+    golden("plan-201-updates-1-delete.md", text)
+    assert len(text) <= render_markdown.LIMIT
+    delete = text.index("<details open><summary>⚠️ <b><code>- delete</code></b> <b>legacy-sso</b>")
+    assert delete < text.index("<b>client-0000</b>")
+    assert "> **This plan will delete 1 client(s).**" in text
+    shown = text.count("<details>")
+    assert 0 < shown < 201
+    assert (
+        f"**{201 - shown} more change(s) not shown** (comment size limit): "
+        "[the full plan](<https://github.com/octo/clients/actions/runs/7>) (the plan artifact of this run)."
+    ) in text
+    # the same plan without a known URL says how to see the rest
+    bare = render_markdown.render(plan, details_url=None)
+    assert "more change(s) not shown** (comment size limit): run `dcrsync plan` for all of them." in bare
+    assert "legacy-sso" in bare
+
+
+def big_rotations(n: int) -> list[Change]:
+    return [
+        Change(
+            "rotate", f"svc-{i:04d}", f"11111111-0000-4000-8000-{i:012d}", "pending",
+            [FieldChange("client_secret", "(sensitive)", "(sensitive)")]
+            + [FieldChange(f"metadata.note{j}", "x" * 60, "y" * 60) for j in range(4)],
+            source=f"clients/svc-{i:04d}.yaml:1",
+        )
+        for i in range(n)
+    ]
+
+
+def test_destructive_changes_lose_their_tables_before_they_are_dropped():
+    plan = Plan(changes=big_rotations(120) + big_plan().changes[:50], unchanged=0, server=SERVER)
+    text = render_markdown.render(plan, details_url=None)
+    assert len(text) <= render_markdown.LIMIT
+    for i in range(120):  # every rotation keeps its own flagged, expanded section
+        assert f"<details open><summary>⚠️ <b><code>! rotate</code></b> <b>svc-{i:04d}</b>" in text
+    assert text.count("the app must be given the new secret") == 120
+    assert "Field tables of some destructive changes are left out for size" in text
+    assert "5 field(s) change; the table is left out for size" in text
+    assert "| `metadata.note0` |" in text  # the first ones that fit keep theirs
+    shown = text.count("<details>")  # the updates come after, as far as room is left
+    assert shown < 50 and f"**{50 - shown} more change(s) not shown**" in text
+
+
+@pytest.mark.parametrize("deletes", [2_000, 6_000])
+def test_thousands_of_deletes_fall_back_to_their_names(deletes: int):
+    changes = [Change("delete", f"c-{i:05d}", None, "pending") for i in range(deletes)]
+    text = render_markdown.render(Plan(changes=changes, unchanged=0, server=SERVER), details_url=None)
+    assert len(text) <= render_markdown.LIMIT
+    assert f"- ⚠️ **delete** ({deletes}): `c-00000`" in text
+    named = text.count("`c-")
+    if named == deletes:
+        assert "more not shown" not in text
+    else:  # more names than GitHub can take: the count of the rest is said, never silently dropped
+        assert named > 2_000 and f"… and **{deletes - named} more not shown**: see the full plan" in text
+
+
+def test_details_url_defaults_to_the_github_actions_run(monkeypatch: pytest.MonkeyPatch):
+    plan = updates_and_a_delete(201)
+    monkeypatch.setenv("GITHUB_SERVER_URL", "https://github.example.com/")
+    monkeypatch.setenv("GITHUB_REPOSITORY", "octo/clients")
+    monkeypatch.setenv("GITHUB_RUN_ID", "9876")
+    assert "[the full plan](<https://github.example.com/octo/clients/actions/runs/9876>)" in render_markdown.render(plan)
+    monkeypatch.setenv("DCRSYNC_DETAILS_URL", "https://ci.example.com/build/5")
+    assert "[the full plan](<https://ci.example.com/build/5>)" in render_markdown.render(plan)
+    monkeypatch.setenv("DCRSYNC_DETAILS_URL", "javascript:alert(1)")  # not a web link: no link at all
+    assert "run `dcrsync plan` for all of them" in render_markdown.render(plan)
+
+
 def test_golden_drift_issue():
     golden("drift.md", render_drift.markdown(drift_report()))
     golden("drift-clean.md", render_drift.markdown(clean_report()))
@@ -240,6 +371,96 @@ def test_marker_option_keeps_one_comment_per_environment(stub: GitHubStub, gh_en
         assert result.exit_code == 0, result.output
     firsts = sorted(c["body"].split("\n", 1)[0] for c in stub.comments[pr])
     assert firsts == ["<!-- dcrsync-plan production -->", "<!-- dcrsync-plan staging -->"]
+
+
+def test_each_environment_keeps_its_own_comment_by_default(stub: GitHubStub, gh_env, tmp_path: Path):
+    pr = gh_env["PR"]
+    for env, version in (("staging", "a"), ("production", "a"), ("staging", "b")):
+        plan = small_plan(version)
+        plan.environment = env
+        body = tmp_path / f"{env}.md"
+        body.write_text(render_markdown.render(plan))
+        result = run("github", "comment", "--body-file", str(body))
+        assert result.exit_code == 0, result.output
+    bodies = {c["body"].split("\n", 1)[0]: c["body"] for c in stub.comments[pr]}
+    assert sorted(bodies) == ["<!-- dcrsync-plan production -->", "<!-- dcrsync-plan staging -->"]
+    assert "### dcrsync plan for `staging`" in bodies["<!-- dcrsync-plan staging -->"]
+    assert "dash-b.example.com" in bodies["<!-- dcrsync-plan staging -->"]
+    assert "dash-a.example.com" in bodies["<!-- dcrsync-plan production -->"]
+
+
+def test_failed_plan_replaces_the_old_plan_with_the_error(stub: GitHubStub, gh_env, tmp_path: Path, monkeypatch):
+    pr = gh_env["PR"]
+    monkeypatch.setenv("GITHUB_SERVER_URL", "https://github.com")
+    monkeypatch.setenv("GITHUB_RUN_ID", "555")
+    for env in ("staging", "production"):
+        plan = small_plan()
+        plan.environment = env
+        saved = tmp_path / f"{env}.json"
+        saved.write_text(plan.to_json())
+        result = run("github", "comment", "--plan", str(saved))
+        assert result.exit_code == 0, result.output
+    staging = next(c for c in stub.comments[pr] if c["body"].startswith("<!-- dcrsync-plan staging -->"))
+    production_before = next(c["body"] for c in stub.comments[pr] if "production" in c["body"].split("\n", 1)[0])
+    assert "<b>old-batch</b>" in staging["body"]
+    assert f"[this run](<https://github.com/{stub.repo}/actions/runs/555>)" in staging["body"]
+
+    err = tmp_path / "plan.err"
+    err.write_text("error: cannot reach the Hydra admin API at http://127.0.0.1:4445 (ConnectError); is it running?\n")
+    result = run("github", "comment", "--error-file", str(err), "--error-file", str(tmp_path / "never-written"), "--env", "staging")
+    assert result.exit_code == 0, result.output
+    assert f"Updated the failure on {stub.repo}#{pr} (comment {staging['id']})." in result.output
+    assert "never-written does not exist" in result.output  # a warning; the failure is posted anyway
+    assert len(stub.comments[pr]) == 2
+    body = staging["body"]
+    assert body.startswith("<!-- dcrsync-plan staging -->\n### ❌ dcrsync plan for `staging` failed\n")
+    assert "There is no plan to review." in body and "old-batch" not in body and "Plan: " not in body
+    assert "```text\nerror: cannot reach the Hydra admin API at http://127.0.0.1:4445 (ConnectError); is it running?\n```" in body
+    assert f"[the failed run](<https://github.com/{stub.repo}/actions/runs/555>)" in body
+    production = next(c["body"] for c in stub.comments[pr] if "production" in c["body"].split("\n", 1)[0])
+    assert production == production_before  # another environment's plan is left alone
+
+
+def test_failed_validation_is_posted_readably(stub: GitHubStub, gh_env, tmp_path: Path):
+    out = tmp_path / "validate.out"
+    out.write_text(
+        "::error file=clients/a%2Cb.yaml,line=3,col=5,title=dcrsync schema::redirect_uris must be a list%0Asee docs\n"
+        "1 error, 0 warnings in 4 file(s)\n"
+    )
+    result = run("github", "comment", "--error-file", str(out), "--error-file", str(tmp_path / "empty.err"))
+    assert result.exit_code == 0, result.output
+    body = stub.comments[gh_env["PR"]][0]["body"]
+    assert body.startswith("<!-- dcrsync-plan -->\n### ❌ dcrsync plan failed\n")
+    assert "clients/a,b.yaml:3:5: error: redirect_uris must be a list\nsee docs\n1 error, 0 warnings" in body
+    assert "::error" not in body
+
+
+def test_failure_without_any_error_text_still_replaces_the_plan(stub: GitHubStub, gh_env, tmp_path: Path):
+    pr = gh_env["PR"]
+    stub.add_comment(pr, render_markdown.render(small_plan()), "github-actions[bot]")
+    empty = tmp_path / "plan.err"
+    empty.write_text("")
+    result = run("github", "comment", "--error-file", str(empty))
+    assert result.exit_code == 0, result.output
+    (comment,) = stub.comments[pr]
+    assert "The step failed without an error message" in comment["body"] and "old-batch" not in comment["body"]
+
+
+def test_comment_from_a_saved_plan_checks_it(stub: GitHubStub, gh_env, tmp_path: Path):
+    plan = small_plan()
+    plan.environment = "staging"
+    saved = tmp_path / "plan.json"
+    saved.write_text(plan.to_json())
+    wrong = CliRunner().invoke(cli, ["github", "comment", "--plan", str(saved), "--env", "production"])
+    assert wrong.exit_code == 1 and "planned for environment `staging`, not `production`" in wrong.output
+    saved.write_text(saved.read_text().replace("old-batch", "new-batch"))
+    tampered = CliRunner().invoke(cli, ["github", "comment", "--plan", str(saved)])
+    assert tampered.exit_code == 1 and "checksum mismatch" in tampered.output
+    both = CliRunner().invoke(cli, ["github", "comment", "--plan", str(saved), "--error-file", str(saved)])
+    assert both.exit_code == 1 and "exactly one of --body-file FILE, --plan FILE or --error-file FILE" in both.output
+    none = CliRunner().invoke(cli, ["github", "comment"])
+    assert none.exit_code == 1 and "exactly one of" in none.output
+    assert not stub.requests
 
 
 def test_pr_number_comes_from_the_event(stub: GitHubStub, gh_env, tmp_path: Path, monkeypatch):

@@ -184,10 +184,11 @@ def _head(plan: Plan, title: str) -> str:
         lines.append("")
     destructive = [a for a in ("delete", "replace", "rotate") if s[a]]
     if destructive:
-        said = ", ".join(f"{_VERB[a]} {s[a]} client(s)" for a in destructive)
+        said = [f"{_VERB[a]} {s[a]} client(s)" for a in destructive]
+        said = ", ".join(said[:-1]) + " and " + said[-1] if len(said) > 1 else said[0]
         lines += [
             "> [!WARNING]",
-            f"> **This plan will {said}.** Listed first and expanded below.",
+            f"> **This plan will {said}.** They are listed first, below.",
             "",
         ]
     return "\n".join(lines) + "\n"  # a blank line: a table must not run into the first <details>
@@ -230,15 +231,17 @@ def _destructive_block(changes: list[Change], budget: int) -> str:
         if not names:
             continue
         line = f"- {FLAG} **{action}** ({len(names)}): "
-        shown = []
-        for i, name in enumerate(names):
+        shown: list[str] = []
+        used = len(text) + len(line) + 120  # room for the "and N more" tail
+        for name in names:
             piece = f"`{html.escape(name)}`"
-            if len(text) + len(line) + len(", ".join(shown + [piece])) + 80 > budget:
-                line += ", ".join(shown) + f" … and **{len(names) - i} more not shown**: see the full plan"
+            if used + len(piece) + 2 > budget:
                 break
             shown.append(piece)
-        else:
-            line += ", ".join(shown)
+            used += len(piece) + 2
+        line += ", ".join(shown)
+        if len(shown) < len(names):
+            line += f" … and **{len(names) - len(shown)} more not shown**: see the full plan"
         text += line + "\n"
     return text + "\n"
 
