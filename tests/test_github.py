@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -653,8 +654,8 @@ WORKFLOWS = [
 def test_composite_action_parses():
     action = yaml.safe_load((ROOT / ".github/actions/dcrsync/action.yml").read_text())
     assert action["runs"]["using"] == "composite"
-    assert {"command", "config", "environment", "sops-age-key", "python-version", "sops-version"} <= set(action["inputs"])
-    assert {"exit-code", "output-file"} <= set(action["outputs"])
+    assert {"command", "config", "environment", "sops-age-key", "python-version", "sops-version", "sops-sha256", "error-file"} <= set(action["inputs"])
+    assert {"exit-code", "output-file", "error-file"} <= set(action["outputs"])
     for step in action["runs"]["steps"]:
         if "run" in step:
             assert step.get("shell") == "bash", step.get("name")
@@ -671,6 +672,44 @@ def test_workflow_parses(path: Path):
         assert job.get("runs-on") and job.get("steps")
 
 
+ACTION_REF = re.compile(r"^dcrsync/dcrsync/\.github/actions/dcrsync@v\d[\w.]*$")
+
+
+def _steps(doc: dict) -> list[tuple[str, dict]]:
+    return [(job_id, step) for job_id, job in doc["jobs"].items() for step in job["steps"]]
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "examples/workflows").glob("*.yml")), ids=lambda p: p.name)
+def test_example_workflows_work_when_copied(path: Path):
+    """`./.github/actions/dcrsync` exists only in dcrsync's own repository: examples use the published action."""
+    text = path.read_text()
+    assert "./.github/actions/dcrsync" not in text
+    uses = [step["uses"] for _, step in _steps(yaml.safe_load(text)) if "dcrsync" in step.get("uses", "")]
+    assert uses, f"{path.name} does not use the dcrsync action"
+    assert all(ACTION_REF.match(u) for u in uses), uses
+
+
+def test_plan_workflow_skips_forks_and_replaces_a_failed_plan():
+    doc = yaml.safe_load((ROOT / "examples/workflows/plan-on-pull-request.yml").read_text())
+    same = "github.event.pull_request.head.repo.full_name == github.repository"
+    assert doc["jobs"]["plan"]["if"] == same
+    fork = doc["jobs"]["fork"]
+    assert fork["if"] == same.replace("==", "!=")
+    notice = fork["steps"][0]["run"]
+    assert notice.startswith("echo \"::notice title=dcrsync plan skipped::") and "gets no secrets" in notice
+    assert all("secrets." not in json.dumps(step) for step in fork["steps"])
+    steps = {step.get("id") or step.get("name"): step for _, step in _steps({"jobs": {"plan": doc["jobs"]["plan"]}})}
+    assert steps["Comment the plan on the pull request"]["with"]["command"] == "github comment --plan plan.json"
+    failed = {name: step for name, step in steps.items() if "failure()" in str(step.get("if", ""))}
+    assert set(failed) == {"Replace the plan comment with the validation errors", "Replace the plan comment with the plan's error"}
+    plan_error = failed["Replace the plan comment with the plan's error"]
+    assert plan_error["if"] == "failure() && steps.plan.outcome == 'failure'"
+    assert plan_error["with"]["command"] == f'github comment --error-file "{steps["plan"]["with"]["error-file"]}"'
+    validate_error = failed["Replace the plan comment with the validation errors"]["with"]["command"]
+    for key in ("output-file", "error-file"):
+        assert f'--error-file "{steps["validate"]["with"][key]}"' in validate_error
+
+
 def _action_step(name: str) -> dict:
     action = yaml.safe_load((ROOT / ".github/actions/dcrsync/action.yml").read_text())
     return next(s for s in action["runs"]["steps"] if s.get("id") == name or s.get("name") == name)
@@ -684,7 +723,8 @@ def _action_step(name: str) -> dict:
         ("validate --format github", 0, True, ["validate", "--format", "github", "--config", "dcrsync.yaml", "--env", "prod"]),
         ("apply plan.json $(touch pwned)", 1, False,
          ["apply", "plan.json", "$(touch", "pwned)", "--config", "dcrsync.yaml", "--env", "prod"]),
-        ('github comment --body-file "/tmp/x y.md"', 0, True, ["github", "comment", "--body-file", "/tmp/x y.md"]),
+        ('github comment --body-file "/tmp/x y.md"', 0, True, ["github", "comment", "--body-file", "/tmp/x y.md", "--env", "prod"]),
+        ("github drift-issue --body-file d.md --drifted", 0, True, ["github", "drift-issue", "--body-file", "d.md", "--drifted"]),
     ],
 )
 def test_action_run_step(tmp_path: Path, command: str, code: int, passes: bool, argv: list[str]):
@@ -692,7 +732,10 @@ def test_action_run_step(tmp_path: Path, command: str, code: int, passes: bool, 
     bindir = tmp_path / "bin"
     bindir.mkdir()
     fake = bindir / "dcrsync"
-    fake.write_text(f"#!{sys.executable}\nimport json, sys\nprint(json.dumps(sys.argv[1:]))\nsys.exit({code})\n")
+    fake.write_text(
+        f"#!{sys.executable}\nimport json, sys\nprint(json.dumps(sys.argv[1:]))\n"
+        f"print('error: exit {code}', file=sys.stderr)\nsys.exit({code})\n"
+    )
     fake.chmod(0o755)
     (tmp_path / "temp").mkdir()
     outputs = tmp_path / "github_output"
@@ -713,6 +756,8 @@ def test_action_run_step(tmp_path: Path, command: str, code: int, passes: bool, 
     got = dict(line.split("=", 1) for line in outputs.read_text().splitlines())
     assert got["exit-code"] == str(code)
     assert json.loads(Path(got["output-file"]).read_text()) == argv
+    assert Path(got["error-file"]).read_text() == f"error: exit {code}\n"  # kept for `github comment --error-file`
+    assert f"error: exit {code}" in proc.stderr  # and still shown in the log
 
 
 def test_action_writes_the_age_key_privately(tmp_path: Path):
