@@ -461,6 +461,8 @@ def test_comment_from_a_saved_plan_checks_it(stub: GitHubStub, gh_env, tmp_path:
     assert both.exit_code == 1 and "exactly one of --body-file FILE, --plan FILE or --error-file FILE" in both.output
     none = CliRunner().invoke(cli, ["github", "comment"])
     assert none.exit_code == 1 and "exactly one of" in none.output
+    bad_url = CliRunner().invoke(cli, ["github", "comment", "--error-file", str(saved), "--details-url", "file:///etc"])
+    assert bad_url.exit_code == 1 and "give an http(s) URL" in bad_url.output
     assert not stub.requests
 
 

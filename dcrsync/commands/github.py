@@ -105,6 +105,8 @@ def comment(body_file, plan_file, error_files, env_name, details_url, pr_number,
     if len(given) != 1:
         raise DcrsyncError("say what to post: exactly one of --body-file FILE, --plan FILE or --error-file FILE"
                            + (f" (got {' and '.join(given)})" if given else ""))
+    if details_url and not details_url.startswith(("https://", "http://")):
+        raise DcrsyncError(f"--details-url {details_url}: give an http(s) URL, e.g. the run page that holds the plan artifact")
     url = render_markdown.FROM_ENV if details_url is None else details_url
     if plan_file:
         plan = Plan.from_json(_read_body(plan_file), where=plan_file)
