@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -53,6 +54,13 @@ def gh_env(stub: GitHubStub, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     for key, value in env.items():
         monkeypatch.setenv(key, value)
     return {**env, "PR": pr}
+
+
+@pytest.fixture(autouse=True)
+def no_run_url(monkeypatch: pytest.MonkeyPatch):
+    """Bodies must not depend on the CI run the tests happen to run in (its URL is the default link)."""
+    for key in ("DCRSYNC_DETAILS_URL", "GITHUB_SERVER_URL", "GITHUB_RUN_ID"):
+        monkeypatch.delenv(key, raising=False)
 
 
 def run(*args: str, input: str | None = None):
@@ -167,6 +175,130 @@ def test_golden_plan_comment_at_size_limit():
     golden("plan-large.md", text)
 
 
+def review_plan() -> Plan:
+    """Every kind of change a reviewer meets, for one environment, with a conflict."""
+    plan = small_plan()
+    plan.environment = "staging"
+    plan.conflicts = ["clients/support.yaml:1: client `support` exists on the server and is not managed by dcrsync: import it"]
+    plan.changes[1:1] = [
+        Change(
+            "move", "billing-api", "7e7e7e7e-0000-4000-8000-000000000003", "pending",
+            [
+                FieldChange("scope", "openid", "openid billing", "change"),
+                FieldChange("audience", None, ["https://billing.example.com"], "declare"),
+                FieldChange("contacts", ["ops@example.com"], None, "unset"),
+            ],
+            source="clients/billing-api.yaml:1", moved_from="billing-backend",
+        ),
+        Change(
+            "rotate", "reports-worker", "abad1dea-0000-4000-8000-000000000002", "pending",
+            [FieldChange("client_secret", "(sensitive)", "(sensitive)")],
+            reason="rotate_secret_after: 2025-01-01", source="clients/reports-worker.yaml:1",
+        ),
+    ]
+    return plan
+
+
+def test_golden_review_comment():
+    """Environment, conflicts, move, rotate, declared and unset fields, the link to the full plan."""
+    text = render_markdown.render(review_plan(), details_url="https://github.com/octo/clients/actions/runs/42")
+    golden("plan-review.md", text)
+    assert text.startswith("<!-- dcrsync-plan staging -->\n### dcrsync plan for `staging`\n")
+    conflict, first_destructive = text.index("1 conflict(s) stop the apply"), text.index("<details open>")
+    assert conflict < first_destructive
+    assert "client `support` exists on the server" in text[conflict:first_destructive]
+    # destructive first, in plan order, expanded and flagged; then the rest in plan order
+    order = [text.index(f"<b>{name}</b> —") for name in ("reports-worker", "mobile-app", "old-batch", "billing-web", "billing-api", "dashboard-spa")]
+    assert order == sorted(order)
+    assert text.count("<details open>") == 3 and text.count("<details>") == 3
+    assert "⚠️ <b><code>! rotate</code></b> <b>reports-worker</b>" in text
+    assert "the app must be given the new secret" in text
+    assert "<b>billing-backend</b> → <b>billing-api</b>" in text and "no new secret" in text
+    assert "| `audience` <sub>newly declared</sub> | <i>(server default)</i> |" in text
+    assert '| `contacts` <sub>no longer declared</sub> | <code>["ops@example.com"]</code> | <i>(unset)</i> |' in text
+    assert "[this run](<https://github.com/octo/clients/actions/runs/42>)" in text
+
+
+def updates_and_a_delete(updates: int = 201) -> Plan:
+    plan = big_plan()
+    plan.changes = plan.changes[:updates] + [
+        Change("delete", "legacy-sso", "dead0000-0000-4000-8000-000000000001", "pending", reason="left git; prune is on")
+    ]
+    return plan
+
+
+def test_201_updates_never_hide_the_one_delete():
+    """The reported case: a plan of 201 updates and 1 delete (last in plan order) lost the delete."""
+    plan = updates_and_a_delete(201)
+    text = render_markdown.render(plan, details_url="https://github.com/octo/clients/actions/runs/7")
+    golden("plan-201-updates-1-delete.md", text)
+    assert len(text) <= render_markdown.LIMIT
+    delete = text.index("<details open><summary>⚠️ <b><code>- delete</code></b> <b>legacy-sso</b>")
+    assert delete < text.index("<b>client-0000</b>")
+    assert "> **This plan will delete 1 client(s).**" in text
+    shown = text.count("<details>")
+    assert 0 < shown < 201
+    assert (
+        f"**{201 - shown} more change(s) not shown** (comment size limit): "
+        "[the full plan](<https://github.com/octo/clients/actions/runs/7>) (the plan artifact of this run)."
+    ) in text
+    # the same plan without a known URL says how to see the rest
+    bare = render_markdown.render(plan, details_url=None)
+    assert "more change(s) not shown** (comment size limit): run `dcrsync plan` for all of them." in bare
+    assert "legacy-sso" in bare
+
+
+def big_rotations(n: int) -> list[Change]:
+    return [
+        Change(
+            "rotate", f"svc-{i:04d}", f"11111111-0000-4000-8000-{i:012d}", "pending",
+            [FieldChange("client_secret", "(sensitive)", "(sensitive)")]
+            + [FieldChange(f"metadata.note{j}", "x" * 60, "y" * 60) for j in range(4)],
+            source=f"clients/svc-{i:04d}.yaml:1",
+        )
+        for i in range(n)
+    ]
+
+
+def test_destructive_changes_lose_their_tables_before_they_are_dropped():
+    plan = Plan(changes=big_rotations(120) + big_plan().changes[:50], unchanged=0, server=SERVER)
+    text = render_markdown.render(plan, details_url=None)
+    assert len(text) <= render_markdown.LIMIT
+    for i in range(120):  # every rotation keeps its own flagged, expanded section
+        assert f"<details open><summary>⚠️ <b><code>! rotate</code></b> <b>svc-{i:04d}</b>" in text
+    assert text.count("the app must be given the new secret") == 120
+    assert "Field tables of some destructive changes are left out for size" in text
+    assert "5 field(s) change; the table is left out for size" in text
+    assert "| `metadata.note0` |" in text  # the first ones that fit keep theirs
+    shown = text.count("<details>")  # the updates come after, as far as room is left
+    assert shown < 50 and f"**{50 - shown} more change(s) not shown**" in text
+
+
+@pytest.mark.parametrize("deletes", [2_000, 6_000])
+def test_thousands_of_deletes_fall_back_to_their_names(deletes: int):
+    changes = [Change("delete", f"c-{i:05d}", None, "pending") for i in range(deletes)]
+    text = render_markdown.render(Plan(changes=changes, unchanged=0, server=SERVER), details_url=None)
+    assert len(text) <= render_markdown.LIMIT
+    assert f"- ⚠️ **delete** ({deletes}): `c-00000`" in text
+    named = text.count("`c-")
+    if named == deletes:
+        assert "more not shown" not in text
+    else:  # more names than GitHub can take: the count of the rest is said, never silently dropped
+        assert named > 2_000 and f"… and **{deletes - named} more not shown**: see the full plan" in text
+
+
+def test_details_url_defaults_to_the_github_actions_run(monkeypatch: pytest.MonkeyPatch):
+    plan = updates_and_a_delete(201)
+    monkeypatch.setenv("GITHUB_SERVER_URL", "https://github.example.com/")
+    monkeypatch.setenv("GITHUB_REPOSITORY", "octo/clients")
+    monkeypatch.setenv("GITHUB_RUN_ID", "9876")
+    assert "[the full plan](<https://github.example.com/octo/clients/actions/runs/9876>)" in render_markdown.render(plan)
+    monkeypatch.setenv("DCRSYNC_DETAILS_URL", "https://ci.example.com/build/5")
+    assert "[the full plan](<https://ci.example.com/build/5>)" in render_markdown.render(plan)
+    monkeypatch.setenv("DCRSYNC_DETAILS_URL", "javascript:alert(1)")  # not a web link: no link at all
+    assert "run `dcrsync plan` for all of them" in render_markdown.render(plan)
+
+
 def test_golden_drift_issue():
     golden("drift.md", render_drift.markdown(drift_report()))
     golden("drift-clean.md", render_drift.markdown(clean_report()))
@@ -240,6 +372,98 @@ def test_marker_option_keeps_one_comment_per_environment(stub: GitHubStub, gh_en
         assert result.exit_code == 0, result.output
     firsts = sorted(c["body"].split("\n", 1)[0] for c in stub.comments[pr])
     assert firsts == ["<!-- dcrsync-plan production -->", "<!-- dcrsync-plan staging -->"]
+
+
+def test_each_environment_keeps_its_own_comment_by_default(stub: GitHubStub, gh_env, tmp_path: Path):
+    pr = gh_env["PR"]
+    for env, version in (("staging", "a"), ("production", "a"), ("staging", "b")):
+        plan = small_plan(version)
+        plan.environment = env
+        body = tmp_path / f"{env}.md"
+        body.write_text(render_markdown.render(plan))
+        result = run("github", "comment", "--body-file", str(body))
+        assert result.exit_code == 0, result.output
+    bodies = {c["body"].split("\n", 1)[0]: c["body"] for c in stub.comments[pr]}
+    assert sorted(bodies) == ["<!-- dcrsync-plan production -->", "<!-- dcrsync-plan staging -->"]
+    assert "### dcrsync plan for `staging`" in bodies["<!-- dcrsync-plan staging -->"]
+    assert "dash-b.example.com" in bodies["<!-- dcrsync-plan staging -->"]
+    assert "dash-a.example.com" in bodies["<!-- dcrsync-plan production -->"]
+
+
+def test_failed_plan_replaces_the_old_plan_with_the_error(stub: GitHubStub, gh_env, tmp_path: Path, monkeypatch):
+    pr = gh_env["PR"]
+    monkeypatch.setenv("GITHUB_SERVER_URL", "https://github.com")
+    monkeypatch.setenv("GITHUB_RUN_ID", "555")
+    for env in ("staging", "production"):
+        plan = small_plan()
+        plan.environment = env
+        saved = tmp_path / f"{env}.json"
+        saved.write_text(plan.to_json())
+        result = run("github", "comment", "--plan", str(saved))
+        assert result.exit_code == 0, result.output
+    staging = next(c for c in stub.comments[pr] if c["body"].startswith("<!-- dcrsync-plan staging -->"))
+    production_before = next(c["body"] for c in stub.comments[pr] if "production" in c["body"].split("\n", 1)[0])
+    assert "<b>old-batch</b>" in staging["body"]
+    assert f"[this run](<https://github.com/{stub.repo}/actions/runs/555>)" in staging["body"]
+
+    err = tmp_path / "plan.err"
+    err.write_text("error: cannot reach the Hydra admin API at http://127.0.0.1:4445 (ConnectError); is it running?\n")
+    result = run("github", "comment", "--error-file", str(err), "--error-file", str(tmp_path / "never-written"), "--env", "staging")
+    assert result.exit_code == 0, result.output
+    assert f"Updated the failure on {stub.repo}#{pr} (comment {staging['id']})." in result.output
+    assert "never-written does not exist" in result.output  # a warning; the failure is posted anyway
+    assert len(stub.comments[pr]) == 2
+    body = staging["body"]
+    assert body.startswith("<!-- dcrsync-plan staging -->\n### ❌ dcrsync plan for `staging` failed\n")
+    assert "There is no plan to review." in body and "old-batch" not in body and "Plan: " not in body
+    assert "```text\nerror: cannot reach the Hydra admin API at http://127.0.0.1:4445 (ConnectError); is it running?\n```" in body
+    assert f"[the failed run](<https://github.com/{stub.repo}/actions/runs/555>)" in body
+    production = next(c["body"] for c in stub.comments[pr] if "production" in c["body"].split("\n", 1)[0])
+    assert production == production_before  # another environment's plan is left alone
+
+
+def test_failed_validation_is_posted_readably(stub: GitHubStub, gh_env, tmp_path: Path):
+    out = tmp_path / "validate.out"
+    out.write_text(
+        "::error file=clients/a%2Cb.yaml,line=3,col=5,title=dcrsync schema::redirect_uris must be a list%0Asee docs\n"
+        "1 error, 0 warnings in 4 file(s)\n"
+    )
+    result = run("github", "comment", "--error-file", str(out), "--error-file", str(tmp_path / "empty.err"))
+    assert result.exit_code == 0, result.output
+    body = stub.comments[gh_env["PR"]][0]["body"]
+    assert body.startswith("<!-- dcrsync-plan -->\n### ❌ dcrsync plan failed\n")
+    assert "clients/a,b.yaml:3:5: error: redirect_uris must be a list\nsee docs\n1 error, 0 warnings" in body
+    assert "::error" not in body
+
+
+def test_failure_without_any_error_text_still_replaces_the_plan(stub: GitHubStub, gh_env, tmp_path: Path):
+    pr = gh_env["PR"]
+    stub.add_comment(pr, render_markdown.render(small_plan()), "github-actions[bot]")
+    empty = tmp_path / "plan.err"
+    empty.write_text("")
+    result = run("github", "comment", "--error-file", str(empty))
+    assert result.exit_code == 0, result.output
+    (comment,) = stub.comments[pr]
+    assert "The step failed without an error message" in comment["body"] and "old-batch" not in comment["body"]
+
+
+def test_comment_from_a_saved_plan_checks_it(stub: GitHubStub, gh_env, tmp_path: Path):
+    plan = small_plan()
+    plan.environment = "staging"
+    saved = tmp_path / "plan.json"
+    saved.write_text(plan.to_json())
+    wrong = CliRunner().invoke(cli, ["github", "comment", "--plan", str(saved), "--env", "production"])
+    assert wrong.exit_code == 1 and "planned for environment `staging`, not `production`" in wrong.output
+    saved.write_text(saved.read_text().replace("old-batch", "new-batch"))
+    tampered = CliRunner().invoke(cli, ["github", "comment", "--plan", str(saved)])
+    assert tampered.exit_code == 1 and "checksum mismatch" in tampered.output
+    both = CliRunner().invoke(cli, ["github", "comment", "--plan", str(saved), "--error-file", str(saved)])
+    assert both.exit_code == 1 and "exactly one of --body-file FILE, --plan FILE or --error-file FILE" in both.output
+    none = CliRunner().invoke(cli, ["github", "comment"])
+    assert none.exit_code == 1 and "exactly one of" in none.output
+    bad_url = CliRunner().invoke(cli, ["github", "comment", "--error-file", str(saved), "--details-url", "file:///etc"])
+    assert bad_url.exit_code == 1 and "give an http(s) URL" in bad_url.output
+    assert not stub.requests
 
 
 def test_pr_number_comes_from_the_event(stub: GitHubStub, gh_env, tmp_path: Path, monkeypatch):
@@ -432,8 +656,8 @@ WORKFLOWS = [
 def test_composite_action_parses():
     action = yaml.safe_load((ROOT / ".github/actions/dcrsync/action.yml").read_text())
     assert action["runs"]["using"] == "composite"
-    assert {"command", "config", "environment", "sops-age-key", "python-version", "sops-version"} <= set(action["inputs"])
-    assert {"exit-code", "output-file"} <= set(action["outputs"])
+    assert {"command", "config", "environment", "sops-age-key", "python-version", "sops-version", "sops-sha256", "error-file"} <= set(action["inputs"])
+    assert {"exit-code", "output-file", "error-file"} <= set(action["outputs"])
     for step in action["runs"]["steps"]:
         if "run" in step:
             assert step.get("shell") == "bash", step.get("name")
@@ -450,6 +674,44 @@ def test_workflow_parses(path: Path):
         assert job.get("runs-on") and job.get("steps")
 
 
+ACTION_REF = re.compile(r"^dcrsync/dcrsync/\.github/actions/dcrsync@v\d[\w.]*$")
+
+
+def _steps(doc: dict) -> list[tuple[str, dict]]:
+    return [(job_id, step) for job_id, job in doc["jobs"].items() for step in job["steps"]]
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "examples/workflows").glob("*.yml")), ids=lambda p: p.name)
+def test_example_workflows_work_when_copied(path: Path):
+    """`./.github/actions/dcrsync` exists only in dcrsync's own repository: examples use the published action."""
+    text = path.read_text()
+    assert "./.github/actions/dcrsync" not in text
+    uses = [step["uses"] for _, step in _steps(yaml.safe_load(text)) if "dcrsync" in step.get("uses", "")]
+    assert uses, f"{path.name} does not use the dcrsync action"
+    assert all(ACTION_REF.match(u) for u in uses), uses
+
+
+def test_plan_workflow_skips_forks_and_replaces_a_failed_plan():
+    doc = yaml.safe_load((ROOT / "examples/workflows/plan-on-pull-request.yml").read_text())
+    same = "github.event.pull_request.head.repo.full_name == github.repository"
+    assert doc["jobs"]["plan"]["if"] == same
+    fork = doc["jobs"]["fork"]
+    assert fork["if"] == same.replace("==", "!=")
+    notice = fork["steps"][0]["run"]
+    assert notice.startswith("echo \"::notice title=dcrsync plan skipped::") and "gets no secrets" in notice
+    assert all("secrets." not in json.dumps(step) for step in fork["steps"])
+    steps = {step.get("id") or step.get("name"): step for _, step in _steps({"jobs": {"plan": doc["jobs"]["plan"]}})}
+    assert steps["Comment the plan on the pull request"]["with"]["command"] == "github comment --plan plan.json"
+    failed = {name: step for name, step in steps.items() if "failure()" in str(step.get("if", ""))}
+    assert set(failed) == {"Replace the plan comment with the validation errors", "Replace the plan comment with the plan's error"}
+    plan_error = failed["Replace the plan comment with the plan's error"]
+    assert plan_error["if"] == "failure() && steps.plan.outcome == 'failure'"
+    assert plan_error["with"]["command"] == f'github comment --error-file "{steps["plan"]["with"]["error-file"]}"'
+    validate_error = failed["Replace the plan comment with the validation errors"]["with"]["command"]
+    for key in ("output-file", "error-file"):
+        assert f'--error-file "{steps["validate"]["with"][key]}"' in validate_error
+
+
 def _action_step(name: str) -> dict:
     action = yaml.safe_load((ROOT / ".github/actions/dcrsync/action.yml").read_text())
     return next(s for s in action["runs"]["steps"] if s.get("id") == name or s.get("name") == name)
@@ -463,7 +725,8 @@ def _action_step(name: str) -> dict:
         ("validate --format github", 0, True, ["validate", "--format", "github", "--config", "dcrsync.yaml", "--env", "prod"]),
         ("apply plan.json $(touch pwned)", 1, False,
          ["apply", "plan.json", "$(touch", "pwned)", "--config", "dcrsync.yaml", "--env", "prod"]),
-        ('github comment --body-file "/tmp/x y.md"', 0, True, ["github", "comment", "--body-file", "/tmp/x y.md"]),
+        ('github comment --body-file "/tmp/x y.md"', 0, True, ["github", "comment", "--body-file", "/tmp/x y.md", "--env", "prod"]),
+        ("github drift-issue --body-file d.md --drifted", 0, True, ["github", "drift-issue", "--body-file", "d.md", "--drifted"]),
     ],
 )
 def test_action_run_step(tmp_path: Path, command: str, code: int, passes: bool, argv: list[str]):
@@ -471,7 +734,10 @@ def test_action_run_step(tmp_path: Path, command: str, code: int, passes: bool, 
     bindir = tmp_path / "bin"
     bindir.mkdir()
     fake = bindir / "dcrsync"
-    fake.write_text(f"#!{sys.executable}\nimport json, sys\nprint(json.dumps(sys.argv[1:]))\nsys.exit({code})\n")
+    fake.write_text(
+        f"#!{sys.executable}\nimport json, sys\nprint(json.dumps(sys.argv[1:]))\n"
+        f"print('error: exit {code}', file=sys.stderr)\nsys.exit({code})\n"
+    )
     fake.chmod(0o755)
     (tmp_path / "temp").mkdir()
     outputs = tmp_path / "github_output"
@@ -492,6 +758,8 @@ def test_action_run_step(tmp_path: Path, command: str, code: int, passes: bool, 
     got = dict(line.split("=", 1) for line in outputs.read_text().splitlines())
     assert got["exit-code"] == str(code)
     assert json.loads(Path(got["output-file"]).read_text()) == argv
+    assert Path(got["error-file"]).read_text() == f"error: exit {code}\n"  # kept for `github comment --error-file`
+    assert f"error: exit {code}" in proc.stderr  # and still shown in the log
 
 
 def test_action_writes_the_age_key_privately(tmp_path: Path):

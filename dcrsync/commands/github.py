@@ -1,4 +1,8 @@
-"""`dcrsync github comment|drift-issue`: post what plan and drift wrote, from a GitHub Actions job."""
+"""`dcrsync github comment|drift-issue`: post what plan and drift wrote, from a GitHub Actions job.
+
+`comment` posts a Markdown body, renders a saved plan (`--plan`), or, when the plan failed, the
+error (`--error-file`) in place of the last plan. Each environment has its own comment.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,8 @@ import click
 
 from dcrsync.errors import DcrsyncError
 from dcrsync.github import DRIFT_LABEL, DRIFT_TITLE, GitHub, repo_from_env
+from dcrsync.plan import Plan
+from dcrsync.render import markdown as render_markdown
 
 
 def _read_body(path: str) -> str:
@@ -20,6 +26,22 @@ def _read_body(path: str) -> str:
     if not text.strip():
         raise DcrsyncError(f"the body file {path} is empty: did the dcrsync step before this one fail?")
     return text
+
+
+def _read_errors(paths: tuple[str, ...]) -> str:
+    """The error output of the failed step(s); a file that is missing (the step never ran) is skipped."""
+    parts = []
+    for path in paths:
+        try:
+            text = Path(path).read_text(encoding="utf-8", errors="replace")
+        except FileNotFoundError:
+            click.echo(f"warning: {path} does not exist (did that step run?); skipped", err=True)
+            continue
+        except OSError as exc:
+            raise DcrsyncError(f"cannot read the error file {path}: {exc.strerror}") from None
+        if text.strip():
+            parts.append(text.strip("\n"))
+    return "\n".join(parts)
 
 
 def pr_from_event(environ) -> int:
@@ -52,24 +74,60 @@ def github() -> None:
 repo_option = click.option("--repo", metavar="OWNER/NAME", help="Repository (default: $GITHUB_REPOSITORY).")
 marker_option = click.option(
     "--marker", metavar="'<!-- … -->'",
-    help="Hidden marker that identifies our comment/issue (default: the body's first line). "
-    "Use one per environment to keep one comment each.",
+    help="Hidden marker that identifies our comment/issue (default: the body's first line, which names "
+    "the environment; with --env, that environment's marker).",
 )
 
 
 @github.command("comment")
-@click.option("--body-file", required=True, metavar="FILE", help="Markdown to post (`-` for stdin), e.g. from `plan --format markdown`.")
+@click.option("--body-file", metavar="FILE", help="Markdown to post (`-` for stdin), e.g. from `plan --format markdown`.")
+@click.option("--plan", "plan_file", metavar="FILE", help="A plan saved with `dcrsync plan --out FILE`: render it and post it.")
+@click.option(
+    "--error-file", "error_files", metavar="FILE", multiple=True,
+    help="Post a failure instead of a plan: the error output of the failed step (repeatable; missing or "
+    "empty files are skipped). Replaces the last plan in the comment.",
+)
+@click.option("--env", "env_name", metavar="NAME", help="Environment: picks the comment (one per environment). Default: the plan's.")
+@click.option(
+    "--details-url", metavar="URL",
+    help="Link to the full plan (with --plan/--error-file). Default: $DCRSYNC_DETAILS_URL, else this GitHub Actions run.",
+)
 @click.option("--pr", "pr_number", type=click.IntRange(min=1), help="Pull request number (default: from $GITHUB_EVENT_PATH).")
 @repo_option
 @marker_option
-def comment(body_file, pr_number, repo, marker) -> None:
-    """Create or update dcrsync's one comment on a pull request (sticky: never a second one)."""
-    body = _read_body(body_file)
+def comment(body_file, plan_file, error_files, env_name, details_url, pr_number, repo, marker) -> None:
+    """Create or update dcrsync's one comment on a pull request (sticky: never a second one).
+
+    One comment per environment: its hidden first line names the environment. With --error-file
+    the comment says the plan failed, so a stale plan never stays up as if it were still true.
+    """
+    given = [name for name, value in (("--body-file", body_file), ("--plan", plan_file), ("--error-file", error_files)) if value]
+    if len(given) != 1:
+        raise DcrsyncError("say what to post: exactly one of --body-file FILE, --plan FILE or --error-file FILE"
+                           + (f" (got {' and '.join(given)})" if given else ""))
+    if details_url and not details_url.startswith(("https://", "http://")):
+        raise DcrsyncError(f"--details-url {details_url}: give an http(s) URL, e.g. the run page that holds the plan artifact")
+    url = render_markdown.FROM_ENV if details_url is None else details_url
+    if plan_file:
+        plan = Plan.from_json(_read_body(plan_file), where=plan_file)
+        if env_name is not None and env_name != (plan.environment or ""):
+            raise DcrsyncError(
+                f"{plan_file} was planned for environment `{plan.environment or '(none)'}`, not `{env_name}`: "
+                "pass the matching --env, or plan again with --env"
+            )
+        body = render_markdown.render(plan, details_url=url)
+    elif error_files:
+        body = render_markdown.render_error(_read_errors(error_files), env_name or None, details_url=url)
+    else:
+        body = _read_body(body_file)
+    if marker is None and env_name:
+        marker = render_markdown.marker(env_name)
     repo = repo_from_env(os.environ, repo)
     number = pr_number or pr_from_event(os.environ)
     with GitHub.from_env() as gh:
         done, comment_id = gh.upsert_comment(repo, number, body, marker)
-    click.echo(f"{done.capitalize()} the dcrsync comment on {repo}#{number} (comment {comment_id}).")
+    what = "the failure" if error_files else "the dcrsync comment"
+    click.echo(f"{done.capitalize()} {what} on {repo}#{number} (comment {comment_id}).")
 
 
 @github.command("drift-issue")

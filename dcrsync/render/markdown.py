@@ -1,60 +1,334 @@
-"""A pull-request comment: summary table, one collapsible section per client, bounded size."""
+"""A pull-request comment for a plan: what a reviewer must see comes first, and it always fits.
+
+Top to bottom: a hidden marker (one per environment, so each environment keeps its own sticky
+comment), a header naming the environment and the server, the counts, the conflicts that stop an
+apply, every destructive change (delete, replace, rotate) expanded and flagged, then the other
+changes in plan order, the warnings and the summary line.
+
+Size: the body stays under `LIMIT` characters (GitHub takes 65536). Destructive changes are never
+dropped for size: when their full sections do not fit, their field tables go (one section per
+change stays); only thousands of them fall back to a list of names. The other changes are cut from
+the end, with the number left out and a link to the full plan (the run that holds the plan
+artifact) when that is known.
+
+`render_error` writes the comment for a failed plan, under the same marker, so the failure
+replaces the last plan instead of leaving it up as if it were still true.
+"""
 
 from __future__ import annotations
 
 import html
+import os
+import re
+from collections.abc import Mapping
+from typing import Any
 
-from dcrsync.plan import Change, Plan
+from dcrsync.plan import DESTRUCTIVE, Change, FieldChange, Plan
 from dcrsync.render.text import SYMBOL, summary_line
 from dcrsync.render.values import cell
 
 LIMIT = 60_000
 MARKER = "<!-- dcrsync-plan -->"
+FLAG = "⚠️"
+#: the default of `details_url`: read it from the environment (see `details_url_from_env`)
+FROM_ENV: Any = object()
+
+_CONFLICTS_LIMIT = 10_000
+_WARNINGS_LIMIT = 5_000
+_LINE_LIMIT = 500
+_ERROR_LIMIT = 20_000
+#: room kept for the "N more change(s) not shown" line
+_RESERVE = 600
+
+_CONSEQUENCE = {
+    "delete": "**The client is deleted on the server.**",
+    "replace": "**The client is deleted and created again:** whatever holds its old client_id or secret must be given the new ones.",
+    "rotate": "**The client gets a new secret: the app must be given the new secret.**",
+}
+_VERB = {"delete": "delete", "replace": "replace", "rotate": "rotate the secret of"}
 
 
-def _section(change: Change) -> str:
-    title = f"<code>{SYMBOL[change.action]} {change.action}</code> <b>{html.escape(change.name)}</b> — {change.cause}"
+def marker(environment: str | None = None) -> str:
+    """The hidden first line that finds our comment: one per environment."""
+    if not environment:
+        return MARKER
+    safe = re.sub(r"[^A-Za-z0-9_.-]", "_", environment)
+    return f"<!-- dcrsync-plan {safe} -->"
+
+
+def details_url_from_env(environ: Mapping[str, str]) -> str | None:
+    """Where the full plan is: `DCRSYNC_DETAILS_URL`, else the GitHub Actions run page (its artifacts)."""
+    explicit = (environ.get("DCRSYNC_DETAILS_URL") or "").strip()
+    if explicit:
+        return explicit
+    server = (environ.get("GITHUB_SERVER_URL") or "").strip().rstrip("/")
+    repo = (environ.get("GITHUB_REPOSITORY") or "").strip()
+    run = (environ.get("GITHUB_RUN_ID") or "").strip()
+    if server and repo and run:
+        return f"{server}/{repo}/actions/runs/{run}"
+    return None
+
+
+def _url(details_url: str | None) -> str | None:
+    resolved = details_url_from_env(os.environ) if details_url is FROM_ENV else details_url
+    if not resolved or not resolved.startswith(("https://", "http://")) or any(c in resolved for c in " <>\n"):
+        return None
+    return resolved
+
+
+def _link(url: str, text: str) -> str:
+    return f"[{text}](<{url}>)"
+
+
+def _clip(text: str, limit: int = _LINE_LIMIT) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _bounded_list(items: list[str], limit: int, what: str, prefix: str = "- ") -> list[str]:
+    """One line per item, escaped and clipped, until `limit` characters; then how many were left out."""
+    lines: list[str] = []
+    used = 0
+    for i, item in enumerate(items):
+        line = prefix + html.escape(_clip(item), quote=False)
+        if used + len(line) > limit:
+            lines.append(f"{prefix}… and {len(items) - i} more {what}: run `dcrsync plan` to see them all")
+            break
+        lines.append(line)
+        used += len(line) + 1
+    return lines
+
+
+# -- one change ----------------------------------------------------------------------------------
+
+
+def _before(f: FieldChange) -> str:
+    if f.kind == "declare":
+        return "<i>(server default)</i>" + (f" {cell(f.before)}" if f.before is not None else "")
+    return cell(f.before)
+
+
+def _after(f: FieldChange) -> str:
+    if f.kind == "unset":
+        return "<i>(unset)</i>" + (f" {cell(f.after)}" if f.after is not None else "")
+    return cell(f.after)
+
+
+def _table(change: Change) -> str:
     rows = ["| field | before | after |", "| --- | --- | --- |"]
     for f in change.fields:
-        rows.append(f"| `{f.path}` | {cell(f.before)} | {cell(f.after)} |")
-    body = []
-    if change.client_id:
-        body.append(f"client_id `{change.client_id}`" + (f" · {change.source}" if change.source else ""))
-    elif change.source:
-        body.append(change.source)
+        note = {"declare": " <sub>newly declared</sub>", "unset": " <sub>no longer declared</sub>"}.get(f.kind, "")
+        rows.append(f"| `{f.path}`{note} | {_before(f)} | {_after(f)} |")
+    return "\n".join(rows)
+
+
+def _title(change: Change) -> str:
+    name = f"<b>{html.escape(change.name)}</b>"
+    if change.action == "move" and change.moved_from:
+        name = f"<b>{html.escape(change.moved_from)}</b> → {name}"
+    action = f"<code>{SYMBOL[change.action]} {change.action}</code>"
+    if change.action in DESTRUCTIVE:
+        return f"{FLAG} <b>{action}</b> {name} — {change.cause}"
+    return f"{action} {name} — {change.cause}"
+
+
+def _section(change: Change, table: bool = True) -> str:
+    destructive = change.action in DESTRUCTIVE
+    body: list[str] = []
+    if destructive:
+        body.append(_CONSEQUENCE[change.action])
+    if change.action == "move" and change.moved_from:
+        body.append(
+            f"Renamed from `{html.escape(change.moved_from)}` to `{html.escape(change.name)}`: "
+            "the same client on the server, no new secret."
+        )
+    where = [f"client_id `{change.client_id}`"] if change.client_id else []
+    where += [html.escape(change.source)] if change.source else []
+    if where:
+        body.append(" · ".join(where))
     if change.reason:
-        body.append(f"_{html.escape(change.reason)}_")
-    blocks = body + (["\n".join(rows)] if change.fields else [])
-    return f"<details><summary>{title}</summary>\n\n" + "\n\n".join(blocks) + "\n\n</details>\n\n"
+        body.append(f"_{html.escape(_clip(change.reason), quote=False)}_")
+    if change.fields and table:
+        body.append(_table(change))
+    elif change.fields:
+        body.append(f"_{len(change.fields)} field(s) change; the table is left out for size: see the full plan._")
+    tag = "<details open>" if destructive else "<details>"
+    return f"{tag}<summary>{_title(change)}</summary>\n\n" + "\n\n".join(body) + "\n\n</details>\n\n"
 
 
-def render(plan: Plan, title: str = "dcrsync plan", limit: int = LIMIT) -> str:
+# -- the plan ------------------------------------------------------------------------------------
+
+
+def _head(plan: Plan, title: str) -> str:
     s = plan.summary()
-    head = [
-        MARKER,
-        f"### {title}",
+    env = f" for `{html.escape(plan.environment)}`" if plan.environment else ""
+    columns = ("create", "update", "move", "rotate", "replace", "delete", "unchanged")
+    counts = [f"**{s[c]}**" if c in DESTRUCTIVE and s[c] else str(s[c]) for c in columns]
+    lines = [
+        marker(plan.environment),
+        f"### {title}{env}",
         "",
         f"`{plan.server.get('kind')}` at `{plan.server.get('url')}`",
         "",
-        "| create | update | replace | delete | unchanged |",
-        "| ---: | ---: | ---: | ---: | ---: |",
-        f"| {s['create']} | {s['update']} | {s['replace']} | {s['delete']} | {s['unchanged']} |",
+        "| " + " | ".join(columns) + " |",
+        "| " + " | ".join("---:" for _ in columns) + " |",
+        "| " + " | ".join(counts) + " |",
         "",
     ]
-    tail = [summary_line(plan)]
+    if plan.conflicts:
+        lines += [
+            "> [!CAUTION]",
+            f"> **{len(plan.conflicts)} conflict(s) stop the apply**; nothing is sent to the server until they are resolved:",
+        ]
+        lines += ["> " + line for line in _bounded_list(plan.conflicts, _CONFLICTS_LIMIT, "conflict(s)")]
+        lines.append("")
+    destructive = [a for a in ("delete", "replace", "rotate") if s[a]]
+    if destructive:
+        said = [f"{_VERB[a]} {s[a]} client(s)" for a in destructive]
+        said = ", ".join(said[:-1]) + " and " + said[-1] if len(said) > 1 else said[0]
+        lines += [
+            "> [!WARNING]",
+            f"> **This plan will {said}.** They are listed first, below.",
+            "",
+        ]
+    return "\n".join(lines) + "\n"  # a blank line: a table must not run into the first <details>
+
+
+def _tail(plan: Plan, url: str | None) -> str:
+    lines: list[str] = []
     if plan.warnings:
-        tail = ["**Warnings**", ""] + [f"- {html.escape(w)}" for w in plan.warnings] + [""] + tail
-    text = "\n".join(head) + "\n"  # a blank line: a table must not run into the first <details>
-    budget = limit - len(text) - len("\n".join(tail)) - 200
+        lines += ["**Warnings**", ""] + _bounded_list(plan.warnings, _WARNINGS_LIMIT, "warning(s)") + [""]
+    lines.append(summary_line(plan))
+    if url and plan.changes:
+        lines += ["", f"Full plan: the plan artifact of {_link(url, 'this run')}."]
+    return "\n".join(lines) + "\n"
+
+
+def _destructive_block(changes: list[Change], budget: int) -> str:
+    """Every destructive change, as much of each as fits in `budget` (never none of them)."""
+    if not changes:
+        return ""
+    head = f"#### {FLAG} Destructive changes ({len(changes)})\n\n"
+    full = [_section(c) for c in changes]
+    if len(head) + sum(map(len, full)) <= budget:
+        return head + "".join(full)
+    compact = [_section(c, table=False) for c in changes]
+    note = "_Field tables of some destructive changes are left out for size: see the full plan._\n\n"
+    room = budget - len(head) - len(note) - sum(map(len, compact))
+    if room >= 0:
+        parts = []
+        for f, c in zip(full, compact, strict=True):  # expand as many as fit, in plan order
+            if len(f) - len(c) <= room:
+                parts.append(f)
+                room -= len(f) - len(c)
+            else:
+                parts.append(c)
+        return head + note + "".join(parts)
+    # thousands of them: one line per action with the names, as many names as fit
+    text = head + "_Too many to show one by one: their names, by action. See the full plan for the fields._\n\n"
+    for action in ("delete", "replace", "rotate"):
+        names = [c.name for c in changes if c.action == action]
+        if not names:
+            continue
+        line = f"- {FLAG} **{action}** ({len(names)}): "
+        shown: list[str] = []
+        used = len(text) + len(line) + 120  # room for the "and N more" tail
+        for name in names:
+            piece = f"`{html.escape(name)}`"
+            if used + len(piece) + 2 > budget:
+                break
+            shown.append(piece)
+            used += len(piece) + 2
+        line += ", ".join(shown)
+        if len(shown) < len(names):
+            line += f" … and **{len(names) - len(shown)} more not shown**: see the full plan"
+        text += line + "\n"
+    return text + "\n"
+
+
+def render(plan: Plan, title: str = "dcrsync plan", limit: int = LIMIT, details_url: str | None = FROM_ENV) -> str:
+    """The comment body. `details_url`: where the full plan is (default: from the environment)."""
+    url = _url(details_url)
+    head, tail = _head(plan, title), _tail(plan, url)
+    budget = limit - len(head) - len(tail) - _RESERVE
+    destructive = [c for c in plan.changes if c.action in DESTRUCTIVE]
+    others = [c for c in plan.changes if c.action not in DESTRUCTIVE]
+    text = head + _destructive_block(destructive, budget)
+    budget -= len(text) - len(head)
+    if others and destructive:
+        heading = f"#### Other changes ({len(others)})\n\n"
+        text += heading
+        budget -= len(heading)
     shown = 0
-    for change in plan.changes:
+    for change in others:
         section = _section(change)
         if len(section) > budget:
             break
         text += section
         budget -= len(section)
         shown += 1
-    hidden = len(plan.changes) - shown
+    hidden = len(others) - shown
     if hidden:
-        text += f"\n**{hidden} more change(s) not shown** (comment size limit); run `dcrsync plan` for all of them.\n"
-    return text + "\n" + "\n".join(tail) + "\n"
+        where = _link(url, "the full plan") + " (the plan artifact of this run)" if url else "run `dcrsync plan` for all of them"
+        text += f"\n**{hidden} more change(s) not shown** (comment size limit): {where}.\n"
+    return text + "\n" + tail
+
+
+# -- a failed plan -------------------------------------------------------------------------------
+
+_ANNOTATION = re.compile(r"^::(error|warning|notice)((?: [^:]*)?)::(.*)$")
+
+
+def _unescape(text: str, prop: bool = False) -> str:
+    text = text.replace("%0D", "\r").replace("%0A", "\n")
+    if prop:
+        text = text.replace("%3A", ":").replace("%2C", ",")
+    return text.replace("%25", "%")
+
+
+def readable(text: str) -> str:
+    """Error output made readable: colours dropped, GitHub annotation lines as `file:line: message`."""
+    text = re.sub(r"\x1b\[[0-9;]*[A-Za-z]", "", text)
+    out = []
+    for line in text.splitlines():
+        m = _ANNOTATION.match(line)
+        if m:
+            props = dict(p.split("=", 1) for p in m.group(2).strip().split(",") if "=" in p)
+            where = ":".join(_unescape(props[k], prop=True) for k in ("file", "line", "col") if k in props)
+            line = (f"{where}: " if where else "") + f"{m.group(1)}: {_unescape(m.group(3))}"
+        out.append(line.rstrip())
+    return "\n".join(out).strip("\n")
+
+
+def render_error(
+    error: str,
+    environment: str | None = None,
+    title: str = "dcrsync plan",
+    details_url: str | None = FROM_ENV,
+) -> str:
+    """The comment for a plan that failed: the error, in place of the plan that no longer holds."""
+    url = _url(details_url)
+    env = f" for `{html.escape(environment)}`" if environment else ""
+    text = readable(error)
+    if len(text) > _ERROR_LIMIT:
+        cut = len(text) - _ERROR_LIMIT
+        text = f"… ({cut} earlier characters left out)\n" + text[cut:]
+    fence = "```"
+    while fence in text:
+        fence += "`"
+    lines = [
+        marker(environment),
+        f"### ❌ {title}{env} failed",
+        "",
+        "> [!CAUTION]",
+        "> **There is no plan to review.** The plan this comment showed before was removed: it may no longer "
+        "be what an apply would do. Fix the error below and push again.",
+        "",
+    ]
+    if text:
+        lines += [fence + "text", text, fence, ""]
+    else:
+        lines += ["The step failed without an error message: see the run's log.", ""]
+    if url:
+        lines += [f"Log: {_link(url, 'the failed run')}.", ""]
+    return "\n".join(lines)
