@@ -7,19 +7,18 @@ from pathlib import Path
 
 from dcrsync.apply import Applier, new_secret
 from dcrsync.backends.base import Backend, Marker, Result
-from dcrsync.diff import desired_values, live_values
 from dcrsync.errors import DcrsyncError, StateError
 from dcrsync.export import document_for, dump
 from dcrsync.lint import lint
 from dcrsync.loader import load_clients
 from dcrsync.model import ClientSpec, Location, uses_secret
 from dcrsync.project import Project, load_specs
-from dcrsync.state import ClientRecord, State, now
+from dcrsync.state import ClientRecord, State, desired_values, live_values, now
 
 
 def _journal_and_commit(project: Project, state: State, entries: list[dict]) -> None:
     """Durable first (the journal), then folded into the state with one atomic replace."""
-    project.store.journal.append(entries)
+    project.store.append(entries)
     state.fold(entries)
     project.store.commit(state)
 

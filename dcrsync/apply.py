@@ -9,13 +9,15 @@ from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Any
 
-from dcrsync.backends.base import Backend, Marker, Result, observed
+from dcrsync.backends.base import Backend, Marker, Result
 from dcrsync.config import Safety
-from dcrsync.diff import STATE_ONLY, desired_values, live_values
+from dcrsync.diff import STATE_ONLY
 from dcrsync.errors import BackendError, DcrsyncError, PlanError
+from dcrsync.groupcommit import JournalWriter
 from dcrsync.model import ClientSpec, LiveClient, Location, uses_secret
 from dcrsync.plan import Change, Plan, counts_as_update
-from dcrsync.state import JournalWriter, State, StateStore, move_entry, now
+from dcrsync.state import Entry, State, entries_for, forget, move_entry, upsert
+from dcrsync.store import StateStore
 
 #: called as each change finishes: the change, the error (None when done), the client_id it has now
 Progress = Callable[[Change, str | None, str | None], None]
@@ -103,10 +105,10 @@ class Applier:
         self.progress = progress
         self.report = ApplyReport()
         self.writer: JournalWriter | None = None
-        self.entries: list[dict[str, Any]] = []
+        self.entries: list[Entry] = []
 
     # --- journal --------------------------------------------------------------------------
-    def _journal(self, *entries: dict[str, Any]) -> int:
+    def _journal(self, *entries: Entry) -> int:
         assert self.writer is not None
         self.entries.extend(entries)
         return self.writer.submit(*entries)
@@ -116,35 +118,11 @@ class Applier:
         assert self.writer is not None
         self.writer.wait(ticket)
 
-    def _record(self, spec: ClientSpec, result: Result) -> list[dict[str, Any]]:
+    def _record(self, spec: ClientSpec, result: Result) -> list[Entry]:
         """Journal entries for a finished operation: the secrets (sops), then the bookkeeping (plain)."""
-        desired = desired_values(spec, self.backend.normalise)
-        applied = live_values(result.live, desired, self.backend.normalise)
-        for path in sorted(desired):
-            if desired[path] != applied[path]:
-                self.report.warnings.append(
-                    f"{spec.name}: the server stored {path} as {result.live.fields.get(path)!r} "
-                    f"instead of {spec.declared().get(path)!r}; accepted (it will not show as a change again)"
-                )
+        entries, warnings = entries_for(spec, result.live, result.secrets, self.backend.normalise)
+        self.report.warnings.extend(warnings)
         self.report.client_ids[spec.name] = result.live.client_id
-        entries = []
-        secrets_given = {k: v for k, v in result.secrets.items() if v is not None}
-        if secrets_given:
-            entries.append(
-                {"op": "upsert", "name": spec.name, "data": {"client_id": result.live.client_id, **secrets_given}}
-            )
-        entries.append({
-            "op": "upsert",
-            "name": spec.name,
-            "data": {
-                "client_id": result.live.client_id,
-                "desired": desired,
-                "applied": applied,
-                "applied_at": now(),
-                "pending": None,
-                "observed": observed(result.live),
-            },
-        })
         return entries
 
     # --- operations -----------------------------------------------------------------------
@@ -156,7 +134,7 @@ class Applier:
         except BackendError as exc:
             if exc.status is not None and 400 <= exc.status < 500 and exc.status != 409:
                 if spec.name not in self.state.clients:  # refused: nothing was created, forget the intent
-                    self._journal({"op": "delete", "name": spec.name})
+                    self._journal(forget(spec.name))
                 raise
             if exc.status != 409 or not cid:
                 raise
@@ -187,7 +165,7 @@ class Applier:
 
     def _delete(self, change: Change, live: LiveClient) -> None:
         self.backend.delete(live, self.state.clients.get(change.name))
-        self._journal({"op": "delete", "name": change.name})
+        self._journal(forget(change.name))
 
     def _run(self, change: Change, fn: Callable[[], None]) -> None:
         try:
@@ -214,7 +192,7 @@ class Applier:
         # where a lost answer can be recovered (the id was ours, the secret can be rotated), batch
         # journal writes; where it cannot (RFC 7592), write each answer as soon as it arrives
         recoverable = self.backend.chooses_client_id and self.backend.rotates_secret
-        self.writer = JournalWriter(self.store.journal, interval=1.0 if recoverable else 0.0)
+        self.writer = JournalWriter(self.store.append, interval=1.0 if recoverable else 0.0)
         try:
             creates = [c for c in plan.changes if c.action == "create"]
             intents = self._intents(creates, specs)
@@ -264,7 +242,7 @@ class Applier:
             intents[change.name] = {"client_id": cid, "client_secret": None}
             # announced even when the server picks the id: a lost answer is then at least reported
             data = {"client_id": cid or "", "pending": "create", "client_secret": None}
-            announce.append({"op": "upsert", "name": change.name, "data": data})
+            announce.append(upsert(change.name, **data))
         if announce:
             self._journal(*announce)
             assert self.writer is not None

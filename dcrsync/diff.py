@@ -19,15 +19,14 @@ The rules, in the order `compute` applies them to each client in git:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from dcrsync.backends.base import fingerprint
 from dcrsync.errors import PlanError
-from dcrsync.model import ClientSpec, LiveClient, shown, uses_secret
+from dcrsync.model import ClientSpec, LiveClient, fingerprint, shown, uses_secret
 from dcrsync.plan import Change, FieldChange
-from dcrsync.state import ClientRecord, State, record_fingerprint
+from dcrsync.state import ClientRecord, State, live_values, record_fingerprint
 
 Normalise = Callable[[str, Any], Any]
 MARKER_PATH = "(ownership marker)"
@@ -64,14 +63,6 @@ class Outcome:
     leftovers: list[str]
     #: what stops an apply before anything is sent, one line each
     conflicts: list[str] = field(default_factory=list)
-
-
-def desired_values(spec: ClientSpec, normalise: Normalise) -> dict[str, Any]:
-    return {p: normalise(p, v) for p, v in spec.declared().items()}
-
-
-def live_values(live: LiveClient, paths: Iterable[str], normalise: Normalise) -> dict[str, Any]:
-    return {p: normalise(p, live.fields.get(p)) for p in paths}
 
 
 def field_changes(

@@ -17,10 +17,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-from dcrsync.diff import MARKER_PATH, desired_values
+from dcrsync.diff import MARKER_PATH
 from dcrsync.model import ClientSpec, LiveClient, shown
 from dcrsync.plan import FieldChange
-from dcrsync.state import State
+from dcrsync.state import State, desired_values
 from dcrsync.undeclared import Reader, UndeclaredChange, default_reader
 from dcrsync.undeclared import changes as changes_of
 

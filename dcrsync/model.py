@@ -7,6 +7,8 @@ names (``redirect_uris``) and family-specific ones prefixed with their block (``
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -160,3 +162,27 @@ def normalise_value(path: str, value: Any) -> Any:
 
 def normalise(fields: dict[str, Any]) -> dict[str, Any]:
     return {k: normalise_value(k, v) for k, v in fields.items()}
+
+
+#: keys of a server representation that never count towards a fingerprint, nor are kept
+VOLATILE = frozenset({"client_secret", "registration_access_token", "updated_at"})
+#: attributes that can hold a secret inside a representation (Keycloak's secret rotation keeps the
+#: old secret in one): never kept in a record, whose sidecar is plain JSON
+SECRET_ATTRIBUTES = frozenset({"client.secret.rotated"})
+
+
+def observed(live: LiveClient) -> dict[str, Any]:
+    """The server's whole representation as a record keeps it: no secret, nothing volatile."""
+    out = {k: v for k, v in live.raw.items() if k not in VOLATILE}
+    attrs = out.get("attributes")
+    if isinstance(attrs, dict) and SECRET_ATTRIBUTES & attrs.keys():
+        out["attributes"] = {k: v for k, v in attrs.items() if k not in SECRET_ATTRIBUTES}
+    return out
+
+
+def fingerprint(live: LiveClient | None) -> str:
+    """What a saved plan checks of a live client it touches ("absent" when there is none)."""
+    if live is None:
+        return "absent"
+    blob = json.dumps(observed(live), sort_keys=True, separators=(",", ":"), default=str)
+    return "sha256:" + hashlib.sha256(blob.encode()).hexdigest()

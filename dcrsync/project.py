@@ -9,15 +9,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dcrsync.backends import make_backend
-from dcrsync.backends.base import Backend, Fetched, fingerprint
+from dcrsync.backends.base import Backend, Fetched
 from dcrsync.config import Config, find_config, load_config
 from dcrsync.diff import Inputs, Outcome, compute
 from dcrsync.errors import ConfigError, DcrsyncError, PlanError, SopsError
 from dcrsync.loader import load_project
-from dcrsync.model import ClientSpec, Diagnostic
+from dcrsync.model import ClientSpec, Diagnostic, fingerprint
 from dcrsync.plan import Plan
 from dcrsync.sops import Sops
-from dcrsync.state import State, StateStore, now, record_fingerprint
+from dcrsync.state import State, now, record_fingerprint, upsert
+from dcrsync.store import FileStore
 
 
 class InvalidClients(DcrsyncError):
@@ -35,15 +36,14 @@ class InvalidClients(DcrsyncError):
 @dataclass
 class Project:
     config: Config
-    store: StateStore
+    store: FileStore
     _sops: Sops | None = None
 
     @property
     def sops(self) -> Sops:
         if self._sops is None:
             self._sops = Sops(age_recipients=self.config.sops_age, config_path=self.config.sops_config)
-            self.store.sops = self._sops
-            self.store.journal.sops = self._sops
+            self.store.unlock(self._sops)
         return self._sops
 
     def backend(self, parallelism: int = 4) -> Backend:
@@ -60,7 +60,7 @@ def open_project(config_path: str | None, env_name: str | None) -> Project:
             "no dcrsync.yaml here: run from the folder that holds it, or pass --config / set DCRSYNC_CONFIG"
         )
     config = load_config(path, env_name, os.environ)
-    return Project(config=config, store=StateStore(config.state, None))
+    return Project(config=config, store=FileStore(config.state))
 
 
 def load_specs(project: Project) -> list[ClientSpec]:
@@ -73,7 +73,7 @@ def load_specs(project: Project) -> list[ClientSpec]:
 def read_state(project: Project, backend: Backend, *, need_secrets: bool) -> State:
     """Without a key when possible; with it when the backend needs stored tokens or a journal waits."""
     store = project.store
-    if need_secrets or store.journal.exists():
+    if need_secrets or store.has_journal():
         project.sops  # noqa: B018 - attaches sops to the store
         try:
             return store.read()
@@ -185,10 +185,10 @@ def check_lost_state(project: Project, backend: Backend, state: State, fetched: 
 
 def persist_rotated(project: Project, state: State, fetched: Fetched) -> None:
     """A server rotated registration tokens while we read: journal them at once, or they are lost."""
-    entries = [{"op": "upsert", "name": n, "data": d} for n, d in fetched.rotated.items()]
+    entries = [upsert(n, **d) for n, d in fetched.rotated.items()]
     project.sops  # noqa: B018
     with project.store.locked():
-        project.store.journal.append(entries)
+        project.store.append(entries)
     state.fold(entries)
 
 

@@ -65,9 +65,9 @@ def skip_unless(env: BackendEnv, scenario: str) -> None:
 
 def records(p) -> dict[str, dict]:
     from dcrsync.sops import Sops
-    from dcrsync.state import StateStore
+    from dcrsync.store import FileStore
 
-    state = StateStore(p.state, Sops()).read()
+    state = FileStore(p.state, Sops()).read()
     return {n: {"client_id": r.client_id, "client_secret": r.client_secret,
                 "registration_access_token": r.registration_access_token,
                 "registration_client_uri": r.registration_client_uri} for n, r in state.clients.items()}

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dcrsync.backends.base import default_normalise
 from dcrsync.backends.hydra import HydraBackend, go_duration_seconds, to_live
-from dcrsync.diff import Inputs, compute, desired_values
+from dcrsync.diff import Inputs, compute
 from dcrsync.model import ClientSpec, LiveClient, Location
-from dcrsync.state import ClientRecord, State
+from dcrsync.state import ClientRecord, State, desired_values
 
 OWNER = "team"
 

@@ -11,7 +11,7 @@ import json
 
 import pytest
 
-from dcrsync.state import sidecar_path
+from dcrsync.store import sidecar_path
 from tests.conftest import make_project
 from tests.harness.keycloak import make_realm, realm_name, shared_keycloak
 from tests.hydra_api import clients_of, put_client

@@ -62,9 +62,9 @@ def test_sigkill_at_several_points_converges(hydra_project, hydra):
     assert not journal.exists()
 
     from dcrsync.sops import Sops
-    from dcrsync.state import StateStore
+    from dcrsync.store import FileStore
 
-    state = StateStore(p.state, Sops()).read()
+    state = FileStore(p.state, Sops()).read()
     assert set(state.clients) == set(names)
     by_name = {c["metadata"]["dcrsync"]["name"]: c["client_id"] for c in live}
     secrets = {}

@@ -246,9 +246,9 @@ def test_sigkill_converges_and_every_orphan_is_reported(tmp_path, age_key):
         assert not journal.exists()
 
         from dcrsync.sops import Sops
-        from dcrsync.state import StateStore
+        from dcrsync.store import FileStore
 
-        state = StateStore(p.state, Sops()).read()
+        state = FileStore(p.state, Sops()).read()
         assert set(state.clients) == {f"svc-{i:03d}" for i in range(N)}
         ids = [r.client_id for r in state.clients.values()]
         assert len(set(ids)) == N and all(ids)

@@ -8,7 +8,7 @@ import os
 import pytest
 
 from dcrsync.sops import Sops
-from dcrsync.state import StateStore
+from dcrsync.store import FileStore
 
 pytestmark = pytest.mark.hydra
 SVC = {"client_name": "Svc", "grant_types": ["client_credentials"], "scope": "openid"}
@@ -62,7 +62,7 @@ def test_rm_forgets_without_touching_the_server(applied, hydra):
 def test_a_second_apply_is_refused_while_the_lock_is_held(applied):
     p = applied
     p.write_client("c", SVC)
-    store = StateStore(p.state, Sops())
+    store = FileStore(p.state, Sops())
     with store.locked():
         r = p.run_sub("apply", "--auto-approve")
     assert r.returncode == 1 and "locked by another dcrsync apply" in r.stderr

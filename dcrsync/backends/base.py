@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
-from dcrsync.model import SECRET_FIELDS, ClientSpec, LiveClient, normalise_value
+from dcrsync.model import SECRET_FIELDS, ClientSpec, LiveClient, fingerprint, normalise_value, observed
 from dcrsync.state import ClientRecord
 
-#: keys of a server representation that never count towards a fingerprint
-VOLATILE = frozenset({"client_secret", "registration_access_token", "updated_at"})
+__all__ = ["Backend", "Fetched", "Marker", "Result", "default_normalise", "fingerprint", "observed"]
 
 
 @dataclass(frozen=True)
@@ -76,28 +73,6 @@ class Backend(Protocol):
     def normalise(self, path: str, value: Any) -> Any: ...
 
     def close(self) -> None: ...
-
-
-#: attributes that can hold a secret inside a representation (Keycloak's secret rotation keeps the
-#: old secret in one): never kept in a record, whose sidecar is plain JSON
-SECRET_ATTRIBUTES = frozenset({"client.secret.rotated"})
-
-
-def observed(live: LiveClient) -> dict[str, Any]:
-    """The server's whole representation as a record keeps it: no secret, nothing volatile."""
-    out = {k: v for k, v in live.raw.items() if k not in VOLATILE}
-    attrs = out.get("attributes")
-    if isinstance(attrs, dict) and SECRET_ATTRIBUTES & attrs.keys():
-        out["attributes"] = {k: v for k, v in attrs.items() if k not in SECRET_ATTRIBUTES}
-    return out
-
-
-def fingerprint(live: LiveClient | None) -> str:
-    if live is None:
-        return "absent"
-    body = observed(live)
-    blob = json.dumps(body, sort_keys=True, separators=(",", ":"), default=str)
-    return "sha256:" + hashlib.sha256(blob.encode()).hexdigest()
 
 
 def default_normalise(path: str, value: Any) -> Any:

@@ -32,7 +32,7 @@ def apply(config_path, env_name, planfile, auto_approve, force, targets, paralle
     store = project.store
     try:
         with store.locked():
-            replayed = store.journal.exists()
+            replayed = store.has_journal()
             state = store.read()
             if replayed:  # an interrupted apply left secrets in the journal: keep them first
                 store.commit(state)

@@ -31,7 +31,7 @@ def list_(config_path, env_name, fmt) -> None:
         return
     for name, cid, at, pending in rows:
         click.echo(f"{name}\t{cid}\t{at or '-'}{'  (create pending)' if pending else ''}")
-    if project.store.journal.exists():
+    if project.store.has_journal():
         click.echo("note: an interrupted apply left a journal; the next apply folds it in", err=True)
 
 
@@ -107,7 +107,7 @@ def mv(config_path, env_name, old, new) -> None:
         if new in st.clients:
             raise StateError(f"{new} is in {project.store.path} already (client {st.clients[new].client_id}); nothing was changed")
         entries = [move_entry(old, new)]
-        project.store.journal.append(entries)
+        project.store.append(entries)
         st.fold(entries)
         project.store.commit(st)
     click.echo(

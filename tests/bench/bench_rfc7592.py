@@ -97,9 +97,9 @@ def bench_plan(registration_url: str, recipient: str, n: int, parallelism: int, 
 
     from dcrsync.backends.rfc7592 import Rfc7592Backend
     from dcrsync.sops import Sops
-    from dcrsync.state import StateStore
+    from dcrsync.store import FileStore
 
-    state = StateStore(root / "state.sops.yaml", Sops()).read()
+    state = FileStore(root / "state.sops.yaml", Sops()).read()
     records = list(state.clients.values())
     targets = [(r.registration_client_uri, r.registration_access_token) for r in records]
     assert len(targets) == n and all(u and tok for u, tok in targets)

@@ -1,0 +1,51 @@
+"""The core is pure: importing it loads no store, no sops, no HTTP, no lock, no thread."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+CORE = ["dcrsync.model", "dcrsync.diff", "dcrsync.plan", "dcrsync.drift", "dcrsync.lint", "dcrsync.loader",
+        "dcrsync.state", "dcrsync.undeclared"]
+FORBIDDEN = ["dcrsync.store", "dcrsync.groupcommit", "dcrsync.sops", "dcrsync.http", "dcrsync.backends.hydra",
+             "dcrsync.backends.rfc7592", "dcrsync.backends.keycloak", "httpx", "fcntl", "threading", "subprocess"]
+
+
+def _loaded(modules: list[str], blocked: tuple[str, ...] = ()) -> list[str]:
+    """Which FORBIDDEN modules importing `modules` loads, in a fresh interpreter."""
+    code = (
+        "import sys, json\n"
+        f"for m in {blocked!r}: sys.modules[m] = None\n"  # importing a blocked module fails loudly
+        f"for m in {modules!r}: __import__(m)\n"
+        f"print(json.dumps(sorted(m for m in {FORBIDDEN!r} if sys.modules.get(m) is not None)))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return json.loads(out.stdout)
+
+
+def test_core_modules_load_no_io_module():
+    # jsonschema (through attrs) imports `threading` for its own caches: the loader's schema check
+    # is the one place a third party brings it in, so it is looked at apart below
+    pure = [m for m in CORE if m not in ("dcrsync.loader", "dcrsync.lint")]
+    assert _loaded(pure) == []
+    assert _loaded(CORE) in ([], ["threading"])
+
+
+def test_loader_brings_threading_only_through_jsonschema():
+    code = (
+        "import sys\n"
+        "import jsonschema\n"
+        "had = 'threading' in sys.modules\n"
+        "import dcrsync.loader, dcrsync.lint\n"
+        "print(had)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    if "threading" in _loaded(CORE):
+        assert out.stdout.strip() == "True", "threading is loaded by dcrsync itself, not by jsonschema"
+
+
+def test_the_check_itself_sees_an_io_module():
+    code = "import sys, dcrsync.store; print('dcrsync.sops' in sys.modules and 'fcntl' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "True"
