@@ -10,12 +10,11 @@ from functools import partial
 from typing import Any
 
 from dcrsync.backends.base import Backend, Marker, Result
-from dcrsync.config import Safety
-from dcrsync.diff import STATE_ONLY
-from dcrsync.errors import BackendError, DcrsyncError, PlanError
+from dcrsync.errors import BackendError, DcrsyncError
 from dcrsync.groupcommit import JournalWriter
 from dcrsync.model import ClientSpec, LiveClient, Location, uses_secret
-from dcrsync.plan import Change, Plan, counts_as_update
+from dcrsync.ownership import Ownership
+from dcrsync.plan import Change, Plan
 from dcrsync.state import Entry, State, entries_for, forget, move_entry, upsert
 from dcrsync.store import StateStore
 
@@ -35,29 +34,6 @@ class ApplyReport:
     @property
     def ok(self) -> bool:
         return not self.failed
-
-
-def check_safety(plan: Plan, managed: int, safety: Safety, force: bool) -> None:
-    """octoDNS's rule: too large a share of managed clients updated or deleted stops the apply."""
-    if force or managed < safety.min_existing:
-        return
-    updates = sum(1 for c in plan.changes if counts_as_update(c))
-    deletes = sum(1 for c in plan.changes if c.action in ("delete", "replace"))
-    for count, limit, what in (
-        (updates, safety.max_update_percent, "update"),
-        (deletes, safety.max_delete_percent, "delete"),
-    ):
-        share = 100.0 * count / managed
-        if share > limit:
-            raise PlanError(
-                f"the plan would {what} {count} of {managed} managed clients ({share:.0f}%), more than "
-                f"safety.max_{what}_percent ({limit:g}%); review it and rerun with --force"
-            )
-
-
-def touches_server(change: Change) -> bool:
-    """False for an update that only records in state a client an interrupted apply created."""
-    return any(f.path != STATE_ONLY for f in change.fields)
 
 
 def spec_from_change(change: Change) -> ClientSpec:
@@ -139,7 +115,7 @@ class Applier:
             if exc.status != 409 or not cid:
                 raise
             live, _ = self.backend.get(cid, None)  # an earlier, lost response may have created it
-            if live is None or live.managed_name != spec.name or live.owner != self.owner:
+            if live is None or not Ownership(self.owner).claims(live, spec.name):
                 raise
             result = self.backend.update(spec, marker, live, None, self._secret_for(spec))  # secret lost: rotate
         ticket = self._journal(*self._record(spec, result))
@@ -154,7 +130,7 @@ class Applier:
         secret = new_secret() if change.action == "rotate" and self.backend.chooses_secret else None
         if change.action == "move" and not change.fields and not self.backend.lists:
             result = Result(live=live)  # no marker on such a server: the state alone moves
-        elif touches_server(change) or change.action in ("rotate", "move"):
+        elif not change.records_only:
             result = self.backend.update(spec, Marker(self.owner, spec.name), live, record, secret)
         else:
             result = Result(live=live)

@@ -25,12 +25,12 @@ from typing import Any
 
 from dcrsync.errors import PlanError
 from dcrsync.model import ClientSpec, LiveClient, fingerprint, shown, uses_secret
+from dcrsync.ownership import Ownership
 from dcrsync.plan import Change, FieldChange
 from dcrsync.state import ClientRecord, State, live_values, record_fingerprint
 
 Normalise = Callable[[str, Any], Any]
-MARKER_PATH = "(ownership marker)"
-STATE_ONLY = "(state)"  # a change that only records a client in state
+MARKER_PATH = "(ownership marker)"  # how drift reports a marker someone changed
 #: values that mean "nothing set": a removed field whose live value is one of these needs no reset
 _EMPTY: tuple[Any, ...] = (None, [], {}, "", False)
 
@@ -50,6 +50,10 @@ class Inputs:
     unreadable: dict[str, str] = field(default_factory=dict)
     #: what the server fills in for a field never declared (a removed field equal to it needs no reset)
     defaults: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def own(self) -> Ownership:
+        return Ownership(self.owner, self.lists)
 
 
 @dataclass
@@ -132,7 +136,7 @@ class _Index:
     def of(cls, inp: Inputs) -> _Index:
         return cls(
             by_id={c.client_id: c for c in inp.live},
-            by_marker={c.managed_name: c for c in inp.live if c.managed_name and c.owner == inp.owner},
+            by_marker=inp.own.by_name(inp.live),
             records_by_id={r.client_id: r for r in inp.state.clients.values() if r.client_id},
             in_git={s.name for s in inp.specs},
         )
@@ -144,7 +148,7 @@ def _match(inp: Inputs, ix: _Index, spec: ClientSpec) -> tuple[LiveClient | None
     live = ix.by_id.get(record.client_id) if record is not None else None
     if live is None and spec.client_id:
         live = ix.by_id.get(spec.client_id)
-    if live is None and inp.lists:
+    if live is None:
         live = ix.by_marker.get(spec.name)
     if live is None:
         return None, record, None
@@ -154,8 +158,8 @@ def _match(inp: Inputs, ix: _Index, spec: ClientSpec) -> tuple[LiveClient | None
             return live, other, other.name
     marked = live.managed_name
     if (
-        inp.lists and marked and marked != spec.name and live.owner == inp.owner
-        and marked not in ix.in_git and (record is None or record.client_id == live.client_id)
+        inp.lists and inp.own.is_ours(live) and marked != spec.name and marked not in ix.in_git
+        and (record is None or record.client_id == live.client_id)
     ):
         return live, record, marked  # the state moved already (`state mv`); the marker follows
     return live, record, None
@@ -164,12 +168,12 @@ def _match(inp: Inputs, ix: _Index, spec: ClientSpec) -> tuple[LiveClient | None
 def _conflict(inp: Inputs, spec: ClientSpec, live: LiveClient, record: ClientRecord | None) -> str | None:
     """Why this client must not be touched, or None when it is ours to manage."""
     source = str(spec.location)
-    if live.owner not in (None, inp.owner) and live.managed_name is not None:
+    if inp.own.foreign(live):
         return (
             f"{spec.name} ({source}): client {live.client_id} belongs to owner {live.owner!r}, not "
             f"{inp.owner!r}: change this client's client_id, or remove the file"
         )
-    if record is None and live.managed_name is None and inp.lists:
+    if record is None and inp.own.unmarked(live) and inp.lists:
         return (
             f"{spec.name} ({source}): client {live.client_id} already exists on the server and dcrsync "
             "does not manage it: adopt it with `dcrsync import`, or remove client_id to create a new client"
@@ -211,9 +215,10 @@ def _update_change(
     if moved_from is not None:
         reason = f"renamed from {moved_from}: the state record and the ownership marker follow; same client, same secret"
         return Change("move", spec.name, live.client_id, _cause(causes), fields, reason, moved_from=moved_from, **common)
-    if live.managed_name != spec.name or live.owner != inp.owner:
-        fields.append(FieldChange(MARKER_PATH, _marker(live), {"name": spec.name, "owner": inp.owner}))
+    marker = inp.own.marker_change(live, spec.name)
+    if marker is not None:
         causes.add("drift" if record is not None else "pending")
+    common["marker"] = marker
     recovering = record is not None and record.pending == "create"
     if record is None or recovering:
         knows_secret = record is not None and bool(record.client_secret)
@@ -230,10 +235,12 @@ def _update_change(
             "created by an interrupted apply: recorded now" if recovering
             else "found on the server with our marker but not in state: adopted"
         )
-        if not fields:
-            fields.append(FieldChange(STATE_ONLY, None, {"client_id": live.client_id}))
-        return Change("update", spec.name, live.client_id, _cause(causes), fields, reason, recovery=recovering, **common)
-    if not fields:
+        only = not fields and marker is None
+        return Change(
+            "update", spec.name, live.client_id, _cause(causes), fields, reason, recovery=recovering,
+            records_only=only, **common,
+        )
+    if not fields and marker is None:
         return None
     return Change("update", spec.name, live.client_id, _cause(causes), fields, **common)
 
@@ -327,14 +334,12 @@ def _departed(inp: Inputs, ix: _Index, claimed: set[str], moved: set[str]) -> li
         live = ix.by_id.get(record.client_id)
         if live is None or live.client_id in claimed:
             continue
-        if inp.lists and not (live.owner == inp.owner and live.managed_name == name):
+        if inp.lists and not inp.own.claims(live, name):
             continue  # a listing backend shows the marker: without it, the client is not ours
         out[name] = live
-    if inp.lists:
-        for live in ix.by_id.values():
-            name = live.managed_name
-            if live.owner == inp.owner and name and name not in ix.in_git and live.client_id not in claimed:
-                out.setdefault(name, live)
+    for name, live in inp.own.by_name(ix.by_id.values()).items():
+        if name not in ix.in_git and live.client_id not in claimed:
+            out.setdefault(name, live)
     return sorted(out.items())
 
 
@@ -391,12 +396,6 @@ def check_one_change_per_client(changes: Sequence[Change]) -> None:
                 "one client can be managed under one name only; remove the client_id from one of the files"
             )
         seen[change.client_id] = change.name
-
-
-def _marker(live: LiveClient) -> dict[str, Any] | None:
-    if live.managed_name is None and live.owner is None:
-        return None
-    return {"name": live.managed_name, "owner": live.owner}
 
 
 def spec_payload(spec: ClientSpec) -> dict[str, Any]:

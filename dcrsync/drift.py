@@ -19,6 +19,7 @@ from typing import Any, Literal
 
 from dcrsync.diff import MARKER_PATH
 from dcrsync.model import ClientSpec, LiveClient, shown
+from dcrsync.ownership import Ownership
 from dcrsync.plan import FieldChange
 from dcrsync.state import State, desired_values
 from dcrsync.undeclared import Reader, UndeclaredChange, default_reader
@@ -104,6 +105,7 @@ def detect(
     read: Reader | None = None,
 ) -> DriftReport:
     """`read` is the backend's own `raw -> LiveClient` (how it maps its representation to paths)."""
+    own = Ownership(owner, lists)
     by_id = {c.client_id: c for c in live}
     out: list[DriftedClient] = []
     undeclared: list[UndeclaredClient] = []
@@ -126,7 +128,7 @@ def detect(
             now = normalise(path, current.fields.get(path))
             if now != record.applied[path]:
                 fields.append(FieldChange(path, shown(path, record.applied[path]), shown(path, now)))
-        if lists and (current.managed_name != name or current.owner != owner):
+        if lists and not own.claims(current, name):
             fields.append(
                 FieldChange(
                     MARKER_PATH,
@@ -143,16 +145,15 @@ def detect(
         found = changes_of(record.observed, current.raw, declared, read or default_reader)
         if found:
             undeclared.append(UndeclaredClient(name, record.client_id, found, current.updated_at))
-    if lists:
-        known = {r.client_id for r in state.clients.values()}
-        for client in live:
-            if client.owner == owner and client.managed_name and client.client_id not in known:
-                out.append(
-                    DriftedClient(
-                        client.managed_name, client.client_id, "unmanaged", updated_at=client.updated_at,
-                        detail="carries our ownership marker but is not in the state",
-                    )
+    known = {r.client_id for r in state.clients.values()}
+    for client in own.ours(live):
+        if client.client_id not in known:
+            out.append(
+                DriftedClient(
+                    str(client.managed_name), client.client_id, "unmanaged", updated_at=client.updated_at,
+                    detail="carries our ownership marker but is not in the state",
                 )
+            )
     pending_names = []
     for spec in specs:
         record = state.clients.get(spec.name)

@@ -30,3 +30,7 @@ class BackendError(DcrsyncError):
 
 class PlanError(DcrsyncError):
     pass
+
+
+class TooMuchChange(PlanError):
+    """The plan changes more of the managed clients than the safety thresholds allow."""

@@ -5,9 +5,12 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-from dcrsync.errors import PlanError
+from dcrsync.errors import PlanError, TooMuchChange
+
+if TYPE_CHECKING:
+    from dcrsync.config import Safety
 
 PLAN_VERSION = 1
 Action = Literal["create", "update", "move", "rotate", "replace", "delete"]
@@ -51,6 +54,10 @@ class Change:
     record: str = "absent"
     #: finishes what an interrupted apply of dcrsync's own started (not counted by the safety rule)
     recovery: bool = False
+    #: the change only records the client in state: nothing is sent to the server
+    records_only: bool = False
+    #: the ownership marker is (re)written: {"before": {name, owner} | None, "after": {name, owner}}
+    marker: dict[str, Any] | None = None
 
 
 @dataclass
@@ -75,6 +82,25 @@ class Plan:
 
     def is_empty(self) -> bool:
         return not self.changes
+
+    def check_safety(self, managed: int, safety: Safety, force: bool = False) -> None:
+        """octoDNS's rule: a plan that updates or deletes too large a share of the managed clients
+        stops (TooMuchChange) unless forced. Moves and rotations count as updates; finishing an
+        interrupted apply's own creates, and changes that only record state, do not count."""
+        if force or managed < safety.min_existing:
+            return
+        updates = sum(1 for c in self.changes if counts_as_update(c))
+        deletes = sum(1 for c in self.changes if c.action in ("delete", "replace"))
+        for count, limit, what in (
+            (updates, safety.max_update_percent, "update"),
+            (deletes, safety.max_delete_percent, "delete"),
+        ):
+            share = 100.0 * count / managed
+            if share > limit:
+                raise TooMuchChange(
+                    f"the plan would {what} {count} of {managed} managed clients ({share:.0f}%), more than "
+                    f"safety.max_{what}_percent ({limit:g}%); review it and rerun with --force"
+                )
 
     def to_dict(self) -> dict[str, Any]:
         body = {
@@ -135,7 +161,7 @@ def counts_as_update(change: Change) -> bool:
     if change.recovery:
         return False
     if change.action == "update":
-        return any(f.path != "(state)" for f in change.fields)
+        return not change.records_only
     return change.action in ("move", "rotate", "replace")
 
 

@@ -15,6 +15,7 @@ from dcrsync.diff import Inputs, Outcome, compute
 from dcrsync.errors import ConfigError, DcrsyncError, PlanError, SopsError
 from dcrsync.loader import load_project
 from dcrsync.model import ClientSpec, Diagnostic, fingerprint
+from dcrsync.ownership import Ownership
 from dcrsync.plan import Plan
 from dcrsync.sops import Sops
 from dcrsync.state import State, now, record_fingerprint, upsert
@@ -169,7 +170,7 @@ def check_lost_state(project: Project, backend: Backend, state: State, fetched: 
     Planning on would adopt every one of them and issue each a new secret; stop and say why."""
     if state.clients or not backend.lists:
         return
-    ours = sorted(c.managed_name for c in fetched.clients if c.owner == project.config.owner and c.managed_name)
+    ours = sorted(Ownership(project.config.owner, backend.lists).by_name(fetched.clients))
     if not ours:
         return
     where = project.store.path
@@ -202,16 +203,14 @@ def check_stale(plan: Plan, backend: Backend, state: State, owner: str) -> Fetch
         )
     fetched = backend.fetch(list(state.clients.values()))
     by_id = {c.client_id: c for c in fetched.clients}
-    by_marker = {c.managed_name: c for c in fetched.clients if c.owner == owner and c.managed_name}
+    by_marker = Ownership(owner, backend.lists).by_name(fetched.clients)
     stale: list[str] = []
     for change in plan.changes:
         record = state.clients.get(change.moved_from or change.name)
         if record_fingerprint(record) != change.record:
             stale.append(f"{change.name} (its state record changed since)")
         elif change.action == "create":
-            now_there = (change.client_id and by_id.get(change.client_id)) or (
-                backend.lists and by_marker.get(change.name)
-            )
+            now_there = (change.client_id and by_id.get(change.client_id)) or by_marker.get(change.name)
             if now_there and not (record is not None and record.pending == "create"):
                 stale.append(f"{change.name} (created since)")
         else:

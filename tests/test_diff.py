@@ -88,7 +88,7 @@ def test_stripped_marker_is_not_deleted_and_is_restored_on_update():
     st = State(clients={"a": record("a", "id1", s)})
     out = run([s], [live("id1", None, owner=None, client_name="A")], st)
     (c,) = out.changes
-    assert c.action == "update" and c.fields[0].path == "(ownership marker)"
+    assert c.action == "update" and c.marker == {"before": None, "after": {"name": "a", "owner": OWNER}}
     out = run([], [live("id1", None, owner=None, client_name="A")], st, prune=True)
     assert out.changes == []
 
@@ -209,7 +209,6 @@ def test_newly_declared_field_is_pending_not_drift():
 
 
 def test_crash_recovery_rotation_is_not_counted_by_safety():
-    from dcrsync.apply import check_safety
     from dcrsync.config import Safety
     from dcrsync.plan import Plan
 
@@ -217,7 +216,7 @@ def test_crash_recovery_rotation_is_not_counted_by_safety():
     st = State(clients={f"c{i}": ClientRecord(f"c{i}", f"id{i}", pending="create") for i in range(20)})
     out = run(specs, [live(f"id{i}", f"c{i}", client_name="A") for i in range(20)], st)
     assert {c.action for c in out.changes} == {"rotate"} and all(c.recovery for c in out.changes)
-    check_safety(Plan(out.changes, 0, {}), 20, Safety(), force=False)  # does not raise
+    Plan(out.changes, 0, {}).check_safety(20, Safety())  # does not raise
     adopted = [c for c in run(specs, [live(f"id{i}", f"c{i}", client_name="A") for i in range(20)],
                               State(clients={"x": ClientRecord("x", "idx")})).changes]
     import pytest
@@ -225,4 +224,4 @@ def test_crash_recovery_rotation_is_not_counted_by_safety():
     from dcrsync.errors import PlanError
 
     with pytest.raises(PlanError, match="max_update_percent"):
-        check_safety(Plan(adopted, 0, {}), 20, Safety(), force=False)
+        Plan(adopted, 0, {}).check_safety(20, Safety())

@@ -49,3 +49,19 @@ def test_the_check_itself_sees_an_io_module():
     code = "import sys, dcrsync.store; print('dcrsync.sops' in sys.modules and 'fcntl' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "True"
+
+
+def test_a_missing_dependency_is_named(tmp_path):
+    """Without httpx, the error names the missing module instead of blaming the build."""
+    code = (
+        "import sys\n"
+        "sys.modules['httpx'] = None\n"
+        "from dcrsync.backends import make_backend\n"
+        "from dcrsync.errors import ConfigError\n"
+        "try:\n"
+        "    make_backend({'kind': 'hydra', 'admin_url': 'http://127.0.0.1:1'})\n"
+        "except ConfigError as exc:\n"
+        "    print(exc)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert "needs the Python module 'httpx'" in out.stdout and "not available in this build" not in out.stdout

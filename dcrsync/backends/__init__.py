@@ -32,6 +32,11 @@ def make_backend(server: dict[str, Any], *, parallelism: int = 4) -> Backend:
     module_name, cls_name = target.split(":")
     try:
         module = importlib.import_module(module_name)
-    except ModuleNotFoundError:
-        raise ConfigError(f"server.kind {kind!r} is not available in this build of dcrsync") from None
+    except ModuleNotFoundError as exc:
+        if exc.name == module_name:
+            raise ConfigError(f"server.kind {kind!r} is not available in this build of dcrsync") from None
+        raise ConfigError(
+            f"server.kind {kind!r} needs the Python module {exc.name!r}, which is not installed: "
+            f"reinstall dcrsync with its dependencies (pip install dcrsync)"
+        ) from None
     return getattr(module, cls_name)(server, parallelism=parallelism)

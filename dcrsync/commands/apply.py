@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from dcrsync.apply import Applier, check_safety, forget_departed, spec_from_change
+from dcrsync.apply import Applier, forget_departed, spec_from_change
 from dcrsync.commands.common import parallelism_option, project_options, render_plan
 from dcrsync.errors import DcrsyncError, PlanError
 from dcrsync.plan import ACTIONS, Change, Plan
@@ -63,7 +63,7 @@ def apply(config_path, env_name, planfile, auto_approve, force, targets, paralle
                 if _report_unreadable(fetched, specs):
                     sys.exit(1)
                 return
-            check_safety(plan, len(state.clients), project.config.safety, force)
+            plan.check_safety(len(state.clients), project.config.safety, force)
             if planfile is None and not auto_approve:
                 if not sys.stdin.isatty():
                     raise DcrsyncError("refusing to apply without confirmation: no terminal to ask; pass --auto-approve")

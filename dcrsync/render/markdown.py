@@ -148,6 +148,10 @@ def _section(change: Change, table: bool = True) -> str:
         body.append(" · ".join(where))
     if change.reason:
         body.append(f"_{html.escape(_clip(change.reason), quote=False)}_")
+    if change.marker is not None:
+        body.append(f"ownership marker: {cell(change.marker['before'])} → {cell(change.marker['after'])}")
+    if change.records_only:
+        body.append("_recorded in state only: nothing is sent to the server_")
     if change.fields and table:
         body.append(_table(change))
     elif change.fields:

@@ -35,6 +35,11 @@ def _change(change: Change, colour: bool) -> list[str]:
         lines.append(f"      {style('->')} name: {show(change.moved_from)} -> {show(change.name)}")
     if change.reason:
         lines.append(f"      # {change.reason}")
+    if change.marker is not None:
+        m = change.marker
+        lines.append(f"      {style('~')} ownership marker: {show(m['before'])} -> {show(m['after'])}")
+    if change.records_only:
+        lines.append(f"      {style('+')} recorded in state only: nothing is sent to the server")
     for f in change.fields:
         lines.append("      " + field_line(f, change.action, style))
     return lines
