@@ -207,7 +207,7 @@ class Applier:
         for change in creates:
             spec = specs[change.name]
             record = self.state.clients.get(change.name)
-            if record is not None and record.pending == "create" and record.client_id:
+            if record is not None and record.pending and record.client_id:
                 intents[change.name] = {"client_id": record.client_id, "client_secret": None}
                 continue
             cid = spec.client_id or change.client_id
@@ -217,7 +217,7 @@ class Applier:
             # next apply finds it by its id and rotates the secret (where the server allows it)
             intents[change.name] = {"client_id": cid, "client_secret": None}
             # announced even when the server picks the id: a lost answer is then at least reported
-            data = {"client_id": cid or "", "pending": "create", "client_secret": None}
+            data = {"client_id": cid, "pending": True, "client_secret": None}
             announce.append(upsert(change.name, **data))
         if announce:
             self._journal(*announce)

@@ -183,7 +183,7 @@ def _conflict(inp: Inputs, spec: ClientSpec, live: LiveClient, record: ClientRec
 
 def _create_change(spec: ClientSpec, record: ClientRecord | None, warnings: list[str]) -> Change:
     source = str(spec.location)
-    pending_create = record is not None and record.pending == "create"
+    pending_create = record is not None and record.pending
     if pending_create and record is not None and not record.client_id:
         warnings.append(
             f"{spec.name} ({source}): an interrupted apply sent its registration and lost the "
@@ -219,7 +219,7 @@ def _update_change(
     if marker is not None:
         causes.add("drift" if record is not None else "pending")
     common["marker"] = marker
-    recovering = record is not None and record.pending == "create"
+    recovering = record is not None and record.pending
     if record is None or recovering:
         knows_secret = record is not None and bool(record.client_secret)
         if not knows_secret and inp.rotates_secret and uses_secret(spec.fields):

@@ -113,7 +113,7 @@ def detect(
     checked = 0
     for name in sorted(state.clients):
         record = state.clients[name]
-        if record.pending == "create" or not record.client_id:
+        if record.pending or not record.client_id:
             continue
         checked += 1
         if unreadable and name in unreadable:

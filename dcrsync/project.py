@@ -211,7 +211,7 @@ def check_stale(plan: Plan, backend: Backend, state: State, owner: str) -> Fetch
             stale.append(f"{change.name} (its state record changed since)")
         elif change.action == "create":
             now_there = (change.client_id and by_id.get(change.client_id)) or by_marker.get(change.name)
-            if now_there and not (record is not None and record.pending == "create"):
+            if now_there and not (record is not None and record.pending):
                 stale.append(f"{change.name} (created since)")
         else:
             live = by_id.get(change.client_id or "")

@@ -77,7 +77,8 @@ def now() -> str:
 @dataclass
 class ClientRecord:
     name: str
-    client_id: str
+    #: None while a create is announced to a server that chooses the id and has not answered yet
+    client_id: str | None
     desired: dict[str, Any] = field(default_factory=dict)  # normalised declared values at last apply
     applied: dict[str, Any] = field(default_factory=dict)  # normalised server values after it
     applied_at: str = ""
@@ -85,15 +86,24 @@ class ClientRecord:
     registration_access_token: str | None = None
     registration_client_uri: str | None = None
     client_secret_expires_at: int | None = None
-    #: "create" while a create was announced but not yet confirmed by the server
-    pending: str | None = None
+    #: True while a create was announced but not yet confirmed by the server
+    pending: bool = False
     #: the server's whole representation after the last apply (no secrets, nothing volatile):
     #: `drift` names the undeclared fields someone changed since
     observed: dict[str, Any] | None = None
+    #: secret keys the state holds encrypted, when it was read without the key (values unknown)
+    held: frozenset[str] = frozenset()
+
+    def has(self, key: str) -> bool:
+        """The state holds this secret (known, or encrypted and unread)."""
+        return getattr(self, key) is not None or key in self.held
 
     def identity(self) -> dict[str, Any]:
         """What the sops file keeps: client_id and what the server gave once."""
-        return {k: getattr(self, k) for k in IDENTITY_KEYS if getattr(self, k) not in (None, "")}
+        out = {k: getattr(self, k) for k in IDENTITY_KEYS if getattr(self, k) not in (None, "", False)}
+        if self.pending:
+            out["pending"] = "create"  # the file's word for it
+        return out
 
     def bookkeeping(self) -> dict[str, Any]:
         """What the plain sidecar keeps: the last apply, for pending/drift causes."""
@@ -106,16 +116,20 @@ class ClientRecord:
 
     @classmethod
     def from_dict(cls, name: str, data: dict[str, Any]) -> ClientRecord:
-        known = {f.name for f in fields(cls)}
-        # a create announced for a server that chooses the id has client_id "" (dropped by identity())
-        rec = cls(name=name, **{"client_id": "", **{k: v for k, v in data.items() if k in known and k != "name"}})
+        known = {f.name for f in fields(cls)} - {"name", "held"}
+        rec = cls(name=name, client_id=None)
+        rec.merge({k: v for k, v in data.items() if k in known})
         if "applied" not in data:
             rec.applied = dict(rec.desired)
         return rec
 
     def merge(self, changes: dict[str, Any]) -> None:
         for k, v in changes.items():
-            if k != "name" and hasattr(self, k):
+            if k == "pending":
+                v = v in ("create", True)
+            elif k == "client_id":
+                v = v or None  # older journals wrote "" for an id the server had not chosen yet
+            if k not in ("name", "held") and hasattr(self, k):
                 setattr(self, k, v)
 
 
@@ -129,7 +143,7 @@ def record_fingerprint(record: ClientRecord | None) -> str:
         "pending": record.pending,
         "desired": record.desired,
         "applied": record.applied,
-        "secrets": sorted(k for k in SECRET_KEYS if getattr(record, k)),
+        "secrets": sorted(k for k in SECRET_KEYS if record.has(k)),
     }
     blob = json.dumps(body, sort_keys=True, separators=(",", ":"), default=str)
     return "sha256:" + hashlib.sha256(blob.encode()).hexdigest()
@@ -143,7 +157,7 @@ class State:
     warnings: list[str] = field(default_factory=list)
 
     def by_client_id(self) -> dict[str, ClientRecord]:
-        return {r.client_id: r for r in self.clients.values()}
+        return {r.client_id: r for r in self.clients.values() if r.client_id}
 
     def fold(self, entries: Iterable[Entry]) -> None:
         """Apply journal entries in order: `upsert` merges fields into a record, `delete` drops it,
@@ -205,10 +219,10 @@ class State:
         for name, data in (doc.get("clients") or {}).items():
             merged = {**(books.get(name) or {}), **(data or {})}
             rec = ClientRecord.from_dict(name, merged)
-            if encrypted:  # ENC[…] values are only markers that a secret exists
-                for key in SECRET_KEYS:
-                    if getattr(rec, key):
-                        setattr(rec, key, "ENC")
+            if encrypted:  # ENC[…] values only say that a secret exists
+                rec.held = frozenset(k for k in SECRET_KEYS if getattr(rec, k))
+                for key in rec.held:
+                    setattr(rec, key, None)
             state.clients[name] = rec
         return state
 

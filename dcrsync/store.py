@@ -277,7 +277,8 @@ class FileStore:
         if self.sops is None:
             raise StateError("writing the state needs sops")
         self.sops.encrypt(b"probe: dcrsync\n", self.path.name, what="a test value (checking the state's recipients)")
-        for folder in (self.path.parent, self.journal.dir):
+        folders = [self.path.parent] + ([self.journal.dir] if self.journal.dir.is_dir() else [])
+        for folder in folders:  # the journal's folder is made in the state's when it is first needed
             try:
                 folder.mkdir(parents=True, exist_ok=True)
                 probe = folder / f".dcrsync-probe.{os.getpid()}"
@@ -289,8 +290,6 @@ class FileStore:
                     f"cannot write to {folder} ({exc.strerror}): the state and its journal live there; "
                     "fix its permissions or choose another `state:` path; nothing was sent to the server"
                 ) from None
-        if not any(self.journal.dir.iterdir()):
-            self.journal.dir.rmdir()
 
     def exists(self) -> bool:
         return self.path.exists() or self.journal.exists()

@@ -41,4 +41,7 @@ def kill_when(proc: subprocess.Popen, ready: Callable[[], bool], deadline: float
 
 def journal_batches(state: Path) -> int:
     journal = state.with_name(state.name + ".journal")
-    return len([f for f in journal.iterdir() if not f.name.startswith(".")]) if journal.is_dir() else 0
+    try:
+        return len([f for f in journal.iterdir() if not f.name.startswith(".")])
+    except FileNotFoundError:  # not made yet, or folded and removed at the end
+        return 0

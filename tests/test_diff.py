@@ -213,7 +213,7 @@ def test_crash_recovery_rotation_is_not_counted_by_safety():
     from dcrsync.plan import Plan
 
     specs = [spec(f"c{i}", client_name="A") for i in range(20)]
-    st = State(clients={f"c{i}": ClientRecord(f"c{i}", f"id{i}", pending="create") for i in range(20)})
+    st = State(clients={f"c{i}": ClientRecord(f"c{i}", f"id{i}", pending=True) for i in range(20)})
     out = run(specs, [live(f"id{i}", f"c{i}", client_name="A") for i in range(20)], st)
     assert {c.action for c in out.changes} == {"rotate"} and all(c.recovery for c in out.changes)
     Plan(out.changes, 0, {}).check_safety(20, Safety())  # does not raise

@@ -252,7 +252,7 @@ def test_sigkill_converges_and_every_orphan_is_reported(tmp_path, age_key):
         assert set(state.clients) == {f"svc-{i:03d}" for i in range(N)}
         ids = [r.client_id for r in state.clients.values()]
         assert len(set(ids)) == N and all(ids)
-        assert all(r.pending is None and r.client_secret and r.registration_access_token for r in state.clients.values())
+        assert all(not r.pending and r.client_secret and r.registration_access_token for r in state.clients.values())
 
         with ThreadPoolExecutor(8) as pool:
             ok = list(pool.map(lambda r: e.token_works(r.client_id, r.client_secret), state.clients.values()))

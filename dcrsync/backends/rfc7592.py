@@ -190,7 +190,7 @@ class Rfc7592Backend:
     def fetch(self, records: Sequence[ClientRecord] = ()) -> Fetched:
         todo = [
             r for r in records
-            if r.client_id and r.registration_access_token and r.registration_access_token != "ENC"
+            if r.client_id and r.registration_access_token
         ]
         out = Fetched(clients=[])
         if not todo:

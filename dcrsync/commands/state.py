@@ -30,7 +30,7 @@ def list_(config_path, env_name, fmt) -> None:
         click.echo(json.dumps([{"name": n, "client_id": c, "applied_at": a} for n, c, a, _ in rows], indent=2))
         return
     for name, cid, at, pending in rows:
-        click.echo(f"{name}\t{cid}\t{at or '-'}{'  (create pending)' if pending else ''}")
+        click.echo(f"{name}\t{cid or '-'}\t{at or '-'}{'  (create pending)' if pending else ''}")
     if project.store.has_journal():
         click.echo("note: an interrupted apply left a journal; the next apply folds it in", err=True)
 
@@ -46,7 +46,7 @@ def show(config_path, env_name, name) -> None:
         raise StateError(f"{name} is not in {project.store.path}; `dcrsync state list` shows what is")
     data = {**record.bookkeeping(), **record.identity()}
     for key in SECRET_KEYS:
-        if data.get(key):
+        if record.has(key):
             data[key] = SENSITIVE
     click.echo(json.dumps({"name": name, **data}, indent=2, sort_keys=True, default=str))
 

@@ -1,0 +1,86 @@
+"""The state as data (fold, files, fingerprints) and the file store's journal (order, replay, damage)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from dcrsync.errors import StateError
+from dcrsync.state import ClientRecord, State, forget, move_entry, record_fingerprint, upsert
+from dcrsync.store import FileStore, Journal
+
+
+def test_fold_applies_upsert_forget_and_move_in_order():
+    st = State()
+    st.fold([
+        upsert("a", client_id="id-a", client_secret="s-a", pending=True),
+        upsert("b", client_id="id-b"),
+        upsert("a", pending=None, desired={"client_name": "A"}),
+        move_entry("a", "a2"),
+        forget("b"),
+        upsert("ghost", desired={}),  # no client_id and no record: nothing to merge into
+    ])
+    assert set(st.clients) == {"a2"}
+    rec = st.clients["a2"]
+    assert (rec.name, rec.client_id, rec.client_secret, rec.pending) == ("a2", "id-a", "s-a", False)
+    assert rec.desired == {"client_name": "A"}
+
+
+def test_files_round_trip_and_read_without_key_only_knows_a_secret_exists():
+    st = State(clients={"a": ClientRecord("a", "id-a", desired={"x": 1}, client_secret="s3cr3t", pending=True)})
+    plain, sidecar = st.to_files()
+    assert b"s3cr3t" not in sidecar and b"desired" not in plain
+    again = State.from_files(plain, "f", False, sidecar)
+    assert again.clients["a"].client_secret == "s3cr3t" and again.clients["a"].pending is True
+    public = State.from_files(plain, "f", True, sidecar)
+    rec = public.clients["a"]
+    assert rec.client_secret is None and rec.has("client_secret") and not rec.has("registration_access_token")
+    # a saved plan checks records the same way whether it was made with the key or without
+    assert record_fingerprint(rec) == record_fingerprint(again.clients["a"])
+    tampered = sidecar.replace(b'"x": 1', b'"x": 2')
+    assert State.from_files(plain, "f", False, tampered).warnings
+
+
+def test_older_files_with_empty_client_id_and_pending_word_still_read():
+    rec = ClientRecord.from_dict("a", {"client_id": "", "pending": "create"})
+    assert rec.client_id is None and rec.pending is True
+    assert rec.identity() == {"pending": "create"}
+
+
+def test_journal_plain_batches_replay_in_order_and_damage_is_named(tmp_path: Path):
+    journal = Journal(tmp_path / "s.sops.yaml", None)
+    journal.append([upsert("a", client_id="1"), forget("b")])
+    journal.append([move_entry("a", "c")])
+    assert [p.name for p in journal.batches()] == ["000001.json", "000002.json"]
+    assert [e["op"] for e in journal.read()] == ["upsert", "delete", "move"]
+    # a batch cut short by a crash while writing can only be a plain one (secret batches are atomic)
+    (journal.dir / "000003.json").write_text('{"entries": [{"op": "ups')
+    with pytest.raises(StateError, match="damaged"):
+        journal.read()
+
+
+def test_a_secret_batch_needs_sops(tmp_path: Path):
+    journal = Journal(tmp_path / "s.sops.yaml", None)
+    with pytest.raises(StateError, match="needs sops"):
+        journal.append([upsert("a", client_id="1", client_secret="x")])
+    assert not journal.batches()
+
+
+def test_move_and_secret_in_one_batch_keep_their_order(tmp_path: Path):
+    """A move plain entry followed by the moved client's new secret must not be split apart."""
+    written: list[tuple[bool, list[str]]] = []
+
+    class Spy(Journal):
+        def _write(self, entries, secret):  # type: ignore[override]
+            written.append((secret, [e["op"] for e in entries]))
+
+    Spy(tmp_path / "s.sops.yaml", None).append([move_entry("a", "b"), upsert("b", client_id="1", client_secret="x")])
+    assert written == [(False, ["move"]), (True, ["upsert"])]
+
+
+def test_file_store_without_state_reads_empty_and_locks(tmp_path: Path):
+    store = FileStore(tmp_path / "s.sops.yaml")
+    assert not store.exists() and store.read_public().clients == {}
+    with store.locked(), store.locked():  # re-entrant within one process
+        assert "pid" in store.lock_path.read_text()
