@@ -115,6 +115,7 @@ def test_json_format(root: Path) -> None:
         "files": 2,
         "errors": 1,
         "warnings": 1,
+        "ignored": 0,
         "diagnostics": [
             {
                 "file": "clients/a.yaml",
@@ -136,6 +137,7 @@ def test_json_format(root: Path) -> None:
                 "make sure the app sends a code_challenge",
             },
         ],
+        "ignored_diagnostics": [],
     }
 
 
