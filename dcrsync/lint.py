@@ -412,8 +412,8 @@ def dcr012_hydra_post_logout_origin(client: ClientSpec, family: str | None) -> I
         if not isinstance(uri, str):
             continue
         origin = _origin(uri)
-        if origin is None or origin in allowed:
-            continue
+        if origin is None or not origin[0] or origin in allowed:
+            continue  # no scheme: DCR002 says so
         if redirects:
             known = ", ".join(dict.fromkeys(_shown_origin(o) for o in redirects))
             fix = f"the redirect URIs are on {known}: use one of those, or add a redirect URI on it"

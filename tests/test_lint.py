@@ -449,6 +449,17 @@ def test_dcr012_other_origin_is_refused_on_hydra(root: Path, uri: str, origin: s
     ]
 
 
+def test_dcr012_private_use_scheme_and_relative_uri(root: Path) -> None:
+    text = (
+        "name: a\nredirect_uris: [com.example.app:/cb]\n"
+        "post_logout_redirect_uris: [com.example.app:/bye, com.example.other:/bye, /bye]\n"
+    )
+    assert [f.split(": ", 2)[:2] for f in family_findings(root, text, "hydra")] == [
+        ["c.yaml:3:51", "error[DCR012]"],  # another scheme; the same scheme without a host matches, as in Hydra
+        ["c.yaml:3:75", "error[DCR002]"],  # not absolute: DCR002 alone
+    ]
+
+
 @pytest.mark.parametrize("family", [None, "rfc7592", "keycloak"])
 def test_dcr012_only_on_hydra(root: Path, family: str | None) -> None:
     assert family_findings(root, LOGOUT + "  - https://www.example.com/bye\n", family) == []
@@ -557,3 +568,49 @@ def test_schemas_list_exactly_the_ignorable_rules() -> None:
 
 def test_readme_rule_list_is_the_table() -> None:
     assert rules_markdown() in (ROOT / "README.md").read_text()
+
+
+# --- lint agrees with the real Hydra --------------------------------------------------------
+
+HYDRA_LOGOUT_CASES = [
+    (["https://app.example.com/cb"], "https://app.example.com/bye"),
+    (["https://app.example.com/cb"], "https://app.example.com:443/bye"),
+    (["https://app.example.com:8443/cb"], "https://app.example.com:8443/"),
+    (["https://app.example.com/cb"], "http://app.example.com/bye"),
+    (["https://app.example.com/cb", "http://127.0.0.1:8080/cb"], "http://127.0.0.1:8080/bye"),
+    (["http://127.0.0.1:8080/cb"], "http://127.0.0.1:9090/bye"),
+    (["com.example.app:/cb"], "com.example.app:/bye"),
+    (["com.example.app:/cb"], "com.example.other:/bye"),
+]
+
+
+@pytest.mark.hydra
+def test_dcr012_and_dcr013_agree_with_the_real_hydra(hydra, root: Path) -> None:
+    import uuid
+
+    import httpx
+
+    from tests.unit_helpers import write
+
+    verdicts = []
+    for i, (redirects, logout) in enumerate(HYDRA_LOGOUT_CASES):
+        uris = "".join(f"  - '{u}'\n" for u in redirects)
+        write(root, f"c{i}.yaml", f"name: c{i}\nredirect_uris:\n{uris}post_logout_redirect_uris: ['{logout}']\n")
+        [client] = load_clients([f"c{i}.yaml"], environ={}).clients
+        linted = "DCR012" in {d.rule for d in lint([client], "hydra")}
+        body = {"client_id": f"lint-{uuid.uuid4()}", "redirect_uris": redirects, "post_logout_redirect_uris": [logout]}
+        r = httpx.post(f"{hydra.admin_url}/admin/clients", json=body, timeout=30)
+        if r.status_code == 201:
+            httpx.delete(f"{hydra.admin_url}/admin/clients/{body['client_id']}", timeout=30)
+        verdicts.append((redirects, logout, linted, r.status_code))
+    assert [(r, lo, linted) for r, lo, linted, status in verdicts] == [
+        (r, lo, status == 400) for r, lo, _, status in verdicts
+    ]
+    assert {status for *_, status in verdicts} == {201, 400}  # both outcomes were exercised
+    # DCR013: Hydra accepts application_type and keeps nothing of it
+    body = {"client_id": f"lint-{uuid.uuid4()}", "application_type": "native", "grant_types": ["client_credentials"]}
+    r = httpx.post(f"{hydra.admin_url}/admin/clients", json=body, timeout=30)
+    assert r.status_code == 201, r.text
+    stored = httpx.get(f"{hydra.admin_url}/admin/clients/{body['client_id']}", timeout=30).json()
+    httpx.delete(f"{hydra.admin_url}/admin/clients/{body['client_id']}", timeout=30)
+    assert "application_type" not in stored
