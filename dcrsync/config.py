@@ -1,18 +1,23 @@
 """`dcrsync.yaml`: find it, choose the environment, substitute `${env:X}` / `${var:x}`, validate.
 
 Every problem is a ConfigError whose message starts with ``FILE:LINE:COL:``.
+
+An `${env:X}` in the `server:` block whose variable is unset fails only when the server block is
+used (`Config.server`, by commands that contact the server): `validate`, `state list` and
+`state show` run without the admin token in the environment.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from dcrsync.errors import ConfigError
-from dcrsync.model import Diagnostic, Location
+from dcrsync.model import Diagnostic, Ignore, Location
 from dcrsync.schemacheck import schema_diagnostics, suggest, validator
 from dcrsync.substitute import SubstitutionError, substitute
 from dcrsync.yamlsource import Document, load_file
@@ -40,12 +45,30 @@ class Config:
     state: Path  # absolute
     sops_age: list[str]  # age recipients from dcrsync.yaml; [] -> use the repository .sops.yaml
     sops_config: Path | None  # the .sops.yaml found searching upward from base_dir (when present)
-    server: dict[str, Any]  # after substitution and validation; always has "kind"
+    #: the server block after substitution and validation; always has "kind". An `${env:X}` whose
+    #: variable is unset is kept as written and named in `server_unset`: read it through `server`
+    server_settings: dict[str, Any]
     owner: str = "dcrsync"
     prune: bool = False
     safety: Safety = field(default_factory=Safety)
     vars: dict[str, str] = field(default_factory=dict)
     environment: str | None = None
+    lint_ignore: dict[str, Ignore] = field(default_factory=dict)  # `lint: {ignore: {RULE: reason}}`
+    server_unset: tuple[str, ...] = ()  # "FILE:LINE:COL: environment variable `X` is not set …"
+
+    @property
+    def server(self) -> dict[str, Any]:
+        """The server block, for commands that contact the server: an unset `${env:X}` in it is a
+        ConfigError at its line here, not when the file is read."""
+        if self.server_unset:
+            more = f" (and {len(self.server_unset) - 1} more)" if len(self.server_unset) > 1 else ""
+            raise ConfigError(self.server_unset[0] + more)
+        return self.server_settings
+
+    @property
+    def family(self) -> str:
+        """`server.kind` (hydra, rfc7592, keycloak), or "none" without a dcrsync.yaml."""
+        return str(self.server_settings.get("kind", "none"))
 
 
 def find_config(explicit: str | None, environ: Mapping[str, str], cwd: Path) -> Path | None:
@@ -80,7 +103,7 @@ def default_config(cwd: Path) -> Config:
         state=cwd / DEFAULT_STATE,
         sops_age=[],
         sops_config=find_sops_config(cwd),
-        server={"kind": "none"},
+        server_settings={"kind": "none"},
     )
 
 
@@ -94,8 +117,22 @@ def _shown(path: Path) -> str:
         return str(path)
 
 
+_MISSING = re.compile(r"missing required field `([^`]+)`(?: in `([^`]+)`)?")
+_TYPO = re.compile(r"unknown field `[^`]+`(?: in `([^`]+)`)?: did you mean `([^`]+)`\?")
+
+
+def _without_typo_echoes(errors: list[Diagnostic]) -> list[Diagnostic]:
+    """A misspelt key (`admin_ulr`) is also a missing one (`admin_url`): keep only the error that
+    names the misspelling, at its line, with its "did you mean"."""
+    meant = {(m[1] or "", m[2]) for d in errors if (m := _TYPO.match(d.message))}
+    if not meant:
+        return errors
+    return [d for d in errors if not ((m := _MISSING.match(d.message)) and (m[2] or "", m[1]) in meant)]
+
+
 def _fail(diagnostics: list[Diagnostic]) -> ConfigError:
     errors = sorted((d for d in diagnostics if d.severity == "error"), key=lambda d: d.location)
+    errors = _without_typo_echoes(errors)
     first = errors[0]
     more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
     where = str(first.location) if first.location.line else first.location.file
@@ -193,12 +230,13 @@ def load_config(
     env_name: str | None = None,
     environ: Mapping[str, str] = os.environ,
     *,
-    need_server: bool = True,
+    need_server: bool = False,
 ) -> Config:
     """Read, merge, substitute and validate one dcrsync.yaml.
 
-    `need_server=False` (for `validate`, which never talks to the server) lets `${env:X}` in the
-    `server` block stay unresolved when X is unset, instead of failing.
+    An `${env:X}` in the `server` block whose X is unset stays as written and fails only when
+    `Config.server` is read (by a command that contacts the server); `need_server=True` makes it
+    fail here.
     """
     path = path if path.is_absolute() else Path.cwd() / path
     doc = _read(path)
@@ -217,19 +255,34 @@ def load_config(
         return substitute(text, {}, environ, allow_vars=False)
 
     variables: dict[str, str] = _substitute_all(vars_raw, ("vars",), resolve_var, locate)
+    unset: list[str] = []
 
     def resolve(p: PathKey, text: str) -> str:
-        lenient = not need_server and p[:1] == ("server",)
-        return substitute(text, variables, environ, keep_undefined_env=lenient)
+        if p[:1] != ("server",):
+            return substitute(text, variables, environ)
+        kept = substitute(text, variables, environ, keep_undefined_env=True)  # raises for a bad reference
+        try:
+            return substitute(text, variables, environ)
+        except SubstitutionError as exc:  # only an unset variable is left
+            unset.append(f"{locate(p)}: {exc}")
+            return kept
 
     rest = {k: v for k, v in merged.items() if k != "vars"}
     resolved: dict[str, Any] = _substitute_all(rest, (), resolve, locate)
+    if need_server and unset:
+        raise ConfigError(unset[0] + (f" (and {len(unset) - 1} more)" if len(unset) > 1 else ""))
     if env_name is not None:  # the overlay may leave the merged server incomplete
         view = _MergedView(doc, origins)
         final = schema_diagnostics(validator("config"), view, {**resolved, "vars": variables})
         if final:
             raise _fail(final)
-    return _build(path, env_name, resolved, variables)
+    config = _build(path, env_name, resolved, variables)
+    config.server_unset = tuple(unset)
+    config.lint_ignore = {
+        rule: Ignore(reason, doc.key_loc(("lint", "ignore", rule)))
+        for rule, reason in ((resolved.get("lint") or {}).get("ignore") or {}).items()
+    }
+    return config
 
 
 class _MergedView:
@@ -261,7 +314,7 @@ def _build(path: Path, env_name: str | None, resolved: dict[str, Any], variables
         state=base_dir / resolved.get("state", DEFAULT_STATE),
         sops_age=list((resolved.get("sops") or {}).get("age", [])),
         sops_config=find_sops_config(base_dir),
-        server=dict(resolved["server"]),
+        server_settings=dict(resolved["server"]),
         owner=resolved.get("owner", "dcrsync"),
         prune=bool(resolved.get("prune", False)),
         safety=Safety(

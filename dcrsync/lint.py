@@ -2,21 +2,38 @@
 
 `RULES` is the one table: the README's rule list and `validate --format json` come from it.
 Rules run on clients that passed the schema, so values have their schema types.
+
+Rules know the server family they lint for (`server.kind` of dcrsync.yaml; None: any family, as
+`validate PATH` without a config), so they never demand what that family cannot hold. A finding
+can be ignored, with a reason, for the whole project (`lint: {ignore: {RULE: reason}}` in
+dcrsync.yaml) or for one client (the same block in its file); ignored findings are kept apart as
+`Suppressed`, so `validate` still shows them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
-from dcrsync.model import ClientSpec, Diagnostic, Location, Severity
+from dcrsync.backends import keycloak_map
+from dcrsync.model import ClientSpec, Diagnostic, Ignore, Location, Severity
+
+#: server families lint knows; None stands for "any family"
+FAMILIES = ("hydra", "rfc7592", "keycloak")
+#: families that have nowhere to store `application_type`
+NO_APPLICATION_TYPE = frozenset({"hydra", "keycloak"})
+#: Keycloak's post-logout redirect URI meaning "the client's redirect URIs"
+KEYCLOAK_SAME_AS_REDIRECTS = "+"
+PKCE_ATTR = "pkce.code.challenge.method"
 
 
 class Rule(NamedTuple):
     severity: Severity
     summary: str
     why: str
+    ignorable: bool = True  # False: ignoring it cannot help, the server refuses anyway
 
 
 RULES: dict[str, Rule] = {
@@ -33,7 +50,9 @@ RULES: dict[str, Rule] = {
     "DCR003": Rule(
         "error",
         "a redirect URI (and a post-logout redirect URI) uses https; http only for loopback (127.0.0.1, "
-        "[::1], localhost); a private-use scheme (com.example.app:/cb) only with `application_type: native`",
+        "[::1], localhost); a private-use scheme (com.example.app:/cb) only with `application_type: native` "
+        "(on Hydra and Keycloak, which cannot store `application_type`, a reverse-domain private-use scheme "
+        "needs none)",
         "codes and tokens sent over plain http or to a scheme any app can claim can be stolen "
         "(OAuth 2.0 Security BCP, RFC 8252 §7)",
     ),
@@ -61,7 +80,9 @@ RULES: dict[str, Rule] = {
     ),
     "DCR008": Rule(
         "warning",
-        "a public client (`token_endpoint_auth_method: none`) must use PKCE",
+        "a public client (`token_endpoint_auth_method: none`) must use PKCE; satisfied on Keycloak by "
+        "`keycloak: {attributes: {pkce.code.challenge.method: S256}}`, elsewhere ignore it with the reason "
+        "(e.g. PKCE enforced server-wide)",
         "without a secret, PKCE (S256) is what stops a stolen authorization code being redeemed; "
         "make sure the app sends a code_challenge",
     ),
@@ -77,7 +98,31 @@ RULES: dict[str, Rule] = {
         "OAuth 2.0 Security BCP: the resource owner password credentials grant must not be used; "
         "it exposes the user's password to the client",
     ),
+    "DCR011": Rule(
+        "error",
+        "no `*` in a redirect URI or a post-logout redirect URI (Keycloak's post-logout `+`, \"the redirect "
+        "URIs\", is no wildcard and is fine there)",
+        "OAuth 2.0 Security BCP §4.1.3: redirect URIs are compared exactly; Keycloak matches `*` as a wildcard "
+        "(an open redirect for codes), every other server as the character itself (a URI no app can use)",
+    ),
+    "DCR012": Rule(
+        "error",
+        "on Hydra, each post-logout redirect URI shares scheme, host and port with one of the client's "
+        "redirect URIs",
+        "Hydra refuses the client otherwise (400 at apply); it compares them as written, so "
+        "`https://a.example.com` and `https://a.example.com:443` differ",
+    ),
+    "DCR013": Rule(
+        "error",
+        "a field the server family cannot hold (Keycloak: `application_type`, `sector_identifier_uri`, … — "
+        "see Server families; Hydra: `application_type`)",
+        "the server would refuse it, or drop it so that every plan shows it again; checked only when "
+        "dcrsync.yaml names the family",
+        ignorable=False,
+    ),
 }
+
+IGNORABLE: tuple[str, ...] = tuple(rule_id for rule_id, rule in RULES.items() if rule.ignorable)
 
 Finding = tuple[str, Location, str]  # rule id, where, message
 _LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
@@ -136,17 +181,35 @@ def dcr001_redirect_uris_needed(client: ClientSpec) -> Iterator[Finding]:
         yield "DCR001", where, message
 
 
-def _uri_findings(client: ClientSpec, key: str, label: str) -> Iterator[Finding]:
-    native = client.fields.get("application_type") == "native"
+def _uri_findings(client: ClientSpec, key: str, label: str, family: str | None) -> Iterator[Finding]:
+    native = client.fields.get("application_type") == "native" or family in NO_APPLICATION_TYPE
     for i, uri in enumerate(_list(client, key)):
         if not isinstance(uri, str):
             continue
+        if key == "post_logout_redirect_uris" and uri == KEYCLOAK_SAME_AS_REDIRECTS and family == "keycloak":
+            continue  # Keycloak: "the same as the redirect URIs", which are checked themselves
+        if not uri.strip("*/"):
+            continue  # nothing but a wildcard: DCR011 says all there is to say
         where = client.where_item(key, i)
-        for rule, message in _check_redirect_uri(uri, native):
+        for rule, message in _check_redirect_uri(uri, native, family):
+            if key == "post_logout_redirect_uris" and uri == KEYCLOAK_SAME_AS_REDIRECTS:
+                message += (
+                    " (`+` means \"the redirect URIs\" only on Keycloak: set `server.kind: keycloak` in "
+                    "dcrsync.yaml)"
+                )
             yield rule, where, f"{label} `{uri}` {message}"
 
 
-def _check_redirect_uri(uri: str, native: bool) -> list[tuple[str, str]]:
+def _private_scheme_advice(family: str | None) -> str:
+    if family is None:
+        return (
+            "set `application_type: native`, or use https (Hydra and Keycloak cannot store "
+            "`application_type`: with `server.kind` hydra or keycloak in dcrsync.yaml none is needed)"
+        )
+    return "set `application_type: native`, or use https"
+
+
+def _check_redirect_uri(uri: str, native: bool, family: str | None) -> list[tuple[str, str]]:
     try:
         parts = urlsplit(uri)
         host = parts.hostname
@@ -180,7 +243,7 @@ def _check_redirect_uri(uri: str, native: bool) -> list[tuple[str, str]]:
             (
                 "DCR003",
                 f"uses the private-use scheme `{scheme}:`, which only native apps may use: "
-                "set `application_type: native`, or use https",
+                + _private_scheme_advice(family),
             )
         )
     elif "." not in scheme:
@@ -194,9 +257,9 @@ def _check_redirect_uri(uri: str, native: bool) -> list[tuple[str, str]]:
     return found
 
 
-def dcr002_003_redirect_uris(client: ClientSpec) -> Iterator[Finding]:
-    yield from _uri_findings(client, "redirect_uris", "redirect URI")
-    yield from _uri_findings(client, "post_logout_redirect_uris", "post-logout redirect URI")
+def dcr002_003_redirect_uris(client: ClientSpec, family: str | None) -> Iterator[Finding]:
+    yield from _uri_findings(client, "redirect_uris", "redirect URI", family)
+    yield from _uri_findings(client, "post_logout_redirect_uris", "post-logout redirect URI", family)
 
 
 def dcr004_public_client_credentials(client: ClientSpec) -> Iterator[Finding]:
@@ -261,10 +324,25 @@ def dcr007_implicit(client: ClientSpec) -> Iterator[Finding]:
         yield "DCR007", _grant_at(client, "implicit"), message
 
 
-def dcr008_pkce(client: ClientSpec) -> Iterator[Finding]:
-    if _auth_method(client) == "none" and "authorization_code" in grant_types(client):
-        message = "public client: PKCE is required, make sure the app sends a S256 code_challenge"
-        yield "DCR008", client.where("token_endpoint_auth_method"), message
+def dcr008_pkce(client: ClientSpec, family: str | None) -> Iterator[Finding]:
+    if _auth_method(client) != "none" or "authorization_code" not in grant_types(client):
+        return
+    attrs = client.keycloak.get("attributes")
+    method = attrs.get(PKCE_ATTR) if isinstance(attrs, dict) else None
+    if family in (None, "keycloak"):
+        if method == "S256":
+            return  # Keycloak enforces it for this client
+        if method is not None:
+            message = (
+                f"public client: Keycloak's `{PKCE_ATTR}` is `{method}`, which does not stop a stolen code: "
+                "set it to S256"
+            )
+            yield "DCR008", client.where("keycloak"), message
+            return
+    message = "public client: PKCE is required, make sure the app sends a S256 code_challenge"
+    if family == "keycloak":
+        message += f" (Keycloak enforces it with `keycloak: {{attributes: {{{PKCE_ATTR}: S256}}}}`)"
+    yield "DCR008", client.where("token_endpoint_auth_method"), message
 
 
 def dcr009_tls_subject(client: ClientSpec) -> Iterator[Finding]:
@@ -288,33 +366,165 @@ def dcr010_password(client: ClientSpec) -> Iterator[Finding]:
         yield "DCR010", _grant_at(client, "password"), message
 
 
-CHECKS: tuple[Callable[[ClientSpec], Iterator[Finding]], ...] = (
-    dcr001_redirect_uris_needed,
+def dcr011_wildcards(client: ClientSpec, family: str | None) -> Iterator[Finding]:
+    for key, label in (("redirect_uris", "redirect URI"), ("post_logout_redirect_uris", "post-logout redirect URI")):
+        for i, uri in enumerate(_list(client, key)):
+            if not isinstance(uri, str) or "*" not in uri:
+                continue
+            if family == "keycloak":
+                why = "Keycloak matches `*` as a wildcard, so codes can be sent to any URI it matches"
+            elif family is None:
+                why = "servers compare redirect URIs exactly (Keycloak alone matches `*` as a wildcard)"
+            else:
+                why = "the server compares redirect URIs exactly, so `*` matches only itself"
+            message = f"{label} `{uri}` has a wildcard: {why}; list each exact URI"
+            yield "DCR011", client.where_item(key, i), message
+
+
+def _origin(uri: str) -> tuple[str, str, str] | None:
+    """(scheme, host, port) as Go's net/url gives them (host case and an explicit port kept), the way
+    Hydra compares a post-logout redirect URI with the redirect URIs."""
+    try:
+        parts = urlsplit(uri)
+    except ValueError:
+        return None
+    netloc = parts.netloc.rpartition("@")[2]
+    if netloc.startswith("["):
+        host, _, rest = netloc[1:].partition("]")
+        port = rest[1:] if rest.startswith(":") else ""
+    else:
+        host, _, port = netloc.partition(":")
+    return parts.scheme.lower(), host, port
+
+
+def _shown_origin(origin: tuple[str, str, str]) -> str:
+    scheme, host, port = origin
+    host = f"[{host}]" if ":" in host else host
+    return f"{scheme}://{host}" + (f":{port}" if port else "")
+
+
+def dcr012_hydra_post_logout_origin(client: ClientSpec, family: str | None) -> Iterator[Finding]:
+    if family != "hydra":
+        return
+    redirects = [o for u in _list(client, "redirect_uris") if isinstance(u, str) and (o := _origin(u))]
+    allowed = set(redirects)
+    for i, uri in enumerate(_list(client, "post_logout_redirect_uris")):
+        if not isinstance(uri, str):
+            continue
+        origin = _origin(uri)
+        if origin is None or not origin[0] or origin in allowed:
+            continue  # no scheme: DCR002 says so
+        if redirects:
+            known = ", ".join(dict.fromkeys(_shown_origin(o) for o in redirects))
+            fix = f"the redirect URIs are on {known}: use one of those, or add a redirect URI on it"
+        else:
+            fix = "the client has no redirect URI: add one on that origin"
+        message = (
+            f"post-logout redirect URI `{uri}` is on {_shown_origin(origin)}, and Hydra refuses one that "
+            f"shares scheme, host and port with no redirect URI (400 at apply): {fix}"
+        )
+        yield "DCR012", client.where_item("post_logout_redirect_uris", i), message
+
+
+def dcr013_family_cannot_hold(client: ClientSpec, family: str | None) -> Iterator[Finding]:
+    if family == "keycloak":
+        for path, why in keycloak_map.unsupported(client):
+            yield "DCR013", client.where(path), f"Keycloak cannot hold `{path}`: {why}"
+    elif family == "hydra" and "application_type" in client.fields:
+        message = (
+            "Hydra does not store `application_type` (it accepts it and keeps nothing, so every plan would "
+            "show it again): remove it; a private-use redirect scheme needs none on Hydra"
+        )
+        yield "DCR013", client.where("application_type"), message
+
+
+Check = Callable[[ClientSpec, str | None], Iterator[Finding]]
+
+
+def _any_family(check: Callable[[ClientSpec], Iterator[Finding]]) -> Check:
+    def run(client: ClientSpec, family: str | None) -> Iterator[Finding]:
+        return check(client)
+
+    return run
+
+
+CHECKS: tuple[Check, ...] = (
+    _any_family(dcr001_redirect_uris_needed),
     dcr002_003_redirect_uris,
-    dcr004_public_client_credentials,
-    dcr005_keys,
-    dcr006_response_grant_agreement,
-    dcr007_implicit,
+    _any_family(dcr004_public_client_credentials),
+    _any_family(dcr005_keys),
+    _any_family(dcr006_response_grant_agreement),
+    _any_family(dcr007_implicit),
     dcr008_pkce,
-    dcr009_tls_subject,
-    dcr010_password,
+    _any_family(dcr009_tls_subject),
+    _any_family(dcr010_password),
+    dcr011_wildcards,
+    dcr012_hydra_post_logout_origin,
+    dcr013_family_cannot_hold,
 )
 
 
-def lint(clients: Sequence[ClientSpec]) -> list[Diagnostic]:
-    """Every finding of every rule, sorted by location."""
-    out: list[Diagnostic] = []
+@dataclass(frozen=True)
+class Suppressed:
+    """A finding ignored on purpose: kept so that `validate` shows it, with the reason and where."""
+
+    diagnostic: Diagnostic
+    reason: str
+    at: Location  # where the ignore is written (dcrsync.yaml or the client's file)
+    scope: str  # "project" or "client"
+
+
+@dataclass
+class LintResult:
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+    suppressed: list[Suppressed] = field(default_factory=list)
+
+
+def family_of(kind: str | None) -> str | None:
+    """The family lint checks for: a known `server.kind`, else None (any family)."""
+    return kind if kind in FAMILIES else None
+
+
+def run(
+    clients: Sequence[ClientSpec],
+    family: str | None = None,
+    ignore: Mapping[str, Ignore] | None = None,
+) -> LintResult:
+    """Every finding of every rule for `family` (None: any), sorted by location; those ignored by
+    the project (`ignore`) or by the client's own `lint.ignore` kept apart."""
+    family = family_of(family)
+    project = ignore or {}
+    out = LintResult()
     for client in clients:
         for check in CHECKS:
-            for rule, where, message in check(client):
-                out.append(Diagnostic(where, RULES[rule].severity, rule, message))
-    out.sort(key=lambda d: (d.location, d.rule))
+            for rule, where, message in check(client, family):
+                diagnostic = Diagnostic(where, RULES[rule].severity, rule, message)
+                found = client.lint_ignore.get(rule)
+                scope = "client"
+                if found is None:
+                    found, scope = project.get(rule), "project"
+                if found is None or not RULES[rule].ignorable:
+                    out.diagnostics.append(diagnostic)
+                else:
+                    out.suppressed.append(Suppressed(diagnostic, found.reason, found.at, scope))
+    out.diagnostics.sort(key=lambda d: (d.location, d.rule))
+    out.suppressed.sort(key=lambda s: (s.diagnostic.location, s.diagnostic.rule))
     return out
+
+
+def lint(
+    clients: Sequence[ClientSpec],
+    family: str | None = None,
+    ignore: Mapping[str, Ignore] | None = None,
+) -> list[Diagnostic]:
+    """The findings that are not ignored (see `run`)."""
+    return run(clients, family, ignore).diagnostics
 
 
 def rules_markdown() -> str:
     """The rule table for the README."""
     lines = ["| id | severity | rule | why |", "| --- | --- | --- | --- |"]
     for rule_id, rule in RULES.items():
-        lines.append(f"| {rule_id} | {rule.severity} | {rule.summary} | {rule.why} |")
+        severity = rule.severity if rule.ignorable else f"{rule.severity} (cannot be ignored)"
+        lines.append(f"| {rule_id} | {severity} | {rule.summary} | {rule.why} |")
     return "\n".join(lines)

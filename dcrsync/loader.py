@@ -21,19 +21,20 @@ from typing import TYPE_CHECKING, Any
 
 from yaml.nodes import MappingNode, Node, SequenceNode
 
-from dcrsync.model import ClientSpec, Diagnostic, Location
+from dcrsync.model import ClientSpec, Diagnostic, Ignore, Location
 from dcrsync.schemacheck import client_validator, schema_diagnostics, suggest, validator
 from dcrsync.substitute import substituter
 from dcrsync.yamlsource import Document, load_file, mapping_pairs, node_location
 
 if TYPE_CHECKING:
     from dcrsync.config import Config
+    from dcrsync.lint import Suppressed
 
 YAML_SUFFIXES = (".yaml", ".yml")
 _GLOB_CHARS = frozenset("*?[")
 _EMPTY: Mapping[str, str] = MappingProxyType({})
-#: keys that are not portable metadata: kept apart in ClientSpec
-_RESERVED = ("name", "client_id", "hydra", "keycloak")
+#: keys that are not portable metadata: kept apart in ClientSpec (`lint` is dcrsync's own, never sent)
+_RESERVED = ("name", "client_id", "hydra", "keycloak", "lint")
 
 
 @dataclass
@@ -42,6 +43,7 @@ class LoadResult:
     diagnostics: list[Diagnostic] = field(default_factory=list)
     files: list[str] = field(default_factory=list)  # every file read, as shown in diagnostics
     documents: int = 0  # non-empty YAML documents seen (valid or not)
+    suppressed: list[Suppressed] = field(default_factory=list)  # lint findings ignored on purpose
 
     @property
     def errors(self) -> list[Diagnostic]:
@@ -124,7 +126,9 @@ def _misplaced() -> dict[str, dict[str, str]]:
     return {
         "": {k: "it is Hydra-only: move it under `hydra:`" for k in hydra if k not in top},
         "hydra": {
-            k: "it is portable: write it at the top level, not under `hydra:`" for k in top if k not in hydra
+            k: "it is portable: write it at the top level, not under `hydra:`"
+            for k in top
+            if k not in hydra and k not in _RESERVED
         },
     }
 
@@ -150,6 +154,14 @@ def _locations(
     return fields, items
 
 
+def lint_ignores(doc: Document, block: Any) -> dict[str, Ignore]:
+    """`lint: {ignore: {RULE: reason}}` of a document that passed the schema, each at its key."""
+    ignore = block.get("ignore") if isinstance(block, dict) else None
+    if not isinstance(ignore, dict):
+        return {}
+    return {rule: Ignore(reason, doc.key_loc(("lint", "ignore", rule))) for rule, reason in ignore.items()}
+
+
 def to_client(doc: Document, pairs: dict[str, tuple[Node, Node]] | None = None) -> ClientSpec:
     """A ClientSpec from a document that passed the schema."""
     value: dict[str, Any] = doc.value
@@ -164,6 +176,7 @@ def to_client(doc: Document, pairs: dict[str, tuple[Node, Node]] | None = None) 
         keycloak=dict(value.get("keycloak") or {}),
         field_locations=field_locations,
         item_locations=item_locations,
+        lint_ignore=lint_ignores(doc, value.get("lint")) if "lint" in value else {},
     )
 
 
@@ -269,12 +282,19 @@ def load_clients(
     return result
 
 
+def add_lint(result: LoadResult, config: Config) -> None:
+    """Lint `result`'s clients for the config's server family, with the project's ignores."""
+    from dcrsync.lint import run
+
+    linted = run(result.clients, config.family, config.lint_ignore)
+    result.diagnostics.extend(linted.diagnostics)
+    result.suppressed.extend(linted.suppressed)
+
+
 def load_project(config: Config, only: set[str] | None = None) -> LoadResult:
     """Every client of the project (or only the named ones), with lint diagnostics appended."""
-    from dcrsync.lint import lint
-
     result = load_clients(config.clients, vars=config.vars, base_dir=config.base_dir)
-    result.diagnostics.extend(lint(result.clients))
+    add_lint(result, config)
     if only is not None:
         known = {c.name for c in result.clients}
         where = Location(_shown(str(config.path), os.getcwd()), 0, 0) if config.path else Location(".", 0, 0)

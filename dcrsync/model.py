@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 Severity = Literal["error", "warning"]
 
@@ -36,6 +36,13 @@ class Diagnostic:
         return f"{self.location}: {self.severity}[{self.rule}]: {self.message}"
 
 
+class Ignore(NamedTuple):
+    """A lint rule ignored on purpose (`lint: {ignore: {RULE: reason}}`): why, and where it is written."""
+
+    reason: str
+    at: Location
+
+
 @dataclass
 class ClientSpec:
     """One client as declared in git, after `${env:}` / `${var:}` substitution."""
@@ -49,6 +56,8 @@ class ClientSpec:
     field_locations: dict[str, Location] = field(default_factory=dict)  # top-level key -> value
     #: list-valued field ("redirect_uris", "hydra.audience") -> the Location of each item
     item_locations: dict[str, list[Location]] = field(default_factory=dict)
+    #: lint rules this client ignores (its `lint:` block; never sent to a server)
+    lint_ignore: dict[str, Ignore] = field(default_factory=dict)
     #: paths declared at the last apply and no longer declared: an update resets them to the
     #: server's default (set by apply from the plan, never by the loader)
     unset: frozenset[str] = frozenset()

@@ -93,7 +93,7 @@ def test_base_config(root: Path) -> None:
         state=root / "proj/state/base.sops.yaml",
         sops_age=["age1qqqq"],
         sops_config=root / ".sops.yaml",
-        server={"kind": "hydra", "admin_url": "http://127.0.0.1:4445", "token": "t0k", "page_size": 100},
+        server_settings={"kind": "hydra", "admin_url": "http://127.0.0.1:4445", "token": "t0k", "page_size": 100},
         owner="team-a",
         prune=True,
         safety=Safety(max_update_percent=50.0, max_delete_percent=30.0, min_existing=3),
@@ -167,16 +167,36 @@ def test_unknown_environment_without_environments(root: Path) -> None:
 # --- substitution ---------------------------------------------------------------------------
 
 
-def test_undefined_env_is_located(root: Path) -> None:
-    assert config_error(write(root, "dcrsync.yaml", BASE), environ={"ADMIN_URL": "x"}) == (
-        "dcrsync.yaml:7:10: environment variable `ADMIN_TOKEN` is not set (used as `${env:ADMIN_TOKEN}`): "
-        "set it before running dcrsync, or write `$${` for a literal `${`"
-    )
+UNSET_TOKEN = (
+    "dcrsync.yaml:7:10: environment variable `ADMIN_TOKEN` is not set (used as `${env:ADMIN_TOKEN}`): "
+    "set it before running dcrsync, or write `$${` for a literal `${`"
+)
+
+
+def test_undefined_env_in_server_fails_when_the_server_is_used(root: Path) -> None:
+    path = write(root, "dcrsync.yaml", BASE)
+    config = load_config(path, None, {"ADMIN_URL": "x"})  # reading the file needs no server secret
+    assert (config.family, config.server_settings["token"]) == ("hydra", "${env:ADMIN_TOKEN}")
+    with pytest.raises(ConfigError) as info:
+        config.server  # noqa: B018 - what a command that contacts the server reads
+    assert str(info.value) == UNSET_TOKEN
+    assert config_error(path, environ={"ADMIN_URL": "x"}, need_server=True) == UNSET_TOKEN
+
+
+def test_every_unset_server_reference_is_counted(root: Path) -> None:
+    config = load_config(write(root, "dcrsync.yaml", BASE), None, {})
+    with pytest.raises(ConfigError, match=r"^dcrsync.yaml:6:14: environment variable `ADMIN_URL` .* \(and 1 more\)$"):
+        config.server  # noqa: B018
+
+
+def test_a_bad_reference_in_server_still_fails_at_once(root: Path) -> None:
+    path = write(root, "dcrsync.yaml", "server: {kind: hydra, admin_url: '${envv:X}'}\n")
+    assert config_error(path, environ={}).startswith("dcrsync.yaml:1:34: `${envv:X}` is not a valid reference")
 
 
 def test_need_server_false_keeps_unset_server_references(root: Path) -> None:
     config = load_config(write(root, "dcrsync.yaml", BASE), None, {}, need_server=False)
-    assert config.server["admin_url"] == "${env:ADMIN_URL}"
+    assert config.server_settings["admin_url"] == "${env:ADMIN_URL}"
 
 
 def test_need_server_false_still_needs_vars(root: Path) -> None:
@@ -211,6 +231,18 @@ def test_unknown_server_field_suggests(root: Path) -> None:
     assert (
         config_error(path)
         == "dcrsync.yaml:4:3: unknown field `pagesize` in `server`: did you mean `page_size`?"
+    )
+
+
+def test_misspelt_server_key_is_named_not_reported_missing(root: Path) -> None:
+    path = write(root, "dcrsync.yaml", "server:\n  kind: hydra\n  admin_ulr: http://127.0.0.1:4445\n")
+    assert config_error(path) == "dcrsync.yaml:3:3: unknown field `admin_ulr` in `server`: did you mean `admin_url`?"
+
+
+def test_misspelt_key_in_an_environment_overlay(root: Path) -> None:
+    path = write(root, "dcrsync.yaml", BASE.replace("server: {admin_url:", "server: {admin_ulr:"))
+    assert config_error(path, "staging") == (
+        "dcrsync.yaml:17:14: unknown field `admin_ulr` in `environments.staging.server`: did you mean `admin_url`?"
     )
 
 

@@ -532,7 +532,7 @@ def project(root: Path, **kw) -> Config:
         state=root / "state.yaml",
         sops_age=[],
         sops_config=None,
-        server={"kind": "hydra", "admin_url": "http://127.0.0.1:4445"},
+        server_settings={"kind": "hydra", "admin_url": "http://127.0.0.1:4445"},
         **kw,
     )
 

@@ -115,6 +115,7 @@ def test_json_format(root: Path) -> None:
         "files": 2,
         "errors": 1,
         "warnings": 1,
+        "ignored": 0,
         "diagnostics": [
             {
                 "file": "clients/a.yaml",
@@ -136,6 +137,7 @@ def test_json_format(root: Path) -> None:
                 "make sure the app sends a code_challenge",
             },
         ],
+        "ignored_diagnostics": [],
     }
 
 
@@ -235,3 +237,93 @@ def test_subprocess_bad_input_exits_1_without_traceback(tmp_path: Path) -> None:
         ["clients/syntax.yaml:3:1", "error[yaml]"],
     ]
     assert out[-1] == "1 client in 4 files: 4 errors, 0 warnings"
+
+
+# --- the server family, ignores, and what needs no server ----------------------------------
+
+NATIVE = "name: app\nredirect_uris: [com.example.app:/cb]\ngrant_types: [implicit]\nresponse_types: [id_token]\n"
+
+
+def test_family_comes_from_the_config(root: Path) -> None:
+    write(root, "clients/app.yaml", NATIVE)
+    assert [line.split(": ")[1] for line in run("clients").output.splitlines()[:-1]] == [
+        "error[DCR003]", "warning[DCR007]"
+    ]  # no dcrsync.yaml: any family, application_type is demanded
+    write(root, "dcrsync.yaml", "server: {kind: keycloak, url: x, realm: r, admin: {username: u, password: '${env:KC_PW_UNSET}'}}\n")
+    result = run()
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines() == [
+        "clients/app.yaml:3:15: warning[DCR007]: the implicit grant is discouraged (OAuth 2.0 Security BCP): "
+        "use authorization_code with PKCE",
+        "1 client in 1 file: 0 errors, 1 warning",
+    ]
+
+
+IGNORING = CONFIG + "lint:\n  ignore:\n    DCR008: PKCE is enforced server-wide\n"
+PKCE_LINE = "public client: PKCE is required, make sure the app sends a S256 code_challenge"
+
+
+def test_project_ignore_is_listed_and_counted(root: Path) -> None:
+    write(root, "dcrsync.yaml", IGNORING)
+    write(root, "clients/spa.yaml", SPA)
+    result = run("--strict")
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines() == [
+        f"clients/spa.yaml:3:29: ignored[DCR008]: {PKCE_LINE} (ignored at dcrsync.yaml:8:5: PKCE is enforced "
+        "server-wide)",
+        "1 client in 1 file: 0 errors, 0 warnings, 1 ignored",
+    ]
+    body = json.loads(run("--format", "json").output)
+    assert (body["valid"], body["warnings"], body["ignored"], body["diagnostics"]) == (True, 0, 1, [])
+    [ignored] = body["ignored_diagnostics"]
+    assert ignored == {
+        "file": "clients/spa.yaml", "line": 3, "col": 29, "severity": "warning", "rule": "DCR008",
+        "message": PKCE_LINE, "why": ignored["why"], "reason": "PKCE is enforced server-wide",
+        "ignored_in": "project", "ignored_at": {"file": "dcrsync.yaml", "line": 8, "col": 5},
+    }
+
+
+def test_client_ignore_through_the_cli(root: Path) -> None:
+    write(root, "dcrsync.yaml", CONFIG)
+    write(root, "clients/spa.yaml", SPA + "lint: {ignore: {DCR008: the SDK always sends S256}}\n")
+    result = run()
+    assert result.exit_code == 0
+    assert result.output.splitlines()[0].endswith("(ignored at clients/spa.yaml:4:17: the SDK always sends S256)")
+
+
+def test_bad_project_ignore_is_one_line_at_its_place(root: Path) -> None:
+    write(root, "dcrsync.yaml", CONFIG + "lint:\n  ignore:\n    DCR008: ''\n")
+    write(root, "clients/spa.yaml", SPA)
+    result = CliRunner().invoke(cli, ["validate"])
+    assert result.exit_code == 1
+    assert result.output == (
+        "error: dcrsync.yaml:8:13: `lint.ignore.DCR008` needs the reason the rule does not apply, as text "
+        "(e.g. \"PKCE is enforced server-wide\") (got \"\")\n"
+    )
+
+
+def test_misspelt_server_key_names_itself(root: Path) -> None:
+    write(root, "dcrsync.yaml", "server:\n  kind: hydra\n  admin_ulr: http://127.0.0.1:4445\n")
+    result = CliRunner().invoke(cli, ["validate"])
+    assert result.exit_code == 1
+    assert result.output == "error: dcrsync.yaml:3:3: unknown field `admin_ulr` in `server`: did you mean `admin_url`?\n"
+
+
+UNSET_SECRET = "server: {kind: hydra, admin_url: 'http://127.0.0.1:9', token: '${env:DCRSYNC_TEST_UNSET_TOKEN}'}\n"
+
+
+def test_state_commands_need_no_server_secret_but_plan_does(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("DCRSYNC_TEST_UNSET_TOKEN", raising=False)
+    write(root, "dcrsync.yaml", UNSET_SECRET)
+    write(root, "clients/web.yaml", "name: web\nredirect_uris: ['https://app.example.com/cb']\n")
+    listed = CliRunner().invoke(cli, ["state", "list"])
+    assert (listed.exit_code, listed.output) == (0, "")
+    shown = CliRunner().invoke(cli, ["state", "show", "web"])
+    assert shown.exit_code == 1 and "is not in" in shown.output and "DCRSYNC_TEST_UNSET_TOKEN" not in shown.output
+    assert run().exit_code == 0
+    planned = CliRunner().invoke(cli, ["plan"])
+    assert planned.exit_code == 1
+    assert planned.output == (
+        "error: dcrsync.yaml:1:63: environment variable `DCRSYNC_TEST_UNSET_TOKEN` is not set (used as "
+        "`${env:DCRSYNC_TEST_UNSET_TOKEN}`): set it before running dcrsync, or write `$${` for a literal `${`\n"
+    )

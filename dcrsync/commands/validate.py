@@ -10,8 +10,7 @@ import click
 
 from dcrsync.config import Config, default_config, find_config, load_config
 from dcrsync.errors import ConfigError
-from dcrsync.lint import lint
-from dcrsync.loader import LoadResult, load_clients, load_project
+from dcrsync.loader import LoadResult, add_lint, load_clients, load_project
 from dcrsync.render.diagnostics import Summary, render_github, render_json, render_text
 
 
@@ -25,11 +24,12 @@ def _config(config_path: str | None, env_name: str | None, cwd: Path) -> Config:
 
 
 def run_validate(paths: tuple[str, ...], config: Config) -> LoadResult:
-    """Paths given: those (relative to the working directory); else the project's clients."""
+    """Paths given: those (relative to the working directory); else the project's clients. Either
+    way linted for the config's server family (any family without a dcrsync.yaml), with its ignores."""
     if not paths:
         return load_project(config)
     result = load_clients(list(paths), vars=config.vars, base_dir=Path.cwd())
-    result.diagnostics.extend(lint(result.clients))
+    add_lint(result, config)
     result.sort()
     return result
 
@@ -60,17 +60,19 @@ def validate(
     """Check client files against the schema and the lint rules, without any server or key.
 
     PATH is a client file, a folder (every *.yaml / *.yml below it) or a glob; by default the
-    `clients` of dcrsync.yaml (or ./clients/). Exit 0 when valid, 1 on any error (or warning with
-    --strict).
+    `clients` of dcrsync.yaml (or ./clients/). The rules check for the server family of
+    dcrsync.yaml (any family without one); findings ignored with `lint: {ignore: …}` are listed
+    as `ignored`, with their reason. Exit 0 when valid, 1 on any error (or warning with --strict).
     """
     config = _config(config_path, env_name, Path.cwd())
     result = run_validate(paths, config)
-    summary = Summary.of(result.diagnostics, result.documents, len(result.files))
+    summary = Summary.of(result.diagnostics, result.documents, len(result.files), len(result.suppressed))
     if fmt == "json":
-        click.echo(render_json(result.diagnostics, summary, strict=strict))
+        click.echo(render_json(result.diagnostics, summary, strict=strict, suppressed=result.suppressed))
     elif fmt == "github":
         click.echo(render_github(result.diagnostics, summary))
     else:
-        click.echo(render_text(result.diagnostics, summary, color=sys.stdout.isatty()))
+        color = sys.stdout.isatty()
+        click.echo(render_text(result.diagnostics, summary, color=color, suppressed=result.suppressed))
     if summary.errors or (strict and summary.warnings):
         sys.exit(1)

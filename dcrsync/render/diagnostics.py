@@ -5,10 +5,14 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import click
 
 from dcrsync.model import Diagnostic
+
+if TYPE_CHECKING:
+    from dcrsync.lint import Suppressed
 
 
 @dataclass(frozen=True)
@@ -17,16 +21,18 @@ class Summary:
     files: int
     errors: int
     warnings: int
+    ignored: int = 0  # lint findings ignored on purpose (`lint: {ignore: …}`)
 
     @classmethod
-    def of(cls, diagnostics: Sequence[Diagnostic], clients: int, files: int) -> Summary:
+    def of(cls, diagnostics: Sequence[Diagnostic], clients: int, files: int, ignored: int = 0) -> Summary:
         errors = sum(1 for d in diagnostics if d.severity == "error")
-        return cls(clients, files, errors, len(diagnostics) - errors)
+        return cls(clients, files, errors, len(diagnostics) - errors, ignored)
 
     def line(self) -> str:
+        ignored = f", {self.ignored} ignored" if self.ignored else ""
         return (
             f"{_count(self.clients, 'client')} in {_count(self.files, 'file')}: "
-            f"{_count(self.errors, 'error')}, {_count(self.warnings, 'warning')}"
+            f"{_count(self.errors, 'error')}, {_count(self.warnings, 'warning')}{ignored}"
         )
 
 
@@ -44,13 +50,27 @@ def _where(d: Diagnostic) -> str:
     return f"{loc.file}:{loc.line}:{loc.col}" if loc.line > 0 else loc.file
 
 
-def render_text(diagnostics: Sequence[Diagnostic], summary: Summary, *, color: bool = False) -> str:
+def ignored_line(s: Suppressed) -> str:
+    """`FILE:LINE:COL: ignored[RULE]: message (reason — ignored at FILE:LINE:COL)`."""
+    d = s.diagnostic
+    return f"{_where(d)}: ignored[{d.rule}]: {d.message} (ignored at {s.at}: {s.reason})"
+
+
+def render_text(
+    diagnostics: Sequence[Diagnostic],
+    summary: Summary,
+    *,
+    color: bool = False,
+    suppressed: Sequence[Suppressed] = (),
+) -> str:
     lines = []
     for d in ordered(diagnostics):
         label = f"{d.severity}[{d.rule}]"
         if color:
             label = click.style(label, fg="red" if d.severity == "error" else "yellow", bold=True)
         lines.append(f"{_where(d)}: {label}: {d.message}")
+    for s in suppressed:
+        lines.append(click.style(ignored_line(s), dim=True) if color else ignored_line(s))
     lines.append(summary.line())
     return "\n".join(lines)
 
@@ -71,7 +91,22 @@ def diagnostic_json(d: Diagnostic) -> dict[str, object]:
     }
 
 
-def render_json(diagnostics: Sequence[Diagnostic], summary: Summary, *, strict: bool = False) -> str:
+def suppressed_json(s: Suppressed) -> dict[str, object]:
+    return {
+        **diagnostic_json(s.diagnostic),
+        "reason": s.reason,
+        "ignored_in": s.scope,  # "project" (dcrsync.yaml) or "client" (the client's own file)
+        "ignored_at": {"file": s.at.file, "line": s.at.line, "col": s.at.col},
+    }
+
+
+def render_json(
+    diagnostics: Sequence[Diagnostic],
+    summary: Summary,
+    *,
+    strict: bool = False,
+    suppressed: Sequence[Suppressed] = (),
+) -> str:
     valid = summary.errors == 0 and not (strict and summary.warnings)
     body = {
         "valid": valid,
@@ -79,7 +114,9 @@ def render_json(diagnostics: Sequence[Diagnostic], summary: Summary, *, strict: 
         "files": summary.files,
         "errors": summary.errors,
         "warnings": summary.warnings,
+        "ignored": summary.ignored,
         "diagnostics": [diagnostic_json(d) for d in ordered(diagnostics)],
+        "ignored_diagnostics": [suppressed_json(s) for s in suppressed],
     }
     return json.dumps(body, indent=2, ensure_ascii=False)
 
