@@ -212,7 +212,7 @@ class Applier:
                 continue
             cid = spec.client_id or change.client_id
             if cid is None and self.backend.chooses_client_id:
-                cid = self.backend.new_client_id()  # type: ignore[attr-defined]
+                cid = self.backend.new_client_id()
             # the server makes the secret; a lost answer leaves the client pending here, and the
             # next apply finds it by its id and rotates the secret (where the server allows it)
             intents[change.name] = {"client_id": cid, "client_secret": None}

@@ -67,7 +67,7 @@ def to_document(
 def document_for(name: str, live: LiveClient, backend: Any) -> dict[str, Any]:
     """`to_document` with what the backend knows of its own defaults."""
     return to_document(
-        name, live, backend.normalise, getattr(backend, "defaults", {}), getattr(backend, "export_skip", ())
+        name, live, backend.normalise, backend.defaults, backend.export_skip
     )
 
 

@@ -49,8 +49,7 @@ class Project:
 
     def backend(self, parallelism: int = 4) -> Backend:
         backend = make_backend(self.config.server, parallelism=parallelism)
-        if hasattr(backend, "owner"):  # backends without a marker on the server (rfc7592) report ours
-            backend.owner = self.config.owner
+        backend.owner = self.config.owner  # families without a marker on the server report ours
         return backend
 
 
@@ -129,9 +128,7 @@ def make_plan(
         unknown = sorted(targets - {s.name for s in specs} - set(state.clients))
         if unknown:
             raise PlanError(f"--target names no client in git or state: {', '.join(unknown)}")
-    check = getattr(backend, "check_specs", None)  # fields the server family cannot hold
-    if check is not None:
-        check(specs)
+    backend.check_specs(specs)  # fields the server family cannot hold, at their file:line
     if fetched is None:
         fetched = backend.fetch(list(state.clients.values()))
     if fetched.rotated:
@@ -149,7 +146,7 @@ def make_plan(
             rotates_secret=backend.rotates_secret,
             targets=targets,
             unreadable=fetched.unreadable,
-            defaults=getattr(backend, "defaults", {}),
+            defaults=backend.defaults,
         )
     )
     plan = Plan(

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar
 
 from dcrsync.model import SECRET_FIELDS, ClientSpec, LiveClient, fingerprint, normalise_value, observed
 from dcrsync.state import ClientRecord
@@ -39,25 +40,51 @@ class Fetched:
     requests: int = 0
 
 
-class Backend(Protocol):
+class Backend:
+    """One server family. Subclass it, set the flags, implement the five calls; the rest has defaults.
+
+    Contract for every family:
+    - a backend never plans: it reads, writes and normalises; `diff` decides what changes;
+    - `update` keeps what the spec does not declare (a full-replace PUT carries the live client plus
+      the declared fields), resets what `spec.unset` names, and writes the ownership marker;
+    - `delete` of a client that is already gone (404, or 401 on RFC 7592) is done, not an error;
+    - every failure the user can act on is a `BackendError` with a one-line message.
+    """
+
+    #: the `server.kind` that selects this family
     family: ClassVar[str]
-    #: the server can list every client (Hydra admin, Keycloak); else plan reads each by its token
-    lists: ClassVar[bool]
-    #: the caller may choose client_id (and so a lost create response never makes a duplicate)
-    chooses_client_id: ClassVar[bool]
-    #: the caller may choose client_secret (so it is journaled before the request is sent)
-    chooses_secret: ClassVar[bool]
+    #: the server can list every client and holds the ownership marker; else plan reads each by its token
+    lists: ClassVar[bool] = True
+    #: the caller may choose client_id (so a lost create response never makes a duplicate)
+    chooses_client_id: ClassVar[bool] = False
+    #: the caller may choose client_secret (so dcrsync can rotate it by sending a new one)
+    chooses_secret: ClassVar[bool] = False
     #: a new client secret can be set or regenerated for an existing client
-    rotates_secret: ClassVar[bool]
-    url: str
+    rotates_secret: ClassVar[bool] = False
+    #: what the server fills in for a field never declared: never exported, never a change
+    defaults: ClassVar[dict[str, Any]] = {}
+    #: fields `export` leaves out (server bookkeeping that is not client metadata)
+    export_skip: ClassVar[frozenset[str]] = frozenset()
 
-    def fetch(self, records: Sequence[ClientRecord]) -> Fetched: ...
+    #: the server's URL, for plans and messages
+    url: str = ""
+    #: the owner of dcrsync's marker; a family that holds no marker reports it on what it reads
+    owner: str = ""
 
-    def get(self, client_id: str, record: ClientRecord | None) -> tuple[LiveClient | None, dict[str, Any]]: ...
+    def fetch(self, records: Sequence[ClientRecord]) -> Fetched:
+        """Every client the plan needs: all of them where the server lists, else each record's."""
+        raise NotImplementedError
+
+    def get(self, client_id: str, record: ClientRecord | None) -> tuple[LiveClient | None, dict[str, Any]]:
+        """One client, or None when it is gone; the dict holds what the read rotated (RFC 7592 tokens)."""
+        raise NotImplementedError
 
     def create(
         self, spec: ClientSpec, marker: Marker, client_id: str | None, client_secret: str | None
-    ) -> Result: ...
+    ) -> Result:
+        """Register the client (with `client_id` where the family lets the caller choose it);
+        `Result.secrets` holds what the server gave once."""
+        raise NotImplementedError
 
     def update(
         self,
@@ -66,13 +93,33 @@ class Backend(Protocol):
         live: LiveClient,
         record: ClientRecord | None,
         new_secret: str | None = None,
-    ) -> Result: ...
+    ) -> Result:
+        """Make `live` match `spec` (see the contract above); with `new_secret`, rotate the secret."""
+        raise NotImplementedError
 
-    def delete(self, live: LiveClient, record: ClientRecord | None) -> None: ...
+    def delete(self, live: LiveClient, record: ClientRecord | None) -> None:
+        """Remove the client; one already gone is done."""
+        raise NotImplementedError
 
-    def normalise(self, path: str, value: Any) -> Any: ...
+    def normalise(self, path: str, value: Any) -> Any:
+        """A value in the form `diff` compares with `==` (sets sorted, scope split, secrets hidden)."""
+        return default_normalise(path, value)
 
-    def close(self) -> None: ...
+    def check_specs(self, specs: Sequence[ClientSpec]) -> None:
+        """Refuse, at the field's file:line, what this family cannot hold; before anything is sent."""
+        return None
+
+    def new_client_id(self) -> str:
+        """A client_id for a create, chosen before it is sent (only where `chooses_client_id`)."""
+        return str(uuid.uuid4())
+
+    def live_of(self, raw: dict[str, Any]) -> LiveClient:
+        """The server's representation read as a LiveClient (drift uses it on stored representations)."""
+        return LiveClient(client_id=str(raw.get("client_id") or ""), fields=dict(raw), raw=raw)
+
+    def close(self) -> None:
+        """Release connections."""
+        return None
 
 
 def default_normalise(path: str, value: Any) -> Any:

@@ -5,14 +5,13 @@ from __future__ import annotations
 import random
 import re
 import time
-import uuid
 from collections.abc import Sequence
 from typing import Any, ClassVar
 from urllib.parse import parse_qs, urlparse
 
 import httpx
 
-from dcrsync.backends.base import Fetched, Marker, Result, default_normalise
+from dcrsync.backends.base import Backend, Fetched, Marker, Result, default_normalise
 from dcrsync.errors import BackendError
 from dcrsync.http import describe_error, make_client
 from dcrsync.model import SET_FIELDS, ClientSpec, LiveClient
@@ -134,7 +133,7 @@ DEFAULTS: dict[str, Any] = {
 }
 
 
-class HydraBackend:
+class HydraBackend(Backend):
     family: ClassVar[str] = "hydra"
     defaults: ClassVar[dict[str, Any]] = DEFAULTS
     lists: ClassVar[bool] = True
@@ -230,9 +229,6 @@ class HydraBackend:
         return to_live(response.json()), {}
 
     # --- writing --------------------------------------------------------------------------
-    def new_client_id(self) -> str:
-        return str(uuid.uuid4())
-
     def create(
         self, spec: ClientSpec, marker: Marker, client_id: str | None, client_secret: str | None
     ) -> Result:
@@ -276,7 +272,6 @@ class HydraBackend:
         raise self._error(response, f"delete client {live.client_id}")
 
     #: raw representation -> LiveClient: lets `drift` tell which raw keys are declared fields
-    live_of = staticmethod(to_live)
 
     @staticmethod
     def normalise(path: str, value: Any) -> Any:
@@ -287,6 +282,9 @@ class HydraBackend:
         if value is None and (path in SET_FIELDS):
             return []  # Hydra answers null on create and [] on read for the same empty list
         return default_normalise(path, value)
+
+    def live_of(self, raw: dict[str, Any]) -> LiveClient:
+        return to_live(raw)
 
     def close(self) -> None:
         self.http.close()

@@ -10,7 +10,6 @@ from __future__ import annotations
 import secrets
 import threading
 import time
-import uuid
 from collections.abc import Generator, Sequence
 from typing import Any, ClassVar
 from urllib.parse import quote
@@ -18,7 +17,7 @@ from urllib.parse import quote
 import httpx
 
 from dcrsync.backends import keycloak_map as kmap
-from dcrsync.backends.base import Fetched, Marker, Result
+from dcrsync.backends.base import Backend, Fetched, Marker, Result
 from dcrsync.errors import BackendError
 from dcrsync.http import describe_error, make_client
 from dcrsync.model import ClientSpec, LiveClient
@@ -133,7 +132,7 @@ class _BearerAuth(httpx.Auth):
             yield request
 
 
-class KeycloakBackend:
+class KeycloakBackend(Backend):
     family: ClassVar[str] = "keycloak"
     lists: ClassVar[bool] = True
     chooses_client_id: ClassVar[bool] = True
@@ -303,9 +302,6 @@ class KeycloakBackend:
             raise BackendError("\n".join(lines))
 
     # --- writing --------------------------------------------------------------------------
-    def new_client_id(self) -> str:
-        return str(uuid.uuid4())
-
     def create(
         self, spec: ClientSpec, marker: Marker, client_id: str | None, client_secret: str | None
     ) -> Result:
@@ -385,11 +381,13 @@ class KeycloakBackend:
         self._call("DELETE", f"/clients/{internal_id}", f"delete client {live.client_id}", ok=(404,))
 
     #: raw representation -> LiveClient: lets `drift` tell which raw keys are declared fields
-    live_of = staticmethod(to_live)
 
     @staticmethod
     def normalise(path: str, value: Any) -> Any:
         return kmap.normalise(path, value)
+
+    def live_of(self, raw: dict[str, Any]) -> LiveClient:
+        return to_live(raw)
 
     def close(self) -> None:
         self.http.close()

@@ -24,7 +24,7 @@ from typing import Any, ClassVar
 
 import httpx
 
-from dcrsync.backends.base import Fetched, Marker, Result, default_normalise
+from dcrsync.backends.base import Backend, Fetched, Marker, Result, default_normalise
 from dcrsync.errors import BackendError
 from dcrsync.http import RetryPolicy, describe_error, make_client, retry_after
 from dcrsync.model import SET_FIELDS, ClientSpec, LiveClient
@@ -102,7 +102,7 @@ def _describe(response: httpx.Response) -> tuple[str | None, str]:
     return (str(err) if err else None), " ".join(str(desc).split())
 
 
-class Rfc7592Backend:
+class Rfc7592Backend(Backend):
     family: ClassVar[str] = "rfc7592"
     lists: ClassVar[bool] = False
     chooses_client_id: ClassVar[bool] = False

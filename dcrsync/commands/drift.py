@@ -36,7 +36,7 @@ def drift(config_path, env_name, fmt, fail_on_undeclared, parallelism) -> None:
     report = detect(
         specs, fetched.clients, state, owner=project.config.owner, normalise=backend.normalise,
         lists=backend.lists, server={"kind": backend.family, "url": backend.url}, unreadable=fetched.unreadable,
-        read=getattr(backend, "live_of", None),
+        read=backend.live_of,
     )
     for warning in state.warnings:
         click.echo(f"warning: {warning}", err=True)
