@@ -162,6 +162,44 @@ def test_color_flag_and_force_color_turn_colour_on_off_a_terminal(pending_projec
     assert ANSI in _plan(pending_project, "--color", env={"NO_COLOR": "1"})  # the flag beats the variable
 
 
+def _in_a_terminal(args: list[str], cwd: Path, **env: str) -> bytes:
+    """dcrsync run in a real pseudo-terminal, as a user at a shell runs it; its whole output."""
+    import pty
+
+    base = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "FORCE_COLOR")}
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: becomes dcrsync
+        os.chdir(cwd)
+        os.execve(sys.executable, [sys.executable, "-m", "dcrsync", *args], {**base, **env})
+    out = b""
+    while True:
+        try:
+            chunk = os.read(fd, 65536)
+        except OSError:  # the child closed the terminal
+            break
+        if not chunk:
+            break
+        out += chunk
+    os.waitpid(pid, 0)
+    os.close(fd)
+    return out
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="needs a pseudo-terminal")
+def test_validate_in_a_terminal_is_coloured_unless_told_not_to():
+    examples = ROOT / "examples"  # two lint warnings, coloured on a terminal
+
+    def coloured(args: list[str], **env: str) -> bool:
+        out = _in_a_terminal(args, examples, **env)
+        assert b"0 errors, 2 warnings" in out, out  # it ran and validated
+        return ANSI.encode() in out
+
+    assert coloured(["validate"])
+    assert not coloured(["validate"], NO_COLOR="1")
+    assert not coloured(["validate", "--no-color"])
+    assert not coloured(["--no-color", "validate"])
+
+
 # --- the README's YAML --------------------------------------------------------------------------------
 
 class _StrictLoader(yaml.SafeLoader):
