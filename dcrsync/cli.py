@@ -9,6 +9,7 @@ import click
 
 from dcrsync import __version__
 from dcrsync.errors import DcrsyncError
+from dcrsync.render import colour
 
 #: command name -> "module:attribute"; a command's module is imported only when it runs
 COMMANDS: dict[str, str] = {
@@ -24,6 +25,24 @@ COMMANDS: dict[str, str] = {
 }
 
 
+def _set_colour(ctx: click.Context, _param: click.Parameter, value: bool | None) -> None:
+    if value is not None:
+        ctx.color = value
+
+
+def _with_colour_option(cmd: click.Command) -> click.Command:
+    """`dcrsync plan --no-color` works as well as `dcrsync --no-color plan` (and for `state list`)."""
+    if not any(p.name == "color" for p in cmd.params):
+        cmd.params.append(click.Option(
+            ["--color/--no-color", "color"], default=None, expose_value=False, callback=_set_colour,
+            help="Colour the output or not (default: on a terminal, unless NO_COLOR is set).",
+        ))
+    if isinstance(cmd, click.Group):
+        for sub in cmd.commands.values():
+            _with_colour_option(sub)
+    return cmd
+
+
 class _Group(click.Group):
     """Loads commands lazily, and turns every DcrsyncError into one line on stderr and exit 1."""
 
@@ -35,7 +54,7 @@ class _Group(click.Group):
         if target is None:
             return None
         module, attr = target.split(":")
-        return getattr(importlib.import_module(module), attr)
+        return _with_colour_option(getattr(importlib.import_module(module), attr))
 
     def invoke(self, ctx: click.Context):  # type: ignore[override]
         try:
@@ -50,8 +69,14 @@ class _Group(click.Group):
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="dcrsync")
-def cli() -> None:
+@click.option(
+    "--color/--no-color", "color", default=None,
+    help="Colour the output or not (default: on a terminal, unless NO_COLOR is set).",
+)
+@click.pass_context
+def cli(ctx: click.Context, color: bool | None) -> None:
     """Keep OAuth 2.0 / OpenID Connect clients in sync with YAML files in git."""
+    ctx.color = colour.from_environment(color)  # inherited by every command; click.echo honours it
 
 
 def main() -> None:

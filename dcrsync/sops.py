@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import glob
 import os
+import re
 import shutil
 import subprocess
+import sys
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -13,6 +16,10 @@ from dcrsync.errors import SopsError
 
 #: only these keys are encrypted; everything else in the state stays readable (and diffable)
 ENCRYPTED_REGEX = "^(client_secret|registration_access_token)$"
+#: the ways sops finds age identities besides its default key file
+AGE_KEY_SOURCES = ("SOPS_AGE_KEY", "SOPS_AGE_KEY_FILE", "SOPS_AGE_KEY_CMD", "SOPS_AGE_SSH_PRIVATE_KEY_FILE")
+HOW_TO_MAKE_A_KEY = 'to make one, see "Make an age key" in the README'
+_RECIPIENT = re.compile(rb"recipient:\s*(age1[0-9a-z]+)")
 
 
 def cache_dir() -> Path:
@@ -35,6 +42,69 @@ def find_sops() -> str:
     raise SopsError("sops not found: install it (scripts/install-sops.sh) or set DCRSYNC_SOPS to its path")
 
 
+def default_age_key_file(environ: Mapping[str, str] = os.environ) -> Path:
+    """Where sops looks for age keys when no variable names them (its `getUserConfigDir`)."""
+    home = Path(environ.get("HOME") or Path.home())
+    xdg = environ.get("XDG_CONFIG_HOME")
+    if sys.platform == "darwin":  # Go's os.UserConfigDir ignores XDG_CONFIG_HOME there; sops does not
+        base = Path(xdg) if xdg else home / "Library" / "Application Support"
+    elif sys.platform == "win32":
+        base = Path(environ.get("APPDATA") or home)
+    else:
+        base = Path(xdg) if xdg else home / ".config"
+    return base / "sops" / "age" / "keys.txt"
+
+
+def _recipients(ciphertext: bytes) -> str:
+    found = list(dict.fromkeys(m.decode() for m in _RECIPIENT.findall(ciphertext)))
+    return f" (its age recipients: {', '.join(found)})" if found else ""
+
+
+def missing_key(
+    what: str, stderr: str, ciphertext: bytes = b"", environ: Mapping[str, str] = os.environ
+) -> str:
+    """Why no key could open `what`, said as the user can act on it: a key file that is not there or
+    not readable, no key configured at all, or a key that is not one of the recipients."""
+    head = f"sops could not decrypt {what}"
+    key_file = environ.get("SOPS_AGE_KEY_FILE")
+    if key_file:
+        path = Path(key_file).expanduser()
+        if not path.exists():
+            return (
+                f"{head}: SOPS_AGE_KEY_FILE={key_file} does not exist; point SOPS_AGE_KEY_FILE at your age key "
+                f"file (a line AGE-SECRET-KEY-1…), or unset it to use {default_age_key_file(environ)}; "
+                + HOW_TO_MAKE_A_KEY
+            )
+        try:
+            with path.open("rb"):
+                pass
+        except OSError as exc:
+            return (
+                f"{head}: SOPS_AGE_KEY_FILE={key_file} cannot be read ({exc.strerror}); "
+                "make it a file readable by this user (chmod 600, owned by you)"
+            )
+        if "failed to parse" in stderr:
+            return (
+                f"{head}: SOPS_AGE_KEY_FILE={key_file} holds no age key sops can read; "
+                f"it must hold lines AGE-SECRET-KEY-1…; {HOW_TO_MAKE_A_KEY}"
+            )
+        return (
+            f"{head}: the age key in SOPS_AGE_KEY_FILE={key_file} is not one of its recipients"
+            f"{_recipients(ciphertext)}; use a key that matches one of them, or have a holder of one add your "
+            "public key (`age-keygen -y KEYFILE` prints it) to the recipients and re-encrypt (`sops updatekeys`)"
+        )
+    default = default_age_key_file(environ)
+    if not any(environ.get(name) for name in AGE_KEY_SOURCES) and not default.exists():
+        return (
+            f"{head}: no age key is configured{_recipients(ciphertext)}; set SOPS_AGE_KEY_FILE to your age key "
+            f"file (or put it at {default}); {HOW_TO_MAKE_A_KEY}"
+        )
+    return (
+        f"{head}: none of your keys can open it{_recipients(ciphertext)}; "
+        "point SOPS_AGE_KEY_FILE at an age key that is a recipient of the state"
+    )
+
+
 @dataclass
 class Sops:
     age_recipients: list[str] = field(default_factory=list)
@@ -47,7 +117,7 @@ class Sops:
         env["SOPS_DISABLE_VERSION_CHECK"] = "1"  # sops otherwise calls out to the internet
         return env
 
-    def _run(self, args: list[str], data: bytes, what: str) -> bytes:
+    def _run(self, args: list[str], data: bytes, what: str, subject: str = "") -> bytes:
         try:
             proc = subprocess.run(
                 [self.binary, *args],
@@ -62,15 +132,13 @@ class Sops:
         except subprocess.TimeoutExpired:
             raise SopsError(f"sops timed out after {self.timeout:.0f} s while {what}") from None
         if proc.returncode != 0:
-            raise SopsError(self._explain(proc.returncode, proc.stderr.decode(errors="replace"), what))
+            stderr = proc.stderr.decode(errors="replace")
+            if proc.returncode == 128 or "Failed to get the data key" in stderr:
+                raise SopsError(missing_key(subject or what, stderr, data))
+            raise SopsError(self._explain(proc.returncode, stderr, what))
         return proc.stdout
 
     def _explain(self, code: int, stderr: str, what: str) -> str:
-        if code == 128 or "Failed to get the data key" in stderr:
-            return (
-                f"sops could not decrypt {what}: none of your keys can open it; "
-                "point SOPS_AGE_KEY_FILE at an age key that is a recipient of the state"
-            )
         if code == 51 or "MAC mismatch" in stderr:
             return (
                 f"sops refused {what}: MAC mismatch, the file was edited outside dcrsync; "
@@ -100,4 +168,4 @@ class Sops:
         args = ["--decrypt", "--input-type", "yaml", "--output-type", "yaml", "/dev/stdin"]
         if self.config_path is not None:
             args[:0] = ["--config", str(self.config_path)]
-        return self._run(args, ciphertext, f"decrypting {what}")
+        return self._run(args, ciphertext, f"decrypting {what}", subject=what)

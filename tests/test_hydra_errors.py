@@ -100,3 +100,24 @@ def test_an_empty_server_url_from_the_environment_is_a_config_error(hydra_projec
     monkeypatch.setenv("DCRSYNC_TEST_EMPTY_URL", "")
     line = one_line_error(p.run_sub("plan"))
     assert "server.admin_url is ''" in line and "http(s) URL" in line
+
+
+def test_hydra_public_url_as_admin_url_says_use_the_admin_port(hydra_project, hydra):
+    p = hydra_project
+    p.set_config(server={"kind": "hydra", "admin_url": hydra.public_url})
+    p.write_client("a", {"client_name": "A", "grant_types": ["client_credentials"]})
+    r = p.run_sub("plan")
+    line = one_line_error(r)
+    assert len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert "HTTP 404" in line and hydra.public_url in line
+    assert "public endpoint" in line and "admin_url" in line and "4445" in line
+
+
+def test_a_url_that_is_not_hydra_at_all_still_points_at_the_admin_port(hydra_project, hydra):
+    p = hydra_project
+    # Hydra's admin port, but under a path where nothing lives: a 404 that is not the public port
+    p.set_config(server={"kind": "hydra", "admin_url": f"{hydra.admin_url}/nothing-here"})
+    p.write_client("a", {"client_name": "A", "grant_types": ["client_credentials"]})
+    line = one_line_error(p.run_sub("plan"))
+    assert "HTTP 404" in line and "public endpoint" not in line
+    assert "has no /admin/clients" in line and "4445" in line

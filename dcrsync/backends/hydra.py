@@ -188,8 +188,28 @@ class HydraBackend(Backend):
             403: "the admin token lacks permission for this call",
             409: "a client with this client_id already exists on the server",
         }.get(status, "")
+        if status == 404 and response.request.url.path.endswith("/admin/clients"):
+            hint = self._not_admin_hint()
         msg = f"hydra refused to {what}: HTTP {status} {detail}"
         return BackendError(f"{msg}; {hint}" if hint else msg, status=status, error=str(err) if err else None)
+
+    def _not_admin_hint(self) -> str:
+        """After a 404 on /admin/clients: server.admin_url is not Hydra's admin API. Say what it
+        looks like instead; the probe is one cheap GET, made only on this error path."""
+        if urlparse(self.url).path.rstrip("/").endswith("/admin"):
+            return "server.admin_url must not end in /admin (dcrsync adds /admin/clients itself): drop the /admin"
+        admin = "set server.admin_url to Hydra's admin endpoint (port 4445 by default)"
+        try:
+            probe = self.http.get("/.well-known/openid-configuration")
+            issuer = probe.json().get("issuer") if probe.status_code == 200 else None
+        except (httpx.HTTPError, ValueError, AttributeError):
+            issuer = None
+        if issuer:
+            return (
+                f"{self.url} looks like Hydra's public endpoint (it answers /.well-known/openid-configuration, "
+                f"not /admin/clients); {admin}"
+            )
+        return f"{self.url} has no /admin/clients; {admin}"
 
     # --- reading --------------------------------------------------------------------------
     def fetch(self, records: Sequence[ClientRecord] = ()) -> Fetched:

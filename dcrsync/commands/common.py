@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
 from typing import Any
 
 import click
 
 from dcrsync.plan import Plan
+from dcrsync.render import colour
 from dcrsync.render import json as render_json
 from dcrsync.render import markdown as render_markdown
 from dcrsync.render import text as render_text
@@ -27,7 +27,7 @@ def render_plan(plan: Plan, fmt: str) -> str:
         return render_json.render(plan)
     if fmt == "markdown":
         return render_markdown.render(plan)
-    return render_text.render(plan, colour=sys.stdout.isatty())
+    return render_text.render(plan, colour=colour.wanted())
 
 
 def parallelism_option(fn: Callable[..., Any]) -> Callable[..., Any]:
