@@ -12,7 +12,7 @@ from typing import Any
 from dcrsync.backends.base import Backend, Marker, Result
 from dcrsync.errors import BackendError, DcrsyncError
 from dcrsync.groupcommit import JournalWriter
-from dcrsync.model import ClientSpec, LiveClient, Location, uses_secret
+from dcrsync.model import ClientSpec, LiveClient, uses_secret
 from dcrsync.ownership import Ownership
 from dcrsync.plan import Change, Plan
 from dcrsync.state import Entry, State, entries_for, forget, move_entry, upsert
@@ -34,22 +34,6 @@ class ApplyReport:
     @property
     def ok(self) -> bool:
         return not self.failed
-
-
-def spec_from_change(change: Change) -> ClientSpec:
-    desired = dict(change.desired or {})
-    file, _, line = (change.source or "plan:0").rpartition(":")
-    if ":" in file:  # file:line:col
-        file, _, line = file.rpartition(":")
-    loc = Location(file or "plan", int(line) if line.isdigit() else 0, 1)
-    return ClientSpec(
-        name=change.name,
-        fields={k: v for k, v in desired.items() if k not in ("client_id", "hydra", "keycloak")},
-        location=loc,
-        client_id=desired.get("client_id"),
-        hydra=desired.get("hydra") or {},
-        keycloak=desired.get("keycloak") or {},
-    )
 
 
 def with_unset(spec: ClientSpec, change: Change) -> ClientSpec:

@@ -14,9 +14,9 @@ from dcrsync.config import Config, find_config, load_config
 from dcrsync.diff import Inputs, Outcome, compute
 from dcrsync.errors import ConfigError, DcrsyncError, PlanError, SopsError
 from dcrsync.loader import load_project
-from dcrsync.model import ClientSpec, Diagnostic, fingerprint
+from dcrsync.model import ClientSpec, Diagnostic, LiveClient, Location, fingerprint
 from dcrsync.ownership import Ownership
-from dcrsync.plan import Plan
+from dcrsync.plan import Change, Plan
 from dcrsync.sops import Sops
 from dcrsync.state import State, now, record_fingerprint, upsert
 from dcrsync.store import FileStore
@@ -221,3 +221,50 @@ def check_stale(plan: Plan, backend: Backend, state: State, owner: str) -> Fetch
             "run `dcrsync plan` again and review the new plan"
         )
     return fetched
+
+
+@dataclass
+class Prepared:
+    """What an apply carries out, the same on both paths (a saved plan, or a fresh one)."""
+
+    plan: Plan
+    specs: dict[str, ClientSpec]
+    live_by_name: dict[str, LiveClient]
+    fetched: Fetched
+    #: every client in git, when known (a fresh, untargeted plan): records of clients gone from both
+    #: git and the server are then forgotten
+    all_specs: dict[str, ClientSpec] | None
+
+
+def prepare_apply(
+    project: Project, backend: Backend, state: State, saved: Plan | None, targets: set[str] | None
+) -> Prepared:
+    """A saved plan, checked as not stale for what it touches, or a fresh plan of git."""
+    if saved is not None:
+        fetched = check_stale(saved, backend, state, project.config.owner)
+        by_id = {c.client_id: c for c in fetched.clients}
+        specs = {c.name: spec_from_change(c) for c in saved.changes if c.desired is not None}
+        live = {c.name: by_id[c.client_id] for c in saved.changes if c.client_id in by_id}
+        return Prepared(saved, specs, live, fetched, None)
+    planned = make_plan(project, backend, state, load_specs(project), targets)
+    return Prepared(
+        planned.plan, planned.specs, planned.outcome.live_by_name, planned.fetched,
+        None if targets else planned.specs,
+    )
+
+
+def spec_from_change(change: Change) -> ClientSpec:
+    """The client as a saved plan declares it (what apply needs to carry the change out)."""
+    desired = dict(change.desired or {})
+    file, _, line = (change.source or "plan:0").rpartition(":")
+    if ":" in file:  # file:line:col
+        file, _, line = file.rpartition(":")
+    loc = Location(file or "plan", int(line) if line.isdigit() else 0, 1)
+    return ClientSpec(
+        name=change.name,
+        fields={k: v for k, v in desired.items() if k not in ("client_id", "hydra", "keycloak")},
+        location=loc,
+        client_id=desired.get("client_id"),
+        hydra=desired.get("hydra") or {},
+        keycloak=desired.get("keycloak") or {},
+    )

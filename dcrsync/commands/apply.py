@@ -8,11 +8,11 @@ from pathlib import Path
 
 import click
 
-from dcrsync.apply import Applier, forget_departed, spec_from_change
+from dcrsync.apply import Applier, forget_departed
 from dcrsync.commands.common import parallelism_option, project_options, render_plan
 from dcrsync.errors import DcrsyncError, PlanError
 from dcrsync.plan import ACTIONS, Change, Plan
-from dcrsync.project import check_stale, load_specs, make_plan, open_project
+from dcrsync.project import open_project, prepare_apply
 
 PROGRESS_FROM = 20  # operations; fewer print no bar
 
@@ -37,20 +37,11 @@ def apply(config_path, env_name, planfile, auto_approve, force, targets, paralle
             if replayed:  # an interrupted apply left secrets in the journal: keep them first
                 store.commit(state)
                 click.echo(f"Recovered an interrupted apply: folded its journal into {store.path}.", err=True)
-            if planfile is not None:
-                plan = Plan.from_json(planfile.read_text(), str(planfile))
-                fetched = check_stale(plan, backend, state, project.config.owner)
-                specs = {c.name: spec_from_change(c) for c in plan.changes if c.desired is not None}
-                by_id = {c.client_id: c for c in fetched.clients}
-                live_by_name = {c.name: by_id[c.client_id] for c in plan.changes if c.client_id in by_id}
-                all_specs = None
-            else:
-                spec_list = load_specs(project)
-                planned = make_plan(project, backend, state, spec_list, set(targets) or None)
-                plan, specs = planned.plan, planned.specs
-                live_by_name = planned.outcome.live_by_name
-                fetched = planned.fetched
-                all_specs = None if targets else planned.specs
+            saved = Plan.from_json(planfile.read_text(), str(planfile)) if planfile is not None else None
+            prepared = prepare_apply(project, backend, state, saved, set(targets) or None)
+            plan, specs, live_by_name = prepared.plan, prepared.specs, prepared.live_by_name
+            fetched, all_specs = prepared.fetched, prepared.all_specs
+            if saved is None:
                 click.echo(render_plan(plan, "text"), nl=False)
             if plan.conflicts:
                 raise PlanError(
