@@ -137,7 +137,9 @@ def set_secret(config_path, env_name, name) -> None:
 
 def _read_secret() -> str:
     """One line from stdin; a hidden prompt when stdin is a terminal."""
-    stream = click.get_text_stream("stdin")
+    import sys
+
+    stream = sys.stdin
     if stream.isatty():
         value = click.prompt("client secret", hide_input=True, err=True)
     else:
