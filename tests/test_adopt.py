@@ -85,7 +85,7 @@ def test_export_then_bulk_import_of_30_hand_made_clients_then_plan_is_empty(hydr
     assert "state set-secret" in advice
     for cid in public:
         assert names[cid] not in advice.split("(", 1)[1].split(")", 1)[0].split(", ")
-        assert f"imported {names[cid]} " in r.output and "no secret (none)" in r.output
+        assert f"imported {names[cid]} " in r.output and "no secret: public client" in r.output
 
     plan = p.run("plan", "--detailed-exitcode")
     assert plan.exit_code == 0, plan.output
@@ -187,7 +187,7 @@ def test_public_client_is_not_offered_a_secret_and_rotate_secret_refuses(hydra_p
     c = create_client(hydra.admin_url, {**PUBLIC, "client_name": "SPA", "redirect_uris": ["https://spa.example.com/cb"]})
     r = p.run("import", "spa", c["client_id"])
     assert r.exit_code == 0, r.output
-    assert "rotate-secret" not in r.output and "set-secret" not in r.output and "no secret (none)" in r.output
+    assert "rotate-secret" not in r.output and "set-secret" not in r.output and "no secret: public client" in r.output
     before = get_client(hydra.admin_url, c["client_id"])["updated_at"]
     rot = p.run_sub("rotate-secret", "spa")
     assert rot.returncode == 1 and "Traceback" not in rot.stderr
@@ -273,3 +273,50 @@ def test_export_of_everything_on_a_hydra_validates(tmp_path, age_key):
                 f"with a private-use scheme fails lint ({errors[0]['message']}); fixed by the lint helper's branch"
             )
         assert result.exit_code == 0, result.output
+
+
+def test_keycloak_export_leaves_out_builtins_and_our_admin_then_import_and_set_secret(tmp_path, age_key):
+    """A fresh realm: its built-in clients and dcrsync's admin are never exported; the rest round-trips."""
+    from tests.harness.keycloak import (
+        ADMIN_CLIENT,
+        REALM_DEFAULT_CLIENTS,
+        make_realm,
+        realm_name,
+        shared_keycloak,
+    )
+
+    admin, server = make_realm(shared_keycloak(), realm_name("adopt"))
+    try:
+        job_secret = secrets.token_urlsafe(24)
+        admin.create({"clientId": "reports-job", "name": "Reports job", "publicClient": False,
+                      "secret": job_secret, "serviceAccountsEnabled": True, "standardFlowEnabled": False,
+                      "directAccessGrantsEnabled": False})
+        admin.create({"clientId": "shop-spa", "name": "Shop", "publicClient": True, "standardFlowEnabled": True,
+                      "directAccessGrantsEnabled": False, "redirectUris": ["https://shop.example.com/cb"],
+                      "attributes": {"pkce.code.challenge.method": "S256"}})
+        p = make_project(tmp_path / "proj", server, age_key, "kc-adopter")
+        r = p.run("export", "--out", str(p.root / "clients"))
+        assert r.exit_code == 0, r.output
+        exported = {yaml.safe_load(f.read_text())["client_id"] for f in (p.root / "clients").glob("*.yaml")}
+        assert exported == {"reports-job", "shop-spa"}
+        assert f"Left out {len(REALM_DEFAULT_CLIENTS) + 1} client(s)" in r.output and ADMIN_CLIENT in r.output
+        valid = p.run("validate")
+        assert valid.exit_code == 0, valid.output
+
+        r = p.run("import", "--all")
+        assert r.exit_code == 0, r.output
+        assert "Imported 2 client(s)" in r.output
+        plan = p.run("plan", "--detailed-exitcode")
+        assert plan.exit_code == 0, plan.output
+        direct = p.run_sub("import", "admin", ADMIN_CLIENT)
+        assert direct.returncode == 1 and "dcrsync's own admin client" in direct.stderr
+
+        name = next(n for n, rec in p.state_doc()["clients"].items() if rec["client_id"] == "reports-job")
+        wrong = run_sub(p, "state", "set-secret", name, input="not-the-secret\n")
+        assert wrong.returncode == 1 and "refused" in wrong.stderr
+        right = run_sub(p, "state", "set-secret", name, input=job_secret + "\n")
+        assert right.returncode == 0 and "accepted" in right.stdout, right.stderr
+        assert admin.token_works("reports-job", p.run("state", "secret", name).output.strip())
+    finally:
+        admin.call("DELETE", f"/admin/realms/{admin.realm}")
+        admin.http.close()

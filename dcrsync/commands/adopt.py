@@ -68,7 +68,7 @@ def _print_report(report: adopt.ImportReport, owner: str) -> None:
         if a.secret == "rotated":
             line += "; secret rotated"
         elif a.secret == "none":
-            line += f"; no secret ({a.auth_method})"
+            line += "; no secret: public client" if a.auth_method == "none" else f"; no secret ({a.auth_method})"
         else:
             line += "; secret unknown to dcrsync"
         if a.differs:
