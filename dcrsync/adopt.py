@@ -98,7 +98,7 @@ def _foreign(live: LiveClient, owner: str) -> str | None:
 
 
 def check_files(project: Project, paths: list[Path]) -> LoadResult:
-    """Schema and lint for the files import just wrote (the whole project's rules)."""
+    """Schema and lint for files import or export just wrote, as `dcrsync validate` checks them."""
     loaded = load_clients(paths, vars=project.config.vars, base_dir=project.config.base_dir)
     loaded.diagnostics += lint(loaded.clients)
     loaded.sort()
@@ -110,7 +110,8 @@ def _write_files(project: Project, backend: Backend, todo: list[Candidate], take
     if not todo:
         return
     folder = _clients_dir(project)
-    taken = taken | {p.stem for p in folder.glob("*.y*ml")} if folder.is_dir() else set(taken)
+    if folder.is_dir():  # never over a file that is there, whatever it holds
+        taken = taken | {p.stem for p in folder.glob("*.y*ml")}
     names = unique_names(
         (c.live.managed_name or c.live.fields.get("client_name") or c.live.client_id for c in todo), taken
     )
