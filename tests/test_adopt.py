@@ -82,7 +82,7 @@ def test_export_then_bulk_import_of_30_hand_made_clients_then_plan_is_empty(hydr
     names = {yaml.safe_load(f.read_text())["client_id"]: yaml.safe_load(f.read_text())["name"]
              for f in (p.root / "clients").glob("*.yaml")}
     advice = next(line for line in r.output.splitlines() if "rotate-secret" in line)
-    assert "state set-secret" in advice
+    assert "state set-secret" in advice and advice.startswith(f"{30 - len(public)} secret(s) unknown")
     for cid in public:
         assert names[cid] not in advice.split("(", 1)[1].split(")", 1)[0].split(", ")
         assert f"imported {names[cid]} " in r.output and "no secret: public client" in r.output
