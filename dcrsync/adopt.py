@@ -1,19 +1,30 @@
-"""Bringing clients under dcrsync (import, recover) and new secrets (rotate): the I/O edge."""
+"""Bringing clients under dcrsync (import, recover), new secrets (rotate) and known ones (set-secret):
+the I/O edge.
+
+Import never changes a client's settings: it puts dcrsync's marker on it and records it, with the
+server's values as what was last applied, so that where a client file declares something else,
+`dcrsync plan` shows it as a pending change. Every import of one run is one state write.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
 from pathlib import Path
+from typing import Literal
 
-from dcrsync.apply import Applier, new_secret
+from dcrsync.apply import new_secret
 from dcrsync.backends.base import Backend, Marker, Result
 from dcrsync.errors import DcrsyncError, StateError
-from dcrsync.export import document_for, dump
-from dcrsync.lint import lint
-from dcrsync.loader import load_clients
-from dcrsync.model import ClientSpec, Location, uses_secret
-from dcrsync.project import Project, load_specs
+from dcrsync.export import document_for, dump, owned_by, reserved, unique_names
+from dcrsync.loader import LoadResult, add_lint, load_clients, load_project
+from dcrsync.model import ClientSpec, LiveClient, Location, observed, uses_secret
+from dcrsync.project import InvalidClients, Project, load_specs
 from dcrsync.state import ClientRecord, State, desired_values, live_values, now
+from dcrsync.tokencheck import Verdict, check_secret
+
+SecretFate = Literal["rotated", "unknown", "none"]
 
 
 def _journal_and_commit(project: Project, state: State, entries: list[dict]) -> None:
@@ -23,47 +34,317 @@ def _journal_and_commit(project: Project, state: State, entries: list[dict]) -> 
     project.store.commit(state)
 
 
+@dataclass(frozen=True)
+class Selection:
+    """Which clients `import` adopts when no single NAME CLIENT_ID is given."""
+
+    files: bool = False  # every client file pinning a client_id on the server but not in state
+    owner: str | None = None  # the server's unmanaged clients of this owner
+    match: str | None = None  # ... whose client_id or client_name matches this glob
+
+    @property
+    def server(self) -> bool:
+        return bool(self.owner or self.match)
+
+
+@dataclass
+class Candidate:
+    name: str
+    live: LiveClient
+    spec: ClientSpec | None = None  # from an existing file; None until its file is written
+    wrote: bool = False
+
+
+@dataclass
+class Adopted:
+    name: str
+    client_id: str
+    file: str
+    wrote: bool
+    previous_owner: str | None
+    secret: SecretFate
+    auth_method: str
+    differs: list[str] = field(default_factory=list)  # declared paths whose value the server does not hold
+
+
+@dataclass
+class ImportReport:
+    adopted: list[Adopted] = field(default_factory=list)
+    #: files that pin a client_id the server does not have (apply creates them)
+    not_on_server: list[str] = field(default_factory=list)
+    #: clients the selection matched but import leaves alone, with the reason
+    left_alone: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+
+
+def _auth_method(live: LiveClient) -> str:
+    return str(live.fields.get("token_endpoint_auth_method") or "client_secret_basic")
+
+
+def _previous_owner(live: LiveClient, owner: str) -> str | None:
+    """The owner a hand-made client had (Hydra's `owner`), which the marker replaces and keeps."""
+    if live.managed_name is not None:
+        return None
+    before = live.raw.get("owner")
+    return str(before) if before and before != owner else None
+
+
+def _foreign(live: LiveClient, owner: str) -> str | None:
+    if live.managed_name and live.owner not in (None, owner):
+        return f"it carries the marker of dcrsync owner {live.owner!r}; it is not ours to import"
+    return None
+
+
+def check_files(project: Project, paths: list[Path]) -> LoadResult:
+    """Schema and lint for files import or export just wrote, as `dcrsync validate` checks them."""
+    loaded = load_clients(paths, vars=project.config.vars, base_dir=project.config.base_dir)
+    add_lint(loaded, project.config)  # for the server's family, with the project's ignores
+    loaded.sort()
+    return loaded
+
+
+def _write_files(project: Project, backend: Backend, todo: list[Candidate], taken: set[str]) -> None:
+    """Files for the candidates that have none; checked before anything touches the server."""
+    if not todo:
+        return
+    folder = _clients_dir(project)
+    if folder.is_dir():  # never over a file that is there, whatever it holds
+        taken = taken | {p.stem for p in folder.glob("*.y*ml")}
+    names = unique_names(
+        (c.live.managed_name or c.live.fields.get("client_name") or c.live.client_id for c in todo), taken
+    )
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for cand, name in zip(todo, names, strict=True):
+        cand.name = name
+        path = folder / f"{name}.yaml"
+        path.write_text(dump(document_for(name, cand.live, backend)))
+        cand.wrote = True
+        paths.append(path)
+    loaded = check_files(project, paths)
+    if loaded.errors:
+        first = loaded.errors[0].format()
+        more = f" (and {len(loaded.errors) - 1} more: `dcrsync validate`)" if len(loaded.errors) > 1 else ""
+        raise DcrsyncError(
+            f"wrote {len(paths)} client file(s) to {folder}, but {first}{more}; nothing was changed on the "
+            "server or in the state: fix the files (or the clients), then run `dcrsync import --all`"
+        )
+    specs = {s.client_id: s for s in loaded.clients}
+    for cand in todo:
+        cand.spec = specs[cand.live.client_id]
+
+
+def _adopt_one(project: Project, backend: Backend, cand: Candidate, rotate: bool) -> tuple[Adopted, list[dict]]:
+    """Our marker on the client (nothing else changes), and the journal entries recording it."""
+    assert cand.spec is not None
+    spec, live, owner = cand.spec, cand.live, project.config.owner
+    method = _auth_method(live)
+    has_secret = uses_secret(live.fields)
+    secret = new_secret() if rotate and has_secret and backend.rotates_secret else None
+    bare = ClientSpec(name=spec.name, fields={}, location=spec.location)
+    result: Result = backend.update(bare, Marker(owner, spec.name), live, None, secret)
+    desired = desired_values(spec, backend.normalise)
+    current = live_values(result.live, desired, backend.normalise)
+    entries: list[dict] = []
+    given = {k: v for k, v in result.secrets.items() if v} or ({"client_secret": secret} if secret else {})
+    if given:
+        entries.append({"op": "upsert", "name": spec.name, "data": {"client_id": live.client_id, **given}})
+    entries.append({
+        "op": "upsert",
+        "name": spec.name,
+        # what the server holds is what was "last applied": a file that says otherwise is pending
+        "data": {
+            "client_id": live.client_id,
+            "desired": current,
+            "applied": current,
+            "applied_at": now(),
+            "pending": None,
+            "observed": observed(result.live),
+        },
+    })
+    fate: SecretFate = "rotated" if secret else ("unknown" if has_secret else "none")
+    adopted = Adopted(
+        name=spec.name,
+        client_id=live.client_id,
+        file=spec.location.file,
+        wrote=cand.wrote,
+        previous_owner=_previous_owner(live, owner),
+        secret=fate,
+        auth_method=method,
+        differs=sorted(p for p in desired if desired[p] != current[p]),
+    )
+    return adopted, entries
+
+
+def _adopt(
+    project: Project, backend: Backend, state: State, todo: list[Candidate], rotate: bool, parallelism: int
+) -> ImportReport:
+    """Mark every candidate (concurrently), then record all of them with one journal append and one commit."""
+    report = ImportReport()
+    entries: list[dict] = []
+
+    def run(cand: Candidate) -> tuple[Adopted, list[dict]] | str:
+        try:
+            return _adopt_one(project, backend, cand, rotate)
+        except DcrsyncError as exc:
+            return f"{cand.name} (client {cand.live.client_id}): {exc}"
+
+    with ThreadPoolExecutor(max_workers=max(1, min(parallelism, len(todo)))) as pool:
+        for outcome in pool.map(run, todo):
+            if isinstance(outcome, str):
+                report.failed.append(outcome)
+            else:
+                report.adopted.append(outcome[0])
+                entries.extend(outcome[1])
+    if entries:
+        _journal_and_commit(project, state, entries)
+    return report
+
+
+def _project_specs(project: Project) -> list[ClientSpec]:
+    """Every client file of the project, which must be valid before anything is touched.
+
+    A project without client files yet is where adopting starts: that alone is no error here."""
+    loaded = load_project(project.config)
+    if not loaded.files:
+        return []
+    if loaded.errors:
+        raise InvalidClients(loaded.diagnostics)
+    return loaded.clients
+
+
 def import_client(
     project: Project, backend: Backend, name: str, client_id: str, *, rotate: bool, out: Path | None
-) -> tuple[Path, bool]:
-    """Write NAME's YAML from the live client, put our marker on it, record it; maybe rotate."""
+) -> ImportReport:
+    """Adopt one live client as NAME: its existing file if one declares it, else a file written now."""
     if not backend.lists:
         raise DcrsyncError(
             f"{backend.family} servers cannot import: dcrsync can only manage clients it registered "
             "itself there (it needs their registration access token)"
         )
-    target = out or _clients_dir(project) / f"{name}.yaml"
-    if target.exists():
-        raise DcrsyncError(f"{target} exists already; choose another NAME or --out")
+    owner = project.config.owner
     with project.store.locked():
         state = project.store.read()
         if name in state.clients:
-            raise StateError(f"{name} is in the state already (client {state.clients[name].client_id})")
+            raise StateError(
+                f"{name} exists in the state already (client {state.clients[name].client_id}); nothing to import"
+            )
         taken = state.by_client_id().get(client_id)
         if taken is not None:
             raise StateError(f"client {client_id} is managed already, as {taken.name}")
+        specs = _project_specs(project)
         live, _ = backend.get(client_id, None)
         if live is None:
             raise DcrsyncError(f"no client {client_id} on {backend.url}; check the id (dcrsync export lists them)")
-        if live.managed_name and live.owner not in (None, project.config.owner):
-            raise DcrsyncError(f"client {client_id} belongs to owner {live.owner!r}; it is not ours to import")
-        doc = document_for(name, live, backend)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(dump(doc))
-        loaded = load_clients([target], vars=project.config.vars)
-        loaded.diagnostics += lint(loaded.clients)
-        if loaded.errors:
+        why = reserved(live, backend) or _foreign(live, owner)
+        if why:
+            raise DcrsyncError(f"client {client_id} cannot be imported: {why}")
+        cand = Candidate(name, live)
+        by_name = {s.name: s for s in specs}
+        pinned = [s for s in specs if s.client_id == client_id]
+        if name in by_name:
+            spec = by_name[name]
+            if spec.client_id != client_id:
+                pins = f"client_id {spec.client_id}" if spec.client_id else "no client_id (a new client)"
+                raise DcrsyncError(
+                    f"{spec.location}: {name} is declared there with {pins}, not {client_id}: "
+                    "choose another NAME, or set its client_id"
+                )
+            cand.spec = spec
+        elif pinned:
             raise DcrsyncError(
-                f"wrote {target}, but the server's client does not pass validation "
-                f"({loaded.errors[0].format()}); nothing was changed on the server: fix the file (or the "
-                "client), delete the file and run `dcrsync import` again"
+                f"{pinned[0].location}: client {client_id} is declared there as {pinned[0].name}: "
+                f"run `dcrsync import {pinned[0].name} {client_id}` (or `dcrsync import --all`)"
             )
-        spec = loaded.clients[0]
-        secret = new_secret() if rotate and backend.rotates_secret and uses_secret(spec.fields) else None
-        result = backend.update(spec, Marker(project.config.owner, name), live, None, secret)
-        applier = Applier(backend, project.store, state, project.config.owner)
-        _journal_and_commit(project, state, applier._record(spec, result))
-    return target, secret is not None
+        else:
+            target = out or _clients_dir(project) / f"{name}.yaml"
+            if target.exists():
+                raise DcrsyncError(f"{target} exists already and does not declare {name}; choose another NAME or --out")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(dump(document_for(name, live, backend)))
+            loaded = check_files(project, [target])
+            if loaded.errors:
+                raise DcrsyncError(
+                    f"wrote {target}, but the server's client does not pass validation "
+                    f"({loaded.errors[0].format()}); nothing was changed on the server: fix the file "
+                    f"(or the client) and run `dcrsync import {name} {client_id}` again"
+                )
+            cand.spec, cand.wrote = loaded.clients[0], True
+        report = _adopt(project, backend, state, [cand], rotate, 1)
+    if report.failed:
+        raise DcrsyncError(report.failed[0])
+    return report
+
+
+def import_many(
+    project: Project, backend: Backend, selection: Selection, *, rotate: bool, parallelism: int = 4
+) -> ImportReport:
+    """Adopt every client the selection names, in one state write; lint first, the server last."""
+    if not backend.lists:
+        raise DcrsyncError(
+            f"{backend.family} servers cannot import: dcrsync can only manage clients it registered "
+            "itself there (it needs their registration access token)"
+        )
+    owner = project.config.owner
+    with project.store.locked():
+        state = project.store.read()
+        specs = _project_specs(project)
+        fetched = backend.fetch([])
+        by_id = {c.client_id: c for c in fetched.clients}
+        managed = state.by_client_id()
+        pinned = {s.client_id: s for s in specs if s.client_id}
+        report = ImportReport()
+        chosen: dict[str, Candidate] = {}
+
+        def from_file(spec: ClientSpec, live: LiveClient) -> None:
+            if spec.name in state.clients:  # the name manages another client: a rename, for plan
+                report.left_alone.append(
+                    f"{spec.name} ({spec.location.file}): the name is in the state for client "
+                    f"{state.clients[spec.name].client_id}"
+                )
+                return
+            why = reserved(live, backend) or _foreign(live, owner)
+            if why:
+                report.left_alone.append(f"{spec.name} ({spec.location.file}): {why}")
+                return
+            chosen[live.client_id] = Candidate(spec.name, live, spec)
+
+        if selection.files:
+            for spec in specs:
+                if not spec.client_id or spec.client_id in managed:
+                    continue
+                live = by_id.get(spec.client_id)
+                if live is None:
+                    report.not_on_server.append(f"{spec.name} ({spec.location.file})")
+                else:
+                    from_file(spec, live)
+        todo: list[Candidate] = []
+        if selection.server:
+            for live in fetched.clients:
+                if live.client_id in managed or live.client_id in chosen:
+                    continue
+                if selection.owner and not owned_by(live, selection.owner):
+                    continue
+                name = str(live.fields.get("client_name") or "")
+                if selection.match and not (
+                    fnmatchcase(live.client_id, selection.match) or fnmatchcase(name, selection.match)
+                ):
+                    continue
+                if live.client_id in pinned:
+                    from_file(pinned[live.client_id], live)
+                    continue
+                why = reserved(live, backend) or _foreign(live, owner)
+                if why:
+                    report.left_alone.append(f"client {live.client_id}: {why}")
+                    continue
+                todo.append(Candidate("", live))
+        _write_files(project, backend, todo, {s.name for s in specs} | set(state.clients))
+        everything = [*chosen.values(), *todo]
+        if everything:
+            done = _adopt(project, backend, state, everything, rotate, parallelism)
+            report.adopted, report.failed = done.adopted, done.failed
+    report.adopted.sort(key=lambda a: a.name)
+    return report
 
 
 def rotate_secret(project: Project, backend: Backend, name: str) -> None:
@@ -80,6 +361,8 @@ def rotate_secret(project: Project, backend: Backend, name: str) -> None:
         live, _ = backend.get(record.client_id, record)
         if live is None:
             raise DcrsyncError(f"client {record.client_id} ({name}) is gone from the server; run `dcrsync plan`")
+        if not uses_secret(live.fields):
+            raise DcrsyncError(_no_secret(name, live))
         # a body of the live client only: rotating never carries pending git changes along
         bare = ClientSpec(name=name, fields={}, location=Location("state", 0, 0))
         secret = new_secret()
@@ -88,6 +371,55 @@ def rotate_secret(project: Project, backend: Backend, name: str) -> None:
         _journal_and_commit(
             project, state, [{"op": "upsert", "name": name, "data": {"client_id": live.client_id, **given}}]
         )
+
+
+def _no_secret(name: str, live: LiveClient) -> str:
+    method = _auth_method(live)
+    kind = "a public client" if method == "none" else f"it authenticates with {method}"
+    return f"{name} has no client secret: {kind} (token_endpoint_auth_method: {method})"
+
+
+def set_secret(project: Project, backend: Backend, name: str, secret: str) -> tuple[str, Verdict]:
+    """Record a secret the team already knows, after the server's token endpoint accepted it.
+
+    Returns (client_id, verdict); a wrong secret, or a check that could not be made, records nothing.
+    """
+    with project.store.locked():
+        state = project.store.read()
+        record = state.clients.get(name)
+        if record is None or not record.client_id:
+            raise StateError(f"{name} is not in the state; `dcrsync state list` shows what is")
+        live, _ = backend.get(record.client_id, record)
+        if live is None:
+            raise DcrsyncError(f"client {record.client_id} ({name}) is gone from the server; run `dcrsync plan`")
+        if not uses_secret(live.fields):
+            raise DcrsyncError(_no_secret(name, live) + "; nothing was recorded")
+        endpoint = getattr(backend, "token_endpoint", None)
+        hint = (
+            "set server.public_url in dcrsync.yaml so that dcrsync can check it"
+            if backend.family == "hydra"
+            else f"dcrsync does not know the token endpoint of this {backend.family} server"
+        )
+        verdict = check_secret(
+            endpoint() if endpoint else None,
+            live.client_id,
+            secret,
+            grant_types=list(live.fields.get("grant_types") or []),
+            auth_method=_auth_method(live),
+            prefer_post=bool(getattr(backend, "token_auth_post", False)),
+            no_endpoint=hint,
+        )
+        if verdict.outcome == "wrong":
+            raise DcrsyncError(
+                f"the token endpoint refused this secret for {name} (client {live.client_id}: "
+                f"{verdict.reason}); nothing was recorded"
+            )
+        if verdict.outcome == "failed":
+            raise DcrsyncError(f"could not check the secret of {name}: {verdict.reason}; nothing was recorded")
+        _journal_and_commit(
+            project, state, [{"op": "upsert", "name": name, "data": {"client_id": live.client_id, "client_secret": secret}}]
+        )
+    return live.client_id, verdict
 
 
 @dataclass
@@ -121,7 +453,7 @@ def recover(project: Project, backend: Backend) -> Recovered:
             applied = live_values(live, desired, backend.normalise)
             state.clients[name] = ClientRecord(
                 name=name, client_id=live.client_id, desired=applied, applied=applied,
-                applied_at=now(),
+                applied_at=now(), observed=observed(live),
             )
             out.names.append(name)
             if spec is None:

@@ -64,11 +64,46 @@ def to_document(
     return doc
 
 
+def escape_refs(value: Any) -> Any:
+    """Every `${` in a string value as `$${`: the file then loads back to exactly the server's value."""
+    if isinstance(value, str):
+        return value.replace("${", "$${")
+    if isinstance(value, list):
+        return [escape_refs(v) for v in value]
+    if isinstance(value, dict):
+        return {k: escape_refs(v) for k, v in value.items()}
+    return value
+
+
 def document_for(name: str, live: LiveClient, backend: Any) -> dict[str, Any]:
-    """`to_document` with what the backend knows of its own defaults."""
-    return to_document(
+    """`to_document` with what the backend knows of its own defaults, `${` escaped."""
+    doc = to_document(
         name, live, backend.normalise, backend.defaults, backend.export_skip
     )
+    return {k: escape_refs(v) for k, v in doc.items()}
+
+
+def reserved(live: LiveClient, backend: Any) -> str | None:
+    """Why dcrsync must never manage `live` (a server's built-in, dcrsync's own admin), or None."""
+    return backend.reserved(live)
+
+
+def owned_by(live: LiveClient, owner: str) -> bool:
+    """`owner` in dcrsync's marker, or (Hydra) in the client's own `owner` field."""
+    return live.owner == owner or live.raw.get("owner") == owner
+
+
+def exportable(clients: Iterable[LiveClient], backend: Any) -> tuple[list[LiveClient], list[tuple[LiveClient, str]]]:
+    """(the clients worth a file, the ones left out with the reason)."""
+    kept: list[LiveClient] = []
+    left: list[tuple[LiveClient, str]] = []
+    for live in clients:
+        why = reserved(live, backend)
+        if why:
+            left.append((live, why))
+        else:
+            kept.append(live)
+    return kept, left
 
 
 def slug(text: str) -> str:
@@ -76,14 +111,18 @@ def slug(text: str) -> str:
     return out if out and out[0].isalnum() else ("c-" + out)[:63]
 
 
-def unique_names(wanted: Iterable[str]) -> list[str]:
-    seen: dict[str, int] = {}
+def unique_names(wanted: Iterable[str], taken: Iterable[str] = ()) -> list[str]:
+    """A valid dcrsync name for each wanted one, unique among themselves and unlike any `taken`."""
+    used = set(taken)
     out = []
     for name in wanted:
         base = slug(name)
-        n = seen.get(base, 0)
-        seen[base] = n + 1
-        out.append(base if n == 0 else f"{base[:58]}-{n + 1}")
+        candidate, n = base, 1
+        while candidate in used:
+            n += 1
+            candidate = f"{base[:58]}-{n}"
+        used.add(candidate)
+        out.append(candidate)
     return out
 
 

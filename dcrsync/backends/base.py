@@ -113,6 +113,14 @@ class Backend:
         """A client_id for a create, chosen before it is sent (only where `chooses_client_id`)."""
         return str(uuid.uuid4())
 
+    def reserved(self, live: LiveClient) -> str | None:
+        """Why dcrsync must never manage this client (a server's built-in, dcrsync's own admin), or None."""
+        return None
+
+    def token_endpoint(self) -> str | None:
+        """Where a client's secret can be checked (client_credentials), when the family knows it."""
+        return None
+
     def live_of(self, raw: dict[str, Any]) -> LiveClient:
         """The server's representation read as a LiveClient (drift uses it on stored representations)."""
         return LiveClient(client_id=str(raw.get("client_id") or ""), fields=dict(raw), raw=raw)

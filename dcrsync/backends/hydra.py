@@ -113,12 +113,26 @@ def body_for(spec: ClientSpec, marker: Marker, base: dict[str, Any] | None = Non
             user_meta = {}
         else:
             body.pop(key, None)
-    body["metadata"] = {**user_meta, MARKER_KEY: {"name": marker.name, "owner": marker.owner}}
+    mark = {"name": marker.name, "owner": marker.owner}
+    previous = previous_owner(base or {}, marker.owner)
+    if previous:
+        mark["previous_owner"] = previous
+    body["metadata"] = {**user_meta, MARKER_KEY: mark}
     body["owner"] = marker.owner
     # Hydra rejects jwks together with jwks_uri (ory/hydra#3935); an empty jwks is only a default
     if body.get("jwks_uri") and not (body.get("jwks") or {}).get("keys"):
         body.pop("jwks", None)
     return body
+
+
+def previous_owner(raw: dict[str, Any], owner: str) -> str | None:
+    """The `owner` a client had before dcrsync marked it, kept in the marker from then on."""
+    meta = raw.get("metadata")
+    mark = meta.get(MARKER_KEY) if isinstance(meta, dict) else None
+    if isinstance(mark, dict):
+        return mark.get("previous_owner") or None
+    before = raw.get("owner")
+    return str(before) if before and before != owner else None
 
 
 #: what Hydra fills in when a field is left out: never exported, never a change
@@ -143,6 +157,7 @@ class HydraBackend(Backend):
 
     def __init__(self, server: dict[str, Any], *, parallelism: int = 4) -> None:
         self.url = str(server["admin_url"]).rstrip("/")
+        self.public_url = str(server.get("public_url") or "").rstrip("/") or None
         self.page_size = int(server.get("page_size", PAGE_SIZE))
         self.http = make_client(
             self.url,
@@ -247,6 +262,10 @@ class HydraBackend(Backend):
         if response.status_code >= 400:
             raise self._error(response, f"read client {client_id}")
         return to_live(response.json()), {}
+
+    def token_endpoint(self) -> str | None:
+        """The public token endpoint (for checking a secret); only known with server.public_url."""
+        return f"{self.public_url}/oauth2/token" if self.public_url else None
 
     # --- writing --------------------------------------------------------------------------
     def create(

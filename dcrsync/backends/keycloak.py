@@ -30,6 +30,10 @@ TOKEN_MARGIN = 15.0
 NOT_RAW = ("secret", "registrationAccessToken", "access")
 #: authenticators that check the client secret
 SECRET_AUTHENTICATORS = ("client-secret", "client-secret-jwt")
+#: the clients Keycloak makes in every realm: Keycloak's own, never dcrsync's to manage
+BUILT_IN_CLIENTS = frozenset(
+    {"account", "account-console", "admin-cli", "broker", "realm-management", "security-admin-console"}
+)
 
 
 def to_live(rep: dict[str, Any]) -> LiveClient:
@@ -138,6 +142,8 @@ class KeycloakBackend(Backend):
     chooses_client_id: ClassVar[bool] = True
     chooses_secret: ClassVar[bool] = True
     rotates_secret: ClassVar[bool] = True
+    #: its token endpoint takes client_id / client_secret in the body for either secret method
+    token_auth_post: ClassVar[bool] = True
     #: what `export` / `import` leave out: Keycloak's default, and what `scope` already says
     defaults: ClassVar[dict[str, Any]] = {"subject_type": "public"}
     export_skip: ClassVar[frozenset[str]] = frozenset(
@@ -153,6 +159,9 @@ class KeycloakBackend(Backend):
         timeout = float(server.get("timeout", 30))
         self.token_http = make_client(self.base, timeout=timeout, max_connections=2)
         self.tokens = AdminTokens(self.base, dict(server.get("admin") or {}), self.token_http)
+        admin_id = (server.get("admin") or {}).get("client_id")
+        #: dcrsync's own admin client, when it lives in the realm dcrsync manages
+        self.admin_client_id = str(admin_id) if admin_id and self.tokens.realm == self.realm else None
         self.http = make_client(self.url, timeout=timeout, max_connections=max(4, parallelism * 2))
         self.http.auth = _BearerAuth(self.tokens)
         self._scopes_lock = threading.Lock()
@@ -218,6 +227,23 @@ class KeycloakBackend(Backend):
     def get(self, client_id: str, record: ClientRecord | None = None) -> tuple[LiveClient | None, dict]:
         rep = self._by_client_id(client_id)
         return (to_live(rep) if rep else None), {}
+
+    def token_endpoint(self) -> str:
+        """The realm's OIDC token endpoint (for checking a secret)."""
+        return f"{self.base}/realms/{quote(self.realm)}/protocol/openid-connect/token"
+
+    def reserved(self, live: LiveClient) -> str | None:
+        """Why dcrsync must never manage this client (export leaves it out, import refuses it)."""
+        if live.client_id == self.admin_client_id:
+            return "it is dcrsync's own admin client (server.admin.client_id)"
+        if live.client_id in BUILT_IN_CLIENTS:
+            return "it is one of the clients Keycloak makes in every realm"
+        name = live.raw.get("name")
+        if "${" in live.client_id or (isinstance(name, str) and name.startswith("${")):
+            return "it is a Keycloak built-in (its name is a message key)"
+        if self.realm == "master" and live.client_id.endswith("-realm") and live.raw.get("bearerOnly"):
+            return "it is the master realm's handle on another realm"
+        return None
 
     def _read(self, internal_id: str, what: str) -> dict[str, Any]:
         return self._call("GET", f"/clients/{internal_id}", what).json()

@@ -2,36 +2,100 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import click
 
 from dcrsync import adopt
-from dcrsync.commands.common import project_options
-from dcrsync.export import document_for, dump, unique_names
+from dcrsync.commands.common import parallelism_option, project_options
+from dcrsync.export import document_for, dump, exportable, owned_by, unique_names
 from dcrsync.project import open_project
 
 
 @click.command("import")
 @project_options
-@click.argument("name")
-@click.argument("client_id")
-@click.option("--rotate-secret", "rotate", is_flag=True, help="Issue a new secret now (the old one is unknown to dcrsync).")
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Where to write the YAML.")
-def import_(config_path, env_name, name, client_id, rotate, out) -> None:
-    """Adopt a live client: write its YAML, mark it as ours, record it in state."""
+@click.argument("name", required=False)
+@click.argument("client_id", required=False)
+@click.option(
+    "--all", "all_files", is_flag=True,
+    help="Adopt every client file that pins a client_id on the server but not in the state (what export writes).",
+)
+@click.option("--owner", metavar="OWNER", help="Adopt the server's clients of this owner (Hydra `owner`, or dcrsync's marker).")
+@click.option("--match", "pattern", metavar="GLOB", help="Adopt the server's clients whose client_id or client_name matches GLOB.")
+@click.option("--rotate-secret", "rotate", is_flag=True, help="Issue new secrets now (the old ones are unknown to dcrsync).")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Where to write NAME's YAML.")
+@parallelism_option
+def import_(config_path, env_name, name, client_id, all_files, owner, pattern, rotate, out, parallelism) -> None:
+    """Adopt live clients: mark them as ours and record them in the state, in one state write.
+
+    NAME CLIENT_ID adopts one client. --all adopts every client file that pins a client_id the
+    server has and the state does not (so `export` then `import --all` composes); --owner and
+    --match pick the server's clients, and write a file for each one no file declares yet. The
+    files are checked (schema and lint) before the server is touched; the clients' settings are
+    not changed: where a file says otherwise, `dcrsync plan` shows it.
+    """
+    selection = adopt.Selection(files=all_files, owner=owner, match=pattern)
+    if (name is None) != (client_id is None):
+        raise click.UsageError("give both NAME and CLIENT_ID, or neither (with --all, --owner or --match)")
+    if name is not None and (all_files or selection.server):
+        raise click.UsageError("NAME CLIENT_ID adopts one client; --all, --owner and --match select many: use one way")
+    if name is None and not (all_files or selection.server):
+        raise click.UsageError("say what to import: NAME CLIENT_ID, --all, --owner OWNER or --match GLOB")
+    if out is not None and name is None:
+        raise click.UsageError("--out is for NAME CLIENT_ID; many clients are written to the clients folder")
     project = open_project(config_path, env_name)
     project.sops  # noqa: B018
-    backend = project.backend()
+    backend = project.backend(parallelism)
     try:
-        path, rotated = adopt.import_client(project, backend, name, client_id, rotate=rotate, out=out)
+        if name is not None:
+            report = adopt.import_client(project, backend, name, client_id, rotate=rotate, out=out)
+        else:
+            report = adopt.import_many(project, backend, selection, rotate=rotate, parallelism=parallelism)
     finally:
         backend.close()
-    click.echo(f"Imported {client_id} as {name}: wrote {path}.")
+    _print_report(report, project.config.owner)
+    if report.failed:
+        sys.exit(1)
+
+
+def _print_report(report: adopt.ImportReport, owner: str) -> None:
+    for a in report.adopted:
+        how = "wrote" if a.wrote else "from"
+        line = f"imported {a.name} (client {a.client_id}), {how} {a.file}"
+        if a.previous_owner:
+            line += f"; owner was {a.previous_owner!r}, now {owner!r} (kept as metadata.dcrsync.previous_owner)"
+        if a.secret == "rotated":
+            line += "; secret rotated"
+        elif a.secret == "none":
+            line += "; no secret: public client" if a.auth_method == "none" else f"; no secret ({a.auth_method})"
+        else:
+            line += "; secret unknown to dcrsync"
+        if a.differs:
+            line += f"; the file differs from the server in {', '.join(a.differs)}: `dcrsync plan` shows it"
+        click.echo(line)
+    for what in report.left_alone:
+        click.echo(f"left alone: {what}")
+    if report.not_on_server:
+        shown = ", ".join(report.not_on_server[:10]) + (" …" if len(report.not_on_server) > 10 else "")
+        click.echo(f"{len(report.not_on_server)} file(s) pin a client_id the server does not have (apply creates them): {shown}")
+    for failure in report.failed:
+        click.echo(f"error: {failure}", err=True)
+    n = len(report.adopted)
+    if not n and not report.failed:
+        click.echo("Nothing to import: no client matches that is on the server and not in the state.")
+        return
+    click.echo(f"Imported {n} client(s) in one state write." + (f" {len(report.failed)} failed." if report.failed else ""))
+    rotated = [a.name for a in report.adopted if a.secret == "rotated"]
+    unknown = [a.name for a in report.adopted if a.secret == "unknown"]
     if rotated:
-        click.echo(f"Its secret was rotated; read the new one with `dcrsync state secret {name}`.")
-    else:
-        click.echo("Its secret is unknown to dcrsync; `dcrsync rotate-secret " + name + "` issues a new one.")
+        click.echo("Read a new secret with `dcrsync state secret NAME`; the old ones no longer work.")
+    if unknown:
+        click.echo(
+            f"{len(unknown)} secret(s) unknown to dcrsync ({', '.join(unknown[:10])}{' …' if len(unknown) > 10 else ''}): "
+            "record one you know with `dcrsync state set-secret NAME` (reads stdin), "
+            "or issue a new one with `dcrsync rotate-secret NAME`."
+        )
 
 
 @click.command("export")
@@ -39,27 +103,53 @@ def import_(config_path, env_name, name, client_id, rotate, out) -> None:
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("exported"), show_default=True)
 @click.option("--owner", help="Only clients whose dcrsync marker (or Hydra owner) is this owner.")
 def export(config_path, env_name, out_dir, owner) -> None:
-    """Write YAML for the live clients (never secrets; server defaults left out)."""
+    """Write YAML for the live clients (never secrets; server defaults left out).
+
+    Leaves out what dcrsync must never manage (Keycloak's built-in clients, dcrsync's own admin
+    client). Adopt the files with `dcrsync import --all` once they are in the clients folder.
+    """
     project = open_project(config_path, env_name)
     backend = project.backend()
     try:
         if not backend.lists:
             raise click.UsageError(f"{backend.family} servers have no list API: nothing to export")
         clients = backend.fetch([]).clients
+        if owner:
+            clients = [c for c in clients if owned_by(c, owner)]
+        clients, left_out = exportable(clients, backend)
     finally:
         backend.close()
-    if owner:
-        clients = [c for c in clients if c.owner == owner or c.raw.get("owner") == owner]
     names = unique_names(c.managed_name or c.fields.get("client_name") or c.client_id for c in clients)
     out_dir.mkdir(parents=True, exist_ok=True)
-    written = 0
-    for name, live in zip(names, clients, strict=True):
-        path = out_dir / f"{name}.yaml"
-        if path.exists():
-            raise click.ClickException(f"{path} exists; export into an empty folder")
+    paths = [out_dir / f"{name}.yaml" for name in names]
+    there = [p for p in paths if p.exists()]
+    if there:
+        raise click.ClickException(f"{there[0]} exists; export into an empty folder (or move the file)")
+    for path, name, live in zip(paths, names, clients, strict=True):
         path.write_text(dump(document_for(name, live, backend)))
-        written += 1
-    click.echo(f"Wrote {written} client file(s) to {out_dir}; adopt one with `dcrsync import NAME CLIENT_ID`.")
+    if left_out:
+        click.echo(f"Left out {len(left_out)} client(s) dcrsync must not manage: "
+                   + ", ".join(f"{live.client_id} ({why})" for live, why in left_out[:10])
+                   + (" …" if len(left_out) > 10 else ""))
+    invalid = check_exported(project, paths)
+    for line in invalid:
+        click.echo(f"warning: {line}", err=True)
+    click.echo(
+        f"Wrote {len(paths)} client file(s) to {out_dir}"
+        + (f" ({len(invalid)} need a fix first, see above)" if invalid else "")
+        + "; adopt them with `dcrsync import --all` once they are in the clients folder."
+    )
+
+
+def check_exported(project, paths: list[Path]) -> list[str]:
+    """The first error of each written file that does not validate (schema and lint)."""
+    if not paths:
+        return []
+    loaded = adopt.check_files(project, paths)
+    first: dict[str, str] = {}
+    for diag in loaded.errors:
+        first.setdefault(diag.location.file, diag.format())
+    return list(first.values())
 
 
 @click.command("rotate-secret")

@@ -137,3 +137,46 @@ def recover(config_path, env_name) -> None:
             f"Secrets unknown for {len(out.secrets_unknown)} client(s); issue new ones with "
             f"`dcrsync rotate-secret NAME`: {', '.join(out.secrets_unknown)}"
         )
+
+
+@state.command("set-secret")
+@project_options
+@click.argument("name")
+def set_secret(config_path, env_name, name) -> None:
+    """Record a client secret you already know, read from stdin (never from the command line).
+
+    The server's token endpoint checks it first where the client has the client_credentials
+    grant (Hydra needs server.public_url): a secret it refuses is not recorded (exit 1). Where it
+    cannot be checked, it is recorded and the output says it was not verified.
+    """
+    from dcrsync import adopt
+
+    secret = _read_secret()
+    project = open_project(config_path, env_name)
+    project.sops  # noqa: B018
+    backend = project.backend()
+    try:
+        client_id, verdict = adopt.set_secret(project, backend, name, secret)
+    finally:
+        backend.close()
+    if verdict.outcome == "verified":
+        click.echo(f"Recorded the secret of {name} (client {client_id}); the token endpoint accepted it.")
+    else:
+        click.echo(f"Recorded the secret of {name} (client {client_id}), NOT VERIFIED: {verdict.reason}.")
+
+
+def _read_secret() -> str:
+    """One line from stdin; a hidden prompt when stdin is a terminal."""
+    import sys
+
+    stream = sys.stdin
+    if stream.isatty():
+        value = click.prompt("client secret", hide_input=True, err=True)
+    else:
+        value = stream.read()
+    value = value.removesuffix("\n").removesuffix("\r")
+    if not value:
+        raise StateError("no secret on stdin: pipe it in, e.g. `printenv APP_SECRET | dcrsync state set-secret NAME`")
+    if "\n" in value or "\r" in value:
+        raise StateError("stdin holds more than one line: pipe in only the secret")
+    return value
