@@ -18,7 +18,8 @@ from click.testing import CliRunner
 from dcrsync.cli import cli
 from dcrsync.schemacheck import validator
 from dcrsync.sops import Sops
-from dcrsync.state import ClientRecord, State, StateStore
+from dcrsync.state import ClientRecord, State
+from dcrsync.store import FileStore
 
 ROOT = Path(__file__).resolve().parent.parent
 ANSI = "\x1b["
@@ -49,7 +50,7 @@ def encrypted_project(tmp_path: Path) -> tuple[Path, Path, str]:
         "server": {"kind": "hydra", "admin_url": "http://127.0.0.1:9"}, "owner": "me",
     }))
     (root / "clients").mkdir()
-    store = StateStore(root / "dcrsync.state.sops.yaml", Sops(age_recipients=[recipient]))
+    store = FileStore(root / "dcrsync.state.sops.yaml", Sops(age_recipients=[recipient]))
     store.write(State(clients={"a": ClientRecord(name="a", client_id="id-a", client_secret=SECRET)}))
     return config, key, recipient
 
@@ -257,7 +258,7 @@ def test_examples_gitignore_keeps_runtime_files_out_and_the_state_in(tmp_path):
     paths = [Path(config["state"]), Path(config["environments"]["staging"]["state"])]
     ignored, kept = [], []
     for state in paths:
-        store = StateStore(repo / state, None)
+        store = FileStore(repo / state, None)
         kept += [store.path, store.sidecar_path]
         ignored += [store.lock_path, store.journal.dir / "000001.sops.yaml", store.journal.dir / "000002.json",
                     store.path.with_name(f".{store.path.name}.123.456.tmp")]
