@@ -182,6 +182,7 @@ def _adopt(
     """Mark every candidate (concurrently), then record all of them with one journal append and one commit."""
     report = ImportReport()
     entries: list[dict] = []
+    project.store.preflight()  # recipients and folders, before the first server write
 
     def run(cand: Candidate) -> tuple[Adopted, list[dict]] | str:
         try:
@@ -366,6 +367,7 @@ def rotate_secret(project: Project, backend: Backend, name: str) -> None:
         # a body of the live client only: rotating never carries pending git changes along
         bare = ClientSpec(name=name, fields={}, location=Location("state", 0, 0))
         secret = new_secret()
+        project.store.preflight()  # the new secret must be recordable before the server issues it
         result: Result = backend.update(bare, Marker(project.config.owner, name), live, record, secret)
         given = {k: v for k, v in result.secrets.items() if v} or {"client_secret": secret}
         _journal_and_commit(
