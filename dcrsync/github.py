@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from dcrsync.errors import DcrsyncError
-from dcrsync.http import RetryPolicy, make_client
+from dcrsync.http import RetryPolicy, error_detail, make_client
 
 DEFAULT_API_URL = "https://api.github.com"
 API_VERSION = "2022-11-28"
@@ -138,20 +138,8 @@ class GitHub:
 
     def _error(self, response: httpx.Response, what: str, permission: str) -> GitHubError:
         status = response.status_code
-        try:
-            data = response.json()
-        except ValueError:
-            data = {}
-        message = str(data.get("message") or response.reason_phrase or "").strip() if isinstance(data, dict) else ""
-        details = []
-        if isinstance(data, dict):
-            for err in data.get("errors") or []:
-                if isinstance(err, dict):
-                    details.append(str(err.get("message") or err.get("code") or ""))
-                else:
-                    details.append(str(err))
-        said = message + (f": {'; '.join(d for d in details if d)}" if any(details) else "")
-        said = said.replace("\n", " ")[:300]
+        said = (error_detail(response)[1] or response.reason_phrase)[:300]
+        message = said
         head = f"GitHub answered {status} ({said}) while {what}"
         if status == 401:
             hint = "the token is missing, expired or wrong: check GITHUB_TOKEN / GH_TOKEN"

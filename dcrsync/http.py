@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import httpx
 
 from dcrsync import __version__
+from dcrsync.errors import BackendError
 
 USER_AGENT = f"dcrsync/{__version__}"
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
@@ -99,3 +100,34 @@ def make_client(
 def describe_error(exc: httpx.TransportError, url: str) -> str:
     kind = type(exc).__name__
     return f"cannot reach {url} ({kind}); check the server URL in dcrsync.yaml and that the server is up"
+
+
+def unreachable(exc: httpx.TransportError, url: str) -> BackendError:
+    """A transport failure (after retries) as the one-line error every family raises."""
+    return BackendError(describe_error(exc, url))
+
+
+def error_detail(response: httpx.Response) -> tuple[str | None, str]:
+    """(error code, description) from an error answer, whatever the server's dialect: OAuth's
+    `error`/`error_description` (RFC 6749, 7591), Ory's envelope and `error_hint`, Keycloak's
+    `errorMessage`, GitHub's `message` and `errors[]`; else the body's first line or the reason."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):
+        text = (response.text or "").strip().splitlines()
+        return None, text[0][:200] if text else response.reason_phrase
+    err = body.get("error")
+    desc = (
+        body.get("error_description") or body.get("errorMessage") or body.get("error_hint")
+        or body.get("message") or ""
+    )
+    if isinstance(err, dict):  # Ory's generic envelope
+        desc = err.get("reason") or err.get("message") or desc
+        err = err.get("status") or err.get("code")
+    extra = [str(e.get("message") or e.get("code") or "") if isinstance(e, dict) else str(e)
+             for e in body.get("errors") or [] if e]
+    if any(extra):
+        desc = f"{desc}: {'; '.join(x for x in extra if x)}" if desc else "; ".join(x for x in extra if x)
+    return (str(err) if err else None), " ".join(str(desc).split())

@@ -17,7 +17,7 @@ from urllib.parse import quote
 
 import httpx
 
-from dcrsync.http import describe_error, make_client
+from dcrsync.http import describe_error, error_detail, make_client
 
 #: verified / wrong: the server said so; unverified: this client cannot be checked this way;
 #: failed: the check could not be made (unreachable, unexpected answer): decide nothing
@@ -40,11 +40,7 @@ def _basic(client_id: str, secret: str) -> str:
 
 
 def _error_code(response: httpx.Response) -> str:
-    try:
-        body = response.json()
-    except ValueError:
-        return ""
-    return str(body.get("error") or "") if isinstance(body, dict) else ""
+    return error_detail(response)[0] or ""
 
 
 def check_secret(

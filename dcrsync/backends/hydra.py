@@ -13,7 +13,7 @@ import httpx
 
 from dcrsync.backends.base import Backend, Fetched, Marker, Result, default_normalise
 from dcrsync.errors import BackendError
-from dcrsync.http import describe_error, make_client
+from dcrsync.http import error_detail, make_client, unreachable
 from dcrsync.model import SET_FIELDS, ClientSpec, LiveClient
 from dcrsync.state import ClientRecord
 
@@ -172,7 +172,7 @@ class HydraBackend(Backend):
             try:
                 response = self.http.request(method, path, **kwargs)
             except httpx.TransportError as exc:
-                raise BackendError(describe_error(exc, self.url)) from None
+                raise unreachable(exc, self.url) from None
             # Hydra answers a database serialization conflict under concurrent writes with a 400
             # ("Unable to serialize access due to a concurrent update"): safe to send again
             if response.status_code in (400, 500) and "concurrent update" in response.text:
@@ -185,18 +185,8 @@ class HydraBackend(Backend):
 
     def _error(self, response: httpx.Response, what: str) -> BackendError:
         status = response.status_code
-        try:
-            body = response.json()
-        except ValueError:
-            body = {}
-        err = body.get("error") if isinstance(body, dict) else None
-        desc = ""
-        if isinstance(body, dict):
-            desc = body.get("error_description") or body.get("error_hint") or body.get("message") or ""
-        if isinstance(err, dict):  # Ory's generic error envelope
-            desc = err.get("reason") or err.get("message") or desc
-            err = err.get("status") or err.get("code")
-        desc = _BOILERPLATE.sub("", str(desc)).strip()
+        err, desc = error_detail(response)
+        desc = _BOILERPLATE.sub("", desc).strip()
         detail = f"{err}: {desc}" if err and desc else str(err or desc or response.reason_phrase)
         hint = {
             401: "check server.token in dcrsync.yaml (the admin API refused our credentials)",
@@ -256,7 +246,7 @@ class HydraBackend(Backend):
         try:
             response = self.http.get(f"/admin/clients/{client_id}")
         except httpx.TransportError as exc:
-            raise BackendError(describe_error(exc, self.url)) from None
+            raise unreachable(exc, self.url) from None
         if response.status_code == 404:
             return None, {}
         if response.status_code >= 400:
@@ -305,7 +295,7 @@ class HydraBackend(Backend):
         try:
             response = self.http.delete(f"/admin/clients/{live.client_id}")
         except httpx.TransportError as exc:
-            raise BackendError(describe_error(exc, self.url)) from None
+            raise unreachable(exc, self.url) from None
         if response.status_code in (204, 404):  # already gone is what we wanted
             return
         raise self._error(response, f"delete client {live.client_id}")

@@ -19,7 +19,7 @@ import httpx
 from dcrsync.backends import keycloak_map as kmap
 from dcrsync.backends.base import Backend, Fetched, Marker, Result
 from dcrsync.errors import BackendError
-from dcrsync.http import describe_error, make_client
+from dcrsync.http import error_detail, make_client, unreachable
 from dcrsync.model import ClientSpec, LiveClient
 from dcrsync.state import ClientRecord
 
@@ -49,19 +49,10 @@ def to_live(rep: dict[str, Any]) -> LiveClient:
 
 
 def _detail(response: httpx.Response) -> str:
-    try:
-        body = response.json()
-    except ValueError:
-        body = None
-    if isinstance(body, dict):
-        err = body.get("error")
-        desc = body.get("errorMessage") or body.get("error_description") or ""
-        if err and desc and err != desc:
-            return f"{err}: {desc}"
-        if desc or err:
-            return str(desc or err)
-    text = response.text.strip().splitlines()[0][:200] if response.text.strip() else ""
-    return text or response.reason_phrase
+    err, desc = error_detail(response)
+    if err and desc and err != desc:
+        return f"{err}: {desc}"
+    return desc or err or response.reason_phrase
 
 
 class AdminTokens:
@@ -103,7 +94,7 @@ class AdminTokens:
             try:
                 response = self.http.post(self.endpoint, data=self.form)
             except httpx.TransportError as exc:
-                raise BackendError(describe_error(exc, self.endpoint)) from None
+                raise unreachable(exc, self.endpoint) from None
             self.fetches += 1
             if response.status_code != 200:
                 hint = "check server.admin in dcrsync.yaml"
@@ -173,7 +164,7 @@ class KeycloakBackend(Backend):
         try:
             response = self.http.request(method, path, **kw)
         except httpx.TransportError as exc:
-            raise BackendError(describe_error(exc, self.base)) from None
+            raise unreachable(exc, self.base) from None
         if response.status_code >= 400 and response.status_code not in ok:
             raise self._error(response, what)
         return response

@@ -26,7 +26,7 @@ import httpx
 
 from dcrsync.backends.base import Backend, Fetched, Marker, Result, default_normalise
 from dcrsync.errors import BackendError
-from dcrsync.http import RetryPolicy, describe_error, make_client, retry_after
+from dcrsync.http import RetryPolicy, describe_error, error_detail, make_client, retry_after, unreachable
 from dcrsync.model import SET_FIELDS, ClientSpec, LiveClient
 from dcrsync.state import ClientRecord
 
@@ -86,20 +86,7 @@ def update_body(spec: ClientSpec, live: LiveClient) -> dict[str, Any]:
     return body
 
 
-def _describe(response: httpx.Response) -> tuple[str | None, str]:
-    try:
-        body = response.json()
-    except ValueError:
-        body = None
-    if not isinstance(body, dict):
-        text = (response.text or "").strip().splitlines()
-        return None, text[0][:200] if text else response.reason_phrase
-    err = body.get("error")
-    desc = body.get("error_description") or body.get("error_hint") or body.get("message") or ""
-    if isinstance(err, dict):  # Ory's envelope
-        desc = err.get("reason") or err.get("message") or desc
-        err = err.get("status") or err.get("code")
-    return (str(err) if err else None), " ".join(str(desc).split())
+_describe = error_detail
 
 
 class Rfc7592Backend(Backend):
@@ -147,7 +134,7 @@ class Rfc7592Backend(Backend):
         try:
             return self.http.request(method, url, headers=self._auth(token))
         except httpx.TransportError as exc:
-            raise BackendError(describe_error(exc, url)) from None
+            raise unreachable(exc, url) from None
 
     def _write(self, method: str, url: str, token: str | None, body: Any = None) -> tuple[httpx.Response, int]:
         """Send a write; again only when the server surely did not act. Returns (answer, attempts)."""
@@ -158,7 +145,7 @@ class Rfc7592Backend(Backend):
                 response = self.http_once.request(method, url, headers=self._auth(token), json=body)
             except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as exc:
                 if attempt >= WRITE_ATTEMPTS:
-                    raise BackendError(describe_error(exc, url)) from None
+                    raise unreachable(exc, url) from None
                 time.sleep(0.2 * 2 ** (attempt - 1))
                 continue
             except httpx.TransportError as exc:
