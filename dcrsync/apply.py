@@ -27,7 +27,6 @@ class ApplyReport:
     done: list[Change] = field(default_factory=list)
     failed: list[tuple[Change, str]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
-    journal_batches: int = 0
     #: name -> the client_id it has after the apply (creates whose id the server chose included)
     client_ids: dict[str, str] = field(default_factory=dict)
 
@@ -175,7 +174,6 @@ class Applier:
                 except DcrsyncError:
                     pass
             raise
-        self.report.journal_batches = self.writer.batches
         self.state.fold(self.entries)
         self.store.commit(self.state)
         return self.report

@@ -22,10 +22,9 @@ class SopsError(DcrsyncError):
 class BackendError(DcrsyncError):
     """The server refused or failed a request. `status` is the HTTP status when there was one."""
 
-    def __init__(self, message: str, status: int | None = None, error: str | None = None) -> None:
+    def __init__(self, message: str, status: int | None = None) -> None:
         super().__init__(message)
         self.status = status
-        self.error = error
 
 
 class PlanError(DcrsyncError):

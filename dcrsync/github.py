@@ -1,9 +1,9 @@
-"""The few GitHub REST calls dcrsync makes: a sticky pull-request comment and one drift issue.
+"""A small GitHub REST client: requests with one-line errors that say what to do, and pagination.
+
+The workflows that use it (the sticky comment, the drift issue) are in `github_sync`.
 
 Configured like every GitHub Actions step: `GITHUB_API_URL` (default https://api.github.com),
-`GITHUB_TOKEN` (or `GH_TOKEN`), `GITHUB_REPOSITORY` (`owner/name`). Our comment and our issue are
-found by a hidden marker, the first line of their body (`<!-- dcrsync-plan -->`,
-`<!-- dcrsync-drift -->`), so a run updates what an earlier run wrote instead of adding another.
+`GITHUB_TOKEN` (or `GH_TOKEN`), `GITHUB_REPOSITORY` (`owner/name`).
 
 Every failure is a `DcrsyncError` of one line saying what to do. The token is sent only to the
 API host and never appears in a message.
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator, Mapping
-from typing import Any, Literal
+from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
@@ -23,49 +23,12 @@ from dcrsync.http import RetryPolicy, error_detail, make_client
 
 DEFAULT_API_URL = "https://api.github.com"
 API_VERSION = "2022-11-28"
-BODY_LIMIT = 65_536  # GitHub's limit on a comment or issue body, in characters
 PER_PAGE = 100
-DRIFT_LABEL = "dcrsync-drift"
-DRIFT_TITLE = "dcrsync: clients changed on the server outside dcrsync"
-RESOLVED = "The server matches the last apply again."
 
-CommentResult = tuple[Literal["created", "updated"], int]
-IssueResult = tuple[Literal["opened", "updated", "closed", "none"], int | None]
 
 
 class GitHubError(DcrsyncError):
-    def __init__(self, message: str, status: int | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-
-
-def marker_of(body: str) -> str:
-    """The hidden marker that identifies our comment or issue: the body's first line."""
-    first = body.split("\n", 1)[0].strip()
-    if not (first.startswith("<!--") and first.endswith("-->")):
-        raise DcrsyncError(
-            "the body's first line must be a hidden marker such as `<!-- dcrsync-plan -->` "
-            "(write it with `--format markdown`, or pass --marker)"
-        )
-    return first
-
-
-def with_marker(body: str, marker: str | None) -> tuple[str, str]:
-    """(body, marker): the body starting with `marker` (added when missing) or its own first line."""
-    if marker is None:
-        return body, marker_of(body)
-    marker = marker.strip()
-    marker_of(marker)  # validates the shape
-    if body.split("\n", 1)[0].strip() == marker:
-        return body, marker
-    first = body.split("\n", 1)[0].strip()
-    if first.startswith("<!--") and first.endswith("-->"):  # swap the renderer's marker for the given one
-        body = body.split("\n", 1)[1] if "\n" in body else ""
-    return f"{marker}\n{body}", marker
-
-
-def _is_ours(body: str | None, marker: str) -> bool:
-    return bool(body) and body.split("\n", 1)[0].strip() == marker
+    """GitHub refused or failed a call; the message says what to do."""
 
 
 def token_from_env(environ: Mapping[str, str]) -> str:
@@ -162,7 +125,7 @@ class GitHub:
             hint = "GitHub refused the content: check the body (at most 65536 characters) and the label name"
         else:
             hint = "try again; if it persists, see https://www.githubstatus.com"
-        return GitHubError(f"{head}; {hint}", status)
+        return GitHubError(f"{head}; {hint}")
 
     def paginate(self, path: str, *, what: str, permission: str, params: dict[str, Any] | None = None) -> Iterator[Any]:
         """Every item of a list endpoint, following the `Link: <…>; rel="next"` header."""
@@ -176,125 +139,3 @@ class GitHub:
             yield from items
             url = response.links.get("next", {}).get("url")
             query = None  # the next link carries its own query
-
-    # -- the sticky pull-request comment ------------------------------------------------------
-
-    def upsert_comment(self, repo: str, pr_number: int, body: str, marker: str | None = None) -> CommentResult:
-        body, marker = with_marker(body, marker)
-        _check_size(body)
-        where = f"{repo}#{pr_number}"
-        permission = "pull-requests: write"
-        ours = None
-        for comment in self.paginate(
-            f"/repos/{repo}/issues/{pr_number}/comments", what=f"reading the comments of {where}", permission=permission
-        ):
-            if _is_ours(comment.get("body"), marker):
-                ours = comment
-                break
-        if ours is not None:
-            self.request(
-                "PATCH", f"/repos/{repo}/issues/comments/{ours['id']}", json={"body": body},
-                what=f"updating our comment on {where}", permission=permission,
-            )
-            return "updated", int(ours["id"])
-        response = self.request(
-            "POST", f"/repos/{repo}/issues/{pr_number}/comments", json={"body": body},
-            what=f"commenting on {where}", permission=permission,
-        )
-        return "created", int(response.json()["id"])
-
-    # -- the drift issue ----------------------------------------------------------------------
-
-    def open_issues(self, repo: str, label: str, marker: str) -> list[dict[str, Any]]:
-        found = []
-        for issue in self.paginate(
-            f"/repos/{repo}/issues", params={"labels": label, "state": "open"},
-            what=f"listing the open `{label}` issues of {repo}", permission="issues: write",
-        ):
-            if "pull_request" in issue:  # the issues endpoint lists pull requests too
-                continue
-            if _is_ours(issue.get("body"), marker):
-                found.append(issue)
-        return sorted(found, key=lambda i: int(i["number"]))
-
-    def sync_drift_issue(
-        self,
-        repo: str,
-        body: str,
-        drifted: bool,
-        title: str = DRIFT_TITLE,
-        label: str = DRIFT_LABEL,
-        marker: str | None = None,
-    ) -> IssueResult:
-        body, marker = with_marker(body, marker)
-        _check_size(body)
-        permission = "issues: write"
-        issues = self.open_issues(repo, label, marker)
-        if drifted and not issues:
-            response = self.request(
-                "POST", f"/repos/{repo}/issues", json={"title": title, "body": body, "labels": [label]},
-                what=f"opening a drift issue in {repo}", permission=permission,
-            )
-            issue = response.json()
-            labels = {(lab.get("name") if isinstance(lab, dict) else lab) for lab in issue.get("labels") or []}
-            if label not in labels:
-                self.warnings.append(
-                    f"GitHub dropped the label `{label}` from {repo}#{issue['number']} (the token cannot set labels), "
-                    "so the next run will not find this issue: give the token `issues: write`"
-                )
-            return "opened", int(issue["number"])
-        if drifted:
-            number = int(issues[0]["number"])
-            self.request(
-                "PATCH", f"/repos/{repo}/issues/{number}", json={"body": body, "title": title},
-                what=f"updating drift issue {repo}#{number}", permission=permission,
-            )
-            return "updated", number
-        if not issues:
-            return "none", None
-        for issue in issues:  # normally one; close any earlier duplicates as well
-            number = int(issue["number"])
-            self.request(
-                "POST", f"/repos/{repo}/issues/{number}/comments", json={"body": RESOLVED},
-                what=f"commenting on drift issue {repo}#{number}", permission=permission,
-            )
-            self.request(
-                "PATCH", f"/repos/{repo}/issues/{number}", json={"state": "closed", "state_reason": "completed"},
-                what=f"closing drift issue {repo}#{number}", permission=permission,
-            )
-        return "closed", int(issues[0]["number"])
-
-
-def _check_size(body: str) -> None:
-    if len(body) > BODY_LIMIT:
-        raise DcrsyncError(
-            f"the body is {len(body)} characters and GitHub takes at most {BODY_LIMIT}: "
-            "render it with dcrsync's markdown format, which stays under the limit"
-        )
-
-
-def upsert_comment(
-    repo: str, pr_number: int, body: str, marker: str | None = None, *, github: GitHub | None = None
-) -> CommentResult:
-    """Create or update our sticky comment on a pull request. ("created"|"updated", comment id)."""
-    if github is not None:
-        return github.upsert_comment(repo, pr_number, body, marker)
-    with GitHub.from_env() as gh:
-        return gh.upsert_comment(repo, pr_number, body, marker)
-
-
-def sync_drift_issue(
-    repo: str,
-    body: str,
-    drifted: bool,
-    title: str = DRIFT_TITLE,
-    label: str = DRIFT_LABEL,
-    marker: str | None = None,
-    *,
-    github: GitHub | None = None,
-) -> IssueResult:
-    """Open, update or close the one drift issue. ("opened"|"updated"|"closed"|"none", number)."""
-    if github is not None:
-        return github.sync_drift_issue(repo, body, drifted, title, label, marker)
-    with GitHub.from_env() as gh:
-        return gh.sync_drift_issue(repo, body, drifted, title, label, marker)

@@ -30,7 +30,6 @@ class JournalWriter:
         self._durable = 0
         self._error: BaseException | None = None
         self._closed = False
-        self.batches = 0
         self._thread = threading.Thread(target=self._run, name="dcrsync-journal", daemon=True)
         self._thread.start()
 
@@ -95,5 +94,4 @@ class JournalWriter:
                 return
             with self._cond:
                 self._durable += len(batch)
-                self.batches += 1
                 self._cond.notify_all()

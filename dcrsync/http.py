@@ -45,7 +45,6 @@ class RetryTransport(httpx.BaseTransport):
         self.inner = inner
         self.policy = policy
         self.sleep = sleep
-        self.retries = 0  # counted, for benchmarks and tests
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         attempt = 0
@@ -65,7 +64,6 @@ class RetryTransport(httpx.BaseTransport):
             self._wait(attempt, hint)
 
     def _wait(self, attempt: int, hint: float | None) -> None:
-        self.retries += 1
         if hint is None:
             hint = self.policy.backoff * (2 ** (attempt - 1)) * (0.5 + random.random())
         self.sleep(min(hint, self.policy.max_wait))

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from yaml.nodes import MappingNode, Node, SequenceNode
 
 from dcrsync.model import ClientSpec, Diagnostic, Ignore, Location
-from dcrsync.schemacheck import client_validator, schema_diagnostics, suggest, validator
+from dcrsync.schemacheck import client_validator, schema_diagnostics, validator
 from dcrsync.substitute import substituter
 from dcrsync.yamlsource import Document, load_file, mapping_pairs, node_location
 
@@ -291,19 +291,9 @@ def add_lint(result: LoadResult, config: Config) -> None:
     result.suppressed.extend(linted.suppressed)
 
 
-def load_project(config: Config, only: set[str] | None = None) -> LoadResult:
-    """Every client of the project (or only the named ones), with lint diagnostics appended."""
+def load_project(config: Config) -> LoadResult:
+    """Every client of the project, with lint diagnostics appended (`--target` is checked by plan)."""
     result = load_clients(config.clients, vars=config.vars, base_dir=config.base_dir)
     add_lint(result, config)
-    if only is not None:
-        known = {c.name for c in result.clients}
-        where = Location(_shown(str(config.path), os.getcwd()), 0, 0) if config.path else Location(".", 0, 0)
-        for name in sorted(only - known):
-            guess = suggest(name, known - only)
-            hint = f": did you mean `{guess}`?" if guess else ": check `dcrsync validate` for its file"
-            result.diagnostics.append(
-                Diagnostic(where, "error", "target", f"no valid client is named `{name}`{hint}")
-            )
-        result.clients = [c for c in result.clients if c.name in only]
     result.sort()
     return result

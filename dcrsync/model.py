@@ -119,14 +119,6 @@ TOKEN_FIELDS: frozenset[str] = frozenset({"scope"})
 #: never printed, never compared in the open
 SECRET_FIELDS: frozenset[str] = frozenset({"client_secret", "registration_access_token"})
 
-#: what the server gives once and dcrsync keeps (encrypted where secret) in state
-STATE_SECRET_FIELDS: tuple[str, ...] = (
-    "client_secret",
-    "registration_access_token",
-    "registration_client_uri",
-    "client_secret_expires_at",
-)
-
 #: owned by the server: never declared, never sent in an update body
 SERVER_OWNED: frozenset[str] = frozenset(
     {
@@ -168,9 +160,6 @@ def normalise_value(path: str, value: Any) -> Any:
             return sorted(value, key=repr)
     return value
 
-
-def normalise(fields: dict[str, Any]) -> dict[str, Any]:
-    return {k: normalise_value(k, v) for k, v in fields.items()}
 
 
 #: keys of a server representation that never count towards a fingerprint, nor are kept

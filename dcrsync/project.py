@@ -88,7 +88,6 @@ class Planned:
     plan: Plan
     outcome: Outcome
     specs: dict[str, ClientSpec]
-    state: State
     fetched: Fetched
 
 
@@ -159,7 +158,7 @@ def make_plan(
         environment=project.config.environment,
         conflicts=outcome.conflicts,
     )
-    return Planned(plan, outcome, {s.name: s for s in specs}, state, fetched)
+    return Planned(plan, outcome, {s.name: s for s in specs}, fetched)
 
 
 def check_lost_state(project: Project, backend: Backend, state: State, fetched: Fetched) -> None:

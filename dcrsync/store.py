@@ -194,7 +194,7 @@ class Journal:
                 raise StateError("reading the journal needs sops")
             plain = self.sops.decrypt(batch.read_bytes(), what=f"the journal batch {batch}")
             doc = yaml.load(plain, Loader=_Loader) or {}
-            entries.extend(json.loads(doc["batch"]) if "batch" in doc else doc.get("entries") or [])
+            entries.extend(json.loads(doc["batch"]))
         return entries
 
     def clear(self) -> None:

@@ -102,7 +102,6 @@ class Document:
     file: str
     root: Node
     value: Any
-    index: int  # 0-based position in its file
     errors: int = 0  # how many error diagnostics building it produced
     aborted: bool = False  # building stopped (alias bomb, recursion, nesting): `value` is None
     error_locations: frozenset[Location] = frozenset()  # where those errors are
@@ -295,7 +294,6 @@ def parse_text(text: str, file: str, substitute: Substituter | None = None) -> P
         parsed.diagnostics.append(_error(file, deep[0], deep[1], "yaml", message))
         return parsed
     loader = YamlLoader(text)
-    index = 0
     try:
         for root in _nodes(loader, text, file, parsed.diagnostics):
             if _is_empty(root):
@@ -304,9 +302,8 @@ def parse_text(text: str, file: str, substitute: Substituter | None = None) -> P
             value = builder.document(root)
             located = frozenset(builder.locations)
             parsed.documents.append(
-                Document(file, root, value, index, builder.errors, builder.aborted, located)
+                Document(file, root, value, builder.errors, builder.aborted, located)
             )
-            index += 1
     finally:
         loader.dispose()
     parsed.empty = not parsed.documents and not parsed.diagnostics

@@ -544,16 +544,6 @@ def test_load_project_uses_vars_and_runs_lint(root: Path) -> None:
     assert [(d.rule, *at(d)[1:]) for d in result.diagnostics] == [("DCR003", 2, 17)]
 
 
-def test_load_project_only(root: Path) -> None:
-    write(root, "clients/a.yaml", "name: web-a\ngrant_types: [client_credentials]\n")
-    write(root, "clients/b.yaml", "name: web-b\ngrant_types: [client_credentials]\n")
-    result = load_project(project(root), only={"web-b", "web-c"})
-    assert [c.name for c in result.clients] == ["web-b"]
-    assert lines(result.diagnostics) == [
-        "dcrsync.yaml:0:0: error[target]: no valid client is named `web-c`: did you mean `web-a`?"
-    ]
-
-
 def test_recursive_glob_under_a_base_dir_with_glob_characters(root: Path) -> None:
     base = root / "odd[name]"
     write(base, "clients/x/a.yaml", "name: a\n")

@@ -196,7 +196,7 @@ class HydraBackend(Backend):
         if status == 404 and response.request.url.path.endswith("/admin/clients"):
             hint = self._not_admin_hint()
         msg = f"hydra refused to {what}: HTTP {status} {detail}"
-        return BackendError(f"{msg}; {hint}" if hint else msg, status=status, error=str(err) if err else None)
+        return BackendError(f"{msg}; {hint}" if hint else msg, status=status)
 
     def _not_admin_hint(self) -> str:
         """After a 404 on /admin/clients: server.admin_url is not Hydra's admin API. Say what it

@@ -121,14 +121,14 @@ class Rfc7592Backend(Backend):
         status = response.status_code
         err, desc = _describe(response)
         if status == 401 and name is not None:
-            return BackendError(f"cannot {what}: {unreadable_message(name, client_id)}", status=status, error=err)
+            return BackendError(f"cannot {what}: {unreadable_message(name, client_id)}", status=status)
         detail = f"{err}: {desc}" if err and desc else (err or desc or response.reason_phrase)
         hint = ""
         if status == 401 and name is None:
             hint = "; check server.initial_access_token in dcrsync.yaml (the registration endpoint refused it)"
         elif status == 403:
             hint = "; the server forbids this call (is registration management enabled for this client?)"
-        return BackendError(f"the server refused to {what}: HTTP {status} {detail}{hint}", status=status, error=err)
+        return BackendError(f"the server refused to {what}: HTTP {status} {detail}{hint}", status=status)
 
     def _read(self, method: str, url: str, token: str | None) -> httpx.Response:
         try:

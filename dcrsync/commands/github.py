@@ -13,7 +13,8 @@ from pathlib import Path
 import click
 
 from dcrsync.errors import DcrsyncError
-from dcrsync.github import DRIFT_LABEL, DRIFT_TITLE, GitHub, repo_from_env
+from dcrsync.github import GitHub, repo_from_env
+from dcrsync.github_sync import DRIFT_LABEL, DRIFT_TITLE, sync_drift_issue, upsert_comment
 from dcrsync.plan import Plan
 from dcrsync.render import markdown as render_markdown
 
@@ -125,7 +126,7 @@ def comment(body_file, plan_file, error_files, env_name, details_url, pr_number,
     repo = repo_from_env(os.environ, repo)
     number = pr_number or pr_from_event(os.environ)
     with GitHub.from_env() as gh:
-        done, comment_id = gh.upsert_comment(repo, number, body, marker)
+        done, comment_id = upsert_comment(gh, repo, number, body, marker)
     what = "the failure" if error_files else "the dcrsync comment"
     click.echo(f"{done.capitalize()} {what} on {repo}#{number} (comment {comment_id}).")
 
@@ -152,7 +153,7 @@ def drift_issue(body_file, exit_code, drifted, title, label, repo, marker) -> No
     body = _read_body(body_file)
     repo = repo_from_env(os.environ, repo)
     with GitHub.from_env() as gh:
-        done, number = gh.sync_drift_issue(repo, body, bool(drifted), title, label, marker)
+        done, number = sync_drift_issue(gh, repo, body, bool(drifted), title, label, marker)
         for warning in gh.warnings:
             click.echo(f"warning: {warning}", err=True)
     if done == "none":
