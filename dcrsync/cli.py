@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import sys
+from typing import Any
 
 import click
 
@@ -44,7 +45,8 @@ def _with_colour_option(cmd: click.Command) -> click.Command:
 
 
 class _Group(click.Group):
-    """Loads commands lazily, and turns every DcrsyncError into one line on stderr and exit 1."""
+    """Loads commands lazily, and turns every DcrsyncError (and a command's usage error) into one
+    line on stderr and exit 1."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(COMMANDS)
@@ -56,11 +58,15 @@ class _Group(click.Group):
         module, attr = target.split(":")
         return _with_colour_option(getattr(importlib.import_module(module), attr))
 
-    def invoke(self, ctx: click.Context):  # type: ignore[override]
+    def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except DcrsyncError as exc:
             click.echo(f"error: {exc}", err=True)
+            sys.exit(1)
+        except click.UsageError as exc:  # exit 2 means "changes" in our contract: a usage error is 1
+            where = f" (see `{exc.ctx.command_path} --help`)" if exc.ctx is not None else ""
+            click.echo(f"error: {exc.format_message()}{where}", err=True)
             sys.exit(1)
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)

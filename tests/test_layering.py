@@ -65,3 +65,11 @@ def test_a_missing_dependency_is_named(tmp_path):
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert "needs the Python module 'httpx'" in out.stdout and "not available in this build" not in out.stdout
+
+
+def test_a_command_usage_error_is_one_line_and_exit_1(tmp_path):
+    """Exit 2 means "changes" to dcrsync's callers: a command's usage error must not use it."""
+    r = subprocess.run([sys.executable, "-m", "dcrsync", "import", "only-a-name"], capture_output=True, text=True,
+                       cwd=tmp_path)
+    assert r.returncode == 1, r.stderr
+    assert r.stderr.startswith("error: ") and "Usage:" not in r.stderr and len(r.stderr.strip().splitlines()) == 1
