@@ -462,7 +462,7 @@ def recover(project: Project, backend: Backend) -> Recovered:
                 out.not_in_git.append(name)
             elif uses_secret(spec.fields):
                 out.secrets_unknown.append(name)
-        project.sops  # noqa: B018
+        project.unlock()
         store.commit(state)
     return out
 

@@ -21,7 +21,7 @@ from dcrsync.diff import MARKER_PATH
 from dcrsync.model import ClientSpec, LiveClient, shown
 from dcrsync.ownership import Ownership
 from dcrsync.plan import FieldChange
-from dcrsync.state import State, desired_values
+from dcrsync.state import ClientRecord, State, desired_values
 from dcrsync.undeclared import Reader, UndeclaredChange, default_reader
 from dcrsync.undeclared import changes as changes_of
 
@@ -104,61 +104,65 @@ def detect(
     unreadable: dict[str, str] | None = None,
     read: Reader | None = None,
 ) -> DriftReport:
-    """`read` is the backend's own `raw -> LiveClient` (how it maps its representation to paths)."""
+    """Managed clients the server changed, deleted or cannot read since the last apply; clients with
+    our marker that the state does not know; undeclared fields changed; and how many git changes
+    are pending (those are `plan`'s, not drift). `read` is the backend's own `raw -> LiveClient`."""
     own = Ownership(owner, lists)
     by_id = {c.client_id: c for c in live}
     out: list[DriftedClient] = []
     undeclared: list[UndeclaredClient] = []
-    unobserved = 0
-    checked = 0
+    unobserved = checked = 0
     for name in sorted(state.clients):
         record = state.clients[name]
         if record.pending or not record.client_id:
             continue
         checked += 1
+        current = by_id.get(record.client_id)
         if unreadable and name in unreadable:
             out.append(DriftedClient(name, record.client_id, "unreadable", detail=unreadable[name]))
-            continue
-        current = by_id.get(record.client_id)
-        if current is None:
+        elif current is None:
             out.append(DriftedClient(name, record.client_id, "deleted", detail="deleted outside dcrsync"))
-            continue
-        fields: list[FieldChange] = []
-        for path in sorted(record.applied):
-            now = normalise(path, current.fields.get(path))
-            if now != record.applied[path]:
-                fields.append(FieldChange(path, shown(path, record.applied[path]), shown(path, now)))
-        if lists and not own.claims(current, name):
-            fields.append(
-                FieldChange(
-                    MARKER_PATH,
-                    {"name": name, "owner": owner},
-                    None if current.managed_name is None else {"name": current.managed_name, "owner": current.owner},
-                )
-            )
-        if fields:
-            out.append(DriftedClient(name, record.client_id, "changed", fields, current.updated_at))
-        if record.observed is None:
-            unobserved += 1
-            continue
-        declared = set(record.applied) | set(record.desired)
-        found = changes_of(record.observed, current.raw, declared, read or default_reader)
-        if found:
-            undeclared.append(UndeclaredClient(name, record.client_id, found, current.updated_at))
-    known = {r.client_id for r in state.clients.values()}
-    for client in own.ours(live):
-        if client.client_id not in known:
-            out.append(
-                DriftedClient(
-                    str(client.managed_name), client.client_id, "unmanaged", updated_at=client.updated_at,
-                    detail="carries our ownership marker but is not in the state",
-                )
-            )
-    pending_names = []
-    for spec in specs:
-        record = state.clients.get(spec.name)
-        if record is None or record.desired != desired_values(spec, normalise):
-            pending_names.append(spec.name)
-    return DriftReport(
-        server, out, checked, len(pending_names), sorted(pending_names), undeclared, unobserved
+        else:
+            fields = _changed_fields(record, current, name, own, normalise)
+            if fields:
+                out.append(DriftedClient(name, record.client_id, "changed", fields, current.updated_at))
+            if record.observed is None:
+                unobserved += 1
+                continue
+            declared = set(record.applied) | set(record.desired)
+            found = changes_of(record.observed, current.raw, declared, read or default_reader)
+            if found:
+                undeclared.append(UndeclaredClient(name, record.client_id, found, current.updated_at))
+    out.extend(_unmanaged(state, live, own))
+    pending = sorted(
+        s.name for s in specs
+        if (r := state.clients.get(s.name)) is None or r.desired != desired_values(s, normalise)
     )
+    return DriftReport(server, out, checked, len(pending), pending, undeclared, unobserved)
+
+
+def _changed_fields(
+    record: ClientRecord, current: LiveClient, name: str, own: Ownership, normalise: Normalise
+) -> list[FieldChange]:
+    """Declared fields whose server value moved since the last apply, and a lost or changed marker."""
+    fields: list[FieldChange] = []
+    for path in sorted(record.applied):
+        now = normalise(path, current.fields.get(path))
+        if now != record.applied[path]:
+            fields.append(FieldChange(path, shown(path, record.applied[path]), shown(path, now)))
+    if own.lists and not own.claims(current, name):
+        after = None if current.managed_name is None else {"name": current.managed_name, "owner": current.owner}
+        fields.append(FieldChange(MARKER_PATH, {"name": name, "owner": own.owner}, after))
+    return fields
+
+
+def _unmanaged(state: State, live: Sequence[LiveClient], own: Ownership) -> list[DriftedClient]:
+    """Clients with our marker that the state does not know (a lost record, another checkout's apply)."""
+    known = {r.client_id for r in state.clients.values()}
+    return [
+        DriftedClient(
+            str(c.managed_name), c.client_id, "unmanaged", updated_at=c.updated_at,
+            detail="carries our ownership marker but is not in the state",
+        )
+        for c in own.ours(live) if c.client_id not in known
+    ]

@@ -40,8 +40,8 @@ class Project:
     store: FileStore
     _sops: Sops | None = None
 
-    @property
-    def sops(self) -> Sops:
+    def unlock(self) -> Sops:
+        """Give the store the sops that reads and writes secrets (commands that need the key)."""
         if self._sops is None:
             self._sops = Sops(age_recipients=self.config.sops_age, config_path=self.config.sops_config)
             self.store.unlock(self._sops)
@@ -74,7 +74,7 @@ def read_state(project: Project, backend: Backend, *, need_secrets: bool) -> Sta
     """Without a key when possible; with it when the backend needs stored tokens or a journal waits."""
     store = project.store
     if need_secrets or store.has_journal():
-        project.sops  # noqa: B018 - attaches sops to the store
+        project.unlock()
         try:
             return store.read()
         except SopsError:
@@ -183,7 +183,7 @@ def check_lost_state(project: Project, backend: Backend, state: State, fetched: 
 def persist_rotated(project: Project, state: State, fetched: Fetched) -> None:
     """A server rotated registration tokens while we read: journal them at once, or they are lost."""
     entries = [upsert(n, **d) for n, d in fetched.rotated.items()]
-    project.sops  # noqa: B018
+    project.unlock()
     with project.store.locked():
         project.store.append(entries)
     state.fold(entries)

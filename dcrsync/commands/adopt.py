@@ -45,7 +45,7 @@ def import_(config_path, env_name, name, client_id, all_files, owner, pattern, r
     if out is not None and name is None:
         raise click.UsageError("--out is for NAME CLIENT_ID; many clients are written to the clients folder")
     project = open_project(config_path, env_name)
-    project.sops  # noqa: B018
+    project.unlock()
     backend = project.backend(parallelism)
     try:
         if name is not None:
@@ -158,7 +158,7 @@ def check_exported(project, paths: list[Path]) -> list[str]:
 def rotate_secret(config_path, env_name, name) -> None:
     """Issue a new client secret and record it in the state."""
     project = open_project(config_path, env_name)
-    project.sops  # noqa: B018
+    project.unlock()
     backend = project.backend()
     try:
         adopt.rotate_secret(project, backend, name)

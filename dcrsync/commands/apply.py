@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import sys
 import threading
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 
 import click
 
-from dcrsync.apply import Applier, forget_departed
+from dcrsync.apply import Applier, ApplyReport, forget_departed
 from dcrsync.commands.common import parallelism_option, project_options, render_plan
 from dcrsync.errors import DcrsyncError, PlanError
 from dcrsync.plan import ACTIONS, Change, Plan
 from dcrsync.project import open_project, prepare_apply
+from dcrsync.state import State
+from dcrsync.store import FileStore
 
 PROGRESS_FROM = 20  # operations; fewer print no bar
 
@@ -27,16 +30,12 @@ PROGRESS_FROM = 20  # operations; fewer print no bar
 def apply(config_path, env_name, planfile, auto_approve, force, targets, parallelism) -> None:
     """Make the server match git, recording secrets in the encrypted state."""
     project = open_project(config_path, env_name)
-    project.sops  # noqa: B018 - attaches sops to the store: apply reads and writes secrets
+    project.unlock()
     backend = project.backend(parallelism)
     store = project.store
     try:
         with store.locked():
-            replayed = store.has_journal()
-            state = store.read()
-            if replayed:  # an interrupted apply left secrets in the journal: keep them first
-                store.commit(state)
-                click.echo(f"Recovered an interrupted apply: folded its journal into {store.path}.", err=True)
+            state = _read_replaying(store)
             saved = Plan.from_json(planfile.read_text(), str(planfile)) if planfile is not None else None
             prepared = prepare_apply(project, backend, state, saved, set(targets) or None)
             plan, specs, live_by_name = prepared.plan, prepared.specs, prepared.live_by_name
@@ -61,14 +60,27 @@ def apply(config_path, env_name, planfile, auto_approve, force, targets, paralle
                 click.confirm("Apply these changes?", abort=True)
             store.preflight()  # recipients, key and folders, before the first server write
             applier = Applier(backend, store, state, project.config.owner, parallelism=parallelism)
-            bar = _progress(plan, applier)
-            try:
+            with _progress(plan, applier):
                 report = applier.run(plan, specs, live_by_name)
-            finally:
-                if bar is not None:
-                    bar.__exit__(None, None, None)
     finally:
         backend.close()
+    _summary(report, store)
+    unreadable = _report_unreadable(fetched, specs)
+    if not report.ok or unreadable:
+        sys.exit(1)
+
+
+def _read_replaying(store: FileStore) -> State:
+    """The state with its secrets; a journal an interrupted apply left is folded in and kept first."""
+    replayed = store.has_journal()
+    state = store.read()
+    if replayed:
+        store.commit(state)
+        click.echo(f"Recovered an interrupted apply: folded its journal into {store.where}.", err=True)
+    return state
+
+
+def _summary(report: ApplyReport, store: FileStore) -> None:
     for warning in report.warnings:
         click.echo(f"warning: {warning}", err=True)
     for change, message in report.failed:
@@ -80,15 +92,12 @@ def apply(config_path, env_name, planfile, auto_approve, force, targets, paralle
     click.echo(
         f"Apply {'complete' if report.ok else 'incomplete'}: {s['create']} created, {s['update']} updated, "
         f"{moved}{rotated}{s['replace']} replaced, {s['delete']} deleted, {len(report.failed)} failed. "
-        f"State: {store.path}"
+        f"State: {store.where}"
     )
     if s["rotate"]:
         names = ", ".join(sorted(c.name for c in report.done if c.action == "rotate"))
         click.echo(f"New secrets were issued for: {names}; give each app its new secret "
                    "(`dcrsync state secret NAME`).", err=True)
-    unreadable = _report_unreadable(fetched, specs)
-    if not report.ok or unreadable:
-        sys.exit(1)
 
 
 def _report_unreadable(fetched, specs) -> bool:
@@ -104,7 +113,7 @@ DONE = {"create": "created", "update": "updated", "move": "moved", "rotate": "ro
         "replace": "replaced", "delete": "deleted"}
 
 
-def _progress(plan: Plan, applier: Applier):
+def _progress(plan: Plan, applier: Applier) -> AbstractContextManager[object]:
     """A bar on a terminal for many changes; otherwise one line per client as it finishes (CI logs)."""
     lock = threading.Lock()
     if len(plan.changes) < PROGRESS_FROM or not sys.stderr.isatty():
@@ -116,9 +125,8 @@ def _progress(plan: Plan, applier: Applier):
                 click.echo(f"{change.name}: {what}{moved} [client_id={client_id or '-'}]")
 
         applier.progress = line
-        return None
+        return nullcontext()
     bar = click.progressbar(length=len(plan.changes), label="Applying", file=sys.stderr)
-    bar.__enter__()
 
     def tick(change: Change, error: str | None, client_id: str | None) -> None:
         with lock:

@@ -58,7 +58,7 @@ def show(config_path, env_name, name) -> None:
 def secret(config_path, env_name, name, field_) -> None:
     """Print one secret to stdout (needs the key). Pipe it; do not paste it."""
     project = open_project(config_path, env_name)
-    project.sops  # noqa: B018
+    project.unlock()
     record = project.store.read().clients.get(name)
     if record is None:
         raise StateError(f"{name} is not in {project.store.path}")
@@ -74,7 +74,7 @@ def secret(config_path, env_name, name, field_) -> None:
 def rm(config_path, env_name, names) -> None:
     """Forget clients (the server is not touched)."""
     project = open_project(config_path, env_name)
-    project.sops  # noqa: B018
+    project.unlock()
     with project.store.locked():
         st = project.store.read()
         missing = [n for n in names if n not in st.clients]
@@ -99,7 +99,7 @@ def mv(config_path, env_name, old, new) -> None:
     if not re.fullmatch(r"[a-z0-9][a-z0-9-]{0,62}", new):
         raise StateError(f"{new!r} is not a client name: lowercase letters, digits and '-', at most 63")
     project = open_project(config_path, env_name)
-    project.sops  # noqa: B018
+    project.unlock()
     with project.store.locked():
         st = project.store.read()
         if old not in st.clients:
@@ -123,7 +123,7 @@ def recover(config_path, env_name) -> None:
     from dcrsync import adopt
 
     project = open_project(config_path, env_name)
-    project.sops  # noqa: B018
+    project.unlock()
     backend = project.backend()
     try:
         out = adopt.recover(project, backend)
@@ -153,7 +153,7 @@ def set_secret(config_path, env_name, name) -> None:
 
     secret = _read_secret()
     project = open_project(config_path, env_name)
-    project.sops  # noqa: B018
+    project.unlock()
     backend = project.backend()
     try:
         client_id, verdict = adopt.set_secret(project, backend, name, secret)
