@@ -46,6 +46,19 @@ def new_secret() -> str:
 
 
 class Applier:
+    """Carries one plan out through a backend. Its one job is the order and the bookkeeping of the
+    server calls; deciding what to change is `diff`'s, keeping it is the store's.
+
+    Contract of `run`:
+    - creates first (each announced in the journal before any is sent, with the client_id chosen up
+      front where the family allows), then replaces one at a time, then updates, moves and rotations,
+      then deletes; `parallelism` calls in flight within each step;
+    - what the server gives once (secrets, registration tokens) is journaled before the worker moves
+      on where it cannot be had again (RFC 7592), and at least once a second elsewhere;
+    - a failed change is reported and the others go on; the journal is folded into the state with
+      one commit at the end, so a crash anywhere leaves a state the next apply converges from.
+    """
+
     def __init__(
         self,
         backend: Backend,
