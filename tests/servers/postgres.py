@@ -150,12 +150,16 @@ class PostgresInstance:
         return f"postgresql://{self.user}:{self.password}@{self.host}:{self.port}/{self.database}"
 
     def alive(self) -> bool:
+        """The postmaster is still there (pg_ctl left it to init, which may reap it late)."""
         try:
             os.kill(self.pid, 0)
         except ProcessLookupError:
             return False
         except PermissionError:
             return True
+        with contextlib.suppress(OSError, IndexError):
+            stat = Path(f"/proc/{self.pid}/stat").read_text()
+            return stat.rsplit(")", 1)[1].split()[0] != "Z"
         return True
 
     def stop(self, timeout: float = 30.0) -> None:
