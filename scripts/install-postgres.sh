@@ -13,9 +13,12 @@ die() { echo "install-postgres: error: $*" >&2; exit 1; }
 
 has_server() { [[ -x "$1/initdb" && -x "$1/pg_ctl" && -x "$1/postgres" ]]; }
 
+if [[ -n "${DCRSYNC_PG_BINDIR:-}" ]]; then
+  has_server "$DCRSYNC_PG_BINDIR" || die "DCRSYNC_PG_BINDIR=$DCRSYNC_PG_BINDIR lacks initdb/pg_ctl/postgres"
+fi
+
 find_bindir() {
   if [[ -n "${DCRSYNC_PG_BINDIR:-}" ]]; then
-    has_server "$DCRSYNC_PG_BINDIR" || die "DCRSYNC_PG_BINDIR=$DCRSYNC_PG_BINDIR lacks initdb/pg_ctl/postgres"
     echo "$DCRSYNC_PG_BINDIR"
     return 0
   fi
@@ -32,14 +35,19 @@ find_bindir() {
 }
 
 if ! BINDIR="$(find_bindir)"; then
-  [[ "$(id -u)" == 0 ]] || die "no PostgreSQL server found; install Debian's 'postgresql' package (needs root)"
+  SUDO=()
+  if [[ "$(id -u)" != 0 ]]; then
+    sudo -n true 2>/dev/null \
+      || die "no PostgreSQL server found; install Debian's 'postgresql' package (needs root)"
+    SUDO=(sudo -n)
+  fi
   command -v apt-get >/dev/null || die "no PostgreSQL server found and no apt-get to install one"
   echo "install-postgres: installing Debian's postgresql package" >&2
   start=$SECONDS
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq >&2 || die "apt-get update failed"
   # The package's postinst creates a default cluster; the tests never use it.
-  apt-get install -y -qq --no-install-recommends postgresql postgresql-client >&2 \
+  "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2 || die "apt-get update failed"
+  "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive \
+    apt-get install -y -qq --no-install-recommends postgresql postgresql-client >&2 \
     || die "apt-get install postgresql failed"
   BINDIR="$(find_bindir)" || die "postgresql installed, but no initdb/pg_ctl/postgres found"
   echo "install-postgres: installed in $((SECONDS - start)) s" >&2
