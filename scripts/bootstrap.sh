@@ -3,10 +3,12 @@
 #   - a virtualenv in .venv with dcrsync (editable) and its test tools
 #   - the upstream sops binary, built from its Go module into the cache
 #   - Ory Hydra, built from its Go module into the cache
+#   - on request: Keycloak, oidc-provider, PostgreSQL (Debian's package, plus the unprivileged
+#     user it runs as under root) and the MinIO S3 server (built from its Go module)
 # Later runs reuse what is there and take seconds.
 #
 #   DCRSYNC_CACHE   cache root for built servers (default ~/.cache/dcrsync)
-#   BOOTSTRAP_ONLY  space-separated subset of: python sops hydra keycloak oidc-provider
+#   BOOTSTRAP_ONLY  space-separated subset of: python sops hydra keycloak oidc-provider postgres s3
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT="$PWD"
@@ -34,4 +36,6 @@ want sops && bash scripts/install-sops.sh >/dev/null
 want hydra && bash scripts/build-hydra.sh >/dev/null
 want keycloak && bash scripts/fetch-keycloak.sh >/dev/null
 want oidc-provider && bash scripts/install-oidc-provider.sh >/dev/null
+want postgres && bash scripts/install-postgres.sh >/dev/null
+want s3 && bash scripts/build-minio.sh >/dev/null
 step "ready ($ROOT)"

@@ -48,6 +48,26 @@ def hydra(tmp_path_factory: pytest.TempPathFactory):
     instance.stop()
 
 
+@pytest.fixture(scope="session")
+def postgres(tmp_path_factory: pytest.TempPathFactory):
+    """A throwaway PostgreSQL cluster (tests/servers/postgres.py); `.dsn` to connect."""
+    from tests.servers.postgres import start_postgres
+
+    instance = start_postgres(tmp_path_factory.mktemp("postgres"))
+    yield instance
+    instance.stop()
+
+
+@pytest.fixture(scope="session")
+def s3(tmp_path_factory: pytest.TempPathFactory):
+    """A real S3 server (MinIO, tests/servers/s3.py); `.endpoint`, `.client()`."""
+    from tests.servers.s3 import start_minio
+
+    instance = start_minio(tmp_path_factory.mktemp("s3"))
+    yield instance
+    instance.stop()
+
+
 @dataclass
 class Project:
     """A throwaway dcrsync project folder: dcrsync.yaml, clients/, the state beside them."""
