@@ -65,6 +65,8 @@ class Backend:
     defaults: ClassVar[dict[str, Any]] = {}
     #: fields `export` leaves out (server bookkeeping that is not client metadata)
     export_skip: ClassVar[frozenset[str]] = frozenset()
+    #: the token endpoint wants client credentials in the form body (client_secret_post), not basic
+    token_auth_post: ClassVar[bool] = False
 
     #: the server's URL, for plans and messages
     url: str = ""

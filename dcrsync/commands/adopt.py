@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from dcrsync import adopt
+from dcrsync import adopt, restore
 from dcrsync.commands.common import parallelism_option, project_options
 from dcrsync.export import document_for, dump, exportable, owned_by, unique_names
 from dcrsync.project import open_project
@@ -161,7 +161,7 @@ def rotate_secret(config_path, env_name, name) -> None:
     project.unlock()
     backend = project.backend()
     try:
-        adopt.rotate_secret(project, backend, name)
+        restore.rotate_secret(project, backend, name)
     finally:
         backend.close()
     click.echo(f"Rotated the secret of {name}; the old one no longer works. Read it: dcrsync state secret {name}")

@@ -120,13 +120,13 @@ def mv(config_path, env_name, old, new) -> None:
 @project_options
 def recover(config_path, env_name) -> None:
     """Rebuild a lost state from the ownership markers on the server."""
-    from dcrsync import adopt
+    from dcrsync import restore
 
     project = open_project(config_path, env_name)
     project.unlock()
     backend = project.backend()
     try:
-        out = adopt.recover(project, backend)
+        out = restore.recover(project, backend)
     finally:
         backend.close()
     click.echo(f"Recovered {len(out.names)} client(s) into {project.store.path}.")
@@ -149,14 +149,14 @@ def set_secret(config_path, env_name, name) -> None:
     grant (Hydra needs server.public_url): a secret it refuses is not recorded (exit 1). Where it
     cannot be checked, it is recorded and the output says it was not verified.
     """
-    from dcrsync import adopt
+    from dcrsync import restore
 
     secret = _read_secret()
     project = open_project(config_path, env_name)
     project.unlock()
     backend = project.backend()
     try:
-        client_id, verdict = adopt.set_secret(project, backend, name, secret)
+        client_id, verdict = restore.set_secret(project, backend, name, secret)
     finally:
         backend.close()
     if verdict.outcome == "verified":
