@@ -10,7 +10,7 @@ from __future__ import annotations
 import secrets
 import threading
 import time
-from collections.abc import Generator, Sequence
+from collections.abc import Generator, Iterable, Sequence
 from typing import Any, ClassVar
 from urllib.parse import quote
 
@@ -32,12 +32,12 @@ NOT_RAW = ("secret", "registrationAccessToken", "access")
 SECRET_AUTHENTICATORS = ("client-secret", "client-secret-jwt")
 
 
-def to_live(rep: dict[str, Any]) -> LiveClient:
+def to_live(rep: dict[str, Any], realm_default: Iterable[str] = ()) -> LiveClient:
     raw = {k: v for k, v in rep.items() if k not in NOT_RAW}
     name, owner = kmap.marker_of(raw)
     return LiveClient(
         client_id=str(raw.get("clientId")),
-        fields=kmap.to_fields(raw),
+        fields=kmap.to_fields(raw, realm_default),
         raw=raw,
         managed_name=name,
         owner=owner,
@@ -138,6 +138,8 @@ class KeycloakBackend(Backend):
     chooses_client_id: ClassVar[bool] = True
     chooses_secret: ClassVar[bool] = True
     rotates_secret: ClassVar[bool] = True
+    #: Keycloak changes a clientId in place: the internal id, the secret and all else stay
+    renames_client_id: ClassVar[bool] = True
     #: what `export` / `import` leave out: Keycloak's default, and what `scope` already says
     defaults: ClassVar[dict[str, Any]] = {"subject_type": "public"}
     export_skip: ClassVar[frozenset[str]] = frozenset(
@@ -150,6 +152,8 @@ class KeycloakBackend(Backend):
         self.admin_path = f"/admin/realms/{quote(self.realm)}"
         self.url = f"{self.base}{self.admin_path}"
         self.page_size = int(server.get("page_size", PAGE_SIZE))
+        #: `name`: a new client's clientId is its name unless the file declares one; `uuid`: random
+        self.client_ids = str(server.get("client_ids") or "name")
         timeout = float(server.get("timeout", 30))
         self.token_http = make_client(self.base, timeout=timeout, max_connections=2)
         self.tokens = AdminTokens(self.base, dict(server.get("admin") or {}), self.token_http)
@@ -187,6 +191,7 @@ class KeycloakBackend(Backend):
     # --- reading --------------------------------------------------------------------------
     def fetch(self, records: Sequence[ClientRecord] = ()) -> Fetched:
         """Every client of the realm, page by page (`first` / `max`)."""
+        self._scope_catalogue()  # `scope` is read against the realm's default client scopes
         out: list[LiveClient] = []
         seen: set[str] = set()
         first, requests = 0, 0
@@ -200,7 +205,7 @@ class KeycloakBackend(Backend):
             fresh = [c for c in page if c.get("id") not in seen]
             for rep in fresh:
                 seen.add(rep["id"])
-                out.append(to_live(rep))
+                out.append(self._live(rep))
             if len(page) < self.page_size or not fresh:
                 break
             first += len(page)
@@ -217,7 +222,7 @@ class KeycloakBackend(Backend):
 
     def get(self, client_id: str, record: ClientRecord | None = None) -> tuple[LiveClient | None, dict]:
         rep = self._by_client_id(client_id)
-        return (to_live(rep) if rep else None), {}
+        return (self._live(rep) if rep else None), {}
 
     def _read(self, internal_id: str, what: str) -> dict[str, Any]:
         return self._call("GET", f"/clients/{internal_id}", what).json()
@@ -242,7 +247,10 @@ class KeycloakBackend(Backend):
                     "GET", "/default-default-client-scopes", "read the realm's default client scopes", ok=(403,)
                 )
                 # without view-realm: every new scope becomes optional (what RFC 7591 `scope` means)
-                names = [] if response.status_code == 403 else [s.get("name") for s in response.json() or []]
+                names = [] if response.status_code == 403 else [
+                    s.get("name") for s in response.json() or []
+                    if s.get("protocol", "openid-connect") == "openid-connect"  # not the SAML ones
+                ]
                 self._realm_default = {n for n in names if n}
             return self._scope_ids, self._realm_default
 
@@ -276,7 +284,7 @@ class KeycloakBackend(Backend):
         want = {"default": targets[0], "optional": targets[1]}
         calls = 0
         for kind in ("default", "optional"):
-            for name in sorted(have[kind] - want[kind]):
+            for name in sorted(have[kind] - want[kind] - kmap.SELF_MANAGED_SCOPES):
                 self._call(
                     "DELETE", f"/clients/{internal_id}/{kind}-client-scopes/{ids[name]}",
                     f"remove {kind} client scope {name}", ok=(404,),
@@ -291,21 +299,75 @@ class KeycloakBackend(Backend):
                 calls += 1
         return calls
 
+    # --- protocol mappers -----------------------------------------------------------------
+    def _sync_mappers(self, spec: ClientSpec, internal_id: str, current: list[dict[str, Any]]) -> int:
+        """Make the client's own mappers the declared ones (none when the block was removed):
+        add, change in place (same id), delete what the file does not name."""
+        if kmap.MAPPERS in spec.keycloak:
+            wanted = {str(m["name"]): kmap.mapper_body(m) for m in spec.keycloak[kmap.MAPPERS]}
+        elif f"keycloak.{kmap.MAPPERS}" in spec.unset:
+            wanted = {}
+        else:
+            return 0
+        have = {str(m.get("name")): m for m in current if m.get("protocolMapper") != kmap.PAIRWISE_MAPPER}
+        base = f"/clients/{internal_id}/protocol-mappers/models"
+        calls = 0
+        for name in sorted(set(have) - set(wanted)):
+            self._call("DELETE", f"{base}/{have[name]['id']}", f"delete protocol mapper {name}", ok=(404,))
+            calls += 1
+        for name, body in sorted(wanted.items()):
+            if name not in have:
+                self._call("POST", base, f"add protocol mapper {name} to {spec.name}", json=body)
+            elif kmap.mapper_text(have[name]) != kmap.mapper_text(body):
+                self._call("PUT", f"{base}/{have[name]['id']}", f"update protocol mapper {name}",
+                           json={**body, "id": have[name]["id"]})
+            else:
+                continue
+            calls += 1
+        return calls
+
     # --- checks ---------------------------------------------------------------------------
     def check_specs(self, specs: Sequence[ClientSpec]) -> None:
-        """Refuse, before anything is sent, declared fields Keycloak cannot hold."""
+        """Refuse, before anything is sent, declared fields Keycloak cannot hold, and names the
+        realm does not have (a `-scope` that is no realm default)."""
+        lines = self._local_problems(specs)
+        if any("scope" in s.fields for s in specs):
+            _, realm_default = self._scope_catalogue()
+            for spec in specs:
+                value = spec.fields.get("scope")
+                tokens = value.split() if isinstance(value, str) else list(value or [])
+                for token in tokens:
+                    if token.startswith("-") and token[1:] not in realm_default:
+                        lines.append(
+                            f"{spec.where('scope')}: {spec.name}: `{token}` removes a realm default client scope, "
+                            f"but {token[1:]!r} is not one (realm {self.realm!r} defaults: "
+                            f"{', '.join(sorted(realm_default)) or 'none'}); remove it"
+                        )
+        if lines:
+            raise BackendError("\n".join(lines))
+
+    def _local_problems(self, specs: Sequence[ClientSpec]) -> list[str]:
         lines = []
         for spec in specs:
             for path, why in kmap.unsupported(spec):
                 lines.append(f"{spec.where(path)}: {spec.name}: keycloak cannot hold `{path}`: {why}")
+        return lines
+
+    def _check_local(self, spec: ClientSpec) -> None:
+        lines = self._local_problems([spec])
         if lines:
             raise BackendError("\n".join(lines))
+
+    def default_client_id(self, spec: ClientSpec) -> str | None:
+        """The client's name, as every client made in the Keycloak console reads (`client_ids: uuid`:
+        none, a random UUID is chosen at apply)."""
+        return spec.name if self.client_ids == "name" else None
 
     # --- writing --------------------------------------------------------------------------
     def create(
         self, spec: ClientSpec, marker: Marker, client_id: str | None, client_secret: str | None
     ) -> Result:
-        self.check_specs([spec])
+        self._check_local(spec)
         # RFC 7591's default is client_secret_basic; Keycloak's varies with the body (sending
         # `protocol` alone makes a public client): say it, unless the YAML does
         rep: dict[str, Any] = {
@@ -320,7 +382,10 @@ class KeycloakBackend(Backend):
             attrs.setdefault("pkce.code.challenge.method", "S256")  # unless the keycloak: block says
         targets = self._scope_targets(spec, None)
         if targets is not None:
-            rep["defaultClientScopes"], rep["optionalClientScopes"] = sorted(targets[0]), sorted(targets[1])
+            default = set(targets[0])
+            if rep.get("serviceAccountsEnabled") and "service_account" in self._scope_catalogue()[0]:
+                default.add("service_account")  # what Keycloak gives a service client (client_id claim…)
+            rep["defaultClientScopes"], rep["optionalClientScopes"] = sorted(default), sorted(targets[1])
         kmap.set_marker(rep, marker.owner, marker.name)
         uses_secret = not rep.get("publicClient") and rep.get("clientAuthenticatorType") in SECRET_AUTHENTICATORS
         if uses_secret:
@@ -335,10 +400,12 @@ class KeycloakBackend(Backend):
             created = self._by_client_id(rep["clientId"])
         if created is None:
             raise BackendError(f"keycloak created client {spec.name} but cannot find it")
-        if targets is not None and self._assign_scopes(created["id"], created, targets):
+        calls = self._assign_scopes(created["id"], created, targets) if targets is not None else 0
+        calls += self._sync_mappers(spec, created["id"], created.get(kmap.MAPPERS) or [])
+        if calls:
             created = self._read(created["id"], f"read client {spec.name}")
         given = {"client_secret": client_secret} if uses_secret else {}
-        return Result(live=to_live(created), secrets=given)
+        return Result(live=self._live(created), secrets=given)
 
     def update(
         self,
@@ -348,14 +415,14 @@ class KeycloakBackend(Backend):
         record: ClientRecord | None,
         new_secret: str | None = None,
     ) -> Result:
-        self.check_specs([spec])
+        self._check_local(spec)
         internal_id = str(live.raw["id"])
         rep = {k: v for k, v in live.raw.items() if k not in kmap.SCOPE_KEYS}
         rep.pop("protocolMappers", None)  # left as they are: a PUT without them keeps them
         kmap.write(rep, spec.fields, spec.keycloak)
         kmap.reset(rep, spec.unset)
         kmap.set_marker(rep, marker.owner, marker.name)
-        rep["id"], rep["clientId"] = internal_id, live.client_id
+        rep["id"], rep["clientId"] = internal_id, spec.client_id or live.client_id  # renamed in place
         secret_now = rep.get("clientAuthenticatorType") in SECRET_AUTHENTICATORS and not rep.get("publicClient")
         secret_before = live.raw.get("clientAuthenticatorType") in SECRET_AUTHENTICATORS and not live.raw.get(
             "publicClient"
@@ -368,8 +435,9 @@ class KeycloakBackend(Backend):
         targets = self._scope_targets(spec, live.raw)
         if targets is not None:
             self._assign_scopes(internal_id, live.raw, targets)
+        self._sync_mappers(spec, internal_id, live.raw.get(kmap.MAPPERS) or [])
         after = self._read(internal_id, f"read client {spec.name}")
-        return Result(live=to_live(after), secrets={"client_secret": new_secret} if new_secret else {})
+        return Result(live=self._live(after), secrets={"client_secret": new_secret} if new_secret else {})
 
     def delete(self, live: LiveClient, record: ClientRecord | None) -> None:
         internal_id = live.raw.get("id")
@@ -382,12 +450,15 @@ class KeycloakBackend(Backend):
 
     #: raw representation -> LiveClient: lets `drift` tell which raw keys are declared fields
 
-    @staticmethod
-    def normalise(path: str, value: Any) -> Any:
-        return kmap.normalise(path, value)
+    def _live(self, rep: dict[str, Any]) -> LiveClient:
+        return to_live(rep, self._scope_catalogue()[1])
+
+    def normalise(self, path: str, value: Any) -> Any:
+        realm_default = self._scope_catalogue()[1] if path == "scope" else ()
+        return kmap.normalise(path, value, realm_default)
 
     def live_of(self, raw: dict[str, Any]) -> LiveClient:
-        return to_live(raw)
+        return self._live(raw)
 
     def close(self) -> None:
         self.http.close()
