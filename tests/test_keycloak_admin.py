@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 import pytest
+import yaml
 
 from tests.conftest import make_project
-from tests.harness.keycloak import make_realm, realm_name, shared_keycloak
+from tests.harness.keycloak import ADMIN_CLIENT, make_realm, realm_name, shared_keycloak
 
 SERVICE = {"client_name": "Reports job", "grant_types": ["client_credentials"], "scope": "openid"}
 #: what the realm's default client scopes put in a client_credentials token
@@ -20,6 +22,12 @@ REALM_DEFAULT_CLAIMS = {"aud", "realm_access", "resource_access", "acr", "azp", 
 def realm():
     admin, server = make_realm(shared_keycloak(), realm_name("adm"))
     server = {k: v for k, v in server.items() if k != "client_ids"}  # the default: the client's name
+    # what the README asks for roles: view-users and manage-users besides the clients' roles
+    internal = admin.client(ADMIN_CLIENT)["id"]
+    user = admin.call("GET", f"/clients/{internal}/service-account-user").json()
+    rm = admin.client("realm-management")
+    roles = [admin.call("GET", f"/clients/{rm['id']}/roles/{r}").json() for r in ("view-users", "manage-users")]
+    admin.call("POST", f"/users/{user['id']}/role-mappings/clients/{rm['id']}", json=roles).raise_for_status()
     yield admin, server
     admin.call("DELETE", f"/admin/realms/{admin.realm}")
     admin.http.close()
@@ -255,13 +263,131 @@ def test_console_client_with_mappers_imports_to_an_empty_plan(kc_project):
                       {"name": "aud", "protocol": "openid-connect", "protocolMapper": "oidc-audience-mapper",
                        "config": {"included.client.audience": "account", "access.token.claim": "true"}},
                   ]})
+    rep = admin.client(name)
+    admin.call("POST", f"/clients/{rep['id']}/roles", json={"name": "legacy.read"}).raise_for_status()
+    user = admin.call("GET", f"/clients/{rep['id']}/service-account-user").json()
+    offline = admin.call("GET", "/roles/offline_access").json()
+    admin.call("POST", f"/users/{user['id']}/role-mappings/realm", json=[offline]).raise_for_status()
+    own = admin.call("GET", f"/clients/{rep['id']}/roles/legacy.read").json()
+    admin.call("POST", f"/users/{user['id']}/role-mappings/clients/{rep['id']}", json=[own]).raise_for_status()
+
     r = p.run("import", "legacy", name)
     assert r.exit_code == 0, r.output
     text = (p.root / "clients" / "legacy.yaml").read_text()
     assert "protocolMappers" in text and "oidc-hardcoded-claim-mapper" in text
+    doc = yaml.safe_load(text)
+    assert doc["keycloak"]["clientRoles"] == ["legacy.read"]
+    assert doc["keycloak"]["serviceAccountRoles"] == {"realm": ["offline_access"], "clients": {name: ["legacy.read"]}}
     assert not re.search(r"^\s*(- )?id:", text, re.M), text  # no server ids in the file
     r = p.run("plan", "--detailed-exitcode")
     assert r.exit_code == 0, r.output
     claims = admin.token_claims(name, "legacy-secret-123456")
     assert claims["tenant"] == "acme"
 
+
+# --- service-account roles and client roles -------------------------------------------------
+def test_service_account_roles_and_client_roles_round_trip(kc_project):
+    p, admin = kc_project, kc_project.admin
+    api, name = f"{p.owner[:20]}-billing", f"{p.owner[:20]}-reports"
+    admin.call("POST", "/roles", json={"name": "reports-reader"}).raise_for_status()
+    admin.call("POST", "/roles", json={"name": "sneaky-role"}).raise_for_status()
+    api_id = admin.create({"clientId": api, "bearerOnly": False, "publicClient": False})
+    admin.call("POST", f"/clients/{api_id}/roles", json={"name": "invoices.read"}).raise_for_status()
+    body = dict(SERVICE, keycloak={
+        "clientRoles": ["export", "admin"],
+        "serviceAccountRoles": {"realm": ["reports-reader"],
+                                "clients": {api: ["invoices.read"], "realm-management": ["view-users"],
+                                            name: ["export"]}},
+    })
+    p.write_client(name, body)
+    r = p.run("apply", "--auto-approve")
+    assert r.exit_code == 0, r.output
+    assert "instead of" not in r.output, r.output
+    rep = admin.client(name)
+    assert sorted(x["name"] for x in admin.call("GET", f"/clients/{rep['id']}/roles").json()) == ["admin", "export"]
+    claims = admin.token_claims(name, secret_of(p, name))
+    assert "reports-reader" in claims["realm_access"]["roles"]
+    assert claims["resource_access"][api]["roles"] == ["invoices.read"]
+    assert "view-users" in claims["resource_access"]["realm-management"]["roles"]  # with its composites
+    assert claims["resource_access"][name]["roles"] == ["export"]
+    r = p.run("plan", "--detailed-exitcode")
+    assert r.exit_code == 0, r.output
+
+    # by hand: a realm role granted, a client role deleted: drift, and apply restores both
+    user = admin.call("GET", f"/clients/{rep['id']}/service-account-user").json()
+    sneaky = admin.call("GET", "/roles/sneaky-role").json()
+    admin.call("POST", f"/users/{user['id']}/role-mappings/realm", json=[sneaky]).raise_for_status()
+    admin.call("DELETE", f"/clients/{rep['id']}/roles/admin").raise_for_status()
+    (change,) = plan_json(p)["changes"]
+    assert change["cause"] == "drift"
+    assert sorted(f["path"] for f in change["fields"]) == ["keycloak.clientRoles", "keycloak.serviceAccountRoles"]
+    assert p.run("apply", "--auto-approve").exit_code == 0
+    claims = admin.token_claims(name, secret_of(p, name))
+    assert "sneaky-role" not in claims["realm_access"]["roles"]
+    r = p.run("plan", "--detailed-exitcode")
+    assert r.exit_code == 0, r.output
+
+    # removed from the file: revoked; the realm's default role stays
+    body["keycloak"]["serviceAccountRoles"] = {"clients": {api: ["invoices.read"]}}
+    p.write_client(name, body)
+    assert p.run("apply", "--auto-approve").exit_code == 0
+    claims = admin.token_claims(name, secret_of(p, name))
+    assert "reports-reader" not in claims["realm_access"]["roles"]
+    assert "realm-management" not in claims.get("resource_access", {})
+    mapped = admin.call("GET", f"/users/{user['id']}/role-mappings/realm").json()
+    assert [m["name"] for m in mapped] == [f"default-roles-{admin.realm}"]
+    assert p.run("plan", "--detailed-exitcode").exit_code == 0
+
+
+def test_a_role_that_does_not_exist_is_an_error_at_its_line(kc_project):
+    p = kc_project
+    path = p.write_client("ghost", f"""\
+        name: ghost
+        grant_types: [client_credentials]
+        keycloak:
+          serviceAccountRoles:
+            realm:
+              - offline_access
+              - no-such-role
+            clients:
+              realm-management: [view-users, no-such-client-role]
+              {p.owner[:20]}-nowhere: [x]
+        """)
+    r = p.run_sub("plan")
+    assert r.returncode == 1, r.stdout
+    err = r.stderr
+    assert f"{path.name}:7:" in err and "'no-such-role' does not exist" in err, err
+    assert f"{path.name}:9:" in err and "no role 'no-such-client-role'" in err, err
+    assert f"{path.name}:10:" in err and "nowhere' does not exist" in err, err
+    assert "offline_access" not in err and "Traceback" not in err
+    assert p.admin.client("ghost") is None
+
+
+# --- the README's promise about the example clients --------------------------------------------
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "keycloak" / "clients"
+
+
+def test_example_clients_tokens_hold_what_the_readme_says(kc_project):
+    p, admin = kc_project, kc_project.admin
+    for f in EXAMPLES.glob("*.yaml"):
+        (p.root / "clients" / f.name).write_text(f.read_text())
+    r = p.run("apply", "--auto-approve")
+    assert r.exit_code == 0, r.output
+    assert p.run("plan", "--detailed-exitcode").exit_code == 0
+    claims = admin.token_claims("orders-worker", secret_of(p, "orders-worker"))
+    assert sorted(claims["aud"]) == ["account", "billing-api", "realm-management"]
+    assert claims["azp"] == "orders-worker" and claims["client_id"] == "orders-worker"
+    assert claims["acr"] == "1" and claims["tenant"] == "acme"
+    assert {"clientHost", "clientAddress"} <= set(claims)
+    assert {"offline_access", f"default-roles-{admin.realm}"} <= set(claims["realm_access"]["roles"])
+    access = claims["resource_access"]
+    assert sorted(access["realm-management"]["roles"]) == ["query-groups", "query-users", "view-users"]
+    assert access["orders-worker"]["roles"] == ["orders.export"] and "account" in access
+    assert set(claims["scope"].split()) == {"profile", "email"}
+    asked = admin.token_claims("orders-worker", secret_of(p, "orders-worker"), scope="offline_access")
+    assert set(asked["scope"].split()) == {"profile", "email", "offline_access"}
+
+    plain = admin.token_claims("reports-job", secret_of(p, "reports-job"))
+    assert set(claims) - set(plain) == {"tenant"}
+    assert plain["aud"] == "account" and "realm-management" not in plain["resource_access"]
+    assert set(plain["scope"].split()) == {"profile", "email"}

@@ -306,3 +306,16 @@ def test_scope_is_read_beyond_the_realm_defaults_and_minus_names_a_missing_one()
     spec = ClientSpec("x", {"scope": "openid offline_access -acr"}, LOC)
     default, optional = kmap.scope_plan(spec, [], [], realm)
     assert default == realm - {"acr"} and optional == {"offline_access"}
+
+
+def test_role_fields_compare_as_sets_and_leave_the_realm_default_role_out():
+    path = "keycloak.serviceAccountRoles"
+    declared = {"realm": ["b", "a"], "clients": {"api": ["x"], "empty": []}}
+    live = {"realm": ["a", "default-roles-apps", "b"], "clients": {"api": ["x"]}}
+    assert kmap.normalise(path, declared) == kmap.normalise(path, live) == {"realm": ["a", "b"], "clients": {"api": ["x"]}}
+    assert kmap.normalise(path, None) == kmap.normalise(path, {"realm": ["default-roles-apps"]}) == {}
+    assert kmap.normalise("keycloak.clientRoles", ["b", "a"]) == ["a", "b"]
+    # assigned through their own endpoints, never written into the representation
+    assert not {"serviceAccountRoles", "clientRoles"} & set(kmap.write({}, {}, {"clientRoles": ["a"],
+                                                                               "serviceAccountRoles": declared}))
+    assert kmap.reset({}, ["keycloak.clientRoles", "keycloak.serviceAccountRoles"]) == []

@@ -162,6 +162,9 @@ class KeycloakBackend(Backend):
         self._scopes_lock = threading.Lock()
         self._scope_ids: dict[str, str] | None = None
         self._realm_default: set[str] | None = None
+        #: names and client_ids whose roles a plan compares (their files declare roles): read in fetch
+        self._role_names: set[str] = set()
+        self._role_ids: set[str] = set()
 
     # --- plumbing -------------------------------------------------------------------------
     def _call(self, method: str, path: str, what: str, ok: tuple[int, ...] = (), **kw: Any) -> httpx.Response:
@@ -183,6 +186,11 @@ class KeycloakBackend(Backend):
             ),
             409: "a client with this client_id already exists in the realm",
         }.get(status, "")
+        if status == 403 and ("role" in what or "service account" in what):
+            hint = (
+                f"{self.tokens.who} lacks the realm-management roles view-users and manage-users on realm "
+                f"{self.realm!r} (needed for keycloak.serviceAccountRoles and clientRoles)"
+            )
         if status == 404 and "realm" in _detail(response).lower():
             hint = f"realm {self.realm!r} does not exist: check server.realm in dcrsync.yaml"
         msg = f"keycloak refused to {what}: HTTP {status} {_detail(response)}"
@@ -209,6 +217,12 @@ class KeycloakBackend(Backend):
             if len(page) < self.page_size or not fresh:
                 break
             first += len(page)
+        role_paths = {f"keycloak.{k}" for k in kmap.ROLE_KEYS}
+        names = self._role_names | {r.name for r in records if role_paths & set(r.desired)}
+        ids = self._role_ids | {r.client_id for r in records if role_paths & set(r.desired)}
+        for live in out:
+            if live.managed_name in names or live.client_id in ids:
+                self._with_roles(live)
         return Fetched(clients=out, requests=requests)
 
     def _by_client_id(self, client_id: str) -> dict[str, Any] | None:
@@ -222,7 +236,15 @@ class KeycloakBackend(Backend):
 
     def get(self, client_id: str, record: ClientRecord | None = None) -> tuple[LiveClient | None, dict]:
         rep = self._by_client_id(client_id)
-        return (self._live(rep) if rep else None), {}
+        if rep is None:
+            return None, {}
+        live = self._live(rep)
+        try:
+            self._with_roles(live)  # for `import`: what an admin without view-users cannot read stays out
+        except BackendError as exc:
+            if exc.status != 403 or client_id in self._role_ids:
+                raise
+        return live, {}
 
     def _read(self, internal_id: str, what: str) -> dict[str, Any]:
         return self._call("GET", f"/clients/{internal_id}", what).json()
@@ -326,11 +348,135 @@ class KeycloakBackend(Backend):
             calls += 1
         return calls
 
+    # --- roles ----------------------------------------------------------------------------
+    def _client_roles(self, internal_id: str) -> list[str]:
+        body = self._call("GET", f"/clients/{internal_id}/roles", "read a client's roles").json()
+        return sorted(str(r["name"]) for r in body or [])
+
+    def _sa_user(self, internal_id: str) -> str | None:
+        response = self._call(
+            "GET", f"/clients/{internal_id}/service-account-user", "read a service account", ok=(400, 404)
+        )
+        return None if response.status_code >= 400 else str(response.json().get("id"))
+
+    def _sa_roles(self, user_id: str) -> dict[str, Any]:
+        body = self._call("GET", f"/users/{user_id}/role-mappings", "read a service account's roles").json() or {}
+        realm = [r["name"] for r in body.get("realmMappings") or []]
+        clients = {
+            str(v.get("client") or k): [r["name"] for r in v.get("mappings") or []]
+            for k, v in (body.get("clientMappings") or {}).items()
+        }
+        return kmap.sa_roles_text({"realm": realm, "clients": clients})
+
+    def _with_roles(self, live: LiveClient) -> LiveClient:
+        """`live` with its client roles and its service account's roles read (three calls at most)."""
+        internal_id = str(live.raw["id"])
+        live.fields[f"keycloak.{kmap.CLIENT_ROLES}"] = self._client_roles(internal_id)
+        user = self._sa_user(internal_id) if live.raw.get("serviceAccountsEnabled") else None
+        live.fields[f"keycloak.{kmap.SA_ROLES}"] = self._sa_roles(user) if user else {}
+        return live
+
+    def _role(self, path: str, what: str) -> dict[str, Any]:
+        body = self._call("GET", path, f"read {what}").json()
+        return {"id": body["id"], "name": body["name"]}
+
+    def _sync_roles(self, spec: ClientSpec, internal_id: str, client_id: str) -> bool:
+        """Make the client's roles and its service account's grants the declared ones."""
+        kc, unset, touched = spec.keycloak, spec.unset, False
+        if kmap.CLIENT_ROLES in kc or f"keycloak.{kmap.CLIENT_ROLES}" in unset:
+            touched = True
+            want, have = set(kc.get(kmap.CLIENT_ROLES) or []), set(self._client_roles(internal_id))
+            for name in sorted(want - have):
+                self._call("POST", f"/clients/{internal_id}/roles", f"add client role {name}", json={"name": name})
+            for name in sorted(have - want):
+                self._call("DELETE", f"/clients/{internal_id}/roles/{quote(name, safe='')}",
+                           f"delete client role {name}", ok=(404,))
+        if kmap.SA_ROLES in kc or f"keycloak.{kmap.SA_ROLES}" in unset:
+            touched = True
+            want_sa = kmap.sa_roles_text(kc.get(kmap.SA_ROLES))
+            user = self._sa_user(internal_id)
+            if user is None:
+                if want_sa:
+                    raise BackendError(
+                        f"{spec.where('keycloak')}: {spec.name}: serviceAccountRoles need a service account: "
+                        "add client_credentials to grant_types"
+                    )
+                return touched
+            have_sa = self._sa_roles(user)
+            base = f"/users/{user}/role-mappings"
+            want_r, have_r = set(want_sa.get("realm", [])), set(have_sa.get("realm", []))
+            if want_r - have_r:
+                roles = [self._role(f"/roles/{quote(n, safe='')}", f"realm role {n}") for n in sorted(want_r - have_r)]
+                self._call("POST", f"{base}/realm", f"grant realm roles to {spec.name}", json=roles)
+            if have_r - want_r:
+                roles = [self._role(f"/roles/{quote(n, safe='')}", f"realm role {n}") for n in sorted(have_r - want_r)]
+                self._call("DELETE", f"{base}/realm", f"revoke realm roles of {spec.name}", json=roles)
+            want_c, have_c = want_sa.get("clients", {}), have_sa.get("clients", {})
+            for cid in sorted(set(want_c) | set(have_c)):
+                w, h = set(want_c.get(cid, [])), set(have_c.get(cid, []))
+                if w == h:
+                    continue
+                other = internal_id if cid == client_id else (self._by_client_id(cid) or {}).get("id")
+                if other is None:
+                    raise BackendError(f"{spec.where('keycloak')}: {spec.name}: client {cid} does not exist")
+                for method, names in (("POST", w - h), ("DELETE", h - w)):
+                    if names:
+                        roles = [self._role(f"/clients/{other}/roles/{quote(n, safe='')}", f"role {n} of {cid}")
+                                 for n in sorted(names)]
+                        self._call(method, f"{base}/clients/{other}", f"change {cid} roles of {spec.name}", json=roles)
+        return touched
+
+    def _role_problems(self, specs: Sequence[ClientSpec]) -> list[str]:
+        """Roles a file grants that the realm does not have, each at its file:line."""
+        role_specs = [s for s in specs if kmap.ROLE_KEYS & set(s.keycloak)]
+        self._role_names = {s.name for s in role_specs}
+        self._role_ids = {i for s in role_specs for i in (s.client_id, self.default_client_id(s)) if i}
+        if not role_specs:
+            return []
+        lines: list[str] = []
+        realm_roles: set[str] | None = None
+        client_roles: dict[str, set[str] | None] = {}
+        for spec in role_specs:
+            sa = spec.keycloak.get(kmap.SA_ROLES) or {}
+            grants = spec.fields.get("grant_types")
+            if sa and grants is not None and "client_credentials" not in grants:
+                lines.append(f"{spec.where('grant_types')}: {spec.name}: keycloak.serviceAccountRoles need a "
+                             "service account: add client_credentials to grant_types")
+            for i, role in enumerate(sa.get("realm") or []):
+                if realm_roles is None:
+                    body = self._call("GET", "/roles", "list the realm's roles").json()
+                    realm_roles = {str(r["name"]) for r in body or []}
+                if role not in realm_roles:
+                    lines.append(
+                        f"{spec.where_item(f'keycloak.{kmap.SA_ROLES}.realm', i)}: {spec.name}: realm role "
+                        f"{role!r} does not exist in realm {self.realm!r}; create it in Keycloak or remove it"
+                    )
+            own = {spec.client_id, self.default_client_id(spec)} - {None}
+            for cid, roles in (sa.get("clients") or {}).items():
+                if cid in own and kmap.CLIENT_ROLES in spec.keycloak:
+                    names: set[str] | None = set(spec.keycloak[kmap.CLIENT_ROLES])
+                else:
+                    if cid not in client_roles:
+                        rep = self._by_client_id(cid)
+                        client_roles[cid] = set(self._client_roles(rep["id"])) if rep else None
+                    names = client_roles[cid]
+                for i, role in enumerate(roles or []):
+                    where = spec.where_item(f"keycloak.{kmap.SA_ROLES}.clients.{cid}", i)
+                    if names is None:
+                        lines.append(f"{where}: {spec.name}: client {cid!r} does not exist in realm "
+                                     f"{self.realm!r}, so it has no role {role!r}")
+                        break
+                    if role not in names:
+                        lines.append(f"{where}: {spec.name}: client {cid!r} has no role {role!r} "
+                                     f"(it has {', '.join(sorted(names)) or 'none'}); create it or remove it")
+        return lines
+
     # --- checks ---------------------------------------------------------------------------
     def check_specs(self, specs: Sequence[ClientSpec]) -> None:
         """Refuse, before anything is sent, declared fields Keycloak cannot hold, and names the
         realm does not have (a `-scope` that is no realm default)."""
         lines = self._local_problems(specs)
+        lines += self._role_problems(specs)
         if any("scope" in s.fields for s in specs):
             _, realm_default = self._scope_catalogue()
             for spec in specs:
@@ -404,8 +550,11 @@ class KeycloakBackend(Backend):
         calls += self._sync_mappers(spec, created["id"], created.get(kmap.MAPPERS) or [])
         if calls:
             created = self._read(created["id"], f"read client {spec.name}")
+        live = self._live(created)
+        if self._sync_roles(spec, created["id"], live.client_id):
+            self._with_roles(live)
         given = {"client_secret": client_secret} if uses_secret else {}
-        return Result(live=self._live(created), secrets=given)
+        return Result(live=live, secrets=given)
 
     def update(
         self,
@@ -436,8 +585,10 @@ class KeycloakBackend(Backend):
         if targets is not None:
             self._assign_scopes(internal_id, live.raw, targets)
         self._sync_mappers(spec, internal_id, live.raw.get(kmap.MAPPERS) or [])
-        after = self._read(internal_id, f"read client {spec.name}")
-        return Result(live=self._live(after), secrets={"client_secret": new_secret} if new_secret else {})
+        after = self._live(self._read(internal_id, f"read client {spec.name}"))
+        if self._sync_roles(spec, internal_id, after.client_id):
+            self._with_roles(after)
+        return Result(live=after, secrets={"client_secret": new_secret} if new_secret else {})
 
     def delete(self, live: LiveClient, record: ClientRecord | None) -> None:
         internal_id = live.raw.get("id")
