@@ -50,6 +50,10 @@ class Inputs:
     unreadable: dict[str, str] = field(default_factory=dict)
     #: what the server fills in for a field never declared (a removed field equal to it needs no reset)
     defaults: dict[str, Any] = field(default_factory=dict)
+    #: a changed declared client_id is an in-place update (Backend.renames_client_id), not a replace
+    renames_client_id: bool = False
+    #: the client_id a create gets when none is declared (Backend.default_client_id)
+    default_client_id: Callable[[ClientSpec], str | None] | None = None
 
     @property
     def own(self) -> Ownership:
@@ -181,7 +185,9 @@ def _conflict(inp: Inputs, spec: ClientSpec, live: LiveClient, record: ClientRec
     return None
 
 
-def _create_change(spec: ClientSpec, record: ClientRecord | None, warnings: list[str]) -> Change:
+def _create_change(
+    spec: ClientSpec, record: ClientRecord | None, warnings: list[str], default_id: str | None = None
+) -> Change:
     source = str(spec.location)
     pending_create = record is not None and record.pending
     if pending_create and record is not None and not record.client_id:
@@ -194,7 +200,7 @@ def _create_change(spec: ClientSpec, record: ClientRecord | None, warnings: list
     reason = None
     if record is not None and not pending_create:
         reason = f"client {record.client_id} is gone from the server (deleted outside dcrsync)"
-    client_id = spec.client_id or ((record.client_id or None) if pending_create else None)
+    client_id = spec.client_id or ((record.client_id or None) if pending_create else None) or default_id
     fields = [FieldChange(p, None, shown(p, v)) for p, v in sorted(spec.declared().items())]
     return Change(
         "create", spec.name, client_id, cause, fields, reason, source, spec_payload(spec),
@@ -245,6 +251,32 @@ def _update_change(
     return Change("update", spec.name, live.client_id, _cause(causes), fields, **common)
 
 
+def _rename_change(inp: Inputs, spec: ClientSpec, live: LiveClient, record: ClientRecord) -> Change:
+    """A changed declared client_id on a family that renames in place: one update, same client."""
+    change = _update_change(inp, spec, live, record, None)
+    rename = FieldChange("client_id", live.client_id, spec.client_id)
+    if change is None:
+        return Change(
+            "update", spec.name, live.client_id, "pending", [rename], None, str(spec.location), spec_payload(spec),
+            fingerprint(live), live.updated_at, record=record_fingerprint(record),
+        )
+    change.fields.insert(0, rename)
+    change.cause = "both" if change.cause in ("drift", "both") else "pending"
+    return change
+
+
+def _taken(ix: _Index, spec: ClientSpec, client_id: str, why: str) -> str | None:
+    """Why `client_id` cannot be given to `spec`: another client on the server has it."""
+    other = ix.by_id.get(client_id)
+    if other is None:
+        return None
+    whose = f"dcrsync client {other.managed_name}" if other.managed_name else "a client dcrsync does not manage"
+    return (
+        f"{spec.name} ({spec.location}): client_id {client_id} ({why}) is taken on the server by {whose}: "
+        "set another `client_id:` in this file, or adopt that client with `dcrsync import`"
+    )
+
+
 def _replace_change(spec: ClientSpec, live: LiveClient, record: ClientRecord) -> Change:
     return Change(
         "replace", spec.name, live.client_id, "pending",
@@ -275,7 +307,13 @@ def compute(inp: Inputs) -> Outcome:
             continue
         live, record, moved_from = _match(inp, ix, spec)
         if live is None:
-            out.changes.append(_create_change(spec, record, out.warnings))
+            default_id = inp.default_client_id(spec) if inp.default_client_id and not spec.client_id else None
+            pending = record is not None and record.pending and record.client_id
+            taken = _taken(ix, spec, default_id, "the default: the client's name") if default_id and not pending else None
+            if taken:
+                out.conflicts.append(taken)
+                continue
+            out.changes.append(_create_change(spec, record, out.warnings, None if pending else default_id))
             continue
         claimed.add(live.client_id)
         conflict = _conflict(inp, spec, live, record)
@@ -286,7 +324,14 @@ def compute(inp: Inputs) -> Outcome:
         if moved_from is not None:
             moved.add(moved_from)
         if record is not None and moved_from is None and spec.client_id and spec.client_id != live.client_id:
-            out.changes.append(_replace_change(spec, live, record))
+            if not inp.renames_client_id:
+                out.changes.append(_replace_change(spec, live, record))
+                continue
+            taken = _taken(ix, spec, spec.client_id, "declared here")
+            if taken:
+                out.conflicts.append(taken)
+                continue
+            out.changes.append(_rename_change(inp, spec, live, record))
             continue
         change = _update_change(inp, spec, live, record, moved_from)
         if change is None:

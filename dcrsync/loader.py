@@ -137,6 +137,15 @@ def _item_locations(file: str, node: SequenceNode) -> list[Location]:
     return [node_location(file, n) for n in node.value]
 
 
+def _nested_items(file: str, path: str, node: MappingNode, items: dict[str, list[Location]]) -> None:
+    """Item locations of every list under a mapping, by dotted path (`keycloak.serviceAccountRoles.realm`)."""
+    for sub, (_, sub_node) in mapping_pairs(node).items():
+        if isinstance(sub_node, SequenceNode):
+            items[f"{path}.{sub}"] = _item_locations(file, sub_node)
+        elif isinstance(sub_node, MappingNode):
+            _nested_items(file, f"{path}.{sub}", sub_node, items)
+
+
 def _locations(
     file: str, pairs: dict[str, tuple[Node, Node]]
 ) -> tuple[dict[str, Location], dict[str, list[Location]]]:
@@ -151,6 +160,8 @@ def _locations(
             for sub, (_, sub_node) in mapping_pairs(value_node).items():
                 if isinstance(sub_node, SequenceNode):
                     items[f"hydra.{sub}"] = _item_locations(file, sub_node)
+        elif key == "keycloak" and isinstance(value_node, MappingNode):
+            _nested_items(file, "keycloak", value_node, items)
     return fields, items
 
 

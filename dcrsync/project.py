@@ -146,6 +146,8 @@ def make_plan(
             targets=targets,
             unreadable=fetched.unreadable,
             defaults=backend.defaults,
+            renames_client_id=backend.renames_client_id,
+            default_client_id=backend.default_client_id,
         )
     )
     plan = Plan(

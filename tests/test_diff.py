@@ -225,3 +225,33 @@ def test_crash_recovery_rotation_is_not_counted_by_safety():
 
     with pytest.raises(PlanError, match="max_update_percent"):
         Plan(adopted, 0, {}).check_safety(20, Safety())
+
+
+def test_changed_client_id_is_a_replace_unless_the_family_renames_in_place():
+    before = pinned("a", "old-id", client_name="A")
+    st = State(clients={"a": record("a", "old-id", before)})
+    now = pinned("a", "new-id", client_name="A")
+    lv = [live("old-id", "a", client_name="A")]
+    (c,) = run([now], lv, st).changes
+    assert c.action == "replace"
+    (c,) = run([now], lv, st, renames_client_id=True).changes
+    assert (c.action, c.client_id, c.cause) == ("update", "old-id", "pending")
+    assert [(f.path, f.before, f.after) for f in c.fields] == [("client_id", "old-id", "new-id")]
+    # with a field change too: one update carrying both
+    (c,) = run([pinned("a", "new-id", client_name="B")], lv, st, renames_client_id=True).changes
+    assert [f.path for f in c.fields] == ["client_id", "client_name"]
+    # a new client_id another client holds is a conflict, not a change
+    out = run([now], [*lv, live("new-id", None, None)], st, renames_client_id=True)
+    assert out.changes == [] and "client_id new-id" in out.conflicts[0] and "taken" in out.conflicts[0]
+
+
+def test_default_client_id_names_the_create_and_a_taken_one_is_a_conflict():
+    by_name = {"renames_client_id": True, "default_client_id": lambda s: s.name}
+    (c,) = run([spec("billing-web", client_name="A")], [], **by_name).changes
+    assert (c.action, c.client_id) == ("create", "billing-web")
+    # a console-made client with that clientId: a conflict at plan time, never a 409 at apply
+    out = run([spec("billing-web", client_name="A")], [live("billing-web", None, None)], **by_name)
+    assert out.changes == [] and "billing-web" in out.conflicts[0] and "dcrsync import" in out.conflicts[0]
+    # a declared client_id wins over the default
+    (c,) = run([pinned("billing-web", "bw-1", client_name="A")], [], **by_name).changes
+    assert c.client_id == "bw-1"

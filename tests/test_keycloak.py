@@ -23,6 +23,8 @@ WEB = {
     "scope": "openid offline_access profile",
     "token_endpoint_auth_method": "client_secret_basic",
 }
+#: the client scopes a Keycloak 26 realm makes default for every new client
+REALM_DEFAULT_SCOPES = {"acr", "basic", "email", "profile", "roles", "web-origins"}
 SERVICE = {"client_name": "Reports job", "grant_types": ["client_credentials"], "scope": "openid"}
 #: every portable field the Keycloak backend maps, with a value Keycloak keeps
 EVERYTHING = {
@@ -106,7 +108,9 @@ def test_apply_creates_then_plan_is_empty(kc_project):
     web = live["billing-web"]
     assert sorted(web["redirectUris"]) == sorted(WEB["redirect_uris"])
     assert web["standardFlowEnabled"] and not web["serviceAccountsEnabled"] and not web["publicClient"]
-    assert set(web["defaultClientScopes"]) | set(web["optionalClientScopes"]) == {"offline_access", "profile"}
+    # `scope` adds to the realm's default client scopes, which every client keeps
+    assert REALM_DEFAULT_SCOPES <= set(web["defaultClientScopes"])
+    assert set(web["defaultClientScopes"]) | set(web["optionalClientScopes"]) == REALM_DEFAULT_SCOPES | {"offline_access"}
     assert live["reports-job"]["serviceAccountsEnabled"] and not live["reports-job"]["standardFlowEnabled"]
 
     again = p.run("plan", "--detailed-exitcode")
@@ -202,7 +206,7 @@ def test_update_keeps_undeclared_fields(kc_project):
     assert after["attributes"]["access.token.lifespan"] == "120"
     assert after["attributes"]["logoUri"] == "https://billing.example.com/logo.png"
     assert after["attributes"]["dcrsync.name"] == "web"
-    assert set(after["defaultClientScopes"]) | set(after["optionalClientScopes"]) == {"offline_access", "profile"}
+    assert set(after["defaultClientScopes"]) | set(after["optionalClientScopes"]) == REALM_DEFAULT_SCOPES | {"offline_access"}
     assert admin.secret(cid) == secret_of(p, "web")
     assert p.run("plan", "--detailed-exitcode").exit_code == 0
 
@@ -228,7 +232,7 @@ def test_server_change_is_drift_and_is_restored(kc_project):
     rep = admin.client(cid)
     assert sorted(rep["redirectUris"]) == sorted(WEB["redirect_uris"])
     assert rep["attributes"]["access.token.lifespan"] == "300"
-    assert set(rep["defaultClientScopes"]) | set(rep["optionalClientScopes"]) == {"offline_access", "profile"}
+    assert set(rep["defaultClientScopes"]) | set(rep["optionalClientScopes"]) == REALM_DEFAULT_SCOPES | {"offline_access"}
     assert p.run("plan", "--detailed-exitcode").exit_code == 0
 
 
@@ -237,13 +241,14 @@ def test_scope_and_grant_changes_in_git(kc_project):
     p.write_client("svc", SERVICE)
     assert p.run("apply", "--auto-approve").exit_code == 0
     cid = state_client_id(p, "svc")
-    p.write_client("svc", dict(SERVICE, scope="openid email roles",
+    p.write_client("svc", dict(SERVICE, scope="openid address phone",
                                grant_types=["client_credentials", "refresh_token"]))
     data = json.loads(p.run("plan", "--format", "json").output)
     assert sorted(f["path"] for f in data["changes"][0]["fields"]) == ["grant_types", "scope"]
     assert p.run("apply", "--auto-approve").exit_code == 0
     rep = admin.client(cid)
-    assert {"email", "roles"} <= set(rep["defaultClientScopes"]) | set(rep["optionalClientScopes"])
+    assert {"address", "phone"} <= set(rep["optionalClientScopes"])
+    assert REALM_DEFAULT_SCOPES <= set(rep["defaultClientScopes"])
     assert rep["attributes"]["use.refresh.tokens"] == "true"
     assert p.run("plan", "--detailed-exitcode").exit_code == 0
     assert admin.token_works(cid, secret_of(p, "svc"))

@@ -241,7 +241,10 @@ def test_secret_never_becomes_a_field():
         ({"grant_types": ["urn:ietf:params:oauth:grant-type:jwt-bearer"]}, {}, "grant_types"),
         ({}, {"secret": "x"}, "keycloak.secret"),
         ({}, {"clientId": "x"}, "keycloak.clientId"),
-        ({}, {"protocolMappers": []}, "keycloak.protocolMappers"),
+        ({}, {"protocolMappers": [{"name": "a"}]}, "keycloak.protocolMappers"),
+        ({}, {"protocolMappers": [{"name": "a", "protocolMapper": "x"}, {"name": "a", "protocolMapper": "y"}]},
+         "keycloak.protocolMappers"),
+        ({}, {"authorizationSettings": {}}, "keycloak.authorizationSettings"),
         ({}, {"attributes": {"dcrsync.owner": "x"}}, "keycloak.attributes.dcrsync.owner"),
         ({"scope": "openid"}, {"optionalClientScopes": ["x"]}, "scope"),
         ({"grant_types": ["client_credentials"]}, {"serviceAccountsEnabled": True}, "keycloak.serviceAccountsEnabled"),
@@ -270,3 +273,49 @@ def test_normalise_quirks():
     assert n("jwks", '{"keys": []}') == {"keys": []}
     assert n("logo_uri", "") is None
     assert n("keycloak.defaultClientScopes", ["b", "a", "service_account"]) == ["a", "b"]
+
+
+def test_protocol_mappers_read_as_declared_and_compare_by_name_and_config():
+    declared = [{"name": "tenant", "protocolMapper": "oidc-hardcoded-claim-mapper",
+                 "config": {"claim.name": "tenant", "access.token.claim": True, "claim.value": "acme"}}]
+    rep = {"clientId": "x", "protocolMappers": [
+        {"id": "m1", "name": "tenant", "protocol": "openid-connect", "protocolMapper": "oidc-hardcoded-claim-mapper",
+         "consentRequired": False, "config": {"claim.name": "tenant", "access.token.claim": "true", "claim.value": "acme"}},
+        {"id": "m2", "name": "pairwise", "protocol": "openid-connect", "protocolMapper": kmap.PAIRWISE_MAPPER,
+         "config": {}},
+    ]}
+    live = kmap.to_fields(rep)["keycloak.protocolMappers"]
+    assert live == [{"name": "tenant", "protocolMapper": "oidc-hardcoded-claim-mapper",
+                     "config": {"access.token.claim": "true", "claim.name": "tenant", "claim.value": "acme"}}]
+    path = "keycloak.protocolMappers"
+    assert kmap.normalise(path, declared) == kmap.normalise(path, live) == kmap.normalise(path, rep["protocolMappers"])
+    changed = [dict(declared[0], config={**declared[0]["config"], "claim.value": "evil"})]
+    assert kmap.normalise(path, changed) != kmap.normalise(path, live)
+    assert kmap.normalise(path, None) == kmap.normalise(path, []) == []
+    # never written into the representation: the backend uses the mapper endpoints
+    assert "protocolMappers" not in kmap.write({}, {}, {"protocolMappers": declared})
+
+
+def test_scope_is_read_beyond_the_realm_defaults_and_minus_names_a_missing_one():
+    realm = {"acr", "basic", "email", "profile", "roles", "web-origins"}
+    rep = {"defaultClientScopes": sorted(realm - {"acr"}) + ["service_account"], "optionalClientScopes": ["offline_access"]}
+    assert kmap.scope_text(rep, realm) == "openid offline_access -acr"
+    assert kmap.normalise("scope", "openid offline_access -acr", realm) == ["-acr", "offline_access"]
+    # naming a realm default is the same as leaving it out
+    assert kmap.normalise("scope", "openid profile offline_access -acr", realm) == ["-acr", "offline_access"]
+    spec = ClientSpec("x", {"scope": "openid offline_access -acr"}, LOC)
+    default, optional = kmap.scope_plan(spec, [], [], realm)
+    assert default == realm - {"acr"} and optional == {"offline_access"}
+
+
+def test_role_fields_compare_as_sets_and_leave_the_realm_default_role_out():
+    path = "keycloak.serviceAccountRoles"
+    declared = {"realm": ["b", "a"], "clients": {"api": ["x"], "empty": []}}
+    live = {"realm": ["a", "default-roles-apps", "b"], "clients": {"api": ["x"]}}
+    assert kmap.normalise(path, declared) == kmap.normalise(path, live) == {"realm": ["a", "b"], "clients": {"api": ["x"]}}
+    assert kmap.normalise(path, None) == kmap.normalise(path, {"realm": ["default-roles-apps"]}) == {}
+    assert kmap.normalise("keycloak.clientRoles", ["b", "a"]) == ["a", "b"]
+    # assigned through their own endpoints, never written into the representation
+    assert not {"serviceAccountRoles", "clientRoles"} & set(kmap.write({}, {}, {"clientRoles": ["a"],
+                                                                               "serviceAccountRoles": declared}))
+    assert kmap.reset({}, ["keycloak.clientRoles", "keycloak.serviceAccountRoles"]) == []

@@ -61,6 +61,9 @@ class Backend:
     chooses_secret: ClassVar[bool] = False
     #: a new client secret can be set or regenerated for an existing client
     rotates_secret: ClassVar[bool] = False
+    #: an existing client's client_id can be changed in place (same client, same secret): a changed
+    #: declared client_id is then an update, not a delete-and-create
+    renames_client_id: ClassVar[bool] = False
     #: what the server fills in for a field never declared: never exported, never a change
     defaults: ClassVar[dict[str, Any]] = {}
     #: fields `export` leaves out (server bookkeeping that is not client metadata)
@@ -121,6 +124,11 @@ class Backend:
 
     def token_endpoint(self) -> str | None:
         """Where a client's secret can be checked (client_credentials), when the family knows it."""
+        return None
+
+    def default_client_id(self, spec: ClientSpec) -> str | None:
+        """The client_id a create gets when the file declares none, where the family derives it from
+        the spec (None: `new_client_id` or the server chooses). Plan shows it and refuses one taken."""
         return None
 
     def live_of(self, raw: dict[str, Any]) -> LiveClient:

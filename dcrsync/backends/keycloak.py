@@ -10,7 +10,7 @@ from __future__ import annotations
 import secrets
 import threading
 import time
-from collections.abc import Generator, Sequence
+from collections.abc import Generator, Iterable, Sequence
 from typing import Any, ClassVar
 from urllib.parse import quote
 
@@ -36,12 +36,12 @@ BUILT_IN_CLIENTS = frozenset(
 )
 
 
-def to_live(rep: dict[str, Any]) -> LiveClient:
+def to_live(rep: dict[str, Any], realm_default: Iterable[str] = ()) -> LiveClient:
     raw = {k: v for k, v in rep.items() if k not in NOT_RAW}
     name, owner = kmap.marker_of(raw)
     return LiveClient(
         client_id=str(raw.get("clientId")),
-        fields=kmap.to_fields(raw),
+        fields=kmap.to_fields(raw, realm_default),
         raw=raw,
         managed_name=name,
         owner=owner,
@@ -135,6 +135,8 @@ class KeycloakBackend(Backend):
     rotates_secret: ClassVar[bool] = True
     #: its token endpoint takes client_id / client_secret in the body for either secret method
     token_auth_post: ClassVar[bool] = True
+    #: Keycloak changes a clientId in place: the internal id, the secret and all else stay
+    renames_client_id: ClassVar[bool] = True
     #: what `export` / `import` leave out: Keycloak's default, and what `scope` already says
     defaults: ClassVar[dict[str, Any]] = {"subject_type": "public"}
     export_skip: ClassVar[frozenset[str]] = frozenset(
@@ -147,6 +149,8 @@ class KeycloakBackend(Backend):
         self.admin_path = f"/admin/realms/{quote(self.realm)}"
         self.url = f"{self.base}{self.admin_path}"
         self.page_size = int(server.get("page_size", PAGE_SIZE))
+        #: `name`: a new client's clientId is its name unless the file declares one; `uuid`: random
+        self.client_ids = str(server.get("client_ids") or "name")
         timeout = float(server.get("timeout", 30))
         self.token_http = make_client(self.base, timeout=timeout, max_connections=2)
         self.tokens = AdminTokens(self.base, dict(server.get("admin") or {}), self.token_http)
@@ -158,6 +162,9 @@ class KeycloakBackend(Backend):
         self._scopes_lock = threading.Lock()
         self._scope_ids: dict[str, str] | None = None
         self._realm_default: set[str] | None = None
+        #: names and client_ids whose roles a plan compares (their files declare roles): read in fetch
+        self._role_names: set[str] = set()
+        self._role_ids: set[str] = set()
 
     # --- plumbing -------------------------------------------------------------------------
     def _call(self, method: str, path: str, what: str, ok: tuple[int, ...] = (), **kw: Any) -> httpx.Response:
@@ -179,6 +186,11 @@ class KeycloakBackend(Backend):
             ),
             409: "a client with this client_id already exists in the realm",
         }.get(status, "")
+        if status == 403 and ("role" in what or "service account" in what):
+            hint = (
+                f"{self.tokens.who} lacks the realm-management roles view-users and manage-users on realm "
+                f"{self.realm!r} (needed for keycloak.serviceAccountRoles and clientRoles)"
+            )
         if status == 404 and "realm" in _detail(response).lower():
             hint = f"realm {self.realm!r} does not exist: check server.realm in dcrsync.yaml"
         msg = f"keycloak refused to {what}: HTTP {status} {_detail(response)}"
@@ -187,6 +199,7 @@ class KeycloakBackend(Backend):
     # --- reading --------------------------------------------------------------------------
     def fetch(self, records: Sequence[ClientRecord] = ()) -> Fetched:
         """Every client of the realm, page by page (`first` / `max`)."""
+        self._scope_catalogue()  # `scope` is read against the realm's default client scopes
         out: list[LiveClient] = []
         seen: set[str] = set()
         first, requests = 0, 0
@@ -200,10 +213,16 @@ class KeycloakBackend(Backend):
             fresh = [c for c in page if c.get("id") not in seen]
             for rep in fresh:
                 seen.add(rep["id"])
-                out.append(to_live(rep))
+                out.append(self._live(rep))
             if len(page) < self.page_size or not fresh:
                 break
             first += len(page)
+        role_paths = {f"keycloak.{k}" for k in kmap.ROLE_KEYS}
+        names = self._role_names | {r.name for r in records if role_paths & set(r.desired)}
+        ids = self._role_ids | {r.client_id for r in records if role_paths & set(r.desired)}
+        for live in out:
+            if live.managed_name in names or live.client_id in ids:
+                self._with_roles(live)
         return Fetched(clients=out, requests=requests)
 
     def _by_client_id(self, client_id: str) -> dict[str, Any] | None:
@@ -217,7 +236,15 @@ class KeycloakBackend(Backend):
 
     def get(self, client_id: str, record: ClientRecord | None = None) -> tuple[LiveClient | None, dict]:
         rep = self._by_client_id(client_id)
-        return (to_live(rep) if rep else None), {}
+        if rep is None:
+            return None, {}
+        live = self._live(rep)
+        try:
+            self._with_roles(live)  # for `import`: what an admin without view-users cannot read stays out
+        except BackendError as exc:
+            if exc.status != 403 or client_id in self._role_ids:
+                raise
+        return live, {}
 
     def token_endpoint(self) -> str:
         """The realm's OIDC token endpoint (for checking a secret)."""
@@ -259,7 +286,10 @@ class KeycloakBackend(Backend):
                     "GET", "/default-default-client-scopes", "read the realm's default client scopes", ok=(403,)
                 )
                 # without view-realm: every new scope becomes optional (what RFC 7591 `scope` means)
-                names = [] if response.status_code == 403 else [s.get("name") for s in response.json() or []]
+                names = [] if response.status_code == 403 else [
+                    s.get("name") for s in response.json() or []
+                    if s.get("protocol", "openid-connect") == "openid-connect"  # not the SAML ones
+                ]
                 self._realm_default = {n for n in names if n}
             return self._scope_ids, self._realm_default
 
@@ -293,7 +323,7 @@ class KeycloakBackend(Backend):
         want = {"default": targets[0], "optional": targets[1]}
         calls = 0
         for kind in ("default", "optional"):
-            for name in sorted(have[kind] - want[kind]):
+            for name in sorted(have[kind] - want[kind] - kmap.SELF_MANAGED_SCOPES):
                 self._call(
                     "DELETE", f"/clients/{internal_id}/{kind}-client-scopes/{ids[name]}",
                     f"remove {kind} client scope {name}", ok=(404,),
@@ -308,21 +338,199 @@ class KeycloakBackend(Backend):
                 calls += 1
         return calls
 
+    # --- protocol mappers -----------------------------------------------------------------
+    def _sync_mappers(self, spec: ClientSpec, internal_id: str, current: list[dict[str, Any]]) -> int:
+        """Make the client's own mappers the declared ones (none when the block was removed):
+        add, change in place (same id), delete what the file does not name."""
+        if kmap.MAPPERS in spec.keycloak:
+            wanted = {str(m["name"]): kmap.mapper_body(m) for m in spec.keycloak[kmap.MAPPERS]}
+        elif f"keycloak.{kmap.MAPPERS}" in spec.unset:
+            wanted = {}
+        else:
+            return 0
+        have = {str(m.get("name")): m for m in current if m.get("protocolMapper") != kmap.PAIRWISE_MAPPER}
+        base = f"/clients/{internal_id}/protocol-mappers/models"
+        calls = 0
+        for name in sorted(set(have) - set(wanted)):
+            self._call("DELETE", f"{base}/{have[name]['id']}", f"delete protocol mapper {name}", ok=(404,))
+            calls += 1
+        for name, body in sorted(wanted.items()):
+            if name not in have:
+                self._call("POST", base, f"add protocol mapper {name} to {spec.name}", json=body)
+            elif kmap.mapper_text(have[name]) != kmap.mapper_text(body):
+                self._call("PUT", f"{base}/{have[name]['id']}", f"update protocol mapper {name}",
+                           json={**body, "id": have[name]["id"]})
+            else:
+                continue
+            calls += 1
+        return calls
+
+    # --- roles ----------------------------------------------------------------------------
+    def _client_roles(self, internal_id: str) -> list[str]:
+        body = self._call("GET", f"/clients/{internal_id}/roles", "read a client's roles").json()
+        return sorted(str(r["name"]) for r in body or [])
+
+    def _sa_user(self, internal_id: str) -> str | None:
+        response = self._call(
+            "GET", f"/clients/{internal_id}/service-account-user", "read a service account", ok=(400, 404)
+        )
+        return None if response.status_code >= 400 else str(response.json().get("id"))
+
+    def _sa_roles(self, user_id: str) -> dict[str, Any]:
+        body = self._call("GET", f"/users/{user_id}/role-mappings", "read a service account's roles").json() or {}
+        realm = [r["name"] for r in body.get("realmMappings") or []]
+        clients = {
+            str(v.get("client") or k): [r["name"] for r in v.get("mappings") or []]
+            for k, v in (body.get("clientMappings") or {}).items()
+        }
+        return kmap.sa_roles_text({"realm": realm, "clients": clients})
+
+    def _with_roles(self, live: LiveClient) -> LiveClient:
+        """`live` with its client roles and its service account's roles read (three calls at most)."""
+        internal_id = str(live.raw["id"])
+        live.fields[f"keycloak.{kmap.CLIENT_ROLES}"] = self._client_roles(internal_id)
+        user = self._sa_user(internal_id) if live.raw.get("serviceAccountsEnabled") else None
+        live.fields[f"keycloak.{kmap.SA_ROLES}"] = self._sa_roles(user) if user else {}
+        return live
+
+    def _role(self, path: str, what: str) -> dict[str, Any]:
+        body = self._call("GET", path, f"read {what}").json()
+        return {"id": body["id"], "name": body["name"]}
+
+    def _sync_roles(self, spec: ClientSpec, internal_id: str, client_id: str) -> bool:
+        """Make the client's roles and its service account's grants the declared ones."""
+        kc, unset, touched = spec.keycloak, spec.unset, False
+        if kmap.CLIENT_ROLES in kc or f"keycloak.{kmap.CLIENT_ROLES}" in unset:
+            touched = True
+            want, have = set(kc.get(kmap.CLIENT_ROLES) or []), set(self._client_roles(internal_id))
+            for name in sorted(want - have):
+                self._call("POST", f"/clients/{internal_id}/roles", f"add client role {name}", json={"name": name})
+            for name in sorted(have - want):
+                self._call("DELETE", f"/clients/{internal_id}/roles/{quote(name, safe='')}",
+                           f"delete client role {name}", ok=(404,))
+        if kmap.SA_ROLES in kc or f"keycloak.{kmap.SA_ROLES}" in unset:
+            touched = True
+            want_sa = kmap.sa_roles_text(kc.get(kmap.SA_ROLES))
+            user = self._sa_user(internal_id)
+            if user is None:
+                if want_sa:
+                    raise BackendError(
+                        f"{spec.where('keycloak')}: {spec.name}: serviceAccountRoles need a service account: "
+                        "add client_credentials to grant_types"
+                    )
+                return touched
+            have_sa = self._sa_roles(user)
+            base = f"/users/{user}/role-mappings"
+            want_r, have_r = set(want_sa.get("realm", [])), set(have_sa.get("realm", []))
+            if want_r - have_r:
+                roles = [self._role(f"/roles/{quote(n, safe='')}", f"realm role {n}") for n in sorted(want_r - have_r)]
+                self._call("POST", f"{base}/realm", f"grant realm roles to {spec.name}", json=roles)
+            if have_r - want_r:
+                roles = [self._role(f"/roles/{quote(n, safe='')}", f"realm role {n}") for n in sorted(have_r - want_r)]
+                self._call("DELETE", f"{base}/realm", f"revoke realm roles of {spec.name}", json=roles)
+            want_c, have_c = want_sa.get("clients", {}), have_sa.get("clients", {})
+            for cid in sorted(set(want_c) | set(have_c)):
+                w, h = set(want_c.get(cid, [])), set(have_c.get(cid, []))
+                if w == h:
+                    continue
+                other = internal_id if cid == client_id else (self._by_client_id(cid) or {}).get("id")
+                if other is None:
+                    raise BackendError(f"{spec.where('keycloak')}: {spec.name}: client {cid} does not exist")
+                for method, names in (("POST", w - h), ("DELETE", h - w)):
+                    if names:
+                        roles = [self._role(f"/clients/{other}/roles/{quote(n, safe='')}", f"role {n} of {cid}")
+                                 for n in sorted(names)]
+                        self._call(method, f"{base}/clients/{other}", f"change {cid} roles of {spec.name}", json=roles)
+        return touched
+
+    def _role_problems(self, specs: Sequence[ClientSpec]) -> list[str]:
+        """Roles a file grants that the realm does not have, each at its file:line."""
+        role_specs = [s for s in specs if kmap.ROLE_KEYS & set(s.keycloak)]
+        self._role_names = {s.name for s in role_specs}
+        self._role_ids = {i for s in role_specs for i in (s.client_id, self.default_client_id(s)) if i}
+        if not role_specs:
+            return []
+        lines: list[str] = []
+        realm_roles: set[str] | None = None
+        client_roles: dict[str, set[str] | None] = {}
+        for spec in role_specs:
+            sa = spec.keycloak.get(kmap.SA_ROLES) or {}
+            grants = spec.fields.get("grant_types")
+            if sa and grants is not None and "client_credentials" not in grants:
+                lines.append(f"{spec.where('grant_types')}: {spec.name}: keycloak.serviceAccountRoles need a "
+                             "service account: add client_credentials to grant_types")
+            for i, role in enumerate(sa.get("realm") or []):
+                if realm_roles is None:
+                    body = self._call("GET", "/roles", "list the realm's roles").json()
+                    realm_roles = {str(r["name"]) for r in body or []}
+                if role not in realm_roles:
+                    lines.append(
+                        f"{spec.where_item(f'keycloak.{kmap.SA_ROLES}.realm', i)}: {spec.name}: realm role "
+                        f"{role!r} does not exist in realm {self.realm!r}; create it in Keycloak or remove it"
+                    )
+            own = {spec.client_id, self.default_client_id(spec)} - {None}
+            for cid, roles in (sa.get("clients") or {}).items():
+                if cid in own and kmap.CLIENT_ROLES in spec.keycloak:
+                    names: set[str] | None = set(spec.keycloak[kmap.CLIENT_ROLES])
+                else:
+                    if cid not in client_roles:
+                        rep = self._by_client_id(cid)
+                        client_roles[cid] = set(self._client_roles(rep["id"])) if rep else None
+                    names = client_roles[cid]
+                for i, role in enumerate(roles or []):
+                    where = spec.where_item(f"keycloak.{kmap.SA_ROLES}.clients.{cid}", i)
+                    if names is None:
+                        lines.append(f"{where}: {spec.name}: client {cid!r} does not exist in realm "
+                                     f"{self.realm!r}, so it has no role {role!r}")
+                        break
+                    if role not in names:
+                        lines.append(f"{where}: {spec.name}: client {cid!r} has no role {role!r} "
+                                     f"(it has {', '.join(sorted(names)) or 'none'}); create it or remove it")
+        return lines
+
     # --- checks ---------------------------------------------------------------------------
     def check_specs(self, specs: Sequence[ClientSpec]) -> None:
-        """Refuse, before anything is sent, declared fields Keycloak cannot hold."""
+        """Refuse, before anything is sent, declared fields Keycloak cannot hold, and names the
+        realm does not have (a `-scope` that is no realm default)."""
+        lines = self._local_problems(specs)
+        lines += self._role_problems(specs)
+        if any("scope" in s.fields for s in specs):
+            _, realm_default = self._scope_catalogue()
+            for spec in specs:
+                value = spec.fields.get("scope")
+                tokens = value.split() if isinstance(value, str) else list(value or [])
+                for token in tokens:
+                    if token.startswith("-") and token[1:] not in realm_default:
+                        lines.append(
+                            f"{spec.where('scope')}: {spec.name}: `{token}` removes a realm default client scope, "
+                            f"but {token[1:]!r} is not one (realm {self.realm!r} defaults: "
+                            f"{', '.join(sorted(realm_default)) or 'none'}); remove it"
+                        )
+        if lines:
+            raise BackendError("\n".join(lines))
+
+    def _local_problems(self, specs: Sequence[ClientSpec]) -> list[str]:
         lines = []
         for spec in specs:
             for path, why in kmap.unsupported(spec):
                 lines.append(f"{spec.where(path)}: {spec.name}: keycloak cannot hold `{path}`: {why}")
+        return lines
+
+    def _check_local(self, spec: ClientSpec) -> None:
+        lines = self._local_problems([spec])
         if lines:
             raise BackendError("\n".join(lines))
+
+    def default_client_id(self, spec: ClientSpec) -> str | None:
+        """The client's name, as every client made in the Keycloak console reads (`client_ids: uuid`:
+        none, a random UUID is chosen at apply)."""
+        return spec.name if self.client_ids == "name" else None
 
     # --- writing --------------------------------------------------------------------------
     def create(
         self, spec: ClientSpec, marker: Marker, client_id: str | None, client_secret: str | None
     ) -> Result:
-        self.check_specs([spec])
+        self._check_local(spec)
         # RFC 7591's default is client_secret_basic; Keycloak's varies with the body (sending
         # `protocol` alone makes a public client): say it, unless the YAML does
         rep: dict[str, Any] = {
@@ -337,7 +545,10 @@ class KeycloakBackend(Backend):
             attrs.setdefault("pkce.code.challenge.method", "S256")  # unless the keycloak: block says
         targets = self._scope_targets(spec, None)
         if targets is not None:
-            rep["defaultClientScopes"], rep["optionalClientScopes"] = sorted(targets[0]), sorted(targets[1])
+            default = set(targets[0])
+            if rep.get("serviceAccountsEnabled") and "service_account" in self._scope_catalogue()[0]:
+                default.add("service_account")  # what Keycloak gives a service client (client_id claim…)
+            rep["defaultClientScopes"], rep["optionalClientScopes"] = sorted(default), sorted(targets[1])
         kmap.set_marker(rep, marker.owner, marker.name)
         uses_secret = not rep.get("publicClient") and rep.get("clientAuthenticatorType") in SECRET_AUTHENTICATORS
         if uses_secret:
@@ -352,10 +563,15 @@ class KeycloakBackend(Backend):
             created = self._by_client_id(rep["clientId"])
         if created is None:
             raise BackendError(f"keycloak created client {spec.name} but cannot find it")
-        if targets is not None and self._assign_scopes(created["id"], created, targets):
+        calls = self._assign_scopes(created["id"], created, targets) if targets is not None else 0
+        calls += self._sync_mappers(spec, created["id"], created.get(kmap.MAPPERS) or [])
+        if calls:
             created = self._read(created["id"], f"read client {spec.name}")
+        live = self._live(created)
+        if self._sync_roles(spec, created["id"], live.client_id):
+            self._with_roles(live)
         given = {"client_secret": client_secret} if uses_secret else {}
-        return Result(live=to_live(created), secrets=given)
+        return Result(live=live, secrets=given)
 
     def update(
         self,
@@ -365,14 +581,14 @@ class KeycloakBackend(Backend):
         record: ClientRecord | None,
         new_secret: str | None = None,
     ) -> Result:
-        self.check_specs([spec])
+        self._check_local(spec)
         internal_id = str(live.raw["id"])
         rep = {k: v for k, v in live.raw.items() if k not in kmap.SCOPE_KEYS}
         rep.pop("protocolMappers", None)  # left as they are: a PUT without them keeps them
         kmap.write(rep, spec.fields, spec.keycloak)
         kmap.reset(rep, spec.unset)
         kmap.set_marker(rep, marker.owner, marker.name)
-        rep["id"], rep["clientId"] = internal_id, live.client_id
+        rep["id"], rep["clientId"] = internal_id, spec.client_id or live.client_id  # renamed in place
         secret_now = rep.get("clientAuthenticatorType") in SECRET_AUTHENTICATORS and not rep.get("publicClient")
         secret_before = live.raw.get("clientAuthenticatorType") in SECRET_AUTHENTICATORS and not live.raw.get(
             "publicClient"
@@ -385,8 +601,11 @@ class KeycloakBackend(Backend):
         targets = self._scope_targets(spec, live.raw)
         if targets is not None:
             self._assign_scopes(internal_id, live.raw, targets)
-        after = self._read(internal_id, f"read client {spec.name}")
-        return Result(live=to_live(after), secrets={"client_secret": new_secret} if new_secret else {})
+        self._sync_mappers(spec, internal_id, live.raw.get(kmap.MAPPERS) or [])
+        after = self._live(self._read(internal_id, f"read client {spec.name}"))
+        if self._sync_roles(spec, internal_id, after.client_id):
+            self._with_roles(after)
+        return Result(live=after, secrets={"client_secret": new_secret} if new_secret else {})
 
     def delete(self, live: LiveClient, record: ClientRecord | None) -> None:
         internal_id = live.raw.get("id")
@@ -399,12 +618,15 @@ class KeycloakBackend(Backend):
 
     #: raw representation -> LiveClient: lets `drift` tell which raw keys are declared fields
 
-    @staticmethod
-    def normalise(path: str, value: Any) -> Any:
-        return kmap.normalise(path, value)
+    def _live(self, rep: dict[str, Any]) -> LiveClient:
+        return to_live(rep, self._scope_catalogue()[1])
+
+    def normalise(self, path: str, value: Any) -> Any:
+        realm_default = self._scope_catalogue()[1] if path == "scope" else ()
+        return kmap.normalise(path, value, realm_default)
 
     def live_of(self, raw: dict[str, Any]) -> LiveClient:
-        return to_live(raw)
+        return self._live(raw)
 
     def close(self) -> None:
         self.http.close()

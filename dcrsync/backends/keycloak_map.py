@@ -5,8 +5,15 @@ names plus `keycloak.<key>` and `keycloak.attributes.<attribute>`); `write` puts
 into a representation (a fresh one for a create, the live one for an update), touching nothing
 undeclared. `unsupported` names the declared fields Keycloak cannot hold.
 
-Client scopes are not part of the representation Keycloak updates on PUT: `scope_plan` says which
-client scopes a client should have as default and optional, and the backend assigns them.
+Client scopes and protocol mappers are not part of the representation Keycloak updates on PUT:
+`scope_plan` says which client scopes a client should have as default and optional, `mappers_of` /
+`mapper_body` read and write mappers, and the backend assigns both through their own endpoints.
+
+`scope` is additive, the way a client made in the console is: the realm's default client scopes
+(`acr`, `basic`, `profile`, `email`, `roles`, `web-origins`: what puts `aud`, `realm_access`,
+`resource_access`, `acr` in a token) stay default scopes of every client, and `scope` names the
+client scopes it gets besides them (optional, or default where it already had them so). A realm
+default the client must not have is written `-name`; read back, a client lacking one shows it so.
 """
 
 from __future__ import annotations
@@ -108,11 +115,17 @@ UNSUPPORTED: dict[str, str] = {
 RESERVED_KEYS = frozenset({"id", "clientId", "secret", "registrationAccessToken", "access"})
 #: representation keys Keycloak does not take in a client PUT: refused in the `keycloak:` block
 UNMANAGED_KEYS = {
-    "protocolMappers": "protocol mappers have their own admin endpoints, which dcrsync does not manage",
     "authorizationSettings": "authorization services have their own admin endpoints, which dcrsync does not manage",
 }
 #: `keycloak:` keys that are assigned through their own endpoints
 SCOPE_KEYS = ("defaultClientScopes", "optionalClientScopes")
+MAPPERS = "protocolMappers"
+#: roles the client's service account is granted, and the client roles the client defines
+SA_ROLES = "serviceAccountRoles"
+CLIENT_ROLES = "clientRoles"
+ROLE_KEYS = frozenset({SA_ROLES, CLIENT_ROLES})
+#: `keycloak:` keys the backend writes through their own endpoints, never in the representation
+ENDPOINT_KEYS = frozenset({*SCOPE_KEYS, MAPPERS, *ROLE_KEYS})
 
 
 # --- small helpers ------------------------------------------------------------------------
@@ -156,11 +169,27 @@ def response_capabilities(value: Any) -> list[str] | None:
     return sorted(caps)
 
 
-def scope_tokens(value: Any) -> list[str] | None:
+def scope_tokens(value: Any, realm_default: Iterable[str] = ()) -> list[str] | None:
+    """The client scopes a `scope` value names beyond the realm's defaults (and `-name` for a realm
+    default it removes), sorted: `openid`, `service_account` and kept realm defaults fold away."""
     if value is None:
         return None
-    tokens = value.split() if isinstance(value, str) else list(value)
-    return sorted(set(tokens) - IMPLICIT_SCOPES - SELF_MANAGED_SCOPES)
+    tokens = set(value.split() if isinstance(value, str) else list(value))
+    realm = set(realm_default)
+    removed = {t for t in tokens if t.startswith("-") and t[1:] in realm}
+    return sorted(tokens - IMPLICIT_SCOPES - SELF_MANAGED_SCOPES - realm - {"-" + t for t in SELF_MANAGED_SCOPES}
+                  | removed)
+
+
+def scope_text(rep: dict[str, Any], realm_default: Iterable[str] = ()) -> str:
+    """A client's `scope` as dcrsync declares it: `openid`, the client scopes beyond the realm's
+    defaults, and `-name` for each realm default the client lacks as a default scope."""
+    default = set(rep.get("defaultClientScopes") or [])
+    optional = set(rep.get("optionalClientScopes") or [])
+    realm = set(realm_default)
+    extra = sorted((default | optional) - SELF_MANAGED_SCOPES - (realm & default))
+    missing = sorted("-" + s for s in realm - default)
+    return " ".join(["openid", *extra, *missing])
 
 
 # --- reading ------------------------------------------------------------------------------
@@ -192,8 +221,9 @@ def auth_method_of(rep: dict[str, Any]) -> str | None:
     return AUTH_METHODS.get(kind, kind) if kind else None
 
 
-def to_fields(rep: dict[str, Any]) -> dict[str, Any]:
-    """Every field dcrsync can compare, in its flat path namespace (portable + `keycloak.`)."""
+def to_fields(rep: dict[str, Any], realm_default: Iterable[str] = ()) -> dict[str, Any]:
+    """Every field dcrsync can compare, in its flat path namespace (portable + `keycloak.`);
+    `realm_default`: the realm's default client scopes, which `scope` leaves out (see `scope_text`)."""
     attrs: dict[str, Any] = dict(rep.get("attributes") or {})
     fields: dict[str, Any] = {
         "client_name": rep.get("name"),
@@ -203,9 +233,7 @@ def to_fields(rep: dict[str, Any]) -> dict[str, Any]:
         "response_types": response_types_of(rep),
         "token_endpoint_auth_method": auth_method_of(rep),
     }
-    scopes = [*(rep.get("defaultClientScopes") or []), *(rep.get("optionalClientScopes") or [])]
-    visible = sorted(set(scopes) - SELF_MANAGED_SCOPES)
-    fields["scope"] = " ".join(["openid", *visible])
+    fields["scope"] = scope_text(rep, realm_default)
     for path, attr in ATTR_FIELDS.items():
         fields[path] = attrs.get(attr) or None
     for path, attr in LIST_ATTR_FIELDS.items():
@@ -228,10 +256,64 @@ def to_fields(rep: dict[str, Any]) -> dict[str, Any]:
         if key in RESERVED_KEYS or key == "attributes":
             continue
         fields[f"keycloak.{key}"] = value
+    fields[f"keycloak.{MAPPERS}"] = mappers_of(rep)
     for key, value in attrs.items():
         if key not in MARKER_ATTRS:
             fields[f"keycloak.attributes.{key}"] = value
     return fields
+
+
+#: config Keycloak adds to a mapper of this type when the body leaves it out: folded away both ways
+MAPPER_DEFAULTS: dict[str, dict[str, str]] = {
+    "oidc-group-membership-mapper": {"multivalued": "true"},
+    "oidc-usermodel-realm-role-mapper": {"multivalued": "true"},
+    "oidc-usermodel-client-role-mapper": {"multivalued": "true"},
+}
+
+
+def mapper_text(mapper: dict[str, Any]) -> dict[str, Any]:
+    """A protocol mapper as a file declares it: name, type, config (strings, as Keycloak keeps
+    them); `protocol` only when it is not openid-connect. Ids and the rest are the server's."""
+    out: dict[str, Any] = {"name": mapper.get("name"), "protocolMapper": mapper.get("protocolMapper")}
+    if mapper.get("protocol") not in (None, "openid-connect"):
+        out["protocol"] = mapper["protocol"]
+    config = {k: attr_text(v) for k, v in (mapper.get("config") or {}).items()}
+    added = MAPPER_DEFAULTS.get(str(mapper.get("protocolMapper")), {})
+    out["config"] = {k: v for k, v in sorted(config.items()) if v not in (None, "") and added.get(k) != v}
+    return out
+
+
+def mappers_of(rep: dict[str, Any]) -> list[dict[str, Any]]:
+    """The client's own protocol mappers (not its client scopes'), by name; pairwise is `subject_type`."""
+    mappers = [m for m in rep.get(MAPPERS) or [] if m.get("protocolMapper") != PAIRWISE_MAPPER]
+    return sorted((mapper_text(m) for m in mappers), key=lambda m: str(m["name"]))
+
+
+def mapper_body(mapper: dict[str, Any]) -> dict[str, Any]:
+    """The admin API body for a declared mapper."""
+    text = mapper_text(mapper)
+    return {**text, "protocol": text.get("protocol", "openid-connect")}
+
+
+def is_default_role(name: str) -> bool:
+    """`default-roles-<realm>`: Keycloak gives it to every user, service accounts included."""
+    return name.startswith("default-roles-")
+
+
+def sa_roles_text(value: Any) -> dict[str, Any]:
+    """Service-account roles as a file declares them and dcrsync compares them: `realm` (sorted,
+    without the realm's default role, which Keycloak manages) and `clients` (clientId -> sorted
+    roles; none empty)."""
+    value = value if isinstance(value, dict) else {}
+    out: dict[str, Any] = {}
+    realm = sorted({str(r) for r in value.get("realm") or [] if not is_default_role(str(r))})
+    if realm:
+        out["realm"] = realm
+    clients = {str(c): sorted({str(r) for r in roles or []}) for c, roles in (value.get("clients") or {}).items()}
+    clients = {c: r for c, r in sorted(clients.items()) if r}
+    if clients:
+        out["clients"] = clients
+    return out
 
 
 def marker_of(rep: dict[str, Any]) -> tuple[str | None, str | None]:
@@ -305,7 +387,7 @@ def write(rep: dict[str, Any], fields: dict[str, Any], keycloak: dict[str, Any])
         if key == "attributes":
             for attr, attr_value in (value or {}).items():
                 _set_attr(attrs, attr, attr_value)
-        elif key not in SCOPE_KEYS:
+        elif key not in ENDPOINT_KEYS:
             rep[key] = value
     rep["attributes"] = attrs
     return rep
@@ -345,6 +427,8 @@ def reset(rep: dict[str, Any], paths: Iterable[str]) -> list[str]:
             attrs[path.removeprefix("keycloak.attributes.")] = ""
         elif path.startswith("keycloak."):
             key = path.removeprefix("keycloak.")
+            if key in ENDPOINT_KEYS:
+                continue  # the backend resets them through their endpoints
             if key in KEYCLOAK_DEFAULTS:
                 rep[key] = KEYCLOAK_DEFAULTS[key]
             else:
@@ -388,15 +472,18 @@ def scope_plan(
 ) -> tuple[set[str], set[str]] | None:
     """(default, optional) client scopes the client should have, or None when none is declared.
 
-    `scope` lists every client scope the client may get; one it already has as a default scope
-    stays default, a new one is default when the realm makes it default for new clients,
-    otherwise optional. `keycloak.defaultClientScopes` / `optionalClientScopes` say it exactly."""
+    With `scope`: every realm default client scope (less those written `-name`) is a default
+    scope, and so is a named one the client already has as default; the other named ones are
+    optional. `keycloak.defaultClientScopes` / `optionalClientScopes` say both lists exactly."""
     kc = spec.keycloak
     current_default, current_optional = set(current_default), set(current_optional)
+    realm = set(realm_default)
     if "scope" in spec.fields:
-        wanted = set(scope_tokens(spec.fields["scope"]) or [])
-        keep_default = current_default | (set(realm_default) - current_optional)
-        default = {s for s in wanted if s in keep_default}
+        value = spec.fields["scope"]
+        tokens = set(value.split() if isinstance(value, str) else value)
+        removed = {t[1:] for t in tokens if t.startswith("-")}
+        wanted = set(scope_tokens([t for t in tokens if not t.startswith("-")]) or [])
+        default = (realm - removed) | (wanted & current_default)
         optional = wanted - default
     elif any(k in kc for k in SCOPE_KEYS):
         default = set(kc.get("defaultClientScopes", current_default)) - SELF_MANAGED_SCOPES
@@ -443,6 +530,16 @@ def unsupported(spec: ClientSpec) -> list[tuple[str, str]]:
     for attr in attrs:
         if attr in MARKER_ATTRS:
             out.append((f"keycloak.attributes.{attr}", "is dcrsync's ownership marker; remove it"))
+    mappers = kc.get(MAPPERS)
+    if mappers is not None:
+        names = [m.get("name") for m in mappers if isinstance(m, dict)]
+        if len(names) != len(mappers) or not all(isinstance(m.get("protocolMapper"), str) for m in mappers):
+            out.append((f"keycloak.{MAPPERS}", "each mapper needs a `name` and a `protocolMapper` (its type)"))
+        dup = sorted({str(n) for n in names if names.count(n) > 1})
+        if dup:
+            out.append((f"keycloak.{MAPPERS}", f"mapper names must be unique on a client: {', '.join(dup)}"))
+        if any(m.get("protocolMapper") == PAIRWISE_MAPPER for m in mappers if isinstance(m, dict)):
+            out.append((f"keycloak.{MAPPERS}", "pairwise subjects are `subject_type`, which Keycloak cannot take here"))
     if "scope" in fields and any(k in kc for k in SCOPE_KEYS):
         out.append(("scope", "declare either scope or keycloak.defaultClientScopes / optionalClientScopes"))
     # a `keycloak:` key that a declared portable field also writes would fight it forever
@@ -460,12 +557,12 @@ def unsupported(spec: ClientSpec) -> list[tuple[str, str]]:
 
 
 # --- comparison ---------------------------------------------------------------------------
-def normalise(path: str, value: Any) -> Any:
+def normalise(path: str, value: Any, realm_default: Iterable[str] = ()) -> Any:
     """The canonical form two values are compared in: Keycloak's quirks folded away."""
     if path in SECRET_FIELDS:
         return None
     if path == "scope":
-        return scope_tokens(value)
+        return scope_tokens(value, realm_default)
     if path == "response_types":
         return response_capabilities(value)
     if path == "token_endpoint_auth_method":
@@ -480,6 +577,13 @@ def normalise(path: str, value: Any) -> Any:
     if path.startswith("keycloak.attributes."):
         text = attr_text(value)
         return text or None
+    if path == f"keycloak.{MAPPERS}":
+        return sorted((mapper_text(m) for m in value or [] if m.get("protocolMapper") != PAIRWISE_MAPPER),
+                      key=lambda m: str(m["name"]))
+    if path == f"keycloak.{SA_ROLES}":
+        return sa_roles_text(value)
+    if path == f"keycloak.{CLIENT_ROLES}":
+        return sorted({str(r) for r in value or []})
     if path in ("keycloak.defaultClientScopes", "keycloak.optionalClientScopes"):
         return sorted(set(value or []) - SELF_MANAGED_SCOPES)
     if path in ("keycloak.redirectUris", "keycloak.webOrigins"):

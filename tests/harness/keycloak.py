@@ -11,7 +11,9 @@ manage-clients and view-realm roles: what a careful operator would give dcrsync.
 from __future__ import annotations
 
 import atexit
+import base64
 import contextlib
+import json
 import secrets
 import tempfile
 import threading
@@ -133,6 +135,17 @@ class KeycloakAdmin:
         )
         return r.status_code == 200 and "access_token" in r.json()
 
+    def token_claims(self, client_id: str, secret: str, scope: str | None = None) -> dict[str, Any]:
+        """The claims of a client_credentials access token, decoded (the server signed it; the
+        signature is not what these tests check)."""
+        data = {"grant_type": "client_credentials", **({"scope": scope} if scope else {})}
+        r = self.http.post(f"/realms/{self.realm}/protocol/openid-connect/token", data=data, auth=(client_id, secret))
+        assert r.status_code == 200, r.text
+        return decode_jwt(r.json()["access_token"])
+
+    def scope_ids(self) -> dict[str, str]:
+        return {s["name"]: s["id"] for s in self.call("GET", "/client-scopes").json()}
+
     # --- out-of-band edits, the way an admin does them in the console ---------------------
     def change(self, client_id: str, field: str, value: Any) -> None:
         rep = self.client(client_id)
@@ -178,6 +191,12 @@ class KeycloakAdmin:
         return out
 
 
+def decode_jwt(token: str) -> dict[str, Any]:
+    """The payload of a JWS compact token."""
+    payload = token.split(".")[1]
+    return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+
+
 def make_realm(instance, realm: str) -> tuple[KeycloakAdmin, dict[str, Any]]:
     """A new realm with a least-privilege service account for dcrsync; (admin helper, server block)."""
     from tests.servers.keycloak import create_realm
@@ -198,6 +217,9 @@ def make_realm(instance, realm: str) -> tuple[KeycloakAdmin, dict[str, Any]]:
         "kind": "keycloak",
         "url": instance.url,
         "realm": realm,
+        # several owners share one realm in the suites, and their names repeat: random clientIds
+        # (test_keycloak_admin sets `name`, the default, to test readable ids)
+        "client_ids": "uuid",
         "admin": {"client_id": ADMIN_CLIENT, "client_secret": secret, "realm": realm},
     }
     return admin, server
