@@ -110,43 +110,51 @@ def test_apply_plan_and_no_plaintext_in_the_store(shared, hydra):
     assert listed.returncode == 0 and "svc-004" in listed.stdout, listed.stderr  # ...without a key
 
 
-def test_a_held_lock_refuses_names_its_holder_and_waits_with_lock_timeout(shared):
+def test_a_held_lock_refuses_names_its_holder_and_unlock_breaks_only_it(shared):
     p = shared
     _clients(p, 2)
     store = _store(p)
-    with store.locked():
+    with store.locked():  # held by this (live) test process, as by a runner that hangs
         out = p.run_sub("apply", "--auto-approve")
         assert out.returncode == 1
         line = out.stderr.strip().splitlines()[-1]
         assert "is locked" in line and "dcrsync state unlock" in line and "Traceback" not in out.stderr
+        assert f"pid {os.getpid()}" in line
         lock_id = line.rsplit(" ", 1)[-1]
         wrong = p.run_sub("state", "unlock", "00000000-0000-0000-0000-000000000000")
         assert wrong.returncode == 1 and "is not the lock" in wrong.stderr
-        waiting = subprocess.Popen(
-            [sys.executable, "-m", "dcrsync", "apply", "--config", str(p.config), "--auto-approve",
-             "--lock-timeout", "60"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=p.root)
-        time.sleep(2)
-        assert waiting.poll() is None, "apply with --lock-timeout did not wait"
-    stdout, stderr = waiting.communicate(timeout=120)
-    assert waiting.returncode == 0, stdout + stderr
-    assert lock_id
-
-
-def test_unlock_breaks_a_dead_runners_lock(shared, hydra):
-    p = shared
-    _clients(p, 40)
-    proc = start_apply(p, p.root / "apply.log")
-    assert kill_when(proc, lambda: len(clients_of(hydra.admin_url, p.owner)) >= 10)
-    out = p.run_sub("apply", "--auto-approve")
-    if p.kind == "s3":  # the lock object outlives the process: it names its id, and unlock breaks it
-        assert out.returncode == 1 and "dcrsync state unlock" in out.stderr, out.stderr
-        lock_id = out.stderr.strip().rsplit(" ", 1)[-1]
+        assert p.run_sub("apply", "--auto-approve").returncode == 1  # still held
         broke = p.run_sub("state", "unlock", lock_id)
         assert broke.returncode == 0, broke.stderr
         out = p.run_sub("apply", "--auto-approve")
-    # PostgreSQL's advisory lock died with the killed process's session: no stale lock
+        assert out.returncode == 0, out.stdout + out.stderr
+
+
+def test_lock_timeout_waits_for_the_holder(shared):
+    p = shared
+    _clients(p, 2)
+    store = _store(p)
+    with store.locked():
+        waiting = subprocess.Popen(
+            [sys.executable, "-m", "dcrsync", "apply", "--config", str(p.config), "--auto-approve",
+             "--lock-timeout", "60"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=p.root)
+        time.sleep(3)
+        assert waiting.poll() is None, "apply with --lock-timeout did not wait"
+    stdout, stderr = waiting.communicate(timeout=120)
+    assert waiting.returncode == 0, stdout + stderr
+
+
+def test_sigkill_mid_apply_then_converge(shared, hydra):
+    p = shared
+    _clients(p, 40)
+    proc = start_apply(p, p.root / "apply.log", parallelism=2)
+    assert kill_when(proc, lambda: len(clients_of(hydra.admin_url, p.owner)) >= 10)
+    # PostgreSQL's advisory lock died with the killed process's session; the S3 lock object of a
+    # killed process on this host is taken over
+    out = p.run_sub("apply", "--auto-approve")
     assert out.returncode == 0, out.stdout + out.stderr
     _converged(p, hydra, 40)
+    assert p.run("plan", "--detailed-exitcode").exit_code == 0
 
 
 def test_two_applies_at_once_one_waits_nothing_lost(shared, hydra):

@@ -22,6 +22,7 @@ import hmac
 import json
 import os
 import re
+import sys
 import time
 import uuid
 from pathlib import Path
@@ -211,6 +212,17 @@ class S3Store(SharedStore):
         if resp.status_code not in (409, 412):
             raise StateError(f"{self.where}: taking the lock failed ({resp.status_code} {_code(resp)})")
         return self.lock_holder() or {}
+
+    def _take_over(self, info: dict[str, Any], stale: dict[str, Any]) -> bool:
+        resp = self._call("GET", self.prefix + "lock.json")
+        if resp.status_code != 200 or json.loads(resp.content).get("id") != stale.get("id"):
+            return False
+        put = self._call("PUT", self.prefix + "lock.json", json.dumps(info).encode(),
+                         {"If-Match": resp.headers.get("etag", "")})
+        if put.status_code != 200:
+            return False
+        sys.stderr.write(f"note: took over the lock on {self.where} left by a killed run ({describe(stale)})\n")
+        return True
 
     def _unlock(self, info: dict[str, Any]) -> None:
         held = self.lock_holder()

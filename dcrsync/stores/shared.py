@@ -61,6 +61,19 @@ def holder(where: str) -> dict[str, Any]:
             "since": now(), "ci": ci, "state": where}
 
 
+def dead_here(info: dict[str, Any]) -> bool:
+    """The lock's holder was a process on this host that is gone (killed): its lock is stale."""
+    if info.get("host") != socket.gethostname() or not isinstance(info.get("pid"), int):
+        return False
+    try:
+        os.kill(info["pid"], 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
 def describe(info: dict[str, Any]) -> str:
     ci = f", CI run {info['ci']}" if info.get("ci") else ""
     return (f"{info.get('who', '?')} on {info.get('host', '?')} (pid {info.get('pid', '?')}) since "
@@ -204,6 +217,8 @@ class SharedStore:
             other = self._try_lock(info)
             if other is None:
                 break
+            if dead_here(other) and self._take_over(info, other):
+                break
             waited = time.monotonic() - start
             if waited >= self.lock_timeout:
                 raise refused(self.where, other, waited)
@@ -216,6 +231,10 @@ class SharedStore:
             self._lock = None
             with contextlib.suppress(Unreachable):
                 self._unlock(info)
+
+    def _take_over(self, info: dict[str, Any], stale: dict[str, Any]) -> bool:
+        """Replace a stale lock of a dead local process with ours (only if it is still that one)."""
+        return False
 
     # --- helpers ---------------------------------------------------------------------------
     def _away(self) -> str:
