@@ -92,7 +92,7 @@ class S3Store(SharedStore):
         self.secret_key = str(settings.get("secret_access_key") or os.environ.get("AWS_SECRET_ACCESS_KEY", ""))
         self.token = settings.get("session_token") or os.environ.get("AWS_SESSION_TOKEN")
         self.where = f"s3://{self.bucket}/{self.prefix} at {self.endpoint}"
-        super().__init__(local_dir, self.where)
+        super().__init__(local_dir, f"s3://{self.bucket}/{self.prefix}")  # not the endpoint: its URL may change
         if not self.access_key or not self.secret_key:
             raise StateError(
                 f"{self.where}: no S3 credentials: set access_key_id/secret_access_key in `state:` "

@@ -182,10 +182,13 @@ class SharedStore:
             plain, sidecar = state.to_files()
             document = self.sops.encrypt(plain, DOC_NAME, what=self.where)
             self._commit(state.serial, document, sidecar)
-        except Unreachable:
+        except Unreachable as exc:
             state.serial -= 1
             if not self.local.exists():  # nothing of this run is only here; the store's journal has it
-                raise
+                raise Unreachable(
+                    f"{exc}: the state was not written; this run's journal is in the store, and the next run "
+                    "folds it in when the store is back"
+                ) from None
             raise Unreachable(self._away()) from None
         except BaseException:
             state.serial -= 1
