@@ -93,7 +93,14 @@ class PostgresStore(SharedStore):
             raise Unreachable(f"{self.where} did not answer: {_first_line(exc)}") from None
 
     def _migrate(self, conn: psycopg.Connection) -> None:
+        """Create or migrate the schema; a schema already current is only read (a read-only role
+        for plan and drift needs no CREATE)."""
         s = self.schema
+        if conn.execute("SELECT to_regclass(%s)", (f'"{s}".meta',)).fetchone()[0] is not None:
+            row = conn.execute(f"SELECT value FROM \"{s}\".meta WHERE key = 'schema_version'").fetchone()
+            if row and int(row[0]) == SCHEMA_VERSION:
+                self._migrated = True
+                return
         with conn.transaction():
             conn.execute("SELECT pg_advisory_xact_lock(hashtext('dcrsync-migrate'))")
             conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{s}"')
