@@ -91,6 +91,8 @@ class PostgresStore(SharedStore):
             if self._conn is not None:
                 self._conn.close()
             raise Unreachable(f"{self.where} did not answer: {_first_line(exc)}") from None
+        except psycopg.Error as exc:  # a refused privilege, a bad schema name: one line, no traceback
+            raise StateError(f"{self.where}: {_first_line(exc)}") from None
 
     def _migrate(self, conn: psycopg.Connection) -> None:
         """Create or migrate the schema; a schema already current is only read (a read-only role
