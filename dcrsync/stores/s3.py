@@ -4,9 +4,10 @@ Keys under `prefix` (default `dcrsync/`):
 - `state.json`: the sops-encrypted identity document and the plain sidecar as one object, replaced
   only with a conditional write (`If-Match` its ETag as read, `If-None-Match: *` when new): two
   writers can never overwrite each other; a random nonce in the body keeps equal bodies apart;
-- `journal/<time>-<pid>.json` / `.sops`: one object per group commit of an apply; the state
-  object names the last batch it folded in, so a batch left by a crash after the commit is not
-  folded twice;
+- `journal/<serial>-<n>-<pid>.json` / `.sops`: one object per group commit of an apply, named by
+  the serial of the state it was written on and a count that goes on from the last batch seen
+  (never a clock: runners' clocks differ); a batch of an older serial was folded into the state
+  already (a crash after the commit left it) and is skipped, then deleted;
 - `lock.json`: the lock, created with `If-None-Match: *` (as Terraform's S3 backend does), holding
   who, where, when and an id that `dcrsync state unlock ID` breaks.
 
@@ -23,7 +24,6 @@ import json
 import os
 import re
 import sys
-import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -100,8 +100,8 @@ class S3Store(SharedStore):
             )
         self.http = httpx.Client(timeout=httpx.Timeout(30.0, connect=10.0))
         self._etag: str | None = None  # the state object's ETag as last read
-        self._upto = ""  # the last journal key the state object folded in
-        self._seq = 0
+        self._base = 0  # the serial of the state object as last read: journal batches go on top of it
+        self._n: int | None = None  # the last journal batch's count on that serial
 
     # --- HTTP ------------------------------------------------------------------------------
     def _url(self, key: str = "") -> str:
@@ -142,18 +142,23 @@ class S3Store(SharedStore):
     def _fetch(self) -> tuple[bytes, bytes] | None:
         resp = self._call("GET", self.prefix + "state.json")
         if resp.status_code == 404:
-            self._etag, self._upto = None, ""
+            self._etag, self._base = None, 0
             return None
         body = json.loads(resp.content)
         self._etag = resp.headers.get("etag")
-        self._upto = body.get("journal_upto", "")
+        self._base = int(body.get("serial", 0))
         return body["document"].encode(), body["sidecar"].encode()
 
     def _journal_keys(self) -> list[str]:
-        if self._etag is None and not self._upto:
-            self._fetch()
-        keys = self._keys("journal/")
-        return [k for k in keys if k > self._upto]
+        """This state's batches in order (those of an older serial are folded in already)."""
+        live = []
+        for key in self._keys("journal/"):
+            parts = key.rsplit("/", 1)[-1].split(".", 1)[0].split("-")
+            if len(parts) == 3 and parts[0].isdigit() and int(parts[0]) >= self._base:
+                live.append((int(parts[0]), int(parts[1]), key))
+        live.sort()
+        self._n = max([n for s, n, _ in live if s == self._base], default=0)
+        return [k for _, _, k in live]
 
     def _journal(self) -> list[tuple[bytes, bool]]:
         out = []
@@ -168,8 +173,12 @@ class S3Store(SharedStore):
         return bool(self._journal_keys())
 
     def _append(self, data: bytes, secret: bool) -> None:
-        self._seq += 1
-        key = f"{self.prefix}journal/{time.time_ns():020d}-{os.getpid():07d}-{self._seq:06d}.{'sops' if secret else 'json'}"
+        if self._n is None:
+            self._fetch()
+            self._journal_keys()
+        assert self._n is not None
+        self._n += 1
+        key = f"{self.prefix}journal/{self._base:012d}-{self._n:08d}-{os.getpid()}.{'sops' if secret else 'json'}"
         resp = self._call("PUT", key, data, {"If-None-Match": "*"})
         if resp.status_code != 200:
             raise StateError(f"{self.where}: writing a journal batch failed ({resp.status_code} {_code(resp)})")
@@ -185,7 +194,6 @@ class S3Store(SharedStore):
         folded = self._keys("journal/")
         body = json.dumps({
             "version": 1, "serial": serial, "nonce": str(uuid.uuid4()),
-            "journal_upto": folded[-1] if folded else self._upto,
             "document": document.decode(), "sidecar": sidecar.decode(),
         }).encode()
         cond = {"If-Match": self._etag} if self._etag else {"If-None-Match": "*"}
@@ -198,8 +206,8 @@ class S3Store(SharedStore):
         if resp.status_code != 200:
             raise StateError(f"{self.where}: writing the state failed ({resp.status_code} {_code(resp)})")
         self._etag = resp.headers.get("etag")
-        self._upto = folded[-1] if folded else self._upto
-        for key in folded:  # folded in: the state object names the last one, so a crash here is harmless
+        self._base, self._n = serial, 0
+        for key in folded:  # their serial is now older than the state's: a crash here leaves them skipped
             self._call("DELETE", key)
 
     def _ping(self) -> None:
