@@ -19,7 +19,7 @@ from tests.secrets_scan import files_containing
 from tests.test_shared_store import _clients, _converged, _store
 
 pytestmark = pytest.mark.hydra
-N = 150
+N = 400  # enough that the apply is still creating when the next group commit (≤ 1 s) finds the store gone
 
 
 def _pg_down(pg) -> None:
