@@ -10,7 +10,7 @@ from functools import partial
 from typing import Any
 
 from dcrsync.backends.base import Backend, Marker, Result
-from dcrsync.errors import BackendError, DcrsyncError
+from dcrsync.errors import BackendError, DcrsyncError, StateError
 from dcrsync.groupcommit import JournalWriter
 from dcrsync.model import ClientSpec, LiveClient, uses_secret
 from dcrsync.ownership import Ownership
@@ -141,6 +141,8 @@ class Applier:
 
     def _run(self, change: Change, fn: Callable[[], None]) -> None:
         try:
+            if self.store.degraded:  # a shared store went away: start nothing new
+                raise StateError(f"not started: the state store {self.store.where} is unreachable")
             fn()
         except DcrsyncError as exc:
             self.report.failed.append((change, str(exc)))

@@ -42,7 +42,7 @@ class Config:
     path: Path | None  # the dcrsync.yaml, None when none was found (validate only)
     base_dir: Path  # its folder (or cwd)
     clients: list[str]  # folder or globs, relative to base_dir
-    state: Path  # absolute
+    state: Path  # absolute (a shared store's local fallback journal lives beside it)
     sops_age: list[str]  # age recipients from dcrsync.yaml; [] -> use the repository .sops.yaml
     sops_config: Path | None  # the .sops.yaml found searching upward from base_dir (when present)
     #: the server block after substitution and validation; always has "kind". An `${env:X}` whose
@@ -55,6 +55,10 @@ class Config:
     environment: str | None = None
     lint_ignore: dict[str, Ignore] = field(default_factory=dict)  # `lint: {ignore: {RULE: reason}}`
     server_unset: tuple[str, ...] = ()  # "FILE:LINE:COL: environment variable `X` is not set …"
+    #: `state:` as a mapping (a shared store: `kind: postgres|s3`, …), None for the sops file;
+    #: an unset `${env:X}` in it is named in `store_unset` and fails when the store is opened
+    store_settings: dict[str, Any] | None = None
+    store_unset: tuple[str, ...] = ()
 
     @property
     def server(self) -> dict[str, Any]:
@@ -256,15 +260,16 @@ def load_config(
 
     variables: dict[str, str] = _substitute_all(vars_raw, ("vars",), resolve_var, locate)
     unset: list[str] = []
+    store_unset: list[str] = []
 
     def resolve(p: PathKey, text: str) -> str:
-        if p[:1] != ("server",):
+        if p[:1] not in (("server",), ("state",)):
             return substitute(text, variables, environ)
         kept = substitute(text, variables, environ, keep_undefined_env=True)  # raises for a bad reference
         try:
             return substitute(text, variables, environ)
         except SubstitutionError as exc:  # only an unset variable is left
-            unset.append(f"{locate(p)}: {exc}")
+            (unset if p[:1] == ("server",) else store_unset).append(f"{locate(p)}: {exc}")
             return kept
 
     rest = {k: v for k, v in merged.items() if k != "vars"}
@@ -278,6 +283,7 @@ def load_config(
             raise _fail(final)
     config = _build(path, env_name, resolved, variables)
     config.server_unset = tuple(unset)
+    config.store_unset = tuple(store_unset)
     config.lint_ignore = {
         rule: Ignore(reason, doc.key_loc(("lint", "ignore", rule)))
         for rule, reason in ((resolved.get("lint") or {}).get("ignore") or {}).items()
@@ -307,11 +313,13 @@ def _build(path: Path, env_name: str | None, resolved: dict[str, Any], variables
     base_dir = path.parent
     clients = resolved.get("clients", DEFAULT_CLIENTS)
     safety = resolved.get("safety") or {}
+    state = resolved.get("state", DEFAULT_STATE)
     return Config(
         path=path,
         base_dir=base_dir,
         clients=[clients] if isinstance(clients, str) else list(clients),
-        state=base_dir / resolved.get("state", DEFAULT_STATE),
+        state=base_dir / (state if isinstance(state, str) else DEFAULT_STATE),
+        store_settings=dict(state) if isinstance(state, dict) else None,
         sops_age=list((resolved.get("sops") or {}).get("age", [])),
         sops_config=find_sops_config(base_dir),
         server_settings=dict(resolved["server"]),

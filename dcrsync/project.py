@@ -19,7 +19,8 @@ from dcrsync.ownership import Ownership
 from dcrsync.plan import Change, Plan
 from dcrsync.sops import Sops
 from dcrsync.state import State, now, record_fingerprint, upsert
-from dcrsync.store import FileStore
+from dcrsync.store import StateStore
+from dcrsync.stores import open_store
 
 
 class InvalidClients(DcrsyncError):
@@ -37,7 +38,7 @@ class InvalidClients(DcrsyncError):
 @dataclass
 class Project:
     config: Config
-    store: FileStore
+    store: StateStore
     _sops: Sops | None = None
 
     def unlock(self) -> Sops:
@@ -60,7 +61,7 @@ def open_project(config_path: str | None, env_name: str | None) -> Project:
             "no dcrsync.yaml here: run from the folder that holds it, or pass --config / set DCRSYNC_CONFIG"
         )
     config = load_config(path, env_name, os.environ)
-    return Project(config=config, store=FileStore(config.state))
+    return Project(config=config, store=open_store(config))
 
 
 def load_specs(project: Project) -> list[ClientSpec]:
@@ -171,7 +172,7 @@ def check_lost_state(project: Project, backend: Backend, state: State, fetched: 
     ours = sorted(Ownership(project.config.owner, backend.lists).by_name(fetched.clients))
     if not ours:
         return
-    where = project.store.path
+    where = project.store.where
     have = "is empty" if project.store.exists() else "does not exist"
     names = ", ".join(ours[:5]) + (", …" if len(ours) > 5 else "")
     raise PlanError(

@@ -105,8 +105,8 @@ def recover(project: Project, backend: Backend) -> Recovered:
             "restore it from git history"
         )
     store = project.store
-    if store.path.exists():
-        raise StateError(f"{store.path} exists; recover only rebuilds a lost state (move it away first)")
+    if store.exists():
+        raise StateError(f"{store.where} exists; recover only rebuilds a lost state (move it away first)")
     specs = {s.name: s for s in load_specs(project)}
     with store.locked():
         fetched = backend.fetch([])

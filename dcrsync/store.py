@@ -35,6 +35,8 @@ class StateStore(Protocol):
 
     #: where it is, for messages (a path, a URL)
     where: str
+    #: the store became unreachable during this run: no new server operation may start
+    degraded: bool
 
     def exists(self) -> bool:
         """True when a state (or a journal left by an interrupted apply) is there."""
@@ -220,6 +222,9 @@ def sidecar_path(path: Path) -> Path:
 
 class FileStore:
     """The state as a sops-encrypted YAML file in git, with its sidecar, journal and lock."""
+
+    #: a file on this machine does not go away mid-run
+    degraded = False
 
     def __init__(self, path: Path, sops: Sops | None = None) -> None:
         self.path = path

@@ -650,6 +650,7 @@ WORKFLOWS = [
     ROOT / ".github/workflows/ci.yml",
     ROOT / "examples/workflows/plan-on-pull-request.yml",
     ROOT / "examples/workflows/apply-on-merge.yml",
+    ROOT / "examples/workflows/apply-on-merge-shared-state.yml",
     ROOT / "examples/workflows/nightly-drift.yml",
 ]
 

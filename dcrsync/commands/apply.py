@@ -15,7 +15,7 @@ from dcrsync.errors import DcrsyncError, PlanError
 from dcrsync.plan import ACTIONS, Change, Plan
 from dcrsync.project import open_project, prepare_apply
 from dcrsync.state import State
-from dcrsync.store import FileStore
+from dcrsync.store import StateStore
 
 PROGRESS_FROM = 20  # operations; fewer print no bar
 
@@ -27,12 +27,16 @@ PROGRESS_FROM = 20  # operations; fewer print no bar
 @click.option("--force", is_flag=True, help="Apply even above the safety thresholds.")
 @click.option("--target", "targets", multiple=True, metavar="NAME", help="Apply only these clients (repeatable).")
 @parallelism_option
-def apply(config_path, env_name, planfile, auto_approve, force, targets, parallelism) -> None:
+@click.option("--lock-timeout", type=click.FloatRange(0), default=0, show_default=True, metavar="SECONDS",
+              help="Wait this long for a shared state's lock held by another run (0: refuse at once).")
+def apply(config_path, env_name, planfile, auto_approve, force, targets, parallelism, lock_timeout) -> None:
     """Make the server match git, recording secrets in the encrypted state."""
     project = open_project(config_path, env_name)
     project.unlock()
     backend = project.backend(parallelism)
     store = project.store
+    if hasattr(store, "lock_timeout"):
+        store.lock_timeout = lock_timeout
     try:
         with store.locked():
             state = _read_replaying(store)
@@ -70,7 +74,7 @@ def apply(config_path, env_name, planfile, auto_approve, force, targets, paralle
         sys.exit(1)
 
 
-def _read_replaying(store: FileStore) -> State:
+def _read_replaying(store: StateStore) -> State:
     """The state with its secrets; a journal an interrupted apply left is folded in and kept first."""
     replayed = store.has_journal()
     state = store.read()
@@ -80,7 +84,7 @@ def _read_replaying(store: FileStore) -> State:
     return state
 
 
-def _summary(report: ApplyReport, store: FileStore) -> None:
+def _summary(report: ApplyReport, store: StateStore) -> None:
     for warning in report.warnings:
         click.echo(f"warning: {warning}", err=True)
     for change, message in report.failed:

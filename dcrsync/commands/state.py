@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import click
@@ -43,7 +44,7 @@ def show(config_path, env_name, name) -> None:
     project = open_project(config_path, env_name)
     record = project.store.read_public().clients.get(name)
     if record is None:
-        raise StateError(f"{name} is not in {project.store.path}; `dcrsync state list` shows what is")
+        raise StateError(f"{name} is not in {project.store.where}; `dcrsync state list` shows what is")
     data = {**record.bookkeeping(), **record.identity()}
     for key in SECRET_KEYS:
         if record.has(key):
@@ -61,7 +62,7 @@ def secret(config_path, env_name, name, field_) -> None:
     project.unlock()
     record = project.store.read().clients.get(name)
     if record is None:
-        raise StateError(f"{name} is not in {project.store.path}")
+        raise StateError(f"{name} is not in {project.store.where}")
     value = getattr(record, field_)
     if not value:
         raise StateError(f"{name} has no {field_} in the state (the server never gave one, or it was lost)")
@@ -83,7 +84,7 @@ def rm(config_path, env_name, names) -> None:
         for name in names:
             del st.clients[name]
         project.store.commit(st)
-    click.echo(f"Removed {len(names)} client(s) from {project.store.path}; the server was not touched.")
+    click.echo(f"Removed {len(names)} client(s) from {project.store.where}; the server was not touched.")
 
 
 @state.command("mv")
@@ -103,15 +104,15 @@ def mv(config_path, env_name, old, new) -> None:
     with project.store.locked():
         st = project.store.read()
         if old not in st.clients:
-            raise StateError(f"{old} is not in {project.store.path}; `dcrsync state list` shows what is")
+            raise StateError(f"{old} is not in {project.store.where}; `dcrsync state list` shows what is")
         if new in st.clients:
-            raise StateError(f"{new} is in {project.store.path} already (client {st.clients[new].client_id}); nothing was changed")
+            raise StateError(f"{new} is in {project.store.where} already (client {st.clients[new].client_id}); nothing was changed")
         entries = [move_entry(old, new)]
         project.store.append(entries)
         st.fold(entries)
         project.store.commit(st)
     click.echo(
-        f"Moved {old} -> {new} in {project.store.path} (client {st.clients[new].client_id}); the server was not "
+        f"Moved {old} -> {new} in {project.store.where} (client {st.clients[new].client_id}); the server was not "
         "touched: the next apply moves the ownership marker on the server."
     )
 
@@ -129,7 +130,7 @@ def recover(config_path, env_name) -> None:
         out = restore.recover(project, backend)
     finally:
         backend.close()
-    click.echo(f"Recovered {len(out.names)} client(s) into {project.store.path}.")
+    click.echo(f"Recovered {len(out.names)} client(s) into {project.store.where}.")
     if out.not_in_git:
         click.echo(f"Not in git (prune would delete them): {', '.join(out.not_in_git)}")
     if out.secrets_unknown:
@@ -180,3 +181,73 @@ def _read_secret() -> str:
     if "\n" in value or "\r" in value:
         raise StateError("stdin holds more than one line: pipe in only the secret")
     return value
+
+
+@state.command("unlock")
+@project_options
+@click.argument("lock_id")
+def unlock_lock(config_path, env_name, lock_id) -> None:
+    """Break the shared state's lock LOCK_ID, left by a dead runner (only that one)."""
+    project = open_project(config_path, env_name)
+    breaker = getattr(project.store, "break_lock", None)
+    if breaker is None:
+        raise StateError(
+            f"{project.store.where} is a file: its lock goes with the process that held it; nothing to unlock"
+        )
+    held = breaker(lock_id)
+    click.echo(f"Broke the lock on {project.store.where} held by {held}.")
+
+
+@state.command("migrate")
+@project_options
+@click.option("--to", "target", required=True, metavar="STORE",
+              help="A state file path, postgresql://… (a DSN), or s3://BUCKET/PREFIX (endpoint in DCRSYNC_S3_ENDPOINT).")
+def migrate(config_path, env_name, target) -> None:
+    """Copy the state, every secret included, to another store and verify the copy.
+
+    The source is left untouched; point `state:` in dcrsync.yaml at the new store afterwards.
+    """
+    from dcrsync.stores import open_store_spec
+
+    project = open_project(config_path, env_name)
+    sops = project.unlock()
+    dest = open_store_spec(target, project.config)
+    if dest.where == project.store.where:
+        raise StateError(f"{target} is the state's own store; nothing was copied")
+    dest.unlock(sops)
+    with project.store.locked(), dest.locked():
+        source = project.store.read()
+        if dest.exists():
+            raise StateError(f"{dest.where} holds a state already; migrate copies only into an empty store")
+        dest.preflight()
+        copy = _copy(source)
+        dest.commit(copy)
+        problems = _differences(source, dest.read())
+        if problems:
+            raise StateError(
+                f"the copy in {dest.where} differs from the source ({', '.join(problems[:5])}); the source "
+                "is untouched: remove the copy and try again"
+            )
+    click.echo(
+        f"Copied {len(source.clients)} client(s) with their secrets from {project.store.where} to {dest.where} "
+        "and verified the copy; the source is untouched. Point `state:` in dcrsync.yaml at the new store."
+    )
+
+
+def _copy(state):
+    from dcrsync.state import State
+
+    copy = State(serial=state.serial)
+    copy.clients = {n: dataclasses.replace(r) for n, r in state.clients.items()}
+    return copy
+
+
+def _differences(a, b) -> list[str]:
+    out = []
+    for name in sorted(set(a.clients) | set(b.clients)):
+        ra, rb = a.clients.get(name), b.clients.get(name)
+        if ra is None or rb is None:
+            out.append(f"{name} missing")
+        elif {**vars(ra), "held": None} != {**vars(rb), "held": None}:
+            out.append(f"{name} differs")
+    return out

@@ -1,0 +1,71 @@
+"""Shared state stores (PostgreSQL, S3-compatible object storage) and `open_store`, which picks the
+store `state:` in dcrsync.yaml names: a path is the sops file in git (`dcrsync.store.FileStore`), a
+mapping with `kind:` is a shared store.
+
+A shared store's driver is an optional extra; naming a store whose extra is missing is one line
+that says which `pip install` fixes it.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from dcrsync.errors import ConfigError
+from dcrsync.store import FileStore
+
+if TYPE_CHECKING:
+    from dcrsync.config import Config
+    from dcrsync.store import StateStore
+
+EXTRAS = {"postgres": "psycopg", "s3": None}
+
+
+def open_store(config: Config) -> StateStore:
+    """The store `config.state` / `config.store_settings` names."""
+    settings = config.store_settings
+    if settings is None:
+        return FileStore(config.state)
+    if config.store_unset:
+        more = f" (and {len(config.store_unset) - 1} more)" if len(config.store_unset) > 1 else ""
+        raise ConfigError(config.store_unset[0] + more)
+    kind = settings.get("kind")
+    local = config.base_dir / ".dcrsync"
+    if kind == "postgres":
+        try:
+            import psycopg  # noqa: F401
+        except ImportError:
+            raise ConfigError(
+                f"{config.path}: `state: {{kind: postgres}}` needs the PostgreSQL driver: "
+                "pip install 'dcrsync[postgres]'"
+            ) from None
+        from dcrsync.stores.postgres import PostgresStore
+
+        return PostgresStore(settings, local)
+    if kind == "s3":
+        from dcrsync.stores.s3 import S3Store
+
+        return S3Store(settings, local)
+    raise ConfigError(f"{config.path}: `state:` names an unknown store kind {kind!r}; use postgres or s3")
+
+
+def open_store_spec(spec: str, config: Config) -> StateStore:
+    """A store named on the command line (`state migrate --to`): a path, `postgres://…` /
+    `postgresql://…` (schema from `?schema=` is not parsed: the default `dcrsync`), or
+    `s3://bucket/prefix` (endpoint, region and keys from the environment: DCRSYNC_S3_ENDPOINT,
+    AWS_REGION, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY)."""
+    import dataclasses
+    import os
+    from pathlib import Path
+
+    if spec.startswith(("postgres://", "postgresql://")):
+        settings: dict[str, object] = {"kind": "postgres", "dsn": spec}
+    elif spec.startswith("s3://"):
+        bucket, _, prefix = spec.removeprefix("s3://").partition("/")
+        endpoint = os.environ.get("DCRSYNC_S3_ENDPOINT") or os.environ.get("AWS_ENDPOINT_URL")
+        if not endpoint:
+            raise ConfigError(f"{spec}: set DCRSYNC_S3_ENDPOINT to the S3 endpoint URL (e.g. https://s3.eu-west-1.amazonaws.com)")
+        settings = {"kind": "s3", "endpoint": endpoint, "bucket": bucket, "prefix": prefix or "dcrsync/"}
+    else:
+        path = Path(spec) if Path(spec).is_absolute() else Path.cwd() / spec
+        return FileStore(path)
+    return open_store(dataclasses.replace(config, store_settings=settings, store_unset=()))

@@ -1,0 +1,128 @@
+"""The shared store goes away mid-apply (PostgreSQL stopped, the S3 server stopped): the apply
+starts nothing new, keeps every secret the server returned in the local encrypted journal, exits 1
+with one line; with the store back, the next apply replays it and converges."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+from tests.hydra_api import clients_of
+from tests.secrets_scan import files_containing
+from tests.test_shared_store import _clients, _converged, _store
+
+pytestmark = pytest.mark.hydra
+N = 400  # enough that the apply is still creating when the next group commit (≤ 1 s) finds the store gone
+
+
+def _pg_down(pg) -> None:
+    os.kill(pg.pid, signal.SIGINT)  # a fast shutdown, as `pg_ctl stop -m fast`
+    end = time.monotonic() + 30
+    while pg.alive() and time.monotonic() < end:
+        time.sleep(0.05)
+    assert not pg.alive()
+
+
+def _pg_up(pg) -> None:
+    """Start the same cluster again on its port (the launcher has no restart; this uses its parts)."""
+    from tests.servers import postgres as launcher
+
+    settings = {**launcher.SERVER_SETTINGS, "port": str(pg.port), "unix_socket_directories": str(pg.socket_dir)}
+    options = " ".join(f"-c {k}={v}" for k, v in settings.items())
+    pg._runner.run([pg.bindir / "pg_ctl", "start", "-D", pg.data_dir, "-l", pg.log_path, "-w", "-o", options],
+                   "pg_ctl start", timeout=90)
+    launcher._live.pop(pg.pid, None)
+    pg.pid = launcher._postmaster_pid(pg.data_dir)
+    launcher._live[pg.pid] = pg
+
+
+def _local_journal(root: Path) -> list[dict]:
+    from dcrsync.sops import Sops
+    from dcrsync.store import Journal
+
+    entries = []
+    for folder in (root / ".dcrsync").glob("*.journal"):
+        entries += Journal(folder.with_name(folder.name.removesuffix(".journal")), Sops()).read()
+    return entries
+
+
+@pytest.mark.parametrize("kind", ["postgres", "s3"])
+def test_store_stopped_mid_apply_keeps_secrets_locally_then_replays(kind, hydra_project, hydra, tmp_path, monkeypatch):
+    p = hydra_project
+    p.owner = f"out-{kind}-{uuid.uuid4().hex[:10]}"  # the owner of hydra_project is the same for both params
+    p.set_config(owner=p.owner)
+    if kind == "postgres":
+        from tests.servers.postgres import start_postgres
+
+        server = start_postgres(tmp_path / "pg")
+        monkeypatch.setenv("DCRSYNC_PG_DSN", server.dsn)
+        settings = {"kind": "postgres", "dsn": "${env:DCRSYNC_PG_DSN}"}
+    else:
+        from tests.servers.s3 import start_minio
+
+        server = start_minio(tmp_path / "s3")
+        with server.client() as c:
+            c.create_bucket("outage")
+        monkeypatch.setenv("DCRSYNC_S3_ENDPOINT", server.endpoint)
+        monkeypatch.setenv("AWS_ACCESS_KEY_ID", server.access_key)
+        monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", server.secret_key)
+        settings = {"kind": "s3", "endpoint": "${env:DCRSYNC_S3_ENDPOINT}", "bucket": "outage"}
+    p.set_config(state=settings)
+    p.kind, p.server = kind, server
+    try:
+        _clients(p, N)
+        log = p.root / "apply.log"
+        with log.open("wb") as out:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "dcrsync", "apply", "--config", str(p.config), "--auto-approve",
+                 "--parallelism", "2"], stdout=out, stderr=subprocess.STDOUT, cwd=p.root, start_new_session=True)
+        reached = False
+        end = time.monotonic() + 120
+        while time.monotonic() < end and proc.poll() is None:
+            if len(clients_of(hydra.admin_url, p.owner)) >= 15:
+                reached = True
+                break
+            time.sleep(0.01)
+        assert reached, log.read_text()
+        if kind == "postgres":
+            _pg_down(server)
+        else:  # at once, as a crashed or unplugged server (a graceful stop lets in-flight requests finish)
+            os.killpg(server.process.popen.pid, signal.SIGKILL)
+            server.stop()
+        assert proc.wait(timeout=300) == 1
+        text = log.read_text()
+        assert "Traceback" not in text, text
+        last = text.strip().splitlines()[-1]
+        assert "became unreachable" in last and "local encrypted journal" in last, text
+        on_server = len(clients_of(hydra.admin_url, p.owner))
+        assert on_server < N, "the apply went on creating clients with its store gone"
+        kept = {e["name"]: e["data"]["client_secret"] for e in _local_journal(p.root)
+                if e.get("data", {}).get("client_secret")}
+        assert kept, "no secret was kept in the local journal"
+
+        if kind == "postgres":
+            _pg_up(server)
+        else:
+            server = start_minio(tmp_path / "s3")  # the same data folder, a new port
+            monkeypatch.setenv("DCRSYNC_S3_ENDPOINT", server.endpoint)
+            p.server = server
+        again = p.run_sub("apply", "--auto-approve")
+        assert again.returncode == 0, again.stdout + again.stderr
+        assert "Recovered an interrupted apply" in again.stderr
+        assert not list((p.root / ".dcrsync").glob("*.journal")), "the local journal was not cleared"
+        secrets = _converged(p, hydra, N)
+        state = _store(p).read()
+        for name, secret in kept.items():
+            assert state.clients[name].client_secret == secret, f"{name}: the kept secret was not replayed"
+        assert set(kept.values()) <= set(secrets.values())
+        leaks = files_containing(set(secrets.values()), [p.root])  # the local journal was encrypted
+        assert not leaks, leaks
+    finally:
+        server.stop()
