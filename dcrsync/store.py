@@ -18,6 +18,7 @@ import fcntl
 import json
 import os
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from pathlib import Path
@@ -37,6 +38,8 @@ class StateStore(Protocol):
     where: str
     #: the store became unreachable during this run: no new server operation may start
     degraded: bool
+    #: how long `locked` waits for another writer's lock, in seconds (0: refuse at once)
+    lock_timeout: float
 
     def exists(self) -> bool:
         """True when a state (or a journal left by an interrupted apply) is there."""
@@ -225,6 +228,8 @@ class FileStore:
 
     #: a file on this machine does not go away mid-run
     degraded = False
+    #: how long `locked` waits for another process's lock (0: refuse at once)
+    lock_timeout = 0.0
 
     def __init__(self, path: Path, sops: Sops | None = None) -> None:
         self.path = path
@@ -313,14 +318,21 @@ class FileStore:
         self.lock_path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                holder = os.pread(fd, 200, 0).decode(errors="replace").strip() or "another process"
-                raise StateError(
-                    f"{self.path} is locked by another dcrsync apply ({holder}); "
-                    "wait for it to finish (the lock goes when that process ends)"
-                ) from None
+            waited = 0.0
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if waited >= self.lock_timeout:
+                        holder = os.pread(fd, 200, 0).decode(errors="replace").strip() or "another process"
+                        raise StateError(
+                            f"{self.path} is locked by another dcrsync apply ({holder}); wait for it to finish "
+                            "(the lock goes when that process ends) or pass --lock-timeout SECONDS"
+                        ) from None
+                    pause = min(0.5, self.lock_timeout - waited)
+                    time.sleep(pause)
+                    waited += pause
             os.ftruncate(fd, 0)
             os.pwrite(fd, f"pid {os.getpid()} since {now()}".encode(), 0)
             self._held = True

@@ -70,6 +70,36 @@ def test_a_second_apply_is_refused_while_the_lock_is_held(applied):
     assert p.run("apply", "--auto-approve").exit_code == 0
 
 
+def test_lock_timeout_waits_for_the_other_apply_on_the_file_store(applied):
+    import subprocess
+    import sys
+    import threading
+    import time
+
+    p = applied
+    p.write_client("d", SVC)
+    store = FileStore(p.state, Sops())
+    released = threading.Event()
+
+    def hold() -> None:
+        with store.locked():
+            released.wait(30)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    time.sleep(0.2)
+    proc = subprocess.Popen([sys.executable, "-m", "dcrsync", "apply", "--config", str(p.config), "--auto-approve",
+                             "--lock-timeout", "60"], cwd=p.root, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    time.sleep(2)
+    assert proc.poll() is None  # still waiting for the lock
+    released.set()
+    holder.join()
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0, err
+    assert "d" in p.state_doc()["clients"]
+
+
 def test_hand_edited_state_is_refused_with_advice(applied):
     p = applied
     text = p.state.read_text().replace("serial: 1", "serial: 7")

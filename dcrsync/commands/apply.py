@@ -28,15 +28,14 @@ PROGRESS_FROM = 20  # operations; fewer print no bar
 @click.option("--target", "targets", multiple=True, metavar="NAME", help="Apply only these clients (repeatable).")
 @parallelism_option
 @click.option("--lock-timeout", type=click.FloatRange(0), default=0, show_default=True, metavar="SECONDS",
-              help="Wait this long for a shared state's lock held by another run (0: refuse at once).")
+              help="Wait this long for the state's lock held by another run (0: refuse at once).")
 def apply(config_path, env_name, planfile, auto_approve, force, targets, parallelism, lock_timeout) -> None:
     """Make the server match git, recording secrets in the encrypted state."""
     project = open_project(config_path, env_name)
     project.unlock()
     backend = project.backend(parallelism)
     store = project.store
-    if hasattr(store, "lock_timeout"):
-        store.lock_timeout = lock_timeout
+    store.lock_timeout = lock_timeout
     try:
         with store.locked():
             state = _read_replaying(store)
