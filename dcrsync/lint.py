@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
-from dcrsync.backends import keycloak_map
+from dcrsync.backends import hydra, keycloak_map
 from dcrsync.model import ClientSpec, Diagnostic, Ignore, Location, Severity
 
 #: server families lint knows; None stands for "any family"
@@ -430,12 +430,9 @@ def dcr013_family_cannot_hold(client: ClientSpec, family: str | None) -> Iterato
     if family == "keycloak":
         for path, why in keycloak_map.unsupported(client):
             yield "DCR013", client.where(path), f"Keycloak cannot hold `{path}`: {why}"
-    elif family == "hydra" and "application_type" in client.fields:
-        message = (
-            "Hydra does not store `application_type` (it accepts it and keeps nothing, so every plan would "
-            "show it again): remove it; a private-use redirect scheme needs none on Hydra"
-        )
-        yield "DCR013", client.where("application_type"), message
+    elif family == "hydra":
+        for path, why in hydra.unsupported(client):
+            yield "DCR013", client.where(path), f"Hydra cannot hold `{path}`: {why}"
 
 
 Check = Callable[[ClientSpec, str | None], Iterator[Finding]]

@@ -1,0 +1,114 @@
+"""The rest of the standard client metadata (PAR, DPoP, mTLS-bound tokens, JARM, signed request
+objects, logout session flags) round-trips on real servers: node oidc-provider with the matching
+features on, and Hydra for the logout flags; what Hydra cannot hold stops `plan` at its file:line."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import make_project
+from tests.harness.base import Ref
+from tests.harness.rfc7592 import oidc_provider_factory
+
+#: an RSA public key (encryption use) for JARM encryption and private_key_jwt
+ENC_KEY = {
+    "kty": "RSA", "use": "enc", "kid": "e1", "e": "AQAB",
+    "n": "sXchDaQebHnPiGvyDOAT4saGEUetSyo9MKLOoWFsueri23bOdgWp4Dy1WlUzewbgBHod5pcM9H95GQRV3JDXboIRROSBigeC5yjU1h"
+         "GzHHyXss8UDprecbAYxknTcQkhslANGRUZmdTOQ5qTRsLAt6BTYuyvVRdhS8exSZEy_c4gs_7svlJJQ4H9_NxsiIoLwAEk7-Q3UXERGYw"
+         "_75IDrGA84-lA_-Ct4eTlXHBIY2EaV7t7LjJaynVJCpkv4LKjTTAumiGUIuQhrNhZLuF_RJLqHpM2kgWFLU7-VTdL1VbC2tejvcI2BlMk"
+         "Epk1BzBZI0KQB0GaDWFLN-aEAw3vRw",
+}
+FAPI = {
+    "client_name": "Payments API client",
+    "redirect_uris": ["https://pay.example.com/cb"],
+    "token_endpoint_auth_method": "private_key_jwt",
+    "jwks": {"keys": [ENC_KEY]},
+    "require_pushed_authorization_requests": True,
+    "dpop_bound_access_tokens": True,
+    "authorization_signed_response_alg": "RS256",
+    "authorization_encrypted_response_alg": "RSA-OAEP",
+    "authorization_encrypted_response_enc": "A128GCM",
+    "require_signed_request_object": True,
+    "backchannel_logout_uri": "https://pay.example.com/logout",
+    "backchannel_logout_session_required": True,
+}
+#: one proof of possession at a time: certificate-bound tokens on a client of their own
+MTLS = {
+    "client_name": "Ledger mTLS client",
+    "redirect_uris": ["https://ledger.example.com/cb"],
+    "token_endpoint_auth_method": "private_key_jwt",
+    "jwks": {"keys": [ENC_KEY]},
+    "tls_client_certificate_bound_access_tokens": True,
+}
+
+
+@pytest.fixture(scope="module")
+def op(tmp_path_factory):
+    with oidc_provider_factory("oidc-provider-static", rotate=False, iat=False)(tmp_path_factory.mktemp("op")) as env:
+        yield env
+
+
+def ok(result):
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def test_standard_metadata_round_trips_on_oidc_provider(op, tmp_path, age_key):
+    p = make_project(tmp_path / "proj", op.server, age_key, "t-metadata")
+    p.write_client("payments", FAPI)
+    p.write_client("ledger", MTLS)
+    out = ok(p.run("plan"))
+    assert "+ dpop_bound_access_tokens: true" in out and "+ require_pushed_authorization_requests: true" in out
+    ok(p.run("apply", "--auto-approve"))
+    records = p.state_doc()["clients"]
+    stored = op.read(Ref(records["payments"]["client_id"]))
+    for key in FAPI.keys() - {"jwks"}:
+        assert stored[key] == FAPI[key], key
+    assert op.read(Ref(records["ledger"]["client_id"]))["tls_client_certificate_bound_access_tokens"] is True
+    assert "No changes." in ok(p.run("plan"))
+
+    p.write_client("payments", {**FAPI, "authorization_encrypted_response_enc": "A256GCM", "dpop_bound_access_tokens": False})
+    out = ok(p.run("plan"))
+    assert '~ authorization_encrypted_response_enc: "A128GCM" -> "A256GCM"' in out
+    assert "~ dpop_bound_access_tokens: true -> false" in out
+    ok(p.run("apply", "--auto-approve"))
+    stored = op.read(Ref(records["payments"]["client_id"]))
+    assert stored["authorization_encrypted_response_enc"] == "A256GCM" and stored["dpop_bound_access_tokens"] is False
+    assert "No changes." in ok(p.run("plan"))
+
+
+def test_logout_session_flags_are_standard_fields_on_hydra(hydra_project, hydra):
+    import httpx
+
+    p = hydra_project
+    body = {"client_name": "Portal", "grant_types": ["authorization_code"], "redirect_uris": ["https://portal.example.com/cb"],
+            "frontchannel_logout_session_required": True, "backchannel_logout_session_required": True,
+            "backchannel_logout_uri": "https://portal.example.com/bc"}
+    p.write_client("portal", body)
+    ok(p.run("apply", "--auto-approve"))
+    cid = p.state_doc()["clients"]["portal"]["client_id"]
+    raw = httpx.get(f"{hydra.admin_url}/admin/clients/{cid}").json()
+    assert raw["frontchannel_logout_session_required"] is True and raw["backchannel_logout_session_required"] is True
+    assert "No changes." in ok(p.run("plan"))
+    p.write_client("portal", {**body, "frontchannel_logout_session_required": False})
+    assert "~ frontchannel_logout_session_required: true -> false" in ok(p.run("plan"))
+    ok(p.run("apply", "--auto-approve"))
+    assert not httpx.get(f"{hydra.admin_url}/admin/clients/{cid}").json().get("frontchannel_logout_session_required")
+    assert "No changes." in ok(p.run("plan"))
+
+
+def test_hydra_refuses_at_plan_time_what_it_cannot_hold(hydra_project, hydra):
+    import httpx
+
+    p = hydra_project
+    p.write_client("spa", "name: spa\nclient_name: SPA\nredirect_uris: [https://spa.example.com/cb]\n"
+                          "application_type: web\ndpop_bound_access_tokens: true\n")
+    before = httpx.get(f"{hydra.admin_url}/admin/clients").json()
+    r = p.run("plan")
+    assert r.exit_code == 1
+    assert "spa.yaml:4:19" in r.output and "`application_type`" in r.output
+    assert "spa.yaml:5:27" in r.output and "`dpop_bound_access_tokens`" in r.output and "DPoP" in r.output
+    assert "Traceback" not in r.output
+    r = p.run("apply", "--auto-approve")
+    assert r.exit_code == 1
+    assert httpx.get(f"{hydra.admin_url}/admin/clients").json() == before  # nothing was sent
