@@ -18,7 +18,7 @@ from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
 from dcrsync.backends import hydra, keycloak_map
-from dcrsync.model import ClientSpec, Diagnostic, Ignore, Location, Severity
+from dcrsync.model import EXTENSIONS, ClientSpec, Diagnostic, Ignore, Location, Severity
 
 #: server families lint knows; None stands for "any family"
 FAMILIES = ("hydra", "rfc7592", "keycloak")
@@ -430,6 +430,9 @@ def dcr013_family_cannot_hold(client: ClientSpec, family: str | None) -> Iterato
     if family == "keycloak":
         for path, why in keycloak_map.unsupported(client):
             yield "DCR013", client.where(path), f"Keycloak cannot hold `{path}`: {why}"
+        if EXTENSIONS in client.fields:
+            why = "Keycloak keeps extra metadata in `keycloak.attributes`: move it there"
+            yield "DCR013", client.where(EXTENSIONS), f"Keycloak cannot hold `{EXTENSIONS}`: {why}"
     elif family == "hydra":
         for path, why in hydra.unsupported(client):
             yield "DCR013", client.where(path), f"Hydra cannot hold `{path}`: {why}"

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from yaml.nodes import MappingNode, Node, SequenceNode
 
-from dcrsync.model import ClientSpec, Diagnostic, Ignore, Location
+from dcrsync.model import EXTENSIONS, ClientSpec, Diagnostic, Ignore, Location
 from dcrsync.schemacheck import client_validator, schema_diagnostics, suggest, validator
 from dcrsync.substitute import substituter
 from dcrsync.yamlsource import Document, load_file, mapping_pairs, node_location
@@ -147,6 +147,9 @@ def _locations(
         fields[key] = node_location(file, value_node)
         if isinstance(value_node, SequenceNode):
             items[key] = _item_locations(file, value_node)
+        elif key == EXTENSIONS and isinstance(value_node, MappingNode):
+            for sub, (key_node, _) in mapping_pairs(value_node).items():
+                fields[f"{EXTENSIONS}.{sub}"] = node_location(file, key_node)
         elif key == "hydra" and isinstance(value_node, MappingNode):
             for sub, (_, sub_node) in mapping_pairs(value_node).items():
                 if isinstance(sub_node, SequenceNode):

@@ -63,8 +63,12 @@ class ClientSpec:
     unset: frozenset[str] = frozenset()
 
     def declared(self) -> dict[str, Any]:
-        """Every declared field as a flat path -> value mapping (family blocks prefixed)."""
+        """Every declared field as a flat path -> value mapping (family blocks prefixed, and each key
+        of `extensions:` compared on its own as `extensions.KEY`)."""
         out = dict(self.fields)
+        ext = out.pop(EXTENSIONS, None)
+        if isinstance(ext, dict):
+            out.update({f"{EXTENSIONS}.{k}": v for k, v in ext.items()})
         for k, v in self.hydra.items():
             out[f"hydra.{k}"] = v
         for k, v in self.keycloak.items():
@@ -75,6 +79,8 @@ class ClientSpec:
         return out
 
     def where(self, path: str) -> Location:
+        if path in self.field_locations:  # a key of a block (`extensions.KEY`) where it is known
+            return self.field_locations[path]
         top = path.split(".", 1)[0]
         return self.field_locations.get(top, self.location)
 
@@ -97,6 +103,9 @@ class LiveClient:
 
 
 # --- the one table of fields -------------------------------------------------------------
+
+#: the client file's block of vendor metadata: sent as-is (RFC 7592 servers), compared per key
+EXTENSIONS = "extensions"
 
 #: compared as sets (order never matters)
 SET_FIELDS: frozenset[str] = frozenset(

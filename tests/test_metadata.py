@@ -112,3 +112,82 @@ def test_hydra_refuses_at_plan_time_what_it_cannot_hold(hydra_project, hydra):
     r = p.run("apply", "--auto-approve")
     assert r.exit_code == 1
     assert httpx.get(f"{hydra.admin_url}/admin/clients").json() == before  # nothing was sent
+
+
+# --- vendor metadata: the `extensions:` block ------------------------------------------------------
+
+VENDOR = {
+    "client_name": "Partner Portal",
+    "grant_types": ["authorization_code"],
+    "redirect_uris": ["https://partners.example.com/cb"],
+    "token_endpoint_auth_method": "client_secret_basic",
+    "extensions": {"access_policy_id": "pol-partners-mfa", "enforce_pkce": True,
+                   "entitlements": ["partner-portal-users"], "identity_providers": ["corporate-sso"]},
+}
+
+
+def test_vendor_metadata_is_sent_stored_and_compared_per_key_on_oidc_provider(op, tmp_path, age_key):
+    p = make_project(tmp_path / "proj", op.server, age_key, "t-vendor")
+    p.write_client("portal", VENDOR)
+    out = ok(p.run("plan"))
+    assert '+ extensions.access_policy_id: "pol-partners-mfa"' in out
+    ok(p.run("apply", "--auto-approve"))
+    ref = Ref(p.state_doc()["clients"]["portal"]["client_id"])
+    stored = op.read(ref)
+    for key, value in VENDOR["extensions"].items():
+        assert stored[key] == value, key  # flat, as the server's own metadata
+    assert "extensions" not in stored
+    assert "No changes." in ok(p.run("plan"))
+
+    # changed on the server behind dcrsync's back: drift on that key, at its own path
+    op.change_out_of_band(ref, "access_policy_id", "pol-open")
+    out = ok(p.run("plan"))
+    assert '~ extensions.access_policy_id: "pol-open" -> "pol-partners-mfa"' in out
+    # a list of vendor values changes item by item
+    ext = {**VENDOR["extensions"], "identity_providers": ["corporate-sso", "partner-federation"]}
+    p.write_client("portal", {**VENDOR, "extensions": ext})
+    out = ok(p.run("plan"))
+    assert "~ extensions.identity_providers:" in out or '+ extensions.identity_providers[1]: "partner-federation"' in out
+    ok(p.run("apply", "--auto-approve"))
+    stored = op.read(ref)
+    assert stored["identity_providers"] == ["corporate-sso", "partner-federation"]
+    assert stored["access_policy_id"] == "pol-partners-mfa"
+    assert "No changes." in ok(p.run("plan"))
+
+    # a key no longer declared is left out of the full-replace PUT: the server drops it
+    p.write_client("portal", {**VENDOR, "extensions": {k: v for k, v in ext.items() if k != "enforce_pkce"}})
+    assert "- extensions.enforce_pkce: true -> (unset)" in ok(p.run("plan"))
+    ok(p.run("apply", "--auto-approve"))
+    assert "enforce_pkce" not in op.read(ref)
+    assert "No changes." in ok(p.run("plan"))
+
+
+def test_vendor_metadata_the_server_does_not_know_is_warned_about(op, tmp_path, age_key):
+    p = make_project(tmp_path / "proj", op.server, age_key, "t-vendor-unknown")
+    p.write_client("portal", {**VENDOR, "extensions": {"tenant_tier": "gold"}})
+    out = ok(p.run("apply", "--auto-approve"))
+    assert "extensions.tenant_tier" in out and "instead of 'gold'" in out  # oidc-provider strips it
+
+
+@pytest.mark.parametrize("key", ["client_secret", "registration_access_token", "redirect_uris", "client_id"])
+def test_extensions_never_smuggle_a_reserved_field(tmp_path, age_key, key):
+    p = make_project(tmp_path / "proj", {"kind": "rfc7592", "registration_url": "http://127.0.0.1:9/reg"},
+                     age_key, "t-vendor-reserved")
+    p.write_client("portal", f"name: portal\nclient_name: P\nextensions:\n  tier: gold\n  {key}: x\n")
+    r = p.run("validate")
+    assert r.exit_code == 1
+    assert "portal.yaml:5:3" in r.output and "standard or reserved field" in r.output, r.output
+    r = p.run("plan")  # nothing is sent: the server in the config does not even exist
+    assert r.exit_code == 1 and "standard or reserved field" in r.output and "Traceback" not in r.output
+
+
+def test_hydra_and_keycloak_point_to_their_own_blocks(tmp_path, age_key):
+    for kind, server, block in (
+        ("hydra", {"kind": "hydra", "admin_url": "http://127.0.0.1:9"}, "hydra.metadata"),
+        ("keycloak", {"kind": "keycloak", "url": "http://127.0.0.1:9", "realm": "r",
+                      "admin": {"client_id": "a", "client_secret": "s"}}, "keycloak.attributes"),
+    ):
+        p = make_project(tmp_path / kind, server, age_key, "t-vendor-family")
+        p.write_client("portal", "name: portal\ngrant_types: [client_credentials]\nextensions:\n  tier: gold\n")
+        r = p.run("validate")
+        assert r.exit_code == 1 and "portal.yaml:4:3: error[DCR013]" in r.output and block in r.output, r.output
