@@ -26,6 +26,7 @@ from typing import Any
 from dcrsync.plan import DESTRUCTIVE, Change, FieldChange, Plan
 from dcrsync.render.text import SYMBOL, summary_line
 from dcrsync.render.values import cell
+from dcrsync.render.warnings import lines as warning_lines
 
 LIMIT = 60_000
 MARKER = "<!-- dcrsync-plan -->"
@@ -223,7 +224,8 @@ def _head(plan: Plan, title: str) -> str:
 def _tail(plan: Plan, url: str | None) -> str:
     lines: list[str] = []
     if plan.warnings:
-        lines += ["**Warnings**", ""] + _bounded_list(plan.warnings, _WARNINGS_LIMIT, "warning(s)") + [""]
+        said = warning_lines(plan.warnings)  # one line per kind about many clients; all in the JSON plan
+        lines += ["**Warnings**", ""] + _bounded_list(said, _WARNINGS_LIMIT, "warning(s)") + [""]
     lines.append(summary_line(plan))
     if url and plan.changes:
         lines += ["", f"Full plan: the plan artifact of {_link(url, 'this run')}."]

@@ -6,6 +6,7 @@ import click
 
 from dcrsync.plan import Change, FieldChange, Plan
 from dcrsync.render.values import show
+from dcrsync.render.warnings import lines as warning_lines
 
 SYMBOL = {"create": "+", "update": "~", "move": "->", "rotate": "!", "replace": "-/+", "delete": "-"}
 COLOUR = {"create": "green", "update": "yellow", "move": "cyan", "rotate": "magenta", "replace": "magenta", "delete": "red"}
@@ -75,7 +76,9 @@ def _nested_line(pair: dict, style) -> str:
     return f"{style('~')} {pair['path']}: {show(pair['before'])} -> {show(pair['after'])}"
 
 
-def render(plan: Plan, colour: bool = False) -> str:
+def render(plan: Plan, colour: bool = False, all_warnings: bool = False) -> str:
+    """The plan for a terminal; warnings about many clients of one kind as one line each, unless
+    `all_warnings`."""
     env = f" (environment {plan.environment})" if plan.environment else ""
     lines = [f"dcrsync plan for {plan.server.get('kind')} at {plan.server.get('url')}{env}", ""]
     for conflict in plan.conflicts:
@@ -85,7 +88,7 @@ def render(plan: Plan, colour: bool = False) -> str:
     for change in plan.changes:
         lines.extend(_change(change, colour))
         lines.append("")
-    for warning in plan.warnings:
+    for warning in warning_lines(plan.warnings, all_warnings):
         lines.append(("warning: " if not colour else click.style("warning: ", fg="yellow")) + warning)
     if plan.warnings:
         lines.append("")
