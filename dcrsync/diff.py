@@ -26,7 +26,15 @@ from typing import Any
 
 from dcrsync.describe import describe
 from dcrsync.errors import PlanError
-from dcrsync.model import ClientSpec, LiveClient, fingerprint, shown, uses_secret
+from dcrsync.model import (
+    NOT_VERIFIED,
+    SOFTWARE_STATEMENT,
+    ClientSpec,
+    LiveClient,
+    fingerprint,
+    shown,
+    uses_secret,
+)
 from dcrsync.ownership import Ownership
 from dcrsync.plan import Change, FieldChange
 from dcrsync.state import ClientRecord, State, live_values, record_fingerprint
@@ -102,7 +110,10 @@ def field_changes(
                 causes.add("pending")
             if server_changed:
                 causes.add("drift")
-        changes.append(describe(FieldChange(path, shown(path, live.fields.get(path)), shown(path, declared[path]), kind)))
+        before = shown(path, live.fields.get(path))
+        if path == SOFTWARE_STATEMENT and before is None and record is not None and path in record.desired:
+            before = {"claims": record.desired[path], "signature": NOT_VERIFIED}  # servers do not return it
+        changes.append(describe(FieldChange(path, before, shown(path, declared[path]), kind)))
     if record is not None:
         for path in sorted(set(record.desired) - set(desired)):
             if _is_default(path, live.fields.get(path), normalise, defaults or {}):

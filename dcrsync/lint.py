@@ -433,6 +433,9 @@ def dcr013_family_cannot_hold(client: ClientSpec, family: str | None) -> Iterato
         if EXTENSIONS in client.fields:
             why = "Keycloak keeps extra metadata in `keycloak.attributes`: move it there"
             yield "DCR013", client.where(EXTENSIONS), f"Keycloak cannot hold `{EXTENSIONS}`: {why}"
+        if "software_statement" in client.fields:
+            why = "the admin API takes no software statement: it is for dynamic registration (server.kind: rfc7592)"
+            yield "DCR013", client.where("software_statement"), f"Keycloak cannot hold `software_statement`: {why}"
     elif family == "hydra":
         for path, why in hydra.unsupported(client):
             yield "DCR013", client.where(path), f"Hydra cannot hold `{path}`: {why}"

@@ -191,3 +191,55 @@ def test_hydra_and_keycloak_point_to_their_own_blocks(tmp_path, age_key):
         p.write_client("portal", "name: portal\ngrant_types: [client_credentials]\nextensions:\n  tier: gold\n")
         r = p.run("validate")
         assert r.exit_code == 1 and "portal.yaml:4:3: error[DCR013]" in r.output and block in r.output, r.output
+
+
+# --- software_statement (RFC 7591 §2.3) ---------------------------------------------------------
+
+
+def _jwt(claims: dict) -> str:
+    import base64
+    import json
+
+    def b64(data: dict) -> str:
+        return base64.urlsafe_b64encode(json.dumps(data).encode()).rstrip(b"=").decode()
+
+    return f"{b64({'alg': 'RS256', 'typ': 'JWT', 'kid': 'issuer-1'})}.{b64(claims)}.c2lnbmF0dXJl"
+
+
+STATEMENT = {"iss": "https://software-registry.example.com", "software_id": "4NRB1-0XZABZI9E6-5SM3R",
+             "client_name": "Registry Portal", "redirect_uris": ["https://registry.example.com/cb"]}
+
+
+def test_software_statement_is_sent_and_its_claims_are_shown_decoded(op, tmp_path, age_key):
+    p = make_project(tmp_path / "proj", op.server, age_key, "t-statement")
+    (p.root / "clients").mkdir(exist_ok=True)
+    (p.root / "clients" / "portal.jwt").write_text(_jwt(STATEMENT) + "\n")
+    body = ("name: portal\nclient_name: Registry Portal\ngrant_types: [authorization_code]\n"
+            "redirect_uris: [https://registry.example.com/cb]\nsoftware_statement: {file: portal.jwt}\n")
+    p.write_client("portal", body)
+    out = ok(p.run("plan"))
+    assert '+ software_statement: {"claims": {"client_name": "Registry Portal"' in out
+    assert '"software_id": "4NRB1-0XZABZI9E6-5SM3R"' in out and "not verified by dcrsync" in out
+    assert "c2lnbmF0dXJl" not in out  # the token itself is not printed, its claims are
+    ok(p.run("apply", "--auto-approve"))
+    assert "No changes." in ok(p.run("plan"))  # the server does not return it: compared with git's last
+
+    (p.root / "clients" / "portal.jwt").write_text(_jwt({**STATEMENT, "software_version": "2.0"}))
+    out = ok(p.run("plan"))
+    assert '+ software_statement.claims.software_version: "2.0"' in out
+    assert "https://software-registry.example.com" not in out  # the unchanged claims are not repeated
+
+    (p.root / "clients" / "portal.jwt").write_text("not a jwt")
+    r = p.run("plan")
+    assert r.exit_code == 1 and "portal.yaml:5:21" in r.output and "not a JWT" in r.output, r.output
+    (p.root / "clients" / "portal.jwt").unlink()
+    r = p.run("plan")
+    assert r.exit_code == 1 and "`portal.jwt` cannot be read" in r.output, r.output
+
+
+def test_software_statement_from_the_environment(op, tmp_path, age_key, monkeypatch):
+    monkeypatch.setenv("PORTAL_STATEMENT", _jwt(STATEMENT))
+    p = make_project(tmp_path / "proj", op.server, age_key, "t-statement-env")
+    p.write_client("portal", "name: portal\ngrant_types: [authorization_code]\n"
+                             "redirect_uris: [https://registry.example.com/cb]\nsoftware_statement: ${env:PORTAL_STATEMENT}\n")
+    assert '"iss": "https://software-registry.example.com"' in ok(p.run("plan"))

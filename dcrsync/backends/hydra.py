@@ -81,6 +81,7 @@ UNSUPPORTED: dict[str, str] = {
     "authorization_encrypted_response_alg": f"{_NO_SUCH} (Hydra has no JARM)",
     "authorization_encrypted_response_enc": f"{_NO_SUCH} (Hydra has no JARM)",
     "require_signed_request_object": _NO_SUCH,
+    "software_statement": "the admin API takes no software statement: it is for dynamic registration (server.kind: rfc7592)",
     "extensions": "Hydra keeps extra metadata in `hydra.metadata`: move it there",
     "software_id": _NO_SUCH,
     "software_version": _NO_SUCH,
