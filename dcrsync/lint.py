@@ -24,6 +24,15 @@ from dcrsync.model import EXTENSIONS, ClientSpec, Diagnostic, Ignore, Location, 
 FAMILIES = ("hydra", "rfc7592", "keycloak")
 #: families that have nowhere to store `application_type`
 NO_APPLICATION_TYPE = frozenset({"hydra", "keycloak"})
+#: standard flags Keycloak keeps as string attributes that dcrsync does not map yet -> the attribute
+KEYCLOAK_NOT_MAPPED = {
+    "require_pushed_authorization_requests": "require.pushed.authorization.requests",
+    "dpop_bound_access_tokens": "dpop.bound.access.tokens",
+    "tls_client_certificate_bound_access_tokens": "tls.client.certificate.bound.access.tokens",
+    "backchannel_logout_session_required": "backchannel.logout.session.required",
+    "frontchannel_logout_session_required": "frontchannel.logout.session.required",
+    "require_signed_request_object": "request.object.required",
+}
 #: Keycloak's post-logout redirect URI meaning "the client's redirect URIs"
 KEYCLOAK_SAME_AS_REDIRECTS = "+"
 PKCE_ATTR = "pkce.code.challenge.method"
@@ -433,6 +442,10 @@ def dcr013_family_cannot_hold(client: ClientSpec, family: str | None) -> Iterato
         if EXTENSIONS in client.fields:
             why = "Keycloak keeps extra metadata in `keycloak.attributes`: move it there"
             yield "DCR013", client.where(EXTENSIONS), f"Keycloak cannot hold `{EXTENSIONS}`: {why}"
+        for path, attr in KEYCLOAK_NOT_MAPPED.items():
+            if path in client.fields:
+                why = f"dcrsync does not map it to Keycloak yet: set `keycloak.attributes.{attr}` instead"
+                yield "DCR013", client.where(path), f"Keycloak cannot hold `{path}`: {why}"
         if "software_statement" in client.fields:
             why = "the admin API takes no software statement: it is for dynamic registration (server.kind: rfc7592)"
             yield "DCR013", client.where("software_statement"), f"Keycloak cannot hold `software_statement`: {why}"
