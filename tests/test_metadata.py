@@ -252,3 +252,15 @@ def test_keycloak_flags_dcrsync_does_not_map_yet_stop_validate_with_the_attribut
     r = p.run("validate")
     assert r.exit_code == 1 and "svc.yaml:3:27: error[DCR013]" in r.output
     assert "keycloak.attributes.dpop.bound.access.tokens" in r.output
+
+
+def test_the_vendor_metadata_example_validates(monkeypatch):
+    from pathlib import Path
+
+    from click.testing import CliRunner
+
+    from dcrsync.cli import cli
+
+    monkeypatch.chdir(Path(__file__).resolve().parents[1] / "examples" / "registration")
+    r = CliRunner().invoke(cli, ["validate"], catch_exceptions=False)
+    assert r.exit_code == 0 and "0 errors, 0 warnings" in r.output, r.output
