@@ -120,3 +120,15 @@ def test_a_declared_set_field_lists_the_items_against_the_server_default():
     line = text.field_line(f, "update")
     assert line.startswith("+ grant_types: (newly declared; against the server default)")
     assert '+ "refresh_token"' in line and '"authorization_code"' not in line
+
+
+def test_golden_pull_request_comment_with_nested_and_set_changes():
+    from tests.test_github import golden
+
+    fields = [
+        describe(FieldChange("jwks", {"keys": [_key("k1"), _key("k0")]}, {"keys": [_key("k0"), _key("k2")]})),
+        describe(FieldChange("redirect_uris", ["https://old/cb", "https://app/cb"], ["https://app/cb", "https://new/cb"])),
+        describe(FieldChange("hydra.metadata", {"tier": "gold", "team": "payments"}, {"tier": "silver", "team": "payments"})),
+        describe(FieldChange("scope", "openid api:read", "openid api:read api:write", "declare")),
+    ]
+    golden("plan-readable-diff.md", markdown.render(_plan(*fields), details_url=None))
