@@ -13,9 +13,6 @@ import re
 from dataclasses import replace
 from typing import Any
 
-from deepdiff import DeepDiff
-from deepdiff.helper import notpresent
-
 from dcrsync.model import SENSITIVE, SET_FIELDS, TOKEN_FIELDS
 from dcrsync.plan import FieldChange
 
@@ -47,6 +44,9 @@ def describe(change: FieldChange) -> FieldChange:
 
 def nested_pairs(path: str, before: Any, after: Any) -> list[dict[str, Any]]:
     """[{path, before, after}] for each value that differs inside `before`/`after` (None: absent)."""
+    from deepdiff import DeepDiff  # here: importing it loads threads and locks the pure core must not
+    from deepdiff.helper import notpresent
+
     out: list[dict[str, Any]] = []
     for ignore_order in (True, False):  # order only where nothing else differs
         tree = DeepDiff(before, after, ignore_order=ignore_order, view="tree", verbose_level=2)

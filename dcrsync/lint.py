@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
-from dcrsync.backends import hydra, keycloak_map
+from dcrsync.backends import hydra_map, keycloak_map
 from dcrsync.model import EXTENSIONS, ClientSpec, Diagnostic, Ignore, Location, Severity
 
 #: server families lint knows; None stands for "any family"
@@ -450,7 +450,7 @@ def dcr013_family_cannot_hold(client: ClientSpec, family: str | None) -> Iterato
             why = "the admin API takes no software statement: it is for dynamic registration (server.kind: rfc7592)"
             yield "DCR013", client.where("software_statement"), f"Keycloak cannot hold `software_statement`: {why}"
     elif family == "hydra":
-        for path, why in hydra.unsupported(client):
+        for path, why in hydra_map.unsupported(client):
             yield "DCR013", client.where(path), f"Hydra cannot hold `{path}`: {why}"
 
 
