@@ -127,7 +127,7 @@ def _items(sign: str, values: list | None) -> str:
     return "<br>".join(f"{sign} {cell(v)}" for v in values or []) or "—"
 
 
-def _rows(f: FieldChange) -> list[str]:
+def field_rows(f: FieldChange) -> list[str]:
     """One row per field; a set-like field shows the items removed (before) and added (after), an
     object one row per value that differs inside it, at its own path."""
     note = {"declare": " <sub>newly declared</sub>", "unset": " <sub>no longer declared</sub>"}.get(f.kind, "")
@@ -141,7 +141,7 @@ def _rows(f: FieldChange) -> list[str]:
 def _table(change: Change) -> str:
     rows = ["| field | before | after |", "| --- | --- | --- |"]
     for f in change.fields:
-        rows.extend(_rows(f))
+        rows.extend(field_rows(f))
     return "\n".join(rows)
 
 
