@@ -28,6 +28,7 @@ def test_a_hundred_unconfirmed_creates_read_as_one_line():
     assert len(said) == 2, said
     line = said[0]
     assert line.startswith("warning: 100 clients: an interrupted apply sent its registration and lost the answer")
+    assert "an orphan client may exist there: look for one named …" in line
     assert "app-000, app-001, app-002, app-003, app-004, … (95 more)" in line and FLAG in line
     assert said[1] == "warning: state: one unrelated warning"  # not about a client: as it is
 
@@ -47,7 +48,7 @@ def test_a_few_are_shown_as_they_are_and_kinds_stay_apart():
     mixed += [f"d{i} (f.yaml:1:1): client d{i} is gone" for i in range(3)]
     got = lines(mixed)
     assert got == [
-        "3 clients: the server stored scope as … instead of … (c0, c1, c2); rerun with --all-warnings for each one in full",
+        "3 clients: the server stored scope as … instead of …; accepted (c0, c1, c2); rerun with --all-warnings for each one in full",
         "3 clients: client NAME is gone (d0, d1, d2); rerun with --all-warnings for each one in full",
     ]
     assert kind_of("no client here") == (None, "no client here")

@@ -13,6 +13,7 @@ from dcrsync.commands.common import parallelism_option, project_options, render_
 from dcrsync.errors import DcrsyncError, PlanError
 from dcrsync.plan import ACTIONS, Change, Plan
 from dcrsync.project import check_stale, load_specs, make_plan, open_project
+from dcrsync.render.warnings import lines as warning_lines
 
 PROGRESS_FROM = 20  # operations; fewer print no bar
 
@@ -23,8 +24,9 @@ PROGRESS_FROM = 20  # operations; fewer print no bar
 @click.option("--auto-approve", is_flag=True, help="Do not ask for confirmation.")
 @click.option("--force", is_flag=True, help="Apply even above the safety thresholds.")
 @click.option("--target", "targets", multiple=True, metavar="NAME", help="Apply only these clients (repeatable).")
+@click.option("--all-warnings", is_flag=True, help="Every warning in full, not one line per kind of warning about many clients.")
 @parallelism_option
-def apply(config_path, env_name, planfile, auto_approve, force, targets, parallelism) -> None:
+def apply(config_path, env_name, planfile, auto_approve, force, targets, parallelism, all_warnings) -> None:
     """Make the server match git, recording secrets in the encrypted state."""
     project = open_project(config_path, env_name)
     project.sops  # noqa: B018 - attaches sops to the store: apply reads and writes secrets
@@ -51,7 +53,7 @@ def apply(config_path, env_name, planfile, auto_approve, force, targets, paralle
                 live_by_name = planned.outcome.live_by_name
                 fetched = planned.fetched
                 all_specs = None if targets else planned.specs
-                click.echo(render_plan(plan, "text"), nl=False)
+                click.echo(render_plan(plan, "text", all_warnings), nl=False)
             if plan.conflicts:
                 raise PlanError(
                     f"{len(plan.conflicts)} conflict(s) stop the apply (listed above); nothing was sent to the server"
@@ -78,7 +80,7 @@ def apply(config_path, env_name, planfile, auto_approve, force, targets, paralle
                     bar.__exit__(None, None, None)
     finally:
         backend.close()
-    for warning in report.warnings:
+    for warning in warning_lines(report.warnings, all_warnings):
         click.echo(f"warning: {warning}", err=True)
     for change, message in report.failed:
         where = f"{change.source}: " if change.source else ""

@@ -1,8 +1,8 @@
 """Per-client warnings of one kind, read as one line: `N clients: <what>` with the names behind a flag.
 
 A warning about one client starts with its name (`NAME (file:line:col): …` or `NAME: …`). Its kind
-is what it says up to its first `:` or `;`, with the client's own name and quoted values masked, so
-that a hundred clients left unconfirmed by one crash give one kind. Fewer than `GROUP_FROM` of a
+is what it says after that, with the client's own name and quoted values masked, so that a hundred
+clients left unconfirmed by one crash give one kind. Fewer than `GROUP_FROM` of a
 kind, and warnings that name no client, are shown as they are. Pure: strings in, strings out.
 """
 
@@ -34,21 +34,7 @@ def kind_of(warning: str) -> tuple[str | None, str]:
     if m is None:
         return None, warning
     name, rest = m.group("name"), m.group("rest")
-    head = _QUOTED.sub("…", _first_clause(rest).replace(name, "NAME"))
-    return name, head.strip()
-
-
-def _first_clause(text: str) -> str:
-    """Up to the first `: ` or `; ` outside parentheses."""
-    depth = 0
-    for i, ch in enumerate(text):
-        if ch == "(":
-            depth += 1
-        elif ch == ")":
-            depth = max(0, depth - 1)
-        elif ch in ":;" and depth == 0 and text[i + 1 : i + 2] == " ":
-            return text[:i]
-    return text
+    return name, _QUOTED.sub("…", rest.replace(name, "NAME")).strip()
 
 
 def group(warnings: list[str]) -> list[str | Group]:
