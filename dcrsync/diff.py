@@ -2,7 +2,8 @@
 
 Pure: no I/O. Only declared fields are compared; values are normalised by the backend (sets
 sorted, scope split) and compared with `==`. Field-level detail comes from the flat path model
-(one path per declared field), so no generic deep-diff library is needed to describe a change.
+(one path per declared field); what differs inside a changed field (items added and removed, nested
+pairs) is described afterwards by `describe`, never used to decide whether it changed.
 
 The rules, in the order `compute` applies them to each client in git:
 - match: by the state record's client_id, then a pinned `client_id`, then (where the server
@@ -23,8 +24,17 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from dcrsync.describe import describe
 from dcrsync.errors import PlanError
-from dcrsync.model import ClientSpec, LiveClient, fingerprint, shown, uses_secret
+from dcrsync.model import (
+    NOT_VERIFIED,
+    SOFTWARE_STATEMENT,
+    ClientSpec,
+    LiveClient,
+    fingerprint,
+    shown,
+    uses_secret,
+)
 from dcrsync.ownership import Ownership
 from dcrsync.plan import Change, FieldChange
 from dcrsync.state import ClientRecord, State, live_values, record_fingerprint
@@ -104,7 +114,10 @@ def field_changes(
                 causes.add("pending")
             if server_changed:
                 causes.add("drift")
-        changes.append(FieldChange(path, shown(path, live.fields.get(path)), shown(path, declared[path]), kind))
+        before = shown(path, live.fields.get(path))
+        if path == SOFTWARE_STATEMENT and before is None and record is not None and path in record.desired:
+            before = {"claims": record.desired[path], "signature": NOT_VERIFIED}  # servers do not return it
+        changes.append(describe(FieldChange(path, before, shown(path, declared[path]), kind)))
     if record is not None:
         for path in sorted(set(record.desired) - set(desired)):
             if _is_default(path, live.fields.get(path), normalise, defaults or {}):

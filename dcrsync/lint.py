@@ -17,13 +17,22 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
-from dcrsync.backends import keycloak_map
-from dcrsync.model import ClientSpec, Diagnostic, Ignore, Location, Severity
+from dcrsync.backends import hydra_map, keycloak_map
+from dcrsync.model import EXTENSIONS, ClientSpec, Diagnostic, Ignore, Location, Severity
 
 #: server families lint knows; None stands for "any family"
 FAMILIES = ("hydra", "rfc7592", "keycloak")
 #: families that have nowhere to store `application_type`
 NO_APPLICATION_TYPE = frozenset({"hydra", "keycloak"})
+#: standard flags Keycloak keeps as string attributes that dcrsync does not map yet -> the attribute
+KEYCLOAK_NOT_MAPPED = {
+    "require_pushed_authorization_requests": "require.pushed.authorization.requests",
+    "dpop_bound_access_tokens": "dpop.bound.access.tokens",
+    "tls_client_certificate_bound_access_tokens": "tls.client.certificate.bound.access.tokens",
+    "backchannel_logout_session_required": "backchannel.logout.session.required",
+    "frontchannel_logout_session_required": "frontchannel.logout.session.required",
+    "require_signed_request_object": "request.object.required",
+}
 #: Keycloak's post-logout redirect URI meaning "the client's redirect URIs"
 KEYCLOAK_SAME_AS_REDIRECTS = "+"
 PKCE_ATTR = "pkce.code.challenge.method"
@@ -430,12 +439,19 @@ def dcr013_family_cannot_hold(client: ClientSpec, family: str | None) -> Iterato
     if family == "keycloak":
         for path, why in keycloak_map.unsupported(client):
             yield "DCR013", client.where(path), f"Keycloak cannot hold `{path}`: {why}"
-    elif family == "hydra" and "application_type" in client.fields:
-        message = (
-            "Hydra does not store `application_type` (it accepts it and keeps nothing, so every plan would "
-            "show it again): remove it; a private-use redirect scheme needs none on Hydra"
-        )
-        yield "DCR013", client.where("application_type"), message
+        if EXTENSIONS in client.fields:
+            why = "Keycloak keeps extra metadata in `keycloak.attributes`: move it there"
+            yield "DCR013", client.where(EXTENSIONS), f"Keycloak cannot hold `{EXTENSIONS}`: {why}"
+        for path, attr in KEYCLOAK_NOT_MAPPED.items():
+            if path in client.fields:
+                why = f"dcrsync does not map it to Keycloak yet: set `keycloak.attributes.{attr}` instead"
+                yield "DCR013", client.where(path), f"Keycloak cannot hold `{path}`: {why}"
+        if "software_statement" in client.fields:
+            why = "the admin API takes no software statement: it is for dynamic registration (server.kind: rfc7592)"
+            yield "DCR013", client.where("software_statement"), f"Keycloak cannot hold `software_statement`: {why}"
+    elif family == "hydra":
+        for path, why in hydra_map.unsupported(client):
+            yield "DCR013", client.where(path), f"Hydra cannot hold `{path}`: {why}"
 
 
 Check = Callable[[ClientSpec, str | None], Iterator[Finding]]

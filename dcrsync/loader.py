@@ -21,7 +21,15 @@ from typing import TYPE_CHECKING, Any
 
 from yaml.nodes import MappingNode, Node, SequenceNode
 
-from dcrsync.model import ClientSpec, Diagnostic, Ignore, Location
+from dcrsync.model import (
+    EXTENSIONS,
+    SOFTWARE_STATEMENT,
+    ClientSpec,
+    Diagnostic,
+    Ignore,
+    Location,
+    statement_claims,
+)
 from dcrsync.schemacheck import client_validator, schema_diagnostics, validator
 from dcrsync.substitute import substituter
 from dcrsync.yamlsource import Document, load_file, mapping_pairs, node_location
@@ -156,6 +164,9 @@ def _locations(
         fields[key] = node_location(file, value_node)
         if isinstance(value_node, SequenceNode):
             items[key] = _item_locations(file, value_node)
+        elif key == EXTENSIONS and isinstance(value_node, MappingNode):
+            for sub, (key_node, _) in mapping_pairs(value_node).items():
+                fields[f"{EXTENSIONS}.{sub}"] = node_location(file, key_node)
         elif key == "hydra" and isinstance(value_node, MappingNode):
             for sub, (_, sub_node) in mapping_pairs(value_node).items():
                 if isinstance(sub_node, SequenceNode):
@@ -226,7 +237,31 @@ def check_document(doc: Document, names: dict[str, Location], out: list[Diagnost
     out.extend(problems)
     if errors or problems:
         return None
-    return to_client(doc, pairs)
+    spec = to_client(doc, pairs)
+    problem = _read_statement(spec)
+    if problem is not None:
+        out.append(Diagnostic(spec.where(SOFTWARE_STATEMENT), "error", "load", problem))
+        return None
+    return spec
+
+
+def _read_statement(spec: ClientSpec) -> str | None:
+    """`software_statement: {file: …}` read (relative to the client file) and checked to be a JWT
+    whose claims decode; what is wrong, or None."""
+    value = spec.fields.get(SOFTWARE_STATEMENT)
+    if value is None:
+        return None
+    if isinstance(value, dict):
+        path = os.path.join(os.path.dirname(spec.location.file), str(value["file"]))
+        try:
+            with open(path, encoding="utf-8") as fh:
+                value = fh.read().strip()
+        except OSError as exc:
+            return f"software_statement file `{value['file']}` cannot be read ({exc.strerror}): fix the path"
+        spec.fields[SOFTWARE_STATEMENT] = value
+    if statement_claims(value) is None:
+        return "software_statement is not a JWT whose claims decode (header.claims.signature, base64url JSON)"
+    return None
 
 
 # --- public API ------------------------------------------------------------------------------

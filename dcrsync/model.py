@@ -7,6 +7,7 @@ names (``redirect_uris``) and family-specific ones prefixed with their block (``
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 from dataclasses import dataclass, field
@@ -63,8 +64,12 @@ class ClientSpec:
     unset: frozenset[str] = frozenset()
 
     def declared(self) -> dict[str, Any]:
-        """Every declared field as a flat path -> value mapping (family blocks prefixed)."""
+        """Every declared field as a flat path -> value mapping (family blocks prefixed, and each key
+        of `extensions:` compared on its own as `extensions.KEY`)."""
         out = dict(self.fields)
+        ext = out.pop(EXTENSIONS, None)
+        if isinstance(ext, dict):
+            out.update({f"{EXTENSIONS}.{k}": v for k, v in ext.items()})
         for k, v in self.hydra.items():
             out[f"hydra.{k}"] = v
         for k, v in self.keycloak.items():
@@ -75,6 +80,8 @@ class ClientSpec:
         return out
 
     def where(self, path: str) -> Location:
+        if path in self.field_locations:  # a key of a block (`extensions.KEY`) where it is known
+            return self.field_locations[path]
         top = path.split(".", 1)[0]
         return self.field_locations.get(top, self.location)
 
@@ -97,6 +104,9 @@ class LiveClient:
 
 
 # --- the one table of fields -------------------------------------------------------------
+
+#: the client file's block of vendor metadata: sent as-is (RFC 7592 servers), compared per key
+EXTENSIONS = "extensions"
 
 #: compared as sets (order never matters)
 SET_FIELDS: frozenset[str] = frozenset(
@@ -143,14 +153,37 @@ def uses_secret(fields: dict[str, Any]) -> bool:
 
 
 def shown(path: str, value: Any) -> Any:
-    """A value as a plan or a drift report may show it: secrets never."""
+    """A value as a plan or a drift report may show it: secrets never; a software statement as its
+    claims, decoded without verifying the signature."""
+    if path == SOFTWARE_STATEMENT and isinstance(value, str):
+        claims = statement_claims(value)
+        return {"claims": claims, "signature": NOT_VERIFIED} if claims is not None else value
     return SENSITIVE if path in SECRET_FIELDS and value is not None else value
+
+
+#: a signed JWT of client metadata (RFC 7591 §2.3): sent as-is, compared and shown by its claims
+SOFTWARE_STATEMENT = "software_statement"
+NOT_VERIFIED = "not verified by dcrsync (the server verifies it)"
+
+
+def statement_claims(jwt: str) -> dict[str, Any] | None:
+    """The claims of a compact JWT, decoded WITHOUT verifying its signature; None when it is not one."""
+    parts = jwt.strip().split(".")
+    if len(parts) != 3:
+        return None
+    try:
+        claims = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return claims if isinstance(claims, dict) else None
 
 
 def normalise_value(path: str, value: Any) -> Any:
     """A canonical form for comparison: sets sorted, scope split into sorted tokens."""
     if value is None:
         return None
+    if path == SOFTWARE_STATEMENT and isinstance(value, str):
+        return statement_claims(value) or value  # re-signed with the same claims: no change
     if path in TOKEN_FIELDS and isinstance(value, str):
         return sorted(set(value.split()))
     if path in SET_FIELDS and isinstance(value, list):

@@ -29,6 +29,16 @@ class FieldChange:
     before: Any
     after: Any
     kind: FieldKind = "change"
+    #: set-like fields (redirect_uris, scope, …): what the change adds and removes
+    items_added: list[Any] | None = None
+    items_removed: list[Any] | None = None
+    #: objects and lists of objects (jwks, hydra.metadata, …): each value that differs inside, at its
+    #: own path (`jwks.keys[kid=k1].kid`), as {path, before, after} (None: absent on that side)
+    nested: list[dict[str, Any]] | None = None
+
+
+#: FieldChange keys a plan file leaves out when empty (plans without them read as before)
+_DESCRIPTION = ("items_added", "items_removed", "nested")
 
 
 @dataclass
@@ -152,6 +162,7 @@ class Plan:
 
 def _change_dict(change: Change) -> dict[str, Any]:
     out = asdict(change)
+    out["fields"] = [{k: v for k, v in f.items() if k not in _DESCRIPTION or v is not None} for f in out["fields"]]
     return {k: v for k, v in out.items() if v is not None or k in ("client_id",)}
 
 

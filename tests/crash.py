@@ -13,12 +13,12 @@ from pathlib import Path
 import pytest
 
 
-def start_apply(project, log: Path, parallelism: int = 4) -> subprocess.Popen:
+def start_apply(project, log: Path, parallelism: int = 4, extra: tuple[str, ...] = ()) -> subprocess.Popen:
     """`dcrsync apply` as its own process group, its output in a file (a pipe nobody reads would block it)."""
     with log.open("wb") as out:
         return subprocess.Popen(
             [sys.executable, "-m", "dcrsync", "apply", "--config", str(project.config), "--auto-approve",
-             "--parallelism", str(parallelism)],
+             "--parallelism", str(parallelism), *extra],
             stdout=out, stderr=subprocess.STDOUT, cwd=project.root, start_new_session=True,
         )
 

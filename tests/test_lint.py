@@ -471,8 +471,9 @@ def test_dcr012_only_on_hydra(root: Path, family: str | None) -> None:
 def test_dcr013_application_type_on_hydra(root: Path) -> None:
     text = "name: a\ngrant_types: [client_credentials]\napplication_type: web\n"
     assert family_findings(root, text, "hydra") == [
-        "c.yaml:3:19: error[DCR013]: Hydra does not store `application_type` (it accepts it and keeps nothing, "
-        "so every plan would show it again): remove it; a private-use redirect scheme needs none on Hydra"
+        "c.yaml:3:19: error[DCR013]: Hydra cannot hold `application_type`: Hydra has no such client field: it "
+        "accepts it and keeps nothing, so every plan would show it again; a private-use redirect scheme needs "
+        "none on Hydra"
     ]
     assert family_findings(root, text, "rfc7592") == family_findings(root, text, None) == []
 

@@ -231,7 +231,7 @@ def test_sigkill_converges_and_every_orphan_is_reported(tmp_path, age_key):
         killed, reported = [], set()
         for i, (label, ready) in enumerate(points):
             log = p.root / f"apply-{i}.log"
-            proc = start_apply(p, log)
+            proc = start_apply(p, log, extra=("--all-warnings",))
             if kill_when(proc, ready):
                 killed.append(label)
             out = log.read_text()
@@ -239,7 +239,7 @@ def test_sigkill_converges_and_every_orphan_is_reported(tmp_path, age_key):
             reported |= set(ORPHAN.findall(out))
         assert len(killed) >= 3, killed
 
-        final = p.run_sub("apply", "--auto-approve")
+        final = p.run_sub("apply", "--auto-approve", "--all-warnings")  # each orphan by name
         assert final.returncode == 0, final.stdout + final.stderr
         reported |= set(ORPHAN.findall(final.stdout + final.stderr))
         assert p.run("plan", "--detailed-exitcode").exit_code == 0

@@ -12,6 +12,7 @@ from urllib.parse import parse_qs, urlparse
 import httpx
 
 from dcrsync.backends.base import Backend, Fetched, Marker, Result, default_normalise
+from dcrsync.backends.hydra_map import PORTABLE_TOO, unsupported
 from dcrsync.errors import BackendError
 from dcrsync.http import error_detail, make_client, unreachable
 from dcrsync.model import SET_FIELDS, ClientSpec, LiveClient
@@ -69,6 +70,7 @@ _PATH = {key: f"hydra.{key}" for key in HYDRA_FIELDS}
 _NEVER_KEPT = ("client_secret", "registration_access_token")
 
 
+
 def to_live(raw: dict[str, Any]) -> LiveClient:
     """One client of Hydra's answer; runs 10,000 times for a plan, so it stays lean."""
     for key in _NEVER_KEPT:
@@ -77,6 +79,9 @@ def to_live(raw: dict[str, Any]) -> LiveClient:
             break
     path = _PATH.get
     fields = {path(key, key): value for key, value in raw.items()}
+    for key in PORTABLE_TOO:
+        if key in raw:
+            fields[key] = raw[key]
     meta = raw.get("metadata")
     mark: dict[str, Any] = {}
     if isinstance(meta, dict) and MARKER_KEY in meta:
@@ -300,6 +305,15 @@ class HydraBackend(Backend):
             return
         raise self._error(response, f"delete client {live.client_id}")
 
+    def check_specs(self, specs: Sequence[ClientSpec]) -> None:
+        """Refuse, at the field's file:line and before anything is sent, what Hydra would drop."""
+        lines = [
+            f"{spec.where(path)}: {spec.name}: hydra cannot hold `{path}`: {why}"
+            for spec in specs for path, why in unsupported(spec)
+        ]
+        if lines:
+            raise BackendError("\n".join(lines))
+
     #: raw representation -> LiveClient: lets `drift` tell which raw keys are declared fields
 
     @staticmethod
@@ -308,6 +322,8 @@ class HydraBackend(Backend):
             return go_duration_seconds(value)
         if path == "hydra.metadata" and value in (None, {}):
             return {}
+        if value is None and path.removeprefix("hydra.") in PORTABLE_TOO:
+            return False  # Hydra leaves a false flag out of its answer
         if value is None and (path in SET_FIELDS):
             return []  # Hydra answers null on create and [] on read for the same empty list
         return default_normalise(path, value)

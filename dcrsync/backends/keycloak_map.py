@@ -45,6 +45,10 @@ ATTR_FIELDS: dict[str, str] = {
     "request_object_encryption_alg": "request.object.encryption.alg",
     "request_object_encryption_enc": "request.object.encryption.enc",
     "tls_client_auth_subject_dn": "x509.subjectdn",
+    # JARM (Keycloak's OIDC advanced settings: authorization response signature / encryption)
+    "authorization_signed_response_alg": "authorization.signed.response.alg",
+    "authorization_encrypted_response_alg": "authorization.encrypted.response.alg",
+    "authorization_encrypted_response_enc": "authorization.encrypted.response.enc",
     # informational metadata: Keycloak keeps it as an attribute, as given
     "software_id": "software_id",
     "software_version": "software_version",

@@ -27,7 +27,7 @@ import httpx
 from dcrsync.backends.base import Backend, Fetched, Marker, Result, default_normalise
 from dcrsync.errors import BackendError
 from dcrsync.http import RetryPolicy, describe_error, error_detail, make_client, retry_after, unreachable
-from dcrsync.model import SET_FIELDS, ClientSpec, LiveClient
+from dcrsync.model import EXTENSIONS, SET_FIELDS, ClientSpec, LiveClient
 from dcrsync.state import ClientRecord
 
 #: never kept in LiveClient.raw / fields
@@ -63,9 +63,11 @@ def unreadable_message(name: str, client_id: str) -> str:
 
 def to_live(raw: dict[str, Any], name: str | None, owner: str | None) -> LiveClient:
     raw = {k: v for k, v in raw.items() if k not in SECRET_KEYS}
+    fields = dict(raw)
+    fields.update({f"{EXTENSIONS}.{k}": v for k, v in raw.items()})  # compared only where declared
     return LiveClient(
         client_id=str(raw.get("client_id") or ""),
-        fields=dict(raw),
+        fields=fields,
         raw=raw,
         managed_name=name,
         owner=owner if name else None,
@@ -74,13 +76,33 @@ def to_live(raw: dict[str, Any], name: str | None, owner: str | None) -> LiveCli
 
 
 def registration_body(spec: ClientSpec) -> dict[str, Any]:
-    """RFC 7591 metadata as declared: no `hydra:` / `keycloak:` blocks, no name, no marker."""
-    return {k: v for k, v in spec.fields.items() if v is not None}
+    """RFC 7591 metadata as declared: no `hydra:` / `keycloak:` blocks, no name, no marker; the
+    `extensions:` block merged in flat, as the server's own metadata."""
+    body = {k: v for k, v in spec.fields.items() if v is not None and k != EXTENSIONS}
+    body.update(_extensions(spec, body))
+    return body
+
+
+# --- vendor metadata (`extensions:`) -------------------------------------------------------------
+#: never carried by `extensions:` (the schema refuses them at file:line first; this is the last guard)
+_NOT_VENDOR = frozenset({"client_id", *NOT_IN_PUT, *SECRET_KEYS, "software_statement"})
+
+
+def _extensions(spec: ClientSpec, standard: dict[str, Any]) -> dict[str, Any]:
+    ext = spec.fields.get(EXTENSIONS) or {}
+    bad = sorted(k for k in ext if k in _NOT_VENDOR or k in standard)
+    if bad:
+        raise BackendError(
+            f"{spec.where(f'{EXTENSIONS}.{bad[0]}')}: {spec.name}: `extensions.{bad[0]}` is a standard or "
+            "reserved field, not vendor metadata: write it at the top level (secrets are never declared)"
+        )
+    return {k: v for k, v in ext.items() if v is not None}
 
 
 def update_body(spec: ClientSpec, live: LiveClient) -> dict[str, Any]:
     """A full replacement (§2.2): what the server holds now plus what git declares."""
-    body = {k: v for k, v in live.raw.items() if k not in NOT_IN_PUT and v is not None and k not in spec.unset}
+    unset = {p.removeprefix(f"{EXTENSIONS}.") for p in spec.unset}  # vendor keys no longer declared too
+    body = {k: v for k, v in live.raw.items() if k not in NOT_IN_PUT and v is not None and k not in unset}
     body.update(registration_body(spec))
     body["client_id"] = live.client_id
     return body

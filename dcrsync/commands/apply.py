@@ -14,6 +14,7 @@ from dcrsync.commands.common import parallelism_option, project_options, render_
 from dcrsync.errors import DcrsyncError, PlanError
 from dcrsync.plan import ACTIONS, Change, Plan
 from dcrsync.project import open_project, prepare_apply
+from dcrsync.render.warnings import lines as warning_lines
 from dcrsync.state import State
 from dcrsync.store import StateStore
 
@@ -26,10 +27,11 @@ PROGRESS_FROM = 20  # operations; fewer print no bar
 @click.option("--auto-approve", is_flag=True, help="Do not ask for confirmation.")
 @click.option("--force", is_flag=True, help="Apply even above the safety thresholds.")
 @click.option("--target", "targets", multiple=True, metavar="NAME", help="Apply only these clients (repeatable).")
+@click.option("--all-warnings", is_flag=True, help="Every warning in full, not one line per kind of warning about many clients.")
 @parallelism_option
 @click.option("--lock-timeout", type=click.FloatRange(0), default=0, show_default=True, metavar="SECONDS",
               help="Wait this long for the state's lock held by another run (0: refuse at once).")
-def apply(config_path, env_name, planfile, auto_approve, force, targets, parallelism, lock_timeout) -> None:
+def apply(config_path, env_name, planfile, auto_approve, force, targets, parallelism, lock_timeout, all_warnings) -> None:
     """Make the server match git, recording secrets in the encrypted state."""
     project = open_project(config_path, env_name)
     project.unlock()
@@ -44,7 +46,7 @@ def apply(config_path, env_name, planfile, auto_approve, force, targets, paralle
             plan, specs, live_by_name = prepared.plan, prepared.specs, prepared.live_by_name
             fetched, all_specs = prepared.fetched, prepared.all_specs
             if saved is None:
-                click.echo(render_plan(plan, "text"), nl=False)
+                click.echo(render_plan(plan, "text", all_warnings), nl=False)
             if plan.conflicts:
                 raise PlanError(
                     f"{len(plan.conflicts)} conflict(s) stop the apply (listed above); nothing was sent to the server"
@@ -67,7 +69,7 @@ def apply(config_path, env_name, planfile, auto_approve, force, targets, paralle
                 report = applier.run(plan, specs, live_by_name)
     finally:
         backend.close()
-    _summary(report, store)
+    _summary(report, store, all_warnings)
     unreadable = _report_unreadable(fetched, specs)
     if not report.ok or unreadable:
         sys.exit(1)
@@ -83,8 +85,8 @@ def _read_replaying(store: StateStore) -> State:
     return state
 
 
-def _summary(report: ApplyReport, store: StateStore) -> None:
-    for warning in report.warnings:
+def _summary(report: ApplyReport, store: StateStore, all_warnings: bool) -> None:
+    for warning in warning_lines(report.warnings, all_warnings):
         click.echo(f"warning: {warning}", err=True)
     for change, message in report.failed:
         where = f"{change.source}: " if change.source else ""

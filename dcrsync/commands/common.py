@@ -22,12 +22,12 @@ def project_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     return fn
 
 
-def render_plan(plan: Plan, fmt: str) -> str:
+def render_plan(plan: Plan, fmt: str, all_warnings: bool = False) -> str:
     if fmt == "json":
         return render_json.render(plan)
     if fmt == "markdown":
         return render_markdown.render(plan)
-    return render_text.render(plan, colour=colour.wanted())
+    return render_text.render(plan, colour=colour.wanted(), all_warnings=all_warnings)
 
 
 def parallelism_option(fn: Callable[..., Any]) -> Callable[..., Any]:

@@ -17,8 +17,9 @@ from dcrsync.project import gather, make_plan, open_project
 @click.option("--format", "fmt", type=click.Choice(["text", "markdown", "json"]), default="text", show_default=True)
 @click.option("--target", "targets", multiple=True, metavar="NAME", help="Plan only these clients (repeatable).")
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 2 when there are changes, 0 when none.")
+@click.option("--all-warnings", is_flag=True, help="Every warning in full, not one line per kind of warning about many clients.")
 @parallelism_option
-def plan(config_path, env_name, out, fmt, targets, detailed_exitcode, parallelism) -> None:
+def plan(config_path, env_name, out, fmt, targets, detailed_exitcode, parallelism, all_warnings) -> None:
     """Show what apply would change on the server."""
     project = open_project(config_path, env_name)
     backend = project.backend(parallelism)
@@ -29,7 +30,7 @@ def plan(config_path, env_name, out, fmt, targets, detailed_exitcode, parallelis
         backend.close()
     if out is not None:
         out.write_text(planned.plan.to_json())
-    click.echo(render_plan(planned.plan, fmt), nl=False)
+    click.echo(render_plan(planned.plan, fmt, all_warnings), nl=False)
     if out is not None and fmt != "json":
         click.echo(f"Saved the plan to {out}; apply exactly it with `dcrsync apply {out}`.", err=True)
     if planned.plan.conflicts:

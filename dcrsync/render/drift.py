@@ -7,7 +7,10 @@ from __future__ import annotations
 import html
 from typing import Any
 
+from dcrsync.describe import describe as described
 from dcrsync.drift import DriftReport, UndeclaredClient
+from dcrsync.render.markdown import field_rows
+from dcrsync.render.text import field_line
 from dcrsync.render.values import cell, show
 from dcrsync.undeclared import UndeclaredChange
 
@@ -95,8 +98,8 @@ def text(report: DriftReport) -> str:
         lines.append(f"  ! {c.kind} {c.name}  {extra}{when}")
         if c.detail:
             lines.append(f"      # {c.detail}")
-        for f in c.fields:
-            lines.append(f"      ~ {f.path}: {show(f.before)} -> {show(f.after)}")
+        for f in c.fields:  # what differs inside a field at its own path, as in a plan
+            lines.extend("      " + line for line in field_line(described(f), "update").split("\n"))
         lines.append("")
     if report.undeclared:
         lines += _undeclared_text(report.undeclared)
@@ -120,7 +123,7 @@ def markdown(report: DriftReport, limit: int = LIMIT) -> str:
         if not c.fields:
             continue
         rows = ["| field | at last apply | on the server now |", "| --- | --- | --- |"]
-        rows += [f"| `{f.path}` | {cell(f.before)} | {cell(f.after)} |" for f in c.fields]
+        rows += [row for f in c.fields for row in field_rows(described(f))]
         section = f"<details><summary><b>{html.escape(c.name)}</b>: {len(c.fields)} field(s)</summary>\n\n" + "\n".join(rows) + "\n\n</details>\n\n"
         if len(body) + len(section) > limit - 500:
             hidden += 1

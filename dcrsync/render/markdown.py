@@ -26,6 +26,7 @@ from typing import Any
 from dcrsync.plan import DESTRUCTIVE, Change, FieldChange, Plan
 from dcrsync.render.text import SYMBOL, summary_line
 from dcrsync.render.values import cell
+from dcrsync.render.warnings import lines as warning_lines
 
 LIMIT = 60_000
 MARKER = "<!-- dcrsync-plan -->"
@@ -114,11 +115,33 @@ def _after(f: FieldChange) -> str:
     return cell(f.after)
 
 
+def _code(text: str) -> str:
+    return "<code>" + html.escape(text, quote=False).replace("|", "\\|") + "</code>"
+
+
+def _side(value: object) -> str:
+    return "<i>(absent)</i>" if value is None else cell(value)
+
+
+def _items(sign: str, values: list | None) -> str:
+    return "<br>".join(f"{sign} {cell(v)}" for v in values or []) or "—"
+
+
+def field_rows(f: FieldChange) -> list[str]:
+    """One row per field; a set-like field shows the items removed (before) and added (after), an
+    object one row per value that differs inside it, at its own path."""
+    note = {"declare": " <sub>newly declared</sub>", "unset": " <sub>no longer declared</sub>"}.get(f.kind, "")
+    if f.items_added is not None or f.items_removed is not None:
+        return [f"| `{f.path}`{note} <sub>items</sub> | {_items('−', f.items_removed)} | {_items('+', f.items_added)} |"]
+    if f.nested:
+        return [f"| {_code(p['path'])}{note} | {_side(p['before'])} | {_side(p['after'])} |" for p in f.nested]
+    return [f"| `{f.path}`{note} | {_before(f)} | {_after(f)} |"]
+
+
 def _table(change: Change) -> str:
     rows = ["| field | before | after |", "| --- | --- | --- |"]
     for f in change.fields:
-        note = {"declare": " <sub>newly declared</sub>", "unset": " <sub>no longer declared</sub>"}.get(f.kind, "")
-        rows.append(f"| `{f.path}`{note} | {_before(f)} | {_after(f)} |")
+        rows.extend(field_rows(f))
     return "\n".join(rows)
 
 
@@ -201,7 +224,8 @@ def _head(plan: Plan, title: str) -> str:
 def _tail(plan: Plan, url: str | None) -> str:
     lines: list[str] = []
     if plan.warnings:
-        lines += ["**Warnings**", ""] + _bounded_list(plan.warnings, _WARNINGS_LIMIT, "warning(s)") + [""]
+        said = warning_lines(plan.warnings)  # one line per kind about many clients; all in the JSON plan
+        lines += ["**Warnings**", ""] + _bounded_list(said, _WARNINGS_LIMIT, "warning(s)") + [""]
     lines.append(summary_line(plan))
     if url and plan.changes:
         lines += ["", f"Full plan: the plan artifact of {_link(url, 'this run')}."]

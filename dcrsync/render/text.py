@@ -6,6 +6,7 @@ import click
 
 from dcrsync.plan import Change, FieldChange, Plan
 from dcrsync.render.values import show
+from dcrsync.render.warnings import lines as warning_lines
 
 SYMBOL = {"create": "+", "update": "~", "move": "->", "rotate": "!", "replace": "-/+", "delete": "-"}
 COLOUR = {"create": "green", "update": "yellow", "move": "cyan", "rotate": "magenta", "replace": "magenta", "delete": "red"}
@@ -41,15 +42,25 @@ def _change(change: Change, colour: bool) -> list[str]:
     if change.records_only:
         lines.append(f"      {style('+')} recorded in state only: nothing is sent to the server")
     for f in change.fields:
-        lines.append("      " + field_line(f, change.action, style))
+        lines.extend("      " + line for line in field_line(f, change.action, style).split("\n"))
     return lines
 
 
 def field_line(f: FieldChange, action: str, style=lambda t: t) -> str:
     """One field of a change: `+ path: value` for a create, `~ path: before -> after` for a change,
-    `+ path: (server default) -> value` for a newly declared one, `- path: before -> (unset)`."""
+    `+ path: (server default) -> value` for a newly declared one, `- path: before -> (unset)`.
+
+    A set-like field lists the items it adds and removes under `~ path:`, and an object the values
+    that differ inside it, each at its own path, instead of both whole values (several lines)."""
     if action == "create":
         return f"{style('+')} {f.path}: {show(f.after)}"
+    if f.items_added is not None or f.items_removed is not None:
+        head = f"{style('+' if f.kind == 'declare' else '~')} {f.path}:" + (" (newly declared; against the server default)" if f.kind == "declare" else "")
+        items = [f"    {style('+')} {show(v)}" for v in f.items_added or []]
+        items += [f"    {style('-')} {show(v)}" for v in f.items_removed or []]
+        return "\n".join([head, *items])
+    if f.nested:
+        return "\n".join(_nested_line(p, style) for p in f.nested)
     if f.kind == "declare":
         return f"{style('+')} {f.path}: (server default: {show(f.before)}) -> {show(f.after)}"
     if f.kind == "unset":
@@ -57,7 +68,17 @@ def field_line(f: FieldChange, action: str, style=lambda t: t) -> str:
     return f"{style('~')} {f.path}: {show(f.before)} -> {show(f.after)}"
 
 
-def render(plan: Plan, colour: bool = False) -> str:
+def _nested_line(pair: dict, style) -> str:
+    if pair["before"] is None:
+        return f"{style('+')} {pair['path']}: {show(pair['after'])}"
+    if pair["after"] is None:
+        return f"{style('-')} {pair['path']}: {show(pair['before'])} -> (absent)"
+    return f"{style('~')} {pair['path']}: {show(pair['before'])} -> {show(pair['after'])}"
+
+
+def render(plan: Plan, colour: bool = False, all_warnings: bool = False) -> str:
+    """The plan for a terminal; warnings about many clients of one kind as one line each, unless
+    `all_warnings`."""
     env = f" (environment {plan.environment})" if plan.environment else ""
     lines = [f"dcrsync plan for {plan.server.get('kind')} at {plan.server.get('url')}{env}", ""]
     for conflict in plan.conflicts:
@@ -67,7 +88,7 @@ def render(plan: Plan, colour: bool = False) -> str:
     for change in plan.changes:
         lines.extend(_change(change, colour))
         lines.append("")
-    for warning in plan.warnings:
+    for warning in warning_lines(plan.warnings, all_warnings):
         lines.append(("warning: " if not colour else click.style("warning: ", fg="yellow")) + warning)
     if plan.warnings:
         lines.append("")

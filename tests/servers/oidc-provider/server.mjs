@@ -149,6 +149,18 @@ const provider = new Provider(issuer, {
     revocation: { enabled: true },
     registration: { enabled: true, initialAccessToken },
     registrationManagement: { enabled: true, rotateRegistrationAccessToken: rotateRat },
+    // the standard metadata dcrsync round-trips (tests/test_metadata.py): each is kept only where
+    // its feature is on (PAR and DPoP are on by default in v9)
+    backchannelLogout: { enabled: true },
+    encryption: { enabled: true },
+    jwtResponseModes: { enabled: true },
+    requestObjects: { enabled: true },
+    mTLS: { enabled: true, certificateBoundAccessTokens: true },
+  },
+  // vendor metadata (dcrsync's `extensions:` block), modelled on IAM registration APIs: stored and
+  // returned as given; anything else outside the standard is stripped
+  extraClientMetadata: {
+    properties: ['access_policy_id', 'enforce_pkce', 'entitlements', 'identity_providers'],
   },
 });
 
