@@ -20,6 +20,7 @@ from dcrsync.errors import DcrsyncError, StateError
 from dcrsync.export import document_for, dump, owned_by, reserved, unique_names
 from dcrsync.loader import LoadResult, add_lint, load_clients, load_project
 from dcrsync.model import ClientSpec, LiveClient, observed, uses_secret
+from dcrsync.ownership import Ownership
 from dcrsync.project import InvalidClients, Project
 from dcrsync.state import State, desired_values, live_values, now
 
@@ -82,14 +83,14 @@ def _auth_method(live: LiveClient) -> str:
 
 def _previous_owner(live: LiveClient, owner: str) -> str | None:
     """The owner a hand-made client had (Hydra's `owner`), which the marker replaces and keeps."""
-    if live.managed_name is not None:
+    if not Ownership(owner).unmarked(live):
         return None
     before = live.raw.get("owner")
     return str(before) if before and before != owner else None
 
 
 def _foreign(live: LiveClient, owner: str) -> str | None:
-    if live.managed_name and live.owner not in (None, owner):
+    if Ownership(owner).foreign(live):
         return f"it carries the marker of dcrsync owner {live.owner!r}; it is not ours to import"
     return None
 

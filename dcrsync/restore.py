@@ -10,6 +10,7 @@ from dcrsync.apply import new_secret
 from dcrsync.backends.base import Backend, Marker, Result
 from dcrsync.errors import DcrsyncError, StateError
 from dcrsync.model import ClientSpec, LiveClient, Location, observed, uses_secret
+from dcrsync.ownership import Ownership
 from dcrsync.project import Project, load_specs
 from dcrsync.state import ClientRecord, State, desired_values, live_values, now
 from dcrsync.tokencheck import Verdict, check_secret
@@ -112,10 +113,8 @@ def recover(project: Project, backend: Backend) -> Recovered:
         fetched = backend.fetch([])
         state = State()
         out = Recovered([], [], [])
-        for live in sorted(fetched.clients, key=lambda c: c.managed_name or ""):
-            if live.owner != project.config.owner or not live.managed_name:
-                continue
-            name = live.managed_name
+        ours = Ownership(project.config.owner, backend.lists).by_name(fetched.clients)
+        for name, live in sorted(ours.items()):
             spec = specs.get(name)
             desired = desired_values(spec, backend.normalise) if spec else {}
             applied = live_values(live, desired, backend.normalise)
