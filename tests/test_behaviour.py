@@ -54,8 +54,10 @@ def project(env: BackendEnv, tmp_path, age_key, request):
 
 
 def service(env: BackendEnv, name: str, **extra) -> dict:
-    return {"client_name": name, "grant_types": ["client_credentials"], "scope": env.scopes[0],
-            "token_endpoint_auth_method": "client_secret_basic", **env.service_extra, **extra}
+    """The backend service the OpenID Connect registration guides recommend (issue 10): the same
+    plain YAML on every family, no redirect URI and no response type."""
+    return {"client_name": name, "grant_types": ["client_credentials"], "response_types": [],
+            "token_endpoint_auth_method": "client_secret_basic", **extra}
 
 
 def skip_unless(env: BackendEnv, scenario: str) -> None:

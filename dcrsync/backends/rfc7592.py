@@ -73,9 +73,22 @@ def to_live(raw: dict[str, Any], name: str | None, owner: str | None) -> LiveCli
     )
 
 
+#: the grants that go through the authorization endpoint and so need a response type
+REDIRECT_GRANTS = frozenset({"authorization_code", "implicit"})
+
+
 def registration_body(spec: ClientSpec) -> dict[str, Any]:
-    """RFC 7591 metadata as declared: no `hydra:` / `keycloak:` blocks, no name, no marker."""
-    return {k: v for k, v in spec.fields.items() if v is not None}
+    """RFC 7591 metadata as declared: no `hydra:` / `keycloak:` blocks, no name, no marker.
+
+    RFC 7591's default for `response_types` is [code], and a server then demands `redirect_uris`.
+    A client whose declared grants never use the authorization endpoint (a `client_credentials`
+    service) is sent `response_types: []` when it declares none: what the server must know, not a
+    field dcrsync compares (only what the YAML declares is compared)."""
+    body = {k: v for k, v in spec.fields.items() if v is not None}
+    grants = body.get("grant_types")
+    if "response_types" not in body and isinstance(grants, list) and not REDIRECT_GRANTS & set(grants):
+        body["response_types"] = []
+    return body
 
 
 def update_body(spec: ClientSpec, live: LiveClient) -> dict[str, Any]:
