@@ -21,11 +21,13 @@ import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, ClassVar
+from urllib.parse import urlsplit
 
 import httpx
 
+from dcrsync import discovery
 from dcrsync.backends.base import Backend, Fetched, Marker, Result, default_normalise
-from dcrsync.errors import BackendError
+from dcrsync.errors import BackendError, ConfigError
 from dcrsync.http import RetryPolicy, describe_error, make_client, retry_after
 from dcrsync.model import SET_FIELDS, ClientSpec, LiveClient
 from dcrsync.state import ClientRecord
@@ -123,7 +125,10 @@ class Rfc7592Backend(Backend):
     rotates_secret: ClassVar[bool] = False  # RFC 7592 has no standard way to ask for a new secret
 
     def __init__(self, server: dict[str, Any], *, parallelism: int = 4) -> None:
-        self.url = str(server["registration_url"]).rstrip("/")
+        self.issuer = str(server["issuer"]).rstrip("/") if server.get("issuer") else None
+        if self.issuer and urlsplit(self.issuer).scheme not in ("http", "https"):
+            raise ConfigError(f"server.issuer is {self.issuer!r}, not an http(s) URL: set it in dcrsync.yaml")
+        self.url = str(server.get("registration_url") or "").rstrip("/")
         self.initial_access_token = server.get("initial_access_token") or None
         self.owner = server.get("owner")  # filled by callers that know it (LiveClient.owner)
         self.parallelism = max(1, parallelism)
@@ -132,6 +137,61 @@ class Rfc7592Backend(Backend):
         # no global Authorization header: every request carries its own token
         self.http = make_client(timeout=timeout, max_connections=conns)
         self.http_once = make_client(timeout=timeout, max_connections=conns, policy=RetryPolicy(attempts=1))
+        self._discovered: tuple[dict[str, Any], str] | None | bool = False  # False: not read yet
+        if not self.url:  # configured with the issuer alone
+            found = self.metadata()
+            endpoint = found[0].get("registration_endpoint") if found else None
+            if not isinstance(endpoint, str) or not endpoint:
+                where = found[1] if found else " or ".join(discovery.metadata_urls(str(self.issuer)))
+                raise BackendError(
+                    f"server.issuer {self.issuer}: no registration_endpoint in its metadata ({where}); "
+                    "set server.registration_url in dcrsync.yaml"
+                )
+            self.url = endpoint.rstrip("/")
+
+    # --- what the server says it supports ------------------------------------------------
+    def metadata(self) -> tuple[dict[str, Any], str] | None:
+        """The server's discovery / RFC 8414 metadata and where it was read; None when it publishes
+        none. Read once. Without `issuer`, the registration URL's origin is asked, and its answer is
+        used only when it names this registration endpoint (never another tenant's document)."""
+        if self._discovered is not False:
+            return self._discovered or None
+        if self.issuer:
+            urls = discovery.metadata_urls(self.issuer)
+        else:
+            origin = discovery.origin_of(self.url)
+            urls = [origin + discovery.OIDC_WELL_KNOWN, origin + discovery.OAUTH_WELL_KNOWN]
+        found: tuple[dict[str, Any], str] | None = None
+        for url in urls:
+            response = self._read("GET", url, None)
+            try:
+                doc = response.json() if response.status_code == 200 else None
+            except ValueError:
+                doc = None
+            if not isinstance(doc, dict):
+                continue
+            endpoint = str(doc.get("registration_endpoint") or "").rstrip("/")
+            if self.issuer or (self.url and endpoint == self.url):
+                found = (doc, url)
+                break
+        self._discovered = found
+        return found
+
+    def check_specs(self, specs: Sequence[ClientSpec]) -> None:
+        """Refuse, at the field's file:line and before anything is sent, what the server's published
+        metadata says it does not support; a scope it does not advertise is a plan warning."""
+        found = self.metadata()
+        if found is None:
+            return  # the server publishes nothing: planned as before
+        doc, source = found
+        findings = sorted(
+            (f for spec in specs for f in discovery.unsupported(spec, doc, source)),
+            key=lambda f: (f.location.file, f.location.line, f.location.col),
+        )
+        self.notes = [f.format() for f in findings if f.severity == "warning"]
+        errors = [f.format() for f in findings if f.severity == "error"]
+        if errors:
+            raise BackendError("\n".join(errors))
 
     # --- plumbing -------------------------------------------------------------------------
     @staticmethod
