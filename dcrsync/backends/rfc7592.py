@@ -137,7 +137,8 @@ class Rfc7592Backend(Backend):
         # no global Authorization header: every request carries its own token
         self.http = make_client(timeout=timeout, max_connections=conns)
         self.http_once = make_client(timeout=timeout, max_connections=conns, policy=RetryPolicy(attempts=1))
-        self._discovered: tuple[dict[str, Any], str] | None | bool = False  # False: not read yet
+        self._metadata: tuple[dict[str, Any], str] | None = None
+        self._metadata_read = False
         if not self.url:  # configured with the issuer alone
             found = self.metadata()
             endpoint = found[0].get("registration_endpoint") if found else None
@@ -154,8 +155,8 @@ class Rfc7592Backend(Backend):
         """The server's discovery / RFC 8414 metadata and where it was read; None when it publishes
         none. Read once. Without `issuer`, the registration URL's origin is asked, and its answer is
         used only when it names this registration endpoint (never another tenant's document)."""
-        if self._discovered is not False:
-            return self._discovered or None
+        if self._metadata_read:
+            return self._metadata
         if self.issuer:
             urls = discovery.metadata_urls(self.issuer)
         else:
@@ -174,7 +175,7 @@ class Rfc7592Backend(Backend):
             if self.issuer or (self.url and endpoint == self.url):
                 found = (doc, url)
                 break
-        self._discovered = found
+        self._metadata, self._metadata_read = found, True
         return found
 
     def check_specs(self, specs: Sequence[ClientSpec]) -> None:
