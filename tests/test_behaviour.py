@@ -2,7 +2,8 @@
 
 Families come from tests/harness/*: Hydra's admin API, RFC 7591/7592 (node oidc-provider with
 registration token rotation on and off, with and without an initial access token; Hydra's
-/oauth2/register) and Keycloak. A family that cannot do a scenario says why in its harness
+/oauth2/register; Keycloak's own registration endpoint, configured with its issuer alone) and
+Keycloak's admin API. A family that cannot do a scenario says why in its harness
 (`BackendEnv.cannot`), and the test is skipped with that reason.
 """
 
@@ -32,6 +33,9 @@ def _families():
     from tests.harness import keycloak as kc_h
 
     out += kc_h.envs()
+    from tests.harness import keycloak_dcr as kc_dcr_h
+
+    out += kc_dcr_h.envs()
     return out
 
 

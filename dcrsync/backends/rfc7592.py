@@ -93,9 +93,19 @@ def registration_body(spec: ClientSpec) -> dict[str, Any]:
     return body
 
 
+#: a field no longer declared is left out of the PUT (§2.2: deleted), except these, sent empty:
+#: Keycloak's endpoint merges instead of replacing and would keep them; compliant servers drop them
+EMPTIED_WHEN_UNSET = {"redirect_uris": [], "post_logout_redirect_uris": [], "request_uris": [], "contacts": []}
+
+
 def update_body(spec: ClientSpec, live: LiveClient) -> dict[str, Any]:
     """A full replacement (§2.2): what the server holds now plus what git declares."""
     body = {k: v for k, v in live.raw.items() if k not in NOT_IN_PUT and v is not None and k not in spec.unset}
+    for path in spec.unset:
+        if path in EMPTIED_WHEN_UNSET:
+            body[path] = EMPTIED_WHEN_UNSET[path]
+        elif path.endswith("_uri") and "." not in path and live.raw.get(path):
+            body[path] = ""
     body.update(registration_body(spec))
     body["client_id"] = live.client_id
     return body
