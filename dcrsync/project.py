@@ -156,7 +156,7 @@ def make_plan(
         unchanged=outcome.unchanged,
         server={"kind": backend.family, "url": backend.url},
         state_serial=state.serial,
-        warnings=outcome.warnings,
+        warnings=[*backend.notes, *outcome.warnings],
         created_at=now(),
         environment=project.config.environment,
         conflicts=outcome.conflicts,

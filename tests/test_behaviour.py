@@ -2,7 +2,8 @@
 
 Families come from tests/harness/*: Hydra's admin API, RFC 7591/7592 (node oidc-provider with
 registration token rotation on and off, with and without an initial access token; Hydra's
-/oauth2/register) and Keycloak. A family that cannot do a scenario says why in its harness
+/oauth2/register; Keycloak's own registration endpoint, configured with its issuer alone) and
+Keycloak's admin API. A family that cannot do a scenario says why in its harness
 (`BackendEnv.cannot`), and the test is skipped with that reason.
 """
 
@@ -32,6 +33,9 @@ def _families():
     from tests.harness import keycloak as kc_h
 
     out += kc_h.envs()
+    from tests.harness import keycloak_dcr as kc_dcr_h
+
+    out += kc_dcr_h.envs()
     return out
 
 
@@ -54,8 +58,10 @@ def project(env: BackendEnv, tmp_path, age_key, request):
 
 
 def service(env: BackendEnv, name: str, **extra) -> dict:
-    return {"client_name": name, "grant_types": ["client_credentials"], "scope": env.scopes[0],
-            "token_endpoint_auth_method": "client_secret_basic", **env.service_extra, **extra}
+    """The backend service the OpenID Connect registration guides recommend (issue 10): the same
+    plain YAML on every family, no redirect URI and no response type."""
+    return {"client_name": name, "grant_types": ["client_credentials"], "response_types": [],
+            "token_endpoint_auth_method": "client_secret_basic", **extra}
 
 
 def skip_unless(env: BackendEnv, scenario: str) -> None:

@@ -7,7 +7,7 @@ import subprocess
 import sys
 
 CORE = ["dcrsync.model", "dcrsync.diff", "dcrsync.plan", "dcrsync.drift", "dcrsync.lint", "dcrsync.loader",
-        "dcrsync.state", "dcrsync.undeclared"]
+        "dcrsync.state", "dcrsync.undeclared", "dcrsync.discovery"]
 FORBIDDEN = ["dcrsync.store", "dcrsync.groupcommit", "dcrsync.sops", "dcrsync.http", "dcrsync.backends.hydra",
              "dcrsync.backends.rfc7592", "dcrsync.backends.keycloak", "httpx", "fcntl", "threading", "subprocess"]
 

@@ -217,6 +217,25 @@ def test_dcr006_implicit_with_default_response_types(root: Path) -> None:
     ]
 
 
+def test_dcr006_service_client_with_no_response_types_is_valid(root: Path) -> None:
+    # what the OpenID Connect registration guides recommend for a backend service (issue 10)
+    text = (
+        "name: reports-job\nclient_name: Reports job\ngrant_types: [client_credentials]\n"
+        "response_types: []\ntoken_endpoint_auth_method: client_secret_basic\n"
+    )
+    assert findings(root, text) == []
+
+
+def test_dcr006_no_response_types_with_authorization_code_is_refused(root: Path) -> None:
+    text = (
+        "name: a\nredirect_uris: [https://a.example.com/cb]\ngrant_types: [authorization_code]\n"
+        "response_types: []\n"
+    )
+    assert findings(root, text) == [
+        "c.yaml:3:15: error[DCR006]: grant `authorization_code` needs response type `code` in `response_types`: add it"
+    ]
+
+
 def test_dcr006_hybrid_is_consistent(root: Path) -> None:
     text = (
         "name: a\nredirect_uris: [https://a.example.com/cb]\ngrant_types: [authorization_code, implicit]\n"

@@ -9,12 +9,13 @@ import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.conftest import make_project
 from tests.crash import kill_when, start_apply
 from tests.harness.base import Ref
-from tests.harness.rfc7592 import envs, oidc_provider_factory
+from tests.harness.rfc7592 import OidcProviderAdmin, envs, oidc_provider_factory
 from tests.secrets_scan import files_containing
 
 ENVS = dict(envs())
@@ -31,8 +32,10 @@ WEB = {
 
 
 def service(env, name: str = "Reports job") -> dict:
+    """A backend service that leaves `response_types` out: dcrsync sends [] (RFC 7591's default,
+    [code], would make the server demand a redirect URI), and compares only what is declared."""
     return {"client_name": name, "grant_types": ["client_credentials"], "scope": "openid api:read",
-            "token_endpoint_auth_method": "client_secret_basic", **env.service_extra}
+            "token_endpoint_auth_method": "client_secret_basic"}
 
 
 @pytest.fixture(scope="module", params=sorted(ENVS))
@@ -91,6 +94,8 @@ def test_create_plan_empty_secrets_work_nothing_in_plaintext(project, env):
         found[name] = secret(p, name)
         found[name + "-rat"] = secret(p, name, "registration_access_token")
     assert env.token_works(recs["svc"]["client_id"], found["svc"])
+    svc = env.read(ref(p, "svc"))  # registered without an invented redirect URI
+    assert not svc.get("redirect_uris") and not svc.get("response_types"), svc
     assert not env.token_works(recs["svc"]["client_id"], "wrong-secret")
     assert files_containing(set(found.values()), [p.root, Path(tempfile.gettempdir())]) == []
 
@@ -269,3 +274,90 @@ def test_sigkill_converges_and_every_orphan_is_reported(tmp_path, age_key):
         secrets_ = {r.client_secret for r in state.clients.values()} | {
             r.registration_access_token for r in state.clients.values()}
         assert files_containing(secrets_, [p.root, Path(tempfile.gettempdir())]) == []
+
+
+# --- the server's published metadata, checked at plan time -----------------------------------
+
+#: oidc-provider with the JWT client authentications switched off (and so left out of discovery)
+NO_JWT_AUTH = ("client_secret_basic", "client_secret_post", "none")
+JWT_CLIENT = """\
+name: signer
+client_name: Signer
+grant_types: [client_credentials]
+response_types: []
+token_endpoint_auth_method: client_secret_jwt
+"""
+
+
+def served(op) -> list[str]:
+    """Every request the provider served, in order (its own log, kept by server.mjs's test hook)."""
+    r = httpx.get(f"{op.test_admin_url}/requests", timeout=30)
+    r.raise_for_status()
+    return list(r.json()["requests"])
+
+
+@pytest.fixture
+def no_jwt_provider(tmp_path):
+    from tests.servers.oidc_provider import start_oidc_provider
+
+    op = start_oidc_provider(tmp_path / "server", rotate_rat=False, client_auth_methods=NO_JWT_AUTH)
+    try:
+        yield op
+    finally:
+        op.stop()
+
+
+def test_plan_refuses_an_auth_method_the_server_does_not_enable(no_jwt_provider, tmp_path, age_key):
+    op = no_jwt_provider
+    p = make_project(tmp_path / "proj", {"kind": "rfc7592", "registration_url": op.registration_url}, age_key, "t-disc")
+    p.write_client("reports-job", {"client_name": "Reports job", "grant_types": ["client_credentials"],
+                                   "token_endpoint_auth_method": "client_secret_basic"})
+    path = p.write_client("signer", JWT_CLIENT)
+    before = len(served(op))  # the launcher's readiness probes
+    for command in (("plan",), ("apply", "--auto-approve")):
+        r = p.run_sub(*command)
+        assert r.returncode == 1, r.stdout + r.stderr
+        assert "Traceback" not in r.stderr
+        errors = [ln for ln in r.stderr.splitlines() if ln.startswith("error:")]
+        assert len(errors) == 1, r.stderr
+        assert f"{path}:5:" in errors[0] or f"{path.relative_to(p.root)}:5:" in errors[0], errors[0]
+        assert "signer: the server does not support token_endpoint_auth_method `client_secret_jwt`" in errors[0]
+        assert "client_secret_basic, client_secret_post, none" in errors[0]
+    # nothing but the discovery document was asked for (once per run): no registration was sent
+    assert served(op)[before:] == ["GET /.well-known/openid-configuration"] * 2
+    assert OidcProviderAdmin(op.test_admin_url).list_ids() == []
+
+    p.write_client("signer", JWT_CLIENT.replace("client_secret_jwt", "client_secret_post"))
+    apply_ok(p)
+    assert p.run("plan", "--detailed-exitcode").exit_code == 0
+    assert len(OidcProviderAdmin(op.test_admin_url).list_ids()) == 2
+
+
+def test_issuer_alone_finds_the_registration_endpoint(no_jwt_provider, tmp_path, age_key):
+    op = no_jwt_provider
+    p = make_project(tmp_path / "proj", {"kind": "rfc7592", "issuer": op.issuer}, age_key, "t-issuer")
+    p.write_client("reports-job", {"client_name": "Reports job", "grant_types": ["client_credentials"],
+                                   "response_types": [], "token_endpoint_auth_method": "client_secret_basic"})
+    apply_ok(p)
+    rec = record(p, "reports-job")
+    assert rec["registration_client_uri"] == f"{op.registration_url}/{rec['client_id']}"
+    assert "POST /reg" in served(op)
+    assert p.run("plan", "--detailed-exitcode").exit_code == 0
+    # a scope the server does not advertise is a warning at its line, not a refusal
+    p.write_client("reports-job", JWT_CLIENT.replace("signer", "reports-job").replace(
+        "client_secret_jwt", "client_secret_basic\nscope: openid api:admin"))
+    plan = p.run_sub("plan", "--detailed-exitcode")
+    assert plan.returncode == 2, plan.stdout + plan.stderr
+    (warning,) = [ln for ln in plan.stdout.splitlines() if "advertise" in ln]
+    assert "reports-job.yaml:6:" in warning and "does not advertise scope `api:admin`" in warning, warning
+
+
+def test_a_server_that_publishes_nothing_is_planned_as_before(tmp_path, age_key):
+    """Hydra publishes discovery but no registration_endpoint in it: with only registration_url,
+    its document is not taken for this endpoint's (a custom scope Hydra does not advertise passes)."""
+    factory = ENVS["hydra-dcr"]
+    with factory(tmp_path / "server") as e:
+        p = make_project(tmp_path / "proj", e.server, age_key, "t-nothing")
+        p.write_client("svc", service(e))  # scope `api:read`: not in Hydra's scopes_supported
+        plan = p.run_sub("plan")
+        assert plan.returncode == 0 and "advertise" not in plan.stdout + plan.stderr, plan.stdout + plan.stderr

@@ -75,6 +75,8 @@ class Backend:
     url: str = ""
     #: the owner of dcrsync's marker; a family that holds no marker reports it on what it reads
     owner: str = ""
+    #: what `check_specs` found worth a warning in the plan (one line each, with file:line)
+    notes: Sequence[str] = ()
 
     def fetch(self, records: Sequence[ClientRecord]) -> Fetched:
         """Every client the plan needs: all of them where the server lists, else each record's."""

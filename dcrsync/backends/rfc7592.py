@@ -21,11 +21,13 @@ import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, ClassVar
+from urllib.parse import urlsplit
 
 import httpx
 
+from dcrsync import discovery
 from dcrsync.backends.base import Backend, Fetched, Marker, Result, default_normalise
-from dcrsync.errors import BackendError
+from dcrsync.errors import BackendError, ConfigError
 from dcrsync.http import RetryPolicy, describe_error, error_detail, make_client, retry_after, unreachable
 from dcrsync.model import EXTENSIONS, SET_FIELDS, ClientSpec, LiveClient
 from dcrsync.state import ClientRecord
@@ -75,12 +77,29 @@ def to_live(raw: dict[str, Any], name: str | None, owner: str | None) -> LiveCli
     )
 
 
+#: the grants that go through the authorization endpoint and so need a response type
+REDIRECT_GRANTS = frozenset({"authorization_code", "implicit"})
+
+
 def registration_body(spec: ClientSpec) -> dict[str, Any]:
     """RFC 7591 metadata as declared: no `hydra:` / `keycloak:` blocks, no name, no marker; the
-    `extensions:` block merged in flat, as the server's own metadata."""
+    `extensions:` block merged in flat, as the server's own metadata.
+
+    RFC 7591's default for `response_types` is [code], and a server then demands `redirect_uris`.
+    A client whose declared grants never use the authorization endpoint (a `client_credentials`
+    service) is sent `response_types: []` when it declares none: what the server must know, not a
+    field dcrsync compares (only what the YAML declares is compared)."""
     body = {k: v for k, v in spec.fields.items() if v is not None and k != EXTENSIONS}
+    grants = body.get("grant_types")
+    if "response_types" not in body and isinstance(grants, list) and not REDIRECT_GRANTS & set(grants):
+        body["response_types"] = []
     body.update(_extensions(spec, body))
     return body
+
+
+#: a field no longer declared is left out of the PUT (§2.2: deleted), except these, sent empty:
+#: Keycloak's endpoint merges instead of replacing and would keep them; compliant servers drop them
+EMPTIED_WHEN_UNSET = {"redirect_uris": [], "post_logout_redirect_uris": [], "request_uris": [], "contacts": []}
 
 
 # --- vendor metadata (`extensions:`) -------------------------------------------------------------
@@ -103,6 +122,11 @@ def update_body(spec: ClientSpec, live: LiveClient) -> dict[str, Any]:
     """A full replacement (§2.2): what the server holds now plus what git declares."""
     unset = {p.removeprefix(f"{EXTENSIONS}.") for p in spec.unset}  # vendor keys no longer declared too
     body = {k: v for k, v in live.raw.items() if k not in NOT_IN_PUT and v is not None and k not in unset}
+    for path in spec.unset:
+        if path in EMPTIED_WHEN_UNSET:
+            body[path] = EMPTIED_WHEN_UNSET[path]
+        elif path.endswith("_uri") and "." not in path and live.raw.get(path):
+            body[path] = ""
     body.update(registration_body(spec))
     body["client_id"] = live.client_id
     return body
@@ -119,7 +143,10 @@ class Rfc7592Backend(Backend):
     rotates_secret: ClassVar[bool] = False  # RFC 7592 has no standard way to ask for a new secret
 
     def __init__(self, server: dict[str, Any], *, parallelism: int = 4) -> None:
-        self.url = str(server["registration_url"]).rstrip("/")
+        self.issuer = str(server["issuer"]).rstrip("/") if server.get("issuer") else None
+        if self.issuer and urlsplit(self.issuer).scheme not in ("http", "https"):
+            raise ConfigError(f"server.issuer is {self.issuer!r}, not an http(s) URL: set it in dcrsync.yaml")
+        self.url = str(server.get("registration_url") or "").rstrip("/")
         self.initial_access_token = server.get("initial_access_token") or None
         self.owner = server.get("owner")  # filled by callers that know it (LiveClient.owner)
         self.parallelism = max(1, parallelism)
@@ -128,6 +155,62 @@ class Rfc7592Backend(Backend):
         # no global Authorization header: every request carries its own token
         self.http = make_client(timeout=timeout, max_connections=conns)
         self.http_once = make_client(timeout=timeout, max_connections=conns, policy=RetryPolicy(attempts=1))
+        self._metadata: tuple[dict[str, Any], str] | None = None
+        self._metadata_read = False
+        if not self.url:  # configured with the issuer alone
+            found = self.metadata()
+            endpoint = found[0].get("registration_endpoint") if found else None
+            if not isinstance(endpoint, str) or not endpoint:
+                where = found[1] if found else " or ".join(discovery.metadata_urls(str(self.issuer)))
+                raise BackendError(
+                    f"server.issuer {self.issuer}: no registration_endpoint in its metadata ({where}); "
+                    "set server.registration_url in dcrsync.yaml"
+                )
+            self.url = endpoint.rstrip("/")
+
+    # --- what the server says it supports ------------------------------------------------
+    def metadata(self) -> tuple[dict[str, Any], str] | None:
+        """The server's discovery / RFC 8414 metadata and where it was read; None when it publishes
+        none. Read once. Without `issuer`, the registration URL's origin is asked, and its answer is
+        used only when it names this registration endpoint (never another tenant's document)."""
+        if self._metadata_read:
+            return self._metadata
+        if self.issuer:
+            urls = discovery.metadata_urls(self.issuer)
+        else:
+            origin = discovery.origin_of(self.url)
+            urls = [origin + discovery.OIDC_WELL_KNOWN, origin + discovery.OAUTH_WELL_KNOWN]
+        found: tuple[dict[str, Any], str] | None = None
+        for url in urls:
+            response = self._read("GET", url, None)
+            try:
+                doc = response.json() if response.status_code == 200 else None
+            except ValueError:
+                doc = None
+            if not isinstance(doc, dict):
+                continue
+            endpoint = str(doc.get("registration_endpoint") or "").rstrip("/")
+            if self.issuer or (self.url and endpoint == self.url):
+                found = (doc, url)
+                break
+        self._metadata, self._metadata_read = found, True
+        return found
+
+    def check_specs(self, specs: Sequence[ClientSpec]) -> None:
+        """Refuse, at the field's file:line and before anything is sent, what the server's published
+        metadata says it does not support; a scope it does not advertise is a plan warning."""
+        found = self.metadata()
+        if found is None:
+            return  # the server publishes nothing: planned as before
+        doc, source = found
+        findings = sorted(
+            (f for spec in specs for f in discovery.unsupported(spec, doc, source)),
+            key=lambda f: (f.location.file, f.location.line, f.location.col),
+        )
+        self.notes = [f.format() for f in findings if f.severity == "warning"]
+        errors = [f.format() for f in findings if f.severity == "error"]
+        if errors:
+            raise BackendError("\n".join(errors))
 
     # --- plumbing -------------------------------------------------------------------------
     @staticmethod

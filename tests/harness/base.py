@@ -37,5 +37,3 @@ class BackendEnv:
     scopes: tuple[str, ...] = ("openid",)
     #: scenario name -> why this family cannot do it (the suite skips with that reason)
     cannot: dict[str, str] = field(default_factory=dict)
-    #: extra fields a confidential client_credentials client needs on this server
-    service_extra: dict[str, Any] = field(default_factory=dict)

@@ -252,7 +252,6 @@ def keycloak_env() -> Iterator[BackendEnv]:
         list_ids=lambda: [c["clientId"] for c in admin.clients()],
         scopes=SCOPES,
         cannot={},
-        service_extra={},
     )
     try:
         yield env

@@ -35,8 +35,6 @@ class Rfc7592Env(BackendEnv):
     #: the stored client's `client_name` -> client_id, for counting orphans (None: cannot tell)
     client_name_of: Callable[[str], str | None] | None = None
 OIDC_SCOPES = ("openid", "offline_access", "api:read", "api:write")
-#: oidc-provider wants redirect_uris unless response_types is [] (which client.schema.json forbids)
-OIDC_SERVICE_EXTRA = {"response_types": ["none"], "redirect_uris": ["https://service.example.com/unused"]}
 CANNOT = {
     "rotate_secret": "RFC 7592 has no standard way to ask the server for a new client secret",
     "marker": "RFC 7591 servers drop unknown metadata: no ownership marker on the server, state is the only proof",
@@ -110,7 +108,7 @@ def oidc_provider_env(label: str, instance, initial_access_token: str | None) ->
         return {k: v for k, v in stored.items() if k != "client_secret"}
 
     def unmanaged() -> str:
-        body = {"client_name": "someone else", "grant_types": ["client_credentials"], **OIDC_SERVICE_EXTRA}
+        body = {"client_name": "someone else", "grant_types": ["client_credentials"], "response_types": []}
         return register(instance.registration_url, body, initial_access_token)["client_id"]
 
     return Rfc7592Env(
@@ -124,7 +122,6 @@ def oidc_provider_env(label: str, instance, initial_access_token: str | None) ->
         list_ids=admin.list_ids,
         scopes=OIDC_SCOPES,
         cannot=dict(CANNOT),
-        service_extra=dict(OIDC_SERVICE_EXTRA),
         revoke_token=lambda ref: admin.new_token(ref.client_id) and None,
         client_name_of=lambda cid: (admin.read(cid) or {}).get("client_name"),
     )

@@ -71,6 +71,7 @@ def start_oidc_provider(
     initial_access_token: str | None = None,
     ready_deadline: float = READY_DEADLINE,
     test_admin: bool = True,
+    client_auth_methods: tuple[str, ...] = (),
 ) -> OidcProviderInstance:
     """server.mjs on a free 127.0.0.1 port; registration at /reg, management at /reg/:id."""
     node = os.environ.get("DCRSYNC_NODE") or shutil.which("node")
@@ -84,6 +85,7 @@ def start_oidc_provider(
         "INITIAL_ACCESS_TOKEN": initial_access_token or "",
         "NODE_ENV": "test",
         "DCRSYNC_TEST_ADMIN": "1" if test_admin else "",
+        "CLIENT_AUTH_METHODS": ",".join(client_auth_methods),  # empty: the library's default
     }
     started = time.monotonic()
     proc = ServerProcess.start(

@@ -11,6 +11,8 @@
 //   ROTATE_RAT=true|false                      registrationManagement.rotateRegistrationAccessToken
 //                                               (default true, the library's default)
 //   INITIAL_ACCESS_TOKEN=<token>               when set, registration requires this bearer token
+//   CLIENT_AUTH_METHODS=a,b,...                the token endpoint auth methods it enables (and
+//                                               publishes in discovery); default: the library's
 //
 // Registration is at /reg, management at /reg/:client_id. The store is an unbounded Map:
 // the library's default memory adapter is an LRU of ~1000 entries shared by every model,
@@ -37,6 +39,7 @@ if (!Number.isInteger(port) || port <= 0) {
 const issuer = argv.issuer ?? process.env.ISSUER ?? `http://127.0.0.1:${port}`;
 const rotateRat = !['false', '0', 'no', 'off'].includes((process.env.ROTATE_RAT ?? 'true').toLowerCase());
 const initialAccessToken = process.env.INITIAL_ACCESS_TOKEN || false;
+const clientAuthMethods = (process.env.CLIENT_AUTH_METHODS ?? '').split(',').map((m) => m.trim()).filter(Boolean);
 
 async function loadProvider() {
   const dir = argv.modules ?? process.env.OIDC_PROVIDER_DIR
@@ -143,6 +146,7 @@ const provider = new Provider(issuer, {
   jwks: { keys: [{ ...signingKey, use: 'sig', alg: 'RS256', kid: 'dcrsync-test' }] },
   cookies: { keys: [randomBytes(32).toString('hex')] },
   scopes: ['openid', 'offline_access', 'api:read', 'api:write'],
+  ...(clientAuthMethods.length ? { clientAuthMethods } : {}),
   features: {
     clientCredentials: { enabled: true },
     introspection: { enabled: true },
@@ -173,8 +177,15 @@ const provider = new Provider(issuer, {
 //                                            after an admin deleting it in a real deployment)
 //   POST   /__test_admin__/rat/:id        -> a new registration access token for the client; the
 //                                            old ones are destroyed (an admin "rotating" it)
+//   GET    /__test_admin__/requests       -> {"requests": ["GET /reg/…", …]} every other request
+//                                            served so far, in order (to prove what was sent)
 const ADMIN = '/__test_admin__';
 if (['1', 'true', 'yes'].includes((process.env.DCRSYNC_TEST_ADMIN ?? '').toLowerCase())) {
+  const seen = [];
+  provider.use(async (ctx, next) => {
+    if (!ctx.path.startsWith(`${ADMIN}/`)) seen.push(`${ctx.method} ${ctx.path}`);
+    return next();
+  });
   const readJson = (req) => new Promise((resolve, reject) => {
     const chunks = [];
     req.on('data', (c) => chunks.push(c));
@@ -187,6 +198,10 @@ if (['1', 'true', 'yes'].includes((process.env.DCRSYNC_TEST_ADMIN ?? '').toLower
     if (!ctx.path.startsWith(`${ADMIN}/`)) return next();
     const parts = ctx.path.slice(ADMIN.length + 1).split('/').map(decodeURIComponent);
     ctx.type = 'application/json';
+    if (parts[0] === 'requests' && parts.length === 1 && ctx.method === 'GET') {
+      ctx.body = { requests: seen };
+      return undefined;
+    }
     if (parts[0] === 'clients' && parts.length === 1 && ctx.method === 'GET') {
       const ids = [...store.keys()].filter((k) => k.startsWith('Client:') && MapAdapter.get(k))
         .map((k) => k.slice('Client:'.length));
@@ -232,7 +247,8 @@ provider.on('server_error', (ctx, err) => {
 
 const server = provider.listen(port, '127.0.0.1', () => {
   console.log(`oidc-provider listening on ${issuer} (port ${port}, rotateRegistrationAccessToken=${rotateRat}, `
-    + `initialAccessToken=${initialAccessToken ? 'required' : 'off'})`);
+    + `initialAccessToken=${initialAccessToken ? 'required' : 'off'}, `
+    + `clientAuthMethods=${clientAuthMethods.length ? clientAuthMethods.join(',') : 'default'})`);
 });
 
 for (const signal of ['SIGTERM', 'SIGINT']) {
