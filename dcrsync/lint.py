@@ -24,13 +24,10 @@ from dcrsync.model import EXTENSIONS, ClientSpec, Diagnostic, Ignore, Location, 
 FAMILIES = ("hydra", "rfc7592", "keycloak")
 #: families that have nowhere to store `application_type`
 NO_APPLICATION_TYPE = frozenset({"hydra", "keycloak"})
-#: standard flags Keycloak keeps as string attributes that dcrsync does not map yet -> the attribute
+#: standard flags Keycloak keeps in an attribute of another shape -> the attribute (the boolean ones
+#: are mapped: `keycloak_map.BOOL_ATTR_FIELDS`)
 KEYCLOAK_NOT_MAPPED = {
-    "require_pushed_authorization_requests": "require.pushed.authorization.requests",
-    "dpop_bound_access_tokens": "dpop.bound.access.tokens",
-    "tls_client_certificate_bound_access_tokens": "tls.client.certificate.bound.access.tokens",
-    "backchannel_logout_session_required": "backchannel.logout.session.required",
-    "frontchannel_logout_session_required": "frontchannel.logout.session.required",
+    # "not required" / "request or request_uri" / "request only" / "request_uri only", not a boolean
     "require_signed_request_object": "request.object.required",
 }
 #: Keycloak's post-logout redirect URI meaning "the client's redirect URIs"

@@ -391,3 +391,38 @@ def test_example_clients_tokens_hold_what_the_readme_says(kc_project):
     assert set(claims) - set(plain) == {"tenant"}
     assert plain["aud"] == "account" and "realm-management" not in plain["resource_access"]
     assert set(plain["scope"].split()) == {"profile", "email"}
+
+
+def test_standard_boolean_metadata_round_trips_as_keycloak_attributes(kc_project):
+    """RFC 9126 / 9449 / 8705 and the logout-session flags live in Keycloak attributes: applied,
+    read back as the same booleans (empty plan), a hand edit is drift, a removed line resets."""
+    p, admin = kc_project, kc_project.admin
+    flags = {
+        "require_pushed_authorization_requests": ("require.pushed.authorization.requests", True),
+        "dpop_bound_access_tokens": ("dpop.bound.access.tokens", True),
+        "tls_client_certificate_bound_access_tokens": ("tls.client.certificate.bound.access.tokens", False),
+        "backchannel_logout_session_required": ("backchannel.logout.session.required", True),
+        "frontchannel_logout_session_required": ("frontchannel.logout.session.required", False),
+    }
+    web = {"client_name": "Pay", "grant_types": ["authorization_code"], "redirect_uris": ["https://pay.example.com/cb"],
+           **{k: v for k, (_, v) in flags.items()}}
+    p.write_client("pay", web)
+    assert p.run("apply", "--auto-approve").exit_code == 0
+    attrs = admin.client("pay")["attributes"]
+    for _field, (attr, value) in flags.items():
+        assert attrs.get(attr) == ("true" if value else "false"), (attr, attrs.get(attr))
+    assert p.run("plan", "--detailed-exitcode").exit_code == 0
+
+    rep = admin.client("pay")
+    rep["attributes"]["dpop.bound.access.tokens"] = "false"
+    admin.call("PUT", f"/clients/{rep['id']}", json=rep).raise_for_status()
+    (change,) = plan_json(p)["changes"]
+    assert [(f["path"], f["before"], f["after"]) for f in change["fields"]] == [("dpop_bound_access_tokens", False, True)]
+    assert change["cause"] == "drift"
+
+    del web["require_pushed_authorization_requests"]
+    p.write_client("pay", web)
+    assert p.run("apply", "--auto-approve").exit_code == 0
+    assert admin.client("pay")["attributes"].get("require.pushed.authorization.requests") in (None, "", "false")
+    assert admin.client("pay")["attributes"]["dpop.bound.access.tokens"] == "true"
+    assert p.run("plan", "--detailed-exitcode").exit_code == 0

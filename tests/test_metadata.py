@@ -245,13 +245,13 @@ def test_software_statement_from_the_environment(op, tmp_path, age_key, monkeypa
     assert '"iss": "https://software-registry.example.com"' in ok(p.run("plan"))
 
 
-def test_keycloak_flags_dcrsync_does_not_map_yet_stop_validate_with_the_attribute_to_use(tmp_path, age_key):
+def test_keycloak_flag_of_another_shape_stops_validate_with_the_attribute_to_use(tmp_path, age_key):
     server = {"kind": "keycloak", "url": "http://127.0.0.1:9", "realm": "r", "admin": {"client_id": "a", "client_secret": "s"}}
     p = make_project(tmp_path / "kc", server, age_key, "t-kc-flags")
-    p.write_client("svc", "name: svc\ngrant_types: [client_credentials]\ndpop_bound_access_tokens: true\n")
+    p.write_client("svc", "name: svc\ngrant_types: [client_credentials]\nrequire_signed_request_object: true\n")
     r = p.run("validate")
-    assert r.exit_code == 1 and "svc.yaml:3:27: error[DCR013]" in r.output
-    assert "keycloak.attributes.dpop.bound.access.tokens" in r.output
+    assert r.exit_code == 1 and "svc.yaml:3:32: error[DCR013]" in r.output
+    assert "keycloak.attributes.request.object.required" in r.output
 
 
 def test_the_vendor_metadata_example_validates(monkeypatch):

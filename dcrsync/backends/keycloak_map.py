@@ -54,6 +54,15 @@ ATTR_FIELDS: dict[str, str] = {
     "software_version": "software_version",
 }
 
+#: portable boolean field -> the client attribute Keycloak keeps it in, as "true"/"false"
+BOOL_ATTR_FIELDS: dict[str, str] = {
+    "require_pushed_authorization_requests": "require.pushed.authorization.requests",
+    "dpop_bound_access_tokens": "dpop.bound.access.tokens",
+    "tls_client_certificate_bound_access_tokens": "tls.client.certificate.bound.access.tokens",
+    "backchannel_logout_session_required": "backchannel.logout.session.required",
+    "frontchannel_logout_session_required": "frontchannel.logout.session.required",
+}
+
 #: portable list field -> attribute holding it `##`-separated (Keycloak's own list encoding)
 LIST_ATTR_FIELDS: dict[str, str] = {
     "post_logout_redirect_uris": "post.logout.redirect.uris",
@@ -242,6 +251,8 @@ def to_fields(rep: dict[str, Any], realm_default: Iterable[str] = ()) -> dict[st
         fields[path] = attrs.get(attr) or None
     for path, attr in LIST_ATTR_FIELDS.items():
         fields[path] = split_list(attrs.get(attr))
+    for path, attr in BOOL_ATTR_FIELDS.items():
+        fields[path] = is_true(attrs[attr]) if attrs.get(attr) else None
     fields["jwks_uri"] = (attrs.get("jwks.url") or None) if is_true(attrs.get("use.jwks.url")) else None
     jwks = None
     if is_true(attrs.get("use.jwks.string")) and attrs.get("jwks.string"):
@@ -372,6 +383,8 @@ def write(rep: dict[str, Any], fields: dict[str, Any], keycloak: dict[str, Any])
             _set_attr(attrs, ATTR_FIELDS[path], value)
         elif path in LIST_ATTR_FIELDS:
             _set_attr(attrs, LIST_ATTR_FIELDS[path], list(value))
+        elif path in BOOL_ATTR_FIELDS:
+            attrs[BOOL_ATTR_FIELDS[path]] = "true" if value else "false"
         elif path == "jwks_uri":
             attrs["jwks.url"] = value
             attrs["use.jwks.url"] = "true"
@@ -447,6 +460,8 @@ def reset(rep: dict[str, Any], paths: Iterable[str]) -> list[str]:
             attrs[ATTR_FIELDS[path]] = ""
         elif path in LIST_ATTR_FIELDS:
             attrs[LIST_ATTR_FIELDS[path]] = ""
+        elif path in BOOL_ATTR_FIELDS:
+            attrs[BOOL_ATTR_FIELDS[path]] = "false"
         elif path in ("jwks", "jwks_uri"):
             attrs.update({"jwks.string": "", "jwks.url": "", "use.jwks.string": "false", "use.jwks.url": "false"})
         elif path == "frontchannel_logout_uri":
