@@ -12,7 +12,7 @@ from dcrsync.errors import DcrsyncError, StateError
 from dcrsync.model import ClientSpec, LiveClient, Location, observed, uses_secret
 from dcrsync.ownership import Ownership
 from dcrsync.project import Project, load_specs
-from dcrsync.state import ClientRecord, State, desired_values, live_values, now
+from dcrsync.state import ClientRecord, State, desired_values, live_values, now, upsert
 from dcrsync.tokencheck import Verdict, check_secret
 
 
@@ -24,23 +24,27 @@ def rotate_secret(project: Project, backend: Backend, name: str) -> None:
         )
     with project.store.locked():
         state = project.store.read()
-        record = state.clients.get(name)
-        if record is None or not record.client_id:
-            raise StateError(f"{name} is not in the state; `dcrsync state list` shows what is")
-        live, _ = backend.get(record.client_id, record)
-        if live is None:
-            raise DcrsyncError(f"client {record.client_id} ({name}) is gone from the server; run `dcrsync plan`")
-        if not uses_secret(live.fields):
-            raise DcrsyncError(_no_secret(name, live))
+        record, live = _with_secret(backend, state, name, "")
         # a body of the live client only: rotating never carries pending git changes along
         bare = ClientSpec(name=name, fields={}, location=Location("state", 0, 0))
         secret = new_secret()
         project.store.preflight()  # the new secret must be recordable before the server issues it
         result: Result = backend.update(bare, Marker(project.config.owner, name), live, record, secret)
         given = {k: v for k, v in result.secrets.items() if v} or {"client_secret": secret}
-        _journal_and_commit(
-            project, state, [{"op": "upsert", "name": name, "data": {"client_id": live.client_id, **given}}]
-        )
+        _journal_and_commit(project, state, [upsert(name, client_id=live.client_id, **given)])
+
+
+def _with_secret(backend: Backend, state: State, name: str, note: str) -> tuple[ClientRecord, LiveClient]:
+    """NAME's record and its live client, which must authenticate with a secret."""
+    record = state.clients.get(name)
+    if record is None or not record.client_id:
+        raise StateError(f"{name} is not in the state; `dcrsync state list` shows what is")
+    live, _ = backend.get(record.client_id, record)
+    if live is None:
+        raise DcrsyncError(f"client {record.client_id} ({name}) is gone from the server; run `dcrsync plan`")
+    if not uses_secret(live.fields):
+        raise DcrsyncError(_no_secret(name, live) + note)
+    return record, live
 
 
 def _no_secret(name: str, live: LiveClient) -> str:
@@ -56,14 +60,7 @@ def set_secret(project: Project, backend: Backend, name: str, secret: str) -> tu
     """
     with project.store.locked():
         state = project.store.read()
-        record = state.clients.get(name)
-        if record is None or not record.client_id:
-            raise StateError(f"{name} is not in the state; `dcrsync state list` shows what is")
-        live, _ = backend.get(record.client_id, record)
-        if live is None:
-            raise DcrsyncError(f"client {record.client_id} ({name}) is gone from the server; run `dcrsync plan`")
-        if not uses_secret(live.fields):
-            raise DcrsyncError(_no_secret(name, live) + "; nothing was recorded")
+        record, live = _with_secret(backend, state, name, "; nothing was recorded")
         hint = (
             "set server.public_url in dcrsync.yaml so that dcrsync can check it"
             if backend.family == "hydra"
