@@ -116,6 +116,12 @@ class Project:
             capture_output=True, text=True, timeout=timeout, cwd=self.root,
         )
 
+    def secret(self, name: str) -> str:
+        """NAME's client secret from the encrypted state, as `dcrsync state secret` prints it."""
+        r = self.run("state", "secret", name)
+        assert r.exit_code == 0 and r.output.strip(), r.output
+        return r.output.strip()
+
     def state_doc(self) -> dict:
         return yaml.safe_load(self.state.read_text())
 

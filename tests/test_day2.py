@@ -20,11 +20,6 @@ SERVICE = {"client_name": "Svc", "grant_types": ["client_credentials"], "scope":
            "token_endpoint_auth_method": "client_secret_basic"}
 
 
-def secret_of(project, name: str) -> str:
-    r = project.run("state", "secret", name)
-    assert r.exit_code == 0, r.output
-    return r.output.strip()
-
 
 def apply_ok(p, *args: str):
     r = p.run("apply", "--auto-approve", *args)
@@ -42,18 +37,24 @@ def plan_json(p) -> dict:
     return json.loads(r.output)
 
 
+def applied_then_removed(p) -> tuple[str, str]:
+    """svc-1 applied with prune on, then its file removed: (its client_id, its secret)."""
+    p.set_config(prune=True)
+    p.write_client("svc-1", SERVICE)
+    apply_ok(p)
+    cid = state_names(p)["svc-1"]
+    secret = p.secret("svc-1")
+    p.remove_client("svc-1")
+    return cid, secret
+
+
 # --- 1. renames are moves -------------------------------------------------------------------------
 
 
 def test_rename_with_pinned_client_id_moves_and_keeps_client_and_secret(hydra_project, hydra):
     p = hydra_project
-    p.set_config(prune=True)
-    p.write_client("svc-1", SERVICE)
-    apply_ok(p)
-    cid = state_names(p)["svc-1"]
-    secret = secret_of(p, "svc-1")
+    cid, secret = applied_then_removed(p)
     # the file as `export` / `import` write it: client_id pinned; then the team renames it
-    p.remove_client("svc-1")
     p.write_client("billing", {**SERVICE, "client_id": cid})
 
     plan = plan_json(p)
@@ -66,19 +67,14 @@ def test_rename_with_pinned_client_id_moves_and_keeps_client_and_secret(hydra_pr
     live = get_client(hydra.admin_url, cid)  # still there: not deleted, not re-created
     assert live["metadata"]["dcrsync"]["name"] == "billing"
     assert state_names(p) == {"billing": cid}
-    assert secret_of(p, "billing") == secret  # no rotation
+    assert p.secret("billing") == secret  # no rotation
     assert token_works(hydra.public_url, cid, secret)
     assert p.run("plan", "--detailed-exitcode").exit_code == 0
 
 
 def test_unpinned_rename_hints_then_state_mv_makes_it_a_move(hydra_project, hydra):
     p = hydra_project
-    p.set_config(prune=True)
-    p.write_client("svc-1", SERVICE)
-    apply_ok(p)
-    cid = state_names(p)["svc-1"]
-    secret = secret_of(p, "svc-1")
-    p.remove_client("svc-1")
+    cid, secret = applied_then_removed(p)
     p.write_client("billing", SERVICE)
 
     r = p.run("plan")
@@ -124,7 +120,7 @@ def test_missing_state_is_an_error_that_points_to_recover(hydra_project, hydra):
     for n in ("a", "b"):
         p.write_client(n, SERVICE)
     apply_ok(p)
-    secrets = {n: secret_of(p, n) for n in ("a", "b")}
+    secrets = {n: p.secret(n) for n in ("a", "b")}
     ids = state_names(p)
     shutil.move(p.state, p.root / "elsewhere.sops.yaml")
 
@@ -152,7 +148,7 @@ def test_adopting_a_marked_client_is_a_rotate_in_every_format(hydra_project, hyd
     assert "rotate" in md and "the app must be given the new secret" in md
     r = apply_ok(p)
     assert "1 rotated" in r.output
-    assert token_works(hydra.public_url, state_names(p)["b"], secret_of(p, "b"))
+    assert token_works(hydra.public_url, state_names(p)["b"], p.secret("b"))
 
 
 # --- 4/5. a removed line resets the field; a new one is pending -----------------------------------

@@ -39,11 +39,6 @@ def observed_of(project, name: str) -> tuple[dict, str]:
     return json.loads(text)["clients"][name]["observed"], text
 
 
-def secret_of(project, name: str) -> str:
-    r = project.run("state", "secret", name)
-    assert r.exit_code == 0 and r.output.strip()
-    return r.output.strip()
-
 
 def undeclared_of(data: dict, name: str) -> dict[tuple[str, str | None], dict]:
     (client,) = [u for u in data["undeclared"] if u["name"] == name]
@@ -60,7 +55,7 @@ def test_hydra_undeclared_hand_edits_are_named_informational_unless_asked(hydra_
     assert (code, clean["drift"], clean["undeclared"], clean["unobserved"]) == (0, 0, [], 0)
     observed, sidecar = observed_of(p, "a")
     assert observed["skip_consent"] is False and "client_secret" not in observed
-    assert secret_of(p, "a") not in sidecar
+    assert p.secret("a") not in sidecar
 
     (client,) = clients_of(hydra.admin_url, p.owner)
     client.update(
@@ -132,7 +127,7 @@ def test_keycloak_web_origins_consent_lifespan_and_mapper_are_named(tmp_path, kc
     assert (code, clean["drift"], clean["undeclared"]) == (0, 0, [])
     observed, sidecar = observed_of(p, "web")
     assert {"webOrigins", "consentRequired", "attributes", "defaultClientScopes"} <= set(observed)
-    assert "secret" not in observed and secret_of(p, "web") not in sidecar
+    assert "secret" not in observed and p.secret("web") not in sidecar
 
     client_id = p.state_doc()["clients"]["web"]["client_id"]
     rep = admin.client(client_id)

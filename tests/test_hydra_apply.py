@@ -21,11 +21,6 @@ WEB = {
 SERVICE = {"client_name": "Reports job", "grant_types": ["client_credentials"], "scope": "openid"}
 
 
-def secret_of(project, name: str) -> str:
-    r = project.run("state", "secret", name)
-    assert r.exit_code == 0, r.output
-    return r.output.strip()
-
 
 def test_apply_creates_then_plan_is_empty(hydra_project, hydra):
     p = hydra_project
@@ -56,7 +51,7 @@ def test_apply_creates_then_plan_is_empty(hydra_project, hydra):
     text = p.state.read_text()
     for name, client in live.items():
         assert client["client_id"] in text
-        secret = secret_of(p, name)
+        secret = p.secret(name)
         assert len(secret) >= 20 and secret not in text
 
 
@@ -219,7 +214,7 @@ def test_client_deleted_out_of_band_is_recreated_as_drift(hydra_project, hydra):
     assert (change["action"], change["cause"]) == ("create", "drift")
     assert p.run("apply", "--auto-approve").exit_code == 0
     record = p.state_doc()["clients"]["svc"]
-    assert token_works(hydra.public_url, record["client_id"], secret_of(p, "svc"))
+    assert token_works(hydra.public_url, record["client_id"], p.secret("svc"))
 
 
 def test_plan_json_follows_the_published_schema(hydra_project, hydra):
@@ -240,7 +235,7 @@ def test_plan_json_follows_the_published_schema(hydra_project, hydra):
     jsonschema.Draft202012Validator(schema).validate(data)
     assert data["summary"] == {"create": 1, "update": 1, "move": 0, "rotate": 0, "replace": 0, "delete": 1,
                                "unchanged": 0}
-    assert secret_of(p, "web") not in json.dumps(data)
+    assert p.secret("web") not in json.dumps(data)
 
 
 def test_changing_a_declared_client_id_replaces_the_client(hydra_project, hydra):
@@ -256,5 +251,5 @@ def test_changing_a_declared_client_id_replaces_the_client(hydra_project, hydra)
     assert p.run("apply", "--auto-approve").exit_code == 0
     assert httpx.get(f"{hydra.admin_url}/admin/clients/svc-one-{suffix}").status_code == 404
     assert p.state_doc()["clients"]["svc"]["client_id"] == f"svc-two-{suffix}"
-    assert token_works(hydra.public_url, f"svc-two-{suffix}", secret_of(p, "svc"))
+    assert token_works(hydra.public_url, f"svc-two-{suffix}", p.secret("svc"))
     assert p.run("plan", "--detailed-exitcode").exit_code == 0

@@ -14,11 +14,6 @@ pytestmark = pytest.mark.hydra
 SVC = {"client_name": "Svc", "grant_types": ["client_credentials"], "scope": "openid"}
 
 
-def secret_of(p, name: str) -> str:
-    r = p.run("state", "secret", name)
-    assert r.exit_code == 0, r.output
-    return r.output.strip()
-
 
 def test_export_then_plan_names_the_unmanaged_clients_and_fails(hydra_project, hydra):
     p = hydra_project
@@ -61,7 +56,7 @@ def test_import_then_plan_is_empty_and_rotated_secret_works(hydra_project, hydra
     live = get_client(hydra.admin_url, legacy["client_id"])
     assert live["metadata"]["dcrsync"] == {"name": "old-job", "owner": p.owner}
     assert p.run("plan", "--detailed-exitcode").exit_code == 0
-    new = secret_of(p, "old-job")
+    new = p.secret("old-job")
     assert token_works(hydra.public_url, legacy["client_id"], new)
     assert not token_works(hydra.public_url, legacy["client_id"], legacy["client_secret"])
     again = p.run_sub("import", "old-job", legacy["client_id"])
@@ -73,7 +68,7 @@ def test_recover_after_losing_the_state_then_rotate(hydra_project, hydra):
     for name in ("a", "b", "c"):
         p.write_client(name, SVC)
     assert p.run("apply", "--auto-approve").exit_code == 0
-    old_secret = secret_of(p, "a")
+    old_secret = p.secret("a")
     ids = {n: r["client_id"] for n, r in p.state_doc()["clients"].items()}
     p.state.unlink()
     p.state.with_name("dcrsync.state.applied.json").unlink()
@@ -87,7 +82,7 @@ def test_recover_after_losing_the_state_then_rotate(hydra_project, hydra):
 
     rotated = p.run("rotate-secret", "a")
     assert rotated.exit_code == 0, rotated.output
-    new_secret = secret_of(p, "a")
+    new_secret = p.secret("a")
     assert new_secret != old_secret
     assert token_works(hydra.public_url, ids["a"], new_secret)
     assert not token_works(hydra.public_url, ids["a"], old_secret)

@@ -80,11 +80,6 @@ def kc_project(tmp_path, realm, age_key, request):
     return project
 
 
-def secret_of(project, name: str) -> str:
-    r = project.run("state", "secret", name)
-    assert r.exit_code == 0, r.output
-    return r.output.strip()
-
 
 def state_client_id(project, name: str) -> str:
     return project.state_doc()["clients"][name]["client_id"]
@@ -125,7 +120,7 @@ def test_apply_creates_then_plan_is_empty(kc_project):
     text = p.state.read_text()
     for name, rep in live.items():
         assert rep["clientId"] in text
-        secret = secret_of(p, name)
+        secret = p.secret(name)
         assert secret not in text
         assert admin.secret(rep["clientId"]) == secret
 
@@ -161,7 +156,7 @@ def test_every_mapped_field_round_trips_on_the_server(kc_project):
         assert read[field] == EVERYTHING[field], field
     for field in ("contacts", "default_acr_values", "request_uris", "grant_types"):
         assert sorted(read[field]) == sorted(EVERYTHING[field]), field
-    assert admin.token_works(rep["clientId"], secret_of(p, "everything"))
+    assert admin.token_works(rep["clientId"], p.secret("everything"))
 
 
 def test_public_client_gets_pkce_and_no_secret(kc_project):
@@ -207,7 +202,7 @@ def test_update_keeps_undeclared_fields(kc_project):
     assert after["attributes"]["logoUri"] == "https://billing.example.com/logo.png"
     assert after["attributes"]["dcrsync.name"] == "web"
     assert set(after["defaultClientScopes"]) | set(after["optionalClientScopes"]) == REALM_DEFAULT_SCOPES | {"offline_access"}
-    assert admin.secret(cid) == secret_of(p, "web")
+    assert admin.secret(cid) == p.secret("web")
     assert p.run("plan", "--detailed-exitcode").exit_code == 0
 
 
@@ -251,7 +246,7 @@ def test_scope_and_grant_changes_in_git(kc_project):
     assert REALM_DEFAULT_SCOPES <= set(rep["defaultClientScopes"])
     assert rep["attributes"]["use.refresh.tokens"] == "true"
     assert p.run("plan", "--detailed-exitcode").exit_code == 0
-    assert admin.token_works(cid, secret_of(p, "svc"))
+    assert admin.token_works(cid, p.secret("svc"))
 
 
 def test_prune_deletes_only_managed_clients(kc_project):
@@ -287,7 +282,7 @@ def test_every_recorded_secret_authenticates(kc_project):
     assert len(state) == 7
     for name, record in state.items():
         assert record["client_secret"].startswith("ENC[AES256_GCM"), name
-        assert admin.token_works(record["client_id"], secret_of(p, name)), name
+        assert admin.token_works(record["client_id"], p.secret(name)), name
     assert not admin.token_works(state["svc-0"]["client_id"], "wrong-secret")
 
 
@@ -296,7 +291,7 @@ def test_lost_state_is_an_error_then_recover_and_rotate(kc_project):
     p.write_client("svc", SERVICE)
     assert p.run("apply", "--auto-approve").exit_code == 0
     cid = state_client_id(p, "svc")
-    old = secret_of(p, "svc")
+    old = p.secret("svc")
     for f in p.root.glob("dcrsync.state*"):
         f.unlink()
 
@@ -309,7 +304,7 @@ def test_lost_state_is_an_error_then_recover_and_rotate(kc_project):
     assert p.run("state", "recover").exit_code == 0
     assert state_client_id(p, "svc") == cid
     assert p.run("rotate-secret", "svc").exit_code == 0
-    new = secret_of(p, "svc")
+    new = p.secret("svc")
     assert new != old
     assert admin.token_works(cid, new) and not admin.token_works(cid, old)
     assert p.run("plan", "--detailed-exitcode").exit_code == 0
@@ -323,7 +318,7 @@ def test_client_deleted_out_of_band_is_recreated_as_drift(kc_project):
     (change,) = json.loads(p.run("plan", "--format", "json").output)["changes"]
     assert (change["action"], change["cause"]) == ("create", "drift")
     assert p.run("apply", "--auto-approve").exit_code == 0
-    assert admin.token_works(state_client_id(p, "svc"), secret_of(p, "svc"))
+    assert admin.token_works(state_client_id(p, "svc"), p.secret("svc"))
 
 
 def test_user_admin_credentials_work(tmp_path, keycloak, realm, age_key):

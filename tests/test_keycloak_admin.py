@@ -42,11 +42,6 @@ def kc_project(tmp_path, realm, age_key, request):
     return project
 
 
-def secret_of(project, name: str) -> str:
-    r = project.run("state", "secret", name)
-    assert r.exit_code == 0, r.output
-    return r.output.strip()
-
 
 def plan_json(project) -> dict:
     r = project.run("plan", "--format", "json")
@@ -73,7 +68,7 @@ def test_client_id_is_the_name_and_kcadm_finds_it(kc_project):
     found = admin.call("GET", "/clients", params={"clientId": name}).json()
     assert [c["clientId"] for c in found] == [name]
     assert p.state_doc()["clients"][name]["client_id"] == name
-    assert admin.token_works(name, secret_of(p, name))
+    assert admin.token_works(name, p.secret(name))
     assert p.run("plan", "--detailed-exitcode").exit_code == 0
 
 
@@ -96,7 +91,7 @@ def test_changing_client_id_renames_in_place_keeping_id_secret_and_console_edits
     p.write_client("jobs", dict(SERVICE, client_id=old))
     assert p.run("apply", "--auto-approve").exit_code == 0
     before = admin.client(old)
-    secret = secret_of(p, "jobs")
+    secret = p.secret("jobs")
     before["description"] = "set in the console"
     admin.put(before)
 
@@ -115,7 +110,7 @@ def test_changing_client_id_renames_in_place_keeping_id_secret_and_console_edits
     after = admin.client(new)
     assert after["id"] == before["id"]  # the same client
     assert after["name"] == "Reports job v2" and after["description"] == "set in the console"
-    assert admin.secret(new) == secret == secret_of(p, "jobs")
+    assert admin.secret(new) == secret == p.secret("jobs")
     assert admin.token_works(new, secret)
     assert p.state_doc()["clients"]["jobs"]["client_id"] == new
     assert p.run("plan", "--detailed-exitcode").exit_code == 0
@@ -132,14 +127,14 @@ def test_tokens_keep_the_realm_default_claims_like_a_console_client(kc_project):
     p.write_client("svc-extra", dict(SERVICE, scope="openid email offline_access"))
     assert p.run("apply", "--auto-approve").exit_code == 0
     for name in ("svc", "svc-extra"):
-        claims = admin.token_claims(name, secret_of(p, name))
+        claims = admin.token_claims(name, p.secret(name))
         assert set(console_claims) - {"scope"} <= set(claims), name
         assert claims["aud"] == console_claims["aud"] and claims["realm_access"] == console_claims["realm_access"]
         assert claims["acr"] == console_claims["acr"]
         assert "email" in claims["scope"].split() and "profile" in claims["scope"].split()
         assert "offline_access" not in claims["scope"].split()
     # a scope named in the file is optional: in the token when the client asks for it
-    asked = admin.token_claims("svc-extra", secret_of(p, "svc-extra"), scope="offline_access")
+    asked = admin.token_claims("svc-extra", p.secret("svc-extra"), scope="offline_access")
     assert "offline_access" in asked["scope"].split()
     rep = admin.client("svc-extra")
     assert "offline_access" in rep["optionalClientScopes"]
@@ -156,7 +151,7 @@ def test_minus_removes_a_realm_default_and_a_hand_removed_default_is_drift(kc_pr
     p, admin = kc_project, kc_project.admin
     p.write_client("lean", dict(SERVICE, scope="openid -profile -email"))
     assert p.run("apply", "--auto-approve").exit_code == 0
-    claims = admin.token_claims("lean", secret_of(p, "lean"))
+    claims = admin.token_claims("lean", p.secret("lean"))
     assert not {"profile", "email"} & set(claims["scope"].split())
     assert "realm_access" in claims and "acr" in claims
     assert p.run("plan", "--detailed-exitcode").exit_code == 0
@@ -166,13 +161,13 @@ def test_minus_removes_a_realm_default_and_a_hand_removed_default_is_drift(kc_pr
     rep = admin.client("full")
     acr = admin.scope_ids()["acr"]
     admin.call("DELETE", f"/clients/{rep['id']}/default-client-scopes/{acr}").raise_for_status()
-    assert "acr" not in admin.token_claims("full", secret_of(p, "full"))
+    assert "acr" not in admin.token_claims("full", p.secret("full"))
     (change,) = plan_json(p)["changes"]
     assert change["name"] == "full" and change["cause"] == "drift"
     assert [f["path"] for f in change["fields"]] == ["scope"]
     assert "-acr" in change["fields"][0]["before"]
     assert p.run("apply", "--auto-approve").exit_code == 0
-    assert "acr" in admin.token_claims("full", secret_of(p, "full"))
+    assert "acr" in admin.token_claims("full", p.secret("full"))
     assert p.run("plan", "--detailed-exitcode").exit_code == 0
 
 
@@ -212,7 +207,7 @@ def test_protocol_mappers_apply_drift_restore_and_prune(kc_project):
     on = mappers_on(admin, name)
     assert set(on) == {"billing-audience", "tenant", "department", "groups"}
     assert on["department"]["config"]["user.attribute"] == "department"
-    claims = admin.token_claims(name, secret_of(p, name))
+    claims = admin.token_claims(name, p.secret(name))
     aud = claims["aud"] if isinstance(claims["aud"], list) else [claims["aud"]]
     assert "billing-api" in aud and "account" in aud  # the realm's audience stays beside ours
     assert claims["tenant"] == "acme"
@@ -227,12 +222,12 @@ def test_protocol_mappers_apply_drift_restore_and_prune(kc_project):
     tenant = on["tenant"]
     admin.call("PUT", f"/clients/{rep['id']}/protocol-mappers/models/{tenant['id']}", json={
         **tenant, "config": {**tenant["config"], "claim.value": "evil"}}).raise_for_status()
-    assert admin.token_claims(name, secret_of(p, name))["admin"] == "yes"
+    assert admin.token_claims(name, p.secret(name))["admin"] == "yes"
     (change,) = plan_json(p)["changes"]
     assert change["cause"] == "drift" and [f["path"] for f in change["fields"]] == ["keycloak.protocolMappers"]
     assert p.run("drift").exit_code == 2
     assert p.run("apply", "--auto-approve").exit_code == 0
-    claims = admin.token_claims(name, secret_of(p, name))
+    claims = admin.token_claims(name, p.secret(name))
     assert "admin" not in claims and claims["tenant"] == "acme"
     after = mappers_on(admin, name)
     assert set(after) == set(on) and after["tenant"]["id"] == tenant["id"]  # changed in place
@@ -242,7 +237,7 @@ def test_protocol_mappers_apply_drift_restore_and_prune(kc_project):
     p.write_client(name, dict(SERVICE, keycloak={"protocolMappers": [AUDIENCE, DEPARTMENT, GROUPS]}))
     assert p.run("apply", "--auto-approve").exit_code == 0
     assert set(mappers_on(admin, name)) == {"billing-audience", "department", "groups"}
-    assert "tenant" not in admin.token_claims(name, secret_of(p, name))
+    assert "tenant" not in admin.token_claims(name, p.secret(name))
     p.write_client(name, SERVICE)
     (change,) = plan_json(p)["changes"]
     assert [(f["path"], f["kind"]) for f in change["fields"]] == [("keycloak.protocolMappers", "unset")]
@@ -305,7 +300,7 @@ def test_service_account_roles_and_client_roles_round_trip(kc_project):
     assert "instead of" not in r.output, r.output
     rep = admin.client(name)
     assert sorted(x["name"] for x in admin.call("GET", f"/clients/{rep['id']}/roles").json()) == ["admin", "export"]
-    claims = admin.token_claims(name, secret_of(p, name))
+    claims = admin.token_claims(name, p.secret(name))
     assert "reports-reader" in claims["realm_access"]["roles"]
     assert claims["resource_access"][api]["roles"] == ["invoices.read"]
     assert "view-users" in claims["resource_access"]["realm-management"]["roles"]  # with its composites
@@ -322,7 +317,7 @@ def test_service_account_roles_and_client_roles_round_trip(kc_project):
     assert change["cause"] == "drift"
     assert sorted(f["path"] for f in change["fields"]) == ["keycloak.clientRoles", "keycloak.serviceAccountRoles"]
     assert p.run("apply", "--auto-approve").exit_code == 0
-    claims = admin.token_claims(name, secret_of(p, name))
+    claims = admin.token_claims(name, p.secret(name))
     assert "sneaky-role" not in claims["realm_access"]["roles"]
     r = p.run("plan", "--detailed-exitcode")
     assert r.exit_code == 0, r.output
@@ -331,7 +326,7 @@ def test_service_account_roles_and_client_roles_round_trip(kc_project):
     body["keycloak"]["serviceAccountRoles"] = {"clients": {api: ["invoices.read"]}}
     p.write_client(name, body)
     assert p.run("apply", "--auto-approve").exit_code == 0
-    claims = admin.token_claims(name, secret_of(p, name))
+    claims = admin.token_claims(name, p.secret(name))
     assert "reports-reader" not in claims["realm_access"]["roles"]
     assert "realm-management" not in claims.get("resource_access", {})
     mapped = admin.call("GET", f"/users/{user['id']}/role-mappings/realm").json()
@@ -374,7 +369,7 @@ def test_example_clients_tokens_hold_what_the_readme_says(kc_project):
     r = p.run("apply", "--auto-approve")
     assert r.exit_code == 0, r.output
     assert p.run("plan", "--detailed-exitcode").exit_code == 0
-    claims = admin.token_claims("orders-worker", secret_of(p, "orders-worker"))
+    claims = admin.token_claims("orders-worker", p.secret("orders-worker"))
     assert sorted(claims["aud"]) == ["account", "billing-api", "realm-management"]
     assert claims["azp"] == "orders-worker" and claims["client_id"] == "orders-worker"
     assert claims["acr"] == "1" and claims["tenant"] == "acme"
@@ -384,10 +379,10 @@ def test_example_clients_tokens_hold_what_the_readme_says(kc_project):
     assert sorted(access["realm-management"]["roles"]) == ["query-groups", "query-users", "view-users"]
     assert access["orders-worker"]["roles"] == ["orders.export"] and "account" in access
     assert set(claims["scope"].split()) == {"profile", "email"}
-    asked = admin.token_claims("orders-worker", secret_of(p, "orders-worker"), scope="offline_access")
+    asked = admin.token_claims("orders-worker", p.secret("orders-worker"), scope="offline_access")
     assert set(asked["scope"].split()) == {"profile", "email", "offline_access"}
 
-    plain = admin.token_claims("reports-job", secret_of(p, "reports-job"))
+    plain = admin.token_claims("reports-job", p.secret("reports-job"))
     assert set(claims) - set(plain) == {"tenant"}
     assert plain["aud"] == "account" and "realm-management" not in plain["resource_access"]
     assert set(plain["scope"].split()) == {"profile", "email"}
