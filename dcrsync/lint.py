@@ -333,7 +333,7 @@ def dcr007_implicit(client: ClientSpec) -> Iterator[Finding]:
 def dcr008_pkce(client: ClientSpec, family: str | None) -> Iterator[Finding]:
     if _auth_method(client) != "none" or "authorization_code" not in grant_types(client):
         return
-    attrs = client.keycloak.get("attributes")
+    attrs = client.block("keycloak").get("attributes")
     method = attrs.get(PKCE_ATTR) if isinstance(attrs, dict) else None
     if family in (None, "keycloak"):
         if method == "S256":

@@ -79,6 +79,10 @@ class ClientSpec:
                 out[f"keycloak.{k}"] = v
         return out
 
+    def block(self, name: str) -> dict[str, Any]:
+        """The family block `name` (`hydra:`, `keycloak:`) as written, or {} when the file has none."""
+        return {"hydra": self.hydra, "keycloak": self.keycloak}.get(name) or {}
+
     def where(self, path: str) -> Location:
         if path in self.field_locations:  # a key of a block (`extensions.KEY`) where it is known
             return self.field_locations[path]

@@ -105,12 +105,12 @@ def body_for(spec: ClientSpec, marker: Marker, base: dict[str, Any] | None = Non
         body.pop(key, None)
     body.update(spec.fields)
     user_meta: dict[str, Any] = {}
-    for key, value in spec.hydra.items():
+    for key, value in spec.block("hydra").items():
         if key == "metadata":
             user_meta = dict(value or {})
         else:
             body[key] = value
-    if "metadata" not in spec.hydra and isinstance(body.get("metadata"), dict):
+    if "metadata" not in spec.block("hydra") and isinstance(body.get("metadata"), dict):
         user_meta = {k: v for k, v in body["metadata"].items() if k != MARKER_KEY}
     for path in spec.unset:  # no longer declared: left out of the PUT, Hydra resets it
         key = path.removeprefix("hydra.")

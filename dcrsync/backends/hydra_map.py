@@ -47,6 +47,6 @@ def unsupported(spec: ClientSpec) -> list[tuple[str, str]]:
     out = [(path, UNSUPPORTED[path]) for path in spec.fields if path in UNSUPPORTED]
     out += [
         (path, f"declared twice: remove `hydra.{path}` (the top-level `{path}` is the standard name)")
-        for path in PORTABLE_TOO if path in spec.fields and path in spec.hydra
+        for path in PORTABLE_TOO if path in spec.fields and path in spec.block("hydra")
     ]
     return out

@@ -294,7 +294,7 @@ class KeycloakBackend(Backend):
             return self._scope_ids, self._realm_default
 
     def _scope_targets(self, spec: ClientSpec, rep: dict[str, Any] | None) -> tuple[set[str], set[str]] | None:
-        if "scope" not in spec.fields and not any(k in spec.keycloak for k in kmap.SCOPE_KEYS):
+        if "scope" not in spec.fields and not any(k in spec.block("keycloak") for k in kmap.SCOPE_KEYS):
             return None
         ids, realm_default = self._scope_catalogue()
         current = rep or {}
@@ -342,8 +342,8 @@ class KeycloakBackend(Backend):
     def _sync_mappers(self, spec: ClientSpec, internal_id: str, current: list[dict[str, Any]]) -> int:
         """Make the client's own mappers the declared ones (none when the block was removed):
         add, change in place (same id), delete what the file does not name."""
-        if kmap.MAPPERS in spec.keycloak:
-            wanted = {str(m["name"]): kmap.mapper_body(m) for m in spec.keycloak[kmap.MAPPERS]}
+        if kmap.MAPPERS in spec.block("keycloak"):
+            wanted = {str(m["name"]): kmap.mapper_body(m) for m in spec.block("keycloak")[kmap.MAPPERS]}
         elif f"keycloak.{kmap.MAPPERS}" in spec.unset:
             wanted = {}
         else:
@@ -399,7 +399,7 @@ class KeycloakBackend(Backend):
 
     def _sync_roles(self, spec: ClientSpec, internal_id: str, client_id: str) -> bool:
         """Make the client's roles and its service account's grants the declared ones."""
-        kc, unset, touched = spec.keycloak, spec.unset, False
+        kc, unset, touched = spec.block("keycloak"), spec.unset, False
         if kmap.CLIENT_ROLES in kc or f"keycloak.{kmap.CLIENT_ROLES}" in unset:
             touched = True
             want, have = set(kc.get(kmap.CLIENT_ROLES) or []), set(self._client_roles(internal_id))
@@ -454,7 +454,7 @@ class KeycloakBackend(Backend):
         realm_roles: set[str] | None = None
         client_roles: dict[str, set[str] | None] = {}
         for spec in role_specs:
-            sa = spec.keycloak.get(kmap.SA_ROLES) or {}
+            sa = spec.block("keycloak").get(kmap.SA_ROLES) or {}
             grants = spec.fields.get("grant_types")
             if sa and grants is not None and "client_credentials" not in grants:
                 lines.append(f"{spec.where('grant_types')}: {spec.name}: keycloak.serviceAccountRoles need a "
@@ -470,8 +470,8 @@ class KeycloakBackend(Backend):
                     )
             own = {spec.client_id, self.default_client_id(spec)} - {None}
             for cid, roles in (sa.get("clients") or {}).items():
-                if cid in own and kmap.CLIENT_ROLES in spec.keycloak:
-                    names: set[str] | None = set(spec.keycloak[kmap.CLIENT_ROLES])
+                if cid in own and kmap.CLIENT_ROLES in spec.block("keycloak"):
+                    names: set[str] | None = set(spec.block("keycloak")[kmap.CLIENT_ROLES])
                 else:
                     if cid not in client_roles:
                         rep = self._by_client_id(cid)
@@ -539,7 +539,7 @@ class KeycloakBackend(Backend):
             "publicClient": False,
             "clientAuthenticatorType": "client-secret",
         }
-        kmap.write(rep, spec.fields, spec.keycloak)
+        kmap.write(rep, spec.fields, spec.block("keycloak"))
         attrs = rep["attributes"]
         if spec.fields.get("token_endpoint_auth_method") == "none" and rep.get("standardFlowEnabled", True):
             attrs.setdefault("pkce.code.challenge.method", "S256")  # unless the keycloak: block says
@@ -585,7 +585,7 @@ class KeycloakBackend(Backend):
         internal_id = str(live.raw["id"])
         rep = {k: v for k, v in live.raw.items() if k not in kmap.SCOPE_KEYS}
         rep.pop("protocolMappers", None)  # left as they are: a PUT without them keeps them
-        kmap.write(rep, spec.fields, spec.keycloak)
+        kmap.write(rep, spec.fields, spec.block("keycloak"))
         kmap.reset(rep, spec.unset)
         kmap.set_marker(rep, marker.owner, marker.name)
         rep["id"], rep["clientId"] = internal_id, spec.client_id or live.client_id  # renamed in place

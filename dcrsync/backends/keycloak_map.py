@@ -494,7 +494,7 @@ def scope_plan(
     With `scope`: every realm default client scope (less those written `-name`) is a default
     scope, and so is a named one the client already has as default; the other named ones are
     optional. `keycloak.defaultClientScopes` / `optionalClientScopes` say both lists exactly."""
-    kc = spec.keycloak
+    kc = spec.block("keycloak")
     current_default, current_optional = set(current_default), set(current_optional)
     realm = set(realm_default)
     if "scope" in spec.fields:
@@ -517,7 +517,7 @@ def scope_plan(
 def unsupported(spec: ClientSpec) -> list[tuple[str, str]]:
     """(path, why) for every declared field Keycloak cannot hold or that contradicts another."""
     out: list[tuple[str, str]] = []
-    fields, kc = spec.fields, spec.keycloak
+    fields, kc = spec.fields, spec.block("keycloak")
     for path in fields:
         if path in UNSUPPORTED:
             out.append((path, UNSUPPORTED[path]))
