@@ -26,6 +26,7 @@ from typing import Any
 
 from dcrsync.describe import describe
 from dcrsync.errors import PlanError
+from dcrsync.families import BLOCKS, flatten_block
 from dcrsync.model import (
     NOT_VERIFIED,
     SOFTWARE_STATEMENT,
@@ -427,12 +428,8 @@ def _rename_hints(inp: Inputs, out: Outcome) -> None:
 def _normalised(payload: dict[str, Any], normalise: Normalise) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in payload.items():
-        if key in ("hydra", "keycloak") and isinstance(value, dict):
-            for sub, v in value.items():
-                if key == "keycloak" and sub == "attributes" and isinstance(v, dict):
-                    out.update({f"keycloak.attributes.{a}": normalise(f"keycloak.attributes.{a}", av) for a, av in v.items()})
-                else:
-                    out[f"{key}.{sub}"] = normalise(f"{key}.{sub}", v)
+        if key in BLOCKS and isinstance(value, dict):
+            out.update({path: normalise(path, v) for path, v in flatten_block(key, value).items()})
         else:
             out[key] = normalise(key, value)
     return out
@@ -461,8 +458,5 @@ def spec_payload(spec: ClientSpec) -> dict[str, Any]:
     out: dict[str, Any] = dict(spec.fields)
     if spec.client_id:
         out["client_id"] = spec.client_id
-    if spec.hydra:
-        out["hydra"] = spec.hydra
-    if spec.keycloak:
-        out["keycloak"] = spec.keycloak
+    out.update({name: block for name, block in spec.blocks.items() if block})
     return out

@@ -11,12 +11,13 @@ from typing import Any
 
 import yaml
 
+from dcrsync.families import BLOCKS
 from dcrsync.model import SECRET_FIELDS, SERVER_OWNED, LiveClient
 
 Normalise = Callable[[str, Any], Any]
 SCHEMA = Path(__file__).parent / "schemas" / "client.schema.json"
 #: never written: ours, or the server's own
-SKIP = {"name", "client_id", "hydra", "keycloak", *SECRET_FIELDS, *SERVER_OWNED}
+SKIP = {"name", "client_id", *BLOCKS, *SECRET_FIELDS, *SERVER_OWNED}
 
 
 @cache
@@ -26,7 +27,7 @@ def _known() -> tuple[frozenset[str], dict[str, frozenset[str]]]:
     portable = frozenset(k for k in props if k not in SKIP)
     blocks = {
         family: frozenset((props.get(family) or {}).get("properties") or {})
-        for family in ("hydra", "keycloak")
+        for family in BLOCKS
     }
     return portable, blocks
 

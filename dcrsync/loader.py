@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from yaml.nodes import MappingNode, Node, SequenceNode
 
+from dcrsync.families import BLOCKS
 from dcrsync.model import (
     EXTENSIONS,
     SOFTWARE_STATEMENT,
@@ -42,7 +43,7 @@ YAML_SUFFIXES = (".yaml", ".yml")
 _GLOB_CHARS = frozenset("*?[")
 _EMPTY: Mapping[str, str] = MappingProxyType({})
 #: keys that are not portable metadata: kept apart in ClientSpec (`lint` is dcrsync's own, never sent)
-_RESERVED = ("name", "client_id", "hydra", "keycloak", "lint")
+_RESERVED = ("name", "client_id", "lint", *BLOCKS)
 
 
 @dataclass
@@ -128,17 +129,23 @@ def _no_match(spec: str, base: str) -> str:
 
 @cache
 def _misplaced() -> dict[str, dict[str, str]]:
-    """Fields written at the wrong level (Hydra-only at the top, portable inside `hydra:`)."""
+    """Fields written at the wrong level: a block's own key at the top (`audience` is Hydra-only),
+    a portable one inside a block whose keys the schema lists."""
     top = validator("client").schema["properties"]
-    hydra = top["hydra"]["properties"]
-    return {
-        "": {k: "it is Hydra-only: move it under `hydra:`" for k in hydra if k not in top},
-        "hydra": {
-            k: "it is portable: write it at the top level, not under `hydra:`"
+    out: dict[str, dict[str, str]] = {"": {}}
+    for block in BLOCKS.values():
+        own = (top.get(block.name) or {}).get("properties")
+        if not own:  # a free-form block: any key may be the family's own
+            continue
+        out[""].update({
+            k: f"it is {block.title}-only: move it under `{block.name}:`" for k in own if k not in top
+        })
+        out[block.name] = {
+            k: f"it is portable: write it at the top level, not under `{block.name}:`"
             for k in top
-            if k not in hydra and k not in _RESERVED
-        },
-    }
+            if k not in own and k not in _RESERVED
+        }
+    return out
 
 
 def _item_locations(file: str, node: SequenceNode) -> list[Location]:
@@ -167,12 +174,8 @@ def _locations(
         elif key == EXTENSIONS and isinstance(value_node, MappingNode):
             for sub, (key_node, _) in mapping_pairs(value_node).items():
                 fields[f"{EXTENSIONS}.{sub}"] = node_location(file, key_node)
-        elif key == "hydra" and isinstance(value_node, MappingNode):
-            for sub, (_, sub_node) in mapping_pairs(value_node).items():
-                if isinstance(sub_node, SequenceNode):
-                    items[f"hydra.{sub}"] = _item_locations(file, sub_node)
-        elif key == "keycloak" and isinstance(value_node, MappingNode):
-            _nested_items(file, "keycloak", value_node, items)
+        elif key in BLOCKS and isinstance(value_node, MappingNode):
+            _nested_items(file, key, value_node, items)
     return fields, items
 
 
@@ -194,8 +197,7 @@ def to_client(doc: Document, pairs: dict[str, tuple[Node, Node]] | None = None) 
         fields={k: v for k, v in value.items() if k not in _RESERVED},
         location=node_location(doc.file, pairs["name"][0]),
         client_id=value.get("client_id"),
-        hydra=dict(value.get("hydra") or {}),
-        keycloak=dict(value.get("keycloak") or {}),
+        blocks={name: dict(value[name]) for name in BLOCKS if value.get(name)},
         field_locations=field_locations,
         item_locations=item_locations,
         lint_ignore=lint_ignores(doc, value.get("lint")) if "lint" in value else {},

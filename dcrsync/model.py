@@ -13,6 +13,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Literal, NamedTuple
 
+from dcrsync.families import BLOCKS, flatten_block
+
 Severity = Literal["error", "warning"]
 
 
@@ -52,8 +54,8 @@ class ClientSpec:
     fields: dict[str, Any]  # portable metadata, without name / client_id / family blocks
     location: Location  # where the document starts (its `name` key)
     client_id: str | None = None
-    hydra: dict[str, Any] = field(default_factory=dict)
-    keycloak: dict[str, Any] = field(default_factory=dict)
+    #: the family blocks written (`hydra:`, `keycloak:`: see `families.BLOCKS`), by block name
+    blocks: dict[str, dict[str, Any]] = field(default_factory=dict)
     field_locations: dict[str, Location] = field(default_factory=dict)  # top-level key -> value
     #: list-valued field ("redirect_uris", "hydra.audience") -> the Location of each item
     item_locations: dict[str, list[Location]] = field(default_factory=dict)
@@ -70,18 +72,13 @@ class ClientSpec:
         ext = out.pop(EXTENSIONS, None)
         if isinstance(ext, dict):
             out.update({f"{EXTENSIONS}.{k}": v for k, v in ext.items()})
-        for k, v in self.hydra.items():
-            out[f"hydra.{k}"] = v
-        for k, v in self.keycloak.items():
-            if k == "attributes" and isinstance(v, dict):  # compared one attribute at a time
-                out.update({f"keycloak.attributes.{a}": av for a, av in v.items()})
-            else:
-                out[f"keycloak.{k}"] = v
+        for name, block in self.blocks.items():
+            out.update(flatten_block(name, block))
         return out
 
     def block(self, name: str) -> dict[str, Any]:
         """The family block `name` (`hydra:`, `keycloak:`) as written, or {} when the file has none."""
-        return {"hydra": self.hydra, "keycloak": self.keycloak}.get(name) or {}
+        return self.blocks.get(name) or {}
 
     def where(self, path: str) -> Location:
         if path in self.field_locations:  # a key of a block (`extensions.KEY`) where it is known
@@ -112,9 +109,10 @@ class LiveClient:
 #: the client file's block of vendor metadata: sent as-is (RFC 7592 servers), compared per key
 EXTENSIONS = "extensions"
 
-#: compared as sets (order never matters)
+#: compared as sets (order never matters); a family block's own are declared with the block
 SET_FIELDS: frozenset[str] = frozenset(
-    {
+    {f"{b.name}.{k}" for b in BLOCKS.values() for k in b.set_keys}
+    | {
         "grant_types",
         "response_types",
         "redirect_uris",
@@ -122,8 +120,6 @@ SET_FIELDS: frozenset[str] = frozenset(
         "request_uris",
         "contacts",
         "default_acr_values",
-        "hydra.audience",
-        "hydra.allowed_cors_origins",
     }
 )
 

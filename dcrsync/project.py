@@ -13,6 +13,7 @@ from dcrsync.backends.base import Backend, Fetched
 from dcrsync.config import Config, find_config, load_config
 from dcrsync.diff import Inputs, Outcome, compute
 from dcrsync.errors import ConfigError, DcrsyncError, PlanError, SopsError
+from dcrsync.families import BLOCKS
 from dcrsync.loader import load_project
 from dcrsync.model import ClientSpec, Diagnostic, LiveClient, Location, fingerprint
 from dcrsync.ownership import Ownership
@@ -264,9 +265,8 @@ def spec_from_change(change: Change) -> ClientSpec:
     loc = Location(file or "plan", int(line) if line.isdigit() else 0, 1)
     return ClientSpec(
         name=change.name,
-        fields={k: v for k, v in desired.items() if k not in ("client_id", "hydra", "keycloak")},
+        fields={k: v for k, v in desired.items() if k != "client_id" and k not in BLOCKS},
         location=loc,
         client_id=desired.get("client_id"),
-        hydra=desired.get("hydra") or {},
-        keycloak=desired.get("keycloak") or {},
+        blocks={name: desired[name] for name in BLOCKS if desired.get(name)},
     )

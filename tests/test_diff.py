@@ -13,7 +13,8 @@ OWNER = "team"
 
 def spec(name: str, **fields) -> ClientSpec:
     hydra = fields.pop("hydra", {})
-    return ClientSpec(name=name, fields=fields, location=Location("clients/x.yaml", 1, 1), hydra=hydra)
+    return ClientSpec(name=name, fields=fields, location=Location("clients/x.yaml", 1, 1),
+                      blocks={"hydra": hydra} if hydra else {})
 
 
 def live(client_id: str, name: str | None, owner: str | None = OWNER, **fields) -> LiveClient:

@@ -188,7 +188,7 @@ def test_scope_reads_every_assigned_client_scope_and_openid():
 
 
 def spec(fields=None, keycloak=None) -> ClientSpec:
-    return ClientSpec("x", dict(fields or {}), LOC, keycloak=dict(keycloak or {}))
+    return ClientSpec("x", dict(fields or {}), LOC, blocks={"keycloak": dict(keycloak)} if keycloak else {})
 
 
 def test_scope_plan_keeps_defaults_default_and_adds_optional():
@@ -207,7 +207,7 @@ def test_keycloak_block_written_and_read_flat():
     declared = s.declared()
     assert declared["keycloak.attributes.access.token.lifespan"] == 300
     assert "keycloak.attributes" not in declared
-    rep = kmap.write(fresh(), s.fields, s.keycloak)
+    rep = kmap.write(fresh(), s.fields, s.block("keycloak"))
     assert rep["attributes"]["access.token.lifespan"] == "300" and rep["attributes"]["x.flag"] == "true"
     back = kmap.to_fields(rep)
     for path, value in declared.items():

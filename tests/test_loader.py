@@ -57,11 +57,11 @@ def test_valid_client_becomes_clientspec(root: Path) -> None:
         "redirect_uris": ["https://billing.example.com/callback", "https://billing.example.com/other"],
         "scope": "openid offline_access",
     }
-    assert c.hydra == {
+    assert c.block("hydra") == {
         "audience": ["https://api.example.com", "https://api2.example.com"],
         "skip_consent": True,
     }
-    assert c.keycloak == {"anything": 1}
+    assert c.block("keycloak") == {"anything": 1}
     assert c.location == Location("c.yaml", 1, 1)
     assert c.field_locations["scope"] == Location("c.yaml", 8, 8)
     assert c.field_locations["redirect_uris"] == Location("c.yaml", 6, 3)
@@ -104,7 +104,7 @@ def test_merge_keys_and_aliases_within_budget(root: Path) -> None:
           allowed_cors_origins: *aud
         """,
     )
-    assert c.hydra == {"skip_consent": True, "audience": ["z"], "allowed_cors_origins": ["x", "y"]}
+    assert c.block("hydra") == {"skip_consent": True, "audience": ["z"], "allowed_cors_origins": ["x", "y"]}
 
 
 def test_utf8_bom_is_accepted(root: Path) -> None:

@@ -29,7 +29,7 @@ def _plan(*fields: FieldChange) -> Plan:
 
 def _changes(declared: dict, live: dict) -> list[FieldChange]:
     spec = ClientSpec("billing", {k: v for k, v in declared.items() if "." not in k}, Location("c.yaml", 1, 1),
-                      hydra={k.split(".", 1)[1]: v for k, v in declared.items() if k.startswith("hydra.")})
+                      blocks={"hydra": {k.split(".", 1)[1]: v for k, v in declared.items() if k.startswith("hydra.")}})
     got, _ = field_changes(spec, LiveClient("id1", live, live), None, normalise_value)
     return got
 

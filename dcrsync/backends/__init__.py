@@ -1,4 +1,5 @@
-"""Server families. A new family is one module here plus one line in FAMILIES."""
+"""Making a backend for `server.kind`. A new family is one module here plus its line in
+`dcrsync.families.FAMILIES` (which also declares its client-file block, if it has one)."""
 
 from __future__ import annotations
 
@@ -8,18 +9,13 @@ from urllib.parse import urlparse
 
 from dcrsync.backends.base import Backend
 from dcrsync.errors import ConfigError
-
-FAMILIES: dict[str, str] = {
-    "hydra": "dcrsync.backends.hydra:HydraBackend",
-    "rfc7592": "dcrsync.backends.rfc7592:Rfc7592Backend",
-    "keycloak": "dcrsync.backends.keycloak:KeycloakBackend",
-}
+from dcrsync.families import FAMILIES
 
 
 def make_backend(server: dict[str, Any], *, parallelism: int = 4) -> Backend:
     kind = server.get("kind")
-    target = FAMILIES.get(str(kind))
-    if target is None:
+    family = FAMILIES.get(str(kind))
+    if family is None:
         raise ConfigError(f"server.kind {kind!r} is not one of {', '.join(sorted(FAMILIES))}")
     for key, value in server.items():
         if key.endswith("url") and isinstance(value, (str, type(None))):
@@ -29,7 +25,7 @@ def make_backend(server: dict[str, Any], *, parallelism: int = 4) -> Backend:
                     f"server.{key} is {value!r}, not an http(s) URL: set it in dcrsync.yaml "
                     "(or the environment variable it names)"
                 )
-    module_name, cls_name = target.split(":")
+    module_name, cls_name = family.backend.split(":")
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as exc:
