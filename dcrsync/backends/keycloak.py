@@ -445,7 +445,7 @@ class KeycloakBackend(Backend):
 
     def _role_problems(self, specs: Sequence[ClientSpec]) -> list[str]:
         """Roles a file grants that the realm does not have, each at its file:line."""
-        role_specs = [s for s in specs if kmap.ROLE_KEYS & set(s.keycloak)]
+        role_specs = [s for s in specs if kmap.ROLE_KEYS & set(s.block("keycloak"))]
         self._role_names = {s.name for s in role_specs}
         self._role_ids = {i for s in role_specs for i in (s.client_id, self.default_client_id(s)) if i}
         if not role_specs:
