@@ -1,4 +1,5 @@
-"""Carry a Plan out through a backend: order, parallelism, journaling what the server gives once."""
+"""Carry a Plan out through a backend: the order and parallelism of the server calls. What the calls
+return is kept by `recorder.Recorder`."""
 
 from __future__ import annotations
 
@@ -11,11 +12,11 @@ from typing import Any
 
 from dcrsync.backends.base import Backend, Marker, Result
 from dcrsync.errors import BackendError, DcrsyncError, StateError
-from dcrsync.groupcommit import JournalWriter
 from dcrsync.model import ClientSpec, LiveClient, uses_secret
 from dcrsync.ownership import Ownership
 from dcrsync.plan import Change, Plan
-from dcrsync.state import Entry, State, entries_for, forget, move_entry, upsert
+from dcrsync.recorder import Recorder
+from dcrsync.state import Entry, State, forget, move_entry, upsert
 from dcrsync.store import StateStore
 
 #: called as each change finishes: the change, the error (None when done), the client_id it has now
@@ -46,8 +47,9 @@ def new_secret() -> str:
 
 
 class Applier:
-    """Carries one plan out through a backend. Its one job is the order and the bookkeeping of the
-    server calls; deciding what to change is `diff`'s, keeping it is the store's.
+    """Carries one plan out through a backend. Its one job is the order of the server calls and when
+    each answer must be on disk; deciding what to change is `diff`'s, keeping the answers is the
+    Recorder's, keeping the state is the store's.
 
     Contract of `run`:
     - creates first (each announced in the journal before any is sent, with the client_id chosen up
@@ -76,26 +78,14 @@ class Applier:
         self.parallelism = max(1, parallelism)
         self.progress = progress
         self.report = ApplyReport()
-        self.writer: JournalWriter | None = None
-        self.entries: list[Entry] = []
+        # where a lost answer can be recovered (the id was ours, the secret can be rotated), batch
+        # journal writes; where it cannot (RFC 7592), write each answer as soon as it arrives
+        recoverable = backend.chooses_client_id and backend.rotates_secret
+        self.recorder = Recorder(store, backend.normalise, interval=1.0 if recoverable else 0.0)
 
-    # --- journal --------------------------------------------------------------------------
-    def _journal(self, *entries: Entry) -> int:
-        assert self.writer is not None
-        self.entries.extend(entries)
-        return self.writer.submit(*entries)
-
-    def _durable(self, ticket: int) -> None:
-        """Hold this worker until its entries are on disk: what only the answer held is then safe."""
-        assert self.writer is not None
-        self.writer.wait(ticket)
-
-    def _record(self, spec: ClientSpec, result: Result) -> list[Entry]:
-        """Journal entries for a finished operation: the secrets (sops), then the bookkeeping (plain)."""
-        entries, warnings = entries_for(spec, result.live, result.secrets, self.backend.normalise)
-        self.report.warnings.extend(warnings)
+    def _record(self, spec: ClientSpec, result: Result, *before: Entry) -> int:
         self.report.client_ids[spec.name] = result.live.client_id
-        return entries
+        return self.recorder.answer(spec, result, *before)
 
     # --- operations -----------------------------------------------------------------------
     def _create(self, change: Change, spec: ClientSpec, intent: dict[str, Any]) -> None:
@@ -106,7 +96,7 @@ class Applier:
         except BackendError as exc:
             if exc.status is not None and 400 <= exc.status < 500 and exc.status != 409:
                 if spec.name not in self.state.clients:  # refused: nothing was created, forget the intent
-                    self._journal(forget(spec.name))
+                    self.recorder.journal(forget(spec.name))
                 raise
             if exc.status != 409 or not cid:
                 raise
@@ -114,9 +104,9 @@ class Applier:
             if live is None or not Ownership(self.owner).claims(live, spec.name):
                 raise
             result = self.backend.update(spec, marker, live, None, self._secret_for(spec))  # secret lost: rotate
-        ticket = self._journal(*self._record(spec, result))
+        ticket = self._record(spec, result)
         if not self.backend.chooses_client_id:  # a lost answer is an orphan: lose at most one per worker
-            self._durable(ticket)
+            self.recorder.durable(ticket)
 
     def _update(self, change: Change, spec: ClientSpec, live: LiveClient) -> None:
         """update, rotate and move: one server write (none when only the state records it)."""
@@ -131,13 +121,13 @@ class Applier:
         else:
             result = Result(live=live)
         moves = [move_entry(change.moved_from, spec.name)] if change.moved_from else []
-        ticket = self._journal(*moves, *self._record(spec, result))
+        ticket = self._record(spec, result, *moves)
         if "registration_access_token" in result.secrets:  # the old token is dead: keep the new one first
-            self._durable(ticket)
+            self.recorder.durable(ticket)
 
     def _delete(self, change: Change, live: LiveClient) -> None:
         self.backend.delete(live, self.state.clients.get(change.name))
-        self._journal(forget(change.name))
+        self.recorder.journal(forget(change.name))
 
     def _run(self, change: Change, fn: Callable[[], None]) -> None:
         try:
@@ -162,12 +152,9 @@ class Applier:
                 future.result()
 
     def run(self, plan: Plan, specs: dict[str, ClientSpec], live_by_name: dict[str, LiveClient]) -> ApplyReport:
-        """Creates, then updates, then deletes; the journal is folded into the state at the end."""
-        # where a lost answer can be recovered (the id was ours, the secret can be rotated), batch
-        # journal writes; where it cannot (RFC 7592), write each answer as soon as it arrives
-        recoverable = self.backend.chooses_client_id and self.backend.rotates_secret
-        self.writer = JournalWriter(self.store.append, interval=1.0 if recoverable else 0.0)
-        try:
+        """Creates, then replaces, updates, moves and rotations, then deletes; the journal is folded into
+        the state at the end."""
+        with self.recorder:
             creates = [c for c in plan.changes if c.action == "create"]
             intents = self._intents(creates, specs)
             self._parallel([(c, partial(self._create, c, specs[c.name], intents[c.name])) for c in creates])
@@ -181,16 +168,8 @@ class Applier:
 
             deletes = [c for c in plan.changes if c.action == "delete"]
             self._parallel([(c, partial(self._delete, c, live_by_name[c.name])) for c in deletes])
-            self.writer.close()
-        except BaseException:
-            if self.writer is not None:
-                try:
-                    self.writer.close()
-                except DcrsyncError:
-                    pass
-            raise
-        self.state.fold(self.entries)
-        self.store.commit(self.state)
+        self.report.warnings.extend(self.recorder.warnings)
+        self.recorder.commit(self.state)
         return self.report
 
     def _secret_for(self, spec: ClientSpec) -> str | None:
@@ -217,9 +196,8 @@ class Applier:
             data = {"client_id": cid, "pending": True, "client_secret": None}
             announce.append(upsert(change.name, **data))
         if announce:
-            self._journal(*announce)
-            assert self.writer is not None
-            self.writer.flush()
+            self.recorder.journal(*announce)
+            self.recorder.flush()
         return intents
 
     def _replace(self, change: Change, spec: ClientSpec, live: LiveClient) -> None:
