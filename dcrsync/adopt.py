@@ -214,15 +214,19 @@ def _project_specs(project: Project) -> list[ClientSpec]:
     return loaded.clients
 
 
-def import_client(
-    project: Project, backend: Backend, name: str, client_id: str, *, rotate: bool, out: Path | None
-) -> ImportReport:
-    """Adopt one live client as NAME: its existing file if one declares it, else a file written now."""
+def _require_lists(backend: Backend) -> None:
     if not backend.lists:
         raise DcrsyncError(
             f"{backend.family} servers cannot import: dcrsync can only manage clients it registered "
             "itself there (it needs their registration access token)"
         )
+
+
+def import_client(
+    project: Project, backend: Backend, name: str, client_id: str, *, rotate: bool, out: Path | None
+) -> ImportReport:
+    """Adopt one live client as NAME: its existing file if one declares it, else a file written now."""
+    _require_lists(backend)
     owner = project.config.owner
     with project.store.locked():
         state = project.store.read()
@@ -240,52 +244,54 @@ def import_client(
         why = reserved(live, backend) or _foreign(live, owner)
         if why:
             raise DcrsyncError(f"client {client_id} cannot be imported: {why}")
-        cand = Candidate(name, live)
-        by_name = {s.name: s for s in specs}
-        pinned = [s for s in specs if s.client_id == client_id]
-        if name in by_name:
-            spec = by_name[name]
-            if spec.client_id != client_id:
-                pins = f"client_id {spec.client_id}" if spec.client_id else "no client_id (a new client)"
-                raise DcrsyncError(
-                    f"{spec.location}: {name} is declared there with {pins}, not {client_id}: "
-                    "choose another NAME, or set its client_id"
-                )
-            cand.spec = spec
-        elif pinned:
-            raise DcrsyncError(
-                f"{pinned[0].location}: client {client_id} is declared there as {pinned[0].name}: "
-                f"run `dcrsync import {pinned[0].name} {client_id}` (or `dcrsync import --all`)"
-            )
-        else:
-            target = out or _clients_dir(project) / f"{name}.yaml"
-            if target.exists():
-                raise DcrsyncError(f"{target} exists already and does not declare {name}; choose another NAME or --out")
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_text(dump(document_for(name, live, backend)))
-            loaded = check_files(project, [target])
-            if loaded.errors:
-                raise DcrsyncError(
-                    f"wrote {target}, but the server's client does not pass validation "
-                    f"({loaded.errors[0].format()}); nothing was changed on the server: fix the file "
-                    f"(or the client) and run `dcrsync import {name} {client_id}` again"
-                )
-            cand.spec, cand.wrote = loaded.clients[0], True
+        cand = _one_candidate(project, backend, specs, name, live, out)
         report = _adopt(project, backend, state, [cand], rotate, 1)
     if report.failed:
         raise DcrsyncError(report.failed[0])
     return report
 
 
+def _one_candidate(
+    project: Project, backend: Backend, specs: list[ClientSpec], name: str, live: LiveClient, out: Path | None
+) -> Candidate:
+    """NAME's file if one declares it (with this client_id), else a file written now from the server."""
+    client_id = live.client_id
+    by_name = {s.name: s for s in specs}
+    pinned = [s for s in specs if s.client_id == client_id]
+    if name in by_name:
+        spec = by_name[name]
+        if spec.client_id != client_id:
+            pins = f"client_id {spec.client_id}" if spec.client_id else "no client_id (a new client)"
+            raise DcrsyncError(
+                f"{spec.location}: {name} is declared there with {pins}, not {client_id}: "
+                "choose another NAME, or set its client_id"
+            )
+        return Candidate(name, live, spec)
+    if pinned:
+        raise DcrsyncError(
+            f"{pinned[0].location}: client {client_id} is declared there as {pinned[0].name}: "
+            f"run `dcrsync import {pinned[0].name} {client_id}` (or `dcrsync import --all`)"
+        )
+    target = out or _clients_dir(project) / f"{name}.yaml"
+    if target.exists():
+        raise DcrsyncError(f"{target} exists already and does not declare {name}; choose another NAME or --out")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(dump(document_for(name, live, backend)))
+    loaded = check_files(project, [target])
+    if loaded.errors:
+        raise DcrsyncError(
+            f"wrote {target}, but the server's client does not pass validation "
+            f"({loaded.errors[0].format()}); nothing was changed on the server: fix the file "
+            f"(or the client) and run `dcrsync import {name} {client_id}` again"
+        )
+    return Candidate(name, live, loaded.clients[0], wrote=True)
+
+
 def import_many(
     project: Project, backend: Backend, selection: Selection, *, rotate: bool, parallelism: int = 4
 ) -> ImportReport:
     """Adopt every client the selection names, in one state write; lint first, the server last."""
-    if not backend.lists:
-        raise DcrsyncError(
-            f"{backend.family} servers cannot import: dcrsync can only manage clients it registered "
-            "itself there (it needs their registration access token)"
-        )
+    _require_lists(backend)
     owner = project.config.owner
     with project.store.locked():
         state = project.store.read()
