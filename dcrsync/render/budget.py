@@ -79,7 +79,7 @@ def compose(
 
 
 def lines_within(lines: Sequence[str], limit: int, more: Callable[[int], str]) -> list[str]:
-    """The lines in order while they (each with its newline) take at most `limit` characters; then
+    """The lines in order while they, joined by newlines, take at most `limit` characters; then
     `more(n)` in place of the `n` left out."""
     out: list[str] = []
     used = 0
