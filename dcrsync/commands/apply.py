@@ -10,10 +10,12 @@ from pathlib import Path
 import click
 
 from dcrsync.apply import Applier, ApplyReport, forget_departed
-from dcrsync.commands.common import parallelism_option, project_options, render_plan
+from dcrsync.commands.common import parallelism_option, project_options
 from dcrsync.errors import DcrsyncError, PlanError
 from dcrsync.plan import ACTIONS, Change, Plan
 from dcrsync.project import open_project, prepare_apply
+from dcrsync.render import colour
+from dcrsync.render.formats import Options, render
 from dcrsync.render.warnings import lines as warning_lines
 from dcrsync.state import State
 from dcrsync.store import StateStore
@@ -46,7 +48,7 @@ def apply(config_path, env_name, planfile, auto_approve, force, targets, paralle
             plan, specs, live_by_name = prepared.plan, prepared.specs, prepared.live_by_name
             fetched, all_specs = prepared.fetched, prepared.all_specs
             if saved is None:
-                click.echo(render_plan(plan, "text", all_warnings), nl=False)
+                click.echo(render(plan, "text", Options(colour=colour.wanted(), all_warnings=all_warnings)), nl=False)
             if plan.conflicts:
                 raise PlanError(
                     f"{len(plan.conflicts)} conflict(s) stop the apply (listed above); nothing was sent to the server"

@@ -7,12 +7,6 @@ from typing import Any
 
 import click
 
-from dcrsync.plan import Plan
-from dcrsync.render import colour
-from dcrsync.render import json as render_json
-from dcrsync.render import markdown as render_markdown
-from dcrsync.render import text as render_text
-
 
 def project_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     fn = click.option("--env", "env_name", metavar="NAME", help="Environment overlay from dcrsync.yaml.")(fn)
@@ -20,14 +14,6 @@ def project_options(fn: Callable[..., Any]) -> Callable[..., Any]:
         "--config", "config_path", metavar="FILE", help="dcrsync.yaml to use (default: ./dcrsync.yaml or $DCRSYNC_CONFIG)."
     )(fn)
     return fn
-
-
-def render_plan(plan: Plan, fmt: str, all_warnings: bool = False) -> str:
-    if fmt == "json":
-        return render_json.render(plan)
-    if fmt == "markdown":
-        return render_markdown.render(plan)
-    return render_text.render(plan, colour=colour.wanted(), all_warnings=all_warnings)
 
 
 def parallelism_option(fn: Callable[..., Any]) -> Callable[..., Any]:

@@ -12,12 +12,12 @@ import click
 from dcrsync.commands.common import parallelism_option, project_options
 from dcrsync.drift import detect
 from dcrsync.project import gather, open_project, persist_rotated
-from dcrsync.render import drift as render
+from dcrsync.render.formats import format_option, render
 
 
 @click.command()
 @project_options
-@click.option("--format", "fmt", type=click.Choice(["text", "markdown", "json"]), default="text", show_default=True)
+@format_option("drift")
 @click.option(
     "--fail-on-undeclared", is_flag=True,
     help="Exit 2 also when only fields the YAML does not declare changed (webOrigins, lifespans, mappers).",
@@ -40,10 +40,5 @@ def drift(config_path, env_name, fmt, fail_on_undeclared, parallelism) -> None:
     )
     for warning in state.warnings:
         click.echo(f"warning: {warning}", err=True)
-    if fmt == "json":
-        click.echo(report.to_json(), nl=False)
-    elif fmt == "markdown":
-        click.echo(render.markdown(report), nl=False)
-    else:
-        click.echo(render.text(report), nl=False)
+    click.echo(render(report, fmt), nl=False)
     sys.exit(report.exit_code(fail_on_undeclared))

@@ -17,6 +17,7 @@ from dcrsync.github import GitHub, repo_from_env
 from dcrsync.github_sync import DRIFT_LABEL, DRIFT_TITLE, sync_drift_issue, upsert_comment
 from dcrsync.plan import Plan
 from dcrsync.render import markdown as render_markdown
+from dcrsync.render.formats import Options, render
 
 
 def _read_body(path: str) -> str:
@@ -116,7 +117,7 @@ def comment(body_file, plan_file, error_files, env_name, details_url, pr_number,
                 f"{plan_file} was planned for environment `{plan.environment or '(none)'}`, not `{env_name}`: "
                 "pass the matching --env, or plan again with --env"
             )
-        body = render_markdown.render(plan, details_url=url)
+        body = render(plan, "markdown", Options(details_url=url))
     elif error_files:
         body = render_markdown.render_error(_read_errors(error_files), env_name or None, details_url=url)
     else:

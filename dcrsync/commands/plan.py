@@ -7,14 +7,16 @@ from pathlib import Path
 
 import click
 
-from dcrsync.commands.common import parallelism_option, project_options, render_plan
+from dcrsync.commands.common import parallelism_option, project_options
 from dcrsync.project import gather, make_plan, open_project
+from dcrsync.render import colour
+from dcrsync.render.formats import Options, format_option, render
 
 
 @click.command()
 @project_options
 @click.option("--out", "out", type=click.Path(dir_okay=False, path_type=Path), help="Save the plan (JSON) for `dcrsync apply PLANFILE`.")
-@click.option("--format", "fmt", type=click.Choice(["text", "markdown", "json"]), default="text", show_default=True)
+@format_option("plan")
 @click.option("--target", "targets", multiple=True, metavar="NAME", help="Plan only these clients (repeatable).")
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 2 when there are changes, 0 when none.")
 @click.option("--all-warnings", is_flag=True, help="Every warning in full, not one line per kind of warning about many clients.")
@@ -30,7 +32,7 @@ def plan(config_path, env_name, out, fmt, targets, detailed_exitcode, parallelis
         backend.close()
     if out is not None:
         out.write_text(planned.plan.to_json())
-    click.echo(render_plan(planned.plan, fmt, all_warnings), nl=False)
+    click.echo(render(planned.plan, fmt, Options(colour=colour.wanted(), all_warnings=all_warnings)), nl=False)
     if out is not None and fmt != "json":
         click.echo(f"Saved the plan to {out}; apply exactly it with `dcrsync apply {out}`.", err=True)
     if planned.plan.conflicts:

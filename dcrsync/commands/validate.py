@@ -11,7 +11,9 @@ import click
 from dcrsync.config import Config, default_config, find_config, load_config
 from dcrsync.errors import ConfigError
 from dcrsync.loader import LoadResult, add_lint, load_clients, load_project
-from dcrsync.render.diagnostics import Summary, render_github, render_json, render_text
+from dcrsync.render import colour
+from dcrsync.render.diagnostics import Findings, Summary
+from dcrsync.render.formats import Options, format_option, render
 
 
 def _config(config_path: str | None, env_name: str | None, cwd: Path) -> Config:
@@ -45,14 +47,7 @@ def run_validate(paths: tuple[str, ...], config: Config) -> LoadResult:
 @click.option(
     "--env", "env_name", metavar="NAME", help="Environment overlay from dcrsync.yaml (for its vars)."
 )
-@click.option(
-    "--format",
-    "fmt",
-    type=click.Choice(["text", "json", "github"]),
-    default="text",
-    show_default=True,
-    help="github: workflow commands that annotate the pull request.",
-)
+@format_option("diagnostics", help="github: workflow commands that annotate the pull request.")
 @click.option("--strict", is_flag=True, help="Warnings fail too (exit 1).")
 def validate(
     paths: tuple[str, ...], config_path: str | None, env_name: str | None, fmt: str, strict: bool
@@ -67,12 +62,7 @@ def validate(
     config = _config(config_path, env_name, Path.cwd())
     result = run_validate(paths, config)
     summary = Summary.of(result.diagnostics, result.documents, len(result.files), len(result.suppressed))
-    if fmt == "json":
-        click.echo(render_json(result.diagnostics, summary, strict=strict, suppressed=result.suppressed))
-    elif fmt == "github":
-        click.echo(render_github(result.diagnostics, summary))
-    else:
-        color = sys.stdout.isatty()
-        click.echo(render_text(result.diagnostics, summary, color=color, suppressed=result.suppressed))
+    findings = Findings(result.diagnostics, summary, result.suppressed, strict)
+    click.echo(render(findings, fmt, Options(colour=colour.wanted())), nl=False)
     if summary.errors or (strict and summary.warnings):
         sys.exit(1)

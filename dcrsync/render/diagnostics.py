@@ -36,6 +36,17 @@ class Summary:
         )
 
 
+@dataclass(frozen=True)
+class Findings:
+    """What `validate` found, as its renderers take it: the diagnostics, their summary, the findings
+    ignored on purpose, and whether warnings fail (`--strict`, which decides JSON's `valid`)."""
+
+    diagnostics: Sequence[Diagnostic]
+    summary: Summary
+    suppressed: Sequence[Suppressed] = ()
+    strict: bool = False
+
+
 def _count(n: int, word: str) -> str:
     return f"{n} {word}" if n == 1 else f"{n} {word}s"
 

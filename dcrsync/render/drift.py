@@ -8,14 +8,16 @@ import html
 from typing import Any
 
 from dcrsync.describe import describe as described
-from dcrsync.drift import DriftReport, UndeclaredClient
+from dcrsync.drift import DriftedClient, DriftReport, UndeclaredClient
+from dcrsync.render import budget
 from dcrsync.render.markdown import field_rows
 from dcrsync.render.text import field_line
 from dcrsync.render.values import cell, show
 from dcrsync.undeclared import UndeclaredChange
 
 MARKER = "<!-- dcrsync-drift -->"
-LIMIT = 60_000
+LIMIT = budget.LIMIT
+UNDECLARED_HEADING = "#### Undeclared fields changed (informational)\n\nFields the YAML does not declare.\n\n"
 
 
 def summary_line(report: DriftReport) -> str:
@@ -110,43 +112,48 @@ def text(report: DriftReport) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _table(report: DriftReport, room: int) -> str:
+    """Which clients drifted, one row each, as many rows as fit in `room`."""
+    if not report.drifted:
+        return ""
+    head = ["| client | what | client_id | server updated_at |", "| --- | --- | --- | --- |"]
+    rows = [f"| `{c.name}` | {c.kind} | `{c.client_id or ''}` | {c.updated_at or ''} |" for c in report.clients]
+    more = "| … | {} more client(s) not shown | run `dcrsync drift` for all of them | |"
+    room -= sum(len(line) + 1 for line in head) + len(more.format(len(rows))) + 3  # the last newlines
+    rows = budget.lines_within(rows, room, more.format)
+    return "\n".join(head + rows) + "\n\n"  # a blank line: a table must not run into the first <details>
+
+
+def _declared(c: DriftedClient) -> str:
+    rows = ["| field | at last apply | on the server now |", "| --- | --- | --- |"]
+    rows += [row for f in c.fields for row in field_rows(described(f))]
+    return f"<details><summary><b>{html.escape(c.name)}</b>: {len(c.fields)} field(s)</summary>\n\n" + "\n".join(rows) + "\n\n</details>\n\n"
+
+
+def _undeclared(u: UndeclaredClient) -> str:
+    rows = ["| field | change | at last apply | on the server now |", "| --- | --- | --- | --- |"]
+    for ch in u.changes:
+        what = f"`{ch.path}` {html.escape(show(ch.item), quote=False)}" if ch.item is not None else f"`{ch.path}`"
+        if ch.item is not None and ch.change == "changed":
+            what += " (" + ", ".join(f"`{k}`" for k in _item_keys(ch.before, ch.after)) + ")"
+        rows.append(f"| {what} | {ch.change} | {cell(ch.before)} | {cell(ch.after)} |")
+    return (
+        f"<details><summary><b>{html.escape(u.name)}</b>: {len(u.changes)} undeclared field(s)</summary>\n\n"
+        + "\n".join(rows) + "\n\n</details>\n\n"
+    )
+
+
 def markdown(report: DriftReport, limit: int = LIMIT) -> str:
-    parts = [MARKER, "### dcrsync drift", "", f"`{report.server.get('kind')}` at `{report.server.get('url')}`", ""]
-    if report.drifted:
-        parts += ["| client | what | client_id | server updated_at |", "| --- | --- | --- | --- |"]
-        for c in report.clients:
-            parts.append(f"| `{c.name}` | {c.kind} | `{c.client_id or ''}` | {c.updated_at or ''} |")
-        parts.append("")
-    body = "\n".join(parts) + "\n"  # a blank line: a table must not run into the first <details>
-    hidden = 0
-    for c in report.clients:
-        if not c.fields:
-            continue
-        rows = ["| field | at last apply | on the server now |", "| --- | --- | --- |"]
-        rows += [row for f in c.fields for row in field_rows(described(f))]
-        section = f"<details><summary><b>{html.escape(c.name)}</b>: {len(c.fields)} field(s)</summary>\n\n" + "\n".join(rows) + "\n\n</details>\n\n"
-        if len(body) + len(section) > limit - 500:
-            hidden += 1
-            continue
-        body += section
-    if report.undeclared:
-        body += "#### Undeclared fields changed (informational)\n\nFields the YAML does not declare.\n\n"
-    for u in report.undeclared:
-        rows = ["| field | change | at last apply | on the server now |", "| --- | --- | --- | --- |"]
-        for ch in u.changes:
-            what = f"`{ch.path}` {html.escape(show(ch.item), quote=False)}" if ch.item is not None else f"`{ch.path}`"
-            if ch.item is not None and ch.change == "changed":
-                what += " (" + ", ".join(f"`{k}`" for k in _item_keys(ch.before, ch.after)) + ")"
-            rows.append(f"| {what} | {ch.change} | {cell(ch.before)} | {cell(ch.after)} |")
-        section = (
-            f"<details><summary><b>{html.escape(u.name)}</b>: {len(u.changes)} undeclared field(s)</summary>\n\n"
-            + "\n".join(rows) + "\n\n</details>\n\n"
-        )
-        if len(body) + len(section) > limit - 500:
-            hidden += 1
-            continue
-        body += section
-    if hidden:
-        body += f"\n**{hidden} more client(s) not shown** (size limit); run `dcrsync drift` for all of them.\n"
+    """The drift issue's body: which clients drifted, then each one's fields, then the undeclared
+    changes; under `limit` (`render.budget`): the clients that do not fit are counted in one line."""
+    head = f"{MARKER}\n### dcrsync drift\n\n`{report.server.get('kind')}` at `{report.server.get('url')}`\n\n"
     note = unobserved_note(report)
-    return body + "\n" + summary_line(report) + "\n" + (f"\n_{note}_\n" if note else "")
+    tail = summary_line(report) + "\n" + (f"\n_{note}_\n" if note else "")
+    groups = [
+        budget.Group([c for c in report.clients if c.fields], _declared),
+        budget.Group(report.undeclared, _undeclared, UNDECLARED_HEADING),
+    ]
+    return budget.compose(
+        head, tail, groups, what="client(s)", where="run `dcrsync drift` for all of them",
+        must=lambda room: _table(report, room), limit=limit,
+    )

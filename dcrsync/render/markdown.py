@@ -5,11 +5,11 @@ comment), a header naming the environment and the server, the counts, the confli
 apply, every destructive change (delete, replace, rotate) expanded and flagged, then the other
 changes in plan order, the warnings and the summary line.
 
-Size: the body stays under `LIMIT` characters (GitHub takes 65536). Destructive changes are never
-dropped for size: when their full sections do not fit, their field tables go (one section per
-change stays); only thousands of them fall back to a list of names. The other changes are cut from
-the end, with the number left out and a link to the full plan (the run that holds the plan
-artifact) when that is known.
+Size: the body stays under `LIMIT` characters (GitHub takes 65536), by `render.budget`, which the
+drift issue shares. Destructive changes are never dropped for size: when their full sections do not
+fit, their field tables go (one section per change stays); only thousands of them fall back to a
+list of names. The other changes are cut from the end, with the number left out and a link to the
+full plan (the run that holds the plan artifact) when that is known.
 
 `render_error` writes the comment for a failed plan, under the same marker, so the failure
 replaces the last plan instead of leaving it up as if it were still true.
@@ -24,11 +24,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from dcrsync.plan import DESTRUCTIVE, Change, FieldChange, Plan
+from dcrsync.render import budget
 from dcrsync.render.text import SYMBOL, summary_line
 from dcrsync.render.values import cell
 from dcrsync.render.warnings import lines as warning_lines
 
-LIMIT = 60_000
+LIMIT = budget.LIMIT
 MARKER = "<!-- dcrsync-plan -->"
 FLAG = "⚠️"
 #: the default of `details_url`: read it from the environment (see `details_url_from_env`)
@@ -38,8 +39,6 @@ _CONFLICTS_LIMIT = 10_000
 _WARNINGS_LIMIT = 5_000
 _LINE_LIMIT = 500
 _ERROR_LIMIT = 20_000
-#: room kept for the "N more change(s) not shown" line
-_RESERVE = 600
 
 _CONSEQUENCE = {
     "delete": "**The client is deleted on the server.**",
@@ -88,16 +87,10 @@ def _clip(text: str, limit: int = _LINE_LIMIT) -> str:
 
 def _bounded_list(items: list[str], limit: int, what: str, prefix: str = "- ") -> list[str]:
     """One line per item, escaped and clipped, until `limit` characters; then how many were left out."""
-    lines: list[str] = []
-    used = 0
-    for i, item in enumerate(items):
-        line = prefix + html.escape(_clip(item), quote=False)
-        if used + len(line) > limit:
-            lines.append(f"{prefix}… and {len(items) - i} more {what}: run `dcrsync plan` to see them all")
-            break
-        lines.append(line)
-        used += len(line) + 1
-    return lines
+    return budget.lines_within(
+        [prefix + html.escape(_clip(item), quote=False) for item in items], limit,
+        lambda n: f"{prefix}… and {n} more {what}: run `dcrsync plan` to see them all",
+    )
 
 
 # -- one change ----------------------------------------------------------------------------------
@@ -232,23 +225,23 @@ def _tail(plan: Plan, url: str | None) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _destructive_block(changes: list[Change], budget: int) -> str:
-    """Every destructive change, as much of each as fits in `budget` (never none of them)."""
+def _destructive_block(changes: list[Change], room: int) -> str:
+    """Every destructive change, as much of each as fits in `room` (never none of them)."""
     if not changes:
         return ""
     head = f"#### {FLAG} Destructive changes ({len(changes)})\n\n"
     full = [_section(c) for c in changes]
-    if len(head) + sum(map(len, full)) <= budget:
+    if len(head) + sum(map(len, full)) <= room:
         return head + "".join(full)
     compact = [_section(c, table=False) for c in changes]
     note = "_Field tables of some destructive changes are left out for size: see the full plan._\n\n"
-    room = budget - len(head) - len(note) - sum(map(len, compact))
-    if room >= 0:
+    left = room - len(head) - len(note) - sum(map(len, compact))
+    if left >= 0:
         parts = []
         for f, c in zip(full, compact, strict=True):  # expand as many as fit, in plan order
-            if len(f) - len(c) <= room:
+            if len(f) - len(c) <= left:
                 parts.append(f)
-                room -= len(f) - len(c)
+                left -= len(f) - len(c)
             else:
                 parts.append(c)
         return head + note + "".join(parts)
@@ -263,7 +256,7 @@ def _destructive_block(changes: list[Change], budget: int) -> str:
         used = len(text) + len(line) + 120  # room for the "and N more" tail
         for name in names:
             piece = f"`{html.escape(name)}`"
-            if used + len(piece) + 2 > budget:
+            if used + len(piece) + 2 > room:
                 break
             shown.append(piece)
             used += len(piece) + 2
@@ -277,29 +270,14 @@ def _destructive_block(changes: list[Change], budget: int) -> str:
 def render(plan: Plan, title: str = "dcrsync plan", limit: int = LIMIT, details_url: str | None = FROM_ENV) -> str:
     """The comment body. `details_url`: where the full plan is (default: from the environment)."""
     url = _url(details_url)
-    head, tail = _head(plan, title), _tail(plan, url)
-    budget = limit - len(head) - len(tail) - _RESERVE
     destructive = [c for c in plan.changes if c.action in DESTRUCTIVE]
     others = [c for c in plan.changes if c.action not in DESTRUCTIVE]
-    text = head + _destructive_block(destructive, budget)
-    budget -= len(text) - len(head)
-    if others and destructive:
-        heading = f"#### Other changes ({len(others)})\n\n"
-        text += heading
-        budget -= len(heading)
-    shown = 0
-    for change in others:
-        section = _section(change)
-        if len(section) > budget:
-            break
-        text += section
-        budget -= len(section)
-        shown += 1
-    hidden = len(others) - shown
-    if hidden:
-        where = _link(url, "the full plan") + " (the plan artifact of this run)" if url else "run `dcrsync plan` for all of them"
-        text += f"\n**{hidden} more change(s) not shown** (comment size limit): {where}.\n"
-    return text + "\n" + tail
+    heading = f"#### Other changes ({len(others)})\n\n" if destructive else ""
+    where = _link(url, "the full plan") + " (the plan artifact of this run)" if url else "run `dcrsync plan` for all of them"
+    return budget.compose(
+        _head(plan, title), _tail(plan, url), [budget.Group(others, _section, heading)],
+        what="change(s)", where=where, must=lambda room: _destructive_block(destructive, room), limit=limit,
+    )
 
 
 # -- a failed plan -------------------------------------------------------------------------------

@@ -1,0 +1,103 @@
+"""One renderer shape for everything dcrsync prints: `render(obj, fmt, options) -> str`.
+
+`FORMATS` holds, for each kind of object (a plan, a drift report, validate's findings), its table
+`format -> renderer(obj, options)`. A command calls `render(obj, fmt)` instead of choosing a
+renderer itself, and takes its `--format` choices from the same table (`format_option`), so the
+two cannot disagree. A format a kind does not have is one line (`UnknownFormat`, exit 1).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import click
+
+from dcrsync.drift import DriftReport
+from dcrsync.errors import DcrsyncError
+from dcrsync.plan import Plan
+from dcrsync.render import diagnostics, drift, markdown, text
+from dcrsync.render.diagnostics import Findings
+
+
+@dataclass(frozen=True)
+class Options:
+    """How to render, for the renderers that care; the others ignore it."""
+
+    #: ANSI colours (terminal text)
+    colour: bool = False
+    #: every warning in full, not one line per kind of warning about many clients
+    all_warnings: bool = False
+    #: where the full plan is, for a cut plan comment (default: from the environment)
+    details_url: Any = markdown.FROM_ENV
+
+
+Renderer = Callable[[Any, Options], str]
+
+
+class UnknownFormat(DcrsyncError):
+    """A format the kind of object has no renderer for."""
+
+
+def _plan_text(plan: Plan, o: Options) -> str:
+    return text.render(plan, colour=o.colour, all_warnings=o.all_warnings)
+
+
+def _plan_markdown(plan: Plan, o: Options) -> str:
+    return markdown.render(plan, details_url=o.details_url)
+
+
+def _plan_json(plan: Plan, o: Options) -> str:
+    return plan.to_json()  # the stable machine contract: schemas/plan.schema.json
+
+
+def _drift_text(report: DriftReport, o: Options) -> str:
+    return drift.text(report)
+
+
+def _drift_markdown(report: DriftReport, o: Options) -> str:
+    return drift.markdown(report)
+
+
+def _drift_json(report: DriftReport, o: Options) -> str:
+    return report.to_json()
+
+
+def _findings_text(f: Findings, o: Options) -> str:
+    return diagnostics.render_text(f.diagnostics, f.summary, color=o.colour, suppressed=f.suppressed) + "\n"
+
+
+def _findings_json(f: Findings, o: Options) -> str:
+    return diagnostics.render_json(f.diagnostics, f.summary, strict=f.strict, suppressed=f.suppressed) + "\n"
+
+
+def _findings_github(f: Findings, o: Options) -> str:
+    return diagnostics.render_github(f.diagnostics, f.summary) + "\n"
+
+
+#: kind -> format -> renderer; the first format of a kind is its default
+FORMATS: dict[str, dict[str, Renderer]] = {
+    "plan": {"text": _plan_text, "markdown": _plan_markdown, "json": _plan_json},
+    "drift": {"text": _drift_text, "markdown": _drift_markdown, "json": _drift_json},
+    "diagnostics": {"text": _findings_text, "json": _findings_json, "github": _findings_github},
+}
+#: the class of each kind's objects
+KINDS: dict[type, str] = {Plan: "plan", DriftReport: "drift", Findings: "diagnostics"}
+
+
+def render(obj: Plan | DriftReport | Findings, fmt: str, options: Options | None = None) -> str:
+    """`obj` in format `fmt`, ending with a newline; `UnknownFormat` when its kind has no such format."""
+    kind = KINDS[type(obj)]
+    renderer = FORMATS[kind].get(fmt)
+    if renderer is None:
+        raise UnknownFormat(f"--format {fmt}: a {kind} can be shown as {', '.join(FORMATS[kind])}")
+    return renderer(obj, options or Options())
+
+
+def format_option(kind: str, help: str | None = None) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """The `--format` option of a command that renders a `kind`: its choices are the kind's table."""
+    names = list(FORMATS[kind])
+    return click.option(
+        "--format", "fmt", type=click.Choice(names), default=names[0], show_default=True, help=help,
+    )
