@@ -8,6 +8,7 @@ import json
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 from dcrsync.families import BLOCKS, FAMILIES
 from dcrsync.loader import load_clients
@@ -32,6 +33,14 @@ def test_the_known_blocks_come_from_the_registry(tmp_path):
     (spec,) = result.clients
     assert "hydra" not in spec.fields and spec.block("hydra") == {"audience": ["y", "x"]}
     assert spec.declared()["hydra.audience"] == ["y", "x"]
+
+
+def test_the_schemas_know_every_registered_family():
+    root = Path(__file__).resolve().parent.parent / "schemas"
+    config = json.loads((root / "config.schema.json").read_text())
+    assert config["properties"]["server"]["properties"]["kind"]["enum"] == list(FAMILIES)
+    client = json.loads((root / "client.schema.json").read_text())
+    assert set(BLOCKS) <= set(client["properties"])
 
 
 # A made-up family registered before the core is imported, as a new module's registry line would be.
