@@ -22,6 +22,7 @@ from dcrsync.sops import Sops
 from dcrsync.state import State, now, record_fingerprint, upsert
 from dcrsync.store import StateStore
 from dcrsync.stores import open_store
+from dcrsync.undeclared import kept_by_apply
 
 
 class InvalidClients(DcrsyncError):
@@ -157,7 +158,11 @@ def make_plan(
         unchanged=outcome.unchanged,
         server={"kind": backend.family, "url": backend.url},
         state_serial=state.serial,
-        warnings=[*backend.notes, *outcome.warnings],
+        warnings=[
+            *backend.notes,
+            *outcome.warnings,
+            *kept_by_apply(outcome.changes, state.clients, outcome.live_by_name, backend.live_of),
+        ],
         created_at=now(),
         environment=project.config.environment,
         conflicts=outcome.conflicts,

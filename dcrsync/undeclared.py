@@ -194,3 +194,34 @@ def _safe_item(item: Any) -> Any:
 def default_reader(raw: dict[str, Any]) -> LiveClient:
     """For a family whose paths are its raw keys (RFC 7592): fields are the representation."""
     return LiveClient(client_id=str(raw.get("client_id") or ""), fields=dict(raw), raw=raw)
+
+
+#: actions after which the state keeps the server's representation anew (`observed`)
+REOBSERVED = frozenset({"update", "rotate", "move"})
+
+
+def kept_by_apply(
+    changes_to_apply: Iterable[Any], records: dict[str, Any], live_by_name: dict[str, LiveClient], read: Reader
+) -> list[str]:
+    """One warning per client the plan rewrites whose undeclared fields someone changed on the
+    server since the last apply: the apply keeps those edits, and `drift` stops naming them.
+
+    Without it a reviewer would bless a hand edit without seeing it (`changes_to_apply`: the plan's
+    changes; `records`: the state's, by name).
+    """
+    out: list[str] = []
+    for change in changes_to_apply:
+        if change.action not in REOBSERVED:
+            continue
+        record = records.get(change.moved_from or change.name)
+        live = live_by_name.get(change.name)
+        if record is None or live is None or record.observed is None:
+            continue
+        found = changes(record.observed, live.raw, set(record.applied) | set(record.desired), read)
+        if found:
+            paths = ", ".join(f"`{c.path}{'[' + c.item + ']' if c.item else ''}`" for c in found)
+            out.append(
+                f"{change.name}: {paths} changed on the server outside dcrsync since the last apply; this "
+                "apply keeps the server's value and `dcrsync drift` stops reporting it (declare it to manage it)"
+            )
+    return out

@@ -105,6 +105,28 @@ def test_hydra_declared_change_is_reported_once(hydra_project, hydra):
     assert set(undeclared_of(data, "a")) == {("client_credentials_grant_access_token_lifespan", None)}
 
 
+@pytest.mark.hydra
+def test_a_plan_that_rewrites_a_hand_edited_client_says_apply_keeps_the_edit(hydra_project, hydra):
+    """The reviewer sees, before approving, the undeclared hand edits the apply will take as they are."""
+    p = hydra_project
+    p.write_client("a", SVC)
+    p.write_client("b", dict(SVC, client_name="B"))
+    assert p.run("apply", "--auto-approve").exit_code == 0
+    for client in clients_of(hydra.admin_url, p.owner):
+        client.update(skip_consent=True)
+        put_client(hydra.admin_url, client)
+    assert "outside dcrsync" not in p.run("plan").output  # nothing to apply: nothing is blessed
+
+    p.write_client("a", dict(SVC, client_name="Svc 2"))
+    plan = p.run("plan", "--format", "json")
+    (warning,) = [w for w in json.loads(plan.output)["warnings"] if "outside dcrsync" in w]
+    assert warning.startswith("a: `skip_consent` changed on the server outside dcrsync")  # b is not rewritten
+    assert "`skip_consent`" in p.run("plan").output
+    assert p.run("apply", "--auto-approve").exit_code == 0
+    _, data = drift_json(p)
+    assert [u["name"] for u in data["undeclared"]] == ["b"]  # a's edit is the reference now, as announced
+
+
 # --- Keycloak ------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def kc_realm():
