@@ -27,6 +27,14 @@ class Location:
     def __str__(self) -> str:
         return f"{self.file}:{self.line}:{self.col}"
 
+    @classmethod
+    def parse(cls, text: str | None) -> Location:
+        """The Location a `str(Location)` wrote (a saved plan's `source`); `plan:0:1` when none."""
+        parts = (text or "").rsplit(":", 2)
+        if len(parts) == 3 and parts[1].isdigit() and parts[2].isdigit():
+            return cls(parts[0], int(parts[1]), int(parts[2]))
+        return cls(text or "plan", 0, 1)
+
 
 @dataclass(frozen=True)
 class Diagnostic:

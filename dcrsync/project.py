@@ -264,10 +264,7 @@ def prepare_apply(
 def spec_from_change(change: Change) -> ClientSpec:
     """The client as a saved plan declares it (what apply needs to carry the change out)."""
     desired = dict(change.desired or {})
-    file, _, line = (change.source or "plan:0").rpartition(":")
-    if ":" in file:  # file:line:col
-        file, _, line = file.rpartition(":")
-    loc = Location(file or "plan", int(line) if line.isdigit() else 0, 1)
+    loc = Location.parse(change.source)
     return ClientSpec(
         name=change.name,
         fields={k: v for k, v in desired.items() if k != "client_id" and k not in BLOCKS},

@@ -64,3 +64,12 @@ def test_safety_counts_updates_moves_rotations_but_not_recovery_or_state_only():
     deletes = Plan([change("delete", n) for n in "abcd"], 0, {})
     with pytest.raises(TooMuchChange, match="delete 4 of 10"):
         deletes.check_safety(managed, rule)
+
+
+def test_a_saved_plan_source_reads_back_as_the_location_it_was_written_from():
+    from dcrsync.model import Location
+
+    loc = Location("clients/c:odd name.yaml", 12, 3)
+    assert Location.parse(str(loc)) == loc
+    assert Location.parse(None) == Location("plan", 0, 1)
+    assert Location.parse("somewhere") == Location("somewhere", 0, 1)
