@@ -15,6 +15,7 @@ from dcrsync.plan import DESTRUCTIVE, Change, FieldChange, Plan
 from dcrsync.render import budget, drift, markdown
 from dcrsync.render.diagnostics import Findings, Summary
 from dcrsync.render.formats import FORMATS, UnknownFormat, format_option, render
+from dcrsync.state import ClientRecord, State
 from dcrsync.undeclared import UndeclaredChange
 
 SERVER = {"kind": "hydra", "url": "http://127.0.0.1:4445"}
@@ -47,7 +48,14 @@ def some_findings() -> Findings:
     return Findings(diagnostics, Summary.of(diagnostics, clients=2, files=2))
 
 
-SAMPLES = {"plan": a_plan, "drift": a_report, "diagnostics": some_findings}
+def a_state() -> State:
+    state = State()
+    state.clients["web"] = ClientRecord("web", "id-web", applied_at="2025-01-02T03:04:05Z")
+    state.clients["new"] = ClientRecord("new", None, pending=True)
+    return state
+
+
+SAMPLES = {"plan": a_plan, "drift": a_report, "diagnostics": some_findings, "state": a_state}
 #: what a reader of each (kind, format) must find in it
 EXPECTED = {
     ("plan", "text"): "Plan: 1 to create, 0 to update, 0 to replace, 1 to delete, 3 unchanged.",
@@ -55,6 +63,7 @@ EXPECTED = {
     ("drift", "text"): '~ client_name: "Web" -> "Evil"',
     ("drift", "markdown"): "| `web` | changed | `id-web` | 2025-01-01T00:00:00Z |",
     ("diagnostics", "text"): "clients/web.yaml:3:5: error[schema]: redirect_uris: not a list",
+    ("state", "text"): "new\t-\t-  (create pending)\nweb\tid-web\t2025-01-02T03:04:05Z\n",
     ("diagnostics", "github"): "::error file=clients/web.yaml,line=3,col=5,title=dcrsync schema::redirect_uris: not a list",
 }
 PAIRS = [(kind, fmt) for kind, table in FORMATS.items() for fmt in table]
@@ -71,7 +80,7 @@ def test_each_kind_renders_in_each_of_its_formats(kind: str, fmt: str):
     out = render(obj, fmt)
     assert out.endswith("\n") and not out.endswith("\n\n\n")
     if fmt == "json":
-        assert isinstance(json.loads(out), dict)  # the contents: test_json_formats_are_the_machine_contracts
+        assert isinstance(json.loads(out), (dict, list))  # the contents: test_json_formats_are_the_machine_contracts
     else:
         assert EXPECTED[(kind, fmt)] in out
 
@@ -82,6 +91,8 @@ def test_json_formats_are_the_machine_contracts():
     assert [c.name for c in again.changes] == ["web", "old"]
     report = json.loads(render(a_report(), "json"))
     assert [c["name"] for c in report["clients"]] == ["web"]
+    assert json.loads(render(a_state(), "json"))[1] == {
+        "name": "web", "client_id": "id-web", "applied_at": "2025-01-02T03:04:05Z"}
     findings = json.loads(render(some_findings(), "json"))
     assert findings["valid"] is False and findings["errors"] == 1 and findings["warnings"] == 1
     strict = Findings([], Summary(1, 1, 0, 1), strict=True)

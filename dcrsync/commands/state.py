@@ -11,6 +11,7 @@ from dcrsync.commands.common import project_options
 from dcrsync.errors import StateError
 from dcrsync.model import SENSITIVE
 from dcrsync.project import open_project
+from dcrsync.render.formats import format_option, render
 from dcrsync.state import SECRET_KEYS
 
 
@@ -21,17 +22,11 @@ def state() -> None:
 
 @state.command("list")
 @project_options
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text")
+@format_option("state")
 def list_(config_path, env_name, fmt) -> None:
     """Names and client ids (no key needed)."""
     project = open_project(config_path, env_name)
-    st = project.store.read_public()
-    rows = [(n, r.client_id, r.applied_at, r.pending) for n, r in sorted(st.clients.items())]
-    if fmt == "json":
-        click.echo(json.dumps([{"name": n, "client_id": c, "applied_at": a} for n, c, a, _ in rows], indent=2))
-        return
-    for name, cid, at, pending in rows:
-        click.echo(f"{name}\t{cid or '-'}\t{at or '-'}{'  (create pending)' if pending else ''}")
+    click.echo(render(project.store.read_public(), fmt), nl=False)
     if project.store.has_journal():
         click.echo("note: an interrupted apply left a journal; the next apply folds it in", err=True)
 
