@@ -32,7 +32,8 @@ KEYCLOAK_NOT_MAPPED = {
 }
 #: Keycloak's post-logout redirect URI meaning "the client's redirect URIs"
 KEYCLOAK_SAME_AS_REDIRECTS = "+"
-PKCE_ATTR = "pkce.code.challenge.method"
+PKCE_ATTR = keycloak_map.PKCE_ATTR
+PKCE_FIELD = keycloak_map.PKCE_FIELD
 
 
 class Rule(NamedTuple):
@@ -86,9 +87,8 @@ RULES: dict[str, Rule] = {
     ),
     "DCR008": Rule(
         "warning",
-        "a public client (`token_endpoint_auth_method: none`) must use PKCE; satisfied on Keycloak by "
-        "`keycloak: {attributes: {pkce.code.challenge.method: S256}}`, elsewhere ignore it with the reason "
-        "(e.g. PKCE enforced server-wide)",
+        "a public client (`token_endpoint_auth_method: none`) must use PKCE: declare `require_pkce: true` "
+        "(on Keycloak, `keycloak: {attributes: {pkce.code.challenge.method: S256}}` also meets it)",
         "without a secret, PKCE (S256) is what stops a stolen authorization code being redeemed; "
         "make sure the app sends a code_challenge",
     ),
@@ -333,21 +333,25 @@ def dcr007_implicit(client: ClientSpec) -> Iterator[Finding]:
 def dcr008_pkce(client: ClientSpec, family: str | None) -> Iterator[Finding]:
     if _auth_method(client) != "none" or "authorization_code" not in grant_types(client):
         return
+    declared = client.fields.get(PKCE_FIELD)
+    if declared is True:
+        return  # Keycloak enforces it for this client; Hydra and RFC 7592 servers server-wide (a plan note)
     attrs = client.block("keycloak").get("attributes")
     method = attrs.get(PKCE_ATTR) if isinstance(attrs, dict) else None
-    if family in (None, "keycloak"):
+    if declared is None and family in (None, "keycloak") and method is not None:
         if method == "S256":
-            return  # Keycloak enforces it for this client
-        if method is not None:
-            message = (
-                f"public client: Keycloak's `{PKCE_ATTR}` is `{method}`, which does not stop a stolen code: "
-                "set it to S256"
-            )
-            yield "DCR008", client.where("keycloak"), message
-            return
-    message = "public client: PKCE is required, make sure the app sends a S256 code_challenge"
-    if family == "keycloak":
-        message += f" (Keycloak enforces it with `keycloak: {{attributes: {{{PKCE_ATTR}: S256}}}}`)"
+            return  # Keycloak's own attribute, as a console-made client has it
+        message = (
+            f"public client: Keycloak's `{PKCE_ATTR}` is `{method}`, which does not stop a stolen code: "
+            f"write `{PKCE_FIELD}: true` instead (S256)"
+        )
+        yield "DCR008", client.where("keycloak"), message
+        return
+    if declared is False:
+        message = f"public client with `{PKCE_FIELD}: false`: PKCE (S256) is what protects its codes; write `{PKCE_FIELD}: true`"
+        yield "DCR008", client.where(PKCE_FIELD), message
+        return
+    message = f"public client without PKCE: write `{PKCE_FIELD}: true` (the app must then send a S256 code_challenge)"
     yield "DCR008", client.where("token_endpoint_auth_method"), message
 
 

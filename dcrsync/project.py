@@ -128,6 +128,7 @@ def make_plan(
         unknown = sorted(targets - {s.name for s in specs} - set(state.clients))
         if unknown:
             raise PlanError(f"--target names no client in git or state: {', '.join(unknown)}")
+    specs, server_wide = backend.per_client(specs)  # fields the server enforces for every client: a note
     backend.check_specs(specs)  # fields the server family cannot hold, at their file:line
     if fetched is None:
         fetched = backend.fetch(list(state.clients.values()))
@@ -156,7 +157,7 @@ def make_plan(
         unchanged=outcome.unchanged,
         server={"kind": backend.family, "url": backend.url},
         state_serial=state.serial,
-        warnings=[*backend.notes, *outcome.warnings],
+        warnings=[*server_wide, *backend.notes, *outcome.warnings],
         created_at=now(),
         environment=project.config.environment,
         conflicts=outcome.conflicts,
