@@ -32,12 +32,14 @@ from dcrsync.http import RetryPolicy, describe_error, error_detail, make_client,
 from dcrsync.model import EXTENSIONS, SET_FIELDS, ClientSpec, LiveClient
 from dcrsync.state import ClientRecord
 
-#: RFC 7591 has no client metadata for these: a registration server enforces them for every client
+#: RFC 7591 has no client metadata for these: a registration server enforces them for every client by
+#: its configuration. Never sent: Keycloak's endpoint refuses an unknown field (400), oidc-provider and
+#: Hydra accept it and keep nothing, so every plan would show it again
 SERVER_WIDE: dict[str, str] = {
     "require_pkce": (
         "RFC 7591 registration has no per-client PKCE field; the server requires PKCE by its own "
-        "configuration (node oidc-provider: its `pkce.required` option; Keycloak: a client policy with "
-        "the `pkce-enforcer` executor): make sure it does"
+        "configuration (node oidc-provider: its `pkce.required` option, which requires it of public "
+        "clients by default; Keycloak: a client policy with the `pkce-enforcer` executor): make sure it does"
     ),
 }
 #: never kept in LiveClient.raw / fields
