@@ -235,3 +235,19 @@ def test_rfc7592_notes_once_sends_nothing_and_plans_empty(oidc_provider, tmp_pat
     # oidc-provider's default `pkce.required` asks it of public clients
     why = refusal(authorize(f"{oidc_provider.issuer}/auth", client_id, challenge=False))
     assert why is not None and why.startswith("invalid_request") and "PKCE" in why, why
+
+
+def test_hydra_import_of_a_file_with_require_pkce_is_no_pending_change(pkce_hydra, tmp_path: Path, age_key):
+    """A hand-made public client adopted from a file that says `require_pkce: true`: nothing differs,
+    nothing is pending, as after an apply."""
+    body = {k: v for k, v in SPA.items() if k != "require_pkce"}
+    made = httpx.post(f"{pkce_hydra.admin_url}/admin/clients", json=body, timeout=30)
+    made.raise_for_status()
+    client_id = made.json()["client_id"]
+    p = make_project(tmp_path / "proj", {"kind": "hydra", "admin_url": pkce_hydra.admin_url}, age_key, "pkce-adopt")
+    p.write_client("shop", {"client_id": client_id, **SPA})
+    imported = ok(p.run("import", "--all"))
+    assert "differs" not in imported, imported
+    assert p.run("plan", "--detailed-exitcode").exit_code == 0
+    drift = p.run("drift", "--format", "json")
+    assert drift.exit_code == 0 and json.loads(drift.output)["pending"] == 0, drift.output
