@@ -177,7 +177,7 @@ def split_server_wide(
         for path in found:
             declaring.setdefault(path, []).append(spec.name)
         out.append(replace(spec, fields={k: v for k, v in spec.fields.items() if k not in found}))
-    notes = []
+    notes: list[str] = []
     for path, names in declaring.items():
         shown = ", ".join(names[:5]) + (", …" if len(names) > 5 else "")
         notes.append(f"`{path}` ({len(names)} client(s): {shown}) is not sent: {server_wide[path]}")

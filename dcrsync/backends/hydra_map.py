@@ -1,5 +1,6 @@
 """What Hydra's client representation can hold: the portable fields it accepts and never stores
-(refused at plan time and by lint DCR013), and those it enforces server-wide. Pure: lint imports it without the HTTP backend."""
+(refused at plan time and by lint DCR013), and those it enforces server-wide (`SERVER_WIDE`).
+Pure: lint imports it without the HTTP backend."""
 
 from __future__ import annotations
 
