@@ -137,7 +137,8 @@ def _write_files(project: Project, backend: Backend, todo: list[Candidate], take
 def _adopt_one(project: Project, backend: Backend, cand: Candidate, rotate: bool) -> tuple[Adopted, list[dict]]:
     """Our marker on the client (nothing else changes), and the journal entries recording it."""
     assert cand.spec is not None
-    spec, live, owner = cand.spec, cand.live, project.config.owner
+    (spec,), _ = backend.per_client([cand.spec])  # as plan compares it: no field the server enforces for all
+    live, owner = cand.live, project.config.owner
     method = _auth_method(live)
     has_secret = uses_secret(live.fields)
     secret = new_secret() if rotate and has_secret and backend.rotates_secret else None

@@ -130,6 +130,7 @@ def make_plan(
         unknown = sorted(targets - {s.name for s in specs} - set(state.clients))
         if unknown:
             raise PlanError(f"--target names no client in git or state: {', '.join(unknown)}")
+    specs, server_wide = backend.per_client(specs)  # fields the server enforces for every client: a note
     backend.check_specs(specs)  # fields the server family cannot hold, at their file:line
     if fetched is None:
         fetched = backend.fetch(list(state.clients.values()))
@@ -159,6 +160,7 @@ def make_plan(
         server={"kind": backend.family, "url": backend.url},
         state_serial=state.serial,
         warnings=[
+            *server_wide,
             *backend.notes,
             *outcome.warnings,
             *kept_by_apply(outcome.changes, state.clients, outcome.live_by_name, backend.live_of),

@@ -63,6 +63,8 @@ SAMPLES: list[tuple[str, object]] = [
     ("software_id", "billing"),
     ("software_version", "2.1.0"),
     ("subject_type", "public"),
+    ("require_pkce", True),
+    ("require_pkce", False),
 ]
 
 
@@ -319,3 +321,28 @@ def test_role_fields_compare_as_sets_and_leave_the_realm_default_role_out():
     assert not {"serviceAccountRoles", "clientRoles"} & set(kmap.write({}, {}, {"clientRoles": ["a"],
                                                                                "serviceAccountRoles": declared}))
     assert kmap.reset({}, ["keycloak.clientRoles", "keycloak.serviceAccountRoles"]) == []
+
+
+# --- require_pkce ---------------------------------------------------------------------------
+@pytest.mark.parametrize(("attr", "read"), [("S256", True), ("plain", False), ("", False), (None, False)])
+def test_require_pkce_reads_true_only_for_s256(attr, read):
+    rep = fresh()
+    if attr is not None:
+        rep["attributes"]["pkce.code.challenge.method"] = attr
+    assert kmap.normalise("require_pkce", kmap.to_fields(rep)["require_pkce"]) is read
+
+
+def test_require_pkce_writes_s256_or_clears_and_reset_clears():
+    assert kmap.write(fresh(), {"require_pkce": True}, {})["attributes"]["pkce.code.challenge.method"] == "S256"
+    live = fresh()
+    live["attributes"]["pkce.code.challenge.method"] = "plain"
+    assert kmap.write(live, {"require_pkce": False}, {})["attributes"]["pkce.code.challenge.method"] == ""
+    live["attributes"]["pkce.code.challenge.method"] = "S256"
+    assert kmap.reset(live, ["require_pkce"]) == []
+    assert live["attributes"]["pkce.code.challenge.method"] == ""
+
+
+def test_require_pkce_and_its_attribute_together_is_refused():
+    spec = ClientSpec("x", {"require_pkce": True}, LOC, keycloak={"attributes": {"pkce.code.challenge.method": "S256"}})
+    assert ("keycloak.attributes.pkce.code.challenge.method",
+            "is also set by a portable field declared here: keep one") in kmap.unsupported(spec)

@@ -258,7 +258,7 @@ def test_dcr007_implicit_warning(root: Path) -> None:
 def test_dcr008_public_client_pkce(root: Path) -> None:
     text = "name: spa\nredirect_uris: [https://a.example.com/cb]\ntoken_endpoint_auth_method: none\n"
     assert findings(root, text) == [
-        "c.yaml:3:29: warning[DCR008]: public client: PKCE is required, make sure the app sends a S256 code_challenge"
+        "c.yaml:3:29: warning[DCR008]: public client without PKCE: write `require_pkce: true` (the app must then send a S256 code_challenge)"
     ]
 
 
@@ -324,7 +324,7 @@ def test_examples_have_only_the_expected_warnings(monkeypatch: pytest.MonkeyPatc
     assert result.diagnostics == []
     assert len(result.clients) >= 9
     found = lint(result.clients, "hydra")  # examples/dcrsync.yaml: kind hydra
-    assert {(d.severity, d.rule) for d in found} == {("warning", "DCR008")}
+    assert lines(found) == []  # the public clients declare `require_pkce: true`
 
 
 # --- the server family ----------------------------------------------------------------------
@@ -399,20 +399,51 @@ def test_dcr008_met_by_keycloak_s256(root: Path, family: str | None) -> None:
 def test_dcr008_keycloak_plain_is_not_enough(root: Path) -> None:
     assert family_findings(root, SPA + KC_PKCE.format("plain"), "keycloak") == [
         "c.yaml:5:3: warning[DCR008]: public client: Keycloak's `pkce.code.challenge.method` is `plain`, which "
-        "does not stop a stolen code: set it to S256"
+        "does not stop a stolen code: write `require_pkce: true` instead (S256)"
     ]
 
 
 def test_dcr008_keycloak_attribute_means_nothing_on_hydra(root: Path) -> None:
     assert family_findings(root, SPA + KC_PKCE.format("S256"), "hydra") == [
-        "c.yaml:3:29: warning[DCR008]: public client: PKCE is required, make sure the app sends a S256 code_challenge"
+        "c.yaml:3:29: warning[DCR008]: public client without PKCE: write `require_pkce: true` (the app must then send a S256 code_challenge)"
     ]
 
 
-def test_dcr008_on_keycloak_says_how_to_enforce_it(root: Path) -> None:
-    assert family_findings(root, SPA, "keycloak") == [
-        "c.yaml:3:29: warning[DCR008]: public client: PKCE is required, make sure the app sends a S256 "
-        "code_challenge (Keycloak enforces it with `keycloak: {attributes: {pkce.code.challenge.method: S256}}`)"
+@pytest.mark.parametrize("family", ["keycloak", "hydra", "rfc7592", None])
+def test_dcr008_tells_to_write_require_pkce(root: Path, family: str | None) -> None:
+    assert family_findings(root, SPA, family) == [
+        "c.yaml:3:29: warning[DCR008]: public client without PKCE: write `require_pkce: true` (the app must then "
+        "send a S256 code_challenge)"
+    ]
+
+
+@pytest.mark.parametrize("family", ["keycloak", "hydra", "rfc7592", None])
+def test_dcr008_met_by_require_pkce_on_every_family(root: Path, family: str | None) -> None:
+    assert family_findings(root, SPA + "require_pkce: true\n", family) == []
+
+
+@pytest.mark.parametrize("family", ["keycloak", "hydra", None])
+def test_dcr008_require_pkce_false_is_named_at_its_line(root: Path, family: str | None) -> None:
+    assert family_findings(root, SPA + "require_pkce: false\n", family) == [
+        "c.yaml:4:15: warning[DCR008]: public client with `require_pkce: false`: PKCE (S256) is what protects "
+        "its codes; write `require_pkce: true`"
+    ]
+
+
+def test_require_pkce_false_wins_over_the_keycloak_attribute(root: Path) -> None:
+    # both at once is refused by DCR013 (one attribute written twice); the portable field speaks
+    found = family_findings(root, SPA + "require_pkce: false\n" + KC_PKCE.format("S256"), None)
+    assert [f for f in found if "DCR008" in f] == [
+        "c.yaml:4:15: warning[DCR008]: public client with `require_pkce: false`: PKCE (S256) is what protects "
+        "its codes; write `require_pkce: true`"
+    ]
+
+
+def test_require_pkce_and_the_keycloak_attribute_together_is_dcr013(root: Path) -> None:
+    found = family_findings(root, SPA + "require_pkce: true\n" + KC_PKCE.format("S256"), "keycloak")
+    assert found == [
+        "c.yaml:6:3: error[DCR013]: Keycloak cannot hold `keycloak.attributes.pkce.code.challenge.method`: is also "
+        "set by a portable field declared here: keep one"
     ]
 
 
@@ -521,7 +552,7 @@ def test_client_ignore_moves_the_finding_aside_with_reason_and_place(root: Path)
     assert result.diagnostics == []
     [s] = result.suppressed
     assert (s.diagnostic.format(), s.reason, str(s.at), s.scope) == (
-        "c.yaml:3:29: warning[DCR008]: public client: PKCE is required, make sure the app sends a S256 code_challenge",
+        "c.yaml:3:29: warning[DCR008]: public client without PKCE: write `require_pkce: true` (the app must then send a S256 code_challenge)",
         "PKCE is enforced by Hydra's config",
         "c.yaml:6:5",
         "client",

@@ -57,8 +57,8 @@ def test_errors_exit_1_sorted_with_summary(root: Path) -> None:
     result = run()
     assert result.exit_code == 1
     assert result.output.splitlines() == [
-        "clients/a.yaml:3:29: warning[DCR008]: public client: PKCE is required, make sure the app sends a S256 "
-        "code_challenge",
+        "clients/a.yaml:3:29: warning[DCR008]: public client without PKCE: write `require_pkce: true` (the app "
+        "must then send a S256 code_challenge)",
         "clients/b.yaml:2:1: error[schema]: unknown field `redirect_uri`: did you mean `redirect_uris`?",
         "3 clients in 2 files: 1 error, 1 warning",
     ]
@@ -132,7 +132,8 @@ def test_json_format(root: Path) -> None:
                 "col": 29,
                 "severity": "warning",
                 "rule": "DCR008",
-                "message": "public client: PKCE is required, make sure the app sends a S256 code_challenge",
+                "message": "public client without PKCE: write `require_pkce: true` (the app must then send a S256 "
+                "code_challenge)",
                 "why": "without a secret, PKCE (S256) is what stops a stolen authorization code being redeemed; "
                 "make sure the app sends a code_challenge",
             },
@@ -155,8 +156,8 @@ def test_github_format(root: Path) -> None:
     assert result.output.splitlines() == [
         "::error file=clients/a.yaml,line=2,col=1,title=dcrsync schema::unknown field `redirect_uri`: did you mean "
         "`redirect_uris`?",
-        "::warning file=clients/b.yaml,line=3,col=29,title=dcrsync DCR008::public client: PKCE is required, make "
-        "sure the app sends a S256 code_challenge",
+        "::warning file=clients/b.yaml,line=3,col=29,title=dcrsync DCR008::public client without PKCE: write "
+        "`require_pkce: true` (the app must then send a S256 code_challenge)",
         "2 clients in 2 files: 1 error, 1 warning",
     ]
 
@@ -205,7 +206,7 @@ def test_examples_validate() -> None:
         timeout=60,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert proc.stdout.splitlines()[-1] == "10 clients in 9 files: 0 errors, 2 warnings"
+    assert proc.stdout.splitlines()[-1] == "10 clients in 9 files: 0 errors, 0 warnings"
 
 
 def test_subprocess_bad_input_exits_1_without_traceback(tmp_path: Path) -> None:
@@ -260,7 +261,7 @@ def test_family_comes_from_the_config(root: Path) -> None:
 
 
 IGNORING = CONFIG + "lint:\n  ignore:\n    DCR008: PKCE is enforced server-wide\n"
-PKCE_LINE = "public client: PKCE is required, make sure the app sends a S256 code_challenge"
+PKCE_LINE = "public client without PKCE: write `require_pkce: true` (the app must then send a S256 code_challenge)"
 
 
 def test_project_ignore_is_listed_and_counted(root: Path) -> None:

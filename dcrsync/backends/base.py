@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar
 
 from dcrsync.model import SECRET_FIELDS, ClientSpec, LiveClient, fingerprint, normalise_value, observed
 from dcrsync.state import ClientRecord
 
-__all__ = ["Backend", "Fetched", "Marker", "Result", "default_normalise", "fingerprint", "observed"]
+__all__ = [
+    "Backend", "Fetched", "Marker", "Result", "default_normalise", "fingerprint", "observed", "split_server_wide",
+]
 
 
 @dataclass(frozen=True)
@@ -70,6 +72,10 @@ class Backend:
     export_skip: ClassVar[frozenset[str]] = frozenset()
     #: the token endpoint wants client credentials in the form body (client_secret_post), not basic
     token_auth_post: ClassVar[bool] = False
+    #: portable fields the family has no per-client place for because the server enforces them for
+    #: every client by its own configuration -> what says so (the setting): never sent, never compared,
+    #: and the plan notes it once (`split_server_wide`)
+    server_wide: ClassVar[dict[str, str]] = {}
 
     #: the server's URL, for plans and messages
     url: str = ""
@@ -112,6 +118,10 @@ class Backend:
         """A value in the form `diff` compares with `==` (sets sorted, scope split, secrets hidden)."""
         return default_normalise(path, value)
 
+    def per_client(self, specs: Sequence[ClientSpec]) -> tuple[list[ClientSpec], list[str]]:
+        """`specs` without the fields this family enforces server-wide, and one note for each such field."""
+        return split_server_wide(specs, self.server_wide)
+
     def check_specs(self, specs: Sequence[ClientSpec]) -> None:
         """Refuse, at the field's file:line, what this family cannot hold; before anything is sent."""
         return None
@@ -146,3 +156,29 @@ def default_normalise(path: str, value: Any) -> Any:
     if path in SECRET_FIELDS:
         return None
     return normalise_value(path, value)
+
+
+def split_server_wide(
+    specs: Sequence[ClientSpec], server_wide: Mapping[str, str]
+) -> tuple[list[ClientSpec], list[str]]:
+    """(the specs without the fields in `server_wide`, one note per such field that clients declare).
+
+    Such a field is left out of what is compared, planned, sent and recorded, so it never shows as
+    a change; the note names the clients and the server setting that enforces it for them all."""
+    if not server_wide:
+        return list(specs), []
+    out: list[ClientSpec] = []
+    declaring: dict[str, list[str]] = {}
+    for spec in specs:
+        found = [path for path in server_wide if path in spec.fields]
+        if not found:
+            out.append(spec)
+            continue
+        for path in found:
+            declaring.setdefault(path, []).append(spec.name)
+        out.append(replace(spec, fields={k: v for k, v in spec.fields.items() if k not in found}))
+    notes: list[str] = []
+    for path, names in declaring.items():
+        shown = ", ".join(names[:5]) + (", …" if len(names) > 5 else "")
+        notes.append(f"`{path}` ({len(names)} client(s): {shown}) is not sent: {server_wide[path]}")
+    return out, notes

@@ -12,7 +12,7 @@ from urllib.parse import parse_qs, urlparse
 import httpx
 
 from dcrsync.backends.base import Backend, Fetched, Marker, Result, default_normalise
-from dcrsync.backends.hydra_map import PORTABLE_TOO, unsupported
+from dcrsync.backends.hydra_map import PORTABLE_TOO, SERVER_WIDE, unsupported
 from dcrsync.errors import BackendError
 from dcrsync.http import error_detail, make_client, unreachable
 from dcrsync.model import SET_FIELDS, ClientSpec, LiveClient
@@ -159,6 +159,7 @@ class HydraBackend(Backend):
     chooses_client_id: ClassVar[bool] = True
     chooses_secret: ClassVar[bool] = True
     rotates_secret: ClassVar[bool] = True
+    server_wide: ClassVar[dict[str, str]] = SERVER_WIDE
 
     def __init__(self, server: dict[str, Any], *, parallelism: int = 4) -> None:
         self.url = str(server["admin_url"]).rstrip("/")

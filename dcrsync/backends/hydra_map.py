@@ -1,5 +1,6 @@
 """What Hydra's client representation can hold: the portable fields it accepts and never stores
-(refused at plan time and by lint DCR013). Pure: lint imports it without the HTTP backend."""
+(refused at plan time and by lint DCR013), and those it enforces server-wide (`SERVER_WIDE`).
+Pure: lint imports it without the HTTP backend."""
 
 from __future__ import annotations
 
@@ -7,6 +8,16 @@ from dcrsync.model import ClientSpec
 
 #: standard metadata Hydra also keeps under the `hydra:` block's older names: read under both paths
 PORTABLE_TOO = ("frontchannel_logout_session_required", "backchannel_logout_session_required")
+
+#: portable fields Hydra enforces for every client by its configuration, never per client -> the setting
+#: (Backend.server_wide: not sent, not compared, noted once in the plan)
+SERVER_WIDE: dict[str, str] = {
+    "require_pkce": (
+        "Hydra has no per-client PKCE setting; it requires PKCE of every client with "
+        "`oauth2.pkce.enforced: true`, or of public clients (token_endpoint_auth_method: none) with "
+        "`oauth2.pkce.enforced_for_public_clients: true`: make sure its configuration has one of them on"
+    ),
+}
 
 _NO_SUCH = "Hydra has no such client field: it accepts it and keeps nothing, so every plan would show it again"
 #: portable fields Hydra cannot hold (measured: a POST to /admin/clients answers without them) -> why

@@ -63,6 +63,10 @@ BOOL_ATTR_FIELDS: dict[str, str] = {
     "frontchannel_logout_session_required": "frontchannel.logout.session.required",
 }
 
+#: `require_pkce: true` is this attribute set to S256 (RFC 9700: S256 only; `plain` is never written)
+PKCE_FIELD = "require_pkce"
+PKCE_ATTR = "pkce.code.challenge.method"
+
 #: portable list field -> attribute holding it `##`-separated (Keycloak's own list encoding)
 LIST_ATTR_FIELDS: dict[str, str] = {
     "post_logout_redirect_uris": "post.logout.redirect.uris",
@@ -253,6 +257,7 @@ def to_fields(rep: dict[str, Any], realm_default: Iterable[str] = ()) -> dict[st
         fields[path] = split_list(attrs.get(attr))
     for path, attr in BOOL_ATTR_FIELDS.items():
         fields[path] = is_true(attrs[attr]) if attrs.get(attr) else None
+    fields[PKCE_FIELD] = True if attrs.get(PKCE_ATTR) == "S256" else None
     fields["jwks_uri"] = (attrs.get("jwks.url") or None) if is_true(attrs.get("use.jwks.url")) else None
     jwks = None
     if is_true(attrs.get("use.jwks.string")) and attrs.get("jwks.string"):
@@ -385,6 +390,8 @@ def write(rep: dict[str, Any], fields: dict[str, Any], keycloak: dict[str, Any])
             _set_attr(attrs, LIST_ATTR_FIELDS[path], list(value))
         elif path in BOOL_ATTR_FIELDS:
             attrs[BOOL_ATTR_FIELDS[path]] = "true" if value else "false"
+        elif path == PKCE_FIELD:
+            attrs[PKCE_ATTR] = "S256" if value else ""
         elif path == "jwks_uri":
             attrs["jwks.url"] = value
             attrs["use.jwks.url"] = "true"
@@ -462,6 +469,8 @@ def reset(rep: dict[str, Any], paths: Iterable[str]) -> list[str]:
             attrs[LIST_ATTR_FIELDS[path]] = ""
         elif path in BOOL_ATTR_FIELDS:
             attrs[BOOL_ATTR_FIELDS[path]] = "false"
+        elif path == PKCE_FIELD:
+            attrs[PKCE_ATTR] = ""
         elif path in ("jwks", "jwks_uri"):
             attrs.update({"jwks.string": "", "jwks.url": "", "use.jwks.string": "false", "use.jwks.url": "false"})
         elif path == "frontchannel_logout_uri":
@@ -588,6 +597,8 @@ def normalise(path: str, value: Any, realm_default: Iterable[str] = ()) -> Any:
         return "client_secret_basic" if value == "client_secret_post" else value
     if path == "subject_type":
         return value or "public"
+    if path == PKCE_FIELD:
+        return value is True  # read back as true only for S256; absent, "", plain: false
     if path == "jwks" and isinstance(value, str):
         try:
             value = json.loads(value)

@@ -32,6 +32,16 @@ from dcrsync.http import RetryPolicy, describe_error, error_detail, make_client,
 from dcrsync.model import EXTENSIONS, SET_FIELDS, ClientSpec, LiveClient
 from dcrsync.state import ClientRecord
 
+#: RFC 7591 has no client metadata for these: a registration server enforces them for every client by
+#: its configuration. Never sent: Keycloak's endpoint refuses an unknown field (400), oidc-provider and
+#: Hydra accept it and keep nothing, so every plan would show it again
+SERVER_WIDE: dict[str, str] = {
+    "require_pkce": (
+        "RFC 7591 registration has no per-client PKCE field; the server requires PKCE by its own "
+        "configuration (node oidc-provider: its `pkce.required` option, which requires it of public "
+        "clients by default; Keycloak: a client policy with the `pkce-enforcer` executor): make sure it does"
+    ),
+}
 #: never kept in LiveClient.raw / fields
 SECRET_KEYS = ("client_secret", "registration_access_token")
 #: RFC 7592 §2.2: MUST NOT be in an update body (plus Hydra's own timestamps)
@@ -141,6 +151,7 @@ class Rfc7592Backend(Backend):
     chooses_client_id: ClassVar[bool] = False
     chooses_secret: ClassVar[bool] = False
     rotates_secret: ClassVar[bool] = False  # RFC 7592 has no standard way to ask for a new secret
+    server_wide: ClassVar[dict[str, str]] = SERVER_WIDE
 
     def __init__(self, server: dict[str, Any], *, parallelism: int = 4) -> None:
         self.issuer = str(server["issuer"]).rstrip("/") if server.get("issuer") else None

@@ -29,6 +29,7 @@ def drift(config_path, env_name, fmt, fail_on_undeclared, parallelism) -> None:
     backend = project.backend(parallelism)
     try:
         specs, state, fetched = gather(project, backend, need_secrets=not backend.lists)
+        specs, _ = backend.per_client(specs)  # as plan compares them
         if fetched.rotated:
             persist_rotated(project, state, fetched)
     finally:
