@@ -343,6 +343,7 @@ def test_require_pkce_writes_s256_or_clears_and_reset_clears():
 
 
 def test_require_pkce_and_its_attribute_together_is_refused():
-    spec = ClientSpec("x", {"require_pkce": True}, LOC, keycloak={"attributes": {"pkce.code.challenge.method": "S256"}})
+    spec = ClientSpec("x", {"require_pkce": True}, LOC,
+                      blocks={"keycloak": {"attributes": {"pkce.code.challenge.method": "S256"}}})
     assert ("keycloak.attributes.pkce.code.challenge.method",
             "is also set by a portable field declared here: keep one") in kmap.unsupported(spec)

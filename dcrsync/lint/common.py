@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from dcrsync import families
 from dcrsync.model import ClientSpec, Location
 
-#: server families lint knows; None stands for "any family"
-FAMILIES = ("hydra", "rfc7592", "keycloak")
+#: server families lint knows (the registry's); None stands for "any family"
+FAMILIES = tuple(families.FAMILIES)
 #: families that have nowhere to store `application_type`
 NO_APPLICATION_TYPE = frozenset({"hydra", "keycloak"})
 
