@@ -319,3 +319,47 @@ def test_role_fields_compare_as_sets_and_leave_the_realm_default_role_out():
     assert not {"serviceAccountRoles", "clientRoles"} & set(kmap.write({}, {}, {"clientRoles": ["a"],
                                                                                "serviceAccountRoles": declared}))
     assert kmap.reset({}, ["keycloak.clientRoles", "keycloak.serviceAccountRoles"]) == []
+
+
+# --- secret rotation policies (rotate-secret --grace) --------------------------------------
+ROT_PROFILE = {"name": "keep", "executors": [{"executor": "secret-rotation",
+                                              "configuration": {"rotated-expiration-period": "172800"}}]}
+CONFIDENTIAL = {"clientId": "svc", "publicClient": False, "attributes": {"dcrsync.owner": "team"}}
+
+
+def _policy(*conditions, enabled=True):
+    return {"name": "p", "enabled": enabled, "conditions": list(conditions), "profiles": ["keep"]}
+
+
+def test_rotation_coverage_votes_the_way_keycloak_does():
+    from dcrsync.backends import keycloak_rotation as krot
+
+    access = {"condition": "client-access-type", "configuration": {"type": ["confidential"]}}
+    attrs = {"condition": "client-attributes",
+             "configuration": {"attributes": '[{"key":"dcrsync.owner","value":"team"}]'}}
+    roles = {"condition": "client-roles", "configuration": {"roles": ["x"]}}
+    assert [c.rotated_period for c in krot.coverage([_policy(access)], [ROT_PROFILE], CONFIDENTIAL).covered] == [172800]
+    assert krot.coverage([_policy(attrs)], [ROT_PROFILE], CONFIDENTIAL).covered
+    # client-roles abstains on a regeneration: alone it covers nothing, beside a yes it is no obstacle
+    assert not krot.coverage([_policy(roles)], [ROT_PROFILE], CONFIDENTIAL).covered
+    assert krot.coverage([_policy(roles, access)], [ROT_PROFILE], CONFIDENTIAL).covered
+    negative = {**access, "configuration": {"type": ["confidential"], "is-negative-logic": True}}
+    assert not krot.coverage([_policy(negative)], [ROT_PROFILE], CONFIDENTIAL).covered
+    assert not krot.coverage([_policy(access, enabled=False)], [ROT_PROFILE], CONFIDENTIAL).covered
+    assert not krot.coverage([_policy(access)], [{"name": "keep", "executors": []}], CONFIDENTIAL).covered
+    unknown = krot.coverage([_policy({"condition": "client-scopes"})], [ROT_PROFILE], CONFIDENTIAL)
+    assert unknown.unknown == [("p", "client-scopes")]
+    assert "cannot tell" in krot.refusal(unknown, 3600, "svc")
+    verdict = krot.coverage([_policy(access)], [ROT_PROFILE], CONFIDENTIAL)
+    assert krot.refusal(verdict, 86400, "svc") is None
+    assert "2d" in krot.refusal(verdict, 3 * 86400, "svc")
+
+
+def test_rotation_attributes_never_reach_fields_or_raw():
+    from dcrsync.backends.keycloak import to_live
+
+    rep = {"id": "1", "clientId": "svc", "attributes": {"client.secret.rotated": "old-one",
+                                                        "client.secret.expiration.time": "1", "tosUri": "https://t"}}
+    live = to_live(rep)
+    assert "old-one" not in repr(live.raw) + repr(live.fields)
+    assert live.fields["tos_uri"] == "https://t"

@@ -17,6 +17,7 @@ from urllib.parse import quote
 import httpx
 
 from dcrsync.backends import keycloak_map as kmap
+from dcrsync.backends import keycloak_rotation as krot
 from dcrsync.backends.base import Backend, Fetched, Marker, Result
 from dcrsync.errors import BackendError
 from dcrsync.http import error_detail, make_client, unreachable
@@ -38,6 +39,8 @@ BUILT_IN_CLIENTS = frozenset(
 
 def to_live(rep: dict[str, Any], realm_default: Iterable[str] = ()) -> LiveClient:
     raw = {k: v for k, v in rep.items() if k not in NOT_RAW}
+    if "attributes" in raw:  # the secret rotation's bookkeeping holds the old secret in the clear
+        raw["attributes"] = {k: v for k, v in (raw["attributes"] or {}).items() if not krot.is_rotation_attr(k)}
     name, owner = kmap.marker_of(raw)
     return LiveClient(
         client_id=str(raw.get("clientId")),
@@ -133,6 +136,8 @@ class KeycloakBackend(Backend):
     chooses_client_id: ClassVar[bool] = True
     chooses_secret: ClassVar[bool] = True
     rotates_secret: ClassVar[bool] = True
+    #: with a client policy whose profile has the secret-rotation executor (keycloak_rotation)
+    keeps_old_secret: ClassVar[bool] = True
     #: its token endpoint takes client_id / client_secret in the body for either secret method
     token_auth_post: ClassVar[bool] = True
     #: Keycloak changes a clientId in place: the internal id, the secret and all else stay
@@ -191,6 +196,8 @@ class KeycloakBackend(Backend):
                 f"{self.tokens.who} lacks the realm-management roles view-users and manage-users on realm "
                 f"{self.realm!r} (needed for keycloak.serviceAccountRoles and clientRoles)"
             )
+        if status == 403 and "client polic" in what:
+            hint = f"{self.tokens.who} lacks the realm-management role view-realm on realm {self.realm!r}"
         if status == 404 and "realm" in _detail(response).lower():
             hint = f"realm {self.realm!r} does not exist: check server.realm in dcrsync.yaml"
         msg = f"keycloak refused to {what}: HTTP {status} {_detail(response)}"
@@ -514,6 +521,10 @@ class KeycloakBackend(Backend):
         for spec in specs:
             for path, why in kmap.unsupported(spec):
                 lines.append(f"{spec.where(path)}: {spec.name}: keycloak cannot hold `{path}`: {why}")
+            for attr in spec.block("keycloak").get("attributes") or {}:
+                if krot.is_rotation_attr(str(attr)):
+                    lines.append(f"{spec.where(f'keycloak.attributes.{attr}')}: {spec.name}: `{attr}` is Keycloak's "
+                                 "secret-rotation bookkeeping, the server's own; remove it")
         return lines
 
     def _check_local(self, spec: ClientSpec) -> None:
@@ -606,6 +617,30 @@ class KeycloakBackend(Backend):
         if self._sync_roles(spec, internal_id, after.client_id):
             self._with_roles(after)
         return Result(live=after, secrets={"client_secret": new_secret} if new_secret else {})
+
+    def rotate_with_grace(self, live: LiveClient, record: ClientRecord | None, grace: int) -> tuple[Result, int]:
+        """Regenerate the secret (the only call after which Keycloak keeps the old one), once a
+        client policy is seen to keep the old one at least `grace` seconds; returns (the new secret,
+        when the old one expires; 0: Keycloak did not keep it after all)."""
+        internal_id = str(live.raw["id"])
+        what = "read the realm's client policies"
+        policies = self._call("GET", "/client-policies/policies", what, params={"include-global-policies": "true"}).json()
+        profiles = self._call("GET", "/client-policies/profiles", what, params={"include-global-profiles": "true"}).json()
+        policies, profiles = policies or {}, profiles or {}
+        verdict = krot.coverage(
+            [*(policies.get("policies") or []), *(policies.get("globalPolicies") or [])],
+            [*(profiles.get("profiles") or []), *(profiles.get("globalProfiles") or [])],
+            live.raw,
+        )
+        why = krot.refusal(verdict, grace, live.client_id)
+        if why:
+            raise BackendError(why)
+        body = self._call("POST", f"/clients/{internal_id}/client-secret", f"regenerate the secret of {live.client_id}")
+        secret = str(body.json()["value"])
+        rep = self._read(internal_id, f"read client {live.client_id}")
+        attrs = rep.get("attributes") or {}
+        kept = attrs.get(krot.ROTATED_EXPIRY_ATTR) if attrs.get(krot.ROTATED_SECRET_ATTR) else None
+        return Result(live=self._live(rep), secrets={"client_secret": secret}), int(kept or 0)
 
     def delete(self, live: LiveClient, record: ClientRecord | None) -> None:
         internal_id = live.raw.get("id")
