@@ -334,6 +334,32 @@ def test_service_account_roles_and_client_roles_round_trip(kc_project):
     assert p.run("plan", "--detailed-exitcode").exit_code == 0
 
 
+def test_role_of_a_client_created_alongside_is_granted_in_one_apply(kc_project):
+    _grant_in_one_apply(kc_project, "4")
+
+
+def test_role_grant_in_one_apply_one_call_at_a_time(kc_project):
+    _grant_in_one_apply(kc_project, "1")  # the grantee comes first in the plan: it must wait
+
+
+def _grant_in_one_apply(p, parallelism: str) -> None:
+    admin = p.admin
+    api, job = f"{p.owner[:20]}-{parallelism}-zz-api", f"{p.owner[:20]}-{parallelism}-aa-job"
+    p.write_client(api, dict(SERVICE, client_name="Invoices API", keycloak={"clientRoles": ["invoices.read"]}))
+    p.write_client(job, dict(SERVICE, keycloak={"serviceAccountRoles": {"clients": {api: ["invoices.read"]}}}))
+    r = p.run("plan")  # the role is declared by a client of the same plan: no "does not exist"
+    assert r.exit_code == 0, r.output
+    r = p.run("apply", "--auto-approve", "--parallelism", parallelism)
+    assert r.exit_code == 0, r.output
+    claims = admin.token_claims(job, p.secret(job))
+    assert claims["resource_access"][api]["roles"] == ["invoices.read"]
+    assert p.run("plan", "--detailed-exitcode").exit_code == 0
+    # a role no client declares, on a client the plan creates, is still an error at plan time
+    p.write_client(job, dict(SERVICE, keycloak={"serviceAccountRoles": {"clients": {api: ["invoices.write"]}}}))
+    r = p.run_sub("plan")
+    assert r.returncode == 1 and "no role 'invoices.write'" in r.stderr, r.stdout + r.stderr
+
+
 def test_a_role_that_does_not_exist_is_an_error_at_its_line(kc_project):
     p = kc_project
     path = p.write_client("ghost", f"""\

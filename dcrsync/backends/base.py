@@ -116,6 +116,10 @@ class Backend:
         then (`Result.secrets` with the new secret, when the old one stops working as epoch seconds)."""
         raise NotImplementedError
 
+    def create_after(self, spec: ClientSpec) -> set[str]:
+        """client_ids whose clients must exist before this spec's create (apply creates them first)."""
+        return set()
+
     def normalise(self, path: str, value: Any) -> Any:
         """A value in the form `diff` compares with `==` (sets sorted, scope split, secrets hidden)."""
         return default_normalise(path, value)

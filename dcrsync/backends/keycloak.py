@@ -452,14 +452,19 @@ class KeycloakBackend(Backend):
 
     def _role_problems(self, specs: Sequence[ClientSpec]) -> list[str]:
         """Roles a file grants that the realm does not have, each at its file:line."""
-        role_specs = [s for s in specs if kmap.ROLE_KEYS & set(s.keycloak)]
+        role_specs = [s for s in specs if kmap.ROLE_KEYS & set(s.block("keycloak"))]
         self._role_names = {s.name for s in role_specs}
         self._role_ids = {i for s in role_specs for i in (s.client_id, self.default_client_id(s)) if i}
         if not role_specs:
             return []
         lines: list[str] = []
         realm_roles: set[str] | None = None
-        client_roles: dict[str, set[str] | None] = {}
+        # roles a client of this plan declares: there after its create, which apply runs first
+        client_roles: dict[str, set[str] | None] = {
+            i: set(s.block("keycloak")[kmap.CLIENT_ROLES] or [])
+            for s in role_specs if kmap.CLIENT_ROLES in s.block("keycloak")
+            for i in (s.client_id, self.default_client_id(s)) if i
+        }
         for spec in role_specs:
             sa = spec.block("keycloak").get(kmap.SA_ROLES) or {}
             grants = spec.fields.get("grant_types")
@@ -475,15 +480,11 @@ class KeycloakBackend(Backend):
                         f"{spec.where_item(f'keycloak.{kmap.SA_ROLES}.realm', i)}: {spec.name}: realm role "
                         f"{role!r} does not exist in realm {self.realm!r}; create it in Keycloak or remove it"
                     )
-            own = {spec.client_id, self.default_client_id(spec)} - {None}
             for cid, roles in (sa.get("clients") or {}).items():
-                if cid in own and kmap.CLIENT_ROLES in spec.block("keycloak"):
-                    names: set[str] | None = set(spec.block("keycloak")[kmap.CLIENT_ROLES])
-                else:
-                    if cid not in client_roles:
-                        rep = self._by_client_id(cid)
-                        client_roles[cid] = set(self._client_roles(rep["id"])) if rep else None
-                    names = client_roles[cid]
+                if cid not in client_roles:
+                    rep = self._by_client_id(cid)
+                    client_roles[cid] = set(self._client_roles(rep["id"])) if rep else None
+                names = client_roles[cid]
                 for i, role in enumerate(roles or []):
                     where = spec.where_item(f"keycloak.{kmap.SA_ROLES}.clients.{cid}", i)
                     if names is None:
@@ -531,6 +532,10 @@ class KeycloakBackend(Backend):
         lines = self._local_problems([spec])
         if lines:
             raise BackendError("\n".join(lines))
+
+    def create_after(self, spec: ClientSpec) -> set[str]:
+        """The clients whose roles this client's service account is granted."""
+        return set(kmap.sa_roles_text(spec.block("keycloak").get(kmap.SA_ROLES)).get("clients") or {})
 
     def default_client_id(self, spec: ClientSpec) -> str | None:
         """The client's name, as every client made in the Keycloak console reads (`client_ids: uuid`:
