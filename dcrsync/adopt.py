@@ -332,8 +332,10 @@ def import_many(
                     report.left_alone.append(f"client {live.client_id}: {why}")
                     continue
                 todo.append(Candidate("", live))
-        _write_files(project, backend, todo, {s.name for s in specs} | set(state.clients))
         everything = [*chosen.values(), *todo]
+        for cand, live in zip(everything, backend.with_details([c.live for c in everything]), strict=True):
+            cand.live = live  # what the listing left out (Keycloak: roles), for the files and the state
+        _write_files(project, backend, todo, {s.name for s in specs} | set(state.clients))
         if everything:
             done = _adopt(project, backend, state, everything, rotate, parallelism)
             report.adopted, report.failed = done.adopted, done.failed

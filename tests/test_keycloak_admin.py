@@ -246,9 +246,9 @@ def test_protocol_mappers_apply_drift_restore_and_prune(kc_project):
     assert p.run("plan", "--detailed-exitcode").exit_code == 0
 
 
-def test_console_client_with_mappers_imports_to_an_empty_plan(kc_project):
-    p, admin = kc_project, kc_project.admin
-    name = f"{p.owner[:20]}-legacy"
+def console_client_with_mappers_and_roles(admin, name: str) -> None:
+    """A service client made in the console: two mappers, a client role, its service account granted
+    a realm role and that client role."""
     admin.create({"clientId": name, "secret": "legacy-secret-123456", "publicClient": False,
                   "serviceAccountsEnabled": True, "standardFlowEnabled": False,
                   "protocolMappers": [
@@ -266,6 +266,12 @@ def test_console_client_with_mappers_imports_to_an_empty_plan(kc_project):
     own = admin.call("GET", f"/clients/{rep['id']}/roles/legacy.read").json()
     admin.call("POST", f"/users/{user['id']}/role-mappings/clients/{rep['id']}", json=[own]).raise_for_status()
 
+
+def test_console_client_with_mappers_imports_to_an_empty_plan(kc_project):
+    p, admin = kc_project, kc_project.admin
+    name = f"{p.owner[:20]}-legacy"
+    console_client_with_mappers_and_roles(admin, name)
+
     r = p.run("import", "legacy", name)
     assert r.exit_code == 0, r.output
     text = (p.root / "clients" / "legacy.yaml").read_text()
@@ -278,6 +284,35 @@ def test_console_client_with_mappers_imports_to_an_empty_plan(kc_project):
     assert r.exit_code == 0, r.output
     claims = admin.token_claims(name, "legacy-secret-123456")
     assert claims["tenant"] == "acme"
+
+
+def test_export_then_import_of_a_console_client_with_mappers_and_roles_plans_empty(kc_project):
+    p, admin = kc_project, kc_project.admin
+    name = f"{p.owner[:20]}-console"
+    console_client_with_mappers_and_roles(admin, name)
+    r = p.run("export", "--out", str(p.root / "exported"))
+    assert r.exit_code == 0, r.output
+    exported = p.root / "exported" / f"{name}.yaml"
+    doc = yaml.safe_load(exported.read_text())
+    assert doc["keycloak"]["clientRoles"] == ["legacy.read"]
+    assert doc["keycloak"]["serviceAccountRoles"] == {"realm": ["offline_access"], "clients": {name: ["legacy.read"]}}
+    assert sorted(m["name"] for m in doc["keycloak"]["protocolMappers"]) == ["aud", "tenant"]
+    (p.root / "clients").mkdir(exist_ok=True)
+    exported.rename(p.root / "clients" / exported.name)
+    r = p.run("import", "--all")
+    assert r.exit_code == 0, r.output
+    assert f"imported {name}" in r.output and "differs" not in r.output, r.output
+    r = p.run("plan", "--detailed-exitcode")
+    assert r.exit_code == 0, r.output
+    assert p.run("drift").exit_code == 0
+    # managed now: a role granted by hand is drift, and apply takes it back
+    user = admin.call("GET", f"/clients/{admin.client(name)['id']}/service-account-user").json()
+    extra = admin.call("GET", "/roles/uma_authorization").json()
+    admin.call("POST", f"/users/{user['id']}/role-mappings/realm", json=[extra]).raise_for_status()
+    assert p.run("plan", "--detailed-exitcode").exit_code == 2
+    assert p.run("apply", "--auto-approve").exit_code == 0
+    mapped = {m["name"] for m in admin.call("GET", f"/users/{user['id']}/role-mappings/realm").json()}
+    assert "uma_authorization" not in mapped and "offline_access" in mapped
 
 
 # --- service-account roles and client roles -------------------------------------------------

@@ -116,6 +116,11 @@ class Backend:
         then (`Result.secrets` with the new secret, when the old one stops working as epoch seconds)."""
         raise NotImplementedError
 
+    def with_details(self, clients: Sequence[LiveClient]) -> list[LiveClient]:
+        """`clients` with what a listing leaves out read too, for the files `export` and `import` write
+        (Keycloak: client roles and service-account roles); the default: as they are."""
+        return list(clients)
+
     def create_after(self, spec: ClientSpec) -> set[str]:
         """client_ids whose clients must exist before this spec's create (apply creates them first)."""
         return set()

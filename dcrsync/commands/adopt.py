@@ -118,6 +118,7 @@ def export(config_path, env_name, out_dir, owner) -> None:
         if owner:
             clients = [c for c in clients if owned_by(c, owner)]
         clients, left_out = exportable(clients, backend)
+        clients = backend.with_details(clients)
     finally:
         backend.close()
     names = unique_names(c.managed_name or c.fields.get("client_name") or c.client_id for c in clients)
