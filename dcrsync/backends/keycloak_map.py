@@ -345,6 +345,18 @@ def _set_attr(attrs: dict[str, Any], key: str, value: Any) -> None:
         attrs[key] = text
 
 
+def _write_grants(rep: dict[str, Any], attrs: dict[str, Any], wanted: set[str]) -> None:
+    """The flow switches and grant attributes for exactly the `wanted` grant types."""
+    for grant, flag in GRANT_FLAGS.items():
+        rep[flag] = grant in wanted
+    for grant, attr in GRANT_ATTRS.items():
+        if grant in wanted:
+            attrs[attr] = "true"
+        elif attr in attrs:
+            attrs[attr] = "false"
+    attrs[REFRESH_ATTR] = "true" if "refresh_token" in wanted else "false"
+
+
 def write(rep: dict[str, Any], fields: dict[str, Any], keycloak: dict[str, Any]) -> dict[str, Any]:
     """`rep` with every declared portable field and `keycloak:` key written into it (in place).
 
@@ -359,15 +371,7 @@ def write(rep: dict[str, Any], fields: dict[str, Any], keycloak: dict[str, Any])
         elif path == "client_uri":
             rep["baseUrl"] = value
         elif path == "grant_types":
-            wanted = set(value)
-            for grant, flag in GRANT_FLAGS.items():
-                rep[flag] = grant in wanted
-            for grant, attr in GRANT_ATTRS.items():
-                if grant in wanted:
-                    attrs[attr] = "true"
-                elif attr in attrs:
-                    attrs[attr] = "false"
-            attrs[REFRESH_ATTR] = "true" if "refresh_token" in wanted else "false"
+            _write_grants(rep, attrs, set(value))
         elif path == "response_types":
             if grants is None:  # the grants decide the flows when both are declared (lint DCR006)
                 caps = response_capabilities(value) or []
