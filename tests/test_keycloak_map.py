@@ -7,6 +7,7 @@ import copy
 import pytest
 
 from dcrsync.backends import keycloak_map as kmap
+from dcrsync.backends import keycloak_objects as kobj
 from dcrsync.model import ClientSpec, Location
 
 LOC = Location("clients/x.yaml", 3, 1)
@@ -193,11 +194,11 @@ def spec(fields=None, keycloak=None) -> ClientSpec:
 
 def test_scope_plan_keeps_defaults_default_and_adds_optional():
     s = spec({"scope": "openid profile offline_access email phone"})
-    default, optional = kmap.scope_plan(s, ["profile", "roles", "service_account"], ["offline_access"], ["email"])
+    default, optional = kobj.scope_plan(s, ["profile", "roles", "service_account"], ["offline_access"], ["email"])
     assert default == {"profile", "email", "service_account"}  # service_account is Keycloak's own
     assert optional == {"offline_access", "phone"}
-    assert kmap.scope_plan(spec({"client_name": "x"}), ["a"], ["b"], []) is None
-    exact = kmap.scope_plan(spec(keycloak={"defaultClientScopes": ["roles"]}), ["profile"], ["phone"], [])
+    assert kobj.scope_plan(spec({"client_name": "x"}), ["a"], ["b"], []) is None
+    exact = kobj.scope_plan(spec(keycloak={"defaultClientScopes": ["roles"]}), ["profile"], ["phone"], [])
     assert exact == ({"roles"}, {"phone"})
 
 
@@ -281,7 +282,7 @@ def test_protocol_mappers_read_as_declared_and_compare_by_name_and_config():
     rep = {"clientId": "x", "protocolMappers": [
         {"id": "m1", "name": "tenant", "protocol": "openid-connect", "protocolMapper": "oidc-hardcoded-claim-mapper",
          "consentRequired": False, "config": {"claim.name": "tenant", "access.token.claim": "true", "claim.value": "acme"}},
-        {"id": "m2", "name": "pairwise", "protocol": "openid-connect", "protocolMapper": kmap.PAIRWISE_MAPPER,
+        {"id": "m2", "name": "pairwise", "protocol": "openid-connect", "protocolMapper": kobj.PAIRWISE_MAPPER,
          "config": {}},
     ]}
     live = kmap.to_fields(rep)["keycloak.protocolMappers"]
@@ -299,12 +300,12 @@ def test_protocol_mappers_read_as_declared_and_compare_by_name_and_config():
 def test_scope_is_read_beyond_the_realm_defaults_and_minus_names_a_missing_one():
     realm = {"acr", "basic", "email", "profile", "roles", "web-origins"}
     rep = {"defaultClientScopes": sorted(realm - {"acr"}) + ["service_account"], "optionalClientScopes": ["offline_access"]}
-    assert kmap.scope_text(rep, realm) == "openid offline_access -acr"
+    assert kobj.scope_text(rep, realm) == "openid offline_access -acr"
     assert kmap.normalise("scope", "openid offline_access -acr", realm) == ["-acr", "offline_access"]
     # naming a realm default is the same as leaving it out
     assert kmap.normalise("scope", "openid profile offline_access -acr", realm) == ["-acr", "offline_access"]
     spec = ClientSpec("x", {"scope": "openid offline_access -acr"}, LOC)
-    default, optional = kmap.scope_plan(spec, [], [], realm)
+    default, optional = kobj.scope_plan(spec, [], [], realm)
     assert default == realm - {"acr"} and optional == {"offline_access"}
 
 

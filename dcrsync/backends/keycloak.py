@@ -16,6 +16,7 @@ from urllib.parse import quote
 import httpx
 
 from dcrsync.backends import keycloak_map as kmap
+from dcrsync.backends import keycloak_objects as kobj
 from dcrsync.backends import keycloak_rotation as krot
 from dcrsync.backends.base import Backend, Fetched, Marker, Result
 from dcrsync.backends.keycloak_auth import AdminTokens, BearerAuth, detail
@@ -145,7 +146,7 @@ class KeycloakBackend(KeycloakScopes, KeycloakRoles, Backend):
             if len(page) < self.page_size or not fresh:
                 break
             first += len(page)
-        role_paths = {f"keycloak.{k}" for k in kmap.ROLE_KEYS}
+        role_paths = {f"keycloak.{k}" for k in kobj.ROLE_KEYS}
         names = self._role_names | {r.name for r in records if role_paths & set(r.desired)}
         ids = self._role_ids | {r.client_id for r in records if role_paths & set(r.desired)}
         for live in out:
@@ -282,7 +283,7 @@ class KeycloakBackend(KeycloakScopes, KeycloakRoles, Backend):
         if created is None:
             raise BackendError(f"keycloak created client {spec.name} but cannot find it")
         calls = self._assign_scopes(created["id"], created, targets) if targets is not None else 0
-        calls += self._sync_mappers(spec, created["id"], created.get(kmap.MAPPERS) or [])
+        calls += self._sync_mappers(spec, created["id"], created.get(kobj.MAPPERS) or [])
         if calls:
             created = self._read(created["id"], f"read client {spec.name}")
         live = self._live(created)
@@ -301,7 +302,7 @@ class KeycloakBackend(KeycloakScopes, KeycloakRoles, Backend):
     ) -> Result:
         self._check_local(spec)
         internal_id = str(live.raw["id"])
-        rep = {k: v for k, v in live.raw.items() if k not in kmap.SCOPE_KEYS}
+        rep = {k: v for k, v in live.raw.items() if k not in kobj.SCOPE_KEYS}
         rep.pop("protocolMappers", None)  # left as they are: a PUT without them keeps them
         kmap.write(rep, spec.fields, spec.block("keycloak"))
         kmap.reset(rep, spec.unset)
@@ -319,12 +320,12 @@ class KeycloakBackend(KeycloakScopes, KeycloakRoles, Backend):
         targets = self._scope_targets(spec, live.raw)
         if targets is not None:
             self._assign_scopes(internal_id, live.raw, targets)
-        self._sync_mappers(spec, internal_id, live.raw.get(kmap.MAPPERS) or [])
+        self._sync_mappers(spec, internal_id, live.raw.get(kobj.MAPPERS) or [])
         after = self._live(self._read(internal_id, f"read client {spec.name}"))
         if self._sync_roles(spec, internal_id, after.client_id):
             self._with_roles(after)
         else:  # untouched by this update: the roles read with `live` still hold
-            after.fields.update({f"keycloak.{k}": live.fields[f"keycloak.{k}"] for k in kmap.ROLE_KEYS
+            after.fields.update({f"keycloak.{k}": live.fields[f"keycloak.{k}"] for k in kobj.ROLE_KEYS
                                  if f"keycloak.{k}" in live.fields})
         return Result(live=after, secrets={"client_secret": new_secret} if new_secret else {})
 

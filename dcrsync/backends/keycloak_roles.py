@@ -10,7 +10,7 @@ from urllib.parse import quote
 
 import httpx
 
-from dcrsync.backends import keycloak_map as kmap
+from dcrsync.backends import keycloak_objects as kobj
 from dcrsync.errors import BackendError
 from dcrsync.model import ClientSpec, LiveClient
 
@@ -43,14 +43,14 @@ class KeycloakRoles:
             str(v.get("client") or k): [r["name"] for r in v.get("mappings") or []]
             for k, v in (body.get("clientMappings") or {}).items()
         }
-        return kmap.sa_roles_text({"realm": realm, "clients": clients})
+        return kobj.sa_roles_text({"realm": realm, "clients": clients})
 
     def _with_roles(self, live: LiveClient) -> LiveClient:
         """`live` with its client roles and its service account's roles read (three calls at most)."""
         internal_id = str(live.raw["id"])
-        live.fields[f"keycloak.{kmap.CLIENT_ROLES}"] = self._client_roles(internal_id)
+        live.fields[f"keycloak.{kobj.CLIENT_ROLES}"] = self._client_roles(internal_id)
         user = self._sa_user(internal_id) if live.raw.get("serviceAccountsEnabled") else None
-        live.fields[f"keycloak.{kmap.SA_ROLES}"] = self._sa_roles(user) if user else {}
+        live.fields[f"keycloak.{kobj.SA_ROLES}"] = self._sa_roles(user) if user else {}
         return live
 
     def _role(self, path: str, what: str) -> dict[str, Any]:
@@ -60,17 +60,17 @@ class KeycloakRoles:
     def _sync_roles(self, spec: ClientSpec, internal_id: str, client_id: str) -> bool:
         """Make the client's roles and its service account's grants the declared ones."""
         kc, unset, touched = spec.block("keycloak"), spec.unset, False
-        if kmap.CLIENT_ROLES in kc or f"keycloak.{kmap.CLIENT_ROLES}" in unset:
+        if kobj.CLIENT_ROLES in kc or f"keycloak.{kobj.CLIENT_ROLES}" in unset:
             touched = True
-            want, have = set(kc.get(kmap.CLIENT_ROLES) or []), set(self._client_roles(internal_id))
+            want, have = set(kc.get(kobj.CLIENT_ROLES) or []), set(self._client_roles(internal_id))
             for name in sorted(want - have):
                 self._call("POST", f"/clients/{internal_id}/roles", f"add client role {name}", json={"name": name})
             for name in sorted(have - want):
                 self._call("DELETE", f"/clients/{internal_id}/roles/{quote(name, safe='')}",
                            f"delete client role {name}", ok=(404,))
-        if kmap.SA_ROLES in kc or f"keycloak.{kmap.SA_ROLES}" in unset:
+        if kobj.SA_ROLES in kc or f"keycloak.{kobj.SA_ROLES}" in unset:
             touched = True
-            want_sa = kmap.sa_roles_text(kc.get(kmap.SA_ROLES))
+            want_sa = kobj.sa_roles_text(kc.get(kobj.SA_ROLES))
             user = self._sa_user(internal_id)
             if user is None:
                 if want_sa:
@@ -105,7 +105,7 @@ class KeycloakRoles:
 
     def _role_problems(self, specs: Sequence[ClientSpec]) -> list[str]:
         """Roles a file grants that the realm does not have, each at its file:line."""
-        role_specs = [s for s in specs if kmap.ROLE_KEYS & set(s.block("keycloak"))]
+        role_specs = [s for s in specs if kobj.ROLE_KEYS & set(s.block("keycloak"))]
         self._role_names = {s.name for s in role_specs}
         self._role_ids = {i for s in role_specs for i in (s.client_id, self.default_client_id(s)) if i}
         if not role_specs:
@@ -114,12 +114,12 @@ class KeycloakRoles:
         realm_roles: set[str] | None = None
         # roles a client of this plan declares: there after its create, which apply runs first
         client_roles: dict[str, set[str] | None] = {
-            i: set(s.block("keycloak")[kmap.CLIENT_ROLES] or [])
-            for s in role_specs if kmap.CLIENT_ROLES in s.block("keycloak")
+            i: set(s.block("keycloak")[kobj.CLIENT_ROLES] or [])
+            for s in role_specs if kobj.CLIENT_ROLES in s.block("keycloak")
             for i in (s.client_id, self.default_client_id(s)) if i
         }
         for spec in role_specs:
-            sa = spec.block("keycloak").get(kmap.SA_ROLES) or {}
+            sa = spec.block("keycloak").get(kobj.SA_ROLES) or {}
             grants = spec.fields.get("grant_types")
             if sa and grants is not None and "client_credentials" not in grants:
                 lines.append(f"{spec.where('grant_types')}: {spec.name}: keycloak.serviceAccountRoles need a "
@@ -130,7 +130,7 @@ class KeycloakRoles:
                     realm_roles = {str(r["name"]) for r in body or []}
                 if role not in realm_roles:
                     lines.append(
-                        f"{spec.where_item(f'keycloak.{kmap.SA_ROLES}.realm', i)}: {spec.name}: realm role "
+                        f"{spec.where_item(f'keycloak.{kobj.SA_ROLES}.realm', i)}: {spec.name}: realm role "
                         f"{role!r} does not exist in realm {self.realm!r}; create it in Keycloak or remove it"
                     )
             for cid, roles in (sa.get("clients") or {}).items():
@@ -139,7 +139,7 @@ class KeycloakRoles:
                     client_roles[cid] = set(self._client_roles(rep["id"])) if rep else None
                 names = client_roles[cid]
                 for i, role in enumerate(roles or []):
-                    where = spec.where_item(f"keycloak.{kmap.SA_ROLES}.clients.{cid}", i)
+                    where = spec.where_item(f"keycloak.{kobj.SA_ROLES}.clients.{cid}", i)
                     if names is None:
                         lines.append(f"{where}: {spec.name}: client {cid!r} does not exist in realm "
                                      f"{self.realm!r}, so it has no role {role!r}")
@@ -165,4 +165,4 @@ class KeycloakRoles:
 
     def create_after(self, spec: ClientSpec) -> set[str]:
         """The clients whose roles this client's service account is granted."""
-        return set(kmap.sa_roles_text(spec.block("keycloak").get(kmap.SA_ROLES)).get("clients") or {})
+        return set(kobj.sa_roles_text(spec.block("keycloak").get(kobj.SA_ROLES)).get("clients") or {})

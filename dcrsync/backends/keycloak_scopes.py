@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 
-from dcrsync.backends import keycloak_map as kmap
+from dcrsync.backends import keycloak_objects as kobj
 from dcrsync.errors import BackendError
 from dcrsync.model import ClientSpec
 
@@ -44,11 +44,11 @@ class KeycloakScopes:
             return self._scope_ids, self._realm_default
 
     def _scope_targets(self, spec: ClientSpec, rep: dict[str, Any] | None) -> tuple[set[str], set[str]] | None:
-        if "scope" not in spec.fields and not any(k in spec.block("keycloak") for k in kmap.SCOPE_KEYS):
+        if "scope" not in spec.fields and not any(k in spec.block("keycloak") for k in kobj.SCOPE_KEYS):
             return None
         ids, realm_default = self._scope_catalogue()
         current = rep or {}
-        planned = kmap.scope_plan(
+        planned = kobj.scope_plan(
             spec, current.get("defaultClientScopes") or [], current.get("optionalClientScopes") or [],
             realm_default,
         )
@@ -73,7 +73,7 @@ class KeycloakScopes:
         want = {"default": targets[0], "optional": targets[1]}
         calls = 0
         for kind in ("default", "optional"):
-            for name in sorted(have[kind] - want[kind] - kmap.SELF_MANAGED_SCOPES):
+            for name in sorted(have[kind] - want[kind] - kobj.SELF_MANAGED_SCOPES):
                 self._call(
                     "DELETE", f"/clients/{internal_id}/{kind}-client-scopes/{ids[name]}",
                     f"remove {kind} client scope {name}", ok=(404,),
@@ -91,13 +91,13 @@ class KeycloakScopes:
     def _sync_mappers(self, spec: ClientSpec, internal_id: str, current: list[dict[str, Any]]) -> int:
         """Make the client's own mappers the declared ones (none when the block was removed):
         add, change in place (same id), delete what the file does not name."""
-        if kmap.MAPPERS in spec.block("keycloak"):
-            wanted = {str(m["name"]): kmap.mapper_body(m) for m in spec.block("keycloak")[kmap.MAPPERS]}
-        elif f"keycloak.{kmap.MAPPERS}" in spec.unset:
+        if kobj.MAPPERS in spec.block("keycloak"):
+            wanted = {str(m["name"]): kobj.mapper_body(m) for m in spec.block("keycloak")[kobj.MAPPERS]}
+        elif f"keycloak.{kobj.MAPPERS}" in spec.unset:
             wanted = {}
         else:
             return 0
-        have = {str(m.get("name")): m for m in current if m.get("protocolMapper") != kmap.PAIRWISE_MAPPER}
+        have = {str(m.get("name")): m for m in current if m.get("protocolMapper") != kobj.PAIRWISE_MAPPER}
         base = f"/clients/{internal_id}/protocol-mappers/models"
         calls = 0
         for name in sorted(set(have) - set(wanted)):
@@ -106,7 +106,7 @@ class KeycloakScopes:
         for name, body in sorted(wanted.items()):
             if name not in have:
                 self._call("POST", base, f"add protocol mapper {name} to {spec.name}", json=body)
-            elif kmap.mapper_text(have[name]) != kmap.mapper_text(body):
+            elif kobj.mapper_text(have[name]) != kobj.mapper_text(body):
                 self._call("PUT", f"{base}/{have[name]['id']}", f"update protocol mapper {name}",
                            json={**body, "id": have[name]["id"]})
             else:
