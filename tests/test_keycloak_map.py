@@ -364,3 +364,15 @@ def test_rotation_attributes_never_reach_fields_or_raw():
     live = to_live(rep)
     assert "old-one" not in repr(live.raw) + repr(live.fields)
     assert live.fields["tos_uri"] == "https://t"
+
+
+def test_rotation_attributes_are_refused_in_the_keycloak_block():
+    from dcrsync.backends.keycloak import KeycloakBackend
+
+    backend = KeycloakBackend({"url": "http://127.0.0.1:9", "realm": "r", "admin": {"client_id": "a", "client_secret": "s"}})
+    try:
+        s = ClientSpec(name="svc", fields={}, location=LOC, keycloak={"attributes": {"client.secret.rotated": "x"}})
+        (line,) = backend._local_problems([s])
+        assert "client.secret.rotated" in line and "remove it" in line
+    finally:
+        backend.close()
