@@ -339,13 +339,20 @@ def import_many(
                     report.left_alone.append(f"client {live.client_id}: {why}")
                     continue
                 todo.append(Candidate("", live))
+        everything = _with_details(backend, [*chosen.values(), *todo])
         _write_files(project, backend, todo, {s.name for s in specs} | set(state.clients))
-        everything = [*chosen.values(), *todo]
         if everything:
             done = _adopt(project, backend, state, everything, rotate, parallelism)
             report.adopted, report.failed = done.adopted, done.failed
     report.adopted.sort(key=lambda a: a.name)
     return report
+
+
+def _with_details(backend: Backend, cands: list[Candidate]) -> list[Candidate]:
+    """The candidates with what the listing left out read (Keycloak: roles), for the files and the state."""
+    for cand, live in zip(cands, backend.with_details([c.live for c in cands]), strict=True):
+        cand.live = live
+    return cands
 
 
 def _selected(live: LiveClient, selection: Selection) -> bool:

@@ -157,7 +157,8 @@ class Applier:
         with self.recorder:
             creates = [c for c in plan.changes if c.action == "create"]
             intents = self._intents(creates, specs)
-            self._parallel([(c, partial(self._create, c, specs[c.name], intents[c.name])) for c in creates])
+            for wave in create_waves(creates, specs, intents, self.backend):
+                self._parallel([(c, partial(self._create, c, specs[c.name], intents[c.name])) for c in wave])
 
             replaces = [c for c in plan.changes if c.action == "replace"]
             for change in replaces:  # delete then create again: one at a time, safest order
@@ -203,6 +204,21 @@ class Applier:
     def _replace(self, change: Change, spec: ClientSpec, live: LiveClient) -> None:
         self.backend.delete(live, self.state.clients.get(change.name))
         self._create(change, spec, {"client_id": spec.client_id, "client_secret": self._secret_for(spec)})
+
+
+def create_waves(
+    creates: list[Change], specs: dict[str, ClientSpec], intents: dict[str, dict[str, Any]], backend: Backend
+) -> list[list[Change]]:
+    """Creates in waves: one whose create needs another one's client (`Backend.create_after`, e.g. a
+    grant of its roles) runs in a later wave; a cycle runs as it is and the server says what is missing."""
+    ids = {c.name: intents[c.name].get("client_id") for c in creates}
+    left, waves = list(creates), []
+    while left:
+        waiting = {ids[c.name] for c in left if ids[c.name]}
+        ready = [c for c in left if not (backend.create_after(specs[c.name]) - {ids[c.name]}) & waiting] or left
+        waves.append(ready)
+        left = [c for c in left if c not in ready]
+    return waves
 
 
 def forget_departed(state: State, specs: dict[str, ClientSpec], live_ids: set[str]) -> list[str]:

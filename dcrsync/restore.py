@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from dcrsync.adopt import _auth_method, _journal_and_commit
 from dcrsync.apply import new_secret
-from dcrsync.backends.base import Backend, Marker, Result
+from dcrsync.backends.base import Backend, Marker
 from dcrsync.errors import DcrsyncError, StateError
 from dcrsync.model import ClientSpec, LiveClient, Location, observed, uses_secret
 from dcrsync.ownership import Ownership
@@ -16,22 +16,60 @@ from dcrsync.state import ClientRecord, State, desired_values, live_values, now,
 from dcrsync.tokencheck import Verdict, check_secret
 
 
-def rotate_secret(project: Project, backend: Backend, name: str) -> None:
+def rotate_secret(project: Project, backend: Backend, name: str, grace: int | None = None) -> int | None:
+    """A new secret for NAME, recorded in the state. With `grace` (seconds) the old secret must stay
+    valid at least that long: refused, before anything changes, where the server cannot promise it.
+    Returns when the old secret stops working (epoch seconds), with `grace`."""
     if not backend.rotates_secret:
         raise DcrsyncError(
             f"{backend.family} has no standard way to issue a new client secret; "
             "register the client again (remove it from state and git, apply, add it back)"
         )
+    if grace is not None and not backend.keeps_old_secret:
+        raise DcrsyncError(
+            f"{backend.family} cannot keep an old client secret valid after a rotation, so --grace is not "
+            "possible here; rotate without it (the old secret stops working at once); nothing was rotated"
+        )
     with project.store.locked():
         state = project.store.read()
         record, live = _with_secret(backend, state, name, "")
-        # a body of the live client only: rotating never carries pending git changes along
-        bare = ClientSpec(name=name, fields={}, location=Location("state", 0, 0))
-        secret = new_secret()
         project.store.preflight()  # the new secret must be recordable before the server issues it
-        result: Result = backend.update(bare, Marker(project.config.owner, name), live, record, secret)
-        given = {k: v for k, v in result.secrets.items() if v} or {"client_secret": secret}
+        until: int | None = None
+        if grace is not None:
+            result, until = backend.rotate_with_grace(live, record, grace)
+            given = dict(result.secrets)
+        else:
+            # a body of the live client only: rotating never carries pending git changes along
+            bare = ClientSpec(name=name, fields={}, location=Location("state", 0, 0))
+            secret = new_secret()
+            result = backend.update(bare, Marker(project.config.owner, name), live, record, secret)
+            given = {k: v for k, v in result.secrets.items() if v} or {"client_secret": secret}
         _journal_and_commit(project, state, [upsert(name, client_id=live.client_id, **given)])
+    if until == 0:
+        raise DcrsyncError(
+            f"{backend.family} did not keep the old secret of {name} after all: it no longer works; "
+            f"the new one is recorded (dcrsync state secret {name})"
+        )
+    return until
+
+
+def parse_duration(text: str) -> int:
+    """`24h`, `90m`, `2d`, `1h30m`, `3600s` or `3600` as seconds; ValueError otherwise."""
+    units = {"d": 86400, "h": 3600, "m": 60, "s": 1}
+    text = text.strip().lower()
+    if text.isdigit():
+        return int(text)
+    total, number = 0, ""
+    for ch in text:
+        if ch.isdigit():
+            number += ch
+        elif ch in units and number:
+            total, number = total + int(number) * units[ch], ""
+        else:
+            raise ValueError(text)
+    if number or not total:
+        raise ValueError(text)
+    return total
 
 
 def _with_secret(backend: Backend, state: State, name: str, note: str) -> tuple[ClientRecord, LiveClient]:

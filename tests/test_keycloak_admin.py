@@ -246,9 +246,9 @@ def test_protocol_mappers_apply_drift_restore_and_prune(kc_project):
     assert p.run("plan", "--detailed-exitcode").exit_code == 0
 
 
-def test_console_client_with_mappers_imports_to_an_empty_plan(kc_project):
-    p, admin = kc_project, kc_project.admin
-    name = f"{p.owner[:20]}-legacy"
+def console_client_with_mappers_and_roles(admin, name: str) -> None:
+    """A service client made in the console: two mappers, a client role, its service account granted
+    a realm role and that client role."""
     admin.create({"clientId": name, "secret": "legacy-secret-123456", "publicClient": False,
                   "serviceAccountsEnabled": True, "standardFlowEnabled": False,
                   "protocolMappers": [
@@ -266,6 +266,12 @@ def test_console_client_with_mappers_imports_to_an_empty_plan(kc_project):
     own = admin.call("GET", f"/clients/{rep['id']}/roles/legacy.read").json()
     admin.call("POST", f"/users/{user['id']}/role-mappings/clients/{rep['id']}", json=[own]).raise_for_status()
 
+
+def test_console_client_with_mappers_imports_to_an_empty_plan(kc_project):
+    p, admin = kc_project, kc_project.admin
+    name = f"{p.owner[:20]}-legacy"
+    console_client_with_mappers_and_roles(admin, name)
+
     r = p.run("import", "legacy", name)
     assert r.exit_code == 0, r.output
     text = (p.root / "clients" / "legacy.yaml").read_text()
@@ -278,6 +284,35 @@ def test_console_client_with_mappers_imports_to_an_empty_plan(kc_project):
     assert r.exit_code == 0, r.output
     claims = admin.token_claims(name, "legacy-secret-123456")
     assert claims["tenant"] == "acme"
+
+
+def test_export_then_import_of_a_console_client_with_mappers_and_roles_plans_empty(kc_project):
+    p, admin = kc_project, kc_project.admin
+    name = f"{p.owner[:20]}-console"
+    console_client_with_mappers_and_roles(admin, name)
+    r = p.run("export", "--out", str(p.root / "exported"))
+    assert r.exit_code == 0, r.output
+    exported = p.root / "exported" / f"{name}.yaml"
+    doc = yaml.safe_load(exported.read_text())
+    assert doc["keycloak"]["clientRoles"] == ["legacy.read"]
+    assert doc["keycloak"]["serviceAccountRoles"] == {"realm": ["offline_access"], "clients": {name: ["legacy.read"]}}
+    assert sorted(m["name"] for m in doc["keycloak"]["protocolMappers"]) == ["aud", "tenant"]
+    (p.root / "clients").mkdir(exist_ok=True)
+    exported.rename(p.root / "clients" / exported.name)
+    r = p.run("import", "--all")
+    assert r.exit_code == 0, r.output
+    assert f"imported {name}" in r.output and "differs" not in r.output, r.output
+    r = p.run("plan", "--detailed-exitcode")
+    assert r.exit_code == 0, r.output
+    assert p.run("drift").exit_code == 0
+    # managed now: a role granted by hand is drift, and apply takes it back
+    user = admin.call("GET", f"/clients/{admin.client(name)['id']}/service-account-user").json()
+    extra = admin.call("GET", "/roles/uma_authorization").json()
+    admin.call("POST", f"/users/{user['id']}/role-mappings/realm", json=[extra]).raise_for_status()
+    assert p.run("plan", "--detailed-exitcode").exit_code == 2
+    assert p.run("apply", "--auto-approve").exit_code == 0
+    mapped = {m["name"] for m in admin.call("GET", f"/users/{user['id']}/role-mappings/realm").json()}
+    assert "uma_authorization" not in mapped and "offline_access" in mapped
 
 
 # --- service-account roles and client roles -------------------------------------------------
@@ -332,6 +367,32 @@ def test_service_account_roles_and_client_roles_round_trip(kc_project):
     mapped = admin.call("GET", f"/users/{user['id']}/role-mappings/realm").json()
     assert [m["name"] for m in mapped] == [f"default-roles-{admin.realm}"]
     assert p.run("plan", "--detailed-exitcode").exit_code == 0
+
+
+def test_role_of_a_client_created_alongside_is_granted_in_one_apply(kc_project):
+    _grant_in_one_apply(kc_project, "4")
+
+
+def test_role_grant_in_one_apply_one_call_at_a_time(kc_project):
+    _grant_in_one_apply(kc_project, "1")  # the grantee comes first in the plan: it must wait
+
+
+def _grant_in_one_apply(p, parallelism: str) -> None:
+    admin = p.admin
+    api, job = f"{p.owner[:20]}-{parallelism}-zz-api", f"{p.owner[:20]}-{parallelism}-aa-job"
+    p.write_client(api, dict(SERVICE, client_name="Invoices API", keycloak={"clientRoles": ["invoices.read"]}))
+    p.write_client(job, dict(SERVICE, keycloak={"serviceAccountRoles": {"clients": {api: ["invoices.read"]}}}))
+    r = p.run("plan")  # the role is declared by a client of the same plan: no "does not exist"
+    assert r.exit_code == 0, r.output
+    r = p.run("apply", "--auto-approve", "--parallelism", parallelism)
+    assert r.exit_code == 0, r.output
+    claims = admin.token_claims(job, p.secret(job))
+    assert claims["resource_access"][api]["roles"] == ["invoices.read"]
+    assert p.run("plan", "--detailed-exitcode").exit_code == 0
+    # a role no client declares, on a client the plan creates, is still an error at plan time
+    p.write_client(job, dict(SERVICE, keycloak={"serviceAccountRoles": {"clients": {api: ["invoices.write"]}}}))
+    r = p.run_sub("plan")
+    assert r.returncode == 1 and "no role 'invoices.write'" in r.stderr, r.stdout + r.stderr
 
 
 def test_a_role_that_does_not_exist_is_an_error_at_its_line(kc_project):

@@ -7,6 +7,7 @@ import copy
 import pytest
 
 from dcrsync.backends import keycloak_map as kmap
+from dcrsync.backends import keycloak_objects as kobj
 from dcrsync.model import ClientSpec, Location
 
 LOC = Location("clients/x.yaml", 3, 1)
@@ -195,11 +196,11 @@ def spec(fields=None, keycloak=None) -> ClientSpec:
 
 def test_scope_plan_keeps_defaults_default_and_adds_optional():
     s = spec({"scope": "openid profile offline_access email phone"})
-    default, optional = kmap.scope_plan(s, ["profile", "roles", "service_account"], ["offline_access"], ["email"])
+    default, optional = kobj.scope_plan(s, ["profile", "roles", "service_account"], ["offline_access"], ["email"])
     assert default == {"profile", "email", "service_account"}  # service_account is Keycloak's own
     assert optional == {"offline_access", "phone"}
-    assert kmap.scope_plan(spec({"client_name": "x"}), ["a"], ["b"], []) is None
-    exact = kmap.scope_plan(spec(keycloak={"defaultClientScopes": ["roles"]}), ["profile"], ["phone"], [])
+    assert kobj.scope_plan(spec({"client_name": "x"}), ["a"], ["b"], []) is None
+    exact = kobj.scope_plan(spec(keycloak={"defaultClientScopes": ["roles"]}), ["profile"], ["phone"], [])
     assert exact == ({"roles"}, {"phone"})
 
 
@@ -283,7 +284,7 @@ def test_protocol_mappers_read_as_declared_and_compare_by_name_and_config():
     rep = {"clientId": "x", "protocolMappers": [
         {"id": "m1", "name": "tenant", "protocol": "openid-connect", "protocolMapper": "oidc-hardcoded-claim-mapper",
          "consentRequired": False, "config": {"claim.name": "tenant", "access.token.claim": "true", "claim.value": "acme"}},
-        {"id": "m2", "name": "pairwise", "protocol": "openid-connect", "protocolMapper": kmap.PAIRWISE_MAPPER,
+        {"id": "m2", "name": "pairwise", "protocol": "openid-connect", "protocolMapper": kobj.PAIRWISE_MAPPER,
          "config": {}},
     ]}
     live = kmap.to_fields(rep)["keycloak.protocolMappers"]
@@ -301,12 +302,12 @@ def test_protocol_mappers_read_as_declared_and_compare_by_name_and_config():
 def test_scope_is_read_beyond_the_realm_defaults_and_minus_names_a_missing_one():
     realm = {"acr", "basic", "email", "profile", "roles", "web-origins"}
     rep = {"defaultClientScopes": sorted(realm - {"acr"}) + ["service_account"], "optionalClientScopes": ["offline_access"]}
-    assert kmap.scope_text(rep, realm) == "openid offline_access -acr"
+    assert kobj.scope_text(rep, realm) == "openid offline_access -acr"
     assert kmap.normalise("scope", "openid offline_access -acr", realm) == ["-acr", "offline_access"]
     # naming a realm default is the same as leaving it out
     assert kmap.normalise("scope", "openid profile offline_access -acr", realm) == ["-acr", "offline_access"]
     spec = ClientSpec("x", {"scope": "openid offline_access -acr"}, LOC)
-    default, optional = kmap.scope_plan(spec, [], [], realm)
+    default, optional = kobj.scope_plan(spec, [], [], realm)
     assert default == realm - {"acr"} and optional == {"offline_access"}
 
 
@@ -347,3 +348,60 @@ def test_require_pkce_and_its_attribute_together_is_refused():
                       blocks={"keycloak": {"attributes": {"pkce.code.challenge.method": "S256"}}})
     assert ("keycloak.attributes.pkce.code.challenge.method",
             "is also set by a portable field declared here: keep one") in kmap.unsupported(spec)
+
+
+# --- secret rotation policies (rotate-secret --grace) --------------------------------------
+ROT_PROFILE = {"name": "keep", "executors": [{"executor": "secret-rotation",
+                                              "configuration": {"rotated-expiration-period": "172800"}}]}
+CONFIDENTIAL = {"clientId": "svc", "publicClient": False, "attributes": {"dcrsync.owner": "team"}}
+
+
+def _policy(*conditions, enabled=True):
+    return {"name": "p", "enabled": enabled, "conditions": list(conditions), "profiles": ["keep"]}
+
+
+def test_rotation_coverage_votes_the_way_keycloak_does():
+    from dcrsync.backends import keycloak_rotation as krot
+
+    access = {"condition": "client-access-type", "configuration": {"type": ["confidential"]}}
+    attrs = {"condition": "client-attributes",
+             "configuration": {"attributes": '[{"key":"dcrsync.owner","value":"team"}]'}}
+    roles = {"condition": "client-roles", "configuration": {"roles": ["x"]}}
+    assert [c.rotated_period for c in krot.coverage([_policy(access)], [ROT_PROFILE], CONFIDENTIAL).covered] == [172800]
+    assert krot.coverage([_policy(attrs)], [ROT_PROFILE], CONFIDENTIAL).covered
+    # client-roles abstains on a regeneration: alone it covers nothing, beside a yes it is no obstacle
+    assert not krot.coverage([_policy(roles)], [ROT_PROFILE], CONFIDENTIAL).covered
+    assert krot.coverage([_policy(roles, access)], [ROT_PROFILE], CONFIDENTIAL).covered
+    negative = {**access, "configuration": {"type": ["confidential"], "is-negative-logic": True}}
+    assert not krot.coverage([_policy(negative)], [ROT_PROFILE], CONFIDENTIAL).covered
+    assert not krot.coverage([_policy(access, enabled=False)], [ROT_PROFILE], CONFIDENTIAL).covered
+    assert not krot.coverage([_policy(access)], [{"name": "keep", "executors": []}], CONFIDENTIAL).covered
+    unknown = krot.coverage([_policy({"condition": "client-scopes"})], [ROT_PROFILE], CONFIDENTIAL)
+    assert unknown.unknown == [("p", "client-scopes")]
+    assert "cannot tell" in krot.refusal(unknown, 3600, "svc")
+    verdict = krot.coverage([_policy(access)], [ROT_PROFILE], CONFIDENTIAL)
+    assert krot.refusal(verdict, 86400, "svc") is None
+    assert "2d" in krot.refusal(verdict, 3 * 86400, "svc")
+
+
+def test_rotation_attributes_never_reach_fields_or_raw():
+    from dcrsync.backends.keycloak import to_live
+
+    rep = {"id": "1", "clientId": "svc", "attributes": {"client.secret.rotated": "old-one",
+                                                        "client.secret.expiration.time": "1", "tosUri": "https://t"}}
+    live = to_live(rep)
+    assert "old-one" not in repr(live.raw) + repr(live.fields)
+    assert live.fields["tos_uri"] == "https://t"
+
+
+def test_rotation_attributes_are_refused_in_the_keycloak_block():
+    from dcrsync.backends.keycloak import KeycloakBackend
+
+    backend = KeycloakBackend({"url": "http://127.0.0.1:9", "realm": "r", "admin": {"client_id": "a", "client_secret": "s"}})
+    try:
+        s = ClientSpec(name="svc", fields={}, location=LOC,
+                       blocks={"keycloak": {"attributes": {"client.secret.rotated": "x"}}})
+        (line,) = backend._local_problems([s])
+        assert "client.secret.rotated" in line and "remove it" in line
+    finally:
+        backend.close()

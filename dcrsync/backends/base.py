@@ -63,6 +63,8 @@ class Backend:
     chooses_secret: ClassVar[bool] = False
     #: a new client secret can be set or regenerated for an existing client
     rotates_secret: ClassVar[bool] = False
+    #: a rotation can leave the old secret valid for a while (`rotate-secret --grace`): see `rotate_with_grace`
+    keeps_old_secret: ClassVar[bool] = False
     #: an existing client's client_id can be changed in place (same client, same secret): a changed
     #: declared client_id is then an update, not a delete-and-create
     renames_client_id: ClassVar[bool] = False
@@ -113,6 +115,21 @@ class Backend:
     def delete(self, live: LiveClient, record: ClientRecord | None) -> None:
         """Remove the client; one already gone is done."""
         raise NotImplementedError
+
+    def rotate_with_grace(self, live: LiveClient, record: ClientRecord | None, grace: int) -> tuple[Result, int]:
+        """A new secret while the old one stays valid at least `grace` seconds (only where
+        `keeps_old_secret`): first a `BackendError` if the server would not keep it (nothing changed),
+        then (`Result.secrets` with the new secret, when the old one stops working as epoch seconds)."""
+        raise NotImplementedError
+
+    def with_details(self, clients: Sequence[LiveClient]) -> list[LiveClient]:
+        """`clients` with what a listing leaves out read too, for the files `export` and `import` write
+        (Keycloak: client roles and service-account roles); the default: as they are."""
+        return list(clients)
+
+    def create_after(self, spec: ClientSpec) -> set[str]:
+        """client_ids whose clients must exist before this spec's create (apply creates them first)."""
+        return set()
 
     def normalise(self, path: str, value: Any) -> Any:
         """A value in the form `diff` compares with `==` (sets sorted, scope split, secrets hidden)."""

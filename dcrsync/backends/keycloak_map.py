@@ -3,11 +3,9 @@
 Pure: no I/O. `to_fields` reads a representation into dcrsync's flat path namespace (portable
 names plus `keycloak.<key>` and `keycloak.attributes.<attribute>`); `write` puts declared fields
 into a representation (a fresh one for a create, the live one for an update), touching nothing
-undeclared. `unsupported` names the declared fields Keycloak cannot hold.
-
-Client scopes and protocol mappers are not part of the representation Keycloak updates on PUT:
-`scope_plan` says which client scopes a client should have as default and optional, `mappers_of` /
-`mapper_body` read and write mappers, and the backend assigns both through their own endpoints.
+undeclared. `unsupported` names the declared fields Keycloak cannot hold. The tables of which
+field lives where are `keycloak_fields`'; client scopes, protocol mappers and roles, which Keycloak
+assigns through their own endpoints, are `keycloak_objects`'.
 
 `scope` is additive, the way a client made in the console is: the realm's default client scopes
 (`acr`, `basic`, `profile`, `email`, `roles`, `web-origins`: what puts `aud`, `realm_access`,
@@ -22,151 +20,44 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
+from dcrsync.backends.keycloak_fields import (
+    ATTR_FIELDS,
+    AUTH_METHODS,
+    AUTHENTICATORS,
+    BOOL_ATTR_FIELDS,
+    GRANT_ATTRS,
+    GRANT_FLAGS,
+    KEYCLOAK_DEFAULTS,
+    LIST_ATTR_FIELDS,
+    MARKER_ATTRS,
+    MARKER_NAME,
+    MARKER_OWNER,
+    PKCE_ATTR,
+    PKCE_FIELD,
+    PORTABLE_DEFAULTS,
+    REFRESH_ATTR,
+    RESERVED_KEYS,
+    UNMANAGED_KEYS,
+    UNSUPPORTED,
+)
+from dcrsync.backends.keycloak_objects import (
+    CLIENT_ROLES,
+    ENDPOINT_KEYS,
+    MAPPERS,
+    PAIRWISE_MAPPER,
+    SA_ROLES,
+    SCOPE_KEYS,
+    SELF_MANAGED_SCOPES,
+    attr_text,
+    is_true,
+    mapper_text,
+    mappers_of,
+    sa_roles_text,
+    scope_text,
+    scope_tokens,
+    split_list,
+)
 from dcrsync.model import SECRET_FIELDS, SET_FIELDS, ClientSpec, normalise_value
-
-MARKER_NAME = "dcrsync.name"
-MARKER_OWNER = "dcrsync.owner"
-MARKER_ATTRS = (MARKER_NAME, MARKER_OWNER)
-
-#: portable field -> Keycloak client attribute holding it as a plain string
-ATTR_FIELDS: dict[str, str] = {
-    "logo_uri": "logoUri",
-    "policy_uri": "policyUri",
-    "tos_uri": "tosUri",
-    "backchannel_logout_uri": "backchannel.logout.url",
-    "token_endpoint_auth_signing_alg": "token.endpoint.auth.signing.alg",
-    "id_token_signed_response_alg": "id.token.signed.response.alg",
-    "id_token_encrypted_response_alg": "id.token.encrypted.response.alg",
-    "id_token_encrypted_response_enc": "id.token.encrypted.response.enc",
-    "userinfo_signed_response_alg": "user.info.response.signature.alg",
-    "userinfo_encrypted_response_alg": "user.info.encrypted.response.alg",
-    "userinfo_encrypted_response_enc": "user.info.encrypted.response.enc",
-    "request_object_signing_alg": "request.object.signature.alg",
-    "request_object_encryption_alg": "request.object.encryption.alg",
-    "request_object_encryption_enc": "request.object.encryption.enc",
-    "tls_client_auth_subject_dn": "x509.subjectdn",
-    # JARM (Keycloak's OIDC advanced settings: authorization response signature / encryption)
-    "authorization_signed_response_alg": "authorization.signed.response.alg",
-    "authorization_encrypted_response_alg": "authorization.encrypted.response.alg",
-    "authorization_encrypted_response_enc": "authorization.encrypted.response.enc",
-    # informational metadata: Keycloak keeps it as an attribute, as given
-    "software_id": "software_id",
-    "software_version": "software_version",
-}
-
-#: portable boolean field -> the client attribute Keycloak keeps it in, as "true"/"false"
-BOOL_ATTR_FIELDS: dict[str, str] = {
-    "require_pushed_authorization_requests": "require.pushed.authorization.requests",
-    "dpop_bound_access_tokens": "dpop.bound.access.tokens",
-    "tls_client_certificate_bound_access_tokens": "tls.client.certificate.bound.access.tokens",
-    "backchannel_logout_session_required": "backchannel.logout.session.required",
-    "frontchannel_logout_session_required": "frontchannel.logout.session.required",
-}
-
-#: `require_pkce: true` is this attribute set to S256 (RFC 9700: S256 only; `plain` is never written)
-PKCE_FIELD = "require_pkce"
-PKCE_ATTR = "pkce.code.challenge.method"
-
-#: portable list field -> attribute holding it `##`-separated (Keycloak's own list encoding)
-LIST_ATTR_FIELDS: dict[str, str] = {
-    "post_logout_redirect_uris": "post.logout.redirect.uris",
-    "request_uris": "request.uris",
-    "default_acr_values": "default.acr.values",
-    "contacts": "contacts",
-}
-
-#: grant type -> the top-level switch that enables it
-GRANT_FLAGS: dict[str, str] = {
-    "authorization_code": "standardFlowEnabled",
-    "implicit": "implicitFlowEnabled",
-    "password": "directAccessGrantsEnabled",
-    "client_credentials": "serviceAccountsEnabled",
-}
-DEVICE_CODE = "urn:ietf:params:oauth:grant-type:device_code"
-TOKEN_EXCHANGE = "urn:ietf:params:oauth:grant-type:token-exchange"
-CIBA = "urn:openid:params:grant-type:ciba"
-#: grant type -> the attribute that enables it ("true"/"false"; absent means false)
-GRANT_ATTRS: dict[str, str] = {
-    DEVICE_CODE: "oauth2.device.authorization.grant.enabled",
-    TOKEN_EXCHANGE: "standard.token.exchange.enabled",
-    CIBA: "oidc.ciba.grant.enabled",
-}
-#: refresh tokens are on unless this attribute says "false"
-REFRESH_ATTR = "use.refresh.tokens"
-
-#: token_endpoint_auth_method -> clientAuthenticatorType (`none` is `publicClient: true`)
-AUTHENTICATORS: dict[str, str] = {
-    "client_secret_basic": "client-secret",
-    "client_secret_post": "client-secret",
-    "client_secret_jwt": "client-secret-jwt",
-    "private_key_jwt": "client-jwt",
-    "tls_client_auth": "client-x509",
-}
-AUTH_METHODS: dict[str, str] = {
-    "client-secret": "client_secret_basic",  # Keycloak's client-secret takes basic and post alike
-    "client-secret-jwt": "client_secret_jwt",
-    "client-jwt": "private_key_jwt",
-    "client-x509": "tls_client_auth",
-}
-
-PAIRWISE_MAPPER = "oidc-sha256-pairwise-sub-mapper"
-#: client scopes Keycloak assigns and removes by itself (service_account follows serviceAccountsEnabled)
-SELF_MANAGED_SCOPES = frozenset({"service_account"})
-#: `openid` is no client scope in Keycloak: every OIDC client may ask for it
-IMPLICIT_SCOPES = frozenset({"openid"})
-
-#: declared fields Keycloak has nothing to hold in, with what to do instead
-UNSUPPORTED: dict[str, str] = {
-    "application_type": "Keycloak has no application type; remove it",
-    "sector_identifier_uri": "Keycloak keeps it in a pairwise protocol mapper, which dcrsync does not manage",
-    "default_max_age": "Keycloak has no per-client default max_age; remove it",
-    "require_auth_time": "Keycloak has no per-client require_auth_time; remove it",
-    "initiate_login_uri": "Keycloak has no initiate_login_uri; remove it",
-    "tls_client_auth_san_dns": "Keycloak matches only the subject DN: use tls_client_auth_subject_dn",
-    "tls_client_auth_san_uri": "Keycloak matches only the subject DN: use tls_client_auth_subject_dn",
-    "tls_client_auth_san_ip": "Keycloak matches only the subject DN: use tls_client_auth_subject_dn",
-    "tls_client_auth_san_email": "Keycloak matches only the subject DN: use tls_client_auth_subject_dn",
-}
-
-#: representation keys never read into fields nor accepted in the `keycloak:` block
-RESERVED_KEYS = frozenset({"id", "clientId", "secret", "registrationAccessToken", "access"})
-#: representation keys Keycloak does not take in a client PUT: refused in the `keycloak:` block
-UNMANAGED_KEYS = {
-    "authorizationSettings": "authorization services have their own admin endpoints, which dcrsync does not manage",
-}
-#: `keycloak:` keys that are assigned through their own endpoints
-SCOPE_KEYS = ("defaultClientScopes", "optionalClientScopes")
-MAPPERS = "protocolMappers"
-#: roles the client's service account is granted, and the client roles the client defines
-SA_ROLES = "serviceAccountRoles"
-CLIENT_ROLES = "clientRoles"
-ROLE_KEYS = frozenset({SA_ROLES, CLIENT_ROLES})
-#: `keycloak:` keys the backend writes through their own endpoints, never in the representation
-ENDPOINT_KEYS = frozenset({*SCOPE_KEYS, MAPPERS, *ROLE_KEYS})
-
-
-# --- small helpers ------------------------------------------------------------------------
-def attr_text(value: Any) -> str | None:
-    """Keycloak attributes are strings: YAML booleans and numbers are written as Keycloak does."""
-    if value is None:
-        return None
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, list):
-        return "##".join(str(v) for v in value)
-    if isinstance(value, dict):
-        return json.dumps(value, sort_keys=True, separators=(",", ":"))
-    return str(value)
-
-
-def split_list(value: Any) -> list[str]:
-    if not value:
-        return []
-    return [v for v in str(value).split("##") if v]
-
-
-def is_true(value: Any) -> bool:
-    return value is True or (isinstance(value, str) and value.strip().lower() == "true")
 
 
 def response_capabilities(value: Any) -> list[str] | None:
@@ -184,29 +75,6 @@ def response_capabilities(value: Any) -> list[str] | None:
         if parts & {"token", "id_token"}:
             caps.add("implicit")
     return sorted(caps)
-
-
-def scope_tokens(value: Any, realm_default: Iterable[str] = ()) -> list[str] | None:
-    """The client scopes a `scope` value names beyond the realm's defaults (and `-name` for a realm
-    default it removes), sorted: `openid`, `service_account` and kept realm defaults fold away."""
-    if value is None:
-        return None
-    tokens = set(value.split() if isinstance(value, str) else list(value))
-    realm = set(realm_default)
-    removed = {t for t in tokens if t.startswith("-") and t[1:] in realm}
-    return sorted(tokens - IMPLICIT_SCOPES - SELF_MANAGED_SCOPES - realm - {"-" + t for t in SELF_MANAGED_SCOPES}
-                  | removed)
-
-
-def scope_text(rep: dict[str, Any], realm_default: Iterable[str] = ()) -> str:
-    """A client's `scope` as dcrsync declares it: `openid`, the client scopes beyond the realm's
-    defaults, and `-name` for each realm default the client lacks as a default scope."""
-    default = set(rep.get("defaultClientScopes") or [])
-    optional = set(rep.get("optionalClientScopes") or [])
-    realm = set(realm_default)
-    extra = sorted((default | optional) - SELF_MANAGED_SCOPES - (realm & default))
-    missing = sorted("-" + s for s in realm - default)
-    return " ".join(["openid", *extra, *missing])
 
 
 # --- reading ------------------------------------------------------------------------------
@@ -283,59 +151,6 @@ def to_fields(rep: dict[str, Any], realm_default: Iterable[str] = ()) -> dict[st
     return fields
 
 
-#: config Keycloak adds to a mapper of this type when the body leaves it out: folded away both ways
-MAPPER_DEFAULTS: dict[str, dict[str, str]] = {
-    "oidc-group-membership-mapper": {"multivalued": "true"},
-    "oidc-usermodel-realm-role-mapper": {"multivalued": "true"},
-    "oidc-usermodel-client-role-mapper": {"multivalued": "true"},
-}
-
-
-def mapper_text(mapper: dict[str, Any]) -> dict[str, Any]:
-    """A protocol mapper as a file declares it: name, type, config (strings, as Keycloak keeps
-    them); `protocol` only when it is not openid-connect. Ids and the rest are the server's."""
-    out: dict[str, Any] = {"name": mapper.get("name"), "protocolMapper": mapper.get("protocolMapper")}
-    if mapper.get("protocol") not in (None, "openid-connect"):
-        out["protocol"] = mapper["protocol"]
-    config = {k: attr_text(v) for k, v in (mapper.get("config") or {}).items()}
-    added = MAPPER_DEFAULTS.get(str(mapper.get("protocolMapper")), {})
-    out["config"] = {k: v for k, v in sorted(config.items()) if v not in (None, "") and added.get(k) != v}
-    return out
-
-
-def mappers_of(rep: dict[str, Any]) -> list[dict[str, Any]]:
-    """The client's own protocol mappers (not its client scopes'), by name; pairwise is `subject_type`."""
-    mappers = [m for m in rep.get(MAPPERS) or [] if m.get("protocolMapper") != PAIRWISE_MAPPER]
-    return sorted((mapper_text(m) for m in mappers), key=lambda m: str(m["name"]))
-
-
-def mapper_body(mapper: dict[str, Any]) -> dict[str, Any]:
-    """The admin API body for a declared mapper."""
-    text = mapper_text(mapper)
-    return {**text, "protocol": text.get("protocol", "openid-connect")}
-
-
-def is_default_role(name: str) -> bool:
-    """`default-roles-<realm>`: Keycloak gives it to every user, service accounts included."""
-    return name.startswith("default-roles-")
-
-
-def sa_roles_text(value: Any) -> dict[str, Any]:
-    """Service-account roles as a file declares them and dcrsync compares them: `realm` (sorted,
-    without the realm's default role, which Keycloak manages) and `clients` (clientId -> sorted
-    roles; none empty)."""
-    value = value if isinstance(value, dict) else {}
-    out: dict[str, Any] = {}
-    realm = sorted({str(r) for r in value.get("realm") or [] if not is_default_role(str(r))})
-    if realm:
-        out["realm"] = realm
-    clients = {str(c): sorted({str(r) for r in roles or []}) for c, roles in (value.get("clients") or {}).items()}
-    clients = {c: r for c, r in sorted(clients.items()) if r}
-    if clients:
-        out["clients"] = clients
-    return out
-
-
 def marker_of(rep: dict[str, Any]) -> tuple[str | None, str | None]:
     attrs = rep.get("attributes") or {}
     return attrs.get(MARKER_NAME) or None, attrs.get(MARKER_OWNER) or None
@@ -348,6 +163,18 @@ def _set_attr(attrs: dict[str, Any], key: str, value: Any) -> None:
         attrs.pop(key, None)  # Keycloak drops empty attributes itself
     else:
         attrs[key] = text
+
+
+def _write_grants(rep: dict[str, Any], attrs: dict[str, Any], wanted: set[str]) -> None:
+    """The flow switches and grant attributes for exactly the `wanted` grant types."""
+    for grant, flag in GRANT_FLAGS.items():
+        rep[flag] = grant in wanted
+    for grant, attr in GRANT_ATTRS.items():
+        if grant in wanted:
+            attrs[attr] = "true"
+        elif attr in attrs:
+            attrs[attr] = "false"
+    attrs[REFRESH_ATTR] = "true" if "refresh_token" in wanted else "false"
 
 
 def write(rep: dict[str, Any], fields: dict[str, Any], keycloak: dict[str, Any]) -> dict[str, Any]:
@@ -364,15 +191,7 @@ def write(rep: dict[str, Any], fields: dict[str, Any], keycloak: dict[str, Any])
         elif path == "client_uri":
             rep["baseUrl"] = value
         elif path == "grant_types":
-            wanted = set(value)
-            for grant, flag in GRANT_FLAGS.items():
-                rep[flag] = grant in wanted
-            for grant, attr in GRANT_ATTRS.items():
-                if grant in wanted:
-                    attrs[attr] = "true"
-                elif attr in attrs:
-                    attrs[attr] = "false"
-            attrs[REFRESH_ATTR] = "true" if "refresh_token" in wanted else "false"
+            _write_grants(rep, attrs, set(value))
         elif path == "response_types":
             if grants is None:  # the grants decide the flows when both are declared (lint DCR006)
                 caps = response_capabilities(value) or []
@@ -415,29 +234,6 @@ def write(rep: dict[str, Any], fields: dict[str, Any], keycloak: dict[str, Any])
             rep[key] = value
     rep["attributes"] = attrs
     return rep
-
-
-#: a new client's value of top-level keys a `keycloak:` block may set (for a removed line)
-KEYCLOAK_DEFAULTS: dict[str, Any] = {
-    "consentRequired": False,
-    "fullScopeAllowed": True,
-    "bearerOnly": False,
-    "surrogateAuthRequired": False,
-    "alwaysDisplayInConsole": False,
-    "frontchannelLogout": True,
-    "webOrigins": [],
-    "rootUrl": "",
-    "adminUrl": "",
-    "description": "",
-    "notBefore": 0,
-    "nodeReRegistrationTimeout": -1,
-}
-#: RFC 7591's defaults, where resetting a portable field means writing a value
-PORTABLE_DEFAULTS: dict[str, Any] = {
-    "grant_types": ["authorization_code", "refresh_token"],
-    "response_types": ["code"],
-    "token_endpoint_auth_method": "client_secret_basic",
-}
 
 
 def reset(rep: dict[str, Any], paths: Iterable[str]) -> list[str]:
@@ -490,36 +286,6 @@ def set_marker(rep: dict[str, Any], owner: str, name: str) -> None:
     attrs[MARKER_NAME] = name
     attrs[MARKER_OWNER] = owner
     rep["attributes"] = attrs
-
-
-def scope_plan(
-    spec: ClientSpec,
-    current_default: Iterable[str],
-    current_optional: Iterable[str],
-    realm_default: Iterable[str],
-) -> tuple[set[str], set[str]] | None:
-    """(default, optional) client scopes the client should have, or None when none is declared.
-
-    With `scope`: every realm default client scope (less those written `-name`) is a default
-    scope, and so is a named one the client already has as default; the other named ones are
-    optional. `keycloak.defaultClientScopes` / `optionalClientScopes` say both lists exactly."""
-    kc = spec.block("keycloak")
-    current_default, current_optional = set(current_default), set(current_optional)
-    realm = set(realm_default)
-    if "scope" in spec.fields:
-        value = spec.fields["scope"]
-        tokens = set(value.split() if isinstance(value, str) else value)
-        removed = {t[1:] for t in tokens if t.startswith("-")}
-        wanted = set(scope_tokens([t for t in tokens if not t.startswith("-")]) or [])
-        default = (realm - removed) | (wanted & current_default)
-        optional = wanted - default
-    elif any(k in kc for k in SCOPE_KEYS):
-        default = set(kc.get("defaultClientScopes", current_default)) - SELF_MANAGED_SCOPES
-        optional = set(kc.get("optionalClientScopes", current_optional)) - SELF_MANAGED_SCOPES
-    else:
-        return None
-    keep = SELF_MANAGED_SCOPES
-    return default | (current_default & keep), optional | (current_optional & keep)
 
 
 # --- what cannot be held ------------------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import click
@@ -117,6 +118,7 @@ def export(config_path, env_name, out_dir, owner) -> None:
         if owner:
             clients = [c for c in clients if owned_by(c, owner)]
         clients, left_out = exportable(clients, backend)
+        clients = backend.with_details(clients)
     finally:
         backend.close()
     names = unique_names(c.managed_name or c.fields.get("client_name") or c.client_id for c in clients)
@@ -155,13 +157,29 @@ def check_exported(project, paths: list[Path]) -> list[str]:
 @click.command("rotate-secret")
 @project_options
 @click.argument("name")
-def rotate_secret(config_path, env_name, name) -> None:
-    """Issue a new client secret and record it in the state."""
+@click.option(
+    "--grace", metavar="DURATION",
+    help="Keep the old secret valid this long (24h, 90m, 2d) so apps can switch over; "
+    "Keycloak only, with a client policy that keeps rotated secrets (see the README).",
+)
+def rotate_secret(config_path, env_name, name, grace) -> None:
+    """Issue a new client secret and record it in the state (never printed)."""
+    seconds = None
+    if grace is not None:
+        try:
+            seconds = restore.parse_duration(grace)
+        except ValueError:
+            raise click.UsageError(f"--grace {grace!r} is no duration: write it like 24h, 90m, 2d or 1h30m") from None
     project = open_project(config_path, env_name)
     project.unlock()
     backend = project.backend()
     try:
-        restore.rotate_secret(project, backend, name)
+        until = restore.rotate_secret(project, backend, name, seconds)
     finally:
         backend.close()
+    if until:
+        when = datetime.fromtimestamp(until, tz=UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+        click.echo(f"Rotated the secret of {name}; the old one stays valid until {when}. "
+                   f"Read the new one: dcrsync state secret {name}")
+        return
     click.echo(f"Rotated the secret of {name}; the old one no longer works. Read it: dcrsync state secret {name}")

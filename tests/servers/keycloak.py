@@ -159,6 +159,8 @@ def start_keycloak(
         "KC_BOOTSTRAP_ADMIN_USERNAME": admin_user,
         "KC_BOOTSTRAP_ADMIN_PASSWORD": admin_password,
         "KC_HEALTH_ENABLED": "true",
+        # a preview feature, off by default: `rotate-secret --grace` needs its secret-rotation executor
+        "KC_FEATURES": "client-secret-rotation",
         # keep the transaction log of this instance out of the shared distribution
         "JAVA_OPTS_APPEND": " ".join(
             filter(

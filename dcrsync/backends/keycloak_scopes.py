@@ -1,0 +1,115 @@
+"""Client scopes and protocol mappers of a Keycloak client: the parts a client PUT does not carry,
+assigned through their own admin endpoints. Mixed into `KeycloakBackend`."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+
+from dcrsync.backends import keycloak_objects as kobj
+from dcrsync.errors import BackendError
+from dcrsync.model import ClientSpec
+
+
+class KeycloakScopes:
+    """The realm's client-scope catalogue, a client's default / optional scopes, its own mappers.
+
+    Uses the backend's `_call` (one admin request) and `realm`."""
+
+    realm: str
+    _call: Callable[..., httpx.Response]
+    _scopes_lock: threading.Lock
+    _scope_ids: dict[str, str] | None
+    _realm_default: set[str] | None
+
+    def _scope_catalogue(self) -> tuple[dict[str, str], set[str]]:
+        """The realm's client scopes (name -> id) and the ones it makes default for new clients."""
+        with self._scopes_lock:
+            if self._scope_ids is None:
+                scopes = self._call("GET", "/client-scopes", f"list the client scopes of realm {self.realm}").json()
+                self._scope_ids = {s["name"]: s["id"] for s in scopes or [] if s.get("name")}
+            if self._realm_default is None:
+                response = self._call(
+                    "GET", "/default-default-client-scopes", "read the realm's default client scopes", ok=(403,)
+                )
+                # without view-realm: every new scope becomes optional (what RFC 7591 `scope` means)
+                names = [] if response.status_code == 403 else [
+                    s.get("name") for s in response.json() or []
+                    if s.get("protocol", "openid-connect") == "openid-connect"  # not the SAML ones
+                ]
+                self._realm_default = {n for n in names if n}
+            return self._scope_ids, self._realm_default
+
+    def _scope_targets(self, spec: ClientSpec, rep: dict[str, Any] | None) -> tuple[set[str], set[str]] | None:
+        if "scope" not in spec.fields and not any(k in spec.block("keycloak") for k in kobj.SCOPE_KEYS):
+            return None
+        ids, realm_default = self._scope_catalogue()
+        current = rep or {}
+        planned = kobj.scope_plan(
+            spec, current.get("defaultClientScopes") or [], current.get("optionalClientScopes") or [],
+            realm_default,
+        )
+        if planned is None:
+            return None
+        unknown = sorted((planned[0] | planned[1]) - set(ids))
+        if unknown:
+            raise BackendError(
+                f"{spec.where('scope' if 'scope' in spec.fields else 'keycloak')}: {spec.name}: "
+                f"{', '.join(unknown)} {'is not a client scope' if len(unknown) == 1 else 'are not client scopes'} "
+                f"of realm {self.realm!r} (it has {', '.join(sorted(ids))}); create it in Keycloak or remove it"
+            )
+        return planned
+
+    def _assign_scopes(self, internal_id: str, rep: dict[str, Any], targets: tuple[set[str], set[str]]) -> int:
+        """Move the client's default / optional scopes to `targets`: removals first, then additions."""
+        ids, _ = self._scope_catalogue()
+        have = {
+            "default": set(rep.get("defaultClientScopes") or []),
+            "optional": set(rep.get("optionalClientScopes") or []),
+        }
+        want = {"default": targets[0], "optional": targets[1]}
+        calls = 0
+        for kind in ("default", "optional"):
+            for name in sorted(have[kind] - want[kind] - kobj.SELF_MANAGED_SCOPES):
+                self._call(
+                    "DELETE", f"/clients/{internal_id}/{kind}-client-scopes/{ids[name]}",
+                    f"remove {kind} client scope {name}", ok=(404,),
+                )
+                calls += 1
+        for kind in ("default", "optional"):
+            for name in sorted(want[kind] - have[kind]):
+                self._call(
+                    "PUT", f"/clients/{internal_id}/{kind}-client-scopes/{ids[name]}",
+                    f"add {kind} client scope {name}",
+                )
+                calls += 1
+        return calls
+
+    def _sync_mappers(self, spec: ClientSpec, internal_id: str, current: list[dict[str, Any]]) -> int:
+        """Make the client's own mappers the declared ones (none when the block was removed):
+        add, change in place (same id), delete what the file does not name."""
+        if kobj.MAPPERS in spec.block("keycloak"):
+            wanted = {str(m["name"]): kobj.mapper_body(m) for m in spec.block("keycloak")[kobj.MAPPERS]}
+        elif f"keycloak.{kobj.MAPPERS}" in spec.unset:
+            wanted = {}
+        else:
+            return 0
+        have = {str(m.get("name")): m for m in current if m.get("protocolMapper") != kobj.PAIRWISE_MAPPER}
+        base = f"/clients/{internal_id}/protocol-mappers/models"
+        calls = 0
+        for name in sorted(set(have) - set(wanted)):
+            self._call("DELETE", f"{base}/{have[name]['id']}", f"delete protocol mapper {name}", ok=(404,))
+            calls += 1
+        for name, body in sorted(wanted.items()):
+            if name not in have:
+                self._call("POST", base, f"add protocol mapper {name} to {spec.name}", json=body)
+            elif kobj.mapper_text(have[name]) != kobj.mapper_text(body):
+                self._call("PUT", f"{base}/{have[name]['id']}", f"update protocol mapper {name}",
+                           json={**body, "id": have[name]["id"]})
+            else:
+                continue
+            calls += 1
+        return calls

@@ -1,0 +1,123 @@
+"""`rotate-secret --grace` against a real Keycloak 26 (started with the client-secret-rotation
+feature): the old secret keeps getting tokens beside the new one only under a realm client policy
+that keeps rotated secrets; without one, or on Hydra, nothing rotates."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import make_project
+from tests.harness.keycloak import make_realm, realm_name, shared_keycloak
+from tests.hydra_api import token_works
+
+SERVICE = {"client_name": "Nightly export", "grant_types": ["client_credentials"], "scope": "openid"}
+TWO_DAYS = 2 * 86400
+
+
+def rotation_policy(admin, rotated_period: int, condition: dict) -> None:
+    """A profile with the secret-rotation executor and a policy applying it, as an admin sets them up."""
+    admin.call("PUT", "/client-policies/profiles", json={"profiles": [{
+        "name": "keep-old-secrets", "description": "rotated secrets stay valid a while",
+        "executors": [{"executor": "secret-rotation", "configuration": {
+            "expiration-period": str(30 * 86400), "rotated-expiration-period": str(rotated_period),
+            "remaining-rotation-period": str(5 * 86400)}}],
+    }]}).raise_for_status()
+    admin.call("PUT", "/client-policies/policies", json={"policies": [{
+        "name": "service-clients", "description": "", "enabled": True,
+        "conditions": [condition], "profiles": ["keep-old-secrets"],
+    }]}).raise_for_status()
+
+
+@pytest.fixture(scope="module")
+def realms():
+    """Two realms: one whose confidential clients keep rotated secrets two days, one without policy."""
+    out = {}
+    for label in ("policy", "bare"):
+        admin, server = make_realm(shared_keycloak(), realm_name(f"rot-{label}"))
+        out[label] = (admin, {k: v for k, v in server.items() if k != "client_ids"})
+    rotation_policy(out["policy"][0], TWO_DAYS,
+                    {"condition": "client-access-type", "configuration": {"type": ["confidential"]}})
+    yield out
+    for admin, _ in out.values():
+        admin.call("DELETE", f"/admin/realms/{admin.realm}")
+        admin.http.close()
+
+
+def project_in(realms, label, tmp_path, age_key, request):
+    admin, server = realms[label]
+    owner = "r-" + request.node.name.replace("_", "-")[:40]
+    p = make_project(tmp_path / "proj", server, age_key, owner)
+    name = f"{owner[:24]}-export"
+    p.write_client(name, SERVICE)
+    r = p.run("apply", "--auto-approve")
+    assert r.exit_code == 0, r.output
+    return p, admin, name
+
+
+def test_grace_keeps_the_old_secret_beside_the_new_one(realms, tmp_path, age_key, request):
+    p, admin, name = project_in(realms, "policy", tmp_path, age_key, request)
+    old = p.secret(name)
+    r = p.run_sub("rotate-secret", name, "--grace", "24h")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "stays valid until" in r.stdout and " UTC" in r.stdout, r.stdout
+    new = p.secret(name)
+    assert new != old and new not in r.stdout + r.stderr and old not in r.stdout + r.stderr
+    assert admin.secret(name) == new  # the state holds what Keycloak holds
+    assert admin.token_works(name, old) and admin.token_works(name, new)  # both, at the token endpoint
+    internal = admin.client(name)["id"]
+    assert admin.call("GET", f"/clients/{internal}/client-secret/rotated").json()["value"] == old
+    # the rotation's bookkeeping (the old secret in a client attribute) is no drift, no field, no file
+    assert p.run("plan", "--detailed-exitcode").exit_code == 0
+    assert p.run("drift").exit_code == 0
+    assert old not in p.state.read_text()
+    r = p.run("export", "--owner", p.owner, "--out", str(p.root / "exported"))
+    assert r.exit_code == 0, r.output
+    text = (p.root / "exported" / f"{name}.yaml").read_text()
+    assert old not in text and "client.secret" not in text, text
+    # once the old secret is invalidated on the server, only the recorded one works
+    admin.call("DELETE", f"/clients/{internal}/client-secret/rotated").raise_for_status()
+    assert not admin.token_works(name, old) and admin.token_works(name, p.secret(name))
+
+
+def test_grace_longer_than_the_policy_keeps_is_refused(realms, tmp_path, age_key, request):
+    p, admin, name = project_in(realms, "policy", tmp_path, age_key, request)
+    old = p.secret(name)
+    r = p.run_sub("rotate-secret", name, "--grace", "3d")
+    assert r.returncode == 1, r.stdout + r.stderr
+    err = r.stderr.strip()
+    assert len(err.splitlines()) == 1 and "Traceback" not in err, err
+    assert "'service-clients'" in err and "rotated-expiration-period" in err and "2d" in err, err
+    assert "nothing was rotated" in err
+    assert p.secret(name) == old == admin.secret(name) and admin.token_works(name, old)
+
+
+def test_without_a_rotation_policy_grace_is_refused_and_the_old_secret_works(realms, tmp_path, age_key, request):
+    p, admin, name = project_in(realms, "bare", tmp_path, age_key, request)
+    old = p.secret(name)
+    r = p.run_sub("rotate-secret", name, "--grace", "24h")
+    assert r.returncode == 1, r.stdout + r.stderr
+    err = r.stderr.strip()
+    assert len(err.splitlines()) == 1 and "Traceback" not in err, err
+    assert "no client policy" in err and "secret-rotation" in err and "client-secret-rotation" in err, err
+    assert p.secret(name) == old == admin.secret(name)
+    assert admin.token_works(name, old)
+    # without --grace the rotation is the plain one: the old secret dies at once
+    r = p.run_sub("rotate-secret", name)
+    assert r.returncode == 0 and "no longer works" in r.stdout, r.stdout + r.stderr
+    assert not admin.token_works(name, old) and admin.token_works(name, p.secret(name))
+
+
+def test_hydra_cannot_keep_an_old_secret_so_grace_is_refused(hydra_project, hydra):
+    p = hydra_project
+    p.write_client("job", {"grant_types": ["client_credentials"], "response_types": [], "scope": "openid"})
+    assert p.run("apply", "--auto-approve").exit_code == 0
+    old = p.secret("job")
+    client_id = p.state_doc()["clients"]["job"]["client_id"]
+    r = p.run_sub("rotate-secret", "job", "--grace", "24h")
+    assert r.returncode == 1, r.stdout + r.stderr
+    err = r.stderr.strip()
+    assert len(err.splitlines()) == 1 and "hydra cannot keep an old client secret" in err, err
+    assert "nothing was rotated" in err and "Traceback" not in err
+    assert p.secret("job") == old and token_works(hydra.public_url, client_id, old)
+    bad = p.run_sub("rotate-secret", "job", "--grace", "soon")
+    assert bad.returncode == 1 and "no duration" in bad.stderr, bad.stderr  # usage errors exit 1 here
