@@ -13,8 +13,8 @@ import sys
 import pytest
 import yaml
 
-from tests.conftest import make_project
-from tests.hydra_api import create_client, get_client, token_works
+from tests.support.hydra_api import create_client, get_client, token_works
+from tests.support.project import make_project
 
 pytestmark = pytest.mark.hydra
 

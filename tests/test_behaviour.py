@@ -18,11 +18,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import make_project
-from tests.crash import journal_batches, kill_when, start_apply
 from tests.harness import hydra as hydra_h
 from tests.harness.base import BackendEnv, Ref
-from tests.secrets_scan import files_containing
+from tests.support.crash import journal_batches, kill_when, start_apply
+from tests.support.project import make_project
+from tests.support.secrets_scan import files_containing
 
 
 def _families():

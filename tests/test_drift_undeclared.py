@@ -12,9 +12,9 @@ import json
 import pytest
 
 from dcrsync.store import sidecar_path
-from tests.conftest import make_project
 from tests.harness.keycloak import make_realm, realm_name, shared_keycloak
-from tests.hydra_api import clients_of, put_client
+from tests.support.hydra_api import clients_of, put_client
+from tests.support.project import make_project
 
 SVC = {"client_name": "Svc", "grant_types": ["client_credentials"], "scope": "openid"}
 WEB = {

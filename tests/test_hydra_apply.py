@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from tests.hydra_api import clients_of, create_client, get_client, put_client, token_works
+from tests.support.hydra_api import clients_of, create_client, get_client, put_client, token_works
 
 pytestmark = pytest.mark.hydra
 

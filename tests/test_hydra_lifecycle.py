@@ -7,7 +7,7 @@ import json
 import pytest
 import yaml
 
-from tests.hydra_api import clients_of, create_client, get_client, token_works
+from tests.support.hydra_api import clients_of, create_client, get_client, token_works
 
 pytestmark = pytest.mark.hydra
 

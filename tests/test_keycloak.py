@@ -11,9 +11,9 @@ from dcrsync.backends.base import Marker
 from dcrsync.backends.keycloak import KeycloakBackend
 from dcrsync.errors import BackendError
 from dcrsync.model import ClientSpec, Location
-from tests.conftest import make_project
 from tests.harness.base import Ref
 from tests.harness.keycloak import REALM_DEFAULT_CLIENTS, envs, make_realm, realm_name, shared_keycloak
+from tests.support.project import make_project
 
 WEB = {
     "client_name": "Billing Web",

@@ -12,11 +12,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import make_project
-from tests.crash import kill_when, start_apply
 from tests.harness.base import Ref
 from tests.harness.rfc7592 import OidcProviderAdmin, envs, oidc_provider_factory
-from tests.secrets_scan import files_containing
+from tests.support.crash import kill_when, start_apply
+from tests.support.project import make_project
+from tests.support.secrets_scan import files_containing
 
 ENVS = dict(envs())
 ROTATES = {"oidc-provider-rotate": True, "oidc-provider-static": False, "hydra-dcr": True}
