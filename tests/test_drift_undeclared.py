@@ -110,8 +110,7 @@ def test_hydra_declared_change_is_reported_once(hydra_project, hydra):
 def kc_realm():
     admin, server = make_realm(shared_keycloak(), realm_name("u"))
     yield admin, server
-    admin.call("DELETE", f"/admin/realms/{admin.realm}")
-    admin.http.close()
+    admin.drop_realm()
 
 
 def test_keycloak_web_origins_consent_lifespan_and_mapper_are_named(tmp_path, kc_realm, age_key):
