@@ -6,20 +6,12 @@ import json
 
 import pytest
 
+from tests.support.clients import WEB
 from tests.support.hydra_api import clients_of, create_client, get_client, put_client, token_works
 
 pytestmark = pytest.mark.hydra
 
-WEB = {
-    "client_name": "Billing Web",
-    "grant_types": ["authorization_code", "refresh_token"],
-    "response_types": ["code"],
-    "redirect_uris": ["https://billing.example.com/callback", "https://billing.example.com/cb2"],
-    "scope": "openid offline_access",
-    "token_endpoint_auth_method": "client_secret_basic",
-}
 SERVICE = {"client_name": "Reports job", "grant_types": ["client_credentials"], "scope": "openid"}
-
 
 
 def test_create_sets_hydra_owner_and_hydra_fills_the_rest(hydra_project, hydra):

@@ -13,16 +13,10 @@ from dcrsync.errors import BackendError
 from dcrsync.model import ClientSpec, Location
 from tests.harness.base import Ref
 from tests.harness.keycloak import REALM_DEFAULT_CLIENTS, envs, make_realm, realm_name, shared_keycloak
+from tests.support import clients
 from tests.support.project import make_project
 
-WEB = {
-    "client_name": "Billing Web",
-    "grant_types": ["authorization_code", "refresh_token"],
-    "response_types": ["code"],
-    "redirect_uris": ["https://billing.example.com/callback", "https://billing.example.com/cb2"],
-    "scope": "openid offline_access profile",
-    "token_endpoint_auth_method": "client_secret_basic",
-}
+WEB = {**clients.WEB, "scope": "openid offline_access profile"}
 #: the client scopes a Keycloak 26 realm makes default for every new client
 REALM_DEFAULT_SCOPES = {"acr", "basic", "email", "profile", "roles", "web-origins"}
 SERVICE = {"client_name": "Reports job", "grant_types": ["client_credentials"], "scope": "openid"}

@@ -14,6 +14,7 @@ import pytest
 
 from tests.harness.base import Ref
 from tests.harness.rfc7592 import OidcProviderAdmin, envs, oidc_provider_factory
+from tests.support.clients import WEB
 from tests.support.crash import kill_when, start_apply
 from tests.support.project import make_project
 from tests.support.secrets_scan import files_containing
@@ -21,14 +22,6 @@ from tests.support.secrets_scan import files_containing
 ENVS = dict(envs())
 ROTATES = {"oidc-provider-rotate": True, "oidc-provider-static": False, "hydra-dcr": True}
 
-WEB = {
-    "client_name": "Billing Web",
-    "grant_types": ["authorization_code", "refresh_token"],
-    "response_types": ["code"],
-    "redirect_uris": ["https://billing.example.com/callback", "https://billing.example.com/cb2"],
-    "scope": "openid offline_access",
-    "token_endpoint_auth_method": "client_secret_basic",
-}
 
 
 def service(env, name: str = "Reports job") -> dict:
