@@ -1,6 +1,7 @@
 """What the tests share: one module a job, none of them a test.
 
 - project: a throwaway dcrsync project (`Project`, `make_project`, `AgeKey`)
+- clients: client declarations several per-family files start from
 - hydra_api: direct calls to the real Hydra (check what dcrsync did, change things behind its back)
 - crash: kill an apply with SIGKILL at a chosen moment
 - secrets_scan: find plaintext secrets in files
