@@ -7,14 +7,12 @@
 #   DCRSYNC_CACHE   cache root (default ~/.cache/dcrsync)
 #   Go's own module and build caches (GOMODCACHE, GOCACHE) are used as usual.
 set -euo pipefail
+TOOL=build-hydra
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-die() { echo "build-hydra: error: $*" >&2; exit 1; }
-
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 SRC="$ROOT/tests/servers/hydra"
-CACHE="${DCRSYNC_CACHE:-$HOME/.cache/dcrsync}"
 
-command -v go >/dev/null || die "go not found on PATH; install Go >= 1.22 to build Hydra"
+need go "install Go >= 1.22 to build Hydra"
 [[ -f "$SRC/go.mod" && -f "$SRC/main.go" ]] || die "missing $SRC/go.mod or main.go"
 
 # The Hydra version is whatever the committed go.mod requires.
@@ -23,17 +21,13 @@ VERSION="$(awk '$1 == "github.com/ory/hydra/v2" && $2 ~ /^v/ {print $2; exit}
 [[ -n "$VERSION" ]] || die "cannot find the github.com/ory/hydra/v2 version in $SRC/go.mod"
 
 OUT="$CACHE/bin/hydra-$VERSION"
-if [[ -x "$OUT" ]]; then
-  echo "build-hydra: reusing $OUT" >&2
-  echo "$OUT"
-  exit 0
-fi
+[[ -x "$OUT" ]] && reuse "$OUT"
 
 mkdir -p "$CACHE/bin"
 TMP="$OUT.tmp.$$"
 trap 'rm -f "$TMP"' EXIT
 
-echo "build-hydra: building Hydra $VERSION with $(go version) (first build takes a few minutes)" >&2
+say "building Hydra $VERSION with $(go version) (first build takes a few minutes)"
 start=$SECONDS
 cd "$SRC"
 if ! go build -tags sqlite -trimpath \
@@ -43,5 +37,5 @@ if ! go build -tags sqlite -trimpath \
 fi
 "$TMP" version >/dev/null 2>&1 || die "built binary does not run: $TMP version"
 mv -f "$TMP" "$OUT"
-echo "build-hydra: built $OUT in $((SECONDS - start)) s" >&2
+say "built $OUT in $((SECONDS - start)) s"
 echo "$OUT"

@@ -10,28 +10,21 @@
 # newest JDK 21..25 found in JAVA_HOME, /usr/lib/jvm, /opt/java, ..., else `java` on PATH;
 # 26.7.3 also starts on Java 17).
 set -euo pipefail
+TOOL=fetch-keycloak
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 KEYCLOAK_VERSION="${DCRSYNC_KEYCLOAK_VERSION:-26.7.3}"
-CACHE="${DCRSYNC_CACHE:-$HOME/.cache/dcrsync}"
 DEST="$CACHE/keycloak-$KEYCLOAK_VERSION"
 
-die() { echo "fetch-keycloak: error: $*" >&2; exit 1; }
-
-if [[ -x "$DEST/bin/kc.sh" ]]; then
-  echo "fetch-keycloak: reusing $DEST" >&2
-  echo "$DEST"
-  exit 0
-fi
-
-command -v mvn >/dev/null || die "mvn (Maven) not found on PATH; install Maven 3 to fetch Keycloak"
+[[ -x "$DEST/bin/kc.sh" ]] && reuse "$DEST"
+need mvn "install Maven 3 to fetch Keycloak"
 command -v unzip >/dev/null || command -v python3 >/dev/null || die "need unzip or python3 to unpack"
 
-mkdir -p "$CACHE"
-TMP="$(mktemp -d "$CACHE/.keycloak-$KEYCLOAK_VERSION.XXXXXX")"
-trap 'rm -rf "$TMP"' EXIT
+scratch "$CACHE" "keycloak-$KEYCLOAK_VERSION"
+TMP="$SCRATCH"
 
 start=$SECONDS
-echo "fetch-keycloak: downloading org.keycloak:keycloak-quarkus-dist:$KEYCLOAK_VERSION:zip with Maven" >&2
+say "downloading org.keycloak:keycloak-quarkus-dist:$KEYCLOAK_VERSION:zip with Maven"
 if ! mvn -q -B dependency:copy \
       "-Dartifact=org.keycloak:keycloak-quarkus-dist:$KEYCLOAK_VERSION:zip" \
       "-DoutputDirectory=$TMP" >"$TMP/mvn.log" 2>&1; then
@@ -52,5 +45,5 @@ top=("$TMP"/unpacked/*)
 [[ ${#top[@]} -eq 1 && -x "${top[0]}/bin/kc.sh" ]] || die "unexpected layout in $ZIP (no */bin/kc.sh)"
 rm -rf "$DEST"
 mv "${top[0]}" "$DEST"
-echo "fetch-keycloak: Keycloak $KEYCLOAK_VERSION unpacked in $((SECONDS - start)) s" >&2
+say "Keycloak $KEYCLOAK_VERSION unpacked in $((SECONDS - start)) s"
 echo "$DEST"

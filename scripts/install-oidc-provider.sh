@@ -6,15 +6,13 @@
 #
 #   DCRSYNC_CACHE   cache root (default ~/.cache/dcrsync)
 set -euo pipefail
+TOOL=install-oidc-provider
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-die() { echo "install-oidc-provider: error: $*" >&2; exit 1; }
-
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 SRC="$ROOT/tests/servers/oidc-provider"
-CACHE="${DCRSYNC_CACHE:-$HOME/.cache/dcrsync}"
 
-command -v node >/dev/null || die "node not found on PATH; install Node.js >= 20"
-command -v npm >/dev/null || die "npm not found on PATH"
+need node "install Node.js >= 20"
+need npm "it comes with Node.js"
 [[ -f "$SRC/package.json" && -f "$SRC/package-lock.json" ]] \
   || die "missing $SRC/package.json or package-lock.json"
 
@@ -24,19 +22,16 @@ DEST="$CACHE/oidc-provider-$VERSION"
 
 if [[ -f "$DEST/node_modules/oidc-provider/package.json" ]] \
    && cmp -s "$SRC/package-lock.json" "$DEST/package-lock.json"; then
-  echo "install-oidc-provider: reusing $DEST" >&2
-  echo "$DEST"
-  exit 0
+  reuse "$DEST"
 fi
 
-mkdir -p "$CACHE"
-TMP="$(mktemp -d "$CACHE/.oidc-provider-$VERSION.XXXXXX")"
-trap 'rm -rf "$TMP"' EXIT
+scratch "$CACHE" "oidc-provider-$VERSION"
+TMP="$SCRATCH"
 chmod 755 "$TMP"
 cp "$SRC/package.json" "$SRC/package-lock.json" "$TMP/"
 
 start=$SECONDS
-echo "install-oidc-provider: npm ci (oidc-provider $VERSION) in $TMP" >&2
+say "npm ci (oidc-provider $VERSION) in $TMP"
 if ! (cd "$TMP" && npm ci --no-audit --no-fund --loglevel=error >&2); then
   die "'npm ci' for oidc-provider $VERSION failed (see npm's errors above)"
 fi
@@ -45,5 +40,5 @@ installed="$(node -e 'process.stdout.write(require(process.argv[1]).version)' "$
 rm -rf "$DEST"
 mv "$TMP" "$DEST"
 trap - EXIT
-echo "install-oidc-provider: installed $DEST in $((SECONDS - start)) s" >&2
+say "installed $DEST in $((SECONDS - start)) s"
 echo "$DEST"

@@ -8,36 +8,18 @@
 #
 # Run sops with SOPS_DISABLE_VERSION_CHECK=1, always: it otherwise calls out to the internet.
 set -euo pipefail
+TOOL=install-sops
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 SOPS_VERSION="${DCRSYNC_SOPS_VERSION:-v3.10.2}"
-CACHE="${DCRSYNC_CACHE:-$HOME/.cache/dcrsync}"
-DIR="$CACHE/bin/sops-$SOPS_VERSION"
-OUT="$DIR/sops"
+OUT="$CACHE/bin/sops-$SOPS_VERSION/sops"
 export SOPS_DISABLE_VERSION_CHECK=1
 
-die() { echo "install-sops: error: $*" >&2; exit 1; }
+[[ -x "$OUT" ]] && reuse "$OUT"
+need go "install Go to build sops $SOPS_VERSION"
 
-if [[ -x "$OUT" ]]; then
-  echo "install-sops: reusing $OUT" >&2
-  echo "$OUT"
-  exit 0
-fi
-
-command -v go >/dev/null || die "go not found on PATH; install Go to build sops $SOPS_VERSION"
-
-mkdir -p "$CACHE/bin"
-TMPDIR_BIN="$(mktemp -d "$CACHE/bin/.sops-$SOPS_VERSION.XXXXXX")"
-trap 'rm -rf "$TMPDIR_BIN"' EXIT
-
-echo "install-sops: go install github.com/getsops/sops/v3/cmd/sops@$SOPS_VERSION (first build takes a few minutes)" >&2
+say "go install github.com/getsops/sops/v3/cmd/sops@$SOPS_VERSION (first build takes a few minutes)"
 start=$SECONDS
-if ! GOBIN="$TMPDIR_BIN" GOFLAGS="${GOFLAGS:-} -trimpath" \
-     go install -ldflags "-s -w" "github.com/getsops/sops/v3/cmd/sops@$SOPS_VERSION"; then
-  die "'go install github.com/getsops/sops/v3/cmd/sops@$SOPS_VERSION' failed (see the Go errors above)"
-fi
-"$TMPDIR_BIN/sops" --version >/dev/null 2>&1 || die "installed sops does not run: $TMPDIR_BIN/sops --version"
-rm -rf "$DIR"
-mkdir -p "$DIR"
-mv "$TMPDIR_BIN/sops" "$OUT"
-echo "install-sops: installed $OUT in $((SECONDS - start)) s" >&2
+go_install "github.com/getsops/sops/v3/cmd/sops@$SOPS_VERSION" "-s -w" "$OUT"
+say "installed $OUT in $((SECONDS - start)) s"
 echo "$OUT"

@@ -13,8 +13,8 @@ import sys
 import pytest
 import yaml
 
-from tests.conftest import make_project
-from tests.hydra_api import create_client, get_client, token_works
+from tests.support.hydra_api import create_client, get_client, token_works
+from tests.support.project import make_project
 
 pytestmark = pytest.mark.hydra
 
@@ -314,5 +314,4 @@ def test_keycloak_export_leaves_out_builtins_and_our_admin_then_import_and_set_s
         assert right.returncode == 0 and "accepted" in right.stdout, right.stderr
         assert admin.token_works("reports-job", p.run("state", "secret", name).output.strip())
     finally:
-        admin.call("DELETE", f"/admin/realms/{admin.realm}")
-        admin.http.close()
+        admin.drop_realm()

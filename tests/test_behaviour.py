@@ -18,11 +18,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import make_project
-from tests.crash import journal_batches, kill_when, start_apply
 from tests.harness import hydra as hydra_h
 from tests.harness.base import BackendEnv, Ref
-from tests.secrets_scan import files_containing
+from tests.support.crash import journal_batches, kill_when, start_apply
+from tests.support.project import make_project
+from tests.support.secrets_scan import files_containing
 
 
 def _families():
@@ -95,23 +95,36 @@ def test_create_then_second_plan_is_empty(env, project):
     p.write_client("svc-b", service(env, "Service B"))
     first = p.run("plan", "--detailed-exitcode")
     assert first.exit_code == 2, first.output
-    apply_ok(p)
+    assert "2 to create" in first.output
+    assert "2 created" in apply_ok(p).output
     again = p.run("plan", "--detailed-exitcode")
     assert again.exit_code == 0, again.output
+    assert "No changes" in again.output
     recs = records(p)
     assert set(recs) == {"svc-a", "svc-b"}
     for rec in recs.values():
         assert env.read(ref(rec)) is not None
+    listed = p.run("state", "list")
+    assert {ln.split("\t")[0] for ln in listed.output.splitlines()} == set(recs)
+    # names and client ids are readable in the state file; the secrets are not
+    text = p.state.read_text()
+    for name, rec in recs.items():
+        assert rec["client_id"] in text
+        secret = p.secret(name)
+        assert len(secret) >= 20 and secret not in text
 
 
 def test_every_recorded_secret_authenticates(env, project):
     p = project
-    for i in range(3):
+    for i in range(4):
         p.write_client(f"svc-{i}", service(env, f"Service {i}"))
-    apply_ok(p)
+    apply_ok(p, "--parallelism", "8")  # the creates run at once
     recs = records(p)
+    assert len(recs) == 4
+    sealed = p.state_doc()["clients"]
     for name, rec in recs.items():
         assert rec["client_secret"], f"{name}: no secret recorded"
+        assert sealed[name]["client_secret"].startswith("ENC[AES256_GCM"), name
         assert env.token_works(rec["client_id"], rec["client_secret"]), name
     assert not env.token_works(recs["svc-0"]["client_id"], "not-the-secret-at-all")
 
@@ -125,8 +138,10 @@ def test_update_keeps_undeclared_fields(env, project):
     rec = records(p)["svc"]
     p.write_client("svc", service(env, "Service renamed"))
     data = yaml.safe_load(p.run("plan", "--format", "json").output)
+    assert data["summary"]["update"] == 1, data
     (change,) = data["changes"]
     assert [f["path"] for f in change["fields"]] == ["client_name"], change
+    assert change["cause"] == "pending", change  # an undeclared field changed by hand is not drift
     apply_ok(p)
     live = env.read(ref(records(p)["svc"]))
     assert live["client_name"] == "Service renamed"
@@ -195,14 +210,20 @@ def test_prune_deletes_only_managed_clients(env, project):
     apply_ok(p)
     stranger = env.create_unmanaged()
     leaving = records(p)["leave"]
+    before = set(env.list_ids()) if env.list_ids else set()
     p.remove_client("leave")
+    kept = p.run("plan")  # prune is off: a warning, nothing deleted
+    assert "no longer in git" in kept.output and "prune" in kept.output and "No changes" in kept.output
     p.set_config(prune=True)
     plan = yaml.safe_load(p.run("plan", "--format", "json").output)
     assert [(c["action"], c["name"]) for c in plan["changes"]] == [("delete", "leave")]
-    apply_ok(p)
+    assert "1 deleted" in apply_ok(p).output
     assert env.read(ref(leaving)) is None
     assert env.read(Ref(stranger)) is not None, "a client dcrsync does not manage was deleted"
+    if env.list_ids is not None:  # nothing else went: the server's own clients, the admin's, others'
+        assert set(env.list_ids()) == before - {leaving["client_id"]}
     assert set(records(p)) == {"keep"}
+    assert p.run("plan", "--detailed-exitcode").exit_code == 0
 
 
 def test_sigkilled_apply_converges_without_duplicates_or_lost_tokens(env, project):
@@ -270,19 +291,50 @@ def test_rotate_secret_issues_a_working_secret_and_kills_the_old(env, project):
 
 
 def test_recover_after_the_state_is_lost_plans_empty(env, project):
+    """A lost state is an error (never an adoption that rotates secrets); `state recover` rebuilds it
+    from the markers, and `rotate-secret` issues the secrets the server would not hand back."""
     skip_unless(env, "adopt")
     p = project
     p.write_client("svc-a", service(env, "Service A"))
     p.write_client("svc-b", service(env, "Service B"))
     apply_ok(p)
     ids = {n: r["client_id"] for n, r in records(p).items()}
+    old = records(p)["svc-a"]["client_secret"]
     p.state.unlink()
     p.state.with_name("dcrsync.state.applied.json").unlink()
+    for cmd in (("plan",), ("apply", "--auto-approve")):
+        refused = p.run(*cmd)
+        assert refused.exit_code == 1 and "state recover" in refused.output, refused.output
+    assert env.token_works(ids["svc-a"], old)  # nothing was touched
     r = p.run("state", "recover")
     assert r.exit_code == 0, r.output
+    assert "Recovered 2 client(s)" in r.output and "rotate-secret" in r.output
     assert {n: r["client_id"] for n, r in records(p).items()} == ids
     plan = p.run("plan", "--detailed-exitcode")
     assert plan.exit_code == 0, plan.output
+    if "rotate_secret" in env.cannot:
+        return
+    assert p.run("rotate-secret", "svc-a").exit_code == 0
+    new = records(p)["svc-a"]["client_secret"]
+    assert new and new != old
+    assert env.token_works(ids["svc-a"], new) and not env.token_works(ids["svc-a"], old)
+    assert p.run("plan", "--detailed-exitcode").exit_code == 0
+
+
+def test_client_deleted_out_of_band_is_recreated_as_drift(env, project):
+    skip_unless(env, "recreate_deleted")
+    p = project
+    p.write_client("svc", service(env, "Service"))
+    apply_ok(p)
+    gone = records(p)["svc"]
+    env.delete_out_of_band(ref(gone))
+    (change,) = yaml.safe_load(p.run("plan", "--format", "json").output)["changes"]
+    assert (change["action"], change["cause"]) == ("create", "drift")
+    apply_ok(p)
+    rec = records(p)["svc"]
+    assert env.read(ref(rec)) is not None
+    assert rec["client_secret"] and env.token_works(rec["client_id"], rec["client_secret"])
+    assert p.run("plan", "--detailed-exitcode").exit_code == 0
 
 
 def test_import_then_plan_is_empty(env, project):

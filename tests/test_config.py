@@ -8,7 +8,7 @@ import pytest
 
 from dcrsync.config import Config, Safety, default_config, find_config, load_config
 from dcrsync.errors import ConfigError
-from tests.unit_helpers import write
+from tests.support.unit_helpers import write
 
 BASE = """\
 clients: [clients/*.yaml, more/]

@@ -12,7 +12,7 @@ import shutil
 import pytest
 import yaml
 
-from tests.hydra_api import clients_of, get_client, put_client, token_works
+from tests.support.hydra_api import clients_of, get_client, put_client, token_works
 
 pytestmark = pytest.mark.hydra
 
@@ -97,7 +97,7 @@ def test_unpinned_rename_hints_then_state_mv_makes_it_a_move(hydra_project, hydr
 
 
 def test_no_recipients_fails_before_any_server_write(tmp_path, hydra, age_key):
-    from tests.conftest import make_project
+    from tests.support.project import make_project
 
     p = make_project(tmp_path / "proj", {"kind": "hydra", "admin_url": hydra.admin_url}, age_key, "t-norecip")
     cfg = yaml.safe_load(p.config.read_text())

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from dcrsync.discovery import metadata_urls, unsupported
-from tests.unit_helpers import one_client
+from tests.support.unit_helpers import one_client
 
 META = {
     "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],

@@ -12,9 +12,9 @@ import json
 import pytest
 
 from dcrsync.store import sidecar_path
-from tests.conftest import make_project
 from tests.harness.keycloak import make_realm, realm_name, shared_keycloak
-from tests.hydra_api import clients_of, put_client
+from tests.support.hydra_api import clients_of, put_client
+from tests.support.project import make_project
 
 SVC = {"client_name": "Svc", "grant_types": ["client_credentials"], "scope": "openid"}
 WEB = {
@@ -132,8 +132,7 @@ def test_a_plan_that_rewrites_a_hand_edited_client_says_apply_keeps_the_edit(hyd
 def kc_realm():
     admin, server = make_realm(shared_keycloak(), realm_name("u"))
     yield admin, server
-    admin.call("DELETE", f"/admin/realms/{admin.realm}")
-    admin.http.close()
+    admin.drop_realm()
 
 
 def test_keycloak_web_origins_consent_lifespan_and_mapper_are_named(tmp_path, kc_realm, age_key):

@@ -1,6 +1,6 @@
 """GitHub integration: sticky plan comment, one drift issue, errors, the Markdown we post, the YAML we ship.
 
-The GitHub API is a stub (tests/github_stub.py): GitHub cannot be reached from here.
+The GitHub API is a stub (tests/support/github_stub.py): GitHub cannot be reached from here.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from dcrsync.http import RetryPolicy
 from dcrsync.plan import Change, FieldChange, Plan
 from dcrsync.render import drift as render_drift
 from dcrsync.render import markdown as render_markdown
-from tests.github_stub import GitHubStub
+from tests.support.github_stub import GitHubStub
 
 ROOT = Path(__file__).resolve().parent.parent
 GOLDEN = Path(__file__).resolve().parent / "golden"

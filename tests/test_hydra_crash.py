@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.crash import journal_batches, kill_when, start_apply
-from tests.hydra_api import clients_of, token_works
-from tests.secrets_scan import files_containing
+from tests.support.crash import journal_batches, kill_when, start_apply
+from tests.support.hydra_api import clients_of, token_works
+from tests.support.secrets_scan import files_containing
 
 pytestmark = pytest.mark.hydra
 N = 300

@@ -7,7 +7,7 @@ import json
 import httpx
 import pytest
 
-from tests.hydra_api import clients_of, create_client, put_client
+from tests.support.hydra_api import clients_of, create_client, put_client
 
 pytestmark = pytest.mark.hydra
 

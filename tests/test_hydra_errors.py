@@ -12,7 +12,7 @@ from dcrsync.backends.base import Marker
 from dcrsync.backends.hydra import HydraBackend
 from dcrsync.errors import BackendError
 from dcrsync.model import ClientSpec, Location
-from tests.hydra_api import clients_of, create_client
+from tests.support.hydra_api import clients_of, create_client
 
 pytestmark = pytest.mark.hydra
 

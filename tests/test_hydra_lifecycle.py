@@ -7,7 +7,7 @@ import json
 import pytest
 import yaml
 
-from tests.hydra_api import clients_of, create_client, get_client, token_works
+from tests.support.hydra_api import clients_of, create_client, get_client, token_works
 
 pytestmark = pytest.mark.hydra
 
@@ -61,32 +61,6 @@ def test_import_then_plan_is_empty_and_rotated_secret_works(hydra_project, hydra
     assert not token_works(hydra.public_url, legacy["client_id"], legacy["client_secret"])
     again = p.run_sub("import", "old-job", legacy["client_id"])
     assert again.returncode == 1 and "exists" in again.stderr and "Traceback" not in again.stderr
-
-
-def test_recover_after_losing_the_state_then_rotate(hydra_project, hydra):
-    p = hydra_project
-    for name in ("a", "b", "c"):
-        p.write_client(name, SVC)
-    assert p.run("apply", "--auto-approve").exit_code == 0
-    old_secret = p.secret("a")
-    ids = {n: r["client_id"] for n, r in p.state_doc()["clients"].items()}
-    p.state.unlink()
-    p.state.with_name("dcrsync.state.applied.json").unlink()
-
-    r = p.run("state", "recover")
-    assert r.exit_code == 0, r.output
-    assert "Recovered 3 client(s)" in r.output and "rotate-secret" in r.output
-    assert {n: rec["client_id"] for n, rec in p.state_doc()["clients"].items()} == ids
-    plan = p.run("plan", "--detailed-exitcode")
-    assert plan.exit_code == 0, plan.output
-
-    rotated = p.run("rotate-secret", "a")
-    assert rotated.exit_code == 0, rotated.output
-    new_secret = p.secret("a")
-    assert new_secret != old_secret
-    assert token_works(hydra.public_url, ids["a"], new_secret)
-    assert not token_works(hydra.public_url, ids["a"], old_secret)
-    assert p.run("plan", "--detailed-exitcode").exit_code == 0
 
 
 def test_recover_refuses_to_overwrite_a_state(hydra_project):

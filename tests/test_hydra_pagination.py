@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from dcrsync.backends.hydra import HydraBackend
-from tests.hydra_api import create_client
+from tests.support.hydra_api import create_client
 
 pytestmark = pytest.mark.hydra
 

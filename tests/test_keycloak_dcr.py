@@ -12,8 +12,8 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from tests.conftest import make_project
 from tests.harness.keycloak_dcr import keycloak_dcr_realm
+from tests.support.project import make_project
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ from dcrsync.config import Config
 from dcrsync.loader import load_clients, load_project
 from dcrsync.model import Location
 from dcrsync.yamlsource import MAX_FLOW_DEPTH, YamlLoader, parse_text
-from tests.unit_helpers import at, lines, load, one_client, only, write
+from tests.support.unit_helpers import at, lines, load, one_client, only, write
 
 WEB = """\
 name: billing-web

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import make_project
 from tests.harness.base import Ref
 from tests.harness.rfc7592 import oidc_provider_factory
+from tests.support.project import make_project
 
 #: an RSA public key (encryption use) for JARM encryption and private_key_jwt
 ENC_KEY = {

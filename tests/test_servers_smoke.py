@@ -1,7 +1,8 @@
 """The real servers start, answer, and do one real round trip each.
 
 These prove the launchers in tests/servers/ (and the install scripts behind them) work on
-this machine; the backend tests build on the same launchers through tests/conftest.py.
+this machine. Hydra and Keycloak are the session's own (tests/conftest.py, tests/harness/keycloak.py),
+which every backend test uses too: no second JVM for a smoke test.
 """
 
 from __future__ import annotations
@@ -15,17 +16,15 @@ import pyrage
 import pytest
 import yaml
 
-from tests.servers.hydra import start_hydra
-from tests.servers.keycloak import create_realm, start_keycloak
+from tests.harness.keycloak import realm_name, shared_keycloak
+from tests.servers.keycloak import create_realm
 from tests.servers.launch import sops_binary
 from tests.servers.oidc_provider import start_oidc_provider
 
 
-@pytest.fixture(scope="module")
-def hydra_server(tmp_path_factory: pytest.TempPathFactory):
-    instance = start_hydra(tmp_path_factory.mktemp("smoke-hydra"))
-    yield instance
-    instance.stop()
+@pytest.fixture
+def hydra_server(hydra):
+    return hydra
 
 
 @pytest.fixture(scope="module")
@@ -35,11 +34,9 @@ def oidc_provider_server(tmp_path_factory: pytest.TempPathFactory):
     instance.stop()
 
 
-@pytest.fixture(scope="module")
-def keycloak_server(tmp_path_factory: pytest.TempPathFactory):
-    instance = start_keycloak(tmp_path_factory.mktemp("smoke-keycloak"))
-    yield instance
-    instance.stop()
+@pytest.fixture
+def keycloak_server():
+    return shared_keycloak()
 
 
 # --- Hydra ---------------------------------------------------------------------------------
@@ -203,11 +200,12 @@ def test_oidc_provider_initial_access_token_and_rotation_off(tmp_path: Path):
 
 def test_keycloak_realm_and_client(keycloak_server):
     kc = keycloak_server
-    token = create_realm(kc, "smoke")
+    realm = realm_name("smoke")
+    token = create_realm(kc, realm)
     auth = {"Authorization": f"Bearer {token}"}
     with httpx.Client(timeout=30) as http:
         created = http.post(
-            f"{kc.url}/admin/realms/smoke/clients",
+            f"{kc.url}/admin/realms/{realm}/clients",
             headers=auth,
             json={
                 "clientId": "smoke-svc",
@@ -220,14 +218,14 @@ def test_keycloak_realm_and_client(keycloak_server):
         )
         assert created.status_code == 201, created.text
         internal_id = created.headers["Location"].rsplit("/", 1)[1]
-        client = http.get(f"{kc.url}/admin/realms/smoke/clients/{internal_id}", headers=auth).json()
+        client = http.get(f"{kc.url}/admin/realms/{realm}/clients/{internal_id}", headers=auth).json()
         assert client["clientId"] == "smoke-svc"
         assert client["attributes"]["dcrsync.owner"] == "dcrsync-smoke"
         secret = http.get(
-            f"{kc.url}/admin/realms/smoke/clients/{internal_id}/client-secret", headers=auth
+            f"{kc.url}/admin/realms/{realm}/clients/{internal_id}/client-secret", headers=auth
         ).json()
         token_resp = http.post(
-            f"{kc.url}/realms/smoke/protocol/openid-connect/token",
+            f"{kc.url}/realms/{realm}/protocol/openid-connect/token",
             auth=("smoke-svc", secret["value"]),
             data={"grant_type": "client_credentials"},
         )

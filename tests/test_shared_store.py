@@ -13,8 +13,8 @@ from concurrent.futures import ThreadPoolExecutor
 import psycopg
 import pytest
 
-from tests.crash import kill_when, start_apply
-from tests.hydra_api import clients_of, token_works
+from tests.support.crash import kill_when, start_apply
+from tests.support.hydra_api import clients_of, token_works
 
 pytestmark = pytest.mark.hydra
 

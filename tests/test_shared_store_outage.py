@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.hydra_api import clients_of
-from tests.secrets_scan import files_containing
+from tests.support.hydra_api import clients_of
+from tests.support.secrets_scan import files_containing
 from tests.test_shared_store import _clients, _converged, _store
 
 pytestmark = pytest.mark.hydra

@@ -48,7 +48,7 @@ def test_secret_without_the_key_says_which_key_is_missing(applied, tmp_path):
 
 
 def test_rm_forgets_without_touching_the_server(applied, hydra):
-    from tests.hydra_api import clients_of
+    from tests.support.hydra_api import clients_of
 
     p = applied
     r = p.run("state", "rm", "b")

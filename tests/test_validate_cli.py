@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from dcrsync.cli import cli
 from dcrsync.model import Diagnostic, Location
 from dcrsync.render.diagnostics import Summary, github_annotation, render_github
-from tests.unit_helpers import write
+from tests.support.unit_helpers import write
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -25,6 +25,7 @@ import httpx
 import pyrage
 import yaml
 
+from tests.bench.bench_hydra import dcrsync
 from tests.servers.oidc_provider import start_oidc_provider
 
 
@@ -39,13 +40,6 @@ def write_project(root: Path, registration_url: str, recipient: str, n: int) -> 
               "server": {"kind": "rfc7592", "registration_url": registration_url}, "owner": "bench",
               "safety": {"min_existing": 1_000_000}}
     (root / "dcrsync.yaml").write_text(yaml.safe_dump(config))
-
-
-def dcrsync(root: Path, *args: str) -> tuple[float, subprocess.CompletedProcess]:
-    start = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "dcrsync", *args, "--config", str(root / "dcrsync.yaml")],
-                          capture_output=True, text=True, cwd=root)
-    return time.perf_counter() - start, proc
 
 
 def bare_gets(targets: list[tuple[str, str]], parallelism: int) -> float:

@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 
 from tests.harness.base import BackendEnv, Ref
-from tests.hydra_api import all_clients, create_client, get_client, put_client, token_works
+from tests.support.hydra_api import all_clients, create_client, get_client, put_client, token_works
 
 TIMEOUT = 30
 

@@ -85,6 +85,31 @@ class KeycloakAdmin:
             r = self.http.request(method, path, headers=self._auth(), **kw)
         return r
 
+    def drop_realm(self) -> None:
+        """Delete this (throwaway) realm and close the connection."""
+        with contextlib.suppress(httpx.HTTPError):
+            self.call("DELETE", f"/admin/realms/{self.realm}")
+        self.http.close()
+
+    def backend_env(
+        self, label: str, server: dict[str, Any], create_unmanaged: Callable[[], str], *,
+        scopes: tuple[str, ...], cannot: dict[str, str],
+    ) -> BackendEnv:
+        """A behaviour-suite env whose checks and out-of-band changes go through this admin API,
+        whatever API dcrsync itself is configured to use (`server`)."""
+        return BackendEnv(
+            label=label,
+            server=server,
+            token_works=self.token_works,
+            read=lambda ref: self.read(ref.client_id),
+            change_out_of_band=lambda ref, field, value: self.change(ref.client_id, field, value),
+            delete_out_of_band=lambda ref: self.delete(ref.client_id),
+            create_unmanaged=create_unmanaged,
+            list_ids=lambda: [c["clientId"] for c in self.clients()],
+            scopes=scopes,
+            cannot=cannot,
+        )
+
     def clients(self) -> list[dict[str, Any]]:
         r = self.call("GET", "/clients")
         r.raise_for_status()
@@ -197,12 +222,17 @@ def decode_jwt(token: str) -> dict[str, Any]:
     return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
 
 
-def make_realm(instance, realm: str) -> tuple[KeycloakAdmin, dict[str, Any]]:
-    """A new realm with a least-privilege service account for dcrsync; (admin helper, server block)."""
+def open_realm(instance, realm: str) -> KeycloakAdmin:
+    """A new realm on `instance`, and the bootstrap admin's handle on it (`drop_realm()` when done)."""
     from tests.servers.keycloak import create_realm
 
     create_realm(instance, realm)
-    admin = KeycloakAdmin(instance.url, instance.admin_user, instance.admin_password, realm)
+    return KeycloakAdmin(instance.url, instance.admin_user, instance.admin_password, realm)
+
+
+def make_realm(instance, realm: str) -> tuple[KeycloakAdmin, dict[str, Any]]:
+    """A new realm with a least-privilege service account for dcrsync; (admin helper, server block)."""
+    admin = open_realm(instance, realm)
     secret = secrets.token_urlsafe(24)
     internal = admin.create(
         {"clientId": ADMIN_CLIENT, "secret": secret, "publicClient": False, "serviceAccountsEnabled": True,
@@ -241,28 +271,14 @@ def keycloak_env() -> Iterator[BackendEnv]:
                       "standardFlowEnabled": False, "secret": secrets.token_urlsafe(16)})
         return client_id
 
-    env = BackendEnv(
-        label="keycloak",
-        server=server,
-        token_works=admin.token_works,
-        read=lambda ref: admin.read(ref.client_id),
-        change_out_of_band=lambda ref, field, value: admin.change(ref.client_id, field, value),
-        delete_out_of_band=lambda ref: admin.delete(ref.client_id),
-        create_unmanaged=create_unmanaged,
-        list_ids=lambda: [c["clientId"] for c in admin.clients()],
-        scopes=SCOPES,
-        cannot={},
-    )
     try:
-        yield env
+        yield admin.backend_env("keycloak", server, create_unmanaged, scopes=SCOPES, cannot={})
     finally:
-        with contextlib.suppress(httpx.HTTPError):
-            admin.call("DELETE", f"/admin/realms/{realm}")
-        admin.http.close()
+        admin.drop_realm()
 
 
 def envs() -> list[tuple[str, Callable[[], contextlib.AbstractContextManager[BackendEnv]]]]:
     return [("keycloak", keycloak_env)]
 
 
-__all__ = ["KeycloakAdmin", "Ref", "envs", "make_realm", "realm_name", "shared_keycloak"]
+__all__ = ["KeycloakAdmin", "Ref", "envs", "make_realm", "open_realm", "realm_name", "shared_keycloak"]

@@ -17,10 +17,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
-
 from tests.harness.base import BackendEnv
-from tests.harness.keycloak import KeycloakAdmin, realm_name, shared_keycloak
+from tests.harness.keycloak import KeycloakAdmin, open_realm, realm_name, shared_keycloak
 from tests.harness.rfc7592 import CANNOT, register
 
 
@@ -39,12 +37,9 @@ class KeycloakDcr:
 @contextlib.contextmanager
 def keycloak_dcr_realm(prefix: str = "dcr") -> Iterator[KeycloakDcr]:
     """A fresh realm on the session's Keycloak, with an initial access token for registration."""
-    from tests.servers.keycloak import create_realm
-
     instance = shared_keycloak()
-    realm = realm_name(prefix)
-    create_realm(instance, realm)
-    admin = KeycloakAdmin(instance.url, instance.admin_user, instance.admin_password, realm)
+    admin = open_realm(instance, realm_name(prefix))
+    realm = admin.realm
     try:
         r = admin.call("POST", "/clients-initial-access", json={"count": 100_000, "expiration": 86_400})
         r.raise_for_status()
@@ -55,33 +50,20 @@ def keycloak_dcr_realm(prefix: str = "dcr") -> Iterator[KeycloakDcr]:
             initial_access_token=r.json()["token"],
         )
     finally:
-        with contextlib.suppress(httpx.HTTPError):
-            admin.call("DELETE", f"/admin/realms/{realm}")
-        admin.http.close()
+        admin.drop_realm()
 
 
 @contextlib.contextmanager
 def keycloak_dcr_env() -> Iterator[BackendEnv]:
     with keycloak_dcr_realm("suite-dcr") as kc:
-        admin = kc.admin
 
         def create_unmanaged() -> str:
             body = {"client_name": f"someone else {secrets.token_hex(3)}", "grant_types": ["client_credentials"],
                     "response_types": []}
             return register(kc.registration_url, body, kc.initial_access_token)["client_id"]
 
-        yield BackendEnv(
-            label="keycloak-dcr",
-            server=kc.server,
-            token_works=admin.token_works,
-            read=lambda ref: admin.read(ref.client_id),
-            change_out_of_band=lambda ref, field, value: admin.change(ref.client_id, field, value),
-            delete_out_of_band=lambda ref: admin.delete(ref.client_id),
-            create_unmanaged=create_unmanaged,
-            list_ids=lambda: [c["clientId"] for c in admin.clients()],
-            scopes=("openid",),
-            cannot=dict(CANNOT),
-        )
+        yield kc.admin.backend_env("keycloak-dcr", kc.server, create_unmanaged, scopes=("openid",),
+                                   cannot=dict(CANNOT))
 
 
 def envs() -> list[tuple[str, Callable[[], contextlib.AbstractContextManager[BackendEnv]]]]:

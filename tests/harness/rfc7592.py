@@ -41,6 +41,8 @@ CANNOT = {
     "adopt": "no list API: a client not in state cannot be found, only registered again",
     "list_unmanaged": "no list API: unmanaged clients are invisible to dcrsync",
     "choose_client_id": "the server chooses client_id (RFC 7591)",
+    "recreate_deleted": "a deleted client answers 401 like a dead token (RFC 7592 §2.1): dcrsync advises "
+    "`dcrsync state rm` instead (test_rfc7592.py::test_dead_token_is_one_clear_line)",
 }
 
 

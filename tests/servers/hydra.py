@@ -10,7 +10,6 @@ scripts/build-hydra.sh builds it (a few minutes the first time, seconds afterwar
 
 from __future__ import annotations
 
-import os
 import secrets
 import time
 from dataclasses import dataclass
@@ -19,10 +18,9 @@ from pathlib import Path
 from tests.servers.launch import (
     RunningServer,
     ServerProcess,
-    ServerStartError,
     cache_dir,
     free_port,
-    run_script,
+    installed_binary,
     wait_http_ok,
 )
 
@@ -45,16 +43,7 @@ class HydraInstance(RunningServer):
 
 def hydra_binary() -> Path:
     """`DCRSYNC_HYDRA_BIN`, else the cached build (built now if missing)."""
-    explicit = os.environ.get("DCRSYNC_HYDRA_BIN")
-    if explicit:
-        path = Path(explicit)
-        if not os.access(path, os.X_OK):
-            raise ServerStartError(f"DCRSYNC_HYDRA_BIN={explicit} is not an executable file")
-        return path
-    cached = cache_dir() / "bin" / f"hydra-{HYDRA_VERSION}"
-    if os.access(cached, os.X_OK):
-        return cached
-    return run_script("build-hydra.sh")
+    return installed_binary("DCRSYNC_HYDRA_BIN", cache_dir() / "bin" / f"hydra-{HYDRA_VERSION}", "build-hydra.sh")
 
 
 def start_hydra(

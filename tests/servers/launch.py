@@ -208,19 +208,27 @@ def wait_http_ok(
 SOPS_VERSION = "v3.10.2"  # keep in line with scripts/install-sops.sh
 
 
+def installed_binary(
+    override: str, cached: Path, script: str, *, env: Mapping[str, str] | None = None, timeout: float = 1800
+) -> Path:
+    """The program a launcher runs: `$override` when set (it must be executable), else the cached
+    build at `cached`, else what scripts/<script> installs now."""
+    explicit = os.environ.get(override)
+    if explicit:
+        if not os.access(explicit, os.X_OK):
+            raise ServerStartError(f"{override}={explicit} is not an executable file")
+        return Path(explicit)
+    if os.access(cached, os.X_OK):
+        return cached
+    return run_script(script, env=env, timeout=timeout)
+
+
 def sops_binary() -> Path:
     """`DCRSYNC_SOPS_BIN`, else `$CACHE/bin/sops-<tag>/sops` (installed now if missing).
 
     Run it with SOPS_DISABLE_VERSION_CHECK=1, always."""
-    explicit = os.environ.get("DCRSYNC_SOPS_BIN")
-    if explicit:
-        if not os.access(explicit, os.X_OK):
-            raise ServerStartError(f"DCRSYNC_SOPS_BIN={explicit} is not an executable file")
-        return Path(explicit)
     cached = cache_dir() / "bin" / f"sops-{SOPS_VERSION}" / "sops"
-    if os.access(cached, os.X_OK):
-        return cached
-    return run_script("install-sops.sh", env={"DCRSYNC_SOPS_VERSION": SOPS_VERSION})
+    return installed_binary("DCRSYNC_SOPS_BIN", cached, "install-sops.sh", env={"DCRSYNC_SOPS_VERSION": SOPS_VERSION})
 
 
 class RunningServer:

@@ -19,7 +19,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
-import os
 import time
 import xml.etree.ElementTree as ET
 from collections.abc import Generator, Mapping
@@ -32,10 +31,9 @@ import httpx
 from tests.servers.launch import (
     RunningServer,
     ServerProcess,
-    ServerStartError,
     cache_dir,
     free_port,
-    run_script,
+    installed_binary,
     wait_http_ok,
 )
 
@@ -210,15 +208,9 @@ class MinioInstance(RunningServer):
 
 def minio_binary() -> Path:
     """`DCRSYNC_MINIO_BIN`, else the cached build (built now if missing)."""
-    explicit = os.environ.get("DCRSYNC_MINIO_BIN")
-    if explicit:
-        if not os.access(explicit, os.X_OK):
-            raise ServerStartError(f"DCRSYNC_MINIO_BIN={explicit} is not an executable file")
-        return Path(explicit)
     cached = cache_dir() / "bin" / f"minio-{MINIO_VERSION}" / "minio"
-    if os.access(cached, os.X_OK):
-        return cached
-    return run_script("build-minio.sh", env={"DCRSYNC_MINIO_VERSION": MINIO_VERSION}, timeout=3600)
+    return installed_binary("DCRSYNC_MINIO_BIN", cached, "build-minio.sh",
+                            env={"DCRSYNC_MINIO_VERSION": MINIO_VERSION}, timeout=3600)
 
 
 def start_minio(
