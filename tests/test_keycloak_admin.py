@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import make_project
 from tests.harness.keycloak import ADMIN_CLIENT, make_realm, realm_name, shared_keycloak
+from tests.support.project import make_project
 
 SERVICE = {"client_name": "Reports job", "grant_types": ["client_credentials"], "scope": "openid"}
 #: what the realm's default client scopes put in a client_credentials token

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import make_project
 from tests.harness.keycloak import make_realm, realm_name, shared_keycloak
-from tests.hydra_api import token_works
+from tests.support.hydra_api import token_works
+from tests.support.project import make_project
 
 SERVICE = {"client_name": "Nightly export", "grant_types": ["client_credentials"], "scope": "openid"}
 TWO_DAYS = 2 * 86400

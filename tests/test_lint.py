@@ -8,7 +8,7 @@ import pytest
 
 from dcrsync.lint import RULES, lint, rules_markdown
 from dcrsync.loader import load_clients
-from tests.unit_helpers import lines, lint_text, one_client
+from tests.support.unit_helpers import lines, lint_text, one_client
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -310,7 +310,7 @@ def test_rules_table_is_complete() -> None:
 
 
 def test_lint_output_is_sorted_by_location(root: Path) -> None:
-    from tests.unit_helpers import write
+    from tests.support.unit_helpers import write
 
     write(root, "b.yaml", "name: b\n")
     write(root, "a.yaml", "name: a\n")
@@ -337,7 +337,7 @@ def family_findings(root: Path, text: str, family: str | None) -> list[str]:
 
 
 def write_client(root: Path, text: str) -> Path:
-    from tests.unit_helpers import write
+    from tests.support.unit_helpers import write
 
     write(root, "c.yaml", text)
     return root
@@ -562,7 +562,7 @@ def test_client_ignore_moves_the_finding_aside_with_reason_and_place(root: Path)
 def test_project_ignore_applies_to_every_client_and_the_client_wins(root: Path) -> None:
     from dcrsync.lint import run
     from dcrsync.model import Ignore, Location
-    from tests.unit_helpers import write
+    from tests.support.unit_helpers import write
 
     write(root, "a.yaml", SPA)
     write(root, "b.yaml", IGNORED.replace("name: spa", "name: spb"))
@@ -599,7 +599,7 @@ def test_an_ignore_hides_only_its_rule(root: Path) -> None:
     ],
 )
 def test_bad_ignore_is_an_error_at_its_line(root: Path, entry: str, expected: str) -> None:
-    from tests.unit_helpers import load
+    from tests.support.unit_helpers import load
 
     result = load(root, SPA + f"lint:\n  ignore:\n    {entry}\n")
     assert lines(result.diagnostics) == [expected] and result.clients == []
@@ -641,7 +641,7 @@ def test_dcr012_and_dcr013_agree_with_the_real_hydra(hydra, root: Path) -> None:
 
     import httpx
 
-    from tests.unit_helpers import write
+    from tests.support.unit_helpers import write
 
     verdicts = []
     for i, (redirects, logout) in enumerate(HYDRA_LOGOUT_CASES):

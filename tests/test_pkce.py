@@ -22,7 +22,7 @@ import yaml
 from dcrsync.backends.base import split_server_wide
 from dcrsync.backends.hydra_map import SERVER_WIDE as HYDRA_WIDE
 from dcrsync.model import ClientSpec, Location
-from tests.conftest import make_project
+from tests.support.project import make_project
 
 REDIRECT = "https://spa.example.com/cb"
 SPA = {
