@@ -73,3 +73,19 @@ def test_a_command_usage_error_is_one_line_and_exit_1(tmp_path):
                        cwd=tmp_path)
     assert r.returncode == 1, r.stderr
     assert r.stderr.startswith("error: ") and "Usage:" not in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_no_function_is_longer_than_sixty_lines():
+    """Small units: a function that outgrows a screen is split where its parts have names."""
+    import ast
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent / "dcrsync"
+    long = []
+    for path in sorted(root.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                size = node.end_lineno - node.lineno + 1
+                if size > 60:
+                    long.append(f"{path.relative_to(root.parent)}:{node.lineno} {node.name} ({size} lines)")
+    assert long == []
