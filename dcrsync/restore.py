@@ -99,11 +99,7 @@ def set_secret(project: Project, backend: Backend, name: str, secret: str) -> tu
     with project.store.locked():
         state = project.store.read()
         record, live = _with_secret(backend, state, name, "; nothing was recorded")
-        hint = (
-            "set server.public_url in dcrsync.yaml so that dcrsync can check it"
-            if backend.family == "hydra"
-            else f"dcrsync does not know the token endpoint of this {backend.family} server"
-        )
+        hint = backend.no_token_endpoint()
         verdict = check_secret(
             backend.token_endpoint(),
             live.client_id,

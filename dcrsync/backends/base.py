@@ -155,6 +155,10 @@ class Backend:
         """Where a client's secret can be checked (client_credentials), when the family knows it."""
         return None
 
+    def no_token_endpoint(self) -> str:
+        """What to do when `token_endpoint` is None, said to the user."""
+        return f"dcrsync does not know the token endpoint of this {self.family} server"
+
     def default_client_id(self, spec: ClientSpec) -> str | None:
         """The client_id a create gets when the file declares none, where the family derives it from
         the spec (None: `new_client_id` or the server chooses). Plan shows it and refuses one taken."""

@@ -263,6 +263,9 @@ class HydraBackend(Backend):
         """The public token endpoint (for checking a secret); only known with server.public_url."""
         return f"{self.public_url}/oauth2/token" if self.public_url else None
 
+    def no_token_endpoint(self) -> str:
+        return "set server.public_url in dcrsync.yaml so that dcrsync can check it"  # the admin API cannot say
+
     # --- writing --------------------------------------------------------------------------
     def create(
         self, spec: ClientSpec, marker: Marker, client_id: str | None, client_secret: str | None
