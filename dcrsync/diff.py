@@ -129,10 +129,12 @@ def field_changes(
 
 
 def _is_default(path: str, value: Any, normalise: Normalise, defaults: dict[str, Any]) -> bool:
+    """The server holds its default for `path`: the family's own where it declares one (Keycloak's
+    `enabled` is true), else an empty value (false, "", [], {}, absent)."""
     now = normalise(path, value)
-    if any(now == empty and type(now) is type(empty) for empty in _EMPTY) or now is None:
-        return True
-    return path in defaults and normalise(path, defaults[path]) == now
+    if path in defaults:
+        return normalise(path, defaults[path]) == now
+    return now is None or any(now == empty and type(now) is type(empty) for empty in _EMPTY)
 
 
 def _cause(causes: set[str]) -> str:

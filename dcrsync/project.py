@@ -164,6 +164,12 @@ def make_plan(
             *backend.notes,
             *outcome.warnings,
             *kept_by_apply(outcome.changes, state.clients, outcome.live_by_name, backend.live_of),
+            *[
+                f"{c.name}: `{f.path}` is no longer declared, but dcrsync does not know the server's default "
+                "for it: apply leaves its current value (declare the value you want instead)"
+                for c in outcome.changes for f in c.fields
+                if f.kind == "unset" and backend.kept_when_unset(f.path)
+            ],
         ],
         created_at=now(),
         environment=project.config.environment,

@@ -256,3 +256,19 @@ def test_default_client_id_names_the_create_and_a_taken_one_is_a_conflict():
     # a declared client_id wins over the default
     (c,) = run([pinned("billing-web", "bw-1", client_name="A")], [], **by_name).changes
     assert c.client_id == "bw-1"
+
+
+def test_a_removed_line_whose_value_is_not_the_family_default_is_reset():
+    """`enabled: false` removed: false is empty, but the family's default is true, so it is an unset."""
+    from dcrsync.diff import field_changes
+
+    s = spec("a", client_name="A")
+    record = ClientRecord("a", "id-a", desired={"client_name": "A", "keycloak.enabled": False},
+                          applied={"client_name": "A", "keycloak.enabled": False})
+    live = LiveClient("id-a", {"client_name": "A", "keycloak.enabled": False}, {})
+    changes, _ = field_changes(s, live, record, default_normalise, {"keycloak.enabled": True})
+    assert [(c.path, c.kind) for c in changes] == [("keycloak.enabled", "unset")]
+    back, _ = field_changes(s, live, record, default_normalise, {})  # no family default: false is empty
+    assert back == []
+    live_true = LiveClient("id-a", {"client_name": "A", "keycloak.enabled": True}, {})
+    assert field_changes(s, live_true, record, default_normalise, {"keycloak.enabled": True})[0] == []

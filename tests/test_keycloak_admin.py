@@ -482,3 +482,28 @@ def test_standard_boolean_metadata_round_trips_as_keycloak_attributes(kc_project
     assert admin.client("pay")["attributes"].get("require.pushed.authorization.requests") in (None, "", "false")
     assert admin.client("pay")["attributes"]["dpop.bound.access.tokens"] == "true"
     assert p.run("plan", "--detailed-exitcode").exit_code == 0
+
+
+# --- fields no longer declared --------------------------------------------------------------
+def test_a_removed_line_resets_what_keycloak_has_a_default_for_and_says_what_it_leaves(kc_project):
+    p, admin = kc_project, kc_project.admin
+    name = p.owner[:30] + "-off"
+    flows = admin.call("GET", "/authentication/flows").json()
+    browser = next(f["id"] for f in flows if f["alias"] == "browser")
+    p.write_client(name, dict(SERVICE, keycloak={"enabled": False,
+                                                 "authenticationFlowBindingOverrides": {"browser": browser}}))
+    assert p.run("apply", "--auto-approve").exit_code == 0
+    assert admin.client(name)["enabled"] is False
+
+    p.write_client(name, SERVICE)
+    plan = plan_json(p)
+    (change,) = plan["changes"]
+    assert {f["path"] for f in change["fields"]} == {"keycloak.enabled", "keycloak.authenticationFlowBindingOverrides"}
+    (note,) = [w for w in plan["warnings"] if "no longer declared" in w]
+    assert note.startswith(f"{name}: `keycloak.authenticationFlowBindingOverrides` is no longer declared")
+    assert "apply leaves its current value" in note
+    assert p.run("apply", "--auto-approve").exit_code == 0
+    after = admin.client(name)
+    assert after["enabled"] is True  # Keycloak's default, written back
+    assert after["authenticationFlowBindingOverrides"] == {"browser": browser}  # left, as the plan said
+    assert plan_json(p)["changes"] == []

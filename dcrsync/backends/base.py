@@ -155,6 +155,11 @@ class Backend:
         """Where a client's secret can be checked (client_credentials), when the family knows it."""
         return None
 
+    def kept_when_unset(self, path: str) -> bool:
+        """True when this family cannot reset `path` to a default once it is no longer declared (its
+        value stays as it is; the plan says so). Families reset every field they write."""
+        return False
+
     def no_token_endpoint(self) -> str:
         """What to do when `token_endpoint` is None, said to the user."""
         return f"dcrsync does not know the token endpoint of this {self.family} server"

@@ -65,7 +65,10 @@ class KeycloakBackend(KeycloakScopes, KeycloakRoles, Backend):
     #: Keycloak changes a clientId in place: the internal id, the secret and all else stay
     renames_client_id: ClassVar[bool] = True
     #: what `export` / `import` leave out: Keycloak's default, and what `scope` already says
-    defaults: ClassVar[dict[str, Any]] = {"subject_type": "public"}
+    defaults: ClassVar[dict[str, Any]] = {
+        "subject_type": "public",
+        **{f"keycloak.{k}": v for k, v in kmap.KEYCLOAK_DEFAULTS.items()},
+    }
     export_skip: ClassVar[frozenset[str]] = frozenset(
         {"keycloak.defaultClientScopes", "keycloak.optionalClientScopes"}
     )
@@ -291,6 +294,9 @@ class KeycloakBackend(KeycloakScopes, KeycloakRoles, Backend):
             self._with_roles(live)
         given = {"client_secret": client_secret} if uses_secret else {}
         return Result(live=live, secrets=given)
+
+    def kept_when_unset(self, path: str) -> bool:
+        return path in kmap.reset({}, [path])  # a `keycloak:` key whose default dcrsync does not know
 
     def update(
         self,

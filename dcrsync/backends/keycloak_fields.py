@@ -118,6 +118,7 @@ UNMANAGED_KEYS = {
 
 #: a new client's value of top-level keys a `keycloak:` block may set (for a removed line)
 KEYCLOAK_DEFAULTS: dict[str, Any] = {
+    "enabled": True,
     "consentRequired": False,
     "fullScopeAllowed": True,
     "bearerOnly": False,
