@@ -85,6 +85,7 @@ class Applier:
 
     def _record(self, spec: ClientSpec, result: Result, *before: Entry) -> int:
         self.report.client_ids[spec.name] = result.live.client_id
+        self.report.warnings.extend(result.notes)
         return self.recorder.answer(spec, result, *before)
 
     # --- operations -----------------------------------------------------------------------

@@ -4,6 +4,8 @@ that keeps rotated secrets; without one, or on Hydra, nothing rotates."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from tests.harness.keycloak import make_realm, realm_name, shared_keycloak
@@ -121,3 +123,39 @@ def test_hydra_cannot_keep_an_old_secret_so_grace_is_refused(hydra_project, hydr
     assert p.secret("job") == old and token_works(hydra.public_url, client_id, old)
     bad = p.run_sub("rotate-secret", "job", "--grace", "soon")
     assert bad.returncode == 1 and "no duration" in bad.stderr, bad.stderr  # usage errors exit 1 here
+
+
+def test_a_secret_keycloak_rotates_during_an_update_is_recorded_and_announced(tmp_path, age_key, request):
+    """A realm policy whose secrets expire: Keycloak makes a new one on the first admin update after
+    the expiry. The apply that triggers it must keep it, or it would exist nowhere else."""
+    admin, server = make_realm(shared_keycloak(), realm_name("rot-upd"))
+    try:
+        server = {k: v for k, v in server.items() if k != "client_ids"}
+        admin.call("PUT", "/client-policies/profiles", json={"profiles": [{
+            "name": "short-lived", "executors": [{"executor": "secret-rotation", "configuration": {
+                "expiration-period": "2", "rotated-expiration-period": "2",
+                "remaining-rotation-period": "1"}}],
+        }]}).raise_for_status()
+        admin.call("PUT", "/client-policies/policies", json={"policies": [{
+            "name": "all-confidential", "enabled": True, "profiles": ["short-lived"],
+            "conditions": [{"condition": "client-access-type", "configuration": {"type": ["confidential"]}}],
+        }]}).raise_for_status()
+        p = make_project(tmp_path / "proj", server, age_key, "upd-" + request.node.name[:20].replace("_", "-"))
+        name = p.owner[:24] + "-job"
+        p.write_client(name, SERVICE)
+        assert p.run("apply", "--auto-approve").exit_code == 0
+        first = p.secret(name)
+        assert admin.secret(name) == first
+
+        time.sleep(3)  # the secret expires
+        p.write_client(name, dict(SERVICE, client_name="Nightly export v2"))
+        r = p.run("apply", "--auto-approve")
+        assert r.exit_code == 0, r.output
+        held = admin.secret(name)
+        assert held != first, "the policy did not rotate on update: the scenario needs it"
+        assert p.secret(name) == held and admin.token_works(name, p.secret(name))
+        assert "Keycloak issued a new client secret during this update" in r.output
+        assert held not in r.output
+    finally:
+        admin.call("DELETE", f"/admin/realms/{admin.realm}")
+        admin.http.close()

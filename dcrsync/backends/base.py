@@ -30,6 +30,8 @@ class Result:
     live: LiveClient
     #: what the server gives once, to be journaled before anything else
     secrets: dict[str, Any] = field(default_factory=dict)
+    #: what the person applying must know of this answer (printed with the apply's warnings)
+    notes: list[str] = field(default_factory=list)
 
 
 @dataclass

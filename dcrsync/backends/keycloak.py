@@ -198,14 +198,6 @@ class KeycloakBackend(KeycloakScopes, KeycloakRoles, Backend):
     def _read(self, internal_id: str, what: str) -> dict[str, Any]:
         return self._call("GET", f"/clients/{internal_id}", what).json()
 
-    def client_secret(self, client_id: str) -> str | None:
-        """The secret Keycloak holds (admin API). For tests; dcrsync itself reads it from state."""
-        rep = self._by_client_id(client_id)
-        if rep is None:
-            return None
-        body = self._call("GET", f"/clients/{rep['id']}/client-secret", f"read the secret of {client_id}").json()
-        return body.get("value")
-
     # --- checks ---------------------------------------------------------------------------
     def check_specs(self, specs: Sequence[ClientSpec]) -> None:
         """Refuse, before anything is sent, declared fields Keycloak cannot hold, and names the
@@ -327,13 +319,26 @@ class KeycloakBackend(KeycloakScopes, KeycloakRoles, Backend):
         if targets is not None:
             self._assign_scopes(internal_id, live.raw, targets)
         self._sync_mappers(spec, internal_id, live.raw.get(kobj.MAPPERS) or [])
-        after = self._live(self._read(internal_id, f"read client {spec.name}"))
+        rep_after = self._read(internal_id, f"read client {spec.name}")
+        after = self._live(rep_after)
         if self._sync_roles(spec, internal_id, after.client_id):
             self._with_roles(after)
         else:  # untouched by this update: the roles read with `live` still hold
             after.fields.update({f"keycloak.{k}": live.fields[f"keycloak.{k}"] for k in kobj.ROLE_KEYS
                                  if f"keycloak.{k}" in live.fields})
-        return Result(live=after, secrets={"client_secret": new_secret} if new_secret else {})
+        result = Result(live=after, secrets={"client_secret": new_secret} if new_secret else {})
+        known = new_secret or (record.client_secret if record else None)
+        held = rep_after.get("secret") if secret_now else None
+        if known and isinstance(held, str) and held and held != known:
+            # a realm secret-rotation policy regenerates the secret on an update near its expiry:
+            # the new one exists only here, so it is kept, and the person applying is told
+            result.secrets["client_secret"] = held
+            result.notes.append(
+                f"{spec.name}: Keycloak issued a new client secret during this update (its realm's "
+                "secret-rotation policy); it is recorded in the state: give the app the new one "
+                f"(`dcrsync state secret {spec.name}`)"
+            )
+        return result
 
     def rotate_with_grace(self, live: LiveClient, record: ClientRecord | None, grace: int) -> tuple[Result, int]:
         """Regenerate the secret (the only call after which Keycloak keeps the old one), once a
