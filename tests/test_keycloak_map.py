@@ -405,3 +405,12 @@ def test_rotation_attributes_are_refused_in_the_keycloak_block():
         assert "client.secret.rotated" in line and "remove it" in line
     finally:
         backend.close()
+
+
+def test_a_kept_old_secret_blocks_a_second_rotation_until_it_expires():
+    from dcrsync.backends import keycloak_rotation as krot
+
+    attrs = {krot.ROTATED_SECRET_ATTR: "x", krot.ROTATED_EXPIRY_ATTR: "2000"}
+    assert "until 1970-01-01 00:33 UTC" in krot.still_kept(attrs, "svc", now=1000)
+    assert krot.still_kept(attrs, "svc", now=2000) is None  # expired: nothing left to protect
+    assert krot.still_kept({krot.ROTATED_EXPIRY_ATTR: "2000"}, "svc", now=1000) is None

@@ -81,6 +81,23 @@ def test_grace_keeps_the_old_secret_beside_the_new_one(realms, tmp_path, age_key
     assert not admin.token_works(name, old) and admin.token_works(name, p.secret(name))
 
 
+def test_a_second_grace_rotation_while_the_first_old_secret_is_kept_is_refused(realms, tmp_path, age_key, request):
+    """Keycloak keeps one old secret: a second rotation would end the first one's grace at once."""
+    p, admin, name = project_in(realms, "policy", tmp_path, age_key, request)
+    old = p.secret(name)
+    assert p.run_sub("rotate-secret", name, "--grace", "24h").returncode == 0
+    new = p.secret(name)
+    r = p.run_sub("rotate-secret", name, "--grace", "24h")
+    assert r.returncode == 1, r.stdout + r.stderr
+    err = r.stderr.strip()
+    assert len(err.splitlines()) == 1 and "keeps its old secret valid until" in err and "nothing was rotated" in err
+    assert p.secret(name) == new == admin.secret(name)
+    assert admin.token_works(name, old) and admin.token_works(name, new)  # both still, as promised
+    internal = admin.client(name)["id"]
+    admin.call("DELETE", f"/clients/{internal}/client-secret/rotated").raise_for_status()
+    assert p.run_sub("rotate-secret", name, "--grace", "24h").returncode == 0  # once it is ended, it can
+
+
 def test_grace_longer_than_the_policy_keeps_is_refused(realms, tmp_path, age_key, request):
     p, admin, name = project_in(realms, "policy", tmp_path, age_key, request)
     old = p.secret(name)

@@ -354,7 +354,9 @@ class KeycloakBackend(KeycloakScopes, KeycloakRoles, Backend):
             [*(profiles.get("profiles") or []), *(profiles.get("globalProfiles") or [])],
             live.raw,
         )
-        why = krot.refusal(verdict, grace, live.client_id)
+        why = krot.refusal(verdict, grace, live.client_id) or krot.still_kept(
+            (self._read(internal_id, f"read client {live.client_id}").get("attributes") or {}), live.client_id
+        )
         if why:
             raise BackendError(why)
         body = self._call("POST", f"/clients/{internal_id}/client-secret", f"regenerate the secret of {live.client_id}")

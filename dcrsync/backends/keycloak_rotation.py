@@ -16,8 +16,10 @@ any other condition is reported as one dcrsync cannot vouch for.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 EXECUTOR = "secret-rotation"
@@ -144,6 +146,23 @@ def coverage(
         for name in names:
             covered.append(Coverage(str(policy.get("name")), name, *rotating[name]))
     return Verdict(covered, unknown)
+
+
+def still_kept(attrs: dict[str, Any], client: str, now: float | None = None) -> str | None:
+    """Why a second rotation must wait: Keycloak keeps ONE old secret, so rotating while an earlier
+    one is still kept would end it at once (the secret apps may still use, or, when the last
+    rotation's answer was lost, the only secret the state knows)."""
+    expiry = attrs.get(ROTATED_EXPIRY_ATTR)
+    if not attrs.get(ROTATED_SECRET_ATTR) or not str(expiry or "").isdigit():
+        return None
+    if int(expiry) <= (time.time() if now is None else now):
+        return None
+    until = datetime.fromtimestamp(int(expiry), UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return (
+        f"an earlier rotation of {client} keeps its old secret valid until {until}, and Keycloak keeps one "
+        "old secret only: rotating now would end that one at once; wait until then, or end it first "
+        "(DELETE .../client-secret/rotated in the admin API); nothing was rotated"
+    )
 
 
 def refusal(verdict: Verdict, grace: int, client: str) -> str | None:
