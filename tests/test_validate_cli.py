@@ -328,3 +328,18 @@ def test_state_commands_need_no_server_secret_but_plan_does(root: Path, monkeypa
         "error: dcrsync.yaml:1:63: environment variable `DCRSYNC_TEST_UNSET_TOKEN` is not set (used as "
         "`${env:DCRSYNC_TEST_UNSET_TOKEN}`): set it before running dcrsync, or write `$${` for a literal `${`\n"
     )
+
+
+def test_a_field_the_family_enforces_server_wide_is_a_note_not_a_finding(root: Path) -> None:
+    """On Hydra `require_pkce` is a server setting: validate says so at once, even under --strict."""
+    write(root, "dcrsync.yaml", CONFIG)
+    write(root, "clients/spa.yaml", SPA + "require_pkce: true\n")
+    r = subprocess.run([sys.executable, "-m", "dcrsync", "validate", "--strict", "--format", "json"],
+                       cwd=root, capture_output=True, text=True, env={**os.environ, "NO_COLOR": "1"})
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert json.loads(r.stdout)["valid"] is True  # stdout stays the machine contract
+    (note,) = [line for line in r.stderr.splitlines() if line.startswith("note: ")]
+    assert "require_pkce" in note and "oauth2.pkce.enforced" in note and "spa" in note
+    write(root, "dcrsync.yaml", CONFIG.replace("kind: hydra, admin_url", "kind: keycloak, url"))
+    r = subprocess.run([sys.executable, "-m", "dcrsync", "validate"], cwd=root, capture_output=True, text=True)
+    assert "note: " not in r.stderr  # Keycloak holds it per client

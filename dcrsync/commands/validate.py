@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 from pathlib import Path
 
 import click
 
+from dcrsync.backends.base import split_server_wide
 from dcrsync.config import Config, default_config, find_config, load_config
 from dcrsync.errors import ConfigError
+from dcrsync.families import FAMILIES
 from dcrsync.loader import LoadResult, add_lint, load_clients, load_project
 from dcrsync.render import colour
 from dcrsync.render.diagnostics import Findings, Summary
@@ -34,6 +37,21 @@ def run_validate(paths: tuple[str, ...], config: Config) -> LoadResult:
     add_lint(result, config)
     result.sort()
     return result
+
+
+def server_wide_notes(result: LoadResult, family: str | None) -> list[str]:
+    """What the family enforces for every client (not per client), for the fields files declare:
+    the same notes the plan shows, so nobody waits for a plan to learn that `require_pkce` is a
+    server setting on Hydra. Not a finding: a correct file, even under --strict."""
+    entry = FAMILIES.get(family or "")
+    if entry is None or not result.clients:
+        return []
+    module, cls = entry.backend.split(":")
+    try:
+        backend = getattr(importlib.import_module(module), cls)
+    except ImportError:  # validate needs no server library; the plan will say it
+        return []
+    return split_server_wide(result.clients, backend.server_wide)[1]
 
 
 @click.command("validate")
@@ -64,5 +82,7 @@ def validate(
     summary = Summary.of(result.diagnostics, result.documents, len(result.files), len(result.suppressed))
     findings = Findings(result.diagnostics, summary, result.suppressed, strict)
     click.echo(render(findings, fmt, Options(colour=colour.wanted())), nl=False)
+    for note in server_wide_notes(result, config.family):
+        click.echo(f"note: {note}", err=True)
     if summary.errors or (strict and summary.warnings):
         sys.exit(1)
