@@ -12,7 +12,7 @@ import json
 import pytest
 
 from dcrsync.store import sidecar_path
-from tests.harness.keycloak import make_realm, realm_name, shared_keycloak
+from tests.harness.keycloak import throwaway_realm
 from tests.support.hydra_api import clients_of, put_client
 from tests.support.project import make_project
 
@@ -130,9 +130,8 @@ def test_a_plan_that_rewrites_a_hand_edited_client_says_apply_keeps_the_edit(hyd
 # --- Keycloak ------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def kc_realm():
-    admin, server = make_realm(shared_keycloak(), realm_name("u"))
-    yield admin, server
-    admin.drop_realm()
+    with throwaway_realm("u") as made:
+        yield made
 
 
 def test_keycloak_web_origins_consent_lifespan_and_mapper_are_named(tmp_path, kc_realm, age_key):

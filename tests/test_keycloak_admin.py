@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.harness.keycloak import ADMIN_CLIENT, make_realm, realm_name, shared_keycloak
+from tests.harness.keycloak import ADMIN_CLIENT, throwaway_realm
 from tests.support.project import make_project
 
 SERVICE = {"client_name": "Reports job", "grant_types": ["client_credentials"], "scope": "openid"}
@@ -20,17 +20,18 @@ REALM_DEFAULT_CLAIMS = {"aud", "realm_access", "resource_access", "acr", "azp", 
 
 @pytest.fixture(scope="module")
 def realm():
-    admin, server = make_realm(shared_keycloak(), realm_name("adm"))
-    server = {k: v for k, v in server.items() if k != "client_ids"}  # the default: the client's name
+    with throwaway_realm("adm", readable_ids=True) as (admin, server):
+        _grant_user_roles(admin)
+        yield admin, server
+
+
+def _grant_user_roles(admin) -> None:
     # what the README asks for roles: view-users and manage-users besides the clients' roles
     internal = admin.client(ADMIN_CLIENT)["id"]
     user = admin.call("GET", f"/clients/{internal}/service-account-user").json()
     rm = admin.client("realm-management")
     roles = [admin.call("GET", f"/clients/{rm['id']}/roles/{r}").json() for r in ("view-users", "manage-users")]
     admin.call("POST", f"/users/{user['id']}/role-mappings/clients/{rm['id']}", json=roles).raise_for_status()
-    yield admin, server
-    admin.call("DELETE", f"/admin/realms/{admin.realm}")
-    admin.http.close()
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from tests.harness.keycloak import make_realm, realm_name, shared_keycloak
+from tests.harness.keycloak import throwaway_realm
 from tests.support.hydra_api import token_works
 from tests.support.project import make_project
 
@@ -33,16 +33,11 @@ def rotation_policy(admin, rotated_period: int, condition: dict) -> None:
 @pytest.fixture(scope="module")
 def realms():
     """Two realms: one whose confidential clients keep rotated secrets two days, one without policy."""
-    out = {}
-    for label in ("policy", "bare"):
-        admin, server = make_realm(shared_keycloak(), realm_name(f"rot-{label}"))
-        out[label] = (admin, {k: v for k, v in server.items() if k != "client_ids"})
-    rotation_policy(out["policy"][0], TWO_DAYS,
-                    {"condition": "client-access-type", "configuration": {"type": ["confidential"]}})
-    yield out
-    for admin, _ in out.values():
-        admin.call("DELETE", f"/admin/realms/{admin.realm}")
-        admin.http.close()
+    with throwaway_realm("rot-policy", readable_ids=True) as policy, \
+            throwaway_realm("rot-bare", readable_ids=True) as bare:
+        rotation_policy(policy[0], TWO_DAYS,
+                        {"condition": "client-access-type", "configuration": {"type": ["confidential"]}})
+        yield {"policy": policy, "bare": bare}
 
 
 def project_in(realms, label, tmp_path, age_key, request):
@@ -145,9 +140,7 @@ def test_hydra_cannot_keep_an_old_secret_so_grace_is_refused(hydra_project, hydr
 def test_a_secret_keycloak_rotates_during_an_update_is_recorded_and_announced(tmp_path, age_key, request):
     """A realm policy whose secrets expire: Keycloak makes a new one on the first admin update after
     the expiry. The apply that triggers it must keep it, or it would exist nowhere else."""
-    admin, server = make_realm(shared_keycloak(), realm_name("rot-upd"))
-    try:
-        server = {k: v for k, v in server.items() if k != "client_ids"}
+    with throwaway_realm("rot-upd", readable_ids=True) as (admin, server):
         admin.call("PUT", "/client-policies/profiles", json={"profiles": [{
             "name": "short-lived", "executors": [{"executor": "secret-rotation", "configuration": {
                 "expiration-period": "2", "rotated-expiration-period": "2",
@@ -173,6 +166,3 @@ def test_a_secret_keycloak_rotates_during_an_update_is_recorded_and_announced(tm
         assert p.secret(name) == held and admin.token_works(name, p.secret(name))
         assert "Keycloak issued a new client secret during this update" in r.output
         assert held not in r.output
-    finally:
-        admin.call("DELETE", f"/admin/realms/{admin.realm}")
-        admin.http.close()

@@ -103,12 +103,10 @@ def test_server_wide_fields_are_left_out_and_noted_once():
 # --- Keycloak: per client ---------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def realm():
-    from tests.harness.keycloak import make_realm, realm_name, shared_keycloak
+    from tests.harness.keycloak import throwaway_realm
 
-    admin, server = make_realm(shared_keycloak(), realm_name("pkce"))
-    yield admin, server
-    admin.call("DELETE", f"/admin/realms/{admin.realm}")
-    admin.http.close()
+    with throwaway_realm("pkce") as made:
+        yield made
 
 
 @pytest.fixture

@@ -255,6 +255,19 @@ def make_realm(instance, realm: str) -> tuple[KeycloakAdmin, dict[str, Any]]:
     return admin, server
 
 
+@contextlib.contextmanager
+def throwaway_realm(prefix: str, *, readable_ids: bool = False) -> Iterator[tuple[KeycloakAdmin, dict[str, Any]]]:
+    """`make_realm` on the session's Keycloak, dropped afterwards. `readable_ids`: the server block
+    leaves `client_ids` at dcrsync's default (the client's name), for tests of that default."""
+    admin, server = make_realm(shared_keycloak(), realm_name(prefix))
+    if readable_ids:
+        server = {k: v for k, v in server.items() if k != "client_ids"}
+    try:
+        yield admin, server
+    finally:
+        admin.drop_realm()
+
+
 def realm_name(prefix: str = "r") -> str:
     return f"{prefix}-{secrets.token_hex(4)}"
 
@@ -281,4 +294,6 @@ def envs() -> list[tuple[str, Callable[[], contextlib.AbstractContextManager[Bac
     return [("keycloak", keycloak_env)]
 
 
-__all__ = ["KeycloakAdmin", "Ref", "envs", "make_realm", "open_realm", "realm_name", "shared_keycloak"]
+__all__ = [
+    "KeycloakAdmin", "Ref", "envs", "make_realm", "open_realm", "realm_name", "shared_keycloak", "throwaway_realm",
+]
