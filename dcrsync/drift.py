@@ -59,6 +59,8 @@ class DriftReport:
     undeclared: list[UndeclaredClient] = field(default_factory=list)
     #: managed clients whose record has no server representation yet (applied by an older dcrsync)
     unobserved: int = 0
+    #: the `--env` the report is for (None: the project's only one)
+    environment: str | None = None
 
     @property
     def drifted(self) -> bool:
@@ -72,6 +74,7 @@ class DriftReport:
         return {
             "version": 1,
             "server": self.server,
+            "environment": self.environment,
             "checked": self.checked,
             "drift": len(self.clients),
             "pending": self.pending,

@@ -528,6 +528,28 @@ def test_drift_opens_updates_and_closes_one_issue(stub: GitHubStub, gh_env, tmp_
     assert stub.issues[number]["state"] == "closed"
 
 
+def test_each_environment_keeps_its_own_drift_issue(stub: GitHubStub, gh_env, tmp_path: Path):
+    """A nightly matrix over staging and production: one issue each, and one closing leaves the other."""
+    bodies = {}
+    for env in ("staging", "production"):
+        report = drift_report()
+        report.environment = env
+        bodies[env] = tmp_path / f"{env}.md"
+        bodies[env].write_text(render_drift.markdown(report))
+        assert bodies[env].read_text().startswith(f"<!-- dcrsync-drift {env} -->\n### dcrsync drift: `{env}`")
+        assert run("github", "drift-issue", "--body-file", str(bodies[env]), "--drifted").output.startswith("Opened")
+    ours = {i["title"]: n for n, i in stub.issues.items() if "pull_request" not in i}
+    assert set(ours) == {"dcrsync: clients changed on the server outside dcrsync (staging)",
+                         "dcrsync: clients changed on the server outside dcrsync (production)"}
+    clean = clean_report()
+    clean.environment = "staging"
+    bodies["staging"].write_text(render_drift.markdown(clean))
+    assert run("github", "drift-issue", "--body-file", str(bodies["staging"]), "--clean").output.startswith("Closed")
+    states = {title: stub.issues[n]["state"] for title, n in ours.items()}
+    assert sorted(states.values()) == ["closed", "open"]
+    assert states["dcrsync: clients changed on the server outside dcrsync (production)"] == "open"
+
+
 def test_failed_drift_run_leaves_the_issue_alone(stub: GitHubStub, gh_env, tmp_path: Path):
     body = tmp_path / "drift.md"
     body.write_text(render_drift.markdown(drift_report()))

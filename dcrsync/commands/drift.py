@@ -39,6 +39,7 @@ def drift(config_path, env_name, fmt, fail_on_undeclared, parallelism) -> None:
         lists=backend.lists, server={"kind": backend.family, "url": backend.url}, unreadable=fetched.unreadable,
         read=backend.live_of,
     )
+    report.environment = project.config.environment
     for warning in state.warnings:
         click.echo(f"warning: {warning}", err=True)
     click.echo(render(report, fmt), nl=False)

@@ -17,6 +17,7 @@ from dcrsync.github import GitHub, repo_from_env
 from dcrsync.github_sync import DRIFT_LABEL, DRIFT_TITLE, sync_drift_issue, upsert_comment
 from dcrsync.plan import Plan
 from dcrsync.render import markdown as render_markdown
+from dcrsync.render.drift import environment_of
 from dcrsync.render.formats import Options, render
 
 
@@ -152,6 +153,9 @@ def drift_issue(body_file, exit_code, drifted, title, label, repo, marker) -> No
             )
         drifted = exit_code == 2
     body = _read_body(body_file)
+    env = environment_of(marker or body.split("\n", 1)[0])
+    if env and title == DRIFT_TITLE:  # one issue per environment: say which in its title too
+        title = f"{DRIFT_TITLE} ({env})"
     repo = repo_from_env(os.environ, repo)
     with GitHub.from_env() as gh:
         done, number = sync_drift_issue(gh, repo, body, bool(drifted), title, label, marker)

@@ -5,6 +5,7 @@ Declared drift first; then, apart, the undeclared changes (informational)."""
 from __future__ import annotations
 
 import html
+import re
 from typing import Any
 
 from dcrsync.describe import describe as described
@@ -16,6 +17,19 @@ from dcrsync.render.values import cell, show
 from dcrsync.undeclared import UndeclaredChange
 
 MARKER = "<!-- dcrsync-drift -->"
+
+
+def marker(environment: str | None = None) -> str:
+    """The hidden first line that finds our issue: one per environment, as the plan comment's."""
+    if not environment:
+        return MARKER
+    return f"<!-- dcrsync-drift {re.sub(r'[^A-Za-z0-9_.-]', '_', environment)} -->"
+
+
+def environment_of(body_marker: str) -> str | None:
+    """The environment a drift issue's marker names, or None."""
+    m = re.fullmatch(r"<!-- dcrsync-drift (\S+) -->", body_marker.strip())
+    return m.group(1) if m else None
 LIMIT = budget.LIMIT
 UNDECLARED_HEADING = "#### Undeclared fields changed (informational)\n\nFields the YAML does not declare.\n\n"
 
@@ -146,7 +160,11 @@ def _undeclared(u: UndeclaredClient) -> str:
 def markdown(report: DriftReport, limit: int = LIMIT) -> str:
     """The drift issue's body: which clients drifted, then each one's fields, then the undeclared
     changes; under `limit` (`render.budget`): the clients that do not fit are counted in one line."""
-    head = f"{MARKER}\n### dcrsync drift\n\n`{report.server.get('kind')}` at `{report.server.get('url')}`\n\n"
+    env = f": `{report.environment}`" if report.environment else ""
+    head = (
+        f"{marker(report.environment)}\n### dcrsync drift{env}\n\n"
+        f"`{report.server.get('kind')}` at `{report.server.get('url')}`\n\n"
+    )
     note = unobserved_note(report)
     tail = summary_line(report) + "\n" + (f"\n_{note}_\n" if note else "")
     groups = [
