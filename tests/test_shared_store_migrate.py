@@ -56,6 +56,22 @@ def test_migrate_round_trip_file_postgres_s3_file(hydra_project, hydra, postgres
     assert p.run("plan", "--detailed-exitcode").exit_code == 0
 
 
+def test_migrate_into_a_chosen_schema_and_state_name(hydra_project, hydra, postgres):
+    """`?schema=` and `?name=` on the DSN choose where the copy goes, as `state:` would."""
+    p = hydra_project
+    _clients(p, 2)
+    assert p.run_sub("apply", "--auto-approve").returncode == 0
+    before = _converged(p, hydra, 2)
+    out = p.run_sub("state", "migrate", "--to", postgres.dsn + "?schema=team_a&name=staging")
+    assert out.returncode == 0, out.stderr
+    assert "(schema team_a, state staging)" in out.stdout
+    with psycopg.connect(postgres.dsn) as c:
+        assert c.execute("SELECT name FROM team_a.states").fetchall() == [("staging",)]
+    p.set_config(state={"kind": "postgres", "dsn": postgres.dsn, "schema": "team_a", "name": "staging"})
+    p.kind, p.server = "postgres", postgres
+    assert _converged(p, hydra, 2) == before
+
+
 def test_a_store_whose_extra_is_missing_says_which_pip_install(hydra_project, monkeypatch):
     # a fake for a fault the test machine cannot have (psycopg is installed): hide the module
     monkeypatch.setitem(__import__("sys").modules, "psycopg", None)

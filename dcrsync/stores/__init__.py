@@ -48,9 +48,21 @@ def open_store(config: Config) -> StateStore:
     raise ConfigError(f"{config.path}: `state:` names an unknown store kind {kind!r}; use postgres or s3")
 
 
+def _dcrsync_params(dsn: str) -> dict[str, object]:
+    """`dsn` without dcrsync's own query parameters (`schema`, `name`), which libpq would refuse, and those."""
+    from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+    parts = urlsplit(dsn)
+    query = parse_qsl(parts.query, keep_blank_values=True)
+    ours = {k: v for k, v in query if k in ("schema", "name")}
+    rest = urlencode([(k, v) for k, v in query if k not in ours])
+    return {"dsn": urlunsplit(parts._replace(query=rest)), **ours}
+
+
 def open_store_spec(spec: str, config: Config) -> StateStore:
     """A store named on the command line (`state migrate --to`): a path, `postgres://…` /
-    `postgresql://…` (schema from `?schema=` is not parsed: the default `dcrsync`), or
+    `postgresql://…` (dcrsync's own `?schema=` and `?name=` choose the schema and the state's name,
+    as `state:` does; the other parameters are libpq's), or
     `s3://bucket/prefix` (endpoint, region and keys from the environment: DCRSYNC_S3_ENDPOINT,
     AWS_REGION, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY)."""
     import dataclasses
@@ -58,7 +70,7 @@ def open_store_spec(spec: str, config: Config) -> StateStore:
     from pathlib import Path
 
     if spec.startswith(("postgres://", "postgresql://")):
-        settings: dict[str, object] = {"kind": "postgres", "dsn": spec}
+        settings: dict[str, object] = {"kind": "postgres", **_dcrsync_params(spec)}
     elif spec.startswith("s3://"):
         bucket, _, prefix = spec.removeprefix("s3://").partition("/")
         endpoint = os.environ.get("DCRSYNC_S3_ENDPOINT") or os.environ.get("AWS_ENDPOINT_URL")
