@@ -22,27 +22,6 @@ pytestmark = pytest.mark.hydra
 N = 400  # enough that the apply is still creating when the next group commit (≤ 1 s) finds the store gone
 
 
-def _pg_down(pg) -> None:
-    os.kill(pg.pid, signal.SIGINT)  # a fast shutdown, as `pg_ctl stop -m fast`
-    end = time.monotonic() + 30
-    while pg.alive() and time.monotonic() < end:
-        time.sleep(0.05)
-    assert not pg.alive()
-
-
-def _pg_up(pg) -> None:
-    """Start the same cluster again on its port (the launcher has no restart; this uses its parts)."""
-    from tests.servers import postgres as launcher
-
-    settings = {**launcher.SERVER_SETTINGS, "port": str(pg.port), "unix_socket_directories": str(pg.socket_dir)}
-    options = " ".join(f"-c {k}={v}" for k, v in settings.items())
-    pg._runner.run([pg.bindir / "pg_ctl", "start", "-D", pg.data_dir, "-l", pg.log_path, "-w", "-o", options],
-                   "pg_ctl start", timeout=90)
-    launcher._live.pop(pg.pid, None)
-    pg.pid = launcher._postmaster_pid(pg.data_dir)
-    launcher._live[pg.pid] = pg
-
-
 def _local_journal(root: Path) -> list[dict]:
     from dcrsync.sops import Sops
     from dcrsync.store import Journal
@@ -92,7 +71,7 @@ def test_store_stopped_mid_apply_keeps_secrets_locally_then_replays(kind, hydra_
             time.sleep(0.01)
         assert reached, log.read_text()
         if kind == "postgres":
-            _pg_down(server)
+            server.interrupt()
         else:  # at once, as a crashed or unplugged server (a graceful stop lets in-flight requests finish)
             os.killpg(server.process.popen.pid, signal.SIGKILL)
             server.stop()
@@ -108,7 +87,7 @@ def test_store_stopped_mid_apply_keeps_secrets_locally_then_replays(kind, hydra_
         assert kept, "no secret was kept in the local journal"
 
         if kind == "postgres":
-            _pg_up(server)
+            server.start_again()
         else:
             server = start_minio(tmp_path / "s3")  # the same data folder, a new port
             monkeypatch.setenv("DCRSYNC_S3_ENDPOINT", server.endpoint)

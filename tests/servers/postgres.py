@@ -162,6 +162,26 @@ class PostgresInstance:
             return stat.rsplit(")", 1)[1].split()[0] != "Z"
         return True
 
+    def interrupt(self, timeout: float = 30.0) -> None:
+        """An outage: the server shuts down fast (as `pg_ctl stop -m fast`), its data kept for
+        `start_again`. Raises if it is still up after `timeout`."""
+        os.kill(self.pid, signal.SIGINT)
+        end = time.monotonic() + timeout
+        while self.alive() and time.monotonic() < end:
+            time.sleep(0.05)
+        if self.alive():
+            raise RuntimeError(f"PostgreSQL (pid {self.pid}) did not shut down in {timeout:.0f} s; see {self.log_path}")
+
+    def start_again(self) -> None:
+        """The same cluster up again on its port, after `interrupt`."""
+        settings = {**SERVER_SETTINGS, "port": str(self.port), "unix_socket_directories": str(self.socket_dir)}
+        options = " ".join(f"-c {k}={v}" for k, v in settings.items())
+        self._runner.run([self.bindir / "pg_ctl", "start", "-D", self.data_dir, "-l", self.log_path, "-w",
+                          "-o", options], "pg_ctl start", timeout=90)
+        _live.pop(self.pid, None)
+        self.pid = _postmaster_pid(self.data_dir)
+        _live[self.pid] = self
+
     def stop(self, timeout: float = 30.0) -> None:
         """Fast shutdown (what `pg_ctl stop -m fast` does: SIGINT to the postmaster's PID),
         SIGKILL if it is still there after `timeout`; then the cluster directory goes."""
