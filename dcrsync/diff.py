@@ -26,13 +26,13 @@ from typing import Any
 
 from dcrsync.describe import describe
 from dcrsync.errors import PlanError
-from dcrsync.families import BLOCKS, flatten_block
 from dcrsync.model import (
     NOT_VERIFIED,
     SOFTWARE_STATEMENT,
     ClientSpec,
     LiveClient,
     fingerprint,
+    flat_paths,
     shown,
     uses_secret,
 )
@@ -428,13 +428,8 @@ def _rename_hints(inp: Inputs, out: Outcome) -> None:
 
 
 def _normalised(payload: dict[str, Any], normalise: Normalise) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in payload.items():
-        if key in BLOCKS and isinstance(value, dict):
-            out.update({path: normalise(path, v) for path, v in flatten_block(key, value).items()})
-        else:
-            out[key] = normalise(key, value)
-    return out
+    """A saved or planned `desired` as the state records it (flat paths, normalised values)."""
+    return {path: normalise(path, v) for path, v in flat_paths(payload).items()}
 
 
 def check_one_change_per_client(changes: Sequence[Change]) -> None:

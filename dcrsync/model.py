@@ -76,13 +76,7 @@ class ClientSpec:
     def declared(self) -> dict[str, Any]:
         """Every declared field as a flat path -> value mapping (family blocks prefixed, and each key
         of `extensions:` compared on its own as `extensions.KEY`)."""
-        out = dict(self.fields)
-        ext = out.pop(EXTENSIONS, None)
-        if isinstance(ext, dict):
-            out.update({f"{EXTENSIONS}.{k}": v for k, v in ext.items()})
-        for name, block in self.blocks.items():
-            out.update(flatten_block(name, block))
-        return out
+        return flat_paths({**self.fields, **self.blocks})
 
     def block(self, name: str) -> dict[str, Any]:
         """The family block `name` (`hydra:`, `keycloak:`) as written, or {} when the file has none."""
@@ -98,6 +92,20 @@ class ClientSpec:
         """Where item `index` of the list at `path` is written (the field itself if unknown)."""
         items = self.item_locations.get(path, ())
         return items[index] if 0 <= index < len(items) else self.where(path)
+
+
+def flat_paths(payload: dict[str, Any]) -> dict[str, Any]:
+    """Declared fields as written in a file (or a saved plan's `desired`) as flat paths: each family
+    block's keys as `BLOCK.KEY`, each key of `extensions:` as `extensions.KEY`; `client_id` left out."""
+    out: dict[str, Any] = {}
+    for key, value in payload.items():
+        if key in BLOCKS and isinstance(value, dict):
+            out.update(flatten_block(key, value))
+        elif key == EXTENSIONS and isinstance(value, dict):
+            out.update({f"{EXTENSIONS}.{k}": v for k, v in value.items()})
+        elif key != "client_id":
+            out[key] = value
+    return out
 
 
 @dataclass

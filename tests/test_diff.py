@@ -173,6 +173,14 @@ def test_unrecognisable_rename_is_create_and_delete_with_a_hint():
     assert any("looks like a rename of svc-1" in w and "client_id: id1" in w for w in out.warnings)
 
 
+def test_a_rename_hint_sees_through_extensions_and_blocks():
+    fields = {"client_name": "A", "extensions": {"tenant": "t1"}, "hydra": {"audience": ["b", "a"]}}
+    old = spec("svc-1", **fields)
+    st = State(clients={"svc-1": record("svc-1", "id1", old)})
+    out = run([spec("billing", **fields)], [live("id1", "svc-1", client_name="A")], st, prune=True)
+    assert any("looks like a rename of svc-1" in w for w in out.warnings), out.warnings
+
+
 def test_two_files_claiming_one_client_is_refused_by_the_invariant():
     import pytest
 
