@@ -37,6 +37,7 @@ SINGLE_VALUES: dict[str, str] = {
     "request_object_encryption_enc": "request_object_encryption_enc_values_supported",
     "authorization_signed_response_alg": "authorization_signing_alg_values_supported",
     "introspection_signed_response_alg": "introspection_signing_alg_values_supported",
+    "subject_type": "subject_types_supported",
 }
 #: list fields: each item must be listed (response types compare as sets of words)
 LIST_VALUES: dict[str, str] = {

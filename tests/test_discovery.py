@@ -58,6 +58,13 @@ def test_each_unsupported_value_at_its_line(root: Path) -> None:
     ]
 
 
+def test_subject_type_is_checked_against_what_the_server_lists(root: Path) -> None:
+    text = "name: a\nredirect_uris: [https://a.example.com/cb]\nsubject_type: pairwise\n"
+    meta = {**META, "subject_types_supported": ["public"]}
+    assert found(root, text, meta) == [("error", "c.yaml:3:15", "the server does not support subject_type `pairwise`")]
+    assert found(root, text, {**META, "subject_types_supported": ["public", "pairwise"]}) == []
+
+
 def test_lists_the_server_does_not_publish_are_not_checked(root: Path) -> None:
     text = "name: a\ngrant_types: [client_credentials]\nresponse_types: []\ntoken_endpoint_auth_method: tls_client_auth\n"
     text += "tls_client_auth_subject_dn: CN=a\n"
