@@ -145,7 +145,13 @@ def test_dead_token_is_one_clear_line(project, env):
 
 def test_rfc7591_error_shows_description_and_location(project, env):
     p = project
-    bad = dict(service(env, "Bad"), subject_type="pairwise")  # neither server is set up for pairwise
+    if env.label.startswith("oidc-provider"):
+        # a scope it does not offer: its metadata lists scopes, so plan only warns (servers may leave
+        # scopes out); the server refuses at registration. (A pairwise subject_type is caught earlier,
+        # at plan, against its subject_types_supported.)
+        bad = dict(service(env, "Bad"), scope="openid not-offered-here")
+    else:
+        bad = dict(service(env, "Bad"), subject_type="pairwise")  # Hydra publishes no metadata here
     path = p.write_client("bad", bad)
     r = p.run_sub("apply", "--auto-approve")
     assert r.returncode == 1, r.stdout + r.stderr
@@ -155,11 +161,24 @@ def test_rfc7591_error_shows_description_and_location(project, env):
     assert "invalid_client_metadata" in line and "HTTP 400" in line, line
     assert "create bad" in line
     if env.label.startswith("oidc-provider"):
-        assert "subject_type must be 'public'" in line, line  # the server's error_description
+        assert "scope must only contain Authorization Server supported scope values" in line, line
     # the server answered: nothing was created, so no "orphan may exist" warning follows
     assert "bad" not in (p.state_doc().get("clients") or {}) if p.state.exists() else True
     again = p.run("plan")
     assert again.exit_code == 0 and "orphan" not in again.output, again.output
+
+
+def test_a_subject_type_the_server_does_not_list_stops_the_plan_at_its_line(project, env):
+    if not env.label.startswith("oidc-provider"):
+        pytest.skip("only oidc-provider publishes its metadata in this suite")
+    p = project
+    path = p.write_client("pw", dict(service(env, "Pw"), subject_type="pairwise"))
+    r = p.run_sub("apply", "--auto-approve")
+    assert r.returncode == 1 and "Traceback" not in r.stderr, r.stdout + r.stderr
+    (line,) = [ln for ln in r.stderr.splitlines() if ln.startswith("error:")]
+    assert f"{path.relative_to(p.root)}:" in line and "does not support subject_type `pairwise`" in line, line
+    assert "public" in line  # what it does list
+    assert not p.state.exists() or "pw" not in (p.state_doc().get("clients") or {})
 
 
 # --- crash safety on a server that chooses client ids ----------------------------------------
