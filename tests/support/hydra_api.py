@@ -2,7 +2,23 @@
 
 from __future__ import annotations
 
+import time
+
 import httpx
+
+
+def _get_page(url: str, params: dict) -> httpx.Response:
+    """One list page. Tests poll Hydra while dcrsync writes to it at full speed; its SQLite database
+    then answers a read with a 400/500 "concurrent update" now and then (dcrsync's backend retries
+    those too): read again, and say what Hydra answered if it keeps failing."""
+    for attempt in range(8):
+        r = httpx.get(url, params=params, timeout=30)
+        if r.is_success or r.status_code not in (400, 500) or attempt == 7:
+            break
+        time.sleep(0.1 * (attempt + 1))
+    if not r.is_success:
+        raise AssertionError(f"Hydra answered {r.status_code} to a list: {r.text[:500]}")
+    return r
 
 
 def all_clients(admin_url: str, **filters: str) -> list[dict]:
@@ -11,8 +27,7 @@ def all_clients(admin_url: str, **filters: str) -> list[dict]:
     token = None
     while True:
         params = {"page_size": 500, **filters, **({"page_token": token} if token else {})}
-        r = httpx.get(f"{admin_url}/admin/clients", params=params, timeout=30)
-        r.raise_for_status()
+        r = _get_page(f"{admin_url}/admin/clients", params)
         page = r.json()
         out.extend(page)
         nxt = r.links.get("next", {}).get("url")
