@@ -12,7 +12,13 @@ from dcrsync.backends.keycloak import KeycloakBackend
 from dcrsync.errors import BackendError
 from dcrsync.model import ClientSpec, Location
 from tests.harness.base import Ref
-from tests.harness.keycloak import REALM_DEFAULT_CLIENTS, envs, make_realm, realm_name, shared_keycloak
+from tests.harness.keycloak import (
+    REALM_DEFAULT_CLIENTS,
+    envs,
+    project_in_realm,
+    shared_keycloak,
+    throwaway_realm,
+)
 from tests.support import clients
 from tests.support.project import make_project
 
@@ -59,18 +65,13 @@ def keycloak():
 @pytest.fixture(scope="module")
 def realm(keycloak):
     """One realm for the module (creating one costs 2-5 s): tests tell their clients apart by owner."""
-    admin, server = make_realm(keycloak, realm_name("t"))
-    yield admin, server
-    admin.drop_realm()
+    with throwaway_realm("t") as made:
+        yield made
 
 
 @pytest.fixture
 def kc_project(tmp_path, realm, age_key, request):
-    admin, server = realm
-    owner = "t-" + request.node.name.replace("_", "-")[:40]
-    project = make_project(tmp_path / "proj", server, age_key, owner)
-    project.admin = admin  # type: ignore[attr-defined]
-    return project
+    return project_in_realm(tmp_path / "proj", realm, age_key, "t-" + request.node.name.replace("_", "-")[:40])
 
 
 

@@ -10,8 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.harness.keycloak import ADMIN_CLIENT, throwaway_realm
-from tests.support.project import make_project
+from tests.harness.keycloak import ADMIN_CLIENT, project_in_realm, throwaway_realm
 
 SERVICE = {"client_name": "Reports job", "grant_types": ["client_credentials"], "scope": "openid"}
 #: what the realm's default client scopes put in a client_credentials token
@@ -36,11 +35,7 @@ def _grant_user_roles(admin) -> None:
 
 @pytest.fixture
 def kc_project(tmp_path, realm, age_key, request):
-    admin, server = realm
-    owner = "a-" + request.node.name.replace("_", "-")[:40]
-    project = make_project(tmp_path / "proj", server, age_key, owner)
-    project.admin = admin  # type: ignore[attr-defined]
-    return project
+    return project_in_realm(tmp_path / "proj", realm, age_key, "a-" + request.node.name.replace("_", "-")[:40])
 
 
 

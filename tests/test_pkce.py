@@ -111,9 +111,10 @@ def realm():
 
 @pytest.fixture
 def kc_project(tmp_path, realm, age_key, request):
-    admin, server = realm
-    project = make_project(tmp_path / "proj", server, age_key, "p-" + request.node.name.replace("_", "-")[:40])
-    project.admin = admin  # type: ignore[attr-defined]
+    from tests.harness.keycloak import project_in_realm
+
+    server = realm[1]
+    project = project_in_realm(tmp_path / "proj", realm, age_key, "p-" + request.node.name.replace("_", "-")[:40])
     project.auth_url = f"{server['url']}/realms/{server['realm']}/protocol/openid-connect/auth"  # type: ignore[attr-defined]
     return project
 

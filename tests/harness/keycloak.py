@@ -268,6 +268,16 @@ def throwaway_realm(prefix: str, *, readable_ids: bool = False) -> Iterator[tupl
         admin.drop_realm()
 
 
+def project_in_realm(root: Path, realm: tuple[KeycloakAdmin, dict[str, Any]], age_key: Any, owner: str) -> Any:
+    """A dcrsync project on `realm` (from `throwaway_realm`), its admin handle as `.admin`."""
+    from tests.support.project import make_project
+
+    admin, server = realm
+    project = make_project(root, server, age_key, owner)
+    project.admin = admin
+    return project
+
+
 def realm_name(prefix: str = "r") -> str:
     return f"{prefix}-{secrets.token_hex(4)}"
 
@@ -295,5 +305,6 @@ def envs() -> list[tuple[str, Callable[[], contextlib.AbstractContextManager[Bac
 
 
 __all__ = [
-    "KeycloakAdmin", "Ref", "envs", "make_realm", "open_realm", "realm_name", "shared_keycloak", "throwaway_realm",
+    "KeycloakAdmin", "Ref", "envs", "make_realm", "open_realm", "project_in_realm", "realm_name", "shared_keycloak",
+    "throwaway_realm",
 ]
