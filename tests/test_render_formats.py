@@ -65,6 +65,7 @@ EXPECTED = {
     ("diagnostics", "text"): "clients/web.yaml:3:5: error[schema]: redirect_uris: not a list",
     ("state", "text"): "new\t-\t-  (create pending)\nweb\tid-web\t2025-01-02T03:04:05Z\n",
     ("diagnostics", "github"): "::error file=clients/web.yaml,line=3,col=5,title=dcrsync schema::redirect_uris: not a list",
+    ("diagnostics", "sarif"): '"uri": "clients/web.yaml"',
 }
 PAIRS = [(kind, fmt) for kind, table in FORMATS.items() for fmt in table]
 
@@ -123,7 +124,7 @@ def test_format_option_follows_the_table():
     def command(fmt):  # pragma: no cover - only its option is looked at
         return fmt
 
-    assert list(command.__click_params__[0].type.choices) == ["text", "json", "github"]
+    assert list(command.__click_params__[0].type.choices) == ["text", "json", "github", "sarif"]
 
 
 @pytest.mark.parametrize("args", [["validate", "--format", "markdown"], ["plan", "--format", "github"]])

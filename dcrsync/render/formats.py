@@ -17,7 +17,7 @@ import click
 from dcrsync.drift import DriftReport
 from dcrsync.errors import DcrsyncError
 from dcrsync.plan import Plan
-from dcrsync.render import diagnostics, drift, markdown, statelist, text
+from dcrsync.render import diagnostics, drift, markdown, sarif, statelist, text
 from dcrsync.render.diagnostics import Findings
 from dcrsync.state import State
 
@@ -70,18 +70,24 @@ def _findings_text(f: Findings, o: Options) -> str:
 
 
 def _findings_json(f: Findings, o: Options) -> str:
-    return diagnostics.render_json(f.diagnostics, f.summary, strict=f.strict, suppressed=f.suppressed) + "\n"
+    return diagnostics.render_json(
+        f.diagnostics, f.summary, strict=f.strict, suppressed=f.suppressed, declared=f.declared, context=f.context
+    ) + "\n"
 
 
 def _findings_github(f: Findings, o: Options) -> str:
     return diagnostics.render_github(f.diagnostics, f.summary) + "\n"
 
 
+def _findings_sarif(f: Findings, o: Options) -> str:
+    return sarif.render(f) + "\n"  # SARIF 2.1.0, for GitHub code scanning
+
+
 #: kind -> format -> renderer; the first format of a kind is its default
 FORMATS: dict[str, dict[str, Renderer]] = {
     "plan": {"text": _plan_text, "markdown": _plan_markdown, "json": _plan_json},
     "drift": {"text": _drift_text, "markdown": _drift_markdown, "json": _drift_json},
-    "diagnostics": {"text": _findings_text, "json": _findings_json, "github": _findings_github},
+    "diagnostics": {"text": _findings_text, "json": _findings_json, "github": _findings_github, "sarif": _findings_sarif},
     "state": {"text": lambda st, o: statelist.text(st), "json": lambda st, o: statelist.as_json(st)},
 }
 #: the class of each kind's objects
