@@ -153,13 +153,17 @@ def _item_locations(file: str, node: SequenceNode) -> list[Location]:
     return [node_location(file, n) for n in node.value]
 
 
-def _nested_items(file: str, path: str, node: MappingNode, items: dict[str, list[Location]]) -> None:
-    """Item locations of every list under a mapping, by dotted path (`keycloak.serviceAccountRoles.realm`)."""
+def _nested_items(
+    file: str, path: str, node: MappingNode, items: dict[str, list[Location]], fields: dict[str, Location]
+) -> None:
+    """Item locations of every list under a mapping, by dotted path (`keycloak.serviceAccountRoles.realm`),
+    and where each value under it is written (`keycloak.attributes.access.token.lifespan`)."""
     for sub, (_, sub_node) in mapping_pairs(node).items():
+        fields[f"{path}.{sub}"] = node_location(file, sub_node)
         if isinstance(sub_node, SequenceNode):
             items[f"{path}.{sub}"] = _item_locations(file, sub_node)
         elif isinstance(sub_node, MappingNode):
-            _nested_items(file, f"{path}.{sub}", sub_node, items)
+            _nested_items(file, f"{path}.{sub}", sub_node, items, fields)
 
 
 def _locations(
@@ -176,7 +180,7 @@ def _locations(
             for sub, (key_node, _) in mapping_pairs(value_node).items():
                 fields[f"{EXTENSIONS}.{sub}"] = node_location(file, key_node)
         elif key in BLOCKS and isinstance(value_node, MappingNode):
-            _nested_items(file, key, value_node, items)
+            _nested_items(file, key, value_node, items, fields)
     return fields, items
 
 

@@ -442,7 +442,7 @@ def test_require_pkce_false_wins_over_the_keycloak_attribute(root: Path) -> None
 def test_require_pkce_and_the_keycloak_attribute_together_is_dcr013(root: Path) -> None:
     found = family_findings(root, SPA + "require_pkce: true\n" + KC_PKCE.format("S256"), "keycloak")
     assert found == [
-        "c.yaml:6:3: error[DCR013]: Keycloak cannot hold `keycloak.attributes.pkce.code.challenge.method`: is also "
+        "c.yaml:7:33: error[DCR013]: Keycloak cannot hold `keycloak.attributes.pkce.code.challenge.method`: is also "
         "set by a portable field declared here: keep one"
     ]
 
