@@ -289,6 +289,12 @@ def load_config(
     config = _build(path, env_name, resolved, variables)
     config.server_unset = tuple(unset)
     config.store_unset = tuple(store_unset)
+    _guardrails(config, resolved, doc)
+    return config
+
+
+def _guardrails(config: Config, resolved: dict[str, Any], doc: Document) -> None:
+    """`lint:` (profile, ignores, what the server does by itself) and `policy:` into the config."""
     lint = resolved.get("lint") or {}
     config.lint_ignore = {
         rule: Ignore(reason, doc.key_loc(("lint", "ignore", rule))) for rule, reason in (lint.get("ignore") or {}).items()
@@ -296,8 +302,7 @@ def load_config(
     config.lint_profile = str(lint.get("profile", "baseline"))
     config.refresh_token_rotation = lint.get("refresh_token_rotation")
     if resolved.get("policy"):
-        config.policy_path = path.parent / str(resolved["policy"])
-    return config
+        config.policy_path = config.base_dir / str(resolved["policy"])
 
 
 class _MergedView:
