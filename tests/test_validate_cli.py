@@ -114,6 +114,7 @@ def test_json_format(root: Path) -> None:
         "profile": "baseline",
         "server_kind": None,
         "environment": None,
+        "refresh_token_rotation": None,
         "policy": None,
         "valid": False,
         "clients": 2,

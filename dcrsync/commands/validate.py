@@ -39,6 +39,7 @@ def _context(config: Config) -> dict[str, Any]:
         "profile": config.lint_profile,
         "server_kind": config.family if config.family in FAMILIES else None,
         "environment": config.environment,
+        "refresh_token_rotation": config.refresh_token_rotation,
         "policy": summary(policy, today()) if policy is not None else None,
     }
 
