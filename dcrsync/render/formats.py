@@ -1,6 +1,7 @@
 """One renderer shape for everything dcrsync prints: `render(obj, fmt, options) -> str`.
 
-`FORMATS` holds, for each kind of object (a plan, a drift report, validate's findings, the state's list), its table
+`FORMATS` holds, for each kind of object (a plan, a drift report, validate's findings, the state's list, an
+audit), its table
 `format -> renderer(obj, options)`. A command calls `render(obj, fmt)` instead of choosing a
 renderer itself, and takes its `--format` choices from the same table (`format_option`), so the
 two cannot disagree. A format a kind does not have is one line (`UnknownFormat`, exit 1).
@@ -14,10 +15,11 @@ from typing import Any
 
 import click
 
+from dcrsync.audit.report import AuditReport
 from dcrsync.drift import DriftReport
 from dcrsync.errors import DcrsyncError
 from dcrsync.plan import Plan
-from dcrsync.render import diagnostics, drift, markdown, sarif, statelist, text
+from dcrsync.render import audit, diagnostics, drift, markdown, sarif, statelist, text
 from dcrsync.render.diagnostics import Findings
 from dcrsync.state import State
 
@@ -89,12 +91,17 @@ FORMATS: dict[str, dict[str, Renderer]] = {
     "drift": {"text": _drift_text, "markdown": _drift_markdown, "json": _drift_json},
     "diagnostics": {"text": _findings_text, "json": _findings_json, "github": _findings_github, "sarif": _findings_sarif},
     "state": {"text": lambda st, o: statelist.text(st), "json": lambda st, o: statelist.as_json(st)},
+    "audit": {
+        "text": lambda r, o: audit.text(r), "json": lambda r, o: r.to_json(), "markdown": lambda r, o: audit.markdown(r),
+    },
 }
 #: the class of each kind's objects
-KINDS: dict[type, str] = {Plan: "plan", DriftReport: "drift", Findings: "diagnostics", State: "state"}
+KINDS: dict[type, str] = {
+    Plan: "plan", DriftReport: "drift", Findings: "diagnostics", State: "state", AuditReport: "audit",
+}
 
 
-def render(obj: Plan | DriftReport | Findings | State, fmt: str, options: Options | None = None) -> str:
+def render(obj: Plan | DriftReport | Findings | State | AuditReport, fmt: str, options: Options | None = None) -> str:
     """`obj` in format `fmt`, ending with a newline; `UnknownFormat` when its kind has no such format."""
     kind = KINDS[type(obj)]
     renderer = FORMATS[kind].get(fmt)
