@@ -85,19 +85,6 @@ class Selector:
             return False
         return not self.clients or any(fnmatchcase(s.name, p) for p in self.clients)
 
-    def describe(self) -> str:
-        """`environment production, labels team=billing`: what the rule selects, for messages."""
-        parts = []
-        if self.environment:
-            parts.append(f"environment {'/'.join(self.environment)}")
-        for k, values in self.labels.items():
-            parts.append(f"label {k}={'/'.join(values)}")
-        if self.grant:
-            parts.append(f"grant {'/'.join(self.grant)}")
-        if self.clients:
-            parts.append(f"clients {', '.join(self.clients)}")
-        return ", ".join(parts) or "every client"
-
 
 @dataclass(frozen=True)
 class Scope:
