@@ -23,6 +23,7 @@ COMMANDS: dict[str, str] = {
     "rotate-secret": "dcrsync.commands.adopt:rotate_secret",
     "state": "dcrsync.commands.state:state",
     "github": "dcrsync.commands.github:github",
+    "audit": "dcrsync.commands.audit:audit",
 }
 
 

@@ -54,6 +54,11 @@ class Config:
     vars: dict[str, str] = field(default_factory=dict)
     environment: str | None = None
     lint_ignore: dict[str, Ignore] = field(default_factory=dict)  # `lint: {ignore: {RULE: reason}}`
+    lint_profile: str = "baseline"  # `lint: {profile: baseline|rfc9700}`
+    #: `lint: {refresh_token_rotation: reason}`: how the server rotates refresh tokens, if it does
+    refresh_token_rotation: str | None = None
+    #: `policy:` — the organisation's policy file (absolute), None when the project has none
+    policy_path: Path | None = None
     server_unset: tuple[str, ...] = ()  # "FILE:LINE:COL: environment variable `X` is not set …"
     #: `state:` as a mapping (a shared store: `kind: postgres|s3`, …), None for the sops file;
     #: an unset `${env:X}` in it is named in `store_unset` and fails when the store is opened
@@ -284,11 +289,20 @@ def load_config(
     config = _build(path, env_name, resolved, variables)
     config.server_unset = tuple(unset)
     config.store_unset = tuple(store_unset)
-    config.lint_ignore = {
-        rule: Ignore(reason, doc.key_loc(("lint", "ignore", rule)))
-        for rule, reason in ((resolved.get("lint") or {}).get("ignore") or {}).items()
-    }
+    _guardrails(config, resolved, doc)
     return config
+
+
+def _guardrails(config: Config, resolved: dict[str, Any], doc: Document) -> None:
+    """`lint:` (profile, ignores, what the server does by itself) and `policy:` into the config."""
+    lint = resolved.get("lint") or {}
+    config.lint_ignore = {
+        rule: Ignore(reason, doc.key_loc(("lint", "ignore", rule))) for rule, reason in (lint.get("ignore") or {}).items()
+    }
+    config.lint_profile = str(lint.get("profile", "baseline"))
+    config.refresh_token_rotation = lint.get("refresh_token_rotation")
+    if resolved.get("policy"):
+        config.policy_path = config.base_dir / str(resolved["policy"])
 
 
 class _MergedView:

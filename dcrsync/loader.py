@@ -42,8 +42,9 @@ if TYPE_CHECKING:
 YAML_SUFFIXES = (".yaml", ".yml")
 _GLOB_CHARS = frozenset("*?[")
 _EMPTY: Mapping[str, str] = MappingProxyType({})
-#: keys that are not portable metadata: kept apart in ClientSpec (`lint` is dcrsync's own, never sent)
-_RESERVED = ("name", "client_id", "lint", *BLOCKS)
+#: keys that are not portable metadata: kept apart in ClientSpec (`lint`, `labels` and `description` are
+#: dcrsync's own, never sent)
+_RESERVED = ("name", "client_id", "lint", "labels", "description", *BLOCKS)
 
 
 @dataclass
@@ -152,13 +153,17 @@ def _item_locations(file: str, node: SequenceNode) -> list[Location]:
     return [node_location(file, n) for n in node.value]
 
 
-def _nested_items(file: str, path: str, node: MappingNode, items: dict[str, list[Location]]) -> None:
-    """Item locations of every list under a mapping, by dotted path (`keycloak.serviceAccountRoles.realm`)."""
+def _nested_items(
+    file: str, path: str, node: MappingNode, items: dict[str, list[Location]], fields: dict[str, Location]
+) -> None:
+    """Item locations of every list under a mapping, by dotted path (`keycloak.serviceAccountRoles.realm`),
+    and where each value under it is written (`keycloak.attributes.access.token.lifespan`)."""
     for sub, (_, sub_node) in mapping_pairs(node).items():
+        fields[f"{path}.{sub}"] = node_location(file, sub_node)
         if isinstance(sub_node, SequenceNode):
             items[f"{path}.{sub}"] = _item_locations(file, sub_node)
         elif isinstance(sub_node, MappingNode):
-            _nested_items(file, f"{path}.{sub}", sub_node, items)
+            _nested_items(file, f"{path}.{sub}", sub_node, items, fields)
 
 
 def _locations(
@@ -175,7 +180,7 @@ def _locations(
             for sub, (key_node, _) in mapping_pairs(value_node).items():
                 fields[f"{EXTENSIONS}.{sub}"] = node_location(file, key_node)
         elif key in BLOCKS and isinstance(value_node, MappingNode):
-            _nested_items(file, key, value_node, items)
+            _nested_items(file, key, value_node, items, fields)
     return fields, items
 
 
@@ -201,6 +206,8 @@ def to_client(doc: Document, pairs: dict[str, tuple[Node, Node]] | None = None) 
         field_locations=field_locations,
         item_locations=item_locations,
         lint_ignore=lint_ignores(doc, value.get("lint")) if "lint" in value else {},
+        labels=dict(value.get("labels") or {}),
+        description=value.get("description"),
     )
 
 
@@ -331,12 +338,20 @@ def load_clients(
 
 
 def add_lint(result: LoadResult, config: Config) -> None:
-    """Lint `result`'s clients for the config's server family, with the project's ignores."""
-    from dcrsync.lint import run
+    """Lint `result`'s clients for the config's server family and profile, with the project's ignores;
+    then the organisation's policy (`policy:`), with its exceptions."""
+    from dcrsync.lint import Profile, run
 
-    linted = run(result.clients, config.family, config.lint_ignore)
-    result.diagnostics.extend(linted.diagnostics)
-    result.suppressed.extend(linted.suppressed)
+    profile = Profile(config.lint_profile, config.refresh_token_rotation)
+    linted = run(result.clients, config.family, config.lint_ignore, profile)
+    diagnostics, suppressed = linted.diagnostics, linted.suppressed
+    if config.policy_path is not None:
+        from dcrsync.policy import check_clients
+
+        checked = check_clients(result.clients, config, diagnostics)
+        diagnostics, suppressed = checked.diagnostics, [*suppressed, *checked.suppressed]
+    result.diagnostics.extend(diagnostics)
+    result.suppressed.extend(suppressed)
 
 
 def load_project(config: Config) -> LoadResult:

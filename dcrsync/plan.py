@@ -68,6 +68,9 @@ class Change:
     records_only: bool = False
     #: the ownership marker is (re)written: {"before": {name, owner} | None, "after": {name, owner}}
     marker: dict[str, Any] | None = None
+    #: the client's labels (`labels:` in git, or in the state for a client that left git): what the
+    #: policy's change rules select by, and what OPA reads
+    labels: dict[str, str] | None = None
 
 
 @dataclass
@@ -83,6 +86,8 @@ class Plan:
     environment: str | None = None
     #: what stops an apply before anything is sent (a declared client that exists unmanaged, …)
     conflicts: list[str] = field(default_factory=list)
+    #: the organisation policy the plan was checked against: its file and the exceptions in force
+    policy: dict[str, Any] | None = None
 
     def summary(self) -> dict[str, int]:
         counts = {a: 0 for a in ACTIONS}
@@ -124,6 +129,8 @@ class Plan:
             "conflicts": list(self.conflicts),
             "changes": [_change_dict(c) for c in self.changes],
         }
+        if self.policy is not None:  # plans of projects without a policy read as before
+            body["policy"] = self.policy
         return {"version": PLAN_VERSION, "checksum": checksum(body), **{k: v for k, v in body.items() if k != "version"}}
 
     def to_json(self) -> str:
@@ -154,6 +161,7 @@ class Plan:
                 created_at=data.get("created_at", ""),
                 environment=data.get("environment"),
                 conflicts=list(data.get("conflicts", [])),
+                policy=data.get("policy"),
                 checksum=data["checksum"],
             )
         except (KeyError, TypeError) as exc:

@@ -18,6 +18,7 @@ from dcrsync.loader import load_project
 from dcrsync.model import ClientSpec, Diagnostic, LiveClient, Location, fingerprint
 from dcrsync.ownership import Ownership
 from dcrsync.plan import Change, Plan
+from dcrsync.policy import check_plan
 from dcrsync.sops import Sops
 from dcrsync.state import State, now, record_fingerprint, upsert
 from dcrsync.store import StateStore
@@ -175,6 +176,7 @@ def make_plan(
         environment=project.config.environment,
         conflicts=outcome.conflicts,
     )
+    check_plan(project.config, plan, {s.name: s for s in specs}, state)  # labels; the policy's change rules
     return Planned(plan, outcome, {s.name: s for s in specs}, fetched)
 
 
@@ -279,4 +281,5 @@ def spec_from_change(change: Change) -> ClientSpec:
         location=loc,
         client_id=desired.get("client_id"),
         blocks={name: desired[name] for name in BLOCKS if desired.get(name)},
+        labels=dict(change.labels or {}),
     )

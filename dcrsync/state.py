@@ -91,6 +91,9 @@ class ClientRecord:
     #: the server's whole representation after the last apply (no secrets, nothing volatile):
     #: `drift` names the undeclared fields someone changed since
     observed: dict[str, Any] | None = None
+    #: the client's `labels:` at the last apply: the policy's change rules still see them once the
+    #: client's file is gone
+    labels: dict[str, str] = field(default_factory=dict)
     #: secret keys the state holds encrypted, when it was read without the key (values unknown)
     held: frozenset[str] = frozenset()
 
@@ -112,6 +115,8 @@ class ClientRecord:
             out["observed"] = self.observed
         if self.applied != self.desired:
             out["applied"] = self.applied  # the usual case stores one copy
+        if self.labels:
+            out["labels"] = self.labels
         return out
 
     @classmethod
@@ -258,6 +263,6 @@ def entries_for(
         entries.append(upsert(spec.name, client_id=live.client_id, **secrets_given))
     entries.append(upsert(
         spec.name, client_id=live.client_id, desired=desired, applied=applied, applied_at=now(),
-        pending=None, observed=observed(live),
+        pending=None, observed=observed(live), labels=dict(spec.labels),
     ))
     return entries, warnings

@@ -4,11 +4,12 @@
 #   - the upstream sops binary, built from its Go module into the cache
 #   - Ory Hydra, built from its Go module into the cache
 #   - on request: Keycloak, oidc-provider, PostgreSQL (Debian's package, plus the unprivileged
-#     user it runs as under root) and the MinIO S3 server (built from its Go module)
+#     user it runs as under root), the MinIO S3 server and the Open Policy Agent (both built from
+#     their Go modules)
 # Later runs reuse what is there and take seconds.
 #
 #   DCRSYNC_CACHE   cache root for built servers (default ~/.cache/dcrsync)
-#   BOOTSTRAP_ONLY  space-separated subset of: python sops hydra keycloak oidc-provider postgres s3
+#   BOOTSTRAP_ONLY  space-separated subset of: python sops hydra keycloak oidc-provider postgres s3 opa
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT="$PWD"
@@ -38,4 +39,5 @@ want keycloak && bash scripts/fetch-keycloak.sh >/dev/null
 want oidc-provider && bash scripts/install-oidc-provider.sh >/dev/null
 want postgres && bash scripts/install-postgres.sh >/dev/null
 want s3 && bash scripts/build-minio.sh >/dev/null
+want opa && bash scripts/build-opa.sh >/dev/null
 step "ready ($ROOT)"

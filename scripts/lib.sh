@@ -23,18 +23,18 @@ scratch() {
   trap 'rm -rf "$SCRATCH"' EXIT
 }
 
-# go_install MODULE@VERSION LDFLAGS OUT: `go install` one binary (reproducible: -trimpath) into a
-# scratch folder beside OUT's, check that `OUT --version` runs, then put it at OUT (its folder is
-# replaced). Prefix the call with variables for Go (CGO_ENABLED=0 go_install …).
+# go_install MODULE@VERSION LDFLAGS OUT [CHECK]: `go install` one binary (reproducible: -trimpath)
+# into a scratch folder beside OUT's, check that `OUT CHECK` runs (default --version), then put it at
+# OUT (its folder is replaced). Prefix the call with variables for Go (CGO_ENABLED=0 go_install …).
 go_install() {
-  local pkg=$1 ldflags=$2 out=$3 dir bin
+  local pkg=$1 ldflags=$2 out=$3 check=${4:---version} dir bin
   dir="$(dirname "$out")"
   bin="$(basename "$out")"
   scratch "$(dirname "$dir")" "$(basename "$dir")"
   if ! GOBIN="$SCRATCH" GOFLAGS="${GOFLAGS:-} -trimpath" go install -ldflags "$ldflags" "$pkg"; then
     die "'go install $pkg' failed (see the Go errors above)"
   fi
-  "$SCRATCH/$bin" --version >/dev/null 2>&1 || die "built $bin does not run: $SCRATCH/$bin --version"
+  "$SCRATCH/$bin" "$check" >/dev/null 2>&1 || die "built $bin does not run: $SCRATCH/$bin $check"
   rm -rf "$dir"
   mkdir -p "$dir"
   mv "$SCRATCH/$bin" "$out"

@@ -674,6 +674,7 @@ WORKFLOWS = [
     ROOT / "examples/workflows/apply-on-merge.yml",
     ROOT / "examples/workflows/apply-on-merge-shared-state.yml",
     ROOT / "examples/workflows/nightly-drift.yml",
+    ROOT / "examples/workflows/nightly-audit.yml",
 ]
 
 

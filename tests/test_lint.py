@@ -301,12 +301,12 @@ def test_dcr010_password_grant(root: Path) -> None:
 
 
 def test_rules_table_is_complete() -> None:
-    assert list(RULES) == [f"DCR{n:03d}" for n in range(1, 14)]
+    assert list(RULES) == [f"DCR{n:03d}" for n in range(1, 17)]
     for rule in RULES.values():
         assert rule.severity in ("error", "warning") and rule.summary and rule.why
     table = rules_markdown()
     assert table.count("\n") == len(RULES) + 1
-    assert "| DCR007 | warning |" in table
+    assert "| DCR007 | warning (rfc9700: error) |" in table and "| DCR014 | error (rfc9700 only) |" in table
 
 
 def test_lint_output_is_sorted_by_location(root: Path) -> None:
@@ -442,7 +442,7 @@ def test_require_pkce_false_wins_over_the_keycloak_attribute(root: Path) -> None
 def test_require_pkce_and_the_keycloak_attribute_together_is_dcr013(root: Path) -> None:
     found = family_findings(root, SPA + "require_pkce: true\n" + KC_PKCE.format("S256"), "keycloak")
     assert found == [
-        "c.yaml:6:3: error[DCR013]: Keycloak cannot hold `keycloak.attributes.pkce.code.challenge.method`: is also "
+        "c.yaml:7:33: error[DCR013]: Keycloak cannot hold `keycloak.attributes.pkce.code.challenge.method`: is also "
         "set by a portable field declared here: keep one"
     ]
 
@@ -585,11 +585,11 @@ def test_an_ignore_hides_only_its_rule(root: Path) -> None:
     ("entry", "expected"),
     [
         ("DCR099: because", "c.yaml:6:5: error[schema]: key `DCR099` in `lint.ignore` is not a lint rule that can be "
-         "ignored (DCR001, DCR002, DCR003, DCR004, DCR005, DCR006, DCR007, DCR008, DCR009, DCR010, DCR011, DCR012): "
-         "see the README's lint rules"),
+         "ignored (DCR001, DCR002, DCR003, DCR004, DCR005, DCR006, DCR007, DCR008, DCR009, DCR010, DCR011, DCR012, "
+         "DCR014, DCR015, DCR016): see the README's lint rules"),
         ("DCR013: the server copes", "c.yaml:6:5: error[schema]: key `DCR013` in `lint.ignore` is not a lint rule "
          "that can be ignored (DCR001, DCR002, DCR003, DCR004, DCR005, DCR006, DCR007, DCR008, DCR009, DCR010, "
-         "DCR011, DCR012): see the README's lint rules"),
+         "DCR011, DCR012, DCR014, DCR015, DCR016): see the README's lint rules"),
         ("DCR008: ''", "c.yaml:6:13: error[schema]: `lint.ignore.DCR008` needs the reason the rule does not apply, "
          "as text (e.g. \"PKCE is enforced server-wide\") (got \"\")"),
         ("DCR008: '   '", "c.yaml:6:13: error[schema]: `lint.ignore.DCR008` needs the reason the rule does not "

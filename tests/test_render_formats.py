@@ -8,6 +8,9 @@ import re
 import pytest
 from click.testing import CliRunner
 
+from dcrsync.audit.clients import AuditedClient
+from dcrsync.audit.posture import Check
+from dcrsync.audit.report import AuditReport
 from dcrsync.cli import cli
 from dcrsync.drift import DriftedClient, DriftReport, UndeclaredClient
 from dcrsync.model import Diagnostic, Location
@@ -48,6 +51,14 @@ def some_findings() -> Findings:
     return Findings(diagnostics, Summary.of(diagnostics, clients=2, files=2))
 
 
+def an_audit() -> AuditReport:
+    report = AuditReport(SERVER, "rfc9700", None, "2025-01-02T03:04:05Z")
+    report.posture = [Check("pkce-plain", False, "discovery still offers PKCE method `plain`")]
+    spa = Diagnostic(Location("server:spa-1", 0, 0), "error", "DCR008", "public client without PKCE")
+    report.clients = [AuditedClient("spa-1", "spa-1", None, [spa], client_name="SPA\x1b[31m")]
+    return report
+
+
 def a_state() -> State:
     state = State()
     state.clients["web"] = ClientRecord("web", "id-web", applied_at="2025-01-02T03:04:05Z")
@@ -55,7 +66,7 @@ def a_state() -> State:
     return state
 
 
-SAMPLES = {"plan": a_plan, "drift": a_report, "diagnostics": some_findings, "state": a_state}
+SAMPLES = {"plan": a_plan, "drift": a_report, "diagnostics": some_findings, "state": a_state, "audit": an_audit}
 #: what a reader of each (kind, format) must find in it
 EXPECTED = {
     ("plan", "text"): "Plan: 1 to create, 0 to update, 0 to replace, 1 to delete, 3 unchanged.",
@@ -65,6 +76,9 @@ EXPECTED = {
     ("diagnostics", "text"): "clients/web.yaml:3:5: error[schema]: redirect_uris: not a list",
     ("state", "text"): "new\t-\t-  (create pending)\nweb\tid-web\t2025-01-02T03:04:05Z\n",
     ("diagnostics", "github"): "::error file=clients/web.yaml,line=3,col=5,title=dcrsync schema::redirect_uris: not a list",
+    ("diagnostics", "sarif"): '"uri": "clients/web.yaml"',
+    ("audit", "text"): "  SPA\\u001b[31m [client_id spa-1] (not in git)\n    error[DCR008]: public client without PKCE",
+    ("audit", "markdown"): "| `SPA\\u001b[31m` | `spa-1` | not in git | `DCR008` | public client without PKCE |",
 }
 PAIRS = [(kind, fmt) for kind, table in FORMATS.items() for fmt in table]
 
@@ -123,7 +137,7 @@ def test_format_option_follows_the_table():
     def command(fmt):  # pragma: no cover - only its option is looked at
         return fmt
 
-    assert list(command.__click_params__[0].type.choices) == ["text", "json", "github"]
+    assert list(command.__click_params__[0].type.choices) == ["text", "json", "github", "sarif"]
 
 
 @pytest.mark.parametrize("args", [["validate", "--format", "markdown"], ["plan", "--format", "github"]])

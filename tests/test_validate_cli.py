@@ -110,12 +110,19 @@ def test_json_format(root: Path) -> None:
     assert result.exit_code == 1
     body = json.loads(result.output)
     assert body == {
+        "version": 1,
+        "profile": "baseline",
+        "server_kind": None,
+        "environment": None,
+        "refresh_token_rotation": None,
+        "policy": None,
         "valid": False,
         "clients": 2,
         "files": 2,
         "errors": 1,
         "warnings": 1,
         "ignored": 0,
+        "excepted": 0,
         "diagnostics": [
             {
                 "file": "clients/a.yaml",
@@ -139,6 +146,15 @@ def test_json_format(root: Path) -> None:
             },
         ],
         "ignored_diagnostics": [],
+        "declared": [  # the client that loaded (a.yaml did not): its file's metadata, the plan's `desired` shape
+            {
+                "name": "spa",
+                "source": "clients/b.yaml:1:1",
+                "labels": {},
+                "description": None,
+                "desired": {"redirect_uris": ["https://spa.example.com/cb"], "token_endpoint_auth_method": "none"},
+            }
+        ],
     }
 
 

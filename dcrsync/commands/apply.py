@@ -11,8 +11,10 @@ import click
 
 from dcrsync.apply import Applier, ApplyReport, forget_departed
 from dcrsync.commands.common import parallelism_option, project_options
+from dcrsync.config import Config
 from dcrsync.errors import DcrsyncError, PlanError
 from dcrsync.plan import ACTIONS, Change, Plan
+from dcrsync.policy import refusals
 from dcrsync.project import open_project, prepare_apply
 from dcrsync.render import colour
 from dcrsync.render.formats import Options, render
@@ -49,6 +51,8 @@ def apply(config_path, env_name, planfile, auto_approve, force, targets, paralle
             fetched, all_specs = prepared.fetched, prepared.all_specs
             if saved is None:
                 click.echo(render(plan, "text", Options(colour=colour.wanted(), all_warnings=all_warnings)), nl=False)
+            else:
+                refuse_against_policy(project.config, plan, state)
             if plan.conflicts:
                 raise PlanError(
                     f"{len(plan.conflicts)} conflict(s) stop the apply (listed above); nothing was sent to the server"
@@ -75,6 +79,19 @@ def apply(config_path, env_name, planfile, auto_approve, force, targets, paralle
     unreadable = _report_unreadable(fetched, specs)
     if not report.ok or unreadable:
         sys.exit(1)
+
+
+def refuse_against_policy(config: Config, plan: Plan, state: State) -> None:
+    """A saved plan is checked again against the policy's change rules before anything is sent: an
+    exception may have expired, or a rule been added, since it was made."""
+    broken = refusals(config, plan, state)
+    for line in broken:
+        click.echo(f"error: {line}", err=True)
+    if broken:
+        raise PlanError(
+            f"{len(broken)} change(s) of the plan break the policy's change rules (listed above); "
+            "nothing was sent to the server"
+        )
 
 
 def _read_replaying(store: StateStore) -> State:

@@ -6,6 +6,7 @@ import importlib
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -13,7 +14,10 @@ from dcrsync.backends.base import split_server_wide
 from dcrsync.config import Config, default_config, find_config, load_config
 from dcrsync.errors import ConfigError
 from dcrsync.families import FAMILIES
+from dcrsync.lint import PROFILES
 from dcrsync.loader import LoadResult, add_lint, load_clients, load_project
+from dcrsync.policy import project_policy, today
+from dcrsync.policy.load import summary
 from dcrsync.render import colour
 from dcrsync.render.diagnostics import Findings, Summary
 from dcrsync.render.formats import Options, format_option, render
@@ -26,6 +30,18 @@ def _config(config_path: str | None, env_name: str | None, cwd: Path) -> Config:
             raise ConfigError(f"--env {env_name}: there is no dcrsync.yaml here to define environments")
         return default_config(cwd)
     return load_config(path, env_name, os.environ, need_server=False)
+
+
+def _context(config: Config) -> dict[str, Any]:
+    """What the machine formats say was checked: profile, family, environment, policy."""
+    policy = project_policy(config)
+    return {
+        "profile": config.lint_profile,
+        "server_kind": config.family if config.family in FAMILIES else None,
+        "environment": config.environment,
+        "refresh_token_rotation": config.refresh_token_rotation,
+        "policy": summary(policy, today()) if policy is not None else None,
+    }
 
 
 def run_validate(paths: tuple[str, ...], config: Config) -> LoadResult:
@@ -65,22 +81,38 @@ def server_wide_notes(result: LoadResult, family: str | None) -> list[str]:
 @click.option(
     "--env", "env_name", metavar="NAME", help="Environment overlay from dcrsync.yaml (for its vars)."
 )
-@format_option("diagnostics", help="github: workflow commands that annotate the pull request.")
+@format_option(
+    "diagnostics",
+    help="github: workflow commands that annotate the pull request; sarif: a SARIF 2.1.0 log for GitHub code "
+    "scanning; json: the findings and the clients as declared (schemas/validate.schema.json, an OPA input).",
+)
 @click.option("--strict", is_flag=True, help="Warnings fail too (exit 1).")
+@click.option(
+    "--profile", type=click.Choice(PROFILES), default=None,
+    help="Lint profile to check with (default: `lint.profile` of dcrsync.yaml, else baseline).",
+)
 def validate(
-    paths: tuple[str, ...], config_path: str | None, env_name: str | None, fmt: str, strict: bool
+    paths: tuple[str, ...], config_path: str | None, env_name: str | None, fmt: str, strict: bool,
+    profile: str | None,
 ) -> None:
     """Check client files against the schema and the lint rules, without any server or key.
 
     PATH is a client file, a folder (every *.yaml / *.yml below it) or a glob; by default the
     `clients` of dcrsync.yaml (or ./clients/). The rules check for the server family of
-    dcrsync.yaml (any family without one); findings ignored with `lint: {ignore: …}` are listed
-    as `ignored`, with their reason. Exit 0 when valid, 1 on any error (or warning with --strict).
+    dcrsync.yaml (any family without one) with its lint profile, then its organisation policy
+    (`policy:`); findings ignored with `lint: {ignore: …}` are listed as `ignored`, those a policy
+    exception allows as `excepted`, with their reason. Exit 0 when valid, 1 on any error (or
+    warning with --strict).
     """
     config = _config(config_path, env_name, Path.cwd())
+    if profile is not None:
+        config.lint_profile = profile
     result = run_validate(paths, config)
-    summary = Summary.of(result.diagnostics, result.documents, len(result.files), len(result.suppressed))
-    findings = Findings(result.diagnostics, summary, result.suppressed, strict)
+    excepted = sum(1 for s in result.suppressed if s.scope == "exception")
+    summary = Summary.of(
+        result.diagnostics, result.documents, len(result.files), len(result.suppressed) - excepted, excepted
+    )
+    findings = Findings(result.diagnostics, summary, result.suppressed, strict, result.clients, _context(config))
     click.echo(render(findings, fmt, Options(colour=colour.wanted())), nl=False)
     for note in server_wide_notes(result, config.family):
         click.echo(f"note: {note}", err=True)

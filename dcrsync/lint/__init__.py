@@ -11,7 +11,8 @@ dcrsync.yaml) or for one client (the same block in its file); ignored findings a
 
 The package: `rules` (the registry), `runner` (runs every rule, sets ignored findings apart),
 `common` (what the rules share), and the rules by subject: `redirects` (DCR002, DCR003, DCR011,
-DCR012), `grants` (DCR001, DCR004 to DCR010), `families` (DCR013).
+DCR012), `grants` (DCR001, DCR004 to DCR010), `families` (DCR013), `profile` (the lint profiles,
+`baseline` and `rfc9700`, and the rules only rfc9700 runs: DCR014 to DCR016).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from dcrsync.lint.grants import (
     dcr009_tls_subject,
     dcr010_password,
 )
+from dcrsync.lint.profile import PROFILES, Profile, has_pkce
 from dcrsync.lint.redirects import (
     KEYCLOAK_SAME_AS_REDIRECTS,
     dcr002_003_redirect_uris,
@@ -48,10 +50,12 @@ __all__ = [
     "NO_APPLICATION_TYPE",
     "PKCE_ATTR",
     "PKCE_FIELD",
+    "PROFILES",
     "RULES",
     "Check",
     "Finding",
     "LintResult",
+    "Profile",
     "Rule",
     "Suppressed",
     "dcr001_redirect_uris_needed",
@@ -68,6 +72,7 @@ __all__ = [
     "dcr013_family_cannot_hold",
     "family_of",
     "grant_types",
+    "has_pkce",
     "lint",
     "rules_markdown",
     "run",

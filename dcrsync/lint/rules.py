@@ -1,13 +1,16 @@
 """The rule registry: each rule's stable id, severity and one-line why, in one table.
 
 `RULES` is the one table: the README's rule list (`rules_markdown`) and `validate --format json`
-come from it; `IGNORABLE` are the ids a `lint: {ignore: …}` block may name.
+come from it; `IGNORABLE` are the ids a `lint: {ignore: …}` block may name. A rule with a `profile`
+runs only under that lint profile (`lint: {profile: rfc9700}`); `profile.RAISED` are the rules that
+profile makes errors.
 """
 
 from __future__ import annotations
 
 from typing import NamedTuple
 
+from dcrsync.lint.profile import RAISED
 from dcrsync.model import Severity
 
 
@@ -16,6 +19,7 @@ class Rule(NamedTuple):
     summary: str
     why: str
     ignorable: bool = True  # False: ignoring it cannot help, the server refuses anyway
+    profile: str | None = None  # the only lint profile that runs it (None: every profile)
 
 
 RULES: dict[str, Rule] = {
@@ -101,6 +105,30 @@ RULES: dict[str, Rule] = {
         "dcrsync.yaml names the family",
         ignorable=False,
     ),
+    "DCR014": Rule(
+        "error",
+        "an `authorization_code` client that authenticates (confidential) declares `require_pkce: true` "
+        "(the public ones: DCR008)",
+        "RFC 9700 §2.1.1: PKCE is what stops an injected or stolen authorization code being redeemed; a "
+        "client secret does not",
+        profile="rfc9700",
+    ),
+    "DCR015": Rule(
+        "error",
+        "a plain-http redirect URI uses a loopback IP literal (`http://127.0.0.1:PORT/…`, `http://[::1]…`), "
+        "not `localhost`",
+        "RFC 8252 §8.3 and RFC 9700 §2.1: `localhost` may resolve elsewhere or reach another interface than "
+        "the app listens on",
+        profile="rfc9700",
+    ),
+    "DCR016": Rule(
+        "error",
+        "a public client's refresh tokens are sender-constrained (`dpop_bound_access_tokens: true`) or rotated "
+        "by the server (Hydra always; elsewhere say so: `lint: {refresh_token_rotation: \"…\"}`)",
+        "RFC 9700 §4.14.2: a public client's leaked refresh token is otherwise usable by anyone until it "
+        "expires",
+        profile="rfc9700",
+    ),
 }
 
 IGNORABLE: tuple[str, ...] = tuple(rule_id for rule_id, rule in RULES.items() if rule.ignorable)
@@ -111,5 +139,9 @@ def rules_markdown() -> str:
     lines = ["| id | severity | rule | why |", "| --- | --- | --- | --- |"]
     for rule_id, rule in RULES.items():
         severity = rule.severity if rule.ignorable else f"{rule.severity} (cannot be ignored)"
+        if rule.profile:
+            severity = f"{severity} ({rule.profile} only)"
+        elif rule_id in RAISED:
+            severity = f"{severity} (rfc9700: {RAISED[rule_id]})"
         lines.append(f"| {rule_id} | {severity} | {rule.summary} | {rule.why} |")
     return "\n".join(lines)

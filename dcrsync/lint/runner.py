@@ -18,6 +18,7 @@ from dcrsync.lint.grants import (
     dcr009_tls_subject,
     dcr010_password,
 )
+from dcrsync.lint.profile import Profile, profile_checks
 from dcrsync.lint.redirects import dcr002_003_redirect_uris, dcr011_wildcards, dcr012_hydra_post_logout_origin
 from dcrsync.lint.rules import RULES
 from dcrsync.model import ClientSpec, Diagnostic, Ignore, Location
@@ -54,8 +55,10 @@ class Suppressed:
 
     diagnostic: Diagnostic
     reason: str
-    at: Location  # where the ignore is written (dcrsync.yaml or the client's file)
-    scope: str  # "project" or "client"
+    at: Location  # where the ignore (or the policy exception) is written
+    scope: str  # "project" or "client" (`lint.ignore`), "exception" (the policy file's)
+    approved_by: str | None = None  # a policy exception's approver
+    expires: str | None = None  # a policy exception's last day (YYYY-MM-DD)
 
 
 @dataclass
@@ -73,33 +76,42 @@ def run(
     clients: Sequence[ClientSpec],
     family: str | None = None,
     ignore: Mapping[str, Ignore] | None = None,
+    profile: Profile | None = None,
 ) -> LintResult:
-    """Every finding of every rule for `family` (None: any), sorted by location; those ignored by
-    the project (`ignore`) or by the client's own `lint.ignore` kept apart."""
+    """Every finding of every rule of `profile` (default baseline) for `family` (None: any), sorted by
+    location; those ignored by the project (`ignore`) or by the client's own `lint.ignore` kept apart."""
     family = family_of(family)
+    profile = profile or Profile()
     project = ignore or {}
+    extra = profile_checks(profile, family)
     out = LintResult()
     for client in clients:
-        for check in CHECKS:
-            for rule, where, message in check(client, family):
-                diagnostic = Diagnostic(where, RULES[rule].severity, rule, message)
-                found = client.lint_ignore.get(rule)
-                scope = "client"
-                if found is None:
-                    found, scope = project.get(rule), "project"
-                if found is None or not RULES[rule].ignorable:
-                    out.diagnostics.append(diagnostic)
-                else:
-                    out.suppressed.append(Suppressed(diagnostic, found.reason, found.at, scope))
+        found = [f for check in CHECKS for f in check(client, family)] + [f for c in extra for f in c(client)]
+        for rule, where, message in found:
+            diagnostic = Diagnostic(where, profile.severity(rule, RULES[rule].severity), rule, message)
+            _keep(out, client, project, diagnostic)
     out.diagnostics.sort(key=lambda d: (d.location, d.rule))
     out.suppressed.sort(key=lambda s: (s.diagnostic.location, s.diagnostic.rule))
     return out
+
+
+def _keep(out: LintResult, client: ClientSpec, project: Mapping[str, Ignore], diagnostic: Diagnostic) -> None:
+    """A finding as a diagnostic, or set apart when the client or the project ignores its rule."""
+    rule = diagnostic.rule
+    found, scope = client.lint_ignore.get(rule), "client"
+    if found is None:
+        found, scope = project.get(rule), "project"
+    if found is None or not RULES[rule].ignorable:
+        out.diagnostics.append(diagnostic)
+    else:
+        out.suppressed.append(Suppressed(diagnostic, found.reason, found.at, scope))
 
 
 def lint(
     clients: Sequence[ClientSpec],
     family: str | None = None,
     ignore: Mapping[str, Ignore] | None = None,
+    profile: Profile | None = None,
 ) -> list[Diagnostic]:
     """The findings that are not ignored (see `run`)."""
-    return run(clients, family, ignore).diagnostics
+    return run(clients, family, ignore, profile).diagnostics

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from dcrsync.model import Diagnostic
+from dcrsync.diff import spec_payload
+from dcrsync.model import ClientSpec, Diagnostic
 
 if TYPE_CHECKING:
     from dcrsync.lint import Suppressed
@@ -22,29 +23,37 @@ class Summary:
     errors: int
     warnings: int
     ignored: int = 0  # lint findings ignored on purpose (`lint: {ignore: …}`)
+    excepted: int = 0  # findings a policy exception allows (until its expiry)
 
     @classmethod
-    def of(cls, diagnostics: Sequence[Diagnostic], clients: int, files: int, ignored: int = 0) -> Summary:
+    def of(
+        cls, diagnostics: Sequence[Diagnostic], clients: int, files: int, ignored: int = 0, excepted: int = 0
+    ) -> Summary:
         errors = sum(1 for d in diagnostics if d.severity == "error")
-        return cls(clients, files, errors, len(diagnostics) - errors, ignored)
+        return cls(clients, files, errors, len(diagnostics) - errors, ignored, excepted)
 
     def line(self) -> str:
         ignored = f", {self.ignored} ignored" if self.ignored else ""
+        excepted = f", {self.excepted} excepted" if self.excepted else ""
         return (
             f"{_count(self.clients, 'client')} in {_count(self.files, 'file')}: "
-            f"{_count(self.errors, 'error')}, {_count(self.warnings, 'warning')}{ignored}"
+            f"{_count(self.errors, 'error')}, {_count(self.warnings, 'warning')}{ignored}{excepted}"
         )
 
 
 @dataclass(frozen=True)
 class Findings:
     """What `validate` found, as its renderers take it: the diagnostics, their summary, the findings
-    ignored on purpose, and whether warnings fail (`--strict`, which decides JSON's `valid`)."""
+    ignored on purpose, and whether warnings fail (`--strict`, which decides JSON's `valid`); and
+    for the machine formats (JSON, the documented OPA input; SARIF) what was checked: the clients
+    as declared, the lint profile, the server family, the environment and the policy."""
 
     diagnostics: Sequence[Diagnostic]
     summary: Summary
     suppressed: Sequence[Suppressed] = ()
     strict: bool = False
+    declared: Sequence[ClientSpec] = ()
+    context: Mapping[str, Any] = field(default_factory=dict)
 
 
 def _count(n: int, word: str) -> str:
@@ -62,8 +71,14 @@ def _where(d: Diagnostic) -> str:
 
 
 def ignored_line(s: Suppressed) -> str:
-    """`FILE:LINE:COL: ignored[RULE]: message (reason — ignored at FILE:LINE:COL)`."""
+    """`FILE:LINE:COL: ignored[RULE]: message (ignored at FILE:LINE:COL: reason)`; a policy exception's
+    `excepted[RULE]` names its approver and its last day too."""
     d = s.diagnostic
+    if s.scope == "exception":
+        return (
+            f"{_where(d)}: excepted[{d.rule}]: {d.message} (exception at {s.at}, approved by {s.approved_by} "
+            f"until {s.expires}: {s.reason})"
+        )
     return f"{_where(d)}: ignored[{d.rule}]: {d.message} (ignored at {s.at}: {s.reason})"
 
 
@@ -103,11 +118,30 @@ def diagnostic_json(d: Diagnostic) -> dict[str, object]:
 
 
 def suppressed_json(s: Suppressed) -> dict[str, object]:
-    return {
+    out: dict[str, object] = {
         **diagnostic_json(s.diagnostic),
         "reason": s.reason,
-        "ignored_in": s.scope,  # "project" (dcrsync.yaml) or "client" (the client's own file)
+        # "project" (dcrsync.yaml), "client" (the client's own file), "exception" (the policy file)
+        "ignored_in": s.scope,
         "ignored_at": {"file": s.at.file, "line": s.at.line, "col": s.at.col},
+    }
+    if s.scope == "exception":
+        out.update(approved_by=s.approved_by, expires=s.expires)
+    return out
+
+
+#: the version of `validate --format json` (schemas/validate.schema.json); additions keep it
+VALIDATE_JSON_VERSION = 1
+
+
+def declared_json(spec: ClientSpec) -> dict[str, Any]:
+    """A client as its file declares it: the plan's `desired` shape, with dcrsync's own keys beside."""
+    return {
+        "name": spec.name,
+        "source": str(spec.location),
+        "labels": dict(spec.labels),
+        "description": spec.description,
+        "desired": spec_payload(spec),
     }
 
 
@@ -117,19 +151,25 @@ def render_json(
     *,
     strict: bool = False,
     suppressed: Sequence[Suppressed] = (),
+    declared: Sequence[ClientSpec] = (),
+    context: Mapping[str, Any] | None = None,
 ) -> str:
     valid = summary.errors == 0 and not (strict and summary.warnings)
     body = {
+        "version": VALIDATE_JSON_VERSION,
+        **(context or {}),
         "valid": valid,
         "clients": summary.clients,
         "files": summary.files,
         "errors": summary.errors,
         "warnings": summary.warnings,
         "ignored": summary.ignored,
+        "excepted": summary.excepted,
         "diagnostics": [diagnostic_json(d) for d in ordered(diagnostics)],
         "ignored_diagnostics": [suppressed_json(s) for s in suppressed],
+        "declared": [declared_json(c) for c in declared],
     }
-    return json.dumps(body, indent=2, ensure_ascii=False)
+    return json.dumps(body, indent=2, ensure_ascii=False, default=str)
 
 
 def _escape_data(text: str) -> str:

@@ -1,6 +1,7 @@
 """One renderer shape for everything dcrsync prints: `render(obj, fmt, options) -> str`.
 
-`FORMATS` holds, for each kind of object (a plan, a drift report, validate's findings, the state's list), its table
+`FORMATS` holds, for each kind of object (a plan, a drift report, validate's findings, the state's list, an
+audit), its table
 `format -> renderer(obj, options)`. A command calls `render(obj, fmt)` instead of choosing a
 renderer itself, and takes its `--format` choices from the same table (`format_option`), so the
 two cannot disagree. A format a kind does not have is one line (`UnknownFormat`, exit 1).
@@ -14,10 +15,11 @@ from typing import Any
 
 import click
 
+from dcrsync.audit.report import AuditReport
 from dcrsync.drift import DriftReport
 from dcrsync.errors import DcrsyncError
 from dcrsync.plan import Plan
-from dcrsync.render import diagnostics, drift, markdown, statelist, text
+from dcrsync.render import audit, diagnostics, drift, markdown, sarif, statelist, text
 from dcrsync.render.diagnostics import Findings
 from dcrsync.state import State
 
@@ -70,25 +72,36 @@ def _findings_text(f: Findings, o: Options) -> str:
 
 
 def _findings_json(f: Findings, o: Options) -> str:
-    return diagnostics.render_json(f.diagnostics, f.summary, strict=f.strict, suppressed=f.suppressed) + "\n"
+    return diagnostics.render_json(
+        f.diagnostics, f.summary, strict=f.strict, suppressed=f.suppressed, declared=f.declared, context=f.context
+    ) + "\n"
 
 
 def _findings_github(f: Findings, o: Options) -> str:
     return diagnostics.render_github(f.diagnostics, f.summary) + "\n"
 
 
+def _findings_sarif(f: Findings, o: Options) -> str:
+    return sarif.render(f) + "\n"  # SARIF 2.1.0, for GitHub code scanning
+
+
 #: kind -> format -> renderer; the first format of a kind is its default
 FORMATS: dict[str, dict[str, Renderer]] = {
     "plan": {"text": _plan_text, "markdown": _plan_markdown, "json": _plan_json},
     "drift": {"text": _drift_text, "markdown": _drift_markdown, "json": _drift_json},
-    "diagnostics": {"text": _findings_text, "json": _findings_json, "github": _findings_github},
+    "diagnostics": {"text": _findings_text, "json": _findings_json, "github": _findings_github, "sarif": _findings_sarif},
     "state": {"text": lambda st, o: statelist.text(st), "json": lambda st, o: statelist.as_json(st)},
+    "audit": {
+        "text": lambda r, o: audit.text(r), "json": lambda r, o: r.to_json(), "markdown": lambda r, o: audit.markdown(r),
+    },
 }
 #: the class of each kind's objects
-KINDS: dict[type, str] = {Plan: "plan", DriftReport: "drift", Findings: "diagnostics", State: "state"}
+KINDS: dict[type, str] = {
+    Plan: "plan", DriftReport: "drift", Findings: "diagnostics", State: "state", AuditReport: "audit",
+}
 
 
-def render(obj: Plan | DriftReport | Findings | State, fmt: str, options: Options | None = None) -> str:
+def render(obj: Plan | DriftReport | Findings | State | AuditReport, fmt: str, options: Options | None = None) -> str:
     """`obj` in format `fmt`, ending with a newline; `UnknownFormat` when its kind has no such format."""
     kind = KINDS[type(obj)]
     renderer = FORMATS[kind].get(fmt)

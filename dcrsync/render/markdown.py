@@ -25,6 +25,7 @@ from typing import Any
 
 from dcrsync.plan import DESTRUCTIVE, Change, FieldChange, Plan
 from dcrsync.render import budget
+from dcrsync.render.policy import section as policy_section
 from dcrsync.render.text import SYMBOL, summary_line
 from dcrsync.render.values import cell
 from dcrsync.render.warnings import lines as warning_lines
@@ -215,7 +216,7 @@ def _head(plan: Plan, title: str) -> str:
 
 
 def _tail(plan: Plan, url: str | None) -> str:
-    lines: list[str] = []
+    lines: list[str] = policy_section(plan.policy)
     if plan.warnings:
         said = warning_lines(plan.warnings)  # one line per kind about many clients; all in the JSON plan
         lines += ["**Warnings**", ""] + _bounded_list(said, _WARNINGS_LIMIT, "warning(s)") + [""]
