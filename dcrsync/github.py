@@ -20,6 +20,7 @@ import httpx
 
 from dcrsync.errors import DcrsyncError
 from dcrsync.http import RetryPolicy, error_detail, make_client
+from dcrsync.trust import Trust
 
 DEFAULT_API_URL = "https://api.github.com"
 API_VERSION = "2022-11-28"
@@ -62,7 +63,8 @@ class GitHub:
     ) -> None:
         self.api_url = (api_url or DEFAULT_API_URL).rstrip("/")
         self._host = urlsplit(self.api_url).netloc
-        self.client = make_client(self.api_url, token=token, policy=policy, transport=transport)
+        # GITHUB_API_URL comes from the runner, not from the repository: not held to the server's rule
+        self.client = make_client(self.api_url, token=token, policy=policy, transport=transport, trust=Trust())
         self.client.headers["Accept"] = "application/vnd.github+json"
         self.client.headers["X-GitHub-Api-Version"] = API_VERSION
         #: things worth saying that are not errors (e.g. a label GitHub dropped)

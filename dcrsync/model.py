@@ -69,6 +69,8 @@ class ClientSpec:
     item_locations: dict[str, list[Location]] = field(default_factory=dict)
     #: lint rules this client ignores (its `lint:` block; never sent to a server)
     lint_ignore: dict[str, Ignore] = field(default_factory=dict)
+    #: the environments (`--env`) this client exists in (its `environments:`); None: every one
+    environments: tuple[str, ...] | None = None
     #: paths declared at the last apply and no longer declared: an update resets them to the
     #: server's default (set by apply from the plan, never by the loader)
     unset: frozenset[str] = frozenset()
