@@ -70,6 +70,14 @@ class Change:
     marker: dict[str, Any] | None = None
 
 
+#: what a plan made with `--refresh=false` says, in every format
+NOT_REFRESHED = (
+    "planned from the last-applied state without reading the server (--refresh=false): changes made on "
+    "the server since the last apply are not shown, and the server's metadata was not checked; the apply "
+    "reads the server and refuses this plan if a client it touches changed since"
+)
+
+
 @dataclass
 class Plan:
     changes: list[Change]
@@ -83,6 +91,8 @@ class Plan:
     environment: str | None = None
     #: what stops an apply before anything is sent (a declared client that exists unmanaged, …)
     conflicts: list[str] = field(default_factory=list)
+    #: False: planned from the last-applied state without reading the server (`plan --refresh=false`)
+    refreshed: bool = True
 
     def summary(self) -> dict[str, int]:
         counts = {a: 0 for a in ACTIONS}
@@ -124,6 +134,8 @@ class Plan:
             "conflicts": list(self.conflicts),
             "changes": [_change_dict(c) for c in self.changes],
         }
+        if not self.refreshed:  # present only then: plans made before it had no such key
+            body["refreshed"] = False
         return {"version": PLAN_VERSION, "checksum": checksum(body), **{k: v for k, v in body.items() if k != "version"}}
 
     def to_json(self) -> str:
@@ -155,6 +167,7 @@ class Plan:
                 environment=data.get("environment"),
                 conflicts=list(data.get("conflicts", [])),
                 checksum=data["checksum"],
+                refreshed=data.get("refreshed", True) is not False,
             )
         except (KeyError, TypeError) as exc:
             raise PlanError(f"{where} is missing or has a malformed {exc}; plan again") from None

@@ -387,6 +387,9 @@ class Rfc7592Backend(Backend):
             return  # an earlier attempt was deleted and took the token with it
         raise self._error(response, f"delete client {name}", name, live.client_id)
 
+    def live_of(self, raw: dict[str, Any]) -> LiveClient:
+        return to_live(raw, None, None)
+
     @staticmethod
     def normalise(path: str, value: Any) -> Any:
         if path in SET_FIELDS and value is None:
