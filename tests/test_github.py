@@ -336,8 +336,11 @@ def test_second_plan_updates_the_same_comment(stub: GitHubStub, gh_env, tmp_path
     writes = stub.writes()
     assert [(w.method, w.path) for w in writes] == [
         ("POST", f"/repos/{stub.repo}/issues/{pr}/comments"),
+        ("POST", f"/repos/{stub.repo}/issues/{pr}/labels"),  # what `github apply-merged` finds it by
         ("PATCH", f"/repos/{stub.repo}/issues/comments/{ours[0]['id']}"),
+        ("POST", f"/repos/{stub.repo}/issues/{pr}/labels"),
     ]
+    assert stub.labels_of(pr) == {"dcrsync-plan"}
     for req in stub.requests:
         assert req.headers["Accept"] == "application/vnd.github+json"
         assert req.headers["X-GitHub-Api-Version"] == "2022-11-28"
