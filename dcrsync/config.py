@@ -20,6 +20,7 @@ from dcrsync.errors import ConfigError
 from dcrsync.model import Diagnostic, Ignore, Location
 from dcrsync.schemacheck import schema_diagnostics, suggest, validator
 from dcrsync.substitute import SubstitutionError, substitute
+from dcrsync.trust import UntrustedURL, from_env, split, url_keys
 from dcrsync.yamlsource import Document, load_file
 
 CONFIG_NAMES = ("dcrsync.yaml", "dcrsync.yml")
@@ -51,7 +52,7 @@ class Config:
     owner: str = "dcrsync"
     prune: bool = False
     safety: Safety = field(default_factory=Safety)
-    vars: dict[str, str] = field(default_factory=dict)
+    vars: dict[str, Any] = field(default_factory=dict)  # text, or lists and maps of values
     environment: str | None = None
     lint_ignore: dict[str, Ignore] = field(default_factory=dict)  # `lint: {ignore: {RULE: reason}}`
     lint_profile: str = "baseline"  # `lint: {profile: baseline|rfc9700}`
@@ -64,6 +65,12 @@ class Config:
     #: an unset `${env:X}` in it is named in `store_unset` and fails when the store is opened
     store_settings: dict[str, Any] | None = None
     store_unset: tuple[str, ...] = ()
+    #: the environments dcrsync.yaml defines (`environments:`), whichever is chosen
+    environments: tuple[str, ...] = ()
+    #: `allow_link_local: true`: the project's server or store really is at a link-local address
+    allow_link_local: bool = False
+    #: "FILE:LINE:COL: server.X … is not under DCRSYNC_TRUSTED_SERVER …": raised by `server`
+    server_untrusted: tuple[str, ...] = ()
 
     @property
     def server(self) -> dict[str, Any]:
@@ -72,6 +79,8 @@ class Config:
         if self.server_unset:
             more = f" (and {len(self.server_unset) - 1} more)" if len(self.server_unset) > 1 else ""
             raise ConfigError(self.server_unset[0] + more)
+        if self.server_untrusted:
+            raise ConfigError(self.server_untrusted[0])
         return self.server_settings
 
     @property
@@ -252,18 +261,18 @@ def load_config(
     problems = schema_diagnostics(validator("config"), doc)
     if problems:
         raise _fail(problems)
-    envs_at = doc.key_loc(("environments",)) if "environments" in doc.value else doc.start
+    envs_at = _environments_at(doc, env_name)
     merged, origins = _overlay(doc.value, env_name, envs_at)
 
     def locate(p: PathKey) -> Location:
         return doc.loc(_origin(p, origins))
 
-    vars_raw = {k: _as_text(v) for k, v in (merged.get("vars") or {}).items()}
+    vars_raw = {k: v if isinstance(v, (list, dict)) else _as_text(v) for k, v in (merged.get("vars") or {}).items()}
 
     def resolve_var(_: PathKey, text: str) -> str:
         return substitute(text, {}, environ, allow_vars=False)
 
-    variables: dict[str, str] = _substitute_all(vars_raw, ("vars",), resolve_var, locate)
+    variables: dict[str, Any] = _substitute_all(vars_raw, ("vars",), resolve_var, locate)
     unset: list[str] = []
     store_unset: list[str] = []
 
@@ -290,7 +299,48 @@ def load_config(
     config.server_unset = tuple(unset)
     config.store_unset = tuple(store_unset)
     _guardrails(config, resolved, doc)
+    _project_wide(config, doc, resolved, environ, locate)
     return config
+
+
+def _environments_at(doc: Document, env_name: str | None) -> Location:
+    """Where `environments:` is written; `require_env: true` refuses a command run without `--env`
+    (which would use the base block)."""
+    if env_name is None and doc.value.get("require_env") is True:
+        known = ", ".join(sorted(doc.value.get("environments") or {})) or "none defined"
+        raise ConfigError(
+            f"{doc.key_loc(('require_env',))}: this project says `require_env: true`: "
+            f"pass --env NAME (one of: {known})"
+        )
+    return doc.key_loc(("environments",)) if "environments" in doc.value else doc.start
+
+
+def _project_wide(
+    config: Config, doc: Document, resolved: dict[str, Any], environ: Mapping[str, str],
+    locate: Callable[[PathKey], Location],
+) -> None:
+    """The environments defined, and where the server may be asked (dcrsync.trust)."""
+    config.environments = tuple(sorted(doc.value.get("environments") or {}))
+    config.allow_link_local = resolved.get("allow_link_local") is True
+    config.server_untrusted = _untrusted(resolved["server"], environ, config.allow_link_local, locate)
+
+
+def _untrusted(
+    server: dict[str, Any], environ: Mapping[str, str], allow_link_local: bool, locate: Callable[[PathKey], Location]
+) -> tuple[str, ...]:
+    """Each server URL the trusted-server rule refuses, as "FILE:LINE:COL: why" (see dcrsync.trust)."""
+    try:
+        trust = from_env(environ, allow_link_local=allow_link_local)[0]
+    except UntrustedURL as exc:
+        return (str(exc),)
+    out = []
+    for key in url_keys(server):
+        value = server[key]
+        if isinstance(value, str) and "${" not in value and split(value):  # not a URL: make_backend says so
+            problem = trust.refusal(value, f"server.{key}")
+            if problem:
+                out.append(f"{locate(('server', key))}: {problem}")
+    return tuple(out)
 
 
 def _guardrails(config: Config, resolved: dict[str, Any], doc: Document) -> None:
@@ -323,7 +373,7 @@ class _MergedView:
         return self.doc.key_loc(_origin(tuple(path), self.origins))
 
 
-def _build(path: Path, env_name: str | None, resolved: dict[str, Any], variables: dict[str, str]) -> Config:
+def _build(path: Path, env_name: str | None, resolved: dict[str, Any], variables: dict[str, Any]) -> Config:
     base_dir = path.parent
     clients = resolved.get("clients", DEFAULT_CLIENTS)
     safety = resolved.get("safety") or {}

@@ -19,7 +19,8 @@ from urllib.parse import urlsplit
 import httpx
 
 from dcrsync.errors import DcrsyncError
-from dcrsync.http import RetryPolicy, error_detail, make_client
+from dcrsync.http import USER_AGENT, RetryPolicy, error_detail, make_client
+from dcrsync.trust import Trust
 
 DEFAULT_API_URL = "https://api.github.com"
 API_VERSION = "2022-11-28"
@@ -62,7 +63,8 @@ class GitHub:
     ) -> None:
         self.api_url = (api_url or DEFAULT_API_URL).rstrip("/")
         self._host = urlsplit(self.api_url).netloc
-        self.client = make_client(self.api_url, token=token, policy=policy, transport=transport)
+        # GITHUB_API_URL comes from the runner, not from the repository: not held to the server's rule
+        self.client = make_client(self.api_url, token=token, policy=policy, transport=transport, trust=Trust())
         self.client.headers["Accept"] = "application/vnd.github+json"
         self.client.headers["X-GitHub-Api-Version"] = API_VERSION
         #: things worth saying that are not errors (e.g. a label GitHub dropped)
@@ -126,6 +128,31 @@ class GitHub:
         else:
             hint = "try again; if it persists, see https://www.githubstatus.com"
         return GitHubError(f"{head}; {hint}")
+
+    def download(self, path: str, *, what: str, limit: int) -> bytes:
+        """The bytes behind an API URL that redirects to storage (an artifact's zip). The token goes
+        to the API only: the storage URL is signed, and is asked without it."""
+        response = self.request("GET", path, what=what, permission="actions: read")
+        location = response.headers.get("Location") if response.status_code in (301, 302, 303, 307, 308) else None
+        if location is None:
+            content = response.content
+        else:
+            try:
+                with httpx.Client(timeout=self.client.timeout, follow_redirects=True) as plain:
+                    with plain.stream("GET", location, headers={"User-Agent": USER_AGENT}) as stream:
+                        if stream.status_code >= 400:
+                            raise GitHubError(f"the storage GitHub sent us to answered {stream.status_code} while {what}; try again")
+                        buffer = bytearray()
+                        for chunk in stream.iter_bytes():
+                            buffer += chunk
+                            if len(buffer) > limit:
+                                raise GitHubError(f"more than {limit} bytes came back while {what}; not a dcrsync plan")
+                        content = bytes(buffer)
+            except httpx.TransportError as exc:
+                raise GitHubError(f"cannot reach the storage GitHub sent us to ({type(exc).__name__}) while {what}; try again") from None
+        if len(content) > limit:
+            raise GitHubError(f"more than {limit} bytes came back while {what}; not a dcrsync plan")
+        return content
 
     def paginate(self, path: str, *, what: str, permission: str, params: dict[str, Any] | None = None) -> Iterator[Any]:
         """Every item of a list endpoint, following the `Link: <…>; rel="next"` header."""

@@ -11,6 +11,8 @@ import httpx
 
 from dcrsync import __version__
 from dcrsync.errors import BackendError
+from dcrsync.guard import GuardTransport, server_trust
+from dcrsync.trust import Trust
 
 USER_AGENT = f"dcrsync/{__version__}"
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
@@ -80,12 +82,14 @@ def make_client(
     max_connections: int = 16,
     policy: RetryPolicy | None = None,
     transport: httpx.BaseTransport | None = None,
+    trust: Trust | None = None,
 ) -> httpx.Client:
+    """`trust`: where requests may go (default: `DCRSYNC_TRUSTED_SERVER`); every request passes it."""
     headers = {"User-Agent": USER_AGENT, "Accept": "application/json"}
     if token:
         headers["Authorization"] = f"Bearer {token}"
     limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
-    inner = transport or httpx.HTTPTransport(limits=limits)
+    inner = GuardTransport(transport or httpx.HTTPTransport(limits=limits), trust or server_trust())
     return httpx.Client(
         base_url=base_url,
         headers=headers,

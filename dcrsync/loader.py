@@ -42,9 +42,9 @@ if TYPE_CHECKING:
 YAML_SUFFIXES = (".yaml", ".yml")
 _GLOB_CHARS = frozenset("*?[")
 _EMPTY: Mapping[str, str] = MappingProxyType({})
-#: keys that are not portable metadata: kept apart in ClientSpec (`lint`, `labels` and `description` are
-#: dcrsync's own, never sent)
-_RESERVED = ("name", "client_id", "lint", "labels", "description", *BLOCKS)
+#: keys that are not portable metadata: kept apart in ClientSpec (`lint`, `labels`, `description` and
+#: `environments` are dcrsync's own, never sent)
+_RESERVED = ("name", "client_id", "lint", "labels", "description", "environments", *BLOCKS)
 
 
 @dataclass
@@ -208,6 +208,7 @@ def to_client(doc: Document, pairs: dict[str, tuple[Node, Node]] | None = None) 
         lint_ignore=lint_ignores(doc, value.get("lint")) if "lint" in value else {},
         labels=dict(value.get("labels") or {}),
         description=value.get("description"),
+        environments=tuple(value["environments"]) if "environments" in value else None,
     )
 
 
@@ -310,7 +311,7 @@ def _bulk() -> Iterator[None]:
 def load_clients(
     paths: Sequence[str | Path],
     *,
-    vars: Mapping[str, str] = _EMPTY,
+    vars: Mapping[str, Any] = _EMPTY,
     environ: Mapping[str, str] = os.environ,
     base_dir: Path | None = None,
 ) -> LoadResult:
@@ -354,9 +355,32 @@ def add_lint(result: LoadResult, config: Config) -> None:
     result.suppressed.extend(suppressed)
 
 
+def unknown_environments(clients: Sequence[ClientSpec], known: Sequence[str]) -> list[Diagnostic]:
+    """An `environments:` entry that dcrsync.yaml does not define, at its line (a typo would
+    otherwise drop the client from every environment)."""
+    out = []
+    for spec in clients:
+        for i, name in enumerate(spec.environments or ()):
+            if name not in known:
+                listed = ", ".join(known) or "none"
+                out.append(Diagnostic(
+                    spec.where_item("environments", i), "error", "environments",
+                    f"{spec.name}: environment `{name}` is not defined in dcrsync.yaml (it defines: {listed}): fix the name",
+                ))
+    return out
+
+
+def in_environment(clients: Sequence[ClientSpec], environment: str | None) -> list[ClientSpec]:
+    """The clients that exist in `environment` (`--env`; None: the base, where a client that names
+    its environments does not exist)."""
+    return [s for s in clients if s.environments is None or environment in s.environments]
+
+
 def load_project(config: Config) -> LoadResult:
     """Every client of the project, with lint diagnostics appended (`--target` is checked by plan)."""
     result = load_clients(config.clients, vars=config.vars, base_dir=config.base_dir)
     add_lint(result, config)
+    if config.path is not None:  # without a dcrsync.yaml no environment is known, nor checked
+        result.diagnostics.extend(unknown_environments(result.clients, config.environments))
     result.sort()
     return result

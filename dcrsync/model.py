@@ -72,6 +72,8 @@ class ClientSpec:
     #: dcrsync's own `labels:` and `description:` (never sent to a server): what a policy selects by
     labels: dict[str, str] = field(default_factory=dict)
     description: str | None = None
+    #: the environments (`--env`) this client exists in (its `environments:`); None: every one
+    environments: tuple[str, ...] | None = None
     #: paths declared at the last apply and no longer declared: an update resets them to the
     #: server's default (set by apply from the plan, never by the loader)
     unset: frozenset[str] = frozenset()

@@ -73,6 +73,14 @@ class Change:
     labels: dict[str, str] | None = None
 
 
+#: what a plan made with `--refresh=false` says, in every format
+NOT_REFRESHED = (
+    "planned from the last-applied state without reading the server (--refresh=false): changes made on "
+    "the server since the last apply are not shown, and the server's metadata was not checked; the apply "
+    "reads the server and refuses this plan if a client it touches changed since"
+)
+
+
 @dataclass
 class Plan:
     changes: list[Change]
@@ -88,6 +96,8 @@ class Plan:
     conflicts: list[str] = field(default_factory=list)
     #: the organisation policy the plan was checked against: its file and the exceptions in force
     policy: dict[str, Any] | None = None
+    #: False: planned from the last-applied state without reading the server (`plan --refresh=false`)
+    refreshed: bool = True
 
     def summary(self) -> dict[str, int]:
         counts = {a: 0 for a in ACTIONS}
@@ -131,6 +141,8 @@ class Plan:
         }
         if self.policy is not None:  # plans of projects without a policy read as before
             body["policy"] = self.policy
+        if not self.refreshed:  # present only then: plans made before it had no such key
+            body["refreshed"] = False
         return {"version": PLAN_VERSION, "checksum": checksum(body), **{k: v for k, v in body.items() if k != "version"}}
 
     def to_json(self) -> str:
@@ -163,6 +175,7 @@ class Plan:
                 conflicts=list(data.get("conflicts", [])),
                 policy=data.get("policy"),
                 checksum=data["checksum"],
+                refreshed=data.get("refreshed", True) is not False,
             )
         except (KeyError, TypeError) as exc:
             raise PlanError(f"{where} is missing or has a malformed {exc}; plan again") from None

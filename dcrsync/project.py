@@ -14,7 +14,7 @@ from dcrsync.config import Config, find_config, load_config
 from dcrsync.diff import Inputs, Outcome, compute
 from dcrsync.errors import ConfigError, DcrsyncError, PlanError, SopsError
 from dcrsync.families import BLOCKS
-from dcrsync.loader import load_project
+from dcrsync.loader import in_environment, load_project
 from dcrsync.model import ClientSpec, Diagnostic, LiveClient, Location, fingerprint
 from dcrsync.ownership import Ownership
 from dcrsync.plan import Change, Plan
@@ -23,6 +23,7 @@ from dcrsync.sops import Sops
 from dcrsync.state import State, now, record_fingerprint, upsert
 from dcrsync.store import StateStore
 from dcrsync.stores import open_store
+from dcrsync.trust import from_env
 from dcrsync.undeclared import kept_by_apply
 
 
@@ -52,7 +53,9 @@ class Project:
         return self._sops
 
     def backend(self, parallelism: int = 4) -> Backend:
-        backend = make_backend(self.config.server, parallelism=parallelism)
+        server = self.config.server  # refuses a server DCRSYNC_TRUSTED_SERVER does not name, at its line
+        trust = from_env(os.environ, allow_link_local=self.config.allow_link_local)[0]
+        backend = make_backend(server, parallelism=parallelism, trust=trust)
         backend.owner = self.config.owner  # families without a marker on the server report ours
         return backend
 
@@ -71,7 +74,7 @@ def load_specs(project: Project) -> list[ClientSpec]:
     result = load_project(project.config)
     if result.errors:
         raise InvalidClients(result.diagnostics)
-    return result.clients
+    return in_environment(result.clients, project.config.environment)
 
 
 def read_state(project: Project, backend: Backend, *, need_secrets: bool) -> State:

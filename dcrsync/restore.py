@@ -108,6 +108,7 @@ def set_secret(project: Project, backend: Backend, name: str, secret: str) -> tu
             auth_method=_auth_method(live),
             prefer_post=backend.token_auth_post,
             no_endpoint=hint,
+            trust=backend.trust,
         )
         if verdict.outcome == "wrong":
             raise DcrsyncError(

@@ -1,14 +1,22 @@
-"""`${env:NAME}` and `${var:name}` in string values; `$${` writes a literal `${`."""
+"""`${env:NAME}` and `${var:name}` in string values; `$${` writes a literal `${`.
+
+A var may hold a list or a map: a value that is exactly one reference to it (`redirect_uris:
+${var:callbacks}`) becomes that list or map; `${var:name.key}` (or `.0` for a list item) picks one
+value out of it, also inside text.
+"""
 
 from __future__ import annotations
 
+import copy
 import difflib
 import re
 from collections.abc import Callable, Mapping
+from typing import Any
 
 _OPEN = re.compile(r"\$\$\{|\$\{")
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
-_VAR_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*\Z")
+_VAR_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*(\.[A-Za-z0-9_-]+)*\Z")
+_WHOLE_VAR = re.compile(r"\$\{var:([^}]*)\}\Z")
 
 _LITERAL = "write `$${` for a literal `${`"
 
@@ -17,14 +25,14 @@ class SubstitutionError(ValueError):
     """One line: which reference is wrong and how to fix it."""
 
 
-def _did_you_mean(name: str, known: Mapping[str, str]) -> str:
+def _did_you_mean(name: str, known: Mapping[str, Any]) -> str:
     close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.7)
     return f" (did you mean `{close[0]}`?)" if close else ""
 
 
 def _resolve(
     body: str,
-    vars: Mapping[str, str],
+    vars: Mapping[str, Any],
     environ: Mapping[str, str],
     allow_vars: bool,
     keep_undefined_env: bool,
@@ -44,20 +52,51 @@ def _resolve(
             raise SubstitutionError(
                 f"`${{var:{name}}}` cannot be used here: vars may use `${{env:NAME}}` only"
             )
-        if name in vars:
-            return vars[name]
-        raise SubstitutionError(
-            f"variable `{name}` is not defined (used as `${{var:{name}}}`){_did_you_mean(name, vars)}: "
-            "define it under `vars:` in dcrsync.yaml (or the chosen environment)"
-        )
+        value = lookup(name, vars)
+        if isinstance(value, (list, dict)):
+            kind = "a list" if isinstance(value, list) else "a map"
+            pick = f"${{var:{name}.0}}" if isinstance(value, list) else f"${{var:{name}.KEY}}"
+            raise SubstitutionError(
+                f"`{name}` is {kind}: use `${{var:{name}}}` as the whole value, or one item of it as `{pick}`"
+            )
+        return text_of(value)
     raise SubstitutionError(
         f"`${{{body}}}` is not a valid reference: write `${{env:NAME}}` or `${{var:name}}`, or {_LITERAL}"
     )
 
 
+def text_of(value: Any) -> str:
+    """A scalar var as text: YAML's `true`, not Python's `True`."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def lookup(name: str, vars: Mapping[str, Any]) -> Any:
+    """The var `name` (`a.b.0` walks maps by key and lists by index)."""
+    head, *rest = name.split(".")
+    if head not in vars:
+        raise SubstitutionError(
+            f"variable `{head}` is not defined (used as `${{var:{name}}}`){_did_you_mean(head, vars)}: "
+            "define it under `vars:` in dcrsync.yaml (or the chosen environment)"
+        )
+    value, walked = vars[head], head
+    for part in rest:
+        if isinstance(value, dict) and part in value:
+            value = value[part]
+        elif isinstance(value, list) and part.isdigit() and int(part) < len(value):
+            value = value[int(part)]
+        else:
+            what = f"has no key `{part}`" if isinstance(value, dict) else (
+                f"has no item {part}" if isinstance(value, list) else "is not a list or map")
+            raise SubstitutionError(f"variable `{walked}` {what} (used as `${{var:{name}}}`): fix the reference or the var")
+        walked = f"{walked}.{part}"
+    return value
+
+
 def substitute(
     text: str,
-    vars: Mapping[str, str],
+    vars: Mapping[str, Any],
     environ: Mapping[str, str],
     *,
     allow_vars: bool = True,
@@ -90,11 +129,17 @@ def substitute(
 
 
 def substituter(
-    vars: Mapping[str, str], environ: Mapping[str, str], *, keep_undefined_env: bool = False
-) -> Callable[[str], str]:
-    """A one-argument `substitute` bound to these vars and this environment."""
+    vars: Mapping[str, Any], environ: Mapping[str, str], *, keep_undefined_env: bool = False
+) -> Callable[[str], Any]:
+    """A one-argument `substitute` bound to these vars and this environment; a value that is exactly
+    one reference to a list or map var becomes a copy of it."""
 
-    def run(text: str) -> str:
+    def run(text: str) -> Any:
+        whole = _WHOLE_VAR.match(text)
+        if whole and _VAR_NAME.match(whole.group(1)):
+            value = lookup(whole.group(1), vars)
+            if isinstance(value, (list, dict)):
+                return copy.deepcopy(value)
         return substitute(text, vars, environ, keep_undefined_env=keep_undefined_env)
 
     return run

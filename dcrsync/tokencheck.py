@@ -18,6 +18,7 @@ from urllib.parse import quote
 import httpx
 
 from dcrsync.http import describe_error, error_detail, make_client
+from dcrsync.trust import Trust
 
 #: verified / wrong: the server said so; unverified: this client cannot be checked this way;
 #: failed: the check could not be made (unreachable, unexpected answer): decide nothing
@@ -53,6 +54,7 @@ def check_secret(
     prefer_post: bool = False,
     no_endpoint: str = "the server's token endpoint is unknown",
     http: httpx.Client | None = None,
+    trust: Trust | None = None,
 ) -> Verdict:
     """One token request at `endpoint`; `prefer_post` for servers that take either method (Keycloak)."""
     if "client_credentials" not in grant_types:
@@ -71,7 +73,7 @@ def check_secret(
     else:
         headers["Authorization"] = _basic(client_id, secret)
     own = http is None
-    client = http or make_client(timeout=30.0, max_connections=1)
+    client = http or make_client(timeout=30.0, max_connections=1, trust=trust)
     try:
         response = client.post(endpoint, data=form, headers=headers)
     except httpx.TransportError as exc:

@@ -77,7 +77,7 @@ _SCALARS: dict[str, Callable[[ScalarNode], Any]] = {
     _FLOAT: _CONSTRUCTOR.construct_yaml_float,
 }
 
-Substituter = Callable[[str], str]
+Substituter = Callable[[str], Any]  # a whole-value list/map var yields a list/map
 Path_ = Sequence[str | int]
 
 

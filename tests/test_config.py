@@ -99,6 +99,7 @@ def test_base_config(root: Path) -> None:
         safety=Safety(max_update_percent=50.0, max_delete_percent=30.0, min_existing=3),
         vars={"domain": "example.com", "port": "8443"},
         environment=None,
+        environments=("kc", "staging"),
     )
 
 

@@ -336,8 +336,11 @@ def test_second_plan_updates_the_same_comment(stub: GitHubStub, gh_env, tmp_path
     writes = stub.writes()
     assert [(w.method, w.path) for w in writes] == [
         ("POST", f"/repos/{stub.repo}/issues/{pr}/comments"),
+        ("POST", f"/repos/{stub.repo}/issues/{pr}/labels"),  # what `github apply-merged` finds it by
         ("PATCH", f"/repos/{stub.repo}/issues/comments/{ours[0]['id']}"),
+        ("POST", f"/repos/{stub.repo}/issues/{pr}/labels"),
     ]
+    assert stub.labels_of(pr) == {"dcrsync-plan"}
     for req in stub.requests:
         assert req.headers["Accept"] == "application/vnd.github+json"
         assert req.headers["X-GitHub-Api-Version"] == "2022-11-28"
@@ -675,7 +678,10 @@ WORKFLOWS = [
     ROOT / "examples/workflows/apply-on-merge-shared-state.yml",
     ROOT / "examples/workflows/nightly-drift.yml",
     ROOT / "examples/workflows/nightly-audit.yml",
+    ROOT / "examples/workflows/plan-on-pull-request-environments.yml",
+    ROOT / "examples/workflows/apply-on-merge-environments.yml",
 ]
+EXAMPLES = ROOT / "examples/workflows"
 
 
 def test_composite_action_parses():
@@ -737,6 +743,61 @@ def test_plan_workflow_skips_forks_and_replaces_a_failed_plan():
         assert f'--error-file "{steps["validate"]["with"][key]}"' in validate_error
 
 
+def _dcrsync_steps(doc: dict) -> list[tuple[str, dict]]:
+    return [(job, s) for job, s in _steps(doc) if "dcrsync/.github/actions/dcrsync" in s.get("uses", "")]
+
+
+@pytest.mark.parametrize("name", ["plan-on-pull-request.yml", "plan-on-pull-request-environments.yml"])
+def test_pull_request_jobs_get_no_key_and_only_read_only_credentials(name: str):
+    """Issue 16 item 10: a branch author can change the workflow a pull request runs, so its jobs
+    reach nothing that writes: no age key, no write token, no protected environment."""
+    doc = yaml.safe_load((EXAMPLES / name).read_text())
+    text = json.dumps(doc)  # what runs, comments left out
+    assert "DCRSYNC_AGE_KEY" not in text and "sops-age-key" not in text
+    assert "secrets.HYDRA_ADMIN_TOKEN" not in text and "secrets.HYDRA_READONLY_TOKEN" in text
+    assert all("environment" not in job for job in doc["jobs"].values())
+    for _, step in _dcrsync_steps(doc):
+        if step["with"]["command"].startswith("plan"):
+            assert step["with"]["trusted-server"] == "${{ vars.DCRSYNC_TRUSTED_SERVER }}"
+
+
+@pytest.mark.parametrize("name", ["apply-on-merge.yml", "apply-on-merge-shared-state.yml",
+                                  "apply-on-merge-environments.yml", "nightly-drift.yml"])
+def test_the_key_and_write_credentials_live_in_a_protected_environment(name: str):
+    doc = yaml.safe_load((EXAMPLES / name).read_text())
+    for job in doc["jobs"].values():
+        assert job["environment"].startswith("dcrsync-"), name
+    for _, step in _dcrsync_steps(doc):
+        if step["with"].get("sops-age-key") or "secrets." in json.dumps(step.get("env", {})):
+            assert step["with"]["trusted-server"] == "${{ vars.DCRSYNC_TRUSTED_SERVER }}", (name, step)
+
+
+@pytest.mark.parametrize("name", ["apply-on-merge.yml", "apply-on-merge-shared-state.yml", "apply-on-merge-environments.yml"])
+def test_apply_workflows_apply_every_merged_plan_through_dcrsync(name: str):
+    """Issue 17 item 3: the queue is dcrsync's (tested in test_merge_queue.py), not shell in YAML."""
+    text = (EXAMPLES / name).read_text()
+    doc = yaml.safe_load(text)
+    assert "gh run" not in text and "gh api" not in text
+    commands = [s["with"]["command"] for _, s in _dcrsync_steps(doc)]
+    assert any(c.startswith("github apply-merged --plan-workflow plan-on-pull-request") for c in commands), commands
+    on = doc.get("on", doc.get(True))
+    assert "workflow_dispatch" in on  # the queue can be run again by hand
+    assert doc["permissions"]["pull-requests"] == "write" and doc["permissions"]["issues"] == "write"
+
+
+def test_the_environment_workflows_are_a_matrix_with_an_artifact_and_an_apply_per_environment():
+    plan = yaml.safe_load((EXAMPLES / "plan-on-pull-request-environments.yml").read_text())
+    apply = yaml.safe_load((EXAMPLES / "apply-on-merge-environments.yml").read_text())
+    envs = plan["jobs"]["plan"]["strategy"]["matrix"]["environment"]
+    assert envs == apply["jobs"]["apply"]["strategy"]["matrix"]["environment"] and len(envs) >= 2
+    upload = next(s for _, s in _steps(plan) if s.get("uses", "").startswith("actions/upload-artifact"))
+    assert upload["with"]["name"] == "dcrsync-plan-${{ matrix.environment }}"  # apply-merged --env's default
+    for _, step in _dcrsync_steps({"jobs": {"plan": plan["jobs"]["plan"]}}) + _dcrsync_steps(apply):
+        assert step["with"]["environment"] == "${{ matrix.environment }}", step
+    assert apply["jobs"]["apply"]["environment"] == "dcrsync-${{ matrix.environment }}"
+    assert apply["jobs"]["apply"]["concurrency"]["group"] == "dcrsync-apply-${{ matrix.environment }}"
+
+
 def _action_step(name: str) -> dict:
     action = yaml.safe_load((ROOT / ".github/actions/dcrsync/action.yml").read_text())
     return next(s for s in action["runs"]["steps"] if s.get("id") == name or s.get("name") == name)
@@ -752,6 +813,8 @@ def _action_step(name: str) -> dict:
          ["apply", "plan.json", "$(touch", "pwned)", "--config", "dcrsync.yaml", "--env", "prod"]),
         ('github comment --body-file "/tmp/x y.md"', 0, True, ["github", "comment", "--body-file", "/tmp/x y.md", "--env", "prod"]),
         ("github drift-issue --body-file d.md --drifted", 0, True, ["github", "drift-issue", "--body-file", "d.md", "--drifted"]),
+        ("github apply-merged --lock-timeout 600", 0, True,
+         ["github", "apply-merged", "--lock-timeout", "600", "--config", "dcrsync.yaml", "--env", "prod"]),
     ],
 )
 def test_action_run_step(tmp_path: Path, command: str, code: int, passes: bool, argv: list[str]):
@@ -785,6 +848,24 @@ def test_action_run_step(tmp_path: Path, command: str, code: int, passes: bool, 
     assert json.loads(Path(got["output-file"]).read_text()) == argv
     assert Path(got["error-file"]).read_text() == f"error: exit {code}\n"  # kept for `github comment --error-file`
     assert f"error: exit {code}" in proc.stderr  # and still shown in the log
+
+
+@pytest.mark.parametrize(("trusted", "warned"), [("", True), ("https://hydra-admin.example.com:4445", False)])
+def test_action_warns_when_no_trusted_server_is_set(tmp_path: Path, trusted: str, warned: bool):
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    (bindir / "dcrsync").write_text(f"#!{sys.executable}\nimport os\nprint(os.environ.get('DCRSYNC_TRUSTED_SERVER'))\n")
+    (bindir / "dcrsync").chmod(0o755)
+    env = {"PATH": f"{bindir}:{Path(sys.executable).parent}:/usr/bin:/bin", "RUNNER_TEMP": str(tmp_path),
+           "GITHUB_OUTPUT": str(tmp_path / "out"), "DCRSYNC_COMMAND": "plan", "DCRSYNC_CONFIG_INPUT": "",
+           "DCRSYNC_ENV_INPUT": "", "DCRSYNC_OUTPUT": "", "DCRSYNC_TRUSTED_SERVER": trusted}
+    proc = subprocess.run(["bash", "-c", _action_step("run")["run"]], env=env, cwd=tmp_path, capture_output=True,
+                          text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert ("::warning title=dcrsync::trusted-server is not set" in proc.stdout) is warned
+    assert proc.stdout.rstrip().endswith(trusted or "")
+    step = _action_step("run")["env"]
+    assert step["DCRSYNC_TRUSTED_SERVER"] == "${{ inputs.trusted-server || env.DCRSYNC_TRUSTED_SERVER }}"
 
 
 def test_action_writes_the_age_key_privately(tmp_path: Path):

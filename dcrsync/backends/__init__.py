@@ -10,9 +10,10 @@ from urllib.parse import urlparse
 from dcrsync.backends.base import Backend
 from dcrsync.errors import ConfigError
 from dcrsync.families import FAMILIES
+from dcrsync.trust import Trust
 
 
-def make_backend(server: dict[str, Any], *, parallelism: int = 4) -> Backend:
+def make_backend(server: dict[str, Any], *, parallelism: int = 4, trust: Trust | None = None) -> Backend:
     kind = server.get("kind")
     family = FAMILIES.get(str(kind))
     if family is None:
@@ -35,4 +36,4 @@ def make_backend(server: dict[str, Any], *, parallelism: int = 4) -> Backend:
             f"server.kind {kind!r} needs the Python module {exc.name!r}, which is not installed: "
             f"reinstall dcrsync with its dependencies (pip install dcrsync)"
         ) from None
-    return getattr(module, cls_name)(server, parallelism=parallelism)
+    return getattr(module, cls_name)(server, parallelism=parallelism, trust=trust)

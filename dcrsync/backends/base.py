@@ -9,6 +9,7 @@ from typing import Any, ClassVar
 
 from dcrsync.model import SECRET_FIELDS, ClientSpec, LiveClient, fingerprint, normalise_value, observed
 from dcrsync.state import ClientRecord
+from dcrsync.trust import Trust
 
 __all__ = [
     "Backend", "Fetched", "Marker", "Result", "default_normalise", "fingerprint", "observed", "split_server_wide",
@@ -87,6 +88,8 @@ class Backend:
     owner: str = ""
     #: what `check_specs` found worth a warning in the plan (one line each, with file:line)
     notes: Sequence[str] = ()
+    #: where this backend may send requests (None: DCRSYNC_TRUSTED_SERVER as the environment sets it)
+    trust: Trust | None = None
 
     def fetch(self, records: Sequence[ClientRecord]) -> Fetched:
         """Every client the plan needs: all of them where the server lists, else each record's."""

@@ -17,6 +17,7 @@ from dcrsync.errors import BackendError
 from dcrsync.http import error_detail, make_client, unreachable
 from dcrsync.model import SET_FIELDS, ClientSpec, LiveClient
 from dcrsync.state import ClientRecord
+from dcrsync.trust import Trust
 
 PAGE_SIZE = 500  # Ory Network's maximum (a self-hosted Hydra v2.3 allows 1,000)
 SERIALIZATION_RETRIES = 5
@@ -161,7 +162,8 @@ class HydraBackend(Backend):
     rotates_secret: ClassVar[bool] = True
     server_wide: ClassVar[dict[str, str]] = SERVER_WIDE
 
-    def __init__(self, server: dict[str, Any], *, parallelism: int = 4) -> None:
+    def __init__(self, server: dict[str, Any], *, parallelism: int = 4, trust: Trust | None = None) -> None:
+        self.trust = trust
         self.url = str(server["admin_url"]).rstrip("/")
         self.public_url = str(server.get("public_url") or "").rstrip("/") or None
         self.page_size = int(server.get("page_size", PAGE_SIZE))
@@ -170,6 +172,7 @@ class HydraBackend(Backend):
             token=server.get("token") or None,
             timeout=float(server.get("timeout", 30)),
             max_connections=max(4, parallelism * 2),
+            trust=trust,
         )
 
     # --- plumbing -------------------------------------------------------------------------

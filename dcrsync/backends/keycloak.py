@@ -26,6 +26,7 @@ from dcrsync.errors import BackendError
 from dcrsync.http import make_client, unreachable
 from dcrsync.model import ClientSpec, LiveClient
 from dcrsync.state import ClientRecord
+from dcrsync.trust import Trust
 
 PAGE_SIZE = 500
 #: never kept in `raw`: secrets, and what only describes the caller's permissions
@@ -73,7 +74,8 @@ class KeycloakBackend(KeycloakScopes, KeycloakRoles, Backend):
         {"keycloak.defaultClientScopes", "keycloak.optionalClientScopes"}
     )
 
-    def __init__(self, server: dict[str, Any], *, parallelism: int = 4) -> None:
+    def __init__(self, server: dict[str, Any], *, parallelism: int = 4, trust: Trust | None = None) -> None:
+        self.trust = trust
         self.base = str(server["url"]).rstrip("/")
         self.realm = str(server["realm"])
         self.admin_path = f"/admin/realms/{quote(self.realm)}"
@@ -82,12 +84,12 @@ class KeycloakBackend(KeycloakScopes, KeycloakRoles, Backend):
         #: `name`: a new client's clientId is its name unless the file declares one; `uuid`: random
         self.client_ids = str(server.get("client_ids") or "name")
         timeout = float(server.get("timeout", 30))
-        self.token_http = make_client(self.base, timeout=timeout, max_connections=2)
+        self.token_http = make_client(self.base, timeout=timeout, max_connections=2, trust=trust)
         self.tokens = AdminTokens(self.base, dict(server.get("admin") or {}), self.token_http)
         admin_id = (server.get("admin") or {}).get("client_id")
         #: dcrsync's own admin client, when it lives in the realm dcrsync manages
         self.admin_client_id = str(admin_id) if admin_id and self.tokens.realm == self.realm else None
-        self.http = make_client(self.url, timeout=timeout, max_connections=max(4, parallelism * 2))
+        self.http = make_client(self.url, timeout=timeout, max_connections=max(4, parallelism * 2), trust=trust)
         self.http.auth = BearerAuth(self.tokens)
         self._scopes_lock = threading.Lock()
         self._scope_ids: dict[str, str] | None = None

@@ -31,6 +31,7 @@ from dcrsync.errors import BackendError, ConfigError
 from dcrsync.http import RetryPolicy, describe_error, error_detail, make_client, retry_after, unreachable
 from dcrsync.model import EXTENSIONS, SET_FIELDS, ClientSpec, LiveClient
 from dcrsync.state import ClientRecord
+from dcrsync.trust import Trust
 
 #: RFC 7591 has no client metadata for these: a registration server enforces them for every client by
 #: its configuration. Never sent: Keycloak's endpoint refuses an unknown field (400), oidc-provider and
@@ -153,7 +154,8 @@ class Rfc7592Backend(Backend):
     rotates_secret: ClassVar[bool] = False  # RFC 7592 has no standard way to ask for a new secret
     server_wide: ClassVar[dict[str, str]] = SERVER_WIDE
 
-    def __init__(self, server: dict[str, Any], *, parallelism: int = 4) -> None:
+    def __init__(self, server: dict[str, Any], *, parallelism: int = 4, trust: Trust | None = None) -> None:
+        self.trust = trust
         self.issuer = str(server["issuer"]).rstrip("/") if server.get("issuer") else None
         if self.issuer and urlsplit(self.issuer).scheme not in ("http", "https"):
             raise ConfigError(f"server.issuer is {self.issuer!r}, not an http(s) URL: set it in dcrsync.yaml")
@@ -164,8 +166,8 @@ class Rfc7592Backend(Backend):
         timeout = float(server.get("timeout", 30))
         conns = max(4, self.parallelism * 2)
         # no global Authorization header: every request carries its own token
-        self.http = make_client(timeout=timeout, max_connections=conns)
-        self.http_once = make_client(timeout=timeout, max_connections=conns, policy=RetryPolicy(attempts=1))
+        self.http = make_client(timeout=timeout, max_connections=conns, trust=trust)
+        self.http_once = make_client(timeout=timeout, max_connections=conns, policy=RetryPolicy(attempts=1), trust=trust)
         self._metadata: tuple[dict[str, Any], str] | None = None
         self._metadata_read = False
         if not self.url:  # configured with the issuer alone
@@ -384,6 +386,9 @@ class Rfc7592Backend(Backend):
         if status == 401 and attempts > 1:
             return  # an earlier attempt was deleted and took the token with it
         raise self._error(response, f"delete client {name}", name, live.client_id)
+
+    def live_of(self, raw: dict[str, Any]) -> LiveClient:
+        return to_live(raw, None, None)
 
     @staticmethod
     def normalise(path: str, value: Any) -> Any:

@@ -12,8 +12,10 @@ from pathlib import Path
 
 import click
 
+from dcrsync.commands.apply_merged import apply_merged
 from dcrsync.errors import DcrsyncError
-from dcrsync.github import GitHub, repo_from_env
+from dcrsync.github import GitHub, GitHubError, repo_from_env
+from dcrsync.github_merges import PLAN_LABEL, add_label, label
 from dcrsync.github_sync import DRIFT_LABEL, DRIFT_TITLE, sync_drift_issue, upsert_comment
 from dcrsync.plan import Plan
 from dcrsync.render import markdown as render_markdown
@@ -127,8 +129,14 @@ def comment(body_file, plan_file, error_files, env_name, details_url, pr_number,
         marker = render_markdown.marker(env_name)
     repo = repo_from_env(os.environ, repo)
     number = pr_number or pr_from_event(os.environ)
+    waiting = label(PLAN_LABEL, env_name or (plan.environment if plan_file else None))
     with GitHub.from_env() as gh:
         done, comment_id = upsert_comment(gh, repo, number, body, marker)
+        try:  # what `github apply-merged` finds the merged pull requests by
+            add_label(gh, repo, number, waiting)
+        except GitHubError as exc:
+            click.echo(f"warning: {exc}; `dcrsync github apply-merged` finds this pull request only "
+                       "through the commit that merges it", err=True)
     what = "the failure" if error_files else "the dcrsync comment"
     click.echo(f"{done.capitalize()} {what} on {repo}#{number} (comment {comment_id}).")
 
@@ -167,3 +175,6 @@ def drift_issue(body_file, exit_code, drifted, title, label, repo, marker) -> No
         click.echo(f"Closed drift issue {repo}#{number}: the server matches the last apply again.")
     else:
         click.echo(f"{done.capitalize()} drift issue {repo}#{number}.")
+
+
+github.add_command(apply_merged)  # its own module: the queue of merged plans

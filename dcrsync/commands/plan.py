@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from dcrsync import norefresh
 from dcrsync.commands.common import parallelism_option, project_options
 from dcrsync.project import gather, make_plan, open_project
 from dcrsync.render import colour
@@ -20,16 +21,27 @@ from dcrsync.render.formats import Options, format_option, render
 @click.option("--target", "targets", multiple=True, metavar="NAME", help="Plan only these clients (repeatable).")
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 2 when there are changes, 0 when none.")
 @click.option("--all-warnings", is_flag=True, help="Every warning in full, not one line per kind of warning about many clients.")
+@click.option(
+    "--refresh", type=click.BOOL, default=True, show_default=True, metavar="true|false",
+    help="false: plan from the last-applied state without reading the server (RFC 7591/7592 servers, whose "
+    "clients are read with tokens from the state): a pull request's plan then needs no key; the apply reads "
+    "the server and refuses the plan if a client it touches changed.",
+)
 @parallelism_option
-def plan(config_path, env_name, out, fmt, targets, detailed_exitcode, parallelism, all_warnings) -> None:
+def plan(config_path, env_name, out, fmt, targets, detailed_exitcode, parallelism, all_warnings, refresh) -> None:
     """Show what apply would change on the server."""
     project = open_project(config_path, env_name)
+    if not refresh:
+        norefresh.check_config(project.config.server, project.config.family)
     backend = project.backend(parallelism)
+    if not refresh:
+        backend = norefresh.FromState(backend)  # sends nothing: every read comes from the state
     try:
-        specs, state, fetched = gather(project, backend, need_secrets=not backend.lists)
+        specs, state, fetched = gather(project, backend, need_secrets=refresh and not backend.lists)
         planned = make_plan(project, backend, state, specs, set(targets) or None, fetched)
     finally:
         backend.close()
+    planned.plan.refreshed = refresh
     if out is not None:
         out.write_text(planned.plan.to_json())
     click.echo(render(planned.plan, fmt, Options(colour=colour.wanted(), all_warnings=all_warnings)), nl=False)

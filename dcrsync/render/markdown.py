@@ -23,7 +23,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from dcrsync.plan import DESTRUCTIVE, Change, FieldChange, Plan
+from dcrsync.plan import DESTRUCTIVE, NOT_REFRESHED, Change, FieldChange, Plan
 from dcrsync.render import budget
 from dcrsync.render.policy import section as policy_section
 from dcrsync.render.text import SYMBOL, summary_line
@@ -191,6 +191,7 @@ def _head(plan: Plan, title: str) -> str:
         "",
         f"`{plan.server.get('kind')}` at `{plan.server.get('url')}`",
         "",
+        *([f"> [!NOTE]\n> {NOT_REFRESHED[0].upper()}{NOT_REFRESHED[1:]}.", ""] if not plan.refreshed else []),
         "| " + " | ".join(columns) + " |",
         "| " + " | ".join("---:" for _ in columns) + " |",
         "| " + " | ".join(counts) + " |",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from dcrsync.plan import Change, FieldChange, Plan
+from dcrsync.plan import NOT_REFRESHED, Change, FieldChange, Plan
 from dcrsync.render.values import show
 from dcrsync.render.warnings import lines as warning_lines
 
@@ -81,6 +81,8 @@ def render(plan: Plan, colour: bool = False, all_warnings: bool = False) -> str:
     `all_warnings`."""
     env = f" (environment {plan.environment})" if plan.environment else ""
     lines = [f"dcrsync plan for {plan.server.get('kind')} at {plan.server.get('url')}{env}", ""]
+    if not plan.refreshed:
+        lines += [f"note: {NOT_REFRESHED}", ""]
     for conflict in plan.conflicts:
         lines.append(("conflict: " if not colour else click.style("conflict: ", fg="red", bold=True)) + conflict)
     if plan.conflicts:

@@ -8,7 +8,8 @@ that says which `pip install` fixes it.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import os
+from typing import TYPE_CHECKING, Any
 
 from dcrsync.errors import ConfigError
 from dcrsync.store import FileStore
@@ -40,12 +41,47 @@ def open_store(config: Config) -> StateStore:
             ) from None
         from dcrsync.stores.postgres import PostgresStore
 
+        _check_trusted(config, settings)
         return PostgresStore(settings, local)
     if kind == "s3":
         from dcrsync.stores.s3 import S3Store
 
+        _check_trusted(config, settings)
         return S3Store(settings, local)
     raise ConfigError(f"{config.path}: `state:` names an unknown store kind {kind!r}; use postgres or s3")
+
+
+def _check_trusted(config: Config, settings: dict[str, Any]) -> None:
+    """Refuse, before any connection, a store DCRSYNC_TRUSTED_STORE does not name (its keys or DSN
+    would go there), or one at a link-local address (see dcrsync.trust)."""
+    from dcrsync.trust import UntrustedURL, from_env, postgres_targets, s3_url
+
+    try:
+        trust = from_env(os.environ, allow_link_local=config.allow_link_local)[1]
+    except UntrustedURL as exc:
+        raise ConfigError(str(exc)) from None
+    where = f"{config.path}: `state:`"
+    if settings.get("kind") == "s3":
+        problem = trust.refusal(s3_url(str(settings["endpoint"]), str(settings["bucket"])), "the S3 bucket")
+        if problem:
+            raise ConfigError(f"{where} {problem}")
+        return
+    import psycopg
+
+    try:
+        info = psycopg.conninfo.conninfo_to_dict(str(settings["dsn"]))
+    except psycopg.Error:
+        return  # the store says what is wrong with it when it connects, and nothing is sent before
+    targets = postgres_targets(info, os.environ)
+    if isinstance(targets, str):
+        if trust.trusted is not None:
+            raise ConfigError(f"{where} the PostgreSQL DSN {targets}")
+        return
+    for target in targets:
+        name = f"the PostgreSQL server {target.host}:{target.port} (database {target.path[1:] or '(default)'})"
+        problem = trust.refusal_of(target, name)
+        if problem:
+            raise ConfigError(f"{where} {problem}")
 
 
 def _dcrsync_params(dsn: str) -> dict[str, object]:

@@ -72,8 +72,12 @@ def start_oidc_provider(
     ready_deadline: float = READY_DEADLINE,
     test_admin: bool = True,
     client_auth_methods: tuple[str, ...] = (),
+    public_origin: str | None = None,
 ) -> OidcProviderInstance:
-    """server.mjs on a free 127.0.0.1 port; registration at /reg, management at /reg/:id."""
+    """server.mjs on a free 127.0.0.1 port; registration at /reg, management at /reg/:id.
+
+    `public_origin`: the origin a (misconfigured) reverse proxy in front of it announces; the URLs
+    the provider hands out (discovery, registration_client_uri) then name it (PUBLIC_ORIGIN)."""
     node = os.environ.get("DCRSYNC_NODE") or shutil.which("node")
     if not node:
         raise ServerStartError("node not found on PATH (set DCRSYNC_NODE); Node.js >= 20 is needed")
@@ -86,6 +90,7 @@ def start_oidc_provider(
         "NODE_ENV": "test",
         "DCRSYNC_TEST_ADMIN": "1" if test_admin else "",
         "CLIENT_AUTH_METHODS": ",".join(client_auth_methods),  # empty: the library's default
+        "PUBLIC_ORIGIN": public_origin or "",
     }
     started = time.monotonic()
     for attempt in (1, 2):

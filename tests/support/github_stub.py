@@ -10,6 +10,20 @@ GitHub cannot be reached from the test machines, and there is no GitHub server t
 - GET/POST   /repos/{owner}/{repo}/issues                     list (filter `labels`, `state`;
                                                               paginated; PRs included) / create
 - PATCH      /repos/{owner}/{repo}/issues/{number}            update body, title, state
+- POST       /repos/{owner}/{repo}/issues/{number}/labels     add labels (made on the fly, as GitHub does)
+- DELETE     /repos/{owner}/{repo}/issues/{number}/labels/{name}   remove one (404 when absent)
+
+and, for the apply-on-merge queue (issue 17 item 3):
+
+- GET        /repos/{owner}/{repo}/pulls/{number}             a pull request: head, base, merged_at, …
+- GET        /repos/{owner}/{repo}/commits/{sha}/pulls        the pull requests a commit belongs to
+- GET        /repos/{owner}/{repo}/commits?sha=BRANCH         the branch's history, newest first
+- GET        /repos/{owner}/{repo}/actions/workflows/{file}/runs?head_sha=&status=   runs, newest first
+- GET        /repos/{owner}/{repo}/actions/runs/{id}/artifacts?name=                  a run's artifacts
+- GET        /repos/{owner}/{repo}/actions/artifacts/{id}/zip  302 to a signed storage URL on another
+                                                              host name (`localhost`), which refuses a
+                                                              request that carries an Authorization
+                                                              header, as the real storage does
 
 Lists page with `per_page` / `page` and a `Link` header carrying absolute `next`/`last` URLs, as
 GitHub does. Every request must carry `Authorization: Bearer <token>` (or `token <token>`);
@@ -20,13 +34,17 @@ is recorded in `requests`.
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
 import re
 import threading
+import time
+import zipfile
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, urlencode, urlsplit
+from urllib.parse import parse_qs, unquote, urlencode, urlsplit
 
 
 @dataclass
@@ -48,6 +66,12 @@ class GitHubStub:
     comments: dict[int, list[dict[str, Any]]] = field(default_factory=dict)  # issue/PR number -> comments
     issues: dict[int, dict[str, Any]] = field(default_factory=dict)
     requests: list[Recorded] = field(default_factory=list)
+    pulls: dict[int, dict[str, Any]] = field(default_factory=dict)
+    history: dict[str, list[str]] = field(default_factory=dict)  # branch -> commit shas, oldest first
+    runs: list[dict[str, Any]] = field(default_factory=list)
+    artifacts: dict[int, dict[str, Any]] = field(default_factory=dict)  # id -> artifact (with "zip")
+    #: merged_at of the next merges, when a test wants several in one second (GitHub's resolution)
+    clock: str | None = None
     _next_id: int = 1000
     _next_number: int = 1
 
@@ -65,6 +89,9 @@ class GitHubStub:
 
             def do_PATCH(self) -> None:
                 stub._handle(self, "PATCH")
+
+            def do_DELETE(self) -> None:
+                stub._handle(self, "DELETE")
 
             def log_message(self, *args: Any) -> None:
                 pass
@@ -86,11 +113,59 @@ class GitHubStub:
 
     # -- seeding and reading, for tests ---------------------------------------------------------
 
-    def add_pull(self, title: str = "a pull request") -> int:
+    def add_pull(self, title: str = "a pull request", base: str = "main") -> int:
         with self._lock:
             number = self._new_number()
             self.issues[number] = self._issue(number, title, "", [], pull_request=True)
+            self.pulls[number] = {"number": number, "title": title, "base": {"ref": base},
+                                  "head": {"sha": _sha(f"head-{number}")}, "merged_at": None, "merge_commit_sha": None}
             return number
+
+    def push_head(self, number: int) -> str:
+        """A new commit on the pull request's branch: its head moves (its old plan is no longer its last)."""
+        with self._lock:
+            sha = _sha(f"head-{number}-{len(self.requests)}-{self.pulls[number]['head']['sha']}")
+            self.pulls[number]["head"]["sha"] = sha
+            return sha
+
+    def merge(self, number: int) -> str:
+        """Merge the pull request (squash): a new commit on its base branch; returns its sha."""
+        with self._lock:
+            pull = self.pulls[number]
+            sha = _sha(f"merge-{number}")
+            pull.update(merged_at=self.clock or _now(), merge_commit_sha=sha)
+            self.issues[number]["state"] = "closed"
+            self.history.setdefault(pull["base"]["ref"], []).append(sha)
+            return sha
+
+    def close(self, number: int) -> None:
+        with self._lock:
+            self.issues[number]["state"] = "closed"
+
+    def push(self, branch: str = "main") -> str:
+        """A commit pushed straight to the branch, without a pull request."""
+        with self._lock:
+            sha = _sha(f"direct-{len(self.history.get(branch, []))}")
+            self.history.setdefault(branch, []).append(sha)
+            return sha
+
+    def add_plan_run(self, number: int, plan: bytes | None, *, workflow: str = "plan-on-pull-request.yml",
+                     artifact: str = "dcrsync-plan", conclusion: str = "success", expired: bool = False) -> int:
+        """A finished run of the plan workflow on the pull request's current head, with its artifact
+        (a zip holding plan.json, as actions/upload-artifact makes it); `plan` None: no artifact."""
+        with self._lock:
+            self._next_id += 1
+            run = {"id": self._next_id, "path": f".github/workflows/{workflow}", "head_sha": self.pulls[number]["head"]["sha"],
+                   "status": "completed", "conclusion": conclusion, "event": "pull_request"}
+            self.runs.insert(0, run)  # newest first
+            if plan is not None:
+                self._next_id += 1
+                self.artifacts[self._next_id] = {"id": self._next_id, "name": artifact, "expired": expired,
+                                                 "run_id": run["id"], "zip": _zip({"plan.json": plan})}
+            return run["id"]
+
+    def labels_of(self, number: int) -> set[str]:
+        return {lab["name"] for lab in self.issues[number]["labels"]}
 
     def add_comment(self, number: int, body: str, user: str = "someone") -> dict[str, Any]:
         with self._lock:
@@ -155,6 +230,8 @@ class GitHubStub:
         body = json.loads(raw) if raw else None
         with self._lock:
             self.requests.append(Recorded(method, parts.path, query, dict(handler.headers.items()), body))
+            if parts.path.startswith("/_blob/"):
+                return self._blob(handler, parts.path, query)
             auth = handler.headers.get("Authorization", "")
             if auth not in (f"Bearer {self.token}", f"token {self.token}"):
                 return self._send(handler, 401, {"message": "Bad credentials", "documentation_url": "https://docs.github.com/rest"})
@@ -167,6 +244,8 @@ class GitHubStub:
         if not path.startswith(prefix + "/"):
             return self._send(handler, 404, {"message": "Not Found"})
         rest = path[len(prefix):]
+        if self._queue_route(handler, method, rest, query, body):
+            return None
         if m := re.fullmatch(r"/issues/(\d+)/comments", rest):
             number = int(m.group(1))
             if number not in self.issues:
@@ -207,6 +286,88 @@ class GitHubStub:
                         issue[key] = body[key]
                 return self._send(handler, 200, issue)
         return self._send(handler, 404, {"message": "Not Found"})
+
+    # -- the apply-on-merge queue: pulls, commits, labels, runs and artifacts --------------------------
+
+    def _pull_view(self, number: int) -> dict[str, Any]:
+        return {**self.pulls[number], "state": self.issues[number]["state"], "labels": self.issues[number]["labels"]}
+
+    def _queue_route(self, handler, method: str, rest: str, query: dict[str, str], body: Any) -> bool:
+        """Answer a queue endpoint; False when `rest` is none of them."""
+        if (m := re.fullmatch(r"/pulls/(\d+)", rest)) and method == "GET":
+            number = int(m.group(1))
+            found = number in self.pulls
+            self._send(handler, 200 if found else 404, self._pull_view(number) if found else {"message": "Not Found"})
+        elif (m := re.fullmatch(r"/commits/(\w+)/pulls", rest)) and method == "GET":
+            self._send(handler, 200, [self._pull_view(n) for n, p in self.pulls.items() if p["merge_commit_sha"] == m.group(1)])
+        elif rest == "/commits" and method == "GET":
+            shas = list(reversed(self.history.get(query.get("sha", "main"), [])))[: int(query.get("per_page", 30))]
+            self._send(handler, 200, [{"sha": sha} for sha in shas])
+        elif m := re.fullmatch(r"/issues/(\d+)/labels(?:/([^/]+))?", rest):
+            self._labels(handler, method, int(m.group(1)), unquote(m.group(2)) if m.group(2) else None, body)
+        elif (m := re.fullmatch(r"/actions/workflows/([^/]+)/runs", rest)) and method == "GET":
+            runs = [r for r in self.runs if r["path"].endswith("/" + m.group(1))
+                    and r["head_sha"] == query.get("head_sha", r["head_sha"])
+                    and query.get("status", r["conclusion"]) in (r["conclusion"], r["status"])]
+            self._send(handler, 200, {"total_count": len(runs), "workflow_runs": runs})
+        elif (m := re.fullmatch(r"/actions/runs/(\d+)/artifacts", rest)) and method == "GET":
+            found = [{k: v for k, v in a.items() if k != "zip"} for a in self.artifacts.values()
+                     if a["run_id"] == int(m.group(1)) and a["name"] == query.get("name", a["name"])]
+            self._send(handler, 200, {"total_count": len(found), "artifacts": found})
+        elif (m := re.fullmatch(r"/actions/artifacts/(\d+)/zip", rest)) and method == "GET":
+            artifact = self.artifacts.get(int(m.group(1)))
+            if artifact is None or artifact["expired"]:
+                self._send(handler, 410 if artifact else 404, {"message": "Artifact has expired" if artifact else "Not Found"})
+            else:
+                host, port = self.server.server_address[:2]
+                self._send(handler, 302, {}, {"Location": f"http://localhost:{port}/_blob/{artifact['id']}?sig=signed"})
+        else:
+            return False
+        return True
+
+    def _labels(self, handler, method: str, number: int, name: str | None, body: Any) -> None:
+        issue = self.issues.get(number)
+        if issue is None:
+            return self._send(handler, 404, {"message": "Not Found"})
+        if method == "POST" and name is None:
+            for new in (body or {}).get("labels") or []:
+                if new not in self.labels_of(number):
+                    issue["labels"].append({"name": new})
+            return self._send(handler, 200, issue["labels"])
+        if method == "DELETE" and name is not None:
+            if name not in self.labels_of(number):
+                return self._send(handler, 404, {"message": "Label does not exist"})
+            issue["labels"] = [lab for lab in issue["labels"] if lab["name"] != name]
+            return self._send(handler, 200, issue["labels"])
+        return self._send(handler, 404, {"message": "Not Found"})
+
+    def _blob(self, handler, path: str, query: dict[str, str]) -> None:
+        """The signed storage URL an artifact's zip redirects to: no token may come along."""
+        artifact = self.artifacts.get(int(path.rsplit("/", 1)[1]))
+        if handler.headers.get("Authorization") or query.get("sig") != "signed" or artifact is None:
+            return self._send(handler, 403, {"message": "AuthenticationFailed"})
+        handler.send_response(200)
+        handler.send_header("Content-Type", "application/zip")
+        handler.send_header("Content-Length", str(len(artifact["zip"])))
+        handler.end_headers()
+        handler.wfile.write(artifact["zip"])
+        return None
+
+
+def _sha(seed: str) -> str:
+    return hashlib.sha1(seed.encode()).hexdigest()
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+def _zip(files: dict[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in files.items():
+            archive.writestr(name, data)
+    return buffer.getvalue()
 
 
 def _text(body: Any, key: str) -> str:

@@ -13,6 +13,11 @@
 //   INITIAL_ACCESS_TOKEN=<token>               when set, registration requires this bearer token
 //   CLIENT_AUTH_METHODS=a,b,...                the token endpoint auth methods it enables (and
 //                                               publishes in discovery); default: the library's
+//   PUBLIC_ORIGIN=<scheme://host:port>          the origin a reverse proxy in front of it announces
+//                                               (X-Forwarded-Host/-Proto on every request, trusted by
+//                                               the library): its discovery document and every
+//                                               registration_client_uri then name that host, as
+//                                               behind a misconfigured or hostile proxy
 //
 // Registration is at /reg, management at /reg/:client_id. The store is an unbounded Map:
 // the library's default memory adapter is an LRU of ~1000 entries shared by every model,
@@ -138,6 +143,8 @@ class MapAdapter {
 
 const Provider = await loadProvider();
 
+const publicOrigin = process.env.PUBLIC_ORIGIN ? new URL(process.env.PUBLIC_ORIGIN) : null;
+
 const signingKey = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey
   .export({ format: 'jwk' });
 
@@ -167,6 +174,15 @@ const provider = new Provider(issuer, {
     properties: ['access_policy_id', 'enforce_pkce', 'entitlements', 'identity_providers'],
   },
 });
+
+if (publicOrigin) {
+  provider.proxy = true;
+  provider.use(async (ctx, next) => {
+    ctx.request.header['x-forwarded-host'] = publicOrigin.host;
+    ctx.request.header['x-forwarded-proto'] = publicOrigin.protocol.replace(':', '');
+    return next();
+  });
+}
 
 // TEST ONLY: an "admin" view of the provider's own store, for tests that must change or count
 // clients behind dcrsync's back (the provider has no admin API). Enabled by DCRSYNC_TEST_ADMIN=1.
