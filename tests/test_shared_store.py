@@ -26,13 +26,11 @@ def _settings(kind: str, label: str, postgres=None, s3=None) -> dict:
             "region": s3.region, "access_key_id": "${env:DCRSYNC_S3_KEY}", "secret_access_key": "${env:DCRSYNC_S3_SECRET}"}
 
 
-@pytest.fixture(params=["postgres", "s3"])
-def shared(request, hydra_project, monkeypatch):
-    """A Hydra project whose `state:` is a shared store on the session's PostgreSQL or MinIO."""
-    kind = request.param
+def use_shared_store(p, kind: str, request, monkeypatch):
+    """Point project `p` at a fresh state on the session's PostgreSQL or MinIO (`p.kind`, `p.server`)."""
     label = f"sh-{kind}-{uuid.uuid4().hex[:10]}"  # owner and state name, unique per test and store
-    hydra_project.owner = label
-    hydra_project.set_config(owner=label)
+    p.owner = label
+    p.set_config(owner=label)
     if kind == "postgres":
         server = request.getfixturevalue("postgres")
         monkeypatch.setenv("DCRSYNC_PG_DSN", server.dsn)
@@ -44,10 +42,15 @@ def shared(request, hydra_project, monkeypatch):
         monkeypatch.setenv("DCRSYNC_S3_KEY", server.access_key)
         monkeypatch.setenv("DCRSYNC_S3_SECRET", server.secret_key)
         settings = _settings(kind, label, s3=server)
-    hydra_project.set_config(state=settings)
-    hydra_project.kind = kind
-    hydra_project.server = server
-    return hydra_project
+    p.set_config(state=settings)
+    p.kind, p.server, p.label = kind, server, label
+    return p
+
+
+@pytest.fixture(params=["postgres", "s3"])
+def shared(request, hydra_project, monkeypatch):
+    """A Hydra project whose `state:` is a shared store on the session's PostgreSQL or MinIO."""
+    return use_shared_store(hydra_project, request.param, request, monkeypatch)
 
 
 def _clients(p, n: int, prefix: str = "svc") -> None:
