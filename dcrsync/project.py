@@ -105,6 +105,11 @@ def gather(
     """
 
     def remote() -> tuple[State, Fetched]:
+        if backend.lists:  # a list needs nothing from the state: read it (sops, verifying) meanwhile
+            with ThreadPoolExecutor(max_workers=1, thread_name_prefix="dcrsync-state") as side:
+                reading = side.submit(read_state, project, backend, need_secrets=need_secrets)
+                fetched = backend.fetch([])
+                return reading.result(), fetched
         state = read_state(project, backend, need_secrets=need_secrets)
         return state, backend.fetch(list(state.clients.values()))
 
