@@ -8,7 +8,8 @@ need not be a file: a database row or an object written with a conditional write
 `FileStore` is the embedded default: a YAML file encrypted by sops with only secret keys
 encrypted, a plain `*.applied.json` sidecar, a journal folder of small batches beside it (each
 written atomically; a batch holding a secret is sops-encrypted as one value, the others plain
-JSON), and an flock'ed lock file.
+JSON; every one authenticated and bound to the state it extends, see `dcrsync.batches`), and an
+flock'ed lock file.
 """
 
 from __future__ import annotations

@@ -9,88 +9,20 @@ is not touched; with the journal put back, the next apply folds it and nothing i
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 
-import psycopg
 import pytest
 import yaml
 
 from dcrsync.recorder import Recorder
 from dcrsync.sops import Sops
 from tests.support.hydra_api import clients_of
-from tests.test_shared_store import _clients, _converged, _store, use_shared_store
+from tests.support.stores import JournalAccess
+from tests.test_shared_store import _clients, _converged, _store
 
 pytestmark = pytest.mark.hydra
-
-
-@pytest.fixture(params=["file", "postgres", "s3"])
-def any_store(request, hydra_project, monkeypatch):
-    if request.param == "file":
-        hydra_project.kind = "file"
-        return hydra_project
-    return use_shared_store(hydra_project, request.param, request, monkeypatch)
-
-
-class JournalAccess:
-    """The journal as a writer to the store sees it: items (id, bytes, sops-encrypted) in order."""
-
-    def __init__(self, p) -> None:
-        self.p = p
-        self.dir = p.state.with_name(p.state.name + ".journal")
-
-    def items(self) -> list[tuple[str, bytes, bool]]:
-        if self.p.kind == "file":
-            files = sorted(self.dir.iterdir()) if self.dir.is_dir() else []
-            return [(f.name, f.read_bytes(), f.name.endswith(".sops.yaml")) for f in files]
-        if self.p.kind == "postgres":
-            with psycopg.connect(self.p.server.dsn) as c:
-                rows = c.execute("SELECT seq, batch, secret FROM dcrsync.journal WHERE state = %s ORDER BY seq",
-                                 (self.p.label,)).fetchall()
-            return [(str(seq), bytes(batch), secret) for seq, batch, secret in rows]
-        with self.p.server.client() as c:
-            keys = sorted(c.list_keys("dcrsync-state", f"{self.p.label}/journal/"))
-            return [(k, c.get_object("dcrsync-state", k).content, k.endswith(".sops")) for k in keys]
-
-    def name(self, ident: str) -> str:
-        """How dcrsync names the batch in its messages."""
-        if self.p.kind == "file":
-            return str(self.dir / ident)
-        if self.p.kind == "postgres":
-            return f"dcrsync.journal row seq={ident} (state {self.p.label})"
-        return f"s3://dcrsync-state/{ident}"
-
-    def put(self, ident: str | None, data: bytes, secret: bool) -> str:
-        """Replace item `ident`, or add one after the last (None); returns its id."""
-        last = self.items()[-1][0] if self.items() else None
-        if self.p.kind == "file":
-            ident = ident or f"{int(last.split('.')[0]) + 1 if last else 1:06d}." + ("sops.yaml" if secret else "json")
-            self.dir.mkdir(exist_ok=True)
-            (self.dir / ident).write_bytes(data)
-        elif self.p.kind == "postgres":
-            with psycopg.connect(self.p.server.dsn) as c:
-                if ident is None:
-                    ident = str(c.execute("INSERT INTO dcrsync.journal (state, secret, batch) VALUES (%s, %s, %s) "
-                                          "RETURNING seq", (self.p.label, secret, data)).fetchone()[0])
-                else:
-                    c.execute("UPDATE dcrsync.journal SET batch = %s WHERE state = %s AND seq = %s",
-                              (data, self.p.label, int(ident)))
-        else:
-            if ident is None:  # named as dcrsync names a batch on the state as it is (an older one is skipped)
-                serial = _store(self.p).read_public().serial
-                n = int(last.rsplit("/", 1)[1].split("-")[1]) if last else 0
-                ident = f"{self.p.label}/journal/{serial:012d}-{n + 1:08d}-99999." + ("sops" if secret else "json")
-            with self.p.server.client() as c:
-                c.put_object("dcrsync-state", ident, data)
-        return ident
-
-    def delete(self, ident: str) -> None:
-        if self.p.kind == "file":
-            (self.dir / ident).unlink()
-        elif self.p.kind == "postgres":
-            with psycopg.connect(self.p.server.dsn) as c:
-                c.execute("DELETE FROM dcrsync.journal WHERE state = %s AND seq = %s", (self.p.label, int(ident)))
-        else:
-            with self.p.server.client() as c:
-                c.delete_object("dcrsync-state", ident)
 
 
 def _interrupted_apply(p, monkeypatch) -> None:
@@ -187,3 +119,36 @@ def test_a_tampered_journal_is_refused_naming_the_batch_and_nothing_is_lost(any_
     journal.delete(legacy)
     assert p.run("plan", "--detailed-exitcode").exit_code == 0
     _converged(p, hydra, 4)
+
+
+def test_a_plan_without_the_key_says_it_could_not_verify_the_state(any_store, tmp_path):
+    p = any_store
+    _clients(p, 1)
+    assert p.run("apply", "--auto-approve").exit_code == 0
+    with_key = p.run_sub("plan")
+    assert with_key.returncode == 0 and "could not be verified" not in with_key.stdout + with_key.stderr
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SOPS_AGE_KEY")}
+    env["HOME"] = env["XDG_CONFIG_HOME"] = str(tmp_path / "no-key-here")  # no default key file either
+    out = subprocess.run([sys.executable, "-m", "dcrsync", "plan", "--config", str(p.config), "--format", "json"],
+                         capture_output=True, text=True, env=env, cwd=p.root)
+    assert out.returncode == 0, out.stderr
+    warnings = json.loads(out.stdout)["warnings"]
+    assert [w for w in warnings if "read without the key, so it could not be verified" in w], warnings
+
+
+def test_after_a_dropped_batch_the_batches_that_verify_can_be_folded_deliberately(any_store, hydra, monkeypatch):
+    p = any_store
+    _clients(p, 2, "new")
+    assert p.run("apply", "--auto-approve", "--target", "new-000").exit_code == 0  # a state with its key
+    _interrupted_apply(p, monkeypatch)  # creates new-001
+    journal = JournalAccess(p)
+    dropped = journal.items()[0][0]
+    journal.delete(dropped)  # the create intent: what the answers after it say is still whole
+    listed = p.run_sub("state", "journal")
+    assert listed.returncode == 1 and "a batch before it is missing" in listed.stdout, listed.stdout + listed.stderr
+    assert "does not follow the batch before it" in listed.stderr.strip().splitlines()[-1]
+    folded = p.run_sub("state", "journal", "--fold-verified")
+    assert folded.returncode == 0 and "dropped 0" in folded.stdout, folded.stdout + folded.stderr
+    assert journal.items() == []
+    _converged(p, hydra, 2)
+    assert p.run("plan", "--detailed-exitcode").exit_code == 0

@@ -23,7 +23,7 @@ import psycopg
 from dcrsync.batches import check_base
 from dcrsync.errors import StateError
 from dcrsync.state import SECRET_KEYS, State
-from dcrsync.stores.shared import SharedStore, Unreachable, describe
+from dcrsync.stores.shared import SharedStore, Unreachable, describe, may_break
 
 SCHEMA_VERSION = 1
 
@@ -243,15 +243,8 @@ class PostgresStore(SharedStore):
         no row to name it by, end the session that holds it."""
 
         def breaking(c: psycopg.Connection) -> str:
-            held, pid = self._holder(c)
-            if held is None:
-                raise StateError(f"nobody holds the lock on {self.where}; nothing was changed")
-            if "unreadable" not in held and held.get("id") != lock_id:
-                if lock_id is None:
-                    raise StateError(f"the lock on {self.where} is held by {describe(held)}: if that run is dead, "
-                                     f"dcrsync state unlock {held.get('id')}")
-                raise StateError(f"{lock_id} is not the lock on {self.where} (the lock is {describe(held)}); "
-                                 "nothing was changed")
+            found, pid = self._holder(c)
+            held = may_break(self.where, found, lock_id)
             c.execute("SELECT pg_terminate_backend(%s)", (pid,))
             c.execute(f'DELETE FROM "{self.schema}".locks WHERE state = %s', (self.name,))
             return describe(held)

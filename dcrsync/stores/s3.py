@@ -33,7 +33,7 @@ import httpx
 
 from dcrsync.batches import check_base
 from dcrsync.errors import StateError
-from dcrsync.stores.shared import SharedStore, Unreachable, describe, parse_lock
+from dcrsync.stores.shared import SharedStore, Unreachable, describe, may_break, parse_lock
 
 
 def _hmac(key: bytes, msg: str) -> bytes:
@@ -270,14 +270,7 @@ class S3Store(SharedStore):
     def break_lock(self, lock_id: str | None) -> str:
         """Delete the lock object when it is LOCK_ID (only that one), or when it is unreadable (it then
         has no id to name it by)."""
-        held = self.lock_holder()
-        if held is None:
-            raise StateError(f"nobody holds the lock on {self.where}; nothing was changed")
-        if "unreadable" not in held and held.get("id") != lock_id:
-            if lock_id is None:
-                raise StateError(f"the lock on {self.where} is held by {describe(held)}: if that run is dead, "
-                                 f"dcrsync state unlock {held.get('id')}")
-            raise StateError(f"{lock_id} is not the lock on {self.where} (the lock is {describe(held)}); nothing was changed")
+        held = may_break(self.where, self.lock_holder(), lock_id)
         # MinIO ignores If-Match on DELETE (AWS honours it): the lock was checked just above
         self._call("DELETE", self.prefix + "lock.json")
         return describe(held)

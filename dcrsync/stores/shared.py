@@ -5,7 +5,7 @@ The state is kept as the file store keeps it — the sops-encrypted identity doc
 client ids plain, secrets encrypted for the same recipients) and the plain bookkeeping sidecar —
 so one sops call encrypts a whole commit, and a database administrator or a bucket reader sees
 names and ids, never a secret. A journal batch holding a secret is one sops-encrypted value; a
-batch without one is plain JSON.
+batch without one is plain JSON; each is authenticated as the file store's are (`dcrsync.batches`).
 
 When the store cannot be reached while an apply appends, the batch (and every later one) goes to
 a local journal beside dcrsync.yaml (`.dcrsync/`), encrypted the same way; the apply then starts
@@ -91,6 +91,18 @@ def parse_lock(content: bytes) -> dict[str, Any]:
         return info
     shown = ascii(content[:60])[2:-1] + ("…" if len(content) > 60 else "")
     return {"unreadable": f"{len(content)} bytes that are not a dcrsync lock: {shown}"}
+
+
+def may_break(where: str, held: dict[str, Any] | None, lock_id: str | None) -> dict[str, Any]:
+    """The lock `state unlock [LOCK_ID]` may break: the one named LOCK_ID, or one with no id (unreadable)."""
+    if held is None:
+        raise StateError(f"nobody holds the lock on {where}; nothing was changed")
+    if "unreadable" not in held and held.get("id") != lock_id:
+        if lock_id is None:
+            raise StateError(f"the lock on {where} is held by {describe(held)}: if that run is dead, "
+                             f"dcrsync state unlock {held.get('id')}")
+        raise StateError(f"{lock_id} is not the lock on {where} (the lock is {describe(held)}); nothing was changed")
+    return held
 
 
 def refused(where: str, info: dict[str, Any] | None, waited: float) -> LockHeld:
