@@ -1,4 +1,4 @@
-"""`dcrsync state list|show|secret|rm`: read and edit the state through sops."""
+"""`dcrsync state …`: read and edit the state through sops; its keys, journal, lock and store."""
 
 from __future__ import annotations
 
