@@ -16,7 +16,7 @@ from dcrsync.model import ClientSpec, LiveClient, uses_secret
 from dcrsync.ownership import Ownership
 from dcrsync.plan import Change, Plan
 from dcrsync.recorder import Recorder
-from dcrsync.state import Entry, State, forget, move_entry, upsert
+from dcrsync.state import Entry, State, move_entry, upsert
 from dcrsync.store import StateStore
 
 #: called as each change finishes: the change, the error (None when done), the client_id it has now
@@ -47,9 +47,9 @@ def new_secret() -> str:
 
 
 class Applier:
-    """Carries one plan out through a backend. Its one job is the order of the server calls and when
-    each answer must be on disk; deciding what to change is `diff`'s, keeping the answers is the
-    Recorder's, keeping the state is the store's.
+    """Carries one plan out through a backend. Its one job is the order of the server calls; deciding
+    what to change is `diff`'s, keeping the answers (and when each must be on disk) is the Recorder's,
+    keeping the state is the store's.
 
     Contract of `run`:
     - creates first (each announced in the journal before any is sent, with the client_id chosen up
@@ -78,15 +78,12 @@ class Applier:
         self.parallelism = max(1, parallelism)
         self.progress = progress
         self.report = ApplyReport()
-        # where a lost answer can be recovered (the id was ours, the secret can be rotated), batch
-        # journal writes; where it cannot (RFC 7592), write each answer as soon as it arrives
-        recoverable = backend.chooses_client_id and backend.rotates_secret
-        self.recorder = Recorder(store, backend.normalise, interval=1.0 if recoverable else 0.0)
+        self.recorder = Recorder.for_backend(store, backend)
 
-    def _record(self, spec: ClientSpec, result: Result, *before: Entry) -> int:
+    def _record(self, spec: ClientSpec, result: Result, *before: Entry, created: bool = False) -> None:
         self.report.client_ids[spec.name] = result.live.client_id
         self.report.warnings.extend(result.notes)
-        return self.recorder.answer(spec, result, *before)
+        self.recorder.answer(spec, result, *before, created=created)
 
     # --- operations -----------------------------------------------------------------------
     def _create(self, change: Change, spec: ClientSpec, intent: dict[str, Any]) -> None:
@@ -97,7 +94,7 @@ class Applier:
         except BackendError as exc:
             if exc.status is not None and 400 <= exc.status < 500 and exc.status != 409:
                 if spec.name not in self.state.clients:  # refused: nothing was created, forget the intent
-                    self.recorder.journal(forget(spec.name))
+                    self.recorder.forget(spec.name)
                 raise
             if exc.status != 409 or not cid:
                 raise
@@ -105,9 +102,7 @@ class Applier:
             if live is None or not Ownership(self.owner).claims(live, spec.name):
                 raise
             result = self.backend.update(spec, marker, live, None, self._secret_for(spec))  # secret lost: rotate
-        ticket = self._record(spec, result)
-        if not self.backend.chooses_client_id:  # a lost answer is an orphan: lose at most one per worker
-            self.recorder.durable(ticket)
+        self._record(spec, result, created=True)
 
     def _update(self, change: Change, spec: ClientSpec, live: LiveClient) -> None:
         """update, rotate and move: one server write (none when only the state records it)."""
@@ -122,13 +117,11 @@ class Applier:
         else:
             result = Result(live=live)
         moves = [move_entry(change.moved_from, spec.name)] if change.moved_from else []
-        ticket = self._record(spec, result, *moves)
-        if "registration_access_token" in result.secrets:  # the old token is dead: keep the new one first
-            self.recorder.durable(ticket)
+        self._record(spec, result, *moves)
 
     def _delete(self, change: Change, live: LiveClient) -> None:
         self.backend.delete(live, self.state.clients.get(change.name))
-        self.recorder.journal(forget(change.name))
+        self.recorder.forget(change.name)
 
     def _run(self, change: Change, fn: Callable[[], None]) -> None:
         try:
@@ -198,8 +191,7 @@ class Applier:
             data = {"client_id": cid, "pending": True, "client_secret": None}
             announce.append(upsert(change.name, **data))
         if announce:
-            self.recorder.journal(*announce)
-            self.recorder.flush()
+            self.recorder.announce(*announce)
         return intents
 
     def _replace(self, change: Change, spec: ClientSpec, live: LiveClient) -> None:

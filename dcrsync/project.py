@@ -19,7 +19,7 @@ from dcrsync.model import ClientSpec, Diagnostic, LiveClient, Location, fingerpr
 from dcrsync.ownership import Ownership
 from dcrsync.plan import Change, Plan
 from dcrsync.policy import check_plan
-from dcrsync.sops import Sops
+from dcrsync.sops import Sops, age_key_configured
 from dcrsync.state import State, now, record_fingerprint, upsert
 from dcrsync.store import StateStore
 from dcrsync.stores import open_store
@@ -78,9 +78,10 @@ def load_specs(project: Project) -> list[ClientSpec]:
 
 
 def read_state(project: Project, backend: Backend, *, need_secrets: bool) -> State:
-    """Without a key when possible; with it when the backend needs stored tokens or a journal waits."""
+    """With the key when there is one (the state and its journal are then verified), or when the
+    backend needs stored tokens; without it otherwise, saying that nothing could be verified."""
     store = project.store
-    if need_secrets or store.has_journal():
+    if need_secrets or store.has_journal() or age_key_configured():
         project.unlock()
         try:
             return store.read()
@@ -108,6 +109,11 @@ def gather(
     """
 
     def remote() -> tuple[State, Fetched]:
+        if backend.lists:  # a list needs nothing from the state: read it (sops, verifying) meanwhile
+            with ThreadPoolExecutor(max_workers=1, thread_name_prefix="dcrsync-state") as side:
+                reading = side.submit(read_state, project, backend, need_secrets=need_secrets)
+                fetched = backend.fetch([])
+                return reading.result(), fetched
         state = read_state(project, backend, need_secrets=need_secrets)
         return state, backend.fetch(list(state.clients.values()))
 
@@ -164,6 +170,7 @@ def make_plan(
         server={"kind": backend.family, "url": backend.url},
         state_serial=state.serial,
         warnings=[
+            *state.warnings,
             *server_wide,
             *backend.notes,
             *outcome.warnings,

@@ -1,19 +1,31 @@
 """What an apply keeps: every answer journaled as it arrives, then folded into the state once.
 
-The Applier decides the order of the server calls; the Recorder keeps what they return. It owns
-the group-commit writer over the store's `append`, the entries written so far, and the one commit
-at the end, so a crash anywhere leaves a journal the next apply converges from.
+The Applier decides the order of the server calls; the Recorder keeps what they return and decides
+when it must be on disk. It owns the group-commit writer over the store's `append` (how long
+entries may wait to share one sops call), the entries written so far, and the one commit at the
+end, so a crash anywhere leaves a journal the next apply converges from.
+
+The Applier's side of it, all of it:
+- `announce(*entries)`: journal entries and hold until they are on disk (the create intents,
+  before anything is sent);
+- `answer(spec, result, *before, created=...)`: one finished create/update/move/rotation, in one
+  batch; it returns once the answer is as safe as it must be (on disk at once when it holds what
+  the server gives only once and a lost one cannot be had again, otherwise within `interval`);
+- `forget(name)`: a delete, or a create the server refused;
+- `commit(state)`: fold everything into the state and write it.
+Anything that must happen once a server's answer is kept (handing a new secret to its app, say)
+goes right after `answer` returns, in the Applier.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from dcrsync.backends.base import Result
+from dcrsync.backends.base import Backend, Result
 from dcrsync.errors import DcrsyncError
 from dcrsync.groupcommit import JournalWriter
 from dcrsync.model import ClientSpec
-from dcrsync.state import Entry, Normalise, State, entries_for
+from dcrsync.state import Entry, Normalise, State, entries_for, forget
 from dcrsync.store import StateStore
 
 
@@ -21,17 +33,27 @@ from dcrsync.store import StateStore
 class Recorder:
     """Journal entries for one apply over `store`.
 
-    `interval` is the group commit's: 0 writes each answer at once (where a lost answer is lost for
-    good: RFC 7592), 1 s batches them (where a lost answer can be recovered by rotating).
+    `interval` is the group commit's: 0 writes each answer at once, 1 s batches them.
+    `chooses_client_id`: the client_id of a create was chosen up front, so a lost create answer
+    leaves no orphan (the next apply finds the client by its id).
     """
 
     store: StateStore
     normalise: Normalise
     interval: float = 1.0
+    chooses_client_id: bool = True
     entries: list[Entry] = field(default_factory=list)
     #: warnings about values the server stored differently, from every recorded answer
     warnings: list[str] = field(default_factory=list)
     _writer: JournalWriter | None = None
+
+    @classmethod
+    def for_backend(cls, store: StateStore, backend: Backend) -> Recorder:
+        """Where a lost answer can be recovered (the id was ours, the secret can be rotated), batch
+        journal writes; where it cannot (RFC 7592), write each answer as soon as it arrives."""
+        recoverable = backend.chooses_client_id and backend.rotates_secret
+        return cls(store, backend.normalise, interval=1.0 if recoverable else 0.0,
+                   chooses_client_id=backend.chooses_client_id)
 
     def __enter__(self) -> Recorder:
         self._writer = JournalWriter(self.store.append, interval=self.interval)
@@ -50,27 +72,30 @@ class Recorder:
         except DcrsyncError:
             pass
 
-    def journal(self, *entries: Entry) -> int:
-        """Submit entries; the ticket says when they are on disk (see `durable`)."""
-        assert self._writer is not None, "journal() outside `with Recorder(...)`"
+    def _journal(self, *entries: Entry) -> int:
+        assert self._writer is not None, "the Recorder is used outside `with recorder:`"
         self.entries.extend(entries)
         return self._writer.submit(*entries)
 
-    def durable(self, ticket: int) -> None:
-        """Hold the caller until its entries are on disk: what only the answer held is then safe."""
-        assert self._writer is not None
-        self._writer.wait(ticket)
+    def announce(self, *entries: Entry) -> None:
+        """Journal entries and hold until they are on disk."""
+        assert self._writer is not None, "the Recorder is used outside `with recorder:`"
+        self._writer.wait(self._journal(*entries))
 
-    def flush(self) -> None:
-        assert self._writer is not None
-        self._writer.flush()
+    def forget(self, name: str) -> None:
+        self._journal(forget(name))
 
-    def answer(self, spec: ClientSpec, result: Result, *before: Entry) -> int:
+    def answer(self, spec: ClientSpec, result: Result, *before: Entry, created: bool = False) -> None:
         """Journal a finished operation in one batch: `before` (a move), its secrets (encrypted), its
-        bookkeeping (plain)."""
+        bookkeeping. Holds the caller until it is on disk when losing it would lose something for
+        good: a new registration token (the old one is dead), or a create whose client_id the server
+        chose (a lost answer is an orphan: at most one per worker)."""
         entries, warnings = entries_for(spec, result.live, result.secrets, self.normalise)
         self.warnings.extend(warnings)
-        return self.journal(*before, *entries)
+        ticket = self._journal(*before, *entries)
+        if "registration_access_token" in result.secrets or (created and not self.chooses_client_id):
+            assert self._writer is not None
+            self._writer.wait(ticket)
 
     def commit(self, state: State) -> None:
         """Fold every entry into `state` and write it with one commit."""

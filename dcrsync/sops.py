@@ -15,7 +15,7 @@ from pathlib import Path
 from dcrsync.errors import SopsError
 
 #: only these keys are encrypted; everything else in the state stays readable (and diffable)
-ENCRYPTED_REGEX = "^(client_secret|registration_access_token)$"
+ENCRYPTED_REGEX = "^(client_secret|registration_access_token|journal_key)$"
 #: the ways sops finds age identities besides its default key file
 AGE_KEY_SOURCES = ("SOPS_AGE_KEY", "SOPS_AGE_KEY_FILE", "SOPS_AGE_KEY_CMD", "SOPS_AGE_SSH_PRIVATE_KEY_FILE")
 HOW_TO_MAKE_A_KEY = 'to make one, see "Make an age key" in the README'
@@ -55,8 +55,18 @@ def default_age_key_file(environ: Mapping[str, str] = os.environ) -> Path:
     return base / "sops" / "age" / "keys.txt"
 
 
+def age_key_configured(environ: Mapping[str, str] = os.environ) -> bool:
+    """An age identity is set up where sops looks for one (it may still not open a given file)."""
+    return any(environ.get(name) for name in AGE_KEY_SOURCES) or default_age_key_file(environ).exists()
+
+
+def recipients(ciphertext: bytes) -> list[str]:
+    """The age recipients a sops document is encrypted for (read without a key)."""
+    return list(dict.fromkeys(m.decode() for m in _RECIPIENT.findall(ciphertext)))
+
+
 def _recipients(ciphertext: bytes) -> str:
-    found = list(dict.fromkeys(m.decode() for m in _RECIPIENT.findall(ciphertext)))
+    found = recipients(ciphertext)
     return f" (its age recipients: {', '.join(found)})" if found else ""
 
 
@@ -91,7 +101,8 @@ def missing_key(
         return (
             f"{head}: the age key in SOPS_AGE_KEY_FILE={key_file} is not one of its recipients"
             f"{_recipients(ciphertext)}; use a key that matches one of them, or have a holder of one add your "
-            "public key (`age-keygen -y KEYFILE` prints it) to the recipients and re-encrypt (`sops updatekeys`)"
+            "public key (`age-keygen -y KEYFILE` prints it) to the recipients (sops.age in dcrsync.yaml, or "
+            ".sops.yaml) and run `dcrsync state rekey`"
         )
     default = default_age_key_file(environ)
     if not any(environ.get(name) for name in AGE_KEY_SOURCES) and not default.exists():
@@ -101,7 +112,8 @@ def missing_key(
         )
     return (
         f"{head}: none of your keys can open it{_recipients(ciphertext)}; "
-        "point SOPS_AGE_KEY_FILE at an age key that is a recipient of the state"
+        "point SOPS_AGE_KEY_FILE at an age key that is a recipient of the state, or have a holder of one add "
+        "your public key to the recipients and run `dcrsync state rekey`"
     )
 
 

@@ -16,6 +16,8 @@ drops one, `move` renames one. Entries are folded into the state in order.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import datetime as dt
 import hashlib
 import json
@@ -160,6 +162,13 @@ class State:
     serial: int = 0
     encrypted: bool = False  # True when read without a key: secrets are ENC[…] and not known
     warnings: list[str] = field(default_factory=list)
+    #: the key journal batches are authenticated with (`dcrsync.batches`), kept encrypted; None in a
+    #: state written before journals were authenticated, or read without the key
+    journal_key: bytes | None = None
+    #: digest of the stored document this one replaced: the batches that one's journal held were folded
+    previous: str = ""
+    #: digests of unauthenticated (older dcrsync's) journal batches the commit that wrote this state folded
+    legacy_folded: list[str] = field(default_factory=list)
 
     def by_client_id(self) -> dict[str, ClientRecord]:
         return {r.client_id: r for r in self.clients.values() if r.client_id}
@@ -193,12 +202,13 @@ class State:
             {"version": STATE_VERSION, "clients": {n: self.clients[n].bookkeeping() for n in names}},
             indent=1, sort_keys=True, default=str,
         ).encode() + b"\n"
-        doc = {
-            "version": STATE_VERSION,
-            "serial": self.serial,
-            "applied_digest": "sha256:" + hashlib.sha256(sidecar).hexdigest(),
-            "clients": {n: self.clients[n].identity() for n in names},
-        }
+        doc: dict[str, Any] = {"version": STATE_VERSION, "serial": self.serial, "previous": self.previous}
+        if self.journal_key is not None:
+            doc["journal_key"] = base64.b64encode(self.journal_key).decode()  # encrypted by sops
+        if self.legacy_folded:
+            doc["legacy_folded"] = self.legacy_folded
+        doc["applied_digest"] = "sha256:" + hashlib.sha256(sidecar).hexdigest()
+        doc["clients"] = {n: self.clients[n].identity() for n in names}
         return yaml.dump(doc, Dumper=_Dumper, sort_keys=False, allow_unicode=True).encode(), sidecar
 
     @classmethod
@@ -209,7 +219,13 @@ class State:
             raise StateError(f"{where} is not valid YAML ({exc.__class__.__name__}); restore it from git") from None
         if not isinstance(doc, dict) or doc.get("version") != STATE_VERSION:
             raise StateError(f"{where} is not a dcrsync state (version {STATE_VERSION}); restore it from git")
-        state = cls(serial=int(doc.get("serial", 0)), encrypted=encrypted)
+        state = cls(serial=int(doc.get("serial", 0)), encrypted=encrypted, previous=str(doc.get("previous") or ""),
+                    legacy_folded=[str(d) for d in doc.get("legacy_folded") or []])
+        if not encrypted and doc.get("journal_key"):
+            try:
+                state.journal_key = base64.b64decode(str(doc["journal_key"]), validate=True)
+            except (binascii.Error, ValueError):
+                raise StateError(f"{where}: its journal key does not decode; restore the state from git or a backup") from None
         books: dict[str, Any] = {}
         if sidecar is not None:
             if doc.get("applied_digest") != "sha256:" + hashlib.sha256(sidecar).hexdigest():

@@ -8,14 +8,14 @@ need not be a file: a database row or an object written with a conditional write
 `FileStore` is the embedded default: a YAML file encrypted by sops with only secret keys
 encrypted, a plain `*.applied.json` sidecar, a journal folder of small batches beside it (each
 written atomically; a batch holding a secret is sops-encrypted as one value, the others plain
-JSON), and an flock'ed lock file.
+JSON; every one authenticated and bound to the state it extends, see `dcrsync.batches`), and an
+flock'ed lock file.
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
-import json
 import os
 import threading
 import time
@@ -24,11 +24,10 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Protocol
 
-import yaml
-
+from dcrsync.batches import Chain, advance, check_base, digest, fold_journal, seal, stamp
 from dcrsync.errors import StateError
-from dcrsync.sops import Sops
-from dcrsync.state import Entry, State, _Dumper, _Loader, has_secret, now
+from dcrsync.sops import Sops, recipients
+from dcrsync.state import Entry, State, has_secret, now
 
 
 class StateStore(Protocol):
@@ -40,6 +39,8 @@ class StateStore(Protocol):
     degraded: bool
     #: how long `locked` waits for another writer's lock, in seconds (0: refuse at once)
     lock_timeout: float
+    #: what the last `read` did with each journal batch: (name, verdict)
+    journal_verdicts: list[tuple[str, str]]
 
     def exists(self) -> bool:
         """True when a state (or a journal left by an interrupted apply) is there."""
@@ -57,8 +58,14 @@ class StateStore(Protocol):
         """Names, client ids and the last apply, without a key (secrets only marked as present)."""
         ...
 
-    def read(self) -> State:
-        """The whole state with secrets (needs the key), any journal folded in."""
+    def read(self, *, lenient: bool = False) -> State:
+        """The whole state with secrets (needs the key), its journal verified and folded in: a batch
+        that does not verify is refused and nothing is folded, unless `lenient` (every batch that
+        verifies is folded; `journal_verdicts` says what became of each)."""
+        ...
+
+    def recipients(self) -> list[str]:
+        """The age recipients the stored state is encrypted for (no key needed)."""
         ...
 
     def has_journal(self) -> bool:
@@ -76,6 +83,15 @@ class StateStore(Protocol):
     def preflight(self) -> None:
         """Check all that can fail without the server (recipients, writability) before a write."""
         ...
+
+
+def unverified(where: str, journal: bool) -> str:
+    """What a read without the key says: nothing in it could be checked."""
+    waiting = "; the journal an interrupted apply left was not read" if journal else ""
+    return (
+        f"{where} was read without the key, so it could not be verified (a writer to it could have changed "
+        f"names and client ids){waiting}: run with the state's age key to verify it"
+    )
 
 
 def _fsync_dir(path: Path) -> None:
@@ -114,17 +130,39 @@ def _safe_to_split(entries: list[Entry]) -> bool:
     return True
 
 
+def runs(entries: list[Entry]) -> list[list[Entry]]:
+    """Entries in batches that keep sops out of the way of the plain ones: the secret entries in one
+    batch, then the others in one; when a name has a plain entry before a secret one (a replace:
+    delete, then create), order is kept run by run instead.
+
+    The secrets go first: a crash between the two leaves a client recorded as still pending with
+    its secret, which the next apply confirms.
+    """
+    secret = [e for e in entries if has_secret(e)]
+    plain = [e for e in entries if not has_secret(e)]
+    if not secret or not plain or _safe_to_split(entries):
+        return [run for run in (secret, plain) if run]
+    out: list[list[Entry]] = []
+    last: bool | None = None
+    for entry in entries:
+        if has_secret(entry) is last:
+            out[-1].append(entry)
+        else:
+            out.append([entry])
+            last = has_secret(entry)
+    return out
+
+
 class Journal:
-    """A folder of batches beside the state file, replayed in sequence order.
+    """A folder of journal batches (`dcrsync.batches`), kept in sequence order.
 
     A batch holding a secret is sops-encrypted (`000007.sops.yaml`); a batch without one (a
     confirmation, a delete) is plain JSON (`000008.json`): no sops call, so the apply is not
     slowed by encryption it does not need. Every batch is written atomically and fsynced.
     """
 
-    def __init__(self, state_path: Path, sops: Sops | None) -> None:
+    def __init__(self, state_path: Path) -> None:
         self.dir = state_path.with_name(state_path.name + ".journal")
-        self.sops = sops
         self._seq = 0
 
     def batches(self) -> list[Path]:
@@ -146,61 +184,15 @@ class Journal:
         self._seq += 1
         return self._seq
 
-    def append(self, entries: list[Entry]) -> None:
-        """Secret entries in one sops batch, then the others in one plain batch.
+    def write(self, data: bytes, secret: bool) -> Path:
+        """One batch's bytes, durable when this returns."""
+        path = self.dir / (f"{self._next():06d}." + ("sops.yaml" if secret else "json"))
+        atomic_write(path, data)
+        return path
 
-        The secrets go first: a crash between the two leaves a client recorded as still pending
-        with its secret, which the next apply confirms. When a name has a plain entry before a
-        secret one (a replace: delete, then create), order is kept run by run instead.
-        """
-        secret = [e for e in entries if has_secret(e)]
-        plain = [e for e in entries if not has_secret(e)]
-        if not secret or not plain or _safe_to_split(entries):
-            for run, is_secret in ((secret, True), (plain, False)):
-                if run:
-                    self._write(run, is_secret)
-            return
-        runs: list[tuple[bool, list[Entry]]] = []
-        for entry in entries:
-            secret = has_secret(entry)
-            if runs and runs[-1][0] == secret:
-                runs[-1][1].append(entry)
-            else:
-                runs.append((secret, [entry]))
-        for secret, run in runs:
-            self._write(run, secret)
-
-    def _write(self, entries: list[Entry], secret: bool) -> None:
-        self.dir.mkdir(parents=True, exist_ok=True)
-        seq = self._next()
-        if secret:
-            if self.sops is None:
-                raise StateError("writing secrets to the journal needs sops")
-            # the whole batch as one encrypted value: sops's cost grows with the number of values,
-            # and nobody needs to read a journal batch without the key
-            blob = json.dumps(entries, separators=(",", ":"), default=str)
-            plain = yaml.dump({"batch": blob}, Dumper=_Dumper, sort_keys=False, width=1 << 30).encode()
-            cipher = self.sops.encrypt(plain, "journal.yaml", what="the journal", encrypted_regex="^batch$")
-            atomic_write(self.dir / f"{seq:06d}.sops.yaml", cipher)
-        else:
-            blob = json.dumps({"entries": entries}, separators=(",", ":"), default=str).encode()
-            atomic_write(self.dir / f"{seq:06d}.json", blob)
-
-    def read(self) -> list[Entry]:
-        entries: list[Entry] = []
-        for batch in self.batches():
-            if batch.suffix == ".json":
-                try:
-                    entries.extend(json.loads(batch.read_bytes()).get("entries") or [])
-                except ValueError:
-                    raise StateError(f"journal batch {batch} is damaged; it holds no secret: delete it") from None
-                continue
-            if self.sops is None:
-                raise StateError("reading the journal needs sops")
-            plain = self.sops.decrypt(batch.read_bytes(), what=f"the journal batch {batch}")
-            doc = yaml.load(plain, Loader=_Loader) or {}
-            entries.extend(json.loads(doc["batch"]))
-        return entries
+    def raw(self) -> list[tuple[str, bytes, bool]]:
+        """(name, bytes, sops-encrypted) of every batch, in order."""
+        return [(str(p), p.read_bytes(), p.name.endswith(".sops.yaml")) for p in self.batches()]
 
     def clear(self) -> None:
         if not self.dir.is_dir():
@@ -209,6 +201,7 @@ class Journal:
             path.unlink()
         self.dir.rmdir()
         _fsync_dir(self.dir.parent)
+        self._seq = 0
 
 
 
@@ -235,50 +228,79 @@ class FileStore:
         self.path = path
         self.where = str(path)
         self.sops = sops
-        self.journal = Journal(path, sops)
+        self.journal = Journal(path)
         self.lock_path = path.with_name(path.name + ".lock")
         self.sidecar_path = sidecar_path(path)
         self._held = False
+        #: the state this run read and the journal batch last written on it (`dcrsync.batches`)
+        self._chain: Chain | None = None
+        self._legacy: list[str] = []
+        self.journal_verdicts: list[tuple[str, str]] = []
 
     def unlock(self, sops: Sops) -> None:
-        self.sops = self.journal.sops = sops
+        self.sops = sops
 
     def has_journal(self) -> bool:
         return self.journal.exists()
 
     def append(self, entries: list[Entry]) -> None:
-        self.journal.append(entries)
+        """Durable batches on the journal, each authenticated and bound to the state this run read."""
+        chain = self._chain if self._chain is not None else self._read_chain()
+        for run in runs(entries):
+            sealed = seal(run, chain, self.sops)
+            self.journal.write(sealed.data, sealed.secret)
+            advance(chain, sealed)
+
+    def _read_chain(self) -> Chain:
+        self.read()  # a journal written without reading the state first extends the state as it is now
+        assert self._chain is not None
+        return self._chain
 
     def _sidecar(self) -> bytes | None:
         return self.sidecar_path.read_bytes() if self.sidecar_path.exists() else None
 
     def read_public(self) -> State:
-        """Names, client ids and applied values, without a key. Secrets are unknown."""
+        """Names, client ids and applied values, without a key. Secrets are unknown; nothing is verified."""
         if not self.path.exists():
             return State()
-        return State.from_files(self.path.read_bytes(), str(self.path), True, self._sidecar())
+        state = State.from_files(self.path.read_bytes(), str(self.path), True, self._sidecar())
+        state.warnings.append(unverified(self.where, self.journal.exists()))
+        return state
 
-    def read(self) -> State:
-        """The whole state, secrets decrypted (needs a key), with any journal folded in."""
-        state = State()
+    def recipients(self) -> list[str]:
+        return recipients(self.path.read_bytes()) if self.path.exists() else []
+
+    def read(self, *, lenient: bool = False) -> State:
+        """The whole state, secrets decrypted (needs a key), with its journal verified and folded in."""
+        state, base = State(), ""
         if self.path.exists():
             if self.sops is None:
                 raise StateError("reading secrets from the state needs sops")
-            plain = self.sops.decrypt(self.path.read_bytes(), what=str(self.path))
+            stored = self.path.read_bytes()
+            plain = self.sops.decrypt(stored, what=str(self.path))
             state = State.from_files(plain, str(self.path), False, self._sidecar())
-        if self.journal.exists():
-            state.fold(self.journal.read())
+            base = digest(stored)
+        found = fold_journal(state, base, self.journal.raw(), self.sops, lenient=lenient)
+        self._chain, self._legacy, self.journal_verdicts = found.chain, found.legacy, found.verdicts
         return state
 
     def write(self, state: State) -> None:
         """The sidecar first, then the sops file that names its digest; each replaced atomically."""
         if self.sops is None:
             raise StateError("writing the state needs sops")
+        expected = self._chain.base if self._chain is not None else ""
+        check_base(expected, self.path.read_bytes() if self.path.exists() else None, self.where)
+        stamp(state, self._chain, self._legacy)
         state.serial += 1
         plain, sidecar = state.to_files()
-        cipher = self.sops.encrypt(plain, self.path.name, what=str(self.path))
+        try:
+            cipher = self.sops.encrypt(plain, self.path.name, what=str(self.path))
+        except BaseException:
+            state.serial -= 1
+            raise
         atomic_write(self.sidecar_path, sidecar)
         atomic_write(self.path, cipher)
+        self._chain, self._legacy = Chain(state.journal_key, state.serial, digest(cipher)), []
 
     def preflight(self) -> None:
         """Everything that can fail without the server, checked before the first server write:
@@ -311,10 +333,12 @@ class FileStore:
 
     @contextlib.contextmanager
     def locked(self) -> Iterator[None]:
-        """An exclusive lock on this state; re-entrant within one process."""
+        """An exclusive lock on this state; re-entrant within one process. What was read before it
+        was taken is read again before a journal batch is written on it."""
         if self._held:
             yield
             return
+        self._chain = None
         self.lock_path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
         try:

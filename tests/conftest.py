@@ -60,3 +60,14 @@ def s3(tmp_path_factory: pytest.TempPathFactory):
 def hydra_project(tmp_path: Path, hydra, age_key: AgeKey, request: pytest.FixtureRequest) -> Project:
     owner = "t-" + request.node.name.replace("_", "-").replace("[", "-").replace("]", "")[:40]
     return make_project(tmp_path / "proj", {"kind": "hydra", "admin_url": hydra.admin_url}, age_key, owner)
+
+
+@pytest.fixture(params=["file", "postgres", "s3"])
+def any_store(request, hydra_project, monkeypatch) -> Project:
+    """A Hydra project whose state is in each store in turn: the file, PostgreSQL, MinIO (`.kind`)."""
+    from tests.support.stores import use_shared_store
+
+    if request.param == "file":
+        hydra_project.kind = "file"
+        return hydra_project
+    return use_shared_store(hydra_project, request.param, request, monkeypatch)

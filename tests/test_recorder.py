@@ -13,7 +13,7 @@ from dcrsync.errors import BackendError
 from dcrsync.model import ClientSpec, LiveClient, Location, normalise_value
 from dcrsync.recorder import Recorder
 from dcrsync.sops import Sops
-from dcrsync.state import State, upsert
+from dcrsync.state import upsert
 from dcrsync.store import FileStore
 
 
@@ -30,19 +30,38 @@ def store(tmp_path: Path, age_key) -> FileStore:
 
 
 def test_answers_are_journaled_before_the_commit_and_folded_once(store: FileStore):
-    recorder = Recorder(store, normalise_value, interval=0.0)
+    # a server that chooses client_ids: a create's answer is on disk before `answer` returns
+    recorder = Recorder(store, normalise_value, interval=60.0, chooses_client_id=False)
     with recorder:
-        recorder.journal(upsert("a", client_id="id-a", pending=True, client_secret=None))
-        recorder.durable(recorder.answer(*_answer("a", "id-a")))
+        recorder.announce(upsert("a", client_id=None, pending=True, client_secret=None))
+        assert store.read().clients["a"].pending  # the intent is on disk before anything is sent
+        recorder.answer(*_answer("a", "id-a"), created=True)
         # a crash here would lose nothing: the journal alone gives the secret back
         assert store.has_journal()
         assert store.read().clients["a"].client_secret == "s3cret-a"
-    state = State()
+    state = store.read()
     recorder.commit(state)
     assert not store.has_journal()
     back = store.read()
     assert back.clients["a"].client_id == "id-a" and not back.clients["a"].pending
     assert "s3cret-a" not in store.path.read_text()  # encrypted at rest
+
+
+def test_an_answer_that_can_be_had_again_waits_for_the_group_commit(store: FileStore):
+    recorder = Recorder(store, normalise_value, interval=60.0, chooses_client_id=True)
+    with recorder:
+        recorder.answer(*_answer("c", "id-c"), created=True)
+        assert not store.has_journal()  # batched: written within the interval, or when the apply ends
+    assert store.read().clients["c"].client_secret == "s3cret-c"
+
+
+def test_a_new_registration_token_is_on_disk_before_answer_returns(store: FileStore):
+    recorder = Recorder(store, normalise_value, interval=60.0, chooses_client_id=True)
+    spec, result = _answer("d", "id-d")
+    result.secrets["registration_access_token"] = "rat-new"
+    with recorder:
+        recorder.answer(spec, result)
+        assert store.read().clients["d"].registration_access_token == "rat-new"
 
 
 def test_an_error_under_way_is_not_hidden_by_the_last_journal_write(store: FileStore):

@@ -7,7 +7,6 @@ import os
 import subprocess
 import sys
 import time
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 
 import psycopg
@@ -15,39 +14,15 @@ import pytest
 
 from tests.support.crash import kill_when, start_apply
 from tests.support.hydra_api import clients_of, token_works
+from tests.support.stores import use_shared_store
 
 pytestmark = pytest.mark.hydra
-
-
-def _settings(kind: str, label: str, postgres=None, s3=None) -> dict:
-    if kind == "postgres":
-        return {"kind": "postgres", "dsn": "${env:DCRSYNC_PG_DSN}", "schema": "dcrsync", "name": label}
-    return {"kind": "s3", "endpoint": s3.endpoint, "bucket": "dcrsync-state", "prefix": f"{label}/",
-            "region": s3.region, "access_key_id": "${env:DCRSYNC_S3_KEY}", "secret_access_key": "${env:DCRSYNC_S3_SECRET}"}
 
 
 @pytest.fixture(params=["postgres", "s3"])
 def shared(request, hydra_project, monkeypatch):
     """A Hydra project whose `state:` is a shared store on the session's PostgreSQL or MinIO."""
-    kind = request.param
-    label = f"sh-{kind}-{uuid.uuid4().hex[:10]}"  # owner and state name, unique per test and store
-    hydra_project.owner = label
-    hydra_project.set_config(owner=label)
-    if kind == "postgres":
-        server = request.getfixturevalue("postgres")
-        monkeypatch.setenv("DCRSYNC_PG_DSN", server.dsn)
-        settings = _settings(kind, label, postgres=server)
-    else:
-        server = request.getfixturevalue("s3")
-        with server.client() as c:
-            c.create_bucket("dcrsync-state")
-        monkeypatch.setenv("DCRSYNC_S3_KEY", server.access_key)
-        monkeypatch.setenv("DCRSYNC_S3_SECRET", server.secret_key)
-        settings = _settings(kind, label, s3=server)
-    hydra_project.set_config(state=settings)
-    hydra_project.kind = kind
-    hydra_project.server = server
-    return hydra_project
+    return use_shared_store(hydra_project, request.param, request, monkeypatch)
 
 
 def _clients(p, n: int, prefix: str = "svc") -> None:

@@ -32,12 +32,14 @@ def test_migrate_round_trip_file_postgres_s3_file(hydra_project, hydra, postgres
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", s3.secret_key)
     monkeypatch.setenv("MIG_DSN", dsn)
 
-    out = p.run_sub("state", "migrate", "--to", dsn)
+    out = p.run_sub("state", "migrate", "--to", "env:MIG_DSN")  # the DSN stays out of process lists
     assert out.returncode == 0, out.stderr
-    assert "verified" in out.stdout and dsn.split("@")[0].split(":")[-1] not in out.stdout  # no password shown
+    password = dsn.split("@")[0].split(":")[-1]
+    assert "verified" in out.stdout and password not in out.stdout + out.stderr  # no password shown
     assert p.state.read_bytes() == file_bytes, "the source was changed"
     again = p.run_sub("state", "migrate", "--to", dsn)
     assert again.returncode == 1 and "holds a state already" in again.stderr
+    assert "password is on the command line" in again.stderr and password not in again.stderr
 
     p.set_config(state={"kind": "postgres", "dsn": "${env:MIG_DSN}"})
     p.kind, p.server = "postgres", postgres

@@ -23,12 +23,14 @@ N = 400  # enough that the apply is still creating when the next group commit (â
 
 
 def _local_journal(root: Path) -> list[dict]:
+    from dcrsync.batches import open_batch
     from dcrsync.sops import Sops
     from dcrsync.store import Journal
 
     entries = []
     for folder in (root / ".dcrsync").glob("*.journal"):
-        entries += Journal(folder.with_name(folder.name.removesuffix(".journal")), Sops()).read()
+        for name, data, secret in Journal(folder.with_name(folder.name.removesuffix(".journal"))).raw():
+            entries += open_batch(name, data, secret, Sops()).entries
     return entries
 
 

@@ -1,4 +1,4 @@
-"""The state as data (fold, files, fingerprints) and the file store's journal (order, replay, damage)."""
+"""The state as data (fold, files, fingerprints), how journal entries are cut into batches, the lock."""
 
 from __future__ import annotations
 
@@ -6,9 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from dcrsync.batches import Chain, seal
 from dcrsync.errors import StateError
 from dcrsync.state import ClientRecord, State, forget, move_entry, record_fingerprint, upsert
-from dcrsync.store import FileStore, Journal
+from dcrsync.store import FileStore, runs
 
 
 def test_fold_applies_upsert_forget_and_move_in_order():
@@ -48,35 +49,19 @@ def test_older_files_with_empty_client_id_and_pending_word_still_read():
     assert rec.identity() == {"pending": "create"}
 
 
-def test_journal_plain_batches_replay_in_order_and_damage_is_named(tmp_path: Path):
-    journal = Journal(tmp_path / "s.sops.yaml", None)
-    journal.append([upsert("a", client_id="1"), forget("b")])
-    journal.append([move_entry("a", "c")])
-    assert [p.name for p in journal.batches()] == ["000001.json", "000002.json"]
-    assert [e["op"] for e in journal.read()] == ["upsert", "delete", "move"]
-    # a batch cut short by a crash while writing can only be a plain one (secret batches are atomic)
-    (journal.dir / "000003.json").write_text('{"entries": [{"op": "ups')
-    with pytest.raises(StateError, match="damaged"):
-        journal.read()
-
-
-def test_a_secret_batch_needs_sops(tmp_path: Path):
-    journal = Journal(tmp_path / "s.sops.yaml", None)
+def test_a_secret_batch_needs_sops():
+    chain = Chain(b"k" * 32, 1, "sha256:x")
     with pytest.raises(StateError, match="needs sops"):
-        journal.append([upsert("a", client_id="1", client_secret="x")])
-    assert not journal.batches()
+        seal([upsert("a", client_id="1", client_secret="x")], chain, None)
+    assert chain.seq == 0  # nothing was written: the chain did not move
 
 
-def test_move_and_secret_in_one_batch_keep_their_order(tmp_path: Path):
+def test_move_and_secret_in_one_batch_keep_their_order():
     """A move plain entry followed by the moved client's new secret must not be split apart."""
-    written: list[tuple[bool, list[str]]] = []
-
-    class Spy(Journal):
-        def _write(self, entries, secret):  # type: ignore[override]
-            written.append((secret, [e["op"] for e in entries]))
-
-    Spy(tmp_path / "s.sops.yaml", None).append([move_entry("a", "b"), upsert("b", client_id="1", client_secret="x")])
-    assert written == [(False, ["move"]), (True, ["upsert"])]
+    moved = runs([move_entry("a", "b"), upsert("b", client_id="1", client_secret="x")])
+    assert [[e["op"] for e in run] for run in moved] == [["move"], ["upsert"]]
+    split = runs([upsert("c", client_id="2"), upsert("d", client_id="3", client_secret="y")])
+    assert [[e["name"] for e in run] for run in split] == [["d"], ["c"]]  # secrets first when order allows
 
 
 def test_file_store_without_state_reads_empty_and_locks(tmp_path: Path):

@@ -20,9 +20,10 @@ from typing import Any
 
 import psycopg
 
+from dcrsync.batches import check_base
 from dcrsync.errors import StateError
 from dcrsync.state import SECRET_KEYS, State
-from dcrsync.stores.shared import SharedStore, Unreachable, describe
+from dcrsync.stores.shared import SharedStore, Unreachable, describe, may_break
 
 SCHEMA_VERSION = 1
 
@@ -127,10 +128,11 @@ class PostgresStore(SharedStore):
             f'SELECT document, sidecar FROM "{self.schema}".states WHERE name = %s', (self.name,)).fetchone())
         return None if row is None else (bytes(row[0]), bytes(row[1]))
 
-    def _journal(self) -> list[tuple[bytes, bool]]:
+    def _journal(self) -> list[tuple[str, bytes, bool]]:
         rows = self._run(lambda c: c.execute(
-            f'SELECT batch, secret FROM "{self.schema}".journal WHERE state = %s ORDER BY seq', (self.name,)).fetchall())
-        return [(bytes(b), bool(s)) for b, s in rows]
+            f'SELECT seq, batch, secret FROM "{self.schema}".journal WHERE state = %s ORDER BY seq',
+            (self.name,)).fetchall())
+        return [(f"{self.schema}.journal row seq={q} (state {self.name})", bytes(b), bool(s)) for q, b, s in rows]
 
     def _has_journal(self) -> bool:
         return bool(self._run(lambda c: c.execute(
@@ -141,7 +143,7 @@ class PostgresStore(SharedStore):
             f'INSERT INTO "{self.schema}".journal (state, secret, batch) VALUES (%s, %s, %s)',
             (self.name, secret, data)))
 
-    def _commit(self, serial: int, document: bytes, sidecar: bytes) -> None:
+    def _commit(self, serial: int, document: bytes, sidecar: bytes, base: str) -> None:
         s = self.schema
         state = State.from_files(document, self.where, True, sidecar)  # names and ids only, for the rows
 
@@ -154,6 +156,8 @@ class PostgresStore(SharedStore):
                             f"the lock on {self.where} was broken (`dcrsync state unlock`) while this run held it; "
                             "nothing was written: run again"
                         )
+                row = c.execute(f'SELECT document FROM "{s}".states WHERE name = %s FOR UPDATE', (self.name,)).fetchone()
+                check_base(base, None if row is None else bytes(row[0]), self.where)
                 c.execute(
                     f'INSERT INTO "{s}".states (name, serial, document, sidecar, updated_at) VALUES (%s, %s, %s, %s, now()) '
                     "ON CONFLICT (name) DO UPDATE SET serial = excluded.serial, document = excluded.document, "
@@ -172,6 +176,11 @@ class PostgresStore(SharedStore):
     def _ping(self) -> None:
         self._run(lambda c: c.execute("SELECT 1"))
 
+    def prepare(self) -> str:
+        """Create or migrate the schema (`dcrsync state init`); the first use does the same."""
+        self._run(lambda c: None)
+        return f"The schema {self.schema} on {_safe_dsn(self.dsn)} is ready (version {SCHEMA_VERSION})."
+
     def _try_lock(self, info: dict[str, Any]) -> dict[str, Any] | None:
         self._db()  # the schema exists before the lock row is written
         if self._lock_conn is None or self._lock_conn.closed:
@@ -180,8 +189,7 @@ class PostgresStore(SharedStore):
         try:
             got = conn.execute("SELECT pg_try_advisory_lock(%s)", (self._lock_key,)).fetchone()[0]
             if not got:
-                row = conn.execute(f'SELECT holder FROM "{self.schema}".locks WHERE state = %s', (self.name,)).fetchone()
-                return row[0] if row else {}
+                return self.lock_holder() or {"unreadable": "released while it was being read"}
             conn.execute(
                 f'INSERT INTO "{self.schema}".locks (state, id, holder, backend_pid, since) '
                 "VALUES (%s, %s, %s, pg_backend_pid(), now()) ON CONFLICT (state) DO UPDATE SET id = excluded.id, "
@@ -205,24 +213,41 @@ class PostgresStore(SharedStore):
         finally:
             conn.close()
 
-    def lock_holder(self) -> dict[str, Any] | None:
-        row = self._run(lambda c: c.execute(
-            f'SELECT holder, backend_pid FROM "{self.schema}".locks WHERE state = %s', (self.name,)).fetchone())
-        return None if row is None else {**row[0], "backend_pid": row[1]}
+    def _advisory_holder(self, c: psycopg.Connection) -> tuple[int, str] | None:
+        """The session holding this state's advisory lock: (pid, what pg_stat_activity says of it)."""
+        row = c.execute(
+            "SELECT l.pid, a.application_name, a.client_addr::text, a.backend_start FROM pg_locks l "
+            "LEFT JOIN pg_stat_activity a ON a.pid = l.pid WHERE l.locktype = 'advisory' AND l.granted "
+            "AND l.objsubid = 1 AND ((l.classid::bigint << 32) | l.objid::bigint) = %s", (self._lock_key,)).fetchone()
+        if row is None:
+            return None
+        return row[0], f"backend pid {row[0]}, application {row[1] or '?'!r}, from {row[2] or 'a local socket'}, since {row[3]}"
 
-    def break_lock(self, lock_id: str) -> str:
-        """End the session holding lock LOCK_ID (only that one) and drop its row."""
+    def _holder(self, c: psycopg.Connection) -> tuple[dict[str, Any] | None, int | None]:
+        """Who holds the lock, and the backend pid to end to break it. A session holding the advisory
+        lock without the row that names it (deleted, or a stale row of a killed run) is unreadable."""
+        row = c.execute(f'SELECT holder, backend_pid FROM "{self.schema}".locks WHERE state = %s',
+                        (self.name,)).fetchone()
+        session = self._advisory_holder(c)
+        if session is None:
+            return None, None
+        if row is None or row[1] != session[0]:
+            return {"unreadable": f"held by {session[1]}, with no lock row naming it"}, session[0]
+        return {**row[0], "backend_pid": row[1]}, session[0]
+
+    def lock_holder(self) -> dict[str, Any] | None:
+        return self._run(lambda c: self._holder(c)[0])  # type: ignore[no-any-return]
+
+    def break_lock(self, lock_id: str | None) -> str:
+        """End the session holding lock LOCK_ID (only that one) and drop its row; or, when the lock has
+        no row to name it by, end the session that holds it."""
 
         def breaking(c: psycopg.Connection) -> str:
-            row = c.execute(f'SELECT id, holder, backend_pid FROM "{self.schema}".locks WHERE state = %s',
-                            (self.name,)).fetchone()
-            if row is None or row[0] != lock_id:
-                held = f"the lock is {describe(row[1])}" if row else "nobody holds it"
-                raise StateError(f"{lock_id} is not the lock on {self.where} ({held}); nothing was changed")
-            c.execute("SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory' AND granted "
-                      "AND pid = %s", (row[2],))
-            c.execute(f'DELETE FROM "{self.schema}".locks WHERE state = %s AND id = %s', (self.name, lock_id))
-            return describe(row[1])
+            found, pid = self._holder(c)
+            held = may_break(self.where, found, lock_id)
+            c.execute("SELECT pg_terminate_backend(%s)", (pid,))
+            c.execute(f'DELETE FROM "{self.schema}".locks WHERE state = %s', (self.name,))
+            return describe(held)
 
         return str(self._run(breaking))
 

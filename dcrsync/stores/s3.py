@@ -31,8 +31,9 @@ from urllib.parse import quote
 
 import httpx
 
+from dcrsync.batches import check_base
 from dcrsync.errors import StateError
-from dcrsync.stores.shared import SharedStore, Unreachable, describe
+from dcrsync.stores.shared import SharedStore, Unreachable, describe, may_break, parse_lock
 
 
 def _hmac(key: bytes, msg: str) -> bytes:
@@ -121,7 +122,10 @@ class S3Store(SharedStore):
         if resp.status_code in (401, 403):
             raise StateError(f"{self.where} refused dcrsync's credentials ({_code(resp)}): check the S3 keys and policy")
         if resp.status_code == 404 and _code(resp) == "NoSuchBucket":
-            raise StateError(f"{self.where}: the bucket {self.bucket} does not exist; create it first")
+            raise StateError(
+                f"{self.where}: the bucket {self.bucket} does not exist; create it with `dcrsync state init` (or "
+                f"`aws s3 mb s3://{self.bucket} --endpoint-url {self.endpoint}`), preferably with versioning on"
+            )
         return resp
 
     def _keys(self, prefix: str) -> list[str]:
@@ -160,12 +164,12 @@ class S3Store(SharedStore):
         self._n = max([n for s, n, _ in live if s == self._base], default=0)
         return [k for _, _, k in live]
 
-    def _journal(self) -> list[tuple[bytes, bool]]:
+    def _journal(self) -> list[tuple[str, bytes, bool]]:
         out = []
         for key in self._journal_keys():
             resp = self._call("GET", key)
             if resp.status_code == 200:
-                out.append((resp.content, key.endswith(".sops")))
+                out.append((f"s3://{self.bucket}/{key}", resp.content, key.endswith(".sops")))
         return out
 
     def _has_journal(self) -> bool:
@@ -183,7 +187,9 @@ class S3Store(SharedStore):
         if resp.status_code != 200:
             raise StateError(f"{self.where}: writing a journal batch failed ({resp.status_code} {_code(resp)})")
 
-    def _commit(self, serial: int, document: bytes, sidecar: bytes) -> None:
+    def _commit(self, serial: int, document: bytes, sidecar: bytes, base: str) -> None:
+        stored = self._fetch()  # the ETag the write is conditional on is the one of the state checked here
+        check_base(base, None if stored is None else stored[0], self.where)
         if self._lock is not None:
             held = self._call("GET", self.prefix + "lock.json")
             if held.status_code != 200 or json.loads(held.content).get("id") != self._lock["id"]:
@@ -213,6 +219,24 @@ class S3Store(SharedStore):
     def _ping(self) -> None:
         self._keys("lock")
 
+    def prepare(self) -> str:
+        """Create the bucket (`dcrsync state init`); one that exists already is left as it is."""
+        config = b""
+        if self.region != "us-east-1":  # S3 wants the region said again in the body, except for its first
+            config = (f'<CreateBucketConfiguration xmlns="http://s3.amazonaws.com/doc/2006-03-01/">'
+                      f"<LocationConstraint>{self.region}</LocationConstraint></CreateBucketConfiguration>").encode()
+        request = self.http.build_request("PUT", f"{self.endpoint}/{quote(self.bucket)}", content=config)
+        sign(request, self.access_key, self.secret_key, self.region, self.token)
+        try:
+            resp = self.http.send(request)
+        except httpx.TransportError as exc:
+            raise Unreachable(f"{self.where} did not answer ({exc.__class__.__name__})") from None
+        if resp.status_code == 200:
+            return f"Created the bucket {self.bucket} at {self.endpoint}; the state goes under {self.prefix or '/'}."
+        if _code(resp) == "BucketAlreadyOwnedByYou":
+            return f"The bucket {self.bucket} at {self.endpoint} exists already (yours); nothing was changed."
+        raise StateError(f"{self.where}: creating the bucket {self.bucket} failed ({resp.status_code} {_code(resp)})")
+
     def _try_lock(self, info: dict[str, Any]) -> dict[str, Any] | None:
         resp = self._call("PUT", self.prefix + "lock.json", json.dumps(info).encode(), {"If-None-Match": "*"})
         if resp.status_code == 200:
@@ -241,17 +265,12 @@ class S3Store(SharedStore):
         resp = self._call("GET", self.prefix + "lock.json")
         if resp.status_code != 200:
             return None
-        try:
-            return dict(json.loads(resp.content))
-        except ValueError:
-            return {"who": "an unreadable lock object"}
+        return parse_lock(resp.content)
 
-    def break_lock(self, lock_id: str) -> str:
-        """Delete the lock object when it is LOCK_ID (only that one)."""
-        held = self.lock_holder()
-        if held is None or held.get("id") != lock_id:
-            now_held = f"the lock is {describe(held)}" if held else "nobody holds it"
-            raise StateError(f"{lock_id} is not the lock on {self.where} ({now_held}); nothing was changed")
-        # MinIO ignores If-Match on DELETE (AWS honours it): the id was checked just above
+    def break_lock(self, lock_id: str | None) -> str:
+        """Delete the lock object when it is LOCK_ID (only that one), or when it is unreadable (it then
+        has no id to name it by)."""
+        held = may_break(self.where, self.lock_holder(), lock_id)
+        # MinIO ignores If-Match on DELETE (AWS honours it): the lock was checked just above
         self._call("DELETE", self.prefix + "lock.json")
         return describe(held)

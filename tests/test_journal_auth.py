@@ -1,0 +1,162 @@
+"""Journal batches are authenticated (issue 16 item 3): a MAC under the state's journal key binds each
+batch to the state it extends and to the batch before it. Pure checks of `dcrsync.batches`, then the
+file store with the real sops binary (no server)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from dcrsync.batches import Chain, advance, digest, fold_journal, open_batch, seal, verify
+from dcrsync.errors import StateError
+from dcrsync.sops import Sops
+from dcrsync.state import ClientRecord, State, forget, upsert
+from dcrsync.store import FileStore
+
+KEY = b"k" * 32
+BASE = "sha256:" + "ab" * 32
+
+
+def _state(**kw) -> State:
+    return State(clients={"a": ClientRecord("a", "id-a", client_secret="s-a")}, **{"serial": 5, "journal_key": KEY, **kw})
+
+
+def _journal(*runs: list) -> list[tuple[str, bytes, bool]]:
+    """Plain batches an apply on `_state()` would write (no secret in them: no sops needed)."""
+    chain, out = Chain(KEY, 5, BASE), []
+    for i, entries in enumerate(runs, 1):
+        sealed = seal(entries, chain, None)
+        out.append((f"b{i}", sealed.data, sealed.secret))
+        advance(chain, sealed)
+    return out
+
+
+def _fold(raw, state=None):
+    state = state or _state()
+    return state, fold_journal(state, BASE, raw, None)
+
+
+def test_a_chain_of_batches_verifies_and_folds_in_order():
+    raw = _journal([upsert("b", client_id="id-b")], [forget("a")], [upsert("b", desired={"x": 1})])
+    state, found = _fold(raw)
+    assert set(state.clients) == {"b"} and state.clients["b"].desired == {"x": 1}
+    assert (found.chain.seq, found.chain.prev) == (3, json.loads(raw[2][1])["mac"])  # the next batch goes on it
+
+
+def test_a_repointed_record_is_refused_naming_its_batch_and_nothing_is_folded():
+    raw = _journal([upsert("b", client_id="id-b")], [upsert("a", applied_at="t")])
+    doc = json.loads(raw[1][1])
+    doc["batch"] = json.dumps([upsert("a", client_id="id-of-someone-else")])  # the MAC is kept as it was
+    raw[1] = ("b2", json.dumps(doc).encode(), False)
+    state = _state()
+    with pytest.raises(StateError) as err:
+        _fold(raw, state)
+    message = str(err.value)
+    assert message.startswith("journal batch b2 does not verify") and "nothing was folded" in message
+    assert "\n" not in message
+    assert set(state.clients) == {"a"} and state.clients["a"].client_id == "id-a"  # b1 was not folded either
+
+
+def test_a_dropped_or_reordered_batch_is_refused():
+    raw = _journal([upsert("b", client_id="id-b")], [forget("a")], [upsert("c", client_id="id-c")])
+    with pytest.raises(StateError, match="journal batch b3 does not follow the batch before it"):
+        _fold([raw[0], raw[2]])
+    with pytest.raises(StateError, match="journal batch b3 does not follow"):
+        _fold([raw[0], raw[2], raw[1]])
+
+
+def test_a_planted_batch_with_a_guessed_mac_is_refused():
+    raw = _journal([upsert("b", client_id="id-b")])
+    last = json.loads(raw[0][1])
+    planted = {**last, "seq": 2, "prev": last["mac"], "mac": "0" * 64,
+               "batch": json.dumps([upsert("a", client_secret="chosen-by-the-attacker")])}
+    with pytest.raises(StateError, match="journal batch evil does not verify"):
+        _fold([*raw, ("evil", json.dumps(planted).encode(), False)])
+
+
+def test_a_batch_of_another_state_is_refused_and_one_the_last_commit_folded_is_skipped():
+    raw = _journal([upsert("b", client_id="id-b")])
+    with pytest.raises(StateError, match=r"extends another state \(serial 5; this state is serial 6\)"):
+        fold_journal(State(serial=6, journal_key=KEY), "sha256:other", raw, None)
+    # the commit that wrote serial 6 over the state the batch extends folded it: a crash kept it on disk
+    after = State(serial=6, journal_key=KEY, previous=BASE)
+    found = fold_journal(after, "sha256:new", raw, None)
+    assert after.clients == {} and found.verdicts[0][1].startswith("folded already")
+
+
+def test_unauthenticated_batches_are_read_only_on_a_state_without_a_key():
+    old = [("old1", json.dumps({"entries": [upsert("b", client_id="id-b")]}).encode(), False),  # the file store's
+           ("old2", json.dumps([forget("a")]).encode(), False)]  # a shared store's
+    state, found = _fold(old, _state(journal_key=None))
+    assert set(state.clients) == {"b"} and found.legacy == [digest(old[0][1]), digest(old[1][1])]
+    with pytest.raises(StateError, match="journal batch old1 has no MAC while the state has a journal key"):
+        _fold(old)
+    # the commit that gave the state its key records them: a crash right after it does not refuse them
+    keyed = _state(legacy_folded=found.legacy)
+    assert fold_journal(keyed, BASE, old, None).entries == []
+
+
+def test_a_batch_written_twice_is_folded_once_and_a_lenient_read_folds_what_verifies():
+    raw = _journal([upsert("b", client_id="id-b")], [upsert("c", client_id="id-c")], [upsert("d", client_id="id-d")])
+    state, _ = _fold([raw[0], raw[0], raw[1]])  # stored, its answer lost, then kept locally too
+    assert set(state.clients) == {"a", "b", "c"}
+    state = _state()
+    found = fold_journal(state, BASE, [raw[0], raw[2], ("junk", b"{", False)], None, lenient=True)
+    assert set(state.clients) == {"a", "b", "d"}
+    assert [v.split(" (")[0].split(":")[0] for _, v in found.verdicts] == ["verified", "verified", "not folded"]
+
+
+def test_verify_alone_needs_no_io():
+    batches = [open_batch(n, d, s, None) for n, d, s in _journal([forget("a")])]
+    assert verify(batches, _state(), BASE).entries == [forget("a")]
+
+
+# --- the file store, with the real sops ---------------------------------------------------------------------
+
+@pytest.fixture
+def store(tmp_path: Path, age_key) -> FileStore:
+    return FileStore(tmp_path / "state.sops.yaml", Sops(age_recipients=[age_key.recipient]))
+
+
+def test_the_first_batch_on_a_new_state_carries_the_key_and_the_commit_keeps_it(store: FileStore):
+    store.append([upsert("a", client_id="id-a", pending=True)])  # no state yet: a crash here must verify later
+    (first,) = store.journal.batches()
+    assert first.name.endswith(".sops.yaml") and "key: ENC[" in first.read_text()
+    store.append([upsert("a", client_secret="s-a")])
+    state = FileStore(store.path, store.sops).read()
+    assert state.clients["a"].client_secret == "s-a" and state.journal_key is not None
+    store.commit(state)
+    doc = yaml.safe_load(store.path.read_text())
+    assert doc["journal_key"].startswith("ENC[") and not store.has_journal()
+    assert FileStore(store.path, store.sops).read().journal_key == state.journal_key
+
+
+def test_a_sops_batch_anyone_can_make_for_the_recipients_is_refused(store: FileStore, age_key):
+    store.commit(State(clients={"a": ClientRecord("a", "id-a", client_secret="real")}))
+    store.append([forget("nobody")])
+    header = json.loads(store.journal.batches()[0].read_bytes())
+    # what a writer without the key can do: a well-formed sops file for the public recipient
+    doc = {**header, "seq": 2, "prev": header["mac"], "mac": "f" * 64,
+           "batch": json.dumps([upsert("a", client_secret="chosen")])}
+    forged = Sops(age_recipients=[age_key.recipient]).encrypt(
+        yaml.safe_dump(doc).encode(), "journal.yaml", encrypted_regex="^batch$")
+    (store.journal.dir / "000002.sops.yaml").write_bytes(forged)
+    with pytest.raises(StateError, match=r"journal batch .*000002\.sops\.yaml does not verify"):
+        FileStore(store.path, store.sops).read()
+    (store.journal.dir / "000002.sops.yaml").unlink()
+    assert FileStore(store.path, store.sops).read().clients["a"].client_secret == "real"
+
+
+def test_a_state_replaced_while_the_lock_is_held_is_not_overwritten(store: FileStore):
+    store.commit(State(clients={"a": ClientRecord("a", "id-a", client_secret="real")}))
+    with store.locked():
+        state = store.read()
+        other = FileStore(store.path, store.sops)
+        other.read()
+        other.commit(State(clients={"b": ClientRecord("b", "id-b")}))  # a writer that ignores the lock
+        with pytest.raises(StateError, match="is not the one this run read"):
+            store.commit(state)
+    assert set(FileStore(store.path, store.sops).read().clients) == {"b"}
