@@ -189,7 +189,7 @@ class RetryTransport(httpx.BaseTransport):
                 limited_since = limited_since if limited_since is not None else now
                 if now + self.limiter.remaining() - limited_since <= self.limiter.max_wait:
                     continue  # the limiter holds every worker until the pause is over
-                response.extensions["dcrsync_waited"] = now - limited_since
+                response.extensions["dcrsync_waited"] = self.limiter.max_wait
                 return response
             counted += 1
             if status not in RETRY_STATUSES or counted >= self.policy.attempts:
@@ -269,8 +269,8 @@ def limited_hint(response: httpx.Response) -> str:
     waited = response.extensions.get("dcrsync_waited")
     if response.status_code not in WAITED_STATUSES or waited is None:
         return ""
-    return (f"the server kept refusing for {waited:.0f} s (rate limited or unavailable): try again later, or "
-            "raise server.rate_limit.max_wait in dcrsync.yaml")
+    return (f"the server kept refusing past server.rate_limit.max_wait ({waited:g} s; rate limited or "
+            "unavailable): try again later, or raise it in dcrsync.yaml")
 def error_detail(response: httpx.Response) -> tuple[str | None, str]:
     """(error code, description) from an error answer, whatever the server's dialect: OAuth's
     `error`/`error_description` (RFC 6749, 7591), Ory's envelope and `error_hint`, Keycloak's

@@ -30,7 +30,9 @@ WAITED_STATUSES = frozenset({429, 503})
 MAX_WAIT = 120.0
 #: first wait when a limiting answer says nothing about when to come back (doubled each time)
 FIRST_BACKOFF = 0.5
-BACKOFF_CAP = 30.0
+BACKOFF_CAP = 15.0
+#: a pause like the one announced last is not announced again within this many seconds
+QUIET = 5.0
 #: a reset this large is an epoch timestamp (`X-RateLimit-Reset: 1700000000`), not seconds
 EPOCH = 1_000_000_000
 
@@ -113,10 +115,14 @@ class Limiter:
         self.pause_until = 0.0
         self.backoff = FIRST_BACKOFF
         self.successes = 0
-        self.decreases = 0  # a 429 halves the limit once per generation of requests in flight
+        #: one congestion event per generation: the 429s of requests sent before a pause started are
+        #: its echoes, and neither halve the limit again nor lengthen the backoff
+        self.generation = 0
         self.tokens = float(self.burst or max(1.0, self.rps or 1.0))
         self.refilled = self.clock()
         self.cond = threading.Condition()
+        self._said: tuple[float, str] = (float("-inf"), "")
+        self._quiet = 0
 
     @classmethod
     def for_server(cls, server: Mapping[str, Any], concurrency: int) -> Limiter:
@@ -141,7 +147,7 @@ class Limiter:
                     if self.rps:
                         self.tokens -= 1.0
                     self.in_flight += 1
-                    return self.decreases
+                    return self.generation
                 self.cond.wait(timeout=wait if wait > 0 else None)
 
     def _token_wait(self, now: float) -> float:
@@ -167,13 +173,15 @@ class Limiter:
             self.in_flight -= 1
             if limited:
                 self.stats["limited"] += 1
-                if wait is None:
+                fresh = generation == self.generation  # not the echo of a pause already under way
+                if wait is None and fresh:  # an echo without a header: the pause under way covers it
                     wait, why = self.backoff * (0.75 + random.random() / 2), "no Retry-After"
                     self.backoff = min(self.backoff * 2, BACKOFF_CAP)
-                if status == 429 and generation == self.decreases and self.limit > 1:
-                    self.limit = max(1, self.limit // 2)
-                    self.decreases += 1
-                    self.stats["lowest"] = min(self.stats["lowest"], self.limit)
+                if fresh:
+                    self.generation += 1
+                    if status == 429:
+                        self.limit = max(1, self.limit // 2)
+                        self.stats["lowest"] = min(self.stats["lowest"], self.limit)
                 self.successes = 0
             else:
                 self.backoff = FIRST_BACKOFF
@@ -181,7 +189,8 @@ class Limiter:
                 if self.successes >= self.limit and self.limit < self.concurrency:
                     self.limit += 1
                     self.successes = 0
-            started = self._pause(wait, f"the server answered {status} {reason} ({why})" if limited else why)
+            why = f"the server answered {status} {reason} ({why})" if limited else f"its quota is used up ({why})"
+            started = self._pause(wait, why)
             self.cond.notify_all()
         return started
 
@@ -196,8 +205,17 @@ class Limiter:
         self.pause_until = now + wait
         if new:
             self.stats["pauses"] += 1
-            self.say(f"waiting {wait:.1f} s: {why}; {self.limit} request(s) at a time from now on")
+            self._announce(now, wait, f"{why}; {self.limit} request(s) at a time from now on")
         return wait
+
+    def _announce(self, now: float, wait: float, what: str) -> None:
+        """One line per pause; the same pause again within QUIET seconds is counted, then summed up."""
+        if what == self._said[1] and now - self._said[0] < QUIET:
+            self._quiet += 1
+            return
+        more = f" ({self._quiet} more pause(s) like the last one before this)" if self._quiet else ""
+        self.say(f"waiting {wait:.1f} s: {what}{more}")
+        self._said, self._quiet = (now, what), 0
 
     def remaining(self) -> float:
         """Seconds until the current pause ends (0 when none)."""

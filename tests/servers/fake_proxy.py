@@ -37,6 +37,8 @@ class Limit:
     share: float = 0.0  # answer this share of matching requests 429, at random
     storm: float = 0.0  # or: every matching request for this many seconds from the first one
     retry_after: str | None = "1"
+    #: other headers of the 429 (e.g. `RateLimit-Reset`)
+    headers: dict[str, str] = field(default_factory=dict)
     seed: int = 7
 
 
@@ -128,8 +130,10 @@ class FakeProxy:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
                 if proxy.limited(self.command, self.path):
-                    after = proxy.limit.retry_after if proxy.limit else None
-                    headers = {"Content-Type": "application/json", **({"Retry-After": after} if after else {})}
+                    limit = proxy.limit
+                    assert limit is not None
+                    after = {"Retry-After": limit.retry_after} if limit.retry_after else {}
+                    headers = {"Content-Type": "application/json", **after, **limit.headers}
                     self._answer(429, headers, b'{"error": "rate_limited"}', False)
                     return
                 sent = {k: v for k, v in self.headers.items() if k.lower() not in HOP_BY_HOP}
