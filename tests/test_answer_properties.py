@@ -200,3 +200,24 @@ def test_keycloak_reads_any_answer_as_clients_or_one_line(body, status):
     outcome(lambda: keycloak.fetch().clients, keycloak.normalise)
     outcome(lambda: keycloak.get("probe")[0], keycloak.normalise)
     outcome(lambda: keycloak.create(SPEC, Marker("me", "probe"), "probe", "a-secret-of-ours"), keycloak.normalise)
+
+
+METADATA = st.fixed_dictionaries({}, optional={
+    key: st.one_of(texts, values) for key in (
+        "registration_endpoint", "grant_types_supported", "response_types_supported", "scopes_supported",
+        "token_endpoint_auth_methods_supported", "subject_types_supported", "id_token_signing_alg_values_supported",
+    )
+})
+
+
+@EXAMPLES
+@given(doc=METADATA)
+def test_any_server_metadata_is_checked_against_the_files_without_an_exception(doc):
+    from dcrsync.discovery import unsupported
+
+    spec = ClientSpec(name="probe", location=Location("clients/probe.yaml", 1, 1), fields={
+        "grant_types": ["authorization_code", "client_credentials"], "response_types": ["code", "code id_token"],
+        "scope": "openid api:read", "token_endpoint_auth_method": "client_secret_basic", "subject_type": "public",
+    })
+    for finding in unsupported(spec, doc, "https://server.test/.well-known/openid-configuration"):
+        assert finding.severity in ("error", "warning") and "\n" not in finding.format()

@@ -102,16 +102,8 @@ def applied(p) -> dict:
     return json.loads(p.state.with_name("dcrsync.state.applied.json").read_text())["clients"]
 
 
-@pytest.fixture(scope="module")
-def provider(tmp_path_factory):
-    from tests.servers.oidc_provider import start_oidc_provider
-
-    instance = start_oidc_provider(tmp_path_factory.mktemp("op"), rotate_rat=True)
-    yield instance
-    instance.stop()
-
-
-def test_rfc7591_create_without_a_secret_is_deleted_again_and_not_recorded(provider, tmp_path, age_key):
+def test_rfc7591_create_without_a_secret_is_deleted_again_and_not_recorded(oidc_provider, tmp_path, age_key):
+    provider = oidc_provider
     admin = OidcProviderAdmin(provider.test_admin_url)
     before = set(admin.list_ids())
     with FakeProxy(provider.issuer, tamper=without_secret) as proxy:

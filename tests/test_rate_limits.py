@@ -83,16 +83,8 @@ def test_a_pause_holds_every_worker():
 
 
 # --- the storms of the issue ----------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def provider(tmp_path_factory):
-    from tests.servers.oidc_provider import start_oidc_provider
-
-    instance = start_oidc_provider(tmp_path_factory.mktemp("op"), rotate_rat=True)
-    yield instance
-    instance.stop()
-
-
-def test_half_of_the_registrations_answered_429_all_succeed_in_one_apply(provider, tmp_path, age_key):
+def test_half_of_the_registrations_answered_429_all_succeed_in_one_apply(oidc_provider, tmp_path, age_key):
+    provider = oidc_provider
     admin = OidcProviderAdmin(provider.test_admin_url)
     before = set(admin.list_ids())
     with FakeProxy(provider.issuer, limit=Limit("POST", "/reg", share=0.5, retry_after="1")) as proxy:

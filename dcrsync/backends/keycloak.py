@@ -362,11 +362,7 @@ class KeycloakBackend(KeycloakScopes, KeycloakRoles, Backend):
         what = "read the realm's client policies"
         policies = self._json("GET", "/client-policies/policies", what, params={"include-global-policies": "true"})
         profiles = self._json("GET", "/client-policies/profiles", what, params={"include-global-profiles": "true"})
-        verdict = krot.coverage(
-            [*(policies.get("policies") or []), *(policies.get("globalPolicies") or [])],
-            [*(profiles.get("profiles") or []), *(profiles.get("globalProfiles") or [])],
-            live.raw,
-        )
+        verdict = krot.coverage_of(policies, profiles, live.raw, f"{self.url}/client-policies")
         why = krot.refusal(verdict, grace, live.client_id) or krot.still_kept(
             (self._read(internal_id, f"read client {live.client_id}").get("attributes") or {}), live.client_id
         )
