@@ -21,7 +21,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 #: what the server surely did not act on, waited out by time
@@ -104,13 +104,10 @@ class Limiter:
     #: where "waiting …" lines go (the progress of a plan or an apply)
     say: Callable[[str], None] = _say
     clock: Callable[[], float] = time.monotonic
-    #: what was seen, for tests and benchmarks: answers by status class, pauses, the lowest limit
-    stats: dict[str, int] = field(default_factory=lambda: {"limited": 0, "pauses": 0, "lowest": 0})
 
     def __post_init__(self) -> None:
         self.concurrency = max(1, int(self.concurrency))
         self.limit = self.concurrency
-        self.stats["lowest"] = self.limit
         self.in_flight = 0
         self.pause_until = 0.0
         self.backoff = FIRST_BACKOFF
@@ -172,7 +169,6 @@ class Limiter:
         with self.cond:
             self.in_flight -= 1
             if limited:
-                self.stats["limited"] += 1
                 fresh = generation == self.generation  # not the echo of a pause already under way
                 if wait is None and fresh:  # an echo without a header: the pause under way covers it
                     wait, why = self.backoff * (0.75 + random.random() / 2), "no Retry-After"
@@ -181,7 +177,6 @@ class Limiter:
                     self.generation += 1
                     if status == 429:
                         self.limit = max(1, self.limit // 2)
-                        self.stats["lowest"] = min(self.stats["lowest"], self.limit)
                 self.successes = 0
             else:
                 self.backoff = FIRST_BACKOFF
@@ -204,7 +199,6 @@ class Limiter:
             return 0.0
         self.pause_until = now + wait
         if new:
-            self.stats["pauses"] += 1
             self._announce(now, wait, f"{why}; {self.limit} request(s) at a time from now on")
         return wait
 
