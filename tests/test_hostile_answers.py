@@ -184,3 +184,21 @@ def test_an_error_answer_nested_a_hundred_thousand_deep_is_described_in_one_shor
     code, said = error_detail(bomb)  # before: a RecursionError
     assert code is None and said.startswith("[[[[") and said.endswith(" characters)")
     assert "\n" not in said and len(said) < 300
+
+
+@pytest.mark.hydra
+def test_a_postgres_state_row_that_is_not_what_dcrsync_wrote_is_one_line(tmp_path, age_key, postgres, monkeypatch):
+    import psycopg
+
+    name = f"h-{uuid.uuid4().hex[:8]}"
+    monkeypatch.setenv("DCRSYNC_PG_DSN", postgres.dsn)
+    state = {"kind": "postgres", "dsn": "${env:DCRSYNC_PG_DSN}", "schema": "dcrsync", "name": name}
+    p = make_project(tmp_path / "proj", {"kind": "hydra", "admin_url": "http://127.0.0.1:9"}, age_key, "h",
+                     state=state)
+    assert p.run_sub("state", "list").returncode == 0  # creates the tables; no state yet
+    with psycopg.connect(postgres.dsn, autocommit=True) as c:  # a writer to the table, not dcrsync
+        c.execute("INSERT INTO dcrsync.states (name, serial, document, sidecar) VALUES (%s, 1, %s, %s)",
+                  (name, b"version: 1\nserial: 1\nclients: [billing-web, reports]\n", b"{}"))
+    line = one_line_error(p.run_sub("state", "list"))
+    assert "is not a dcrsync state (its `clients` is a JSON list, not an object of client records)" in line
+    assert "restore it from git or from the store's backup" in line
