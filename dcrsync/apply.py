@@ -10,13 +10,14 @@ from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Any
 
+from dcrsync.answercheck import created_problem, given_record, kept_for_later, updated_problem
 from dcrsync.backends.base import Backend, Marker, Result
 from dcrsync.errors import BackendError, DcrsyncError, StateError
 from dcrsync.model import ClientSpec, LiveClient, uses_secret
 from dcrsync.ownership import Ownership
 from dcrsync.plan import Change, Plan
 from dcrsync.recorder import Recorder
-from dcrsync.state import Entry, State, move_entry, upsert
+from dcrsync.state import ClientRecord, Entry, State, move_entry, upsert
 from dcrsync.store import StateStore
 
 #: called as each change finishes: the change, the error (None when done), the client_id it has now
@@ -102,6 +103,9 @@ class Applier:
             if live is None or not Ownership(self.owner).claims(live, spec.name):
                 raise
             result = self.backend.update(spec, marker, live, None, self._secret_for(spec))  # secret lost: rotate
+        problem = created_problem(spec, cid, result)
+        if problem:
+            self._unusable_create(spec, result, problem)
         self._record(spec, result, created=True)
 
     def _update(self, change: Change, spec: ClientSpec, live: LiveClient) -> None:
@@ -114,10 +118,43 @@ class Applier:
             result = Result(live=live)  # no marker on such a server: the state alone moves
         elif not change.records_only:
             result = self.backend.update(spec, Marker(self.owner, spec.name), live, record, secret)
+            sent = (spec.client_id or live.client_id) if self.backend.renames_client_id else live.client_id
+            problem = updated_problem(sent, result)
+            if problem:
+                self._unusable_update(spec, record, result, problem)
         else:
             result = Result(live=live)
         moves = [move_entry(change.moved_from, spec.name)] if change.moved_from else []
         self._record(spec, result, *moves)
+
+    def _unusable_create(self, spec: ClientSpec, result: Result, problem: str) -> None:
+        """Refuse a create's answer (see `answercheck`): nothing of it is recorded; where the server chose
+        the client_id the client is deleted again, so that no orphan is left."""
+        head = f"the server created {spec.name}, but {problem}: nothing of its answer was recorded"
+        if self.backend.chooses_client_id:
+            raise BackendError(f"{head}; the next apply finds the client by its client_id or dcrsync's marker "
+                               "and issues a new secret")
+        try:
+            self.backend.delete(result.live, given_record(spec.name, result))
+        except DcrsyncError as exc:
+            self.recorder.announce(kept_for_later(spec.name, result))
+            raise BackendError(
+                f"{head}; deleting client {result.live.client_id} again failed ({exc}): its client_id and registration "
+                f"token are kept in the state as a pending create; delete it on the server, then "
+                f"`dcrsync state rm {spec.name}`"
+            ) from None
+        self.recorder.forget(spec.name)
+        raise BackendError(f"{head}; dcrsync deleted client {result.live.client_id} again: apply again once the "
+                           "server answers properly")
+
+    def _unusable_update(self, spec: ClientSpec, record: ClientRecord | None, result: Result, problem: str) -> None:
+        """Refuse an update's answer: only a new registration token is kept (the old one is dead)."""
+        token = result.secrets.get("registration_access_token")
+        kept = ""
+        if token and record is not None:
+            self.recorder.announce(upsert(record.name, registration_access_token=token))
+            kept = " except the new registration access token, without which the client could not be managed"
+        raise BackendError(f"the server updated {spec.name}, but {problem}: nothing of its answer was recorded{kept}")
 
     def _delete(self, change: Change, live: LiveClient) -> None:
         self.backend.delete(live, self.state.clients.get(change.name))

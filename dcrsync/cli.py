@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import sys
+import traceback
 from typing import Any
 
 import click
@@ -72,6 +73,13 @@ class _Group(click.Group):
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
             sys.exit(130)
+        except (click.exceptions.Abort, click.exceptions.Exit, click.ClickException):
+            raise  # click's own ways out
+        except Exception as exc:  # the last resort: one line, the traceback only with --debug
+            if ctx.meta.get("dcrsync.debug"):
+                raise
+            click.echo(f"error: {unexpected(exc)}", err=True)
+            sys.exit(1)
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
@@ -80,10 +88,25 @@ class _Group(click.Group):
     "--color/--no-color", "color", default=None,
     help="Colour the output or not (default: on a terminal, unless NO_COLOR is set).",
 )
+@click.option("--debug", is_flag=True, envvar="DCRSYNC_DEBUG", help="Show the traceback of an unexpected error.")
 @click.pass_context
-def cli(ctx: click.Context, color: bool | None) -> None:
+def cli(ctx: click.Context, color: bool | None, debug: bool) -> None:
     """Keep OAuth 2.0 / OpenID Connect clients in sync with YAML files in git."""
     ctx.color = colour.from_environment(color)  # inherited by every command; click.echo honours it
+    ctx.meta["dcrsync.debug"] = debug
+
+
+def unexpected(exc: BaseException) -> str:
+    """One line for an error dcrsync did not foresee: its kind and where in dcrsync it happened, never
+    its message (which may hold data a server sent, or a secret)."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    ours = [f for f in frames if "/dcrsync/" in f.filename.replace("\\", "/")]
+    at = ""
+    if ours:
+        path = ours[-1].filename.replace("\\", "/")
+        at = f" at dcrsync/{path.rsplit('/dcrsync/', 1)[-1]}:{ours[-1].lineno}"
+    return (f"unexpected {type(exc).__name__}{at}: a bug in dcrsync; run the command again with --debug for the "
+            "traceback, and report it")
 
 
 def main() -> None:

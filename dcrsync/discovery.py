@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from dcrsync.answers import inert
 from dcrsync.model import ClientSpec, Location
 
 OIDC_WELL_KNOWN = "/.well-known/openid-configuration"
@@ -78,7 +79,8 @@ def _listed(metadata: Mapping[str, Any], key: str) -> list[str] | None:
 
 
 def _offers(values: list[str]) -> str:
-    return ", ".join(values)
+    """What the server offers, as its metadata says it (server-chosen text: made inert, clipped)."""
+    return inert(", ".join(values), 300)
 
 
 def unsupported(spec: ClientSpec, metadata: Mapping[str, Any], source: str) -> Iterator[Finding]:

@@ -27,6 +27,11 @@ class BackendError(DcrsyncError):
         self.status = status
 
 
+class BadAnswer(BackendError):
+    """What a server answered cannot be used (not JSON, not the expected shape, too large or too
+    deep); the message says what came back, from where, and what to do."""
+
+
 class PlanError(DcrsyncError):
     pass
 

@@ -27,6 +27,7 @@ from typing import Any, Literal, NotRequired, TypedDict
 
 import yaml
 
+from dcrsync.answers import NUMBER, OBJECT, TEXT, Shape, inert, loads, misfit
 from dcrsync.errors import StateError
 from dcrsync.model import ClientSpec, LiveClient, observed
 
@@ -52,6 +53,17 @@ class Entry(TypedDict):
     name: str
     data: NotRequired[dict[str, Any]]
     to: NotRequired[str]
+
+
+#: what a record in the state must be for dcrsync to read it
+RECORD = {
+    **{key: TEXT for key in ("client_id", *SECRET_KEYS, "registration_client_uri", "applied_at")},
+    **{key: OBJECT for key in ("desired", "applied", "observed")},
+    "client_secret_expires_at": NUMBER,
+}
+RECORDS = Shape("an object of client records",
+                lambda v: isinstance(v, dict) and all(isinstance(r, dict) or r is None for r in v.values()))
+SIDECAR = Shape("an object of records under `clients`", lambda v: isinstance(v, dict) and RECORDS.fits(v.get("clients") or {}))
 
 
 def upsert(name: str, **data: Any) -> Entry:
@@ -219,7 +231,10 @@ class State:
             raise StateError(f"{where} is not valid YAML ({exc.__class__.__name__}); restore it from git") from None
         if not isinstance(doc, dict) or doc.get("version") != STATE_VERSION:
             raise StateError(f"{where} is not a dcrsync state (version {STATE_VERSION}); restore it from git")
-        state = cls(serial=int(doc.get("serial", 0)), encrypted=encrypted, previous=str(doc.get("previous") or ""),
+        wrong = misfit(doc, {"serial": NUMBER, "clients": RECORDS})
+        if wrong:
+            raise StateError(f"{where} is not a dcrsync state ({wrong}); restore it from git or from the store's backup")
+        state = cls(serial=int(doc.get("serial") or 0), encrypted=encrypted, previous=str(doc.get("previous") or ""),
                     legacy_folded=[str(d) for d in doc.get("legacy_folded") or []])
         if not encrypted and doc.get("journal_key"):
             try:
@@ -234,11 +249,19 @@ class State:
                     "between the two writes); pending/drift labels may be off until the next apply"
                 )
             try:
-                books = json.loads(sidecar).get("clients") or {}
+                books = loads(sidecar, deep=True)  # written by dcrsync, and large: not walked
             except ValueError:
-                state.warnings.append(f"{where}: its .applied.json is not JSON; ignored until the next apply")
+                books = None
+            wrong = "it is not JSON" if books is None else misfit({"": books}, {"": SIDECAR})
+            books = (books.get("clients") or {}) if not wrong else {}
+            if wrong:
+                state.warnings.append(f"{where}: its .applied.json cannot be read ({wrong}); ignored until the next apply")
         for name, data in (doc.get("clients") or {}).items():
             merged = {**(books.get(name) or {}), **(data or {})}
+            wrong = misfit(merged, RECORD)
+            if wrong:
+                raise StateError(f"{where}: the record of {inert(str(name))} cannot be read ({wrong}); restore the "
+                                 "state from git or from the store's backup")
             rec = ClientRecord.from_dict(name, merged)
             if encrypted:  # ENC[…] values only say that a secret exists
                 rec.held = frozenset(k for k in SECRET_KEYS if getattr(rec, k))

@@ -37,6 +37,16 @@ def hydra(tmp_path_factory: pytest.TempPathFactory):
 
 
 @pytest.fixture(scope="session")
+def oidc_provider(tmp_path_factory: pytest.TempPathFactory):
+    """A node oidc-provider rotating registration tokens, open registration (tests/servers/oidc_provider.py)."""
+    from tests.servers.oidc_provider import start_oidc_provider
+
+    instance = start_oidc_provider(tmp_path_factory.mktemp("oidc-provider"), rotate_rat=True)
+    yield instance
+    instance.stop()
+
+
+@pytest.fixture(scope="session")
 def postgres(tmp_path_factory: pytest.TempPathFactory):
     """A throwaway PostgreSQL cluster (tests/servers/postgres.py); `.dsn` to connect."""
     from tests.servers.postgres import start_postgres

@@ -11,15 +11,19 @@ from urllib.parse import parse_qs, urlparse
 
 import httpx
 
+from dcrsync.answers import OBJECT, TEXT, TEXTS, decode, loads, objects, text_or_none
 from dcrsync.backends.base import Backend, Fetched, Marker, Result, default_normalise
 from dcrsync.backends.hydra_map import PORTABLE_TOO, SERVER_WIDE, unsupported
-from dcrsync.errors import BackendError
-from dcrsync.http import error_detail, make_client, unreachable
+from dcrsync.errors import BackendError, BadAnswer
+from dcrsync.http import error_detail, limited_hint, make_client, unreachable
 from dcrsync.model import SET_FIELDS, ClientSpec, LiveClient
+from dcrsync.ratelimit import Limiter
 from dcrsync.state import ClientRecord
 from dcrsync.trust import Trust
 
 PAGE_SIZE = 500  # Ory Network's maximum (a self-hosted Hydra v2.3 allows 1,000)
+#: the most clients a listing may hold when the server does not count them (X-Total-Count)
+MAX_LISTED = 250_000
 SERIALIZATION_RETRIES = 5
 MARKER_KEY = "dcrsync"
 
@@ -68,6 +72,13 @@ def go_duration_seconds(value: Any) -> Any:
 
 
 _PATH = {key: f"hydra.{key}" for key in HYDRA_FIELDS}
+#: what dcrsync reads of a Hydra client, by shape (anything else is kept as the server sent it)
+SHAPES = {
+    **{key: TEXT for key in ("owner", "client_name", "scope", "token_endpoint_auth_method", "client_secret",
+                             "created_at", "updated_at")},
+    **{key: OBJECT for key in ("metadata", "jwks")},
+    **{key: TEXTS for key in (*(k for k in SET_FIELDS if "." not in k), "audience", "allowed_cors_origins")},
+}
 _NEVER_KEPT = ("client_secret", "registration_access_token")
 
 
@@ -93,10 +104,19 @@ def to_live(raw: dict[str, Any]) -> LiveClient:
         client_id=str(raw.get("client_id")),
         fields=fields,
         raw=raw,
-        managed_name=mark.get("name"),
-        owner=mark.get("owner"),
-        updated_at=raw.get("updated_at"),
+        managed_name=text_or_none(mark.get("name")),
+        owner=text_or_none(mark.get("owner")),
+        updated_at=text_or_none(raw.get("updated_at")),
     )
+
+
+def _listing_bound(response: httpx.Response, page_size: int) -> int:
+    """How many clients a listing may hold: the server's own count (X-Total-Count) plus room for
+    clients created while dcrsync reads; without a count, MAX_LISTED."""
+    count = response.headers.get("x-total-count", "").strip()
+    if not count.isdigit():
+        return MAX_LISTED
+    return int(count) + max(page_size, int(count) // 10)
 
 
 def body_for(spec: ClientSpec, marker: Marker, base: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -173,6 +193,7 @@ class HydraBackend(Backend):
             timeout=float(server.get("timeout", 30)),
             max_connections=max(4, parallelism * 2),
             trust=trust,
+            limiter=Limiter.for_server(server, parallelism),
         )
 
     # --- plumbing -------------------------------------------------------------------------
@@ -201,7 +222,7 @@ class HydraBackend(Backend):
             401: "check server.token in dcrsync.yaml (the admin API refused our credentials)",
             403: "the admin token lacks permission for this call",
             409: "a client with this client_id already exists on the server",
-        }.get(status, "")
+        }.get(status, "") or limited_hint(response)
         if status == 404 and response.request.url.path.endswith("/admin/clients"):
             hint = self._not_admin_hint()
         msg = f"hydra refused to {what}: HTTP {status} {detail}"
@@ -215,8 +236,8 @@ class HydraBackend(Backend):
         admin = "set server.admin_url to Hydra's admin endpoint (port 4445 by default)"
         try:
             probe = self.http.get("/.well-known/openid-configuration")
-            issuer = probe.json().get("issuer") if probe.status_code == 200 else None
-        except (httpx.HTTPError, ValueError, AttributeError):
+            issuer = loads(probe.content).get("issuer") if probe.status_code == 200 else None
+        except (httpx.HTTPError, BackendError, ValueError, AttributeError):
             issuer = None
         if issuer:
             return (
@@ -225,6 +246,11 @@ class HydraBackend(Backend):
             )
         return f"{self.url} has no /admin/clients; {admin}"
 
+    @staticmethod
+    def _client(response: httpx.Response, what: str) -> dict[str, Any]:
+        """One client's representation from an answer, or a one-line `BadAnswer`."""
+        return objects([decode(response, what)], "client_id", response, what, SHAPES)[0]
+
     # --- reading --------------------------------------------------------------------------
     def fetch(self, records: Sequence[ClientRecord] = ()) -> Fetched:
         """Every client on the server, page by page, guarding against Hydra's pagination bugs."""
@@ -232,15 +258,22 @@ class HydraBackend(Backend):
         seen_tokens: set[str] = set()
         seen_ids: set[str] = set()
         params: dict[str, Any] = {"page_size": self.page_size}
-        requests = 0
+        requests, bound = 0, MAX_LISTED
         while True:
             response = self._call("GET", "/admin/clients", "list clients", params=params)
             requests += 1
-            page = response.json() or []
+            page = objects(decode(response, "list clients", list), "client_id", response, "list clients", SHAPES)
+            bound = min(bound, _listing_bound(response, self.page_size))
             fresh = [c for c in page if c.get("client_id") not in seen_ids]
             for raw in fresh:
                 seen_ids.add(raw["client_id"])
                 out.append(to_live(raw))
+            if len(out) > bound:
+                raise BadAnswer(
+                    f"{self.url}/admin/clients kept listing new clients past the {bound} its count allows "
+                    f"(X-Total-Count, or dcrsync's limit of {MAX_LISTED}): stopped after {requests} pages; "
+                    "the server's pagination is broken"
+                )
             nxt = response.links.get("next", {}).get("url")
             if not page or not fresh or not nxt:  # empty page: stop even if a `next` is present
                 break
@@ -260,7 +293,7 @@ class HydraBackend(Backend):
             return None, {}
         if response.status_code >= 400:
             raise self._error(response, f"read client {client_id}")
-        return to_live(response.json()), {}
+        return to_live(self._client(response, f"read client {client_id}")), {}
 
     def token_endpoint(self) -> str | None:
         """The public token endpoint (for checking a secret); only known with server.public_url."""
@@ -279,7 +312,7 @@ class HydraBackend(Backend):
         if client_secret:
             body["client_secret"] = client_secret
         response = self._call("POST", "/admin/clients", f"create client {spec.name}", json=body)
-        raw = response.json()
+        raw = self._client(response, f"create client {spec.name}")
         secret = raw.get("client_secret") or client_secret
         secrets = {"client_secret": secret} if secret else {}
         return Result(live=to_live(raw), secrets=secrets)
@@ -300,7 +333,7 @@ class HydraBackend(Backend):
         response = self._call(
             "PUT", f"/admin/clients/{live.client_id}", f"update client {spec.name}", json=body
         )
-        raw = response.json()
+        raw = self._client(response, f"update client {spec.name}")
         return Result(live=to_live(raw), secrets={"client_secret": new_secret} if new_secret else {})
 
     def delete(self, live: LiveClient, record: ClientRecord | None) -> None:

@@ -15,20 +15,25 @@ from urllib.parse import quote
 
 import httpx
 
+from dcrsync.answers import Shape, decode, objects
 from dcrsync.backends import keycloak_map as kmap
 from dcrsync.backends import keycloak_objects as kobj
 from dcrsync.backends import keycloak_rotation as krot
 from dcrsync.backends.base import Backend, Fetched, Marker, Result
 from dcrsync.backends.keycloak_auth import AdminTokens, BearerAuth, detail
+from dcrsync.backends.keycloak_fields import SHAPES
 from dcrsync.backends.keycloak_roles import KeycloakRoles
 from dcrsync.backends.keycloak_scopes import KeycloakScopes
-from dcrsync.errors import BackendError
-from dcrsync.http import make_client, unreachable
+from dcrsync.errors import BackendError, BadAnswer
+from dcrsync.http import limited_hint, make_client, unreachable
 from dcrsync.model import ClientSpec, LiveClient
+from dcrsync.ratelimit import Limiter
 from dcrsync.state import ClientRecord
 from dcrsync.trust import Trust
 
 PAGE_SIZE = 500
+#: the most clients a realm's listing may hold (Keycloak does not count them): past it, pages are broken
+MAX_LISTED = 250_000
 #: never kept in `raw`: secrets, and what only describes the caller's permissions
 NOT_RAW = ("secret", "registrationAccessToken", "access")
 #: authenticators that check the client secret
@@ -37,8 +42,6 @@ SECRET_AUTHENTICATORS = ("client-secret", "client-secret-jwt")
 BUILT_IN_CLIENTS = frozenset(
     {"account", "account-console", "admin-cli", "broker", "realm-management", "security-admin-console"}
 )
-
-
 def to_live(rep: dict[str, Any], realm_default: Iterable[str] = ()) -> LiveClient:
     raw = {k: v for k, v in rep.items() if k not in NOT_RAW}
     if "attributes" in raw:  # the secret rotation's bookkeeping holds the old secret in the clear
@@ -84,12 +87,17 @@ class KeycloakBackend(KeycloakScopes, KeycloakRoles, Backend):
         #: `name`: a new client's clientId is its name unless the file declares one; `uuid`: random
         self.client_ids = str(server.get("client_ids") or "name")
         timeout = float(server.get("timeout", 30))
-        self.token_http = make_client(self.base, timeout=timeout, max_connections=2, trust=trust)
+        limiter = Limiter.for_server(server, parallelism)  # one for every request to this Keycloak
+        self.token_http = make_client(
+            self.base, timeout=timeout, max_connections=2, limiter=limiter, trust=trust
+        )
         self.tokens = AdminTokens(self.base, dict(server.get("admin") or {}), self.token_http)
         admin_id = (server.get("admin") or {}).get("client_id")
         #: dcrsync's own admin client, when it lives in the realm dcrsync manages
         self.admin_client_id = str(admin_id) if admin_id and self.tokens.realm == self.realm else None
-        self.http = make_client(self.url, timeout=timeout, max_connections=max(4, parallelism * 2), trust=trust)
+        self.http = make_client(
+            self.url, timeout=timeout, max_connections=max(4, parallelism * 2), limiter=limiter, trust=trust
+        )
         self.http.auth = BearerAuth(self.tokens)
         self._scopes_lock = threading.Lock()
         self._scope_ids: dict[str, str] | None = None
@@ -108,6 +116,15 @@ class KeycloakBackend(KeycloakScopes, KeycloakRoles, Backend):
             raise self._error(response, what)
         return response
 
+    def _json(self, method: str, path: str, what: str, shape: type = dict, **kw: Any) -> Any:
+        """The JSON of an admin call's answer, which must be a `shape`; one-line `BadAnswer` otherwise."""
+        return decode(self._call(method, path, what, **kw), what, shape)
+
+    def _items(self, path: str, what: str, key: str = "name", shapes: dict[str, Shape] | None = None) -> list[dict]:
+        """A GET that answers a list of objects each with a string `key` (a role, a scope, a client)."""
+        response = self._call("GET", path, what)
+        return objects(decode(response, what, list), key, response, what, shapes, noun="client" if shapes else "item")
+
     def _error(self, response: httpx.Response, what: str) -> BackendError:
         status = response.status_code
         hint = {
@@ -117,7 +134,7 @@ class KeycloakBackend(KeycloakScopes, KeycloakRoles, Backend):
                 f"on realm {self.realm!r}"
             ),
             409: "a client with this client_id already exists in the realm",
-        }.get(status, "")
+        }.get(status, "") or limited_hint(response)
         if status == 403 and ("role" in what or "service account" in what):
             hint = (
                 f"{self.tokens.who} lacks the realm-management roles view-users and manage-users on realm "
@@ -137,19 +154,20 @@ class KeycloakBackend(KeycloakScopes, KeycloakRoles, Backend):
         out: list[LiveClient] = []
         seen: set[str] = set()
         first, requests = 0, 0
+        what = f"list the clients of realm {self.realm}"
         while True:
-            response = self._call(
-                "GET", "/clients", f"list the clients of realm {self.realm}",
-                params={"first": first, "max": self.page_size},
-            )
+            response = self._call("GET", "/clients", what, params={"first": first, "max": self.page_size})
             requests += 1
-            page = response.json() or []
+            page = objects(decode(response, what, list), "id", response, what, SHAPES)
             fresh = [c for c in page if c.get("id") not in seen]
             for rep in fresh:
                 seen.add(rep["id"])
                 out.append(self._live(rep))
             if len(page) < self.page_size or not fresh:
                 break
+            if len(out) > MAX_LISTED:
+                raise BadAnswer(f"{self.url}/clients kept listing new clients past dcrsync's limit of {MAX_LISTED}: "
+                                f"stopped after {requests} pages; the server's pagination is broken")
             first += len(page)
         role_paths = {f"keycloak.{k}" for k in kobj.ROLE_KEYS}
         names = self._role_names | {r.name for r in records if role_paths & set(r.desired)}
@@ -160,10 +178,9 @@ class KeycloakBackend(KeycloakScopes, KeycloakRoles, Backend):
         return Fetched(clients=out, requests=requests)
 
     def _by_client_id(self, client_id: str) -> dict[str, Any] | None:
-        response = self._call(
-            "GET", "/clients", f"read client {client_id}", params={"clientId": client_id, "search": "false"}
-        )
-        for rep in response.json() or []:
+        what = f"read client {client_id}"
+        response = self._call("GET", "/clients", what, params={"clientId": client_id, "search": "false"})
+        for rep in objects(decode(response, what, list), "id", response, what, SHAPES):
             if rep.get("clientId") == client_id:
                 return rep
         return None
@@ -198,7 +215,8 @@ class KeycloakBackend(KeycloakScopes, KeycloakRoles, Backend):
         return None
 
     def _read(self, internal_id: str, what: str) -> dict[str, Any]:
-        return self._call("GET", f"/clients/{internal_id}", what).json()
+        response = self._call("GET", f"/clients/{internal_id}", what)
+        return objects([decode(response, what)], "id", response, what, SHAPES)[0]
 
     # --- checks ---------------------------------------------------------------------------
     def check_specs(self, specs: Sequence[ClientSpec]) -> None:
@@ -348,21 +366,20 @@ class KeycloakBackend(KeycloakScopes, KeycloakRoles, Backend):
         when the old one expires; 0: Keycloak did not keep it after all)."""
         internal_id = str(live.raw["id"])
         what = "read the realm's client policies"
-        policies = self._call("GET", "/client-policies/policies", what, params={"include-global-policies": "true"}).json()
-        profiles = self._call("GET", "/client-policies/profiles", what, params={"include-global-profiles": "true"}).json()
-        policies, profiles = policies or {}, profiles or {}
-        verdict = krot.coverage(
-            [*(policies.get("policies") or []), *(policies.get("globalPolicies") or [])],
-            [*(profiles.get("profiles") or []), *(profiles.get("globalProfiles") or [])],
-            live.raw,
-        )
+        policies = self._json("GET", "/client-policies/policies", what, params={"include-global-policies": "true"})
+        profiles = self._json("GET", "/client-policies/profiles", what, params={"include-global-profiles": "true"})
+        verdict = krot.coverage_of(policies, profiles, live.raw, f"{self.url}/client-policies")
         why = krot.refusal(verdict, grace, live.client_id) or krot.still_kept(
             (self._read(internal_id, f"read client {live.client_id}").get("attributes") or {}), live.client_id
         )
         if why:
             raise BackendError(why)
-        body = self._call("POST", f"/clients/{internal_id}/client-secret", f"regenerate the secret of {live.client_id}")
-        secret = str(body.json()["value"])
+        what = f"regenerate the secret of {live.client_id}"
+        body = self._json("POST", f"/clients/{internal_id}/client-secret", what)
+        secret = body.get("value")
+        if not isinstance(secret, str) or not secret:
+            raise BadAnswer(f"{self.url}/clients/{internal_id}/client-secret answered no secret `value` to `{what}`: "
+                            "the server's answer is broken; run `dcrsync rotate-secret` again")
         rep = self._read(internal_id, f"read client {live.client_id}")
         attrs = rep.get("attributes") or {}
         kept = attrs.get(krot.ROTATED_EXPIRY_ATTR) if attrs.get(krot.ROTATED_SECRET_ATTR) else None

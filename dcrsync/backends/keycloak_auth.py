@@ -11,6 +11,7 @@ from urllib.parse import quote
 
 import httpx
 
+from dcrsync.answers import decode, objects
 from dcrsync.errors import BackendError
 from dcrsync.http import error_detail, unreachable
 
@@ -75,9 +76,11 @@ class AdminTokens:
                     f"{detail(response)}; {hint}",
                     status=response.status_code,
                 )
-            body = response.json()
-            self.token = str(body["access_token"])
-            lifetime = float(body.get("expires_in") or 60)
+            what = f"log in as {self.who}"
+            body = objects([decode(response, what)], "access_token", response, what, noun="token answer")[0]
+            self.token = body["access_token"]
+            expires = body.get("expires_in")
+            lifetime = float(expires) if isinstance(expires, (int, float)) and 0 < expires < 1e9 else 60.0
             self.expires = time.monotonic() + max(lifetime - TOKEN_MARGIN, lifetime / 2)
             return self.token
 

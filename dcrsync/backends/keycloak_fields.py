@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from dcrsync.answers import FLAG, ID, OBJECTS, TEXT, TEXT_MAP, TEXTS, Shape, misfit
+
 #: dcrsync's ownership marker: two client attributes
 MARKER_NAME = "dcrsync.name"
 MARKER_OWNER = "dcrsync.owner"
@@ -138,4 +140,17 @@ PORTABLE_DEFAULTS: dict[str, Any] = {
     "grant_types": ["authorization_code", "refresh_token"],
     "response_types": ["code"],
     "token_endpoint_auth_method": "client_secret_basic",
+}
+
+
+#: what dcrsync reads of a client representation, by shape (anything else is kept as the server sent it)
+MAPPERS = Shape("a list of protocol mappers (objects with text names and an object `config`)", lambda v: (
+    OBJECTS.fits(v) and all(isinstance(m.get("config") or {}, dict) and not misfit(m, MAPPER) for m in v)))
+MAPPER = {key: TEXT for key in ("id", "name", "protocol", "protocolMapper")}
+SHAPES: dict[str, Shape] = {
+    "id": ID, "clientId": ID, "attributes": TEXT_MAP, "protocolMappers": MAPPERS,
+    **{key: TEXT for key in ("name", "baseUrl", "clientAuthenticatorType", "protocol", "secret")},
+    **{key: TEXTS for key in ("redirectUris", "webOrigins", "defaultClientScopes", "optionalClientScopes")},
+    **{key: FLAG for key in ("publicClient", "bearerOnly", "standardFlowEnabled", "implicitFlowEnabled",
+                             "directAccessGrantsEnabled", "serviceAccountsEnabled", "frontchannelLogout")},
 }

@@ -10,8 +10,9 @@ from urllib.parse import quote
 
 import httpx
 
+from dcrsync.answers import ID, OBJECTS, decode, kind_of, misfit, objects, where
 from dcrsync.backends import keycloak_objects as kobj
-from dcrsync.errors import BackendError
+from dcrsync.errors import BackendError, BadAnswer
 from dcrsync.model import ClientSpec, LiveClient
 
 
@@ -21,28 +22,43 @@ class KeycloakRoles:
 
     realm: str
     _call: Callable[..., httpx.Response]
+    _json: Callable[..., Any]
+    _items: Callable[..., list[dict[str, Any]]]
     _by_client_id: Callable[[str], dict[str, Any] | None]
     default_client_id: Callable[[ClientSpec], str | None]
     _role_names: set[str]
     _role_ids: set[str]
 
     def _client_roles(self, internal_id: str) -> list[str]:
-        body = self._call("GET", f"/clients/{internal_id}/roles", "read a client's roles").json()
-        return sorted(str(r["name"]) for r in body or [])
+        return sorted(r["name"] for r in self._items(f"/clients/{internal_id}/roles", "read a client's roles"))
 
     def _sa_user(self, internal_id: str) -> str | None:
         response = self._call(
             "GET", f"/clients/{internal_id}/service-account-user", "read a service account", ok=(400, 404)
         )
-        return None if response.status_code >= 400 else str(response.json().get("id"))
+        if response.status_code >= 400:
+            return None
+        return objects([decode(response, "read a service account")], "id", response, "read a service account",
+                       noun="user")[0]["id"]
 
     def _sa_roles(self, user_id: str) -> dict[str, Any]:
-        body = self._call("GET", f"/users/{user_id}/role-mappings", "read a service account's roles").json() or {}
-        realm = [r["name"] for r in body.get("realmMappings") or []]
-        clients = {
-            str(v.get("client") or k): [r["name"] for r in v.get("mappings") or []]
-            for k, v in (body.get("clientMappings") or {}).items()
-        }
+        what = "read a service account's roles"
+        response = self._call("GET", f"/users/{user_id}/role-mappings", what)
+        body = decode(response, what)
+        mappings = body.get("clientMappings") or {}
+        groups = list(mappings.values()) if isinstance(mappings, dict) else [mappings]
+        wrong = misfit(body, {"realmMappings": OBJECTS}) or next(
+            (f"a client's roles are {kind_of(v)}" for v in groups if not isinstance(v, dict) or misfit(v, {"mappings": OBJECTS})),
+            None,
+        )
+        if wrong:
+            raise BadAnswer(f"{where(response)} answered role mappings dcrsync cannot read to `{what}`: {wrong}")
+
+        def names(roles: list[dict[str, Any]] | None) -> list[str]:
+            return [r["name"] for r in objects(roles or [], "name", response, what, noun="role")]
+
+        realm = names(body.get("realmMappings"))
+        clients = {str(v.get("client") or k): names(v.get("mappings")) for k, v in mappings.items()}
         return kobj.sa_roles_text({"realm": realm, "clients": clients})
 
     def _with_roles(self, live: LiveClient) -> LiveClient:
@@ -54,7 +70,8 @@ class KeycloakRoles:
         return live
 
     def _role(self, path: str, what: str) -> dict[str, Any]:
-        body = self._call("GET", path, f"read {what}").json()
+        response = self._call("GET", path, f"read {what}")
+        body = objects([decode(response, f"read {what}")], "id", response, f"read {what}", {"name": ID}, noun="role")[0]
         return {"id": body["id"], "name": body["name"]}
 
     def _sync_roles(self, spec: ClientSpec, internal_id: str, client_id: str) -> bool:
@@ -126,8 +143,7 @@ class KeycloakRoles:
                              "service account: add client_credentials to grant_types")
             for i, role in enumerate(sa.get("realm") or []):
                 if realm_roles is None:
-                    body = self._call("GET", "/roles", "list the realm's roles").json()
-                    realm_roles = {str(r["name"]) for r in body or []}
+                    realm_roles = {r["name"] for r in self._items("/roles", "list the realm's roles")}
                 if role not in realm_roles:
                     lines.append(
                         f"{spec.where_item(f'keycloak.{kobj.SA_ROLES}.realm', i)}: {spec.name}: realm role "

@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from dcrsync.errors import BadAnswer
+
 EXECUTOR = "secret-rotation"
 ROTATED_PERIOD = "rotated-expiration-period"
 EXPIRATION_PERIOD = "expiration-period"
@@ -121,6 +123,20 @@ def rotation_profiles(profiles: Iterable[Mapping[str, Any]]) -> dict[str, tuple[
                     _seconds(config.get(EXPIRATION_PERIOD), PERIOD_DEFAULTS[EXPIRATION_PERIOD]),
                 )
     return out
+
+
+def coverage_of(policies: Mapping[str, Any], profiles: Mapping[str, Any], rep: Mapping[str, Any], where: str) -> Verdict:
+    """`coverage` of the realm's own and global policies and profiles, as the admin API answers them;
+    an answer that is not what Keycloak writes is a one-line `BadAnswer` (nothing was rotated yet)."""
+    try:
+        return coverage(
+            [*(policies.get("policies") or []), *(policies.get("globalPolicies") or [])],
+            [*(profiles.get("profiles") or []), *(profiles.get("globalProfiles") or [])],
+            rep,
+        )
+    except (AttributeError, TypeError, KeyError, ValueError):
+        raise BadAnswer(f"{where} answered client policies dcrsync cannot read: the server's answer is broken; "
+                        "nothing was rotated") from None
 
 
 def coverage(

@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 
+from dcrsync.answers import decode, objects
 from dcrsync.backends import keycloak_objects as kobj
 from dcrsync.errors import BackendError
 from dcrsync.model import ClientSpec
@@ -21,6 +22,7 @@ class KeycloakScopes:
 
     realm: str
     _call: Callable[..., httpx.Response]
+    _items: Callable[..., list[dict[str, Any]]]
     _scopes_lock: threading.Lock
     _scope_ids: dict[str, str] | None
     _realm_default: set[str] | None
@@ -29,15 +31,14 @@ class KeycloakScopes:
         """The realm's client scopes (name -> id) and the ones it makes default for new clients."""
         with self._scopes_lock:
             if self._scope_ids is None:
-                scopes = self._call("GET", "/client-scopes", f"list the client scopes of realm {self.realm}").json()
-                self._scope_ids = {s["name"]: s["id"] for s in scopes or [] if s.get("name")}
+                scopes = self._items("/client-scopes", f"list the client scopes of realm {self.realm}")
+                self._scope_ids = {s["name"]: str(s.get("id")) for s in scopes}
             if self._realm_default is None:
-                response = self._call(
-                    "GET", "/default-default-client-scopes", "read the realm's default client scopes", ok=(403,)
-                )
+                what = "read the realm's default client scopes"
+                response = self._call("GET", "/default-default-client-scopes", what, ok=(403,))
                 # without view-realm: every new scope becomes optional (what RFC 7591 `scope` means)
                 names = [] if response.status_code == 403 else [
-                    s.get("name") for s in response.json() or []
+                    s["name"] for s in objects(decode(response, what, list), "name", response, what, noun="item")
                     if s.get("protocol", "openid-connect") == "openid-connect"  # not the SAML ones
                 ]
                 self._realm_default = {n for n in names if n}

@@ -11,8 +11,9 @@ Facts this module is built on (checked against oidc-provider 9 and Hydra v2.3 in
   one is handed back (`Fetched.rotated`, `Result.secrets`) to be journaled before anything else.
 - Writes (POST / PUT / DELETE) are not blindly retried: a lost answer to a POST leaves a client
   whose id we never learn, and a lost answer to a PUT on a rotating server loses the new RAT.
-  They are retried only when the server surely did not act on them (connection refused, 429,
-  503). A DELETE whose retry answers 401 or 404 counts as done: the first attempt deleted it.
+  They are retried only when the server surely did not act on them: a refused connection a few
+  times, a 429 or 503 for as long as `server.rate_limit.max_wait` (the shared limiter waits them
+  out). A DELETE whose retry answers 401 or 404 counts as done: the first attempt deleted it.
 """
 
 from __future__ import annotations
@@ -26,10 +27,12 @@ from urllib.parse import urlsplit
 import httpx
 
 from dcrsync import discovery
+from dcrsync.answers import OBJECT, TEXT, TEXTS, decode, loads, objects, text_or_none
 from dcrsync.backends.base import Backend, Fetched, Marker, Result, default_normalise
 from dcrsync.errors import BackendError, ConfigError
-from dcrsync.http import RetryPolicy, describe_error, error_detail, make_client, retry_after, unreachable
+from dcrsync.http import RetryPolicy, describe_error, error_detail, limited_hint, make_client, unreachable
 from dcrsync.model import EXTENSIONS, SET_FIELDS, ClientSpec, LiveClient
+from dcrsync.ratelimit import Limiter
 from dcrsync.state import ClientRecord
 from dcrsync.trust import Trust
 
@@ -56,8 +59,7 @@ NOT_IN_PUT = (
     "updated_at",
     "metadata",  # Hydra: "metadata cannot be set for dynamic client registration" (null included)
 )
-#: a write is sent again only when the server surely did not act on it
-WRITE_RETRY_STATUSES = frozenset({429, 503})
+#: a write whose connection was refused is sent again this many times in all (429 / 503: by time)
 WRITE_ATTEMPTS = 4
 
 #: the words shown for a 401 on a client's own token
@@ -84,7 +86,7 @@ def to_live(raw: dict[str, Any], name: str | None, owner: str | None) -> LiveCli
         raw=raw,
         managed_name=name,
         owner=owner if name else None,
-        updated_at=raw.get("updated_at"),
+        updated_at=text_or_none(raw.get("updated_at")),
     )
 
 
@@ -144,6 +146,19 @@ def update_body(spec: ClientSpec, live: LiveClient) -> dict[str, Any]:
 
 
 _describe = error_detail
+#: what a registration answer gives once, kept in the state
+GIVEN_ONCE = ("client_secret", "registration_access_token", "registration_client_uri")
+#: what dcrsync reads of a client's metadata, by shape (anything else is kept as the server sent it)
+SHAPES = {
+    **{key: TEXT for key in (*GIVEN_ONCE, "client_name", "scope", "token_endpoint_auth_method", "updated_at")},
+    **{key: TEXTS for key in SET_FIELDS if "." not in key},
+    "jwks": OBJECT,
+}
+
+
+def _client(response: httpx.Response, what: str) -> dict[str, Any]:
+    """One client's metadata from an answer (an object with a string client_id), or a `BadAnswer`."""
+    return objects([decode(response, what)], "client_id", response, what, SHAPES)[0]
 
 
 class Rfc7592Backend(Backend):
@@ -165,9 +180,12 @@ class Rfc7592Backend(Backend):
         self.parallelism = max(1, parallelism)
         timeout = float(server.get("timeout", 30))
         conns = max(4, self.parallelism * 2)
-        # no global Authorization header: every request carries its own token
-        self.http = make_client(timeout=timeout, max_connections=conns, trust=trust)
-        self.http_once = make_client(timeout=timeout, max_connections=conns, policy=RetryPolicy(attempts=1), trust=trust)
+        # no global Authorization header: every request carries its own token; one limiter for both
+        limiter = Limiter.for_server(server, self.parallelism)
+        self.http = make_client(timeout=timeout, max_connections=conns, limiter=limiter, trust=trust)
+        self.http_once = make_client(
+            timeout=timeout, max_connections=conns, policy=RetryPolicy(attempts=1), limiter=limiter, trust=trust
+        )
         self._metadata: tuple[dict[str, Any], str] | None = None
         self._metadata_read = False
         if not self.url:  # configured with the issuer alone
@@ -197,7 +215,7 @@ class Rfc7592Backend(Backend):
         for url in urls:
             response = self._read("GET", url, None)
             try:
-                doc = response.json() if response.status_code == 200 else None
+                doc = loads(response.content) if response.status_code == 200 else None
             except ValueError:
                 doc = None
             if not isinstance(doc, dict):
@@ -246,6 +264,8 @@ class Rfc7592Backend(Backend):
             hint = "; check server.initial_access_token in dcrsync.yaml (the registration endpoint refused it)"
         elif status == 403:
             hint = "; the server forbids this call (is registration management enabled for this client?)"
+        elif limited_hint(response):
+            hint = f"; {limited_hint(response)}"
         return BackendError(f"the server refused to {what}: HTTP {status} {detail}{hint}", status=status)
 
     def _read(self, method: str, url: str, token: str | None) -> httpx.Response:
@@ -271,10 +291,6 @@ class Rfc7592Backend(Backend):
                     f"{describe_error(exc, url)}; the request may have reached the server and its answer "
                     "was lost: run `dcrsync plan` to see where things stand"
                 ) from None
-            if response.status_code in WRITE_RETRY_STATUSES and attempt < WRITE_ATTEMPTS:
-                wait = retry_after(response)
-                time.sleep(min(wait if wait is not None else 0.2 * 2 ** (attempt - 1), 30.0))
-                continue
             return response, attempt
 
     # --- reading --------------------------------------------------------------------------
@@ -287,7 +303,7 @@ class Rfc7592Backend(Backend):
             return record.name, None, None, None
         if response.status_code >= 400:
             raise self._error(response, f"read client {record.name} ({record.client_id})")
-        raw = response.json()
+        raw = _client(response, f"read client {record.name}")
         token = raw.get("registration_access_token")
         rotated = token if token and token != record.registration_access_token else None
         return record.name, to_live(raw, record.name, self.owner), rotated, None
@@ -334,14 +350,10 @@ class Rfc7592Backend(Backend):
         response, _ = self._write("POST", self.url, self.initial_access_token, registration_body(spec))
         if response.status_code >= 400:
             raise self._error(response, f"register client {spec.name}")
-        raw = response.json()
-        if not raw.get("client_id"):
-            raise BackendError(f"the server registered {spec.name} but its answer has no client_id")
-        secrets = {
-            k: raw.get(k)
-            for k in ("client_secret", "registration_access_token", "registration_client_uri", "client_secret_expires_at")
-            if raw.get(k) is not None
-        }
+        raw = _client(response, f"register client {spec.name}")
+        secrets = {k: raw[k] for k in GIVEN_ONCE if raw.get(k)}
+        if isinstance(raw.get("client_secret_expires_at"), int):
+            secrets["client_secret_expires_at"] = raw["client_secret_expires_at"]
         return Result(live=to_live(raw, marker.name, marker.owner), secrets=secrets)
 
     def update(
@@ -361,7 +373,7 @@ class Rfc7592Backend(Backend):
         response, _ = self._write("PUT", uri, record.registration_access_token, update_body(spec, live))
         if response.status_code >= 400:
             raise self._error(response, f"update client {spec.name}", spec.name, live.client_id)
-        raw = response.json()
+        raw = _client(response, f"update client {spec.name}")
         secrets: dict[str, Any] = {}
         token = raw.get("registration_access_token")
         if token and token != record.registration_access_token:
@@ -369,7 +381,7 @@ class Rfc7592Backend(Backend):
         secret = raw.get("client_secret")
         if secret and secret != record.client_secret:
             secrets["client_secret"] = secret
-            if raw.get("client_secret_expires_at") is not None:
+            if isinstance(raw.get("client_secret_expires_at"), int):
                 secrets["client_secret_expires_at"] = raw["client_secret_expires_at"]
         uri_now = raw.get("registration_client_uri")
         if uri_now and uri_now != record.registration_client_uri:

@@ -31,6 +31,7 @@ from urllib.parse import quote
 
 import httpx
 
+from dcrsync.answers import ID, NUMBER, inert, kind_of, loads, misfit
 from dcrsync.batches import check_base
 from dcrsync.errors import StateError
 from dcrsync.stores.shared import SharedStore, Unreachable, describe, may_break, parse_lock
@@ -78,6 +79,27 @@ def sign(request: httpx.Request, access_key: str, secret_key: str, region: str, 
 def _code(resp: httpx.Response) -> str:
     found = re.search(rb"<Code>([^<]+)</Code>", resp.content)
     return found.group(1).decode() if found else str(resp.status_code)
+
+
+#: what `state.json` must hold for dcrsync to read it
+STATE_OBJECT = {"document": ID, "sidecar": ID, "serial": NUMBER}
+
+
+def _state_object(content: bytes, where: str) -> dict[str, Any]:
+    """`state.json` as dcrsync wrote it, or one line that says what is there instead."""
+    try:
+        body = loads(content)
+    except ValueError as exc:
+        deep = str(exc).startswith("JSON nested")
+        wrong = str(exc) if deep else f"not JSON: it starts {inert(content[:60].decode('utf-8', 'replace'))!r}"
+    else:
+        wrong = misfit(body, STATE_OBJECT) if isinstance(body, dict) else f"{kind_of(body)}, not an object"
+    if wrong:
+        raise StateError(
+            f"{where} is not a dcrsync state object ({wrong}): something else wrote it; restore an earlier "
+            "version of the object (bucket versioning), or move it away and rebuild with `dcrsync state recover`"
+        )
+    return body
 
 
 class S3Store(SharedStore):
@@ -148,9 +170,11 @@ class S3Store(SharedStore):
         if resp.status_code == 404:
             self._etag, self._base = None, 0
             return None
-        body = json.loads(resp.content)
+        if resp.status_code != 200:
+            raise StateError(f"{self.where}: reading state.json failed ({resp.status_code} {_code(resp)})")
+        body = _state_object(resp.content, f"s3://{self.bucket}/{self.prefix}state.json at {self.endpoint}")
         self._etag = resp.headers.get("etag")
-        self._base = int(body.get("serial", 0))
+        self._base = int(body.get("serial") or 0)
         return body["document"].encode(), body["sidecar"].encode()
 
     def _journal_keys(self) -> list[str]:
