@@ -61,7 +61,7 @@ EXPECTED = {
     ("plan", "text"): "Plan: 1 to create, 0 to update, 0 to replace, 1 to delete, 3 unchanged.",
     ("plan", "markdown"): "<details open><summary>⚠️ <b><code>- delete</code></b> <b>old</b>",
     ("drift", "text"): '~ client_name: "Web" -> "Evil"',
-    ("drift", "markdown"): "| `web` | changed | `id-web` | 2025-01-01T00:00:00Z |",
+    ("drift", "markdown"): "| <code>web</code> | changed | <code>id-web</code> | 2025-01-01T00:00:00Z |",
     ("diagnostics", "text"): "clients/web.yaml:3:5: error[schema]: redirect_uris: not a list",
     ("state", "text"): "new\t-\t-  (create pending)\nweb\tid-web\t2025-01-02T03:04:05Z\n",
     ("diagnostics", "github"): "::error file=clients/web.yaml,line=3,col=5,title=dcrsync schema::redirect_uris: not a list",
@@ -233,5 +233,5 @@ def test_a_drift_issue_fits_with_its_cut_said(n: int):
         return
     assert f"**{n + 50 - sections} more client(s) not shown** (comment size limit): run `dcrsync drift` for all of them." in text
     if n == 3_000:  # thousands: even the table of who drifted is cut, and says by how much
-        rows = text.count("| changed | `")
+        rows = text.count("| changed | <code>")
         assert 0 < rows < n and f"| … | {n - rows} more client(s) not shown |" in text

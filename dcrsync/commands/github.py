@@ -16,6 +16,7 @@ from dcrsync.errors import DcrsyncError
 from dcrsync.github import GitHub, repo_from_env
 from dcrsync.github_sync import DRIFT_LABEL, DRIFT_TITLE, sync_drift_issue, upsert_comment
 from dcrsync.plan import Plan
+from dcrsync.render import inert
 from dcrsync.render import markdown as render_markdown
 from dcrsync.render.drift import environment_of
 from dcrsync.render.formats import Options, render
@@ -160,7 +161,7 @@ def drift_issue(body_file, exit_code, drifted, title, label, repo, marker) -> No
     with GitHub.from_env() as gh:
         done, number = sync_drift_issue(gh, repo, body, bool(drifted), title, label, marker)
         for warning in gh.warnings:
-            click.echo(f"warning: {warning}", err=True)
+            click.echo(f"warning: {inert.line(warning)}", err=True)
     if done == "none":
         click.echo(f"No drift and no open drift issue in {repo}: nothing to do.")
     elif done == "closed":

@@ -17,7 +17,7 @@ import click
 from dcrsync.drift import DriftReport
 from dcrsync.errors import DcrsyncError
 from dcrsync.plan import Plan
-from dcrsync.render import diagnostics, drift, markdown, statelist, text
+from dcrsync.render import diagnostics, drift, inert, markdown, statelist, text
 from dcrsync.render.diagnostics import Findings
 from dcrsync.state import State
 
@@ -94,7 +94,9 @@ def render(obj: Plan | DriftReport | Findings | State, fmt: str, options: Option
     renderer = FORMATS[kind].get(fmt)
     if renderer is None:
         raise UnknownFormat(f"--format {fmt}: a {kind} can be shown as {', '.join(FORMATS[kind])}")
-    return renderer(obj, options or Options())
+    if fmt == "json":
+        return inert.json_text(renderer(obj, options or Options()))
+    return renderer(inert.data(obj), options or Options())
 
 
 def format_option(kind: str, help: str | None = None) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
