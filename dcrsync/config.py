@@ -59,6 +59,8 @@ class Config:
     #: an unset `${env:X}` in it is named in `store_unset` and fails when the store is opened
     store_settings: dict[str, Any] | None = None
     store_unset: tuple[str, ...] = ()
+    #: where `state:` is written in dcrsync.yaml (None: not written, or no dcrsync.yaml)
+    state_at: Location | None = field(default=None, compare=False)
 
     @property
     def server(self) -> dict[str, Any]:
@@ -284,6 +286,7 @@ def load_config(
     config = _build(path, env_name, resolved, variables)
     config.server_unset = tuple(unset)
     config.store_unset = tuple(store_unset)
+    config.state_at = locate(("state",)) if "state" in resolved else None
     config.lint_ignore = {
         rule: Ignore(reason, doc.key_loc(("lint", "ignore", rule)))
         for rule, reason in ((resolved.get("lint") or {}).get("ignore") or {}).items()

@@ -4,6 +4,10 @@ Paths are folders (every ``*.yaml`` / ``*.yml`` below, hidden ones skipped), fil
 to `base_dir`. Each document is built with line marks (`dcrsync.yamlsource`), substituted
 (`${env:X}`, `${var:x}`), checked against `schemas/client.schema.json`, and turned into a ClientSpec
 when it has no error. `load_project` adds the lint rules.
+
+Input stays inside the project: a project's client files (and the software statements they read
+with `file:`) must resolve inside its folder, a symlink that leads out of it is refused at its path,
+and the files together are read only up to `MAX_TOTAL_BYTES`.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 import gc
 import glob
 import os
+import stat
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -33,7 +38,7 @@ from dcrsync.model import (
 )
 from dcrsync.schemacheck import client_validator, schema_diagnostics, validator
 from dcrsync.substitute import substituter
-from dcrsync.yamlsource import Document, load_file, mapping_pairs, node_location
+from dcrsync.yamlsource import MAX_FILE_BYTES, Document, load_file, mapping_pairs, node_location
 
 if TYPE_CHECKING:
     from dcrsync.config import Config
@@ -44,6 +49,8 @@ _GLOB_CHARS = frozenset("*?[")
 _EMPTY: Mapping[str, str] = MappingProxyType({})
 #: keys that are not portable metadata: kept apart in ClientSpec (`lint` is dcrsync's own, never sent)
 _RESERVED = ("name", "client_id", "lint", *BLOCKS)
+#: what the client files of one project may hold together (each one holds at most MAX_FILE_BYTES)
+MAX_TOTAL_BYTES = 2 * MAX_FILE_BYTES
 
 
 @dataclass
@@ -122,6 +129,41 @@ def _no_match(spec: str, base: str) -> str:
     if _GLOB_CHARS.intersection(spec):
         return f"no YAML file matches `{spec}`: fix the pattern"
     return f"`{spec}` does not exist: fix the path"
+
+
+def _inside(path: str, folder: str) -> bool:
+    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
+
+
+def outside(full: str, root: str | None, strict: bool = True) -> str | None:
+    """Why `full` may not be read from the project whose real folder is `root`: it is a symlink that
+    leads out of it, or (`strict`) it is outside it at all; None when it may be read."""
+    if root is None:
+        return None
+    real = os.path.realpath(full)
+    if _inside(real, root):
+        return None
+    if _inside(os.path.abspath(full), root):
+        return f"leads outside the project (to {real}): client files must stay inside {root}; replace the symlink by the file"
+    if strict:
+        return f"is outside the project ({root}): client files must be inside the folder of dcrsync.yaml"
+    return None
+
+
+def _oversize(full: str, total: int) -> tuple[int, str | None]:
+    """The total after reading `full`, and why it must not be read (not a regular file, or the
+    project's files together hold more than MAX_TOTAL_BYTES)."""
+    try:
+        info = os.stat(full)
+    except OSError:
+        return total, None  # reading it says what is wrong
+    if not stat.S_ISREG(info.st_mode):
+        return total, None if stat.S_ISDIR(info.st_mode) else "is not a regular file: client files must be plain files"
+    total += info.st_size
+    if total > MAX_TOTAL_BYTES:
+        limit = MAX_TOTAL_BYTES // (1024 * 1024)
+        return total, f"the client files together hold more than {limit} MiB: this one and those after it were not read"
+    return total, None
 
 
 # --- one document -> ClientSpec ---------------------------------------------------------------
@@ -212,7 +254,9 @@ def _kind(value: Any) -> str:
     return "a single value"
 
 
-def check_document(doc: Document, names: dict[str, Location], out: list[Diagnostic]) -> ClientSpec | None:
+def check_document(
+    doc: Document, names: dict[str, Location], out: list[Diagnostic], root: str | None = None
+) -> ClientSpec | None:
     """Validate one document; record its name in `names`; the ClientSpec when it has no error."""
     value = doc.value
     if doc.aborted:
@@ -240,21 +284,23 @@ def check_document(doc: Document, names: dict[str, Location], out: list[Diagnost
     if errors or problems:
         return None
     spec = to_client(doc, pairs)
-    problem = _read_statement(spec)
+    problem = _read_statement(spec, root)
     if problem is not None:
         out.append(Diagnostic(spec.where(SOFTWARE_STATEMENT), "error", "load", problem))
         return None
     return spec
 
 
-def _read_statement(spec: ClientSpec) -> str | None:
-    """`software_statement: {file: …}` read (relative to the client file) and checked to be a JWT
-    whose claims decode; what is wrong, or None."""
+def _read_statement(spec: ClientSpec, root: str | None = None) -> str | None:
+    """`software_statement: {file: …}` read (relative to the client file, inside the project when
+    `root` is given) and checked to be a JWT whose claims decode; what is wrong, or None."""
     value = spec.fields.get(SOFTWARE_STATEMENT)
     if value is None:
         return None
     if isinstance(value, dict):
         path = os.path.join(os.path.dirname(spec.location.file), str(value["file"]))
+        if outside(path, root) is not None:
+            return f"software_statement file `{value['file']}` is outside the project: keep it inside {root}"
         try:
             with open(path, encoding="utf-8") as fh:
                 value = fh.read().strip()
@@ -306,16 +352,30 @@ def load_clients(
     vars: Mapping[str, str] = _EMPTY,
     environ: Mapping[str, str] = os.environ,
     base_dir: Path | None = None,
+    root: Path | None = None,
+    strict: bool = True,
 ) -> LoadResult:
-    """Load, substitute and schema-check every client under `paths`. Never raises for bad input."""
+    """Load, substitute and schema-check every client under `paths`. Never raises for bad input.
+
+    With `root` (the project's folder), a file that resolves outside it is refused (with `strict`
+    False, only one that a symlink leads out of it: paths given on the command line)."""
     cwd = os.getcwd()
     base = os.path.abspath(base_dir) if base_dir is not None else cwd
+    real_root = os.path.realpath(root) if root is not None else None
     result = LoadResult()
     subst = substituter(vars, environ)
     names: dict[str, Location] = {}
+    total = 0
     with _bulk():
         for full, shown in _files(paths, base, cwd, result.diagnostics):
             result.files.append(shown)
+            refused = outside(full, real_root, strict)
+            total, too_big = _oversize(full, total) if refused is None else (total, None)
+            if refused or too_big:
+                result.diagnostics.append(Diagnostic(Location(shown, 0, 0), "error", "load", refused or too_big or ""))
+                if too_big and total > MAX_TOTAL_BYTES:
+                    break
+                continue
             parsed = load_file(full, shown, subst)
             result.diagnostics.extend(parsed.diagnostics)
             if parsed.empty:
@@ -323,7 +383,7 @@ def load_clients(
                 result.diagnostics.append(Diagnostic(Location(shown, 1, 1), "warning", "empty", message))
             for doc in parsed.documents:
                 result.documents += 1
-                client = check_document(doc, names, result.diagnostics)
+                client = check_document(doc, names, result.diagnostics, real_root)
                 if client is not None:
                     result.clients.append(client)
     result.sort()
@@ -341,7 +401,7 @@ def add_lint(result: LoadResult, config: Config) -> None:
 
 def load_project(config: Config) -> LoadResult:
     """Every client of the project, with lint diagnostics appended (`--target` is checked by plan)."""
-    result = load_clients(config.clients, vars=config.vars, base_dir=config.base_dir)
+    result = load_clients(config.clients, vars=config.vars, base_dir=config.base_dir, root=config.base_dir)
     add_lint(result, config)
     result.sort()
     return result
