@@ -26,6 +26,8 @@ from typing import TYPE_CHECKING, Any
 
 from yaml.nodes import MappingNode, Node, SequenceNode
 
+from dcrsync import envrefs, masking
+from dcrsync.envrefs import ClientEnv
 from dcrsync.families import BLOCKS
 from dcrsync.model import (
     EXTENSIONS,
@@ -37,7 +39,7 @@ from dcrsync.model import (
     statement_claims,
 )
 from dcrsync.schemacheck import client_validator, schema_diagnostics, validator
-from dcrsync.substitute import substituter
+from dcrsync.substitute import client_substituter
 from dcrsync.yamlsource import MAX_FILE_BYTES, Document, load_file, mapping_pairs, node_location
 
 if TYPE_CHECKING:
@@ -47,6 +49,7 @@ if TYPE_CHECKING:
 YAML_SUFFIXES = (".yaml", ".yml")
 _GLOB_CHARS = frozenset("*?[")
 _EMPTY: Mapping[str, str] = MappingProxyType({})
+_NO_ENV = ClientEnv()
 #: keys that are not portable metadata: kept apart in ClientSpec (`lint` is dcrsync's own, never sent)
 _RESERVED = ("name", "client_id", "lint", *BLOCKS)
 #: what the client files of one project may hold together (each one holds at most MAX_FILE_BYTES)
@@ -354,16 +357,26 @@ def load_clients(
     base_dir: Path | None = None,
     root: Path | None = None,
     strict: bool = True,
+    env: ClientEnv = _NO_ENV,
 ) -> LoadResult:
     """Load, substitute and schema-check every client under `paths`. Never raises for bad input.
 
     With `root` (the project's folder), a file that resolves outside it is refused (with `strict`
-    False, only one that a symlink leads out of it: paths given on the command line)."""
+    False, only one that a symlink leads out of it: paths given on the command line). Client files
+    read only the environment variables `env` allows (`envrefs`)."""
     cwd = os.getcwd()
     base = os.path.abspath(base_dir) if base_dir is not None else cwd
     real_root = os.path.realpath(root) if root is not None else None
     result = LoadResult()
-    subst = substituter(vars, environ)
+    read_env = [0]
+    substitute = client_substituter(vars, environ, env)
+
+    def subst(text: str) -> str:
+        value = substitute(text)
+        if value is not text and hasattr(value, "names"):
+            read_env[0] += 1
+        return value
+
     names: dict[str, Location] = {}
     total = 0
     with _bulk():
@@ -376,6 +389,7 @@ def load_clients(
                 if too_big and total > MAX_TOTAL_BYTES:
                     break
                 continue
+            before = read_env[0]
             parsed = load_file(full, shown, subst)
             result.diagnostics.extend(parsed.diagnostics)
             if parsed.empty:
@@ -384,10 +398,29 @@ def load_clients(
             for doc in parsed.documents:
                 result.documents += 1
                 client = check_document(doc, names, result.diagnostics, real_root)
+                if client is not None and read_env[0] != before:
+                    client = _from_env(client, result.diagnostics)
                 if client is not None:
                     result.clients.append(client)
+    if read_env[0]:
+        result.diagnostics = _masked(result.diagnostics)
     result.sort()
     return result
+
+
+def _from_env(spec: ClientSpec, out: list[Diagnostic]) -> ClientSpec | None:
+    """The spec with its fields read from the environment noted (`envrefs.mark`), or None."""
+    problem = envrefs.mark(spec)
+    if problem is None:
+        return spec
+    where = spec.where("client_id") if problem.startswith("`client_id`") else spec.location
+    out.append(Diagnostic(where, "error", "subst", problem))
+    return None
+
+
+def _masked(diagnostics: list[Diagnostic]) -> list[Diagnostic]:
+    """Diagnostics whose messages quote no value read from the environment."""
+    return [d if (m := masking.mask(d.message)) == d.message else Diagnostic(d.location, d.severity, d.rule, m) for d in diagnostics]
 
 
 def add_lint(result: LoadResult, config: Config) -> None:
@@ -395,13 +428,16 @@ def add_lint(result: LoadResult, config: Config) -> None:
     from dcrsync.lint import run
 
     linted = run(result.clients, config.family, config.lint_ignore)
-    result.diagnostics.extend(linted.diagnostics)
+    masked = any(c.env_refs for c in result.clients)
+    result.diagnostics.extend(_masked(linted.diagnostics) if masked else linted.diagnostics)
     result.suppressed.extend(linted.suppressed)
 
 
 def load_project(config: Config) -> LoadResult:
     """Every client of the project, with lint diagnostics appended (`--target` is checked by plan)."""
-    result = load_clients(config.clients, vars=config.vars, base_dir=config.base_dir, root=config.base_dir)
+    result = load_clients(
+        config.clients, vars=config.vars, base_dir=config.base_dir, root=config.base_dir, env=config.client_env
+    )
     add_lint(result, config)
     result.sort()
     return result

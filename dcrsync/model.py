@@ -72,6 +72,11 @@ class ClientSpec:
     #: paths declared at the last apply and no longer declared: an update resets them to the
     #: server's default (set by apply from the plan, never by the loader)
     unset: frozenset[str] = frozenset()
+    #: declared paths whose value was read from the environment -> the variables (see `envrefs`)
+    env_refs: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    #: top-level keys (a field or a family block) read from the environment -> the value with its
+    #: references kept (`${env:X}`): what a saved plan carries instead of the value
+    env_templates: dict[str, Any] = field(default_factory=dict)
 
     def declared(self) -> dict[str, Any]:
         """Every declared field as a flat path -> value mapping (family blocks prefixed, and each key

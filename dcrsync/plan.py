@@ -68,6 +68,9 @@ class Change:
     records_only: bool = False
     #: the ownership marker is (re)written: {"before": {name, owner} | None, "after": {name, owner}}
     marker: dict[str, Any] | None = None
+    #: top-level keys of `desired` read from the environment -> the variables: `desired` holds them
+    #: as written (`${env:X}`), and apply reads them from its own environment (see `envrefs`)
+    env: dict[str, list[str]] | None = None
 
 
 @dataclass

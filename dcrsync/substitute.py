@@ -5,6 +5,10 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from dcrsync.envrefs import ClientEnv
 
 _OPEN = re.compile(r"\$\$\{|\$\{")
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
@@ -96,5 +100,80 @@ def substituter(
 
     def run(text: str) -> str:
         return substitute(text, vars, environ, keep_undefined_env=keep_undefined_env)
+
+    return run
+
+
+class EnvStr(str):
+    """A string a client file took (in whole or in part) from the environment.
+
+    `names`: the variables it read; `template`: its text with those references kept (`${env:X}`),
+    which a saved plan carries instead of the value; `parts`: (value, name) of each variable read,
+    so that no message prints them."""
+
+    names: tuple[str, ...]
+    template: str
+    parts: tuple[tuple[str, str], ...]
+
+    def __new__(cls, value: str, names: tuple[str, ...], template: str, parts: tuple[tuple[str, str], ...]) -> EnvStr:
+        obj = super().__new__(cls, value)
+        obj.names, obj.template, obj.parts = names, template, parts
+        return obj
+
+    def __getnewargs__(self) -> tuple[str, tuple[str, ...], str, tuple[tuple[str, str], ...]]:  # type: ignore[override]
+        return str(self), self.names, self.template, self.parts
+
+
+def client_substituter(vars: Mapping[str, str], environ: Mapping[str, str], env: ClientEnv) -> Callable[[str], str]:
+    """`substitute` for client files: a variable `env` does not allow is a SubstitutionError, and a
+    string that reads the environment comes back as an EnvStr."""
+
+    def check(name: str, ref: str) -> None:
+        problem = env.refusal(name, ref)
+        if problem is not None:
+            raise SubstitutionError(problem)
+
+    def run(text: str) -> str:
+        if "${" not in text:
+            return text
+        pieces: list[str] = []
+        parts: list[tuple[str, str]] = []
+        pos = 0
+        for match in _OPEN.finditer(text):
+            if match.start() < pos:
+                continue
+            pieces.append(text[pos : match.start()])
+            pos = match.end()
+            end = text.find("}", match.end())
+            if match.group() == "$${" or end < 0:
+                pieces.append(match.group())
+                continue
+            kind, _, name = text[match.end() : end].partition(":")
+            pieces.append(_piece(kind, name, check, parts))
+            pos = end + 1
+        value = substitute(text, vars, environ)  # every reference read is allowed: now read them
+        if not parts:
+            return value
+        pieces.append(text[pos:])
+        template = "".join(pieces)
+        read = tuple((environ[name], name) for _, name in parts)
+        if substitute(template, {}, environ, allow_vars=False) != value:
+            raise SubstitutionError("a `$` right before `${env:…}` cannot be kept as a reference in a saved plan: separate them")
+        return EnvStr(value, tuple(sorted({n for _, n in read})), template, read)
+
+    def _piece(kind: str, name: str, check: Callable[[str, str], None], parts: list[tuple[str, str]]) -> str:
+        """The template of one reference, after checking that it may be read."""
+        if kind == "env" and _ENV_NAME.match(name):
+            check(name, f"`${{env:{name}}}`")
+            parts.append(("env", name))
+            return "${env:" + name + "}"
+        if kind == "var" and name in env.var_env:
+            for var_name in env.var_env[name]:
+                check(var_name, f"`${{var:{name}}}` (defined from `${{env:{var_name}}}` in dcrsync.yaml)")
+                parts.append(("var", var_name))
+            return env.var_templates[name]
+        if kind == "var" and name in vars:
+            return vars[name].replace("${", "$${")
+        return "${" + kind + ":" + name + "}"  # substitute says what is wrong with it
 
     return run

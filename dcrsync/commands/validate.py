@@ -35,7 +35,8 @@ def run_validate(paths: tuple[str, ...], config: Config) -> LoadResult:
     if not paths:
         result = load_project(config)
     else:
-        result = load_clients(list(paths), vars=config.vars, base_dir=Path.cwd(), root=config.base_dir, strict=False)
+        result = load_clients(list(paths), vars=config.vars, base_dir=Path.cwd(), root=config.base_dir, strict=False,
+                               env=config.client_env)
         add_lint(result, config)
     if config.state_at is not None and config.store_settings is None:
         where = outside(str(config.state), os.path.realpath(config.base_dir))

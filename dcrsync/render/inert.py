@@ -6,7 +6,8 @@ newline would forge a plan line, a bidi override would reorder what is read, and
 comment a backtick, a bracket or an `@` would open a code span, a link or a mention. This module is
 the one place that makes such text harmless; every renderer goes through it:
 
-- `visible`: a string with every control character (C0, DEL, C1), bidi and other invisible format
+- `visible`: a string without any value a client file read from the environment (`masking`), with
+  every control character (C0, DEL, C1), bidi and other invisible format
   character, line or paragraph separator and lone surrogate replaced by a visible stand-in (`␛`,
   `␊`, `<U+202E>`), and clipped with its length past `MAX_CHARS`.
 - `data`: the same for every string inside a plan, drift report, findings or state (a copy; the
@@ -26,6 +27,8 @@ import dataclasses
 import re
 import unicodedata
 from typing import Any
+
+from dcrsync import masking
 
 #: a string longer than this is shown clipped, with its length
 MAX_CHARS = 2000
@@ -56,7 +59,9 @@ def _stand_in(ch: str) -> str:
 
 
 def visible(text: str, limit: int = MAX_CHARS) -> str:
-    """`text` with nothing a terminal would interpret, clipped to `limit` characters with its length."""
+    """`text` with nothing a terminal would interpret, clipped to `limit` characters with its length,
+    and no value a client file read from the environment (`masking`)."""
+    text = masking.mask(text)
     if not text.isprintable():  # every character `unsafe` finds is one Python calls unprintable
         text = "".join(_stand_in(ch) if unsafe(ch) else ch for ch in text)
     if len(text) > limit:
