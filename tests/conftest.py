@@ -60,3 +60,13 @@ def s3(tmp_path_factory: pytest.TempPathFactory):
 def hydra_project(tmp_path: Path, hydra, age_key: AgeKey, request: pytest.FixtureRequest) -> Project:
     owner = "t-" + request.node.name.replace("_", "-").replace("[", "-").replace("]", "")[:40]
     return make_project(tmp_path / "proj", {"kind": "hydra", "admin_url": hydra.admin_url}, age_key, owner)
+
+
+@pytest.fixture(autouse=True)
+def _forget_masked_values() -> Iterator[None]:
+    """Values a test's client files read from the environment are masked in every later output of
+    the process (`dcrsync.masking`): forget them after each test, as a new dcrsync process would."""
+    yield
+    from dcrsync import masking
+
+    masking.clear()

@@ -74,6 +74,11 @@ def line(text: str) -> str:
     return visible(text, LINE_CHARS)
 
 
+def lines(text: str) -> str:
+    """A message dcrsync wrote as several lines (one per problem): each line inert, the newlines kept."""
+    return "\n".join(line(part) for part in text.split("\n"))
+
+
 def data(value: Any) -> Any:
     """A copy of `value` (dataclasses, named tuples, dicts, lists, sets) with every string `visible`."""
     if isinstance(value, str):
