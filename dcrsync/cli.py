@@ -46,9 +46,9 @@ def _with_colour_option(cmd: click.Command) -> click.Command:
 
 class _Group(click.Group):
     """Loads commands lazily, and turns every DcrsyncError (and a command's usage error) into one
-    line on stderr and exit 1 (a message about several problems: one line each). Each line is made
-    inert (`render.inert`): an error can carry a server's own words (an `error_description`), which
-    must not reach the terminal as escapes."""
+    line on stderr and exit 1 (a message about several problems: one `error:` line each). Each line
+    is made inert (`render.inert`): an error can carry a server's own words (an `error_description`),
+    which must neither reach the terminal as escapes nor start a line of its own."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(COMMANDS)
@@ -64,7 +64,7 @@ class _Group(click.Group):
         try:
             return super().invoke(ctx)
         except DcrsyncError as exc:
-            click.echo(f"error: {inert.lines(str(exc))}", err=True)
+            click.echo(inert.lines(str(exc), "error: "), err=True)
             sys.exit(1)
         except click.UsageError as exc:  # exit 2 means "changes" in our contract: a usage error is 1
             where = f" (see `{exc.ctx.command_path} --help`)" if exc.ctx is not None else ""

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, NamedTuple
 
 from dcrsync.families import BLOCKS, flatten_block
+from dcrsync.render.inert import line as inert_line
 
 Severity = Literal["error", "warning"]
 
@@ -42,6 +43,11 @@ class Diagnostic:
     severity: Severity
     rule: str  # "DCR001"…, or "schema", "yaml", "load"
     message: str
+
+    def __post_init__(self) -> None:
+        """One line, whatever it quotes (a key may hold a newline or an escape): `render.inert`."""
+        if not self.message.isprintable():
+            object.__setattr__(self, "message", inert_line(self.message))
 
     def format(self) -> str:
         return f"{self.location}: {self.severity}[{self.rule}]: {self.message}"

@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 
 import pytest
-import yaml
 
 from tests.support.hydra_api import clients_of, get_client
 from tests.support.project import make_project
@@ -170,9 +169,3 @@ def test_name_and_client_id_cannot_be_read_from_the_environment(project, monkeyp
     r = project.run("validate")
     assert r.exit_code == 1 and "`name` cannot be read from the environment" in r.output, r.output
 
-
-def test_the_example_config_lists_what_its_clients_read():
-    from pathlib import Path
-
-    example = yaml.safe_load((Path(__file__).resolve().parents[1] / "examples" / "dcrsync.yaml").read_text())
-    assert "HYDRA_ADMIN_TOKEN" not in (example.get("client_env") or [])

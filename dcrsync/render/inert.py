@@ -14,8 +14,8 @@ the one place that makes such text harmless; every renderer goes through it:
   object itself is untouched): renderers of text then add their own colours and newlines only.
 - `md` and `code`: a string for a Markdown body, every character Markdown or HTML could read
   written as an HTML character reference (`&#96;` for a backtick), so nothing in it is markup, a
-  link, a mention or an issue reference (an `@` also gets a word joiner after it: GitHub finds
-  mentions and e-mail links in decoded text); `code` puts it in `<code>`.
+  link, a mention or an issue reference (an `@` or `#` also gets a word joiner after it: GitHub
+  finds mentions, e-mail links and issue references in decoded text); `code` puts it in `<code>`.
 - `json_text`: JSON text with the same characters written as `\\uXXXX` escapes (the values unchanged).
 
 Pure: strings in, strings out.
@@ -74,9 +74,11 @@ def line(text: str) -> str:
     return visible(text, LINE_CHARS)
 
 
-def lines(text: str) -> str:
-    """A message dcrsync wrote as several lines (one per problem): each line inert, the newlines kept."""
-    return "\n".join(line(part) for part in text.split("\n"))
+def lines(text: str, prefix: str) -> str:
+    """A message of one or more lines (one per problem), each line inert and starting with `prefix`:
+    a newline a server put in its words then starts a line that says it is part of this message,
+    never one that passes for a plan line."""
+    return "\n".join(prefix + line(part) for part in text.split("\n"))
 
 
 def data(value: Any) -> Any:
@@ -108,8 +110,8 @@ def _dataclass(value: Any) -> Any:
 
 def _reference(match: re.Match[str]) -> str:
     char = match.group()
-    if char == "@":  # GitHub finds mentions and e-mail links in the decoded text: a word joiner breaks both
-        return "&#64;&#8288;"
+    if char in "@#":  # GitHub finds mentions, e-mail links and issue references in the decoded text:
+        return f"&#{ord(char)};&#8288;"  # a word joiner after the sign breaks each
     return f"&#{ord(char)};"
 
 

@@ -85,7 +85,7 @@ def _link(url: str, text: str) -> str:
 def _bounded_list(items: list[str], limit: int, what: str, prefix: str = "- ") -> list[str]:
     """One line per item, inert and clipped, until `limit` characters; then how many were left out."""
     return budget.lines_within(
-        [prefix + inert.md(item, _LINE_LIMIT) for item in items], limit,
+        [prefix + (inert.md(item, _LINE_LIMIT).strip() or "(empty)") for item in items], limit,
         lambda n: f"{prefix}… and {n} more {what}: run `dcrsync plan` to see them all",
     )
 
