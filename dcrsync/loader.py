@@ -5,9 +5,10 @@ to `base_dir`. Each document is built with line marks (`dcrsync.yamlsource`), su
 (`${env:X}`, `${var:x}`), checked against `schemas/client.schema.json`, and turned into a ClientSpec
 when it has no error. `load_project` adds the lint rules.
 
-Input stays inside the project: a project's client files (and the software statements they read
-with `file:`) must resolve inside its folder, a symlink that leads out of it is refused at its path,
-and the files together are read only up to `MAX_TOTAL_BYTES`.
+Input stays inside the project (`dcrsync.bounds`): a project's client files (and the software
+statements they read with `file:`) must resolve inside its folder, and the files together are read
+only up to `MAX_TOTAL_BYTES`. Client files read only the environment variables dcrsync.yaml lists for
+them (`dcrsync.envrefs`).
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ from __future__ import annotations
 import gc
 import glob
 import os
-import stat
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 from yaml.nodes import MappingNode, Node, SequenceNode
 
 from dcrsync import envrefs, masking
+from dcrsync.bounds import MAX_TOTAL_BYTES, outside, oversize
 from dcrsync.envrefs import ClientEnv
 from dcrsync.families import BLOCKS
 from dcrsync.model import (
@@ -40,7 +41,7 @@ from dcrsync.model import (
 )
 from dcrsync.schemacheck import client_validator, schema_diagnostics, validator
 from dcrsync.substitute import client_substituter
-from dcrsync.yamlsource import MAX_FILE_BYTES, Document, load_file, mapping_pairs, node_location
+from dcrsync.yamlsource import Document, load_file, mapping_pairs, node_location
 
 if TYPE_CHECKING:
     from dcrsync.config import Config
@@ -52,8 +53,6 @@ _EMPTY: Mapping[str, str] = MappingProxyType({})
 _NO_ENV = ClientEnv()
 #: keys that are not portable metadata: kept apart in ClientSpec (`lint` is dcrsync's own, never sent)
 _RESERVED = ("name", "client_id", "lint", *BLOCKS)
-#: what the client files of one project may hold together (each one holds at most MAX_FILE_BYTES)
-MAX_TOTAL_BYTES = 2 * MAX_FILE_BYTES
 
 
 @dataclass
@@ -132,41 +131,6 @@ def _no_match(spec: str, base: str) -> str:
     if _GLOB_CHARS.intersection(spec):
         return f"no YAML file matches `{spec}`: fix the pattern"
     return f"`{spec}` does not exist: fix the path"
-
-
-def _inside(path: str, folder: str) -> bool:
-    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
-
-
-def outside(full: str, root: str | None, strict: bool = True) -> str | None:
-    """Why `full` may not be read from the project whose real folder is `root`: it is a symlink that
-    leads out of it, or (`strict`) it is outside it at all; None when it may be read."""
-    if root is None:
-        return None
-    real = os.path.realpath(full)
-    if _inside(real, root):
-        return None
-    if _inside(os.path.abspath(full), root):
-        return f"leads outside the project (to {real}): client files must stay inside {root}; replace the symlink by the file"
-    if strict:
-        return f"is outside the project ({root}): client files must be inside the folder of dcrsync.yaml"
-    return None
-
-
-def _oversize(full: str, total: int) -> tuple[int, str | None]:
-    """The total after reading `full`, and why it must not be read (not a regular file, or the
-    project's files together hold more than MAX_TOTAL_BYTES)."""
-    try:
-        info = os.stat(full)
-    except OSError:
-        return total, None  # reading it says what is wrong
-    if not stat.S_ISREG(info.st_mode):
-        return total, None if stat.S_ISDIR(info.st_mode) else "is not a regular file: client files must be plain files"
-    total += info.st_size
-    if total > MAX_TOTAL_BYTES:
-        limit = MAX_TOTAL_BYTES // (1024 * 1024)
-        return total, f"the client files together hold more than {limit} MiB: this one and those after it were not read"
-    return total, None
 
 
 # --- one document -> ClientSpec ---------------------------------------------------------------
@@ -383,7 +347,7 @@ def load_clients(
         for full, shown in _files(paths, base, cwd, result.diagnostics):
             result.files.append(shown)
             refused = outside(full, real_root, strict)
-            total, too_big = _oversize(full, total) if refused is None else (total, None)
+            total, too_big = oversize(full, total) if refused is None else (total, None)
             if refused or too_big:
                 result.diagnostics.append(Diagnostic(Location(shown, 0, 0), "error", "load", refused or too_big or ""))
                 if too_big and total > MAX_TOTAL_BYTES:

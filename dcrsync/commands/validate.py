@@ -10,10 +10,11 @@ from pathlib import Path
 import click
 
 from dcrsync.backends.base import split_server_wide
+from dcrsync.bounds import outside
 from dcrsync.config import Config, default_config, find_config, load_config
 from dcrsync.errors import ConfigError
 from dcrsync.families import FAMILIES
-from dcrsync.loader import LoadResult, add_lint, load_clients, load_project, outside
+from dcrsync.loader import LoadResult, add_lint, load_clients, load_project
 from dcrsync.model import Diagnostic
 from dcrsync.render import colour
 from dcrsync.render.diagnostics import Findings, Summary
