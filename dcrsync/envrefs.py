@@ -176,17 +176,20 @@ def mark(spec: Any) -> str | None:
     return None
 
 
-def hide(spec: Any, changes: list[Any]) -> list[Any]:
+def hide(spec: Any, changes: list[Any], drift: bool = False) -> list[Any]:
     """Field changes of `spec` with every value read from the environment shown as `(from env:X)`
-    (the server's value of such a field not at all): what a plan and a saved plan hold."""
-    if not spec.env_refs:
+    and the server's value of such a field not at all: what a plan and a saved plan hold. For drift
+    (`before` is what was applied, `after` the server's value now), the other way round."""
+    if spec is None or not spec.env_refs:
         return changes
     for f in changes:
         names = spec.env_refs.get(f.path)
         if names is None:
             continue
-        f.before = None if f.before is None else NOT_SHOWN
-        f.after = None if f.after is None else shown(names)
+        ours, theirs = (f.before, f.after) if drift else (f.after, f.before)
+        ours = None if ours is None else shown(names)
+        theirs = None if theirs is None else NOT_SHOWN
+        f.before, f.after = (ours, theirs) if drift else (theirs, ours)
         f.items_added = f.items_removed = f.nested = None
     return changes
 

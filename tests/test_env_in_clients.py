@@ -13,7 +13,7 @@ import json
 
 import pytest
 
-from tests.support.hydra_api import clients_of, get_client
+from tests.support.hydra_api import clients_of, get_client, put_client
 from tests.support.project import make_project
 
 pytestmark = pytest.mark.hydra
@@ -169,3 +169,16 @@ def test_name_and_client_id_cannot_be_read_from_the_environment(project, monkeyp
     r = project.run("validate")
     assert r.exit_code == 1 and "`name` cannot be read from the environment" in r.output, r.output
 
+
+
+def test_drift_of_a_field_read_from_the_environment_shows_neither_value(project, hydra, monkeypatch):
+    monkeypatch.setenv("APP_NAME", NAME_1)
+    project.set_config(client_env=["APP_NAME"])
+    project.write_client("app", _client("client_name: '${env:APP_NAME}'\n"))
+    assert project.run("apply", "--auto-approve").exit_code == 0
+    (live,) = clients_of(hydra.admin_url, project.owner)
+    put_client(hydra.admin_url, {**live, "client_name": NAME_3})  # by hand, behind dcrsync's back
+    for fmt in ("text", "markdown", "json"):
+        r = project.run("drift", "--format", fmt)
+        assert r.exit_code == 2 and "(from env:APP_NAME)" in r.output, r.output
+        assert NAME_1 not in r.output and NAME_3 not in r.output, r.output
