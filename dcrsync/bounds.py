@@ -17,16 +17,27 @@ from dcrsync.yamlsource import MAX_FILE_BYTES
 MAX_TOTAL_BYTES = 2 * MAX_FILE_BYTES
 
 
+def _real(full: str, folders: dict[str, str]) -> str:
+    """`os.path.realpath(full)`, with each folder resolved once per load (thousands of files share a few)."""
+    if os.path.islink(full):
+        return os.path.realpath(full)
+    folder, name = os.path.split(full)
+    if folder not in folders:
+        folders[folder] = os.path.realpath(folder)
+    return os.path.join(folders[folder], name)
+
+
 def _inside(path: str, folder: str) -> bool:
     return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
 
 
-def outside(full: str, root: str | None, strict: bool = True) -> str | None:
+def outside(full: str, root: str | None, strict: bool = True, folders: dict[str, str] | None = None) -> str | None:
     """Why `full` may not be read from the project whose real folder is `root`: it is a symlink that
-    leads out of it, or (`strict`) it is outside it at all; None when it may be read."""
+    leads out of it, or (`strict`) it is outside it at all; None when it may be read. `folders`: the
+    real path of each folder seen so far in this load."""
     if root is None:
         return None
-    real = os.path.realpath(full)
+    real = _real(full, {} if folders is None else folders)
     if _inside(real, root):
         return None
     if _inside(os.path.abspath(full), root):

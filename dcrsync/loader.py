@@ -343,10 +343,11 @@ def load_clients(
 
     names: dict[str, Location] = {}
     total = 0
+    folders: dict[str, str] = {}
     with _bulk():
         for full, shown in _files(paths, base, cwd, result.diagnostics):
             result.files.append(shown)
-            refused = outside(full, real_root, strict)
+            refused = outside(full, real_root, strict, folders)
             total, too_big = oversize(full, total) if refused is None else (total, None)
             if refused or too_big:
                 result.diagnostics.append(Diagnostic(Location(shown, 0, 0), "error", "load", refused or too_big or ""))
