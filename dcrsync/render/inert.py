@@ -6,10 +6,10 @@ newline would forge a plan line, a bidi override would reorder what is read, and
 comment a backtick, a bracket or an `@` would open a code span, a link or a mention. This module is
 the one place that makes such text harmless; every renderer goes through it:
 
-- `visible`: a string without any value a client file read from the environment (`masking`), with
-  every control character (C0, DEL, C1), bidi and other invisible format
+- `visible`: a string with every control character (C0, DEL, C1), bidi and other invisible format
   character, line or paragraph separator and lone surrogate replaced by a visible stand-in (`␛`,
-  `␊`, `<U+202E>`), and clipped with its length past `MAX_CHARS`.
+  `␊`, `<U+202E>`), clipped with its length past `MAX_CHARS`, and without any value a client file
+  read from the environment (`masking`).
 - `data`: the same for every string inside a plan, drift report, findings or state (a copy; the
   object itself is untouched): renderers of text then add their own colours and newlines only.
 - `md` and `code`: a string for a Markdown body, every character Markdown or HTML could read
@@ -18,7 +18,7 @@ the one place that makes such text harmless; every renderer goes through it:
   finds mentions, e-mail links and issue references in decoded text); `code` puts it in `<code>`.
 - `json_text`: JSON text with the same characters written as `\\uXXXX` escapes (the values unchanged).
 
-Pure: strings in, strings out.
+Pure (strings in, strings out), but for `masking`: the values client files read from the environment.
 """
 
 from __future__ import annotations
