@@ -339,6 +339,8 @@ def load_clients(
         value = substitute(text)
         if value is not text and hasattr(value, "names"):
             read_env[0] += 1
+            for read, name in value.parts:  # wherever it lands (a field, a lint reason): never printed
+                masking.register(read, name)
         return value
 
     names: dict[str, Location] = {}

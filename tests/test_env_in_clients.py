@@ -182,3 +182,12 @@ def test_drift_of_a_field_read_from_the_environment_shows_neither_value(project,
         r = project.run("drift", "--format", fmt)
         assert r.exit_code == 2 and "(from env:APP_NAME)" in r.output, r.output
         assert NAME_1 not in r.output and NAME_3 not in r.output, r.output
+
+
+def test_a_value_read_anywhere_in_a_client_file_is_never_printed(project, monkeypatch):
+    """Not only fields: a lint reason read from the environment is masked in validate's output too."""
+    monkeypatch.setenv("CB_HOST", HOST)
+    project.set_config(client_env=["CB_HOST"])
+    project.write_client("app", "name: app\ngrant_types: [password]\nlint: {ignore: {DCR010: 'ask ${env:CB_HOST}'}}\n")
+    r = project.run("validate")
+    assert "ignored[DCR010]" in r.output and "ask (from env:CB_HOST)" in r.output and HOST not in r.output, r.output
