@@ -100,7 +100,8 @@ def test_the_drift_issue_renders_nothing_live(report):
 
 @given(st.lists(any_text, max_size=4), st.none() | hostile)
 def test_a_failed_plan_comment_renders_nothing_live(lines, environment):
-    assert_inert_markdown(render_error("\n".join(lines), environment, details_url=None))
+    """The error output's own lines are quoted as they are, in a fenced block: nothing in them is live."""
+    assert_inert_markdown(render_error("\n".join(lines), environment, details_url=None), lines=False)
 
 
 @given(st.data())
