@@ -97,7 +97,7 @@ def _foreign(live: LiveClient, owner: str) -> str | None:
 
 def check_files(project: Project, paths: list[Path]) -> LoadResult:
     """Schema and lint for files import or export just wrote, as `dcrsync validate` checks them."""
-    loaded = load_clients(paths, vars=project.config.vars, base_dir=project.config.base_dir)
+    loaded = load_clients(paths, vars=project.config.vars, base_dir=project.config.base_dir, env=project.config.client_env)
     add_lint(loaded, project.config)  # for the server's family, with the project's ignores
     loaded.sort()
     return loaded

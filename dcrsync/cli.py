@@ -11,7 +11,7 @@ import click
 
 from dcrsync import __version__
 from dcrsync.errors import DcrsyncError
-from dcrsync.render import colour
+from dcrsync.render import colour, inert
 
 #: command name -> "module:attribute"; a command's module is imported only when it runs
 COMMANDS: dict[str, str] = {
@@ -48,7 +48,9 @@ def _with_colour_option(cmd: click.Command) -> click.Command:
 
 class _Group(click.Group):
     """Loads commands lazily, and turns every DcrsyncError (and a command's usage error) into one
-    line on stderr and exit 1."""
+    line on stderr and exit 1 (a message about several problems: one `error:` line each). Each line
+    is made inert (`render.inert`): an error can carry a server's own words (an `error_description`),
+    which must neither reach the terminal as escapes nor start a line of its own."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(COMMANDS)
@@ -64,11 +66,11 @@ class _Group(click.Group):
         try:
             return super().invoke(ctx)
         except DcrsyncError as exc:
-            click.echo(f"error: {exc}", err=True)
+            click.echo(inert.lines(str(exc), "error: "), err=True)
             sys.exit(1)
         except click.UsageError as exc:  # exit 2 means "changes" in our contract: a usage error is 1
             where = f" (see `{exc.ctx.command_path} --help`)" if exc.ctx is not None else ""
-            click.echo(f"error: {exc.format_message()}{where}", err=True)
+            click.echo(f"error: {inert.line(exc.format_message())}{where}", err=True)
             sys.exit(1)
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)

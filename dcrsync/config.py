@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from dcrsync import envrefs
 from dcrsync.errors import ConfigError
 from dcrsync.model import Diagnostic, Ignore, Location
 from dcrsync.schemacheck import schema_diagnostics, suggest, validator
@@ -71,6 +72,10 @@ class Config:
     allow_link_local: bool = False
     #: "FILE:LINE:COL: server.X … is not under DCRSYNC_TRUSTED_SERVER …": raised by `server`
     server_untrusted: tuple[str, ...] = ()
+    #: where `state:` is written in dcrsync.yaml (None: not written, or no dcrsync.yaml)
+    state_at: Location | None = field(default=None, compare=False)
+    #: what client files may read from the environment (`client_env:`; see `envrefs`)
+    client_env: envrefs.ClientEnv = field(default_factory=envrefs.ClientEnv, compare=False)
 
     @property
     def server(self) -> dict[str, Any]:
@@ -295,7 +300,7 @@ def load_config(
         final = schema_diagnostics(validator("config"), view, {**resolved, "vars": variables})
         if final:
             raise _fail(final)
-    config = _build(path, env_name, resolved, variables)
+    config = _build(path, env_name, resolved, variables, locate, envrefs.client_env(doc.value, merged, locate))
     config.server_unset = tuple(unset)
     config.store_unset = tuple(store_unset)
     _guardrails(config, resolved, doc)
@@ -373,7 +378,14 @@ class _MergedView:
         return self.doc.key_loc(_origin(tuple(path), self.origins))
 
 
-def _build(path: Path, env_name: str | None, resolved: dict[str, Any], variables: dict[str, Any]) -> Config:
+def _build(
+    path: Path,
+    env_name: str | None,
+    resolved: dict[str, Any],
+    variables: dict[str, Any],
+    locate: Callable[[PathKey], Location],
+    client_env: envrefs.ClientEnv,
+) -> Config:
     base_dir = path.parent
     clients = resolved.get("clients", DEFAULT_CLIENTS)
     safety = resolved.get("safety") or {}
@@ -396,4 +408,6 @@ def _build(path: Path, env_name: str | None, resolved: dict[str, Any], variables
         ),
         vars=variables,
         environment=env_name,
+        state_at=locate(("state",)) if "state" in resolved else None,
+        client_env=client_env,
     )

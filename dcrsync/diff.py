@@ -24,6 +24,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from dcrsync import envrefs
 from dcrsync.describe import describe
 from dcrsync.errors import PlanError
 from dcrsync.model import (
@@ -125,7 +126,7 @@ def field_changes(
                 continue
             changes.append(FieldChange(path, shown(path, live.fields.get(path)), None, "unset"))
             causes.add("pending")
-    return changes, causes
+    return envrefs.hide(spec, changes), causes
 
 
 def _is_default(path: str, value: Any, normalise: Normalise, defaults: dict[str, Any]) -> bool:
@@ -217,7 +218,7 @@ def _create_change(
     if record is not None and not pending_create:
         reason = f"client {record.client_id} is gone from the server (deleted outside dcrsync)"
     client_id = spec.client_id or ((record.client_id or None) if pending_create else None) or default_id
-    fields = [FieldChange(p, None, shown(p, v)) for p, v in sorted(spec.declared().items())]
+    fields = envrefs.hide(spec, [FieldChange(p, None, shown(p, v)) for p, v in sorted(spec.declared().items())])
     return Change(
         "create", spec.name, client_id, cause, fields, reason, source, spec_payload(spec),
         record=record_fingerprint(record),
@@ -356,6 +357,7 @@ def compute(inp: Inputs) -> Outcome:
             out.changes.append(change)
     _deletes(inp, ix, claimed, moved, out)
     _rename_hints(inp, out)
+    envrefs.attach(out.changes, inp.specs)
     check_one_change_per_client(out.changes)
     return out
 
@@ -456,4 +458,5 @@ def spec_payload(spec: ClientSpec) -> dict[str, Any]:
     if spec.client_id:
         out["client_id"] = spec.client_id
     out.update({name: block for name, block in spec.blocks.items() if block})
+    out.update(spec.env_templates)  # read from the environment: the references, never the values
     return out

@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
+from dcrsync import envrefs
 from dcrsync.diff import MARKER_PATH
 from dcrsync.model import ClientSpec, LiveClient, shown
 from dcrsync.ownership import Ownership
@@ -115,6 +116,7 @@ def detect(
     out: list[DriftedClient] = []
     undeclared: list[UndeclaredClient] = []
     unobserved = checked = 0
+    by_name = {s.name: s for s in specs}
     for name in sorted(state.clients):
         record = state.clients[name]
         if record.pending or not record.client_id:
@@ -126,7 +128,7 @@ def detect(
         elif current is None:
             out.append(DriftedClient(name, record.client_id, "deleted", detail="deleted outside dcrsync"))
         else:
-            fields = _changed_fields(record, current, name, own, normalise)
+            fields = envrefs.hide(by_name.get(name), _changed_fields(record, current, name, own, normalise), drift=True)
             if fields:
                 out.append(DriftedClient(name, record.client_id, "changed", fields, current.updated_at))
             if record.observed is None:

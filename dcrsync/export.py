@@ -128,5 +128,10 @@ def unique_names(wanted: Iterable[str], taken: Iterable[str] = ()) -> list[str]:
 
 
 def dump(doc: dict[str, Any]) -> str:
+    """The file's text. A server may put bidi overrides or a C1 control in a value, which YAML would
+    write as they are: such a file is written with every non-ASCII character escaped instead."""
     header = "# yaml-language-server: $schema=https://raw.githubusercontent.com/dcrsync/dcrsync/main/schemas/client.schema.json\n"
-    return header + yaml.safe_dump(doc, sort_keys=False, allow_unicode=True, default_flow_style=False)
+    text = yaml.safe_dump(doc, sort_keys=False, allow_unicode=True, default_flow_style=False)
+    if not all(ch.isprintable() or ch == "\n" for ch in text):
+        text = yaml.safe_dump(doc, sort_keys=False, allow_unicode=False, default_flow_style=False)
+    return header + text

@@ -4,6 +4,11 @@ Paths are folders (every ``*.yaml`` / ``*.yml`` below, hidden ones skipped), fil
 to `base_dir`. Each document is built with line marks (`dcrsync.yamlsource`), substituted
 (`${env:X}`, `${var:x}`), checked against `schemas/client.schema.json`, and turned into a ClientSpec
 when it has no error. `load_project` adds the lint rules.
+
+Input stays inside the project (`dcrsync.bounds`): a project's client files (and the software
+statements they read with `file:`) must resolve inside its folder, and the files together are read
+only up to `MAX_TOTAL_BYTES`. Client files read only the environment variables dcrsync.yaml lists for
+them (`dcrsync.envrefs`).
 """
 
 from __future__ import annotations
@@ -21,6 +26,9 @@ from typing import TYPE_CHECKING, Any
 
 from yaml.nodes import MappingNode, Node, SequenceNode
 
+from dcrsync import envrefs, masking
+from dcrsync.bounds import MAX_TOTAL_BYTES, outside, oversize
+from dcrsync.envrefs import ClientEnv
 from dcrsync.families import BLOCKS
 from dcrsync.model import (
     EXTENSIONS,
@@ -32,7 +40,7 @@ from dcrsync.model import (
     statement_claims,
 )
 from dcrsync.schemacheck import client_validator, schema_diagnostics, validator
-from dcrsync.substitute import substituter
+from dcrsync.substitute import client_substituter
 from dcrsync.yamlsource import Document, load_file, mapping_pairs, node_location
 
 if TYPE_CHECKING:
@@ -42,6 +50,7 @@ if TYPE_CHECKING:
 YAML_SUFFIXES = (".yaml", ".yml")
 _GLOB_CHARS = frozenset("*?[")
 _EMPTY: Mapping[str, str] = MappingProxyType({})
+_NO_ENV = ClientEnv()
 #: keys that are not portable metadata: kept apart in ClientSpec (`lint`, `labels`, `description` and
 #: `environments` are dcrsync's own, never sent)
 _RESERVED = ("name", "client_id", "lint", "labels", "description", "environments", *BLOCKS)
@@ -220,7 +229,9 @@ def _kind(value: Any) -> str:
     return "a single value"
 
 
-def check_document(doc: Document, names: dict[str, Location], out: list[Diagnostic]) -> ClientSpec | None:
+def check_document(
+    doc: Document, names: dict[str, Location], out: list[Diagnostic], root: str | None = None
+) -> ClientSpec | None:
     """Validate one document; record its name in `names`; the ClientSpec when it has no error."""
     value = doc.value
     if doc.aborted:
@@ -248,21 +259,23 @@ def check_document(doc: Document, names: dict[str, Location], out: list[Diagnost
     if errors or problems:
         return None
     spec = to_client(doc, pairs)
-    problem = _read_statement(spec)
+    problem = _read_statement(spec, root)
     if problem is not None:
         out.append(Diagnostic(spec.where(SOFTWARE_STATEMENT), "error", "load", problem))
         return None
     return spec
 
 
-def _read_statement(spec: ClientSpec) -> str | None:
-    """`software_statement: {file: …}` read (relative to the client file) and checked to be a JWT
-    whose claims decode; what is wrong, or None."""
+def _read_statement(spec: ClientSpec, root: str | None = None) -> str | None:
+    """`software_statement: {file: …}` read (relative to the client file, inside the project when
+    `root` is given) and checked to be a JWT whose claims decode; what is wrong, or None."""
     value = spec.fields.get(SOFTWARE_STATEMENT)
     if value is None:
         return None
     if isinstance(value, dict):
         path = os.path.join(os.path.dirname(spec.location.file), str(value["file"]))
+        if outside(path, root) is not None:
+            return f"software_statement file `{value['file']}` is outside the project: keep it inside {root}"
         try:
             with open(path, encoding="utf-8") as fh:
                 value = fh.read().strip()
@@ -314,16 +327,44 @@ def load_clients(
     vars: Mapping[str, Any] = _EMPTY,
     environ: Mapping[str, str] = os.environ,
     base_dir: Path | None = None,
+    root: Path | None = None,
+    strict: bool = True,
+    env: ClientEnv = _NO_ENV,
 ) -> LoadResult:
-    """Load, substitute and schema-check every client under `paths`. Never raises for bad input."""
+    """Load, substitute and schema-check every client under `paths`. Never raises for bad input.
+
+    With `root` (the project's folder), a file that resolves outside it is refused (with `strict`
+    False, only one that a symlink leads out of it: paths given on the command line). Client files
+    read only the environment variables `env` allows (`envrefs`)."""
     cwd = os.getcwd()
     base = os.path.abspath(base_dir) if base_dir is not None else cwd
+    real_root = os.path.realpath(root) if root is not None else None
     result = LoadResult()
-    subst = substituter(vars, environ)
+    read_env = [0]
+    substitute = client_substituter(vars, environ, env)
+
+    def subst(text: str) -> str:
+        value = substitute(text)
+        if value is not text and hasattr(value, "names"):
+            read_env[0] += 1
+            for read, name in value.parts:  # wherever it lands (a field, a lint reason): never printed
+                masking.register(read, name)
+        return value
+
     names: dict[str, Location] = {}
+    total = 0
+    folders: dict[str, str] = {}
     with _bulk():
         for full, shown in _files(paths, base, cwd, result.diagnostics):
             result.files.append(shown)
+            refused = outside(full, real_root, strict, folders)
+            total, too_big = oversize(full, total) if refused is None else (total, None)
+            if refused or too_big:
+                result.diagnostics.append(Diagnostic(Location(shown, 0, 0), "error", "load", refused or too_big or ""))
+                if too_big and total > MAX_TOTAL_BYTES:
+                    break
+                continue
+            before = read_env[0]
             parsed = load_file(full, shown, subst)
             result.diagnostics.extend(parsed.diagnostics)
             if parsed.empty:
@@ -331,11 +372,30 @@ def load_clients(
                 result.diagnostics.append(Diagnostic(Location(shown, 1, 1), "warning", "empty", message))
             for doc in parsed.documents:
                 result.documents += 1
-                client = check_document(doc, names, result.diagnostics)
+                client = check_document(doc, names, result.diagnostics, real_root)
+                if client is not None and read_env[0] != before:
+                    client = _from_env(client, result.diagnostics)
                 if client is not None:
                     result.clients.append(client)
+    if read_env[0]:
+        result.diagnostics = _masked(result.diagnostics)
     result.sort()
     return result
+
+
+def _from_env(spec: ClientSpec, out: list[Diagnostic]) -> ClientSpec | None:
+    """The spec with its fields read from the environment noted (`envrefs.mark`), or None."""
+    problem = envrefs.mark(spec)
+    if problem is None:
+        return spec
+    where = spec.where("client_id") if problem.startswith("`client_id`") else spec.location
+    out.append(Diagnostic(where, "error", "subst", problem))
+    return None
+
+
+def _masked(diagnostics: list[Diagnostic]) -> list[Diagnostic]:
+    """Diagnostics whose messages quote no value read from the environment."""
+    return [d if (m := masking.mask(d.message)) == d.message else Diagnostic(d.location, d.severity, d.rule, m) for d in diagnostics]
 
 
 def add_lint(result: LoadResult, config: Config) -> None:
@@ -351,7 +411,8 @@ def add_lint(result: LoadResult, config: Config) -> None:
 
         checked = check_clients(result.clients, config, diagnostics)
         diagnostics, suppressed = checked.diagnostics, [*suppressed, *checked.suppressed]
-    result.diagnostics.extend(diagnostics)
+    masked = any(c.env_refs for c in result.clients)
+    result.diagnostics.extend(_masked(diagnostics) if masked else diagnostics)
     result.suppressed.extend(suppressed)
 
 
@@ -378,7 +439,9 @@ def in_environment(clients: Sequence[ClientSpec], environment: str | None) -> li
 
 def load_project(config: Config) -> LoadResult:
     """Every client of the project, with lint diagnostics appended (`--target` is checked by plan)."""
-    result = load_clients(config.clients, vars=config.vars, base_dir=config.base_dir)
+    result = load_clients(
+        config.clients, vars=config.vars, base_dir=config.base_dir, root=config.base_dir, env=config.client_env
+    )
     add_lint(result, config)
     if config.path is not None:  # without a dcrsync.yaml no environment is known, nor checked
         result.diagnostics.extend(unknown_environments(result.clients, config.environments))

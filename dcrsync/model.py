@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, NamedTuple
 
 from dcrsync.families import BLOCKS, flatten_block
+from dcrsync.render.inert import line as inert_line
 
 Severity = Literal["error", "warning"]
 
@@ -42,6 +43,11 @@ class Diagnostic:
     severity: Severity
     rule: str  # "DCR001"…, or "schema", "yaml", "load"
     message: str
+
+    def __post_init__(self) -> None:
+        """One line, whatever it quotes (a key may hold a newline or an escape): `render.inert`."""
+        if not self.message.isprintable():
+            object.__setattr__(self, "message", inert_line(self.message))
 
     def format(self) -> str:
         return f"{self.location}: {self.severity}[{self.rule}]: {self.message}"
@@ -77,6 +83,11 @@ class ClientSpec:
     #: paths declared at the last apply and no longer declared: an update resets them to the
     #: server's default (set by apply from the plan, never by the loader)
     unset: frozenset[str] = frozenset()
+    #: declared paths whose value was read from the environment -> the variables (see `envrefs`)
+    env_refs: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    #: top-level keys (a field or a family block) read from the environment -> the value with its
+    #: references kept (`${env:X}`): what a saved plan carries instead of the value
+    env_templates: dict[str, Any] = field(default_factory=dict)
 
     def declared(self) -> dict[str, Any]:
         """Every declared field as a flat path -> value mapping (family blocks prefixed, and each key

@@ -71,6 +71,9 @@ class Change:
     #: the client's labels (`labels:` in git, or in the state for a client that left git): what the
     #: policy's change rules select by, and what OPA reads
     labels: dict[str, str] | None = None
+    #: top-level keys of `desired` read from the environment -> the variables: `desired` holds them
+    #: as written (`${env:X}`), and apply reads them from its own environment (see `envrefs`)
+    env: dict[str, list[str]] | None = None
 
 
 #: what a plan made with `--refresh=false` says, in every format

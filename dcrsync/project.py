@@ -8,6 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from dcrsync import envplan, masking
 from dcrsync.backends import make_backend
 from dcrsync.backends.base import Backend, Fetched
 from dcrsync.config import Config, find_config, load_config
@@ -184,9 +185,10 @@ def make_plan(
         ],
         created_at=now(),
         environment=project.config.environment,
-        conflicts=outcome.conflicts,
+        conflicts=[masking.mask(c) for c in outcome.conflicts],
     )
     check_plan(project.config, plan, {s.name: s for s in specs}, state)  # labels; the policy's change rules
+    plan.warnings = [masking.mask(w) for w in plan.warnings]  # no value a client file read from the environment
     return Planned(plan, outcome, {s.name: s for s in specs}, fetched)
 
 
@@ -273,6 +275,8 @@ def prepare_apply(
         by_id = {c.client_id: c for c in fetched.clients}
         specs = {c.name: spec_from_change(c) for c in saved.changes if c.desired is not None}
         live = {c.name: by_id[c.client_id] for c in saved.changes if c.client_id in by_id}
+        envplan.read_references(saved, specs, project.config.client_env, os.environ)  # `${env:X}`: read here
+        envplan.check_references(saved, specs, live, state, backend)
         return Prepared(saved, specs, live, fetched, None)
     planned = make_plan(project, backend, state, load_specs(project), targets)
     return Prepared(

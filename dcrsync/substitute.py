@@ -11,7 +11,10 @@ import copy
 import difflib
 import re
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from dcrsync.envrefs import ClientEnv
 
 _OPEN = re.compile(r"\$\$\{|\$\{")
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
@@ -141,5 +144,97 @@ def substituter(
             if isinstance(value, (list, dict)):
                 return copy.deepcopy(value)
         return substitute(text, vars, environ, keep_undefined_env=keep_undefined_env)
+
+    return run
+
+
+class EnvStr(str):
+    """A string a client file took (in whole or in part) from the environment.
+
+    `names`: the variables it read; `template`: its text with those references kept (`${env:X}`),
+    which a saved plan carries instead of the value; `parts`: (value, name) of each variable read,
+    so that no message prints them."""
+
+    names: tuple[str, ...]
+    template: str
+    parts: tuple[tuple[str, str], ...]
+
+    def __new__(cls, value: str, names: tuple[str, ...], template: str, parts: tuple[tuple[str, str], ...]) -> EnvStr:
+        obj = super().__new__(cls, value)
+        obj.names, obj.template, obj.parts = names, template, parts
+        return obj
+
+    def __getnewargs__(self) -> tuple[str, tuple[str, ...], str, tuple[tuple[str, str], ...]]:  # type: ignore[override]
+        return str(self), self.names, self.template, self.parts
+
+
+def client_substituter(vars: Mapping[str, Any], environ: Mapping[str, str], env: ClientEnv) -> Callable[[str], Any]:
+    """`substitute` for client files: a variable `env` does not allow is a SubstitutionError, and a
+    string that reads the environment comes back as an EnvStr."""
+
+    def check(name: str, ref: str) -> None:
+        problem = env.refusal(name, ref)
+        if problem is not None:
+            raise SubstitutionError(problem)
+
+    def run(text: str) -> Any:
+        if "${" not in text:
+            return text
+        whole = _WHOLE_VAR.match(text)
+        if whole and _VAR_NAME.match(whole.group(1)):
+            value = lookup(whole.group(1), vars)
+            if isinstance(value, (list, dict)):
+                _not_from_env(whole.group(1))
+                return copy.deepcopy(value)
+        pieces: list[str] = []
+        parts: list[tuple[str, str]] = []
+        pos = 0
+        for match in _OPEN.finditer(text):
+            if match.start() < pos:
+                continue
+            pieces.append(text[pos : match.start()])
+            pos = match.end()
+            end = text.find("}", match.end())
+            if match.group() == "$${" or end < 0:
+                pieces.append(match.group())
+                continue
+            kind, _, name = text[match.end() : end].partition(":")
+            pieces.append(_piece(kind, name, check, parts))
+            pos = end + 1
+        value = substitute(text, vars, environ)  # every reference read is allowed: now read them
+        if not parts:
+            return value
+        pieces.append(text[pos:])
+        template = "".join(pieces)
+        read = tuple((environ[name], name) for _, name in parts)
+        if substitute(template, {}, environ, allow_vars=False) != value:
+            raise SubstitutionError("a `$` right before `${env:…}` cannot be kept as a reference in a saved plan: separate them")
+        return EnvStr(value, tuple(sorted({n for _, n in read})), template, read)
+
+    def _piece(kind: str, name: str, check: Callable[[str, str], None], parts: list[tuple[str, str]]) -> str:
+        """The template of one reference, after checking that it may be read."""
+        if kind == "env" and _ENV_NAME.match(name):
+            check(name, f"`${{env:{name}}}`")
+            parts.append(("env", name))
+            return "${env:" + name + "}"
+        if kind == "var" and name in env.var_env and isinstance(vars.get(name), str):
+            for var_name in env.var_env[name]:
+                check(var_name, f"`${{var:{name}}}` (defined from `${{env:{var_name}}}` in dcrsync.yaml)")
+                parts.append(("var", var_name))
+            return env.var_templates[name]
+        if kind == "var" and _VAR_NAME.match(name) and name.split(".")[0] in vars:
+            _not_from_env(name)
+            value = lookup(name, vars)
+            if not isinstance(value, (list, dict)):  # else substitute says how to use a list or map
+                return text_of(value).replace("${", "$${")
+        return "${" + kind + ":" + name + "}"  # substitute says what is wrong with it
+
+    def _not_from_env(name: str) -> None:
+        head = name.split(".")[0]
+        if head in env.var_env:
+            raise SubstitutionError(
+                f"`${{var:{name}}}`: the list or map var `{head}` is defined from the environment, which a "
+                "client file can read only as text: write `${env:NAME}` where the value is needed instead"
+            )
 
     return run

@@ -81,3 +81,13 @@ def any_store(request, hydra_project, monkeypatch) -> Project:
         hydra_project.kind = "file"
         return hydra_project
     return use_shared_store(hydra_project, request.param, request, monkeypatch)
+
+
+@pytest.fixture(autouse=True)
+def _forget_masked_values() -> Iterator[None]:
+    """Values a test's client files read from the environment are masked in every later output of
+    the process (`dcrsync.masking`): forget them after each test, as a new dcrsync process would."""
+    yield
+    from dcrsync import masking
+
+    masking.clear()

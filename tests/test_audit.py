@@ -84,8 +84,8 @@ def test_hydra_audit_text_and_markdown_and_exit_0_when_clean(project, hydra):
         "not audited."
     )
     md = p.run_sub("audit", "--format", "markdown").stdout
-    assert md.startswith("<!-- dcrsync-audit -->\n### dcrsync audit: `hydra`")
-    assert "| ❌ | `pkce-plain` |" in md
+    assert md.startswith("<!-- dcrsync-audit -->\n### dcrsync audit: <code>hydra</code>")
+    assert "| ❌ | <code>pkce-plain</code> |" in md
 
     p.set_config(server={"kind": "hydra", "admin_url": hydra.admin_url})  # no public_url: no discovery
     r = p.run_sub("audit")

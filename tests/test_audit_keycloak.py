@@ -74,7 +74,7 @@ def test_a_realm_without_client_policies(realms, tmp_path, age_key):
     skipped = {s["name"] for s in report["skipped"]}
     assert REALM_DEFAULT_CLIENTS <= skipped
     md = p.run_sub("audit", "--format", "markdown").stdout
-    assert "| ❌ | `pkce-enforcer` | realm audit-bare-" in md
+    assert "| ❌ | <code>pkce-enforcer</code> | realm audit-bare-" in md
     assert "| `console-spa` | `console-spa` | not in git | `DCR008` |" in md
 
 

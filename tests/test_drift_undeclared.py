@@ -80,7 +80,7 @@ def test_hydra_undeclared_hand_edits_are_named_informational_unless_asked(hydra_
     assert text.exit_code == 0
     assert "skip_consent: false -> true" in text.output and "Undeclared fields changed" in text.output
     md = p.run("drift", "--format", "markdown")
-    assert md.exit_code == 0 and "`authorization_code_grant_access_token_lifespan`" in md.output
+    assert md.exit_code == 0 and "<code>authorization_code_grant_access_token_lifespan</code>" in md.output
     assert p.run("drift", "--fail-on-undeclared").exit_code == 2
     assert p.run("plan", "--detailed-exitcode").exit_code == 0  # nothing declared changed: no plan
 

@@ -204,10 +204,10 @@ def test_golden_review_comment():
     """Environment, conflicts, move, rotate, declared and unset fields, the link to the full plan."""
     text = render_markdown.render(review_plan(), details_url="https://github.com/octo/clients/actions/runs/42")
     golden("plan-review.md", text)
-    assert text.startswith("<!-- dcrsync-plan staging -->\n### dcrsync plan for `staging`\n")
+    assert text.startswith("<!-- dcrsync-plan staging -->\n### dcrsync plan for <code>staging</code>\n")
     conflict, first_destructive = text.index("1 conflict(s) stop the apply"), text.index("<details open>")
     assert conflict < first_destructive
-    assert "client `support` exists on the server" in text[conflict:first_destructive]
+    assert "client &#96;support&#96; exists on the server" in text[conflict:first_destructive]
     # destructive first, in plan order, expanded and flagged; then the rest in plan order
     order = [text.index(f"<b>{name}</b> —") for name in ("reports-worker", "mobile-app", "old-batch", "billing-web", "billing-api", "dashboard-spa")]
     assert order == sorted(order)
@@ -215,8 +215,8 @@ def test_golden_review_comment():
     assert "⚠️ <b><code>! rotate</code></b> <b>reports-worker</b>" in text
     assert "the app must be given the new secret" in text
     assert "<b>billing-backend</b> → <b>billing-api</b>" in text and "no new secret" in text
-    assert "| `audience` <sub>newly declared</sub> | <i>(server default)</i> |" in text
-    assert '| `contacts` <sub>no longer declared</sub> | <code>["ops@example.com"]</code> | <i>(unset)</i> |' in text
+    assert "| <code>audience</code> <sub>newly declared</sub> | <i>(server default)</i> |" in text
+    assert '| <code>contacts</code> <sub>no longer declared</sub> | <code>&#91;"ops&#64;&#8288;example.com"&#93;</code> | <i>(unset)</i> |' in text
     assert "[this run](<https://github.com/octo/clients/actions/runs/42>)" in text
 
 
@@ -270,7 +270,7 @@ def test_destructive_changes_lose_their_tables_before_they_are_dropped():
     assert text.count("the app must be given the new secret") == 120
     assert "Field tables of some destructive changes are left out for size" in text
     assert "5 field(s) change; the table is left out for size" in text
-    assert "| `metadata.note0` |" in text  # the first ones that fit keep theirs
+    assert "| <code>metadata.note0</code> |" in text  # the first ones that fit keep theirs
     shown = text.count("<details>")  # the updates come after, as far as room is left
     assert shown < 50 and f"**{50 - shown} more change(s) not shown**" in text
 
@@ -280,8 +280,8 @@ def test_thousands_of_deletes_fall_back_to_their_names(deletes: int):
     changes = [Change("delete", f"c-{i:05d}", None, "pending") for i in range(deletes)]
     text = render_markdown.render(Plan(changes=changes, unchanged=0, server=SERVER), details_url=None)
     assert len(text) <= render_markdown.LIMIT
-    assert f"- ⚠️ **delete** ({deletes}): `c-00000`" in text
-    named = text.count("`c-")
+    assert f"- ⚠️ **delete** ({deletes}): <code>c-00000</code>" in text
+    named = text.count("<code>c-")
     if named == deletes:
         assert "more not shown" not in text
     else:  # more names than GitHub can take: the count of the rest is said, never silently dropped
@@ -389,7 +389,7 @@ def test_each_environment_keeps_its_own_comment_by_default(stub: GitHubStub, gh_
         assert result.exit_code == 0, result.output
     bodies = {c["body"].split("\n", 1)[0]: c["body"] for c in stub.comments[pr]}
     assert sorted(bodies) == ["<!-- dcrsync-plan production -->", "<!-- dcrsync-plan staging -->"]
-    assert "### dcrsync plan for `staging`" in bodies["<!-- dcrsync-plan staging -->"]
+    assert "### dcrsync plan for <code>staging</code>" in bodies["<!-- dcrsync-plan staging -->"]
     assert "dash-b.example.com" in bodies["<!-- dcrsync-plan staging -->"]
     assert "dash-a.example.com" in bodies["<!-- dcrsync-plan production -->"]
 
@@ -418,7 +418,7 @@ def test_failed_plan_replaces_the_old_plan_with_the_error(stub: GitHubStub, gh_e
     assert "never-written does not exist" in result.output  # a warning; the failure is posted anyway
     assert len(stub.comments[pr]) == 2
     body = staging["body"]
-    assert body.startswith("<!-- dcrsync-plan staging -->\n### ❌ dcrsync plan for `staging` failed\n")
+    assert body.startswith("<!-- dcrsync-plan staging -->\n### ❌ dcrsync plan for <code>staging</code> failed\n")
     assert "There is no plan to review." in body and "old-batch" not in body and "Plan: " not in body
     assert "```text\nerror: cannot reach the Hydra admin API at http://127.0.0.1:4445 (ConnectError); is it running?\n```" in body
     assert f"[the failed run](<https://github.com/{stub.repo}/actions/runs/555>)" in body
@@ -539,7 +539,7 @@ def test_each_environment_keeps_its_own_drift_issue(stub: GitHubStub, gh_env, tm
         report.environment = env
         bodies[env] = tmp_path / f"{env}.md"
         bodies[env].write_text(render_drift.markdown(report))
-        assert bodies[env].read_text().startswith(f"<!-- dcrsync-drift {env} -->\n### dcrsync drift: `{env}`")
+        assert bodies[env].read_text().startswith(f"<!-- dcrsync-drift {env} -->\n### dcrsync drift: <code>{env}</code>")
         assert run("github", "drift-issue", "--body-file", str(bodies[env]), "--drifted").output.startswith("Opened")
     ours = {i["title"]: n for n, i in stub.issues.items() if "pull_request" not in i}
     assert set(ours) == {"dcrsync: clients changed on the server outside dcrsync (staging)",

@@ -48,7 +48,7 @@ def test_field_changed_with_the_admin_api_is_drift(hydra_project, hydra):
     text = p.run("drift")
     assert text.exit_code == 2 and "changed a" in text.output and "scope" in text.output
     md = p.run("drift", "--format", "markdown")
-    assert md.output.startswith("<!-- dcrsync-drift -->") and "`a`" in md.output
+    assert md.output.startswith("<!-- dcrsync-drift -->") and "<code>a</code>" in md.output
 
     plan = json.loads(p.run("plan", "--format", "json").output)
     assert [(c["name"], c["cause"]) for c in plan["changes"]] == [("a", "drift")]

@@ -323,7 +323,7 @@ def test_undefined_var_is_located_and_suggests(root: Path) -> None:
 
 
 def test_undefined_env(root: Path) -> None:
-    d = only(load(root, SUBST, vars={"domain": "x"}, environ={}).diagnostics)
+    d = only(load(root, SUBST, vars={"domain": "x"}, environ={}, client_env=["HOST"]).diagnostics)
     assert d.format() == (
         "c.yaml:4:5: error[subst]: environment variable `HOST` is not set (used as `${env:HOST}`): "
         "set it before running dcrsync, or write `$${` for a literal `${`"

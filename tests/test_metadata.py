@@ -238,11 +238,13 @@ def test_software_statement_is_sent_and_its_claims_are_shown_decoded(op, tmp_pat
 
 
 def test_software_statement_from_the_environment(op, tmp_path, age_key, monkeypatch):
+    """Read from a variable dcrsync.yaml lists for client files: shown by the variable's name only."""
     monkeypatch.setenv("PORTAL_STATEMENT", _jwt(STATEMENT))
-    p = make_project(tmp_path / "proj", op.server, age_key, "t-statement-env")
+    p = make_project(tmp_path / "proj", op.server, age_key, "t-statement-env", client_env=["PORTAL_STATEMENT"])
     p.write_client("portal", "name: portal\ngrant_types: [authorization_code]\n"
                              "redirect_uris: [https://registry.example.com/cb]\nsoftware_statement: ${env:PORTAL_STATEMENT}\n")
-    assert '"iss": "https://software-registry.example.com"' in ok(p.run("plan"))
+    out = ok(p.run("plan"))
+    assert '+ software_statement: "(from env:PORTAL_STATEMENT)"' in out and "software-registry" not in out
 
 
 def test_keycloak_flag_of_another_shape_stops_validate_with_the_attribute_to_use(tmp_path, age_key):

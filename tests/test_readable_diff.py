@@ -43,7 +43,7 @@ def test_a_changed_kid_is_one_line_not_the_key_set_twice():
     assert '~ jwks.keys[kid=k1].kid: "k1" -> "k2"' in out
     assert N not in out  # neither the changed key nor its neighbour is printed whole
     md = markdown.render(_plan(f), details_url=None)
-    assert "<code>jwks.keys[kid=k1].kid</code>" in md and N not in md
+    assert "<code>jwks.keys&#91;kid=k1&#93;.kid</code>" in md and N not in md
 
 
 def test_one_changed_key_of_hydra_metadata_shows_at_its_path():
@@ -81,7 +81,7 @@ def test_set_like_fields_list_the_items_added_and_removed():
     assert "~ redirect_uris:\n          + \"https://new/cb\"\n          - \"https://old/cb\"" in out
     assert "https://app/cb" not in out  # what stays is not repeated
     md = markdown.render(_plan(f), details_url=None)
-    assert "− <code>&quot;https://old/cb&quot;</code>" in md or '− <code>"https://old/cb"</code>' in md
+    assert "− <code>\"https&#58;//old/cb\"</code>" in md
     assert "https://app/cb" not in md
 
 

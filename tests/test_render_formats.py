@@ -72,13 +72,13 @@ EXPECTED = {
     ("plan", "text"): "Plan: 1 to create, 0 to update, 0 to replace, 1 to delete, 3 unchanged.",
     ("plan", "markdown"): "<details open><summary>⚠️ <b><code>- delete</code></b> <b>old</b>",
     ("drift", "text"): '~ client_name: "Web" -> "Evil"',
-    ("drift", "markdown"): "| `web` | changed | `id-web` | 2025-01-01T00:00:00Z |",
+    ("drift", "markdown"): "| <code>web</code> | changed | <code>id-web</code> | 2025-01-01T00:00:00Z |",
     ("diagnostics", "text"): "clients/web.yaml:3:5: error[schema]: redirect_uris: not a list",
     ("state", "text"): "new\t-\t-  (create pending)\nweb\tid-web\t2025-01-02T03:04:05Z\n",
     ("diagnostics", "github"): "::error file=clients/web.yaml,line=3,col=5,title=dcrsync schema::redirect_uris: not a list",
     ("diagnostics", "sarif"): '"uri": "clients/web.yaml"',
-    ("audit", "text"): "  SPA\\u001b[31m [client_id spa-1] (not in git)\n    error[DCR008]: public client without PKCE",
-    ("audit", "markdown"): "| `SPA\\u001b[31m` | `spa-1` | not in git | `DCR008` | public client without PKCE |",
+    ("audit", "text"): "  SPA␛[31m [client_id spa-1] (not in git)\n    error[DCR008]: public client without PKCE",
+    ("audit", "markdown"): "| <code>SPA␛&#91;31m</code> | <code>spa-1</code> | not in git | <code>DCR008</code> | public client without PKCE |",
 }
 PAIRS = [(kind, fmt) for kind, table in FORMATS.items() for fmt in table]
 
@@ -247,5 +247,5 @@ def test_a_drift_issue_fits_with_its_cut_said(n: int):
         return
     assert f"**{n + 50 - sections} more client(s) not shown** (comment size limit): run `dcrsync drift` for all of them." in text
     if n == 3_000:  # thousands: even the table of who drifted is cut, and says by how much
-        rows = text.count("| changed | `")
+        rows = text.count("| changed | <code>")
         assert 0 < rows < n and f"| … | {n - rows} more client(s) not shown |" in text

@@ -211,7 +211,7 @@ def test_text_and_markdown_show_the_undeclared_part_apart():
     assert '+ webOrigins: [] -> ["*"]' in text
     assert text.rstrip().splitlines()[-1].startswith("No drift: declared fields of 1 managed client(s)")
     md = render.markdown(report)
-    assert "#### Undeclared fields changed" in md and "`webOrigins`" in md and '`protocolMappers` "evil"' in md
+    assert "#### Undeclared fields changed" in md and "<code>webOrigins</code>" in md and '<code>protocolMappers</code> "evil"' in md
 
 
 def test_default_reader_is_the_representation_itself():

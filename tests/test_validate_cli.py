@@ -179,10 +179,12 @@ def test_github_format(root: Path) -> None:
 
 
 def test_github_escaping() -> None:
-    d = Diagnostic(Location("a,b:c.yaml", 3, 4), "error", "yaml", "100% bad\r\nsecond line")
+    # a message is one line whatever it quotes (`Diagnostic` makes a newline visible); a file name
+    # may hold one, and must not end the workflow command
+    d = Diagnostic(Location("a,b:\nc.yaml", 3, 4), "error", "yaml", "100% bad\r\nsecond line")
     assert (
         github_annotation(d)
-        == "::error file=a%2Cb%3Ac.yaml,line=3,col=4,title=dcrsync yaml::100%25 bad%0D%0Asecond line"
+        == "::error file=a%2Cb%3A%0Ac.yaml,line=3,col=4,title=dcrsync yaml::100%25 bad␍␊second line"
     )
     whole_file = Diagnostic(Location("gone/", 0, 0), "error", "load", "`gone/` does not exist: fix the path")
     assert render_github([whole_file], Summary(0, 0, 1, 0)).splitlines()[0] == (

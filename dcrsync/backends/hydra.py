@@ -7,7 +7,7 @@ import re
 import time
 from collections.abc import Sequence
 from typing import Any, ClassVar
-from urllib.parse import parse_qs, urlparse
+from urllib.parse import parse_qs, quote, urlparse
 
 import httpx
 
@@ -286,7 +286,7 @@ class HydraBackend(Backend):
 
     def get(self, client_id: str, record: ClientRecord | None = None) -> tuple[LiveClient | None, dict]:
         try:
-            response = self.http.get(f"/admin/clients/{client_id}")
+            response = self.http.get(f"/admin/clients/{quote(client_id, safe='')}")
         except httpx.TransportError as exc:
             raise unreachable(exc, self.url) from None
         if response.status_code == 404:
@@ -331,14 +331,14 @@ class HydraBackend(Backend):
             body["client_secret"] = new_secret
         body["client_id"] = live.client_id
         response = self._call(
-            "PUT", f"/admin/clients/{live.client_id}", f"update client {spec.name}", json=body
+            "PUT", f"/admin/clients/{quote(live.client_id, safe='')}", f"update client {spec.name}", json=body
         )
         raw = self._client(response, f"update client {spec.name}")
         return Result(live=to_live(raw), secrets={"client_secret": new_secret} if new_secret else {})
 
     def delete(self, live: LiveClient, record: ClientRecord | None) -> None:
         try:
-            response = self.http.delete(f"/admin/clients/{live.client_id}")
+            response = self.http.delete(f"/admin/clients/{quote(live.client_id, safe='')}")
         except httpx.TransportError as exc:
             raise unreachable(exc, self.url) from None
         if response.status_code in (204, 404):  # already gone is what we wanted

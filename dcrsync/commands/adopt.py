@@ -12,6 +12,7 @@ from dcrsync import adopt, restore
 from dcrsync.commands.common import parallelism_option, project_options
 from dcrsync.export import document_for, dump, exportable, owned_by, unique_names
 from dcrsync.project import open_project
+from dcrsync.render import inert
 
 
 @click.command("import")
@@ -74,14 +75,14 @@ def _print_report(report: adopt.ImportReport, owner: str) -> None:
             line += "; secret unknown to dcrsync"
         if a.differs:
             line += f"; the file differs from the server in {', '.join(a.differs)}: `dcrsync plan` shows it"
-        click.echo(line)
+        click.echo(inert.line(line))
     for what in report.left_alone:
-        click.echo(f"left alone: {what}")
+        click.echo(inert.line(f"left alone: {what}"))
     if report.not_on_server:
         shown = ", ".join(report.not_on_server[:10]) + (" …" if len(report.not_on_server) > 10 else "")
-        click.echo(f"{len(report.not_on_server)} file(s) pin a client_id the server does not have (apply creates them): {shown}")
+        click.echo(inert.line(f"{len(report.not_on_server)} file(s) pin a client_id the server does not have (apply creates them): {shown}"))
     for failure in report.failed:
-        click.echo(f"error: {failure}", err=True)
+        click.echo(inert.line(f"error: {failure}"), err=True)
     n = len(report.adopted)
     if not n and not report.failed:
         click.echo("Nothing to import: no client matches that is on the server and not in the state.")
@@ -130,12 +131,12 @@ def export(config_path, env_name, out_dir, owner) -> None:
     for path, name, live in zip(paths, names, clients, strict=True):
         path.write_text(dump(document_for(name, live, backend)))
     if left_out:
-        click.echo(f"Left out {len(left_out)} client(s) dcrsync must not manage: "
+        click.echo(inert.line(f"Left out {len(left_out)} client(s) dcrsync must not manage: "
                    + ", ".join(f"{live.client_id} ({why})" for live, why in left_out[:10])
-                   + (" …" if len(left_out) > 10 else ""))
+                   + (" …" if len(left_out) > 10 else "")))
     invalid = check_exported(project, paths)
     for line in invalid:
-        click.echo(f"warning: {line}", err=True)
+        click.echo(f"warning: {inert.line(line)}", err=True)
     click.echo(
         f"Wrote {len(paths)} client file(s) to {out_dir}"
         + (f" ({len(invalid)} need a fix first, see above)" if invalid else "")

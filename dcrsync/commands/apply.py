@@ -16,7 +16,7 @@ from dcrsync.errors import DcrsyncError, PlanError
 from dcrsync.plan import ACTIONS, Change, Plan
 from dcrsync.policy import refusals
 from dcrsync.project import open_project, prepare_apply
-from dcrsync.render import colour
+from dcrsync.render import colour, inert
 from dcrsync.render.formats import Options, render
 from dcrsync.render.warnings import lines as warning_lines
 from dcrsync.state import State
@@ -106,10 +106,10 @@ def _read_replaying(store: StateStore) -> State:
 
 def _summary(report: ApplyReport, store: StateStore, all_warnings: bool) -> None:
     for warning in warning_lines(report.warnings, all_warnings):
-        click.echo(f"warning: {warning}", err=True)
+        click.echo(f"warning: {inert.line(warning)}", err=True)
     for change, message in report.failed:
         where = f"{change.source}: " if change.source else ""
-        click.echo(f"error: {where}{change.action} {change.name}: {message}", err=True)
+        click.echo(inert.line(f"error: {where}{change.action} {change.name}: {message}"), err=True)
     s = {a: sum(1 for c in report.done if c.action == a) for a in ACTIONS}
     moved = f"{s['move']} moved, " if s["move"] else ""
     rotated = f"{s['rotate']} rotated, " if s["rotate"] else ""
@@ -129,7 +129,7 @@ def _report_unreadable(fetched, specs) -> bool:
     for name, why in sorted(fetched.unreadable.items()):
         spec = specs.get(name)
         where = f"{spec.location.file}:{spec.location.line}: " if spec is not None else ""
-        click.echo(f"error: {where}{name}: {why}", err=True)
+        click.echo(inert.line(f"error: {where}{name}: {why}"), err=True)
     return bool(fetched.unreadable)
 
 
@@ -146,7 +146,7 @@ def _progress(plan: Plan, applier: Applier) -> AbstractContextManager[object]:
             what = f"failed: {error.splitlines()[0]}" if error else DONE[change.action]
             moved = f" (from {change.moved_from})" if change.moved_from and not error else ""
             with lock:
-                click.echo(f"{change.name}: {what}{moved} [client_id={client_id or '-'}]")
+                click.echo(inert.line(f"{change.name}: {what}{moved} [client_id={client_id or '-'}]"))
 
         applier.progress = line
         return nullcontext()

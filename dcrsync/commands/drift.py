@@ -12,6 +12,7 @@ import click
 from dcrsync.commands.common import parallelism_option, project_options
 from dcrsync.drift import detect
 from dcrsync.project import gather, open_project, persist_rotated
+from dcrsync.render import inert
 from dcrsync.render.formats import format_option, render
 
 
@@ -41,6 +42,6 @@ def drift(config_path, env_name, fmt, fail_on_undeclared, parallelism) -> None:
     )
     report.environment = project.config.environment
     for warning in state.warnings:
-        click.echo(f"warning: {warning}", err=True)
+        click.echo(f"warning: {inert.line(warning)}", err=True)
     click.echo(render(report, fmt), nl=False)
     sys.exit(report.exit_code(fail_on_undeclared))

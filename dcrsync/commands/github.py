@@ -18,6 +18,7 @@ from dcrsync.github import GitHub, GitHubError, repo_from_env
 from dcrsync.github_merges import PLAN_LABEL, add_label, label
 from dcrsync.github_sync import DRIFT_LABEL, DRIFT_TITLE, sync_drift_issue, upsert_comment
 from dcrsync.plan import Plan
+from dcrsync.render import inert
 from dcrsync.render import markdown as render_markdown
 from dcrsync.render.drift import environment_of
 from dcrsync.render.formats import Options, render
@@ -168,7 +169,7 @@ def drift_issue(body_file, exit_code, drifted, title, label, repo, marker) -> No
     with GitHub.from_env() as gh:
         done, number = sync_drift_issue(gh, repo, body, bool(drifted), title, label, marker)
         for warning in gh.warnings:
-            click.echo(f"warning: {warning}", err=True)
+            click.echo(f"warning: {inert.line(warning)}", err=True)
     if done == "none":
         click.echo(f"No drift and no open drift issue in {repo}: nothing to do.")
     elif done == "closed":

@@ -10,7 +10,7 @@ import click
 from dcrsync import norefresh
 from dcrsync.commands.common import parallelism_option, project_options
 from dcrsync.project import gather, make_plan, open_project
-from dcrsync.render import colour
+from dcrsync.render import colour, inert
 from dcrsync.render.formats import Options, format_option, render
 
 
@@ -49,7 +49,7 @@ def plan(config_path, env_name, out, fmt, targets, detailed_exitcode, parallelis
         click.echo(f"Saved the plan to {out}; apply exactly it with `dcrsync apply {out}`.", err=True)
     if planned.plan.conflicts:
         for conflict in planned.plan.conflicts:
-            click.echo(f"error: {conflict}", err=True)
+            click.echo(f"error: {inert.line(conflict)}", err=True)
         sys.exit(1)
     if detailed_exitcode and not planned.plan.is_empty():
         sys.exit(2)

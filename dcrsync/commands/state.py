@@ -12,6 +12,7 @@ from dcrsync.commands.common import project_options
 from dcrsync.errors import StateError
 from dcrsync.model import SENSITIVE
 from dcrsync.project import open_project
+from dcrsync.render import inert
 from dcrsync.render.formats import format_option, render
 from dcrsync.state import SECRET_KEYS
 
@@ -157,9 +158,9 @@ def set_secret(config_path, env_name, name) -> None:
     finally:
         backend.close()
     if verdict.outcome == "verified":
-        click.echo(f"Recorded the secret of {name} (client {client_id}); the token endpoint accepted it.")
+        click.echo(inert.line(f"Recorded the secret of {name} (client {client_id}); the token endpoint accepted it."))
     else:
-        click.echo(f"Recorded the secret of {name} (client {client_id}), NOT VERIFIED: {verdict.reason}.")
+        click.echo(inert.line(f"Recorded the secret of {name} (client {client_id}), NOT VERIFIED: {verdict.reason}."))
 
 
 def _read_secret() -> str:

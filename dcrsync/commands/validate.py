@@ -11,11 +11,13 @@ from typing import Any
 import click
 
 from dcrsync.backends.base import split_server_wide
+from dcrsync.bounds import outside
 from dcrsync.config import Config, default_config, find_config, load_config
 from dcrsync.errors import ConfigError
 from dcrsync.families import FAMILIES
 from dcrsync.lint import PROFILES
 from dcrsync.loader import LoadResult, add_lint, load_clients, load_project
+from dcrsync.model import Diagnostic
 from dcrsync.policy import project_policy, today
 from dcrsync.policy.load import summary
 from dcrsync.render import colour
@@ -48,9 +50,16 @@ def run_validate(paths: tuple[str, ...], config: Config) -> LoadResult:
     """Paths given: those (relative to the working directory); else the project's clients. Either
     way linted for the config's server family (any family without a dcrsync.yaml), with its ignores."""
     if not paths:
-        return load_project(config)
-    result = load_clients(list(paths), vars=config.vars, base_dir=Path.cwd())
-    add_lint(result, config)
+        result = load_project(config)
+    else:
+        result = load_clients(list(paths), vars=config.vars, base_dir=Path.cwd(), root=config.base_dir, strict=False,
+                               env=config.client_env)
+        add_lint(result, config)
+    if config.state_at is not None and config.store_settings is None:
+        where = outside(str(config.state), os.path.realpath(config.base_dir))
+        if where is not None:
+            message = f"state: {os.path.normpath(config.state)} is outside the project ({config.base_dir}): apply writes the state there"
+            result.diagnostics.append(Diagnostic(config.state_at, "warning", "state", message))
     result.sort()
     return result
 

@@ -5,26 +5,26 @@ and Markdown gets them escaped and in code spans."""
 
 from __future__ import annotations
 
-import html
-import re
-
 from dcrsync.audit.clients import AuditedClient
 from dcrsync.audit.report import AuditReport
 from dcrsync.render import budget
+from dcrsync.render import inert as shown
 
 MARKER = "<!-- dcrsync-audit -->"
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 _LINE = 500
 
 
 def inert(text: object, limit: int = _LINE) -> str:
-    """One line of text with every control character shown as an escape, bounded."""
-    shown = _CONTROL.sub(lambda m: f"\\u{ord(m[0]):04x}", str(text))
-    return shown if len(shown) <= limit else shown[: limit - 1] + "…"
+    """One line of text with nothing a terminal would interpret (`render.inert`), bounded."""
+    return shown.visible(str(text), limit)
 
 
 def _md(text: object) -> str:
-    return html.escape(inert(text), quote=False).replace("|", "\\|").replace("`", "'")
+    return shown.md(str(text), _LINE)
+
+
+def _code(text: object) -> str:
+    return shown.code(str(text), _LINE)
 
 
 def _label(c: AuditedClient) -> str:
@@ -59,20 +59,20 @@ def text(report: AuditReport) -> str:
 def markdown(report: AuditReport, limit: int = budget.LIMIT) -> str:
     head = [
         MARKER,
-        f"### dcrsync audit: `{report.server['kind']}` at `{_md(report.server['url'])}`",
+        f"### dcrsync audit: {_code(report.server['kind'])} at {_code(report.server['url'])}",
         "",
-        f"Profile `{report.profile}`" + (f", policy `{_md(report.policy)}`" if report.policy else "")
-        + f", checked {report.checked_at}.",
+        f"Profile {_code(report.profile)}" + (f", policy {_code(report.policy)}" if report.policy else "")
+        + f", checked {_md(report.checked_at)}.",
         "",
         "| posture | | |",
         "| --- | --- | --- |",
     ]
-    head += [f"| {'✅' if c.ok else '❌'} | `{c.id}` | {_md(c.message)} |" for c in report.posture]
+    head += [f"| {'✅' if c.ok else '❌'} | {_code(c.id)} | {_md(c.message)} |" for c in report.posture]
     rows = []
     for c in report.flagged:
-        where = f"`{_md(c.source)}`" if c.source else "not in git"
+        where = f"{_code(c.source)}" if c.source else "not in git"
         for d in c.findings:
-            rows.append(f"| `{_md(_label(c))}` | `{_md(c.client_id)}` | {where} | `{d.rule}` | {_md(d.message)} |")
+            rows.append(f"| {_code(_label(c))} | {_code(c.client_id)} | {where} | {_code(d.rule)} | {_md(d.message)} |")
     body = ["", "| client | client_id | in git | rule | finding |", "| --- | --- | --- | --- | --- |"] if rows else [""]
     body += budget.lines_within(rows, limit - 4_000, lambda n: f"| … | | | | {n} more finding(s): run `dcrsync audit` |")
     tail = ["", *[f"- note: {_md(n)}" for n in report.notes], "", report.summary_line()]

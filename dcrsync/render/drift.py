@@ -1,16 +1,16 @@
 """Drift reports: terminal text, a Markdown issue body, JSON.
 
-Declared drift first; then, apart, the undeclared changes (informational)."""
+Declared drift first; then, apart, the undeclared changes (informational). Every string from the
+server or the state goes into Markdown through `render.inert`."""
 
 from __future__ import annotations
 
-import html
 import re
 from typing import Any
 
 from dcrsync.describe import describe as described
 from dcrsync.drift import DriftedClient, DriftReport, UndeclaredClient
-from dcrsync.render import budget
+from dcrsync.render import budget, inert
 from dcrsync.render.markdown import field_rows
 from dcrsync.render.text import field_line
 from dcrsync.render.values import cell, show
@@ -131,7 +131,10 @@ def _table(report: DriftReport, room: int) -> str:
     if not report.drifted:
         return ""
     head = ["| client | what | client_id | server updated_at |", "| --- | --- | --- | --- |"]
-    rows = [f"| `{c.name}` | {c.kind} | `{c.client_id or ''}` | {c.updated_at or ''} |" for c in report.clients]
+    rows = [
+        f"| {inert.code(c.name)} | {inert.md(c.kind)} | {inert.code(c.client_id or '')} | {inert.md(c.updated_at or '')} |"
+        for c in report.clients
+    ]
     more = "| … | {} more client(s) not shown | run `dcrsync drift` for all of them | |"
     room -= sum(len(line) + 1 for line in head) + len(more.format(len(rows))) + 3  # the last newlines
     rows = budget.lines_within(rows, room, more.format)
@@ -141,18 +144,18 @@ def _table(report: DriftReport, room: int) -> str:
 def _declared(c: DriftedClient) -> str:
     rows = ["| field | at last apply | on the server now |", "| --- | --- | --- |"]
     rows += [row for f in c.fields for row in field_rows(described(f))]
-    return f"<details><summary><b>{html.escape(c.name)}</b>: {len(c.fields)} field(s)</summary>\n\n" + "\n".join(rows) + "\n\n</details>\n\n"
+    return f"<details><summary><b>{inert.md(c.name)}</b>: {len(c.fields)} field(s)</summary>\n\n" + "\n".join(rows) + "\n\n</details>\n\n"
 
 
 def _undeclared(u: UndeclaredClient) -> str:
     rows = ["| field | change | at last apply | on the server now |", "| --- | --- | --- | --- |"]
     for ch in u.changes:
-        what = f"`{ch.path}` {html.escape(show(ch.item), quote=False)}" if ch.item is not None else f"`{ch.path}`"
+        what = inert.code(ch.path) + (f" {inert.md(show(ch.item))}" if ch.item is not None else "")
         if ch.item is not None and ch.change == "changed":
-            what += " (" + ", ".join(f"`{k}`" for k in _item_keys(ch.before, ch.after)) + ")"
-        rows.append(f"| {what} | {ch.change} | {cell(ch.before)} | {cell(ch.after)} |")
+            what += " (" + ", ".join(inert.code(k) for k in _item_keys(ch.before, ch.after)) + ")"
+        rows.append(f"| {what} | {inert.md(ch.change)} | {cell(ch.before)} | {cell(ch.after)} |")
     return (
-        f"<details><summary><b>{html.escape(u.name)}</b>: {len(u.changes)} undeclared field(s)</summary>\n\n"
+        f"<details><summary><b>{inert.md(u.name)}</b>: {len(u.changes)} undeclared field(s)</summary>\n\n"
         + "\n".join(rows) + "\n\n</details>\n\n"
     )
 
@@ -160,10 +163,10 @@ def _undeclared(u: UndeclaredClient) -> str:
 def markdown(report: DriftReport, limit: int = LIMIT) -> str:
     """The drift issue's body: which clients drifted, then each one's fields, then the undeclared
     changes; under `limit` (`render.budget`): the clients that do not fit are counted in one line."""
-    env = f": `{report.environment}`" if report.environment else ""
+    env = f": {inert.code(report.environment)}" if report.environment else ""
     head = (
         f"{marker(report.environment)}\n### dcrsync drift{env}\n\n"
-        f"`{report.server.get('kind')}` at `{report.server.get('url')}`\n\n"
+        f"{inert.code(str(report.server.get('kind')))} at {inert.code(str(report.server.get('url')))}\n\n"
     )
     note = unobserved_note(report)
     tail = summary_line(report) + "\n" + (f"\n_{note}_\n" if note else "")

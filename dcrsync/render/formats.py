@@ -19,7 +19,7 @@ from dcrsync.audit.report import AuditReport
 from dcrsync.drift import DriftReport
 from dcrsync.errors import DcrsyncError
 from dcrsync.plan import Plan
-from dcrsync.render import audit, diagnostics, drift, markdown, sarif, statelist, text
+from dcrsync.render import audit, diagnostics, drift, inert, markdown, sarif, statelist, text
 from dcrsync.render.diagnostics import Findings
 from dcrsync.state import State
 
@@ -107,7 +107,9 @@ def render(obj: Plan | DriftReport | Findings | State | AuditReport, fmt: str, o
     renderer = FORMATS[kind].get(fmt)
     if renderer is None:
         raise UnknownFormat(f"--format {fmt}: a {kind} can be shown as {', '.join(FORMATS[kind])}")
-    return renderer(obj, options or Options())
+    if fmt == "json":
+        return inert.json_text(renderer(obj, options or Options()))
+    return renderer(inert.data(obj), options or Options())
 
 
 def format_option(kind: str, help: str | None = None) -> Callable[[Callable[..., Any]], Callable[..., Any]]:

@@ -11,20 +11,22 @@ fit, their field tables go (one section per change stays); only thousands of the
 list of names. The other changes are cut from the end, with the number left out and a link to the
 full plan (the run that holds the plan artifact) when that is known.
 
+Every string that did not come from dcrsync itself (names, client_ids, paths, values, reasons,
+warnings, conflicts) goes through `render.inert`: nothing in it is Markdown or HTML.
+
 `render_error` writes the comment for a failed plan, under the same marker, so the failure
 replaces the last plan instead of leaving it up as if it were still true.
 """
 
 from __future__ import annotations
 
-import html
 import os
 import re
 from collections.abc import Mapping
 from typing import Any
 
 from dcrsync.plan import DESTRUCTIVE, NOT_REFRESHED, Change, FieldChange, Plan
-from dcrsync.render import budget
+from dcrsync.render import budget, inert
 from dcrsync.render.policy import section as policy_section
 from dcrsync.render.text import SYMBOL, summary_line
 from dcrsync.render.values import cell
@@ -81,15 +83,10 @@ def _link(url: str, text: str) -> str:
     return f"[{text}](<{url}>)"
 
 
-def _clip(text: str, limit: int = _LINE_LIMIT) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
 def _bounded_list(items: list[str], limit: int, what: str, prefix: str = "- ") -> list[str]:
-    """One line per item, escaped and clipped, until `limit` characters; then how many were left out."""
+    """One line per item, inert and clipped, until `limit` characters; then how many were left out."""
     return budget.lines_within(
-        [prefix + html.escape(_clip(item), quote=False) for item in items], limit,
+        [prefix + (inert.md(item, _LINE_LIMIT).strip() or "(empty)") for item in items], limit,
         lambda n: f"{prefix}… and {n} more {what}: run `dcrsync plan` to see them all",
     )
 
@@ -109,10 +106,6 @@ def _after(f: FieldChange) -> str:
     return cell(f.after)
 
 
-def _code(text: str) -> str:
-    return "<code>" + html.escape(text, quote=False).replace("|", "\\|") + "</code>"
-
-
 def _side(value: object) -> str:
     return "<i>(absent)</i>" if value is None else cell(value)
 
@@ -126,10 +119,10 @@ def field_rows(f: FieldChange) -> list[str]:
     object one row per value that differs inside it, at its own path."""
     note = {"declare": " <sub>newly declared</sub>", "unset": " <sub>no longer declared</sub>"}.get(f.kind, "")
     if f.items_added is not None or f.items_removed is not None:
-        return [f"| `{f.path}`{note} <sub>items</sub> | {_items('−', f.items_removed)} | {_items('+', f.items_added)} |"]
+        return [f"| {inert.code(f.path)}{note} <sub>items</sub> | {_items('−', f.items_removed)} | {_items('+', f.items_added)} |"]
     if f.nested:
-        return [f"| {_code(p['path'])}{note} | {_side(p['before'])} | {_side(p['after'])} |" for p in f.nested]
-    return [f"| `{f.path}`{note} | {_before(f)} | {_after(f)} |"]
+        return [f"| {inert.code(p['path'])}{note} | {_side(p['before'])} | {_side(p['after'])} |" for p in f.nested]
+    return [f"| {inert.code(f.path)}{note} | {_before(f)} | {_after(f)} |"]
 
 
 def _table(change: Change) -> str:
@@ -140,9 +133,9 @@ def _table(change: Change) -> str:
 
 
 def _title(change: Change) -> str:
-    name = f"<b>{html.escape(change.name)}</b>"
+    name = f"<b>{inert.md(change.name)}</b>"
     if change.action == "move" and change.moved_from:
-        name = f"<b>{html.escape(change.moved_from)}</b> → {name}"
+        name = f"<b>{inert.md(change.moved_from)}</b> → {name}"
     action = f"<code>{SYMBOL[change.action]} {change.action}</code>"
     if change.action in DESTRUCTIVE:
         return f"{FLAG} <b>{action}</b> {name} — {change.cause}"
@@ -156,15 +149,15 @@ def _section(change: Change, table: bool = True) -> str:
         body.append(_CONSEQUENCE[change.action])
     if change.action == "move" and change.moved_from:
         body.append(
-            f"Renamed from `{html.escape(change.moved_from)}` to `{html.escape(change.name)}`: "
+            f"Renamed from {inert.code(change.moved_from)} to {inert.code(change.name)}: "
             "the same client on the server, no new secret."
         )
-    where = [f"client_id `{change.client_id}`"] if change.client_id else []
-    where += [html.escape(change.source)] if change.source else []
+    where = [f"client_id {inert.code(change.client_id)}"] if change.client_id else []
+    where += [inert.md(change.source)] if change.source else []
     if where:
         body.append(" · ".join(where))
     if change.reason:
-        body.append(f"_{html.escape(_clip(change.reason), quote=False)}_")
+        body.append(f"_{inert.md(change.reason, _LINE_LIMIT)}_")
     if change.marker is not None:
         body.append(f"ownership marker: {cell(change.marker['before'])} → {cell(change.marker['after'])}")
     if change.records_only:
@@ -182,14 +175,14 @@ def _section(change: Change, table: bool = True) -> str:
 
 def _head(plan: Plan, title: str) -> str:
     s = plan.summary()
-    env = f" for `{html.escape(plan.environment)}`" if plan.environment else ""
+    env = f" for {inert.code(plan.environment)}" if plan.environment else ""
     columns = ("create", "update", "move", "rotate", "replace", "delete", "unchanged")
     counts = [f"**{s[c]}**" if c in DESTRUCTIVE and s[c] else str(s[c]) for c in columns]
     lines = [
         marker(plan.environment),
         f"### {title}{env}",
         "",
-        f"`{plan.server.get('kind')}` at `{plan.server.get('url')}`",
+        f"{inert.code(str(plan.server.get('kind')))} at {inert.code(str(plan.server.get('url')))}",
         "",
         *([f"> [!NOTE]\n> {NOT_REFRESHED[0].upper()}{NOT_REFRESHED[1:]}.", ""] if not plan.refreshed else []),
         "| " + " | ".join(columns) + " |",
@@ -257,7 +250,7 @@ def _destructive_block(changes: list[Change], room: int) -> str:
         shown: list[str] = []
         used = len(text) + len(line) + 120  # room for the "and N more" tail
         for name in names:
-            piece = f"`{html.escape(name)}`"
+            piece = inert.code(name)
             if used + len(piece) + 2 > room:
                 break
             shown.append(piece)
@@ -316,8 +309,8 @@ def render_error(
 ) -> str:
     """The comment for a plan that failed: the error, in place of the plan that no longer holds."""
     url = _url(details_url)
-    env = f" for `{html.escape(environment)}`" if environment else ""
-    text = readable(error)
+    env = f" for {inert.code(environment)}" if environment else ""
+    text = "\n".join(inert.line(part) for part in readable(error).split("\n"))
     if len(text) > _ERROR_LIMIT:
         cut = len(text) - _ERROR_LIMIT
         text = f"… ({cut} earlier characters left out)\n" + text[cut:]

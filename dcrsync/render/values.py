@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import html
 import json
 from typing import Any
+
+from dcrsync.render import inert
 
 
 def show(value: Any) -> str:
@@ -16,8 +17,5 @@ def show(value: Any) -> str:
 
 
 def cell(value: Any, limit: int = 300) -> str:
-    """A value inside a Markdown table cell: escaped, one line, bounded."""
-    text = html.escape(show(value), quote=False).replace("|", "\\|").replace("\n", " ")
-    if len(text) > limit:
-        text = text[: limit - 3] + "…"
-    return f"<code>{text}</code>"
+    """A value inside a Markdown table cell: inert (`render.inert`), one line, bounded."""
+    return inert.code(show(value), limit)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from urllib.parse import quote
 
 import httpx
 
@@ -41,14 +42,14 @@ def clients_of(admin_url: str, owner: str) -> list[dict]:
 
 
 def get_client(admin_url: str, client_id: str) -> dict:
-    r = httpx.get(f"{admin_url}/admin/clients/{client_id}", timeout=30)
+    r = httpx.get(f"{admin_url}/admin/clients/{quote(client_id, safe='')}", timeout=30)
     r.raise_for_status()
     return r.json()
 
 
 def put_client(admin_url: str, client: dict) -> dict:
     body = {k: v for k, v in client.items() if k not in ("created_at", "updated_at", "client_secret")}
-    r = httpx.put(f"{admin_url}/admin/clients/{client['client_id']}", json=body, timeout=30)
+    r = httpx.put(f"{admin_url}/admin/clients/{quote(client['client_id'], safe='')}", json=body, timeout=30)
     r.raise_for_status()
     return r.json()
 

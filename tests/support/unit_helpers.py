@@ -6,6 +6,7 @@ import textwrap
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
+from dcrsync.envrefs import ClientEnv
 from dcrsync.lint import lint
 from dcrsync.loader import LoadResult, load_clients
 from dcrsync.model import ClientSpec, Diagnostic
@@ -29,10 +30,13 @@ def load(
     name: str = "c.yaml",
     vars: Mapping[str, str] | None = None,
     environ: Mapping[str, str] | None = None,
+    client_env: Iterable[str] | None = None,
 ) -> LoadResult:
-    """Write one client file under `root` (the working directory in tests) and load it."""
+    """Write one client file under `root` (the working directory in tests) and load it. The file may
+    read the variables `client_env` lists (by default, every one `environ` holds)."""
     write(root, name, text)
-    return load_clients([name], vars=vars or {}, environ=environ or {}, base_dir=root)
+    env = ClientEnv(frozenset(client_env if client_env is not None else (environ or {})))
+    return load_clients([name], vars=vars or {}, environ=environ or {}, base_dir=root, env=env)
 
 
 def one_client(root: Path, text: str, **kw) -> ClientSpec:
