@@ -24,7 +24,7 @@ from dcrsync.ownership import Ownership
 from dcrsync.project import InvalidClients, Project
 from dcrsync.state import State, desired_values, live_values, now
 
-SecretFate = Literal["rotated", "unknown", "none"]
+SecretFate = Literal["rotated", "read", "unknown", "none"]
 
 
 def _journal_and_commit(project: Project, state: State, entries: list[dict]) -> None:
@@ -79,6 +79,11 @@ class ImportReport:
 
 def _auth_method(live: LiveClient) -> str:
     return str(live.fields.get("token_endpoint_auth_method") or "client_secret_basic")
+
+
+def read_secret(backend: Backend, live: LiveClient) -> str | None:
+    """The client's current secret where the family hands it to an admin (Keycloak), else None."""
+    return backend.read_secret(live) if backend.reads_secret else None
 
 
 def _previous_owner(live: LiveClient, owner: str) -> str | None:
@@ -148,6 +153,9 @@ def _adopt_one(project: Project, backend: Backend, cand: Candidate, rotate: bool
     current = live_values(result.live, desired, backend.normalise)
     entries: list[dict] = []
     given = {k: v for k, v in result.secrets.items() if v} or ({"client_secret": secret} if secret else {})
+    read = None if given or not has_secret else read_secret(backend, result.live)
+    if read:
+        given = {"client_secret": read}
     if given:
         entries.append({"op": "upsert", "name": spec.name, "data": {"client_id": live.client_id, **given}})
     entries.append({
@@ -163,7 +171,7 @@ def _adopt_one(project: Project, backend: Backend, cand: Candidate, rotate: bool
             "observed": observed(result.live),
         },
     })
-    fate: SecretFate = "rotated" if secret else ("unknown" if has_secret else "none")
+    fate: SecretFate = "rotated" if secret else "read" if read else "unknown" if has_secret else "none"
     adopted = Adopted(
         name=spec.name,
         client_id=live.client_id,

@@ -3,9 +3,9 @@ and a lost state rebuilt from the ownership markers (recover). The I/O edge of t
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from dcrsync.adopt import _auth_method, _journal_and_commit
+from dcrsync.adopt import _auth_method, _journal_and_commit, read_secret
 from dcrsync.apply import new_secret
 from dcrsync.backends.base import Backend, Marker
 from dcrsync.errors import DcrsyncError, StateError
@@ -127,6 +127,15 @@ class Recovered:
     names: list[str]
     secrets_unknown: list[str]
     not_in_git: list[str]
+    #: clients whose secret the server handed back (Keycloak), recorded in the state
+    secrets_read: list[str] = field(default_factory=list)
+
+
+def unread_why(backend: Backend) -> str:
+    """Why dcrsync does not know a secret after an import or a recover, said for the family."""
+    if backend.reads_secret:
+        return f"{backend.family} gave no secret for them"
+    return f"{backend.family} never gives a client's secret back; Keycloak is the family that does"
 
 
 def recover(project: Project, backend: Backend) -> Recovered:
@@ -156,8 +165,15 @@ def recover(project: Project, backend: Backend) -> Recovered:
             out.names.append(name)
             if spec is None:
                 out.not_in_git.append(name)
-            elif uses_secret(spec.fields):
-                out.secrets_unknown.append(name)
+            _recover_secret(backend, state.clients[name], live, out)
         project.unlock()
         store.commit(state)
     return out
+
+
+def _recover_secret(backend: Backend, record: ClientRecord, live: LiveClient, out: Recovered) -> None:
+    """The client's secret read back where the family hands it over (Keycloak), else named unknown."""
+    if not uses_secret(live.fields):
+        return
+    record.client_secret = read_secret(backend, live)
+    (out.secrets_read if record.client_secret else out.secrets_unknown).append(record.name)

@@ -65,6 +65,8 @@ class Backend:
     chooses_secret: ClassVar[bool] = False
     #: a new client secret can be set or regenerated for an existing client
     rotates_secret: ClassVar[bool] = False
+    #: an admin can read a client's current secret back (`read_secret`): import and recover record it
+    reads_secret: ClassVar[bool] = False
     #: a rotation can leave the old secret valid for a while (`rotate-secret --grace`): see `rotate_with_grace`
     keeps_old_secret: ClassVar[bool] = False
     #: an existing client's client_id can be changed in place (same client, same secret): a changed
@@ -123,6 +125,11 @@ class Backend:
         `keeps_old_secret`): first a `BackendError` if the server would not keep it (nothing changed),
         then (`Result.secrets` with the new secret, when the old one stops working as epoch seconds)."""
         raise NotImplementedError
+
+    def read_secret(self, live: LiveClient) -> str | None:
+        """The client's current secret as the server holds it (only where `reads_secret`); None when
+        the server has none for it. Never an old secret a rotation keeps."""
+        return None
 
     def with_details(self, clients: Sequence[LiveClient]) -> list[LiveClient]:
         """`clients` with what a listing leaves out read too, for the files `export` and `import` write

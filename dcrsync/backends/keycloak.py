@@ -58,6 +58,8 @@ class KeycloakBackend(KeycloakScopes, KeycloakRoles, Backend):
     chooses_client_id: ClassVar[bool] = True
     chooses_secret: ClassVar[bool] = True
     rotates_secret: ClassVar[bool] = True
+    #: `GET .../client-secret` answers an admin with view-clients: import and recover read it
+    reads_secret: ClassVar[bool] = True
     #: with a client policy whose profile has the secret-rotation executor (keycloak_rotation)
     keeps_old_secret: ClassVar[bool] = True
     #: its token endpoint takes client_id / client_secret in the body for either secret method
@@ -365,6 +367,14 @@ class KeycloakBackend(KeycloakScopes, KeycloakRoles, Backend):
         attrs = rep.get("attributes") or {}
         kept = attrs.get(krot.ROTATED_EXPIRY_ATTR) if attrs.get(krot.ROTATED_SECRET_ATTR) else None
         return Result(live=self._live(rep), secrets={"client_secret": secret}), int(kept or 0)
+
+    def read_secret(self, live: LiveClient) -> str | None:
+        """The current secret (the client-secret endpoint; never the `client.secret.rotated` attribute)."""
+        if live.raw.get("publicClient") or live.raw.get("clientAuthenticatorType") not in SECRET_AUTHENTICATORS:
+            return None
+        body = self._call("GET", f"/clients/{live.raw['id']}/client-secret", f"read the secret of {live.client_id}")
+        value = (body.json() or {}).get("value")
+        return str(value) if value else None
 
     def delete(self, live: LiveClient, record: ClientRecord | None) -> None:
         internal_id = live.raw.get("id")

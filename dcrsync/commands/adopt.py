@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from dcrsync import adopt, restore
+from dcrsync.backends.base import Backend
 from dcrsync.commands.common import parallelism_option, project_options
 from dcrsync.export import document_for, dump, exportable, owned_by, unique_names
 from dcrsync.project import open_project
@@ -55,12 +56,12 @@ def import_(config_path, env_name, name, client_id, all_files, owner, pattern, r
             report = adopt.import_many(project, backend, selection, rotate=rotate, parallelism=parallelism)
     finally:
         backend.close()
-    _print_report(report, project.config.owner)
+    _print_report(report, project.config.owner, backend)
     if report.failed:
         sys.exit(1)
 
 
-def _print_report(report: adopt.ImportReport, owner: str) -> None:
+def _print_report(report: adopt.ImportReport, owner: str, backend: Backend) -> None:
     for a in report.adopted:
         how = "wrote" if a.wrote else "from"
         line = f"imported {a.name} (client {a.client_id}), {how} {a.file}"
@@ -68,6 +69,8 @@ def _print_report(report: adopt.ImportReport, owner: str) -> None:
             line += f"; owner was {a.previous_owner!r}, now {owner!r} (kept as metadata.dcrsync.previous_owner)"
         if a.secret == "rotated":
             line += "; secret rotated"
+        elif a.secret == "read":
+            line += f"; secret read from {backend.family} and recorded"
         elif a.secret == "none":
             line += "; no secret: public client" if a.auth_method == "none" else f"; no secret ({a.auth_method})"
         else:
@@ -93,8 +96,8 @@ def _print_report(report: adopt.ImportReport, owner: str) -> None:
         click.echo("Read a new secret with `dcrsync state secret NAME`; the old ones no longer work.")
     if unknown:
         click.echo(
-            f"{len(unknown)} secret(s) unknown to dcrsync ({', '.join(unknown[:10])}{' …' if len(unknown) > 10 else ''}): "
-            "record one you know with `dcrsync state set-secret NAME` (reads stdin), "
+            f"{len(unknown)} secret(s) unknown to dcrsync ({', '.join(unknown[:10])}{' …' if len(unknown) > 10 else ''}; "
+            f"{restore.unread_why(backend)}): record one you know with `dcrsync state set-secret NAME` (reads stdin), "
             "or issue a new one with `dcrsync rotate-secret NAME`."
         )
 

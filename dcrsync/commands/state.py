@@ -128,10 +128,14 @@ def recover(config_path, env_name) -> None:
     click.echo(f"Recovered {len(out.names)} client(s) into {project.store.where}.")
     if out.not_in_git:
         click.echo(f"Not in git (prune would delete them): {', '.join(out.not_in_git)}")
+    if out.secrets_read:
+        click.echo(f"Read the secrets of {len(out.secrets_read)} client(s) from {backend.family} into the state: "
+                   f"{', '.join(out.secrets_read)}")
     if out.secrets_unknown:
         click.echo(
-            f"Secrets unknown for {len(out.secrets_unknown)} client(s); issue new ones with "
-            f"`dcrsync rotate-secret NAME`: {', '.join(out.secrets_unknown)}"
+            f"Secrets unknown for {len(out.secrets_unknown)} client(s) ({restore.unread_why(backend)}): record one "
+            "you know with `dcrsync state set-secret NAME`, or issue a new one with `dcrsync rotate-secret NAME`: "
+            f"{', '.join(out.secrets_unknown)}"
         )
 
 

@@ -1,0 +1,85 @@
+"""Issue 17 on a real Keycloak 26, as a platform team meets it: secrets read back on import and
+recovery (item 5), plans that stop what apply would only half do (item 8), and protocol mappers
+whose config Keycloak keeps as strings (item 14)."""
+
+from __future__ import annotations
+
+import pytest
+
+from dcrsync.store import sidecar_path
+from tests.harness.keycloak import ADMIN_CLIENT, project_in_realm, throwaway_realm
+
+
+@pytest.fixture(scope="module")
+def realm():
+    with throwaway_realm("rcv", readable_ids=True) as (admin, server):
+        _grant_user_roles(admin)
+        yield admin, server
+
+
+def _grant_user_roles(admin) -> None:
+    """What the README asks for roles: view-users and manage-users besides the clients' roles."""
+    internal = admin.client(ADMIN_CLIENT)["id"]
+    user = admin.call("GET", f"/clients/{internal}/service-account-user").json()
+    rm = admin.client("realm-management")
+    roles = [admin.call("GET", f"/clients/{rm['id']}/roles/{r}").json() for r in ("view-users", "manage-users")]
+    admin.call("POST", f"/users/{user['id']}/role-mappings/clients/{rm['id']}", json=roles).raise_for_status()
+
+
+@pytest.fixture
+def kc_project(tmp_path, realm, age_key, request):
+    return project_in_realm(tmp_path / "proj", realm, age_key, "r-" + request.node.name.replace("_", "-")[:40])
+
+
+def lose_state(p) -> None:
+    p.state.unlink()
+    sidecar_path(p.state).unlink()
+
+
+# --- item 5: secrets are read, not rotated ----------------------------------------------------------
+def test_import_and_recover_read_the_secret_that_keycloak_holds(kc_project):
+    """Console-made clients adopted with their secrets; a lost state rebuilt with them; the app's
+    secret keeps working throughout (nothing rotated), proved with a client_credentials token."""
+    p, admin = kc_project, kc_project.admin
+    job, spa = f"{p.owner[:24]}-job", f"{p.owner[:24]}-spa"  # written as reports-job.yaml, shop.yaml
+    job_secret = "the-apps-own-secret-0123456789"
+    admin.create({"clientId": job, "name": "Reports job", "secret": job_secret, "publicClient": False,
+                  "serviceAccountsEnabled": True, "standardFlowEnabled": False, "directAccessGrantsEnabled": False})
+    admin.create({"clientId": spa, "name": "Shop", "publicClient": True, "standardFlowEnabled": True,
+                  "directAccessGrantsEnabled": False, "redirectUris": ["https://shop.example.com/cb"],
+                  "attributes": {"pkce.code.challenge.method": "S256"}})
+
+    r = p.run("import", "--match", f"{p.owner[:24]}-*")
+    assert r.exit_code == 0, r.output
+    assert f"imported reports-job (client {job})" in r.output, r.output
+    assert "secret read from keycloak and recorded" in r.output and "no secret: public client" in r.output
+    assert "unknown" not in r.output and "rotate" not in r.output, r.output
+    assert p.secret("reports-job") == job_secret  # the app's secret, not a new one
+    assert admin.token_works(job, p.secret("reports-job"))
+    assert p.run("plan", "--detailed-exitcode").exit_code == 0
+
+    lose_state(p)
+    refused = p.run_sub("plan")
+    assert refused.returncode == 1 and "state recover" in refused.stderr
+    r = p.run("state", "recover")
+    assert r.exit_code == 0, r.output
+    assert "Read the secrets of 1 client(s) from keycloak into the state: reports-job" in r.output
+    assert "unknown" not in r.output and "rotate-secret" not in r.output, r.output
+    assert admin.token_works(job, p.secret("reports-job")) and p.secret("reports-job") == job_secret
+    assert "client_secret" not in p.state_doc()["clients"]["shop"]
+    assert p.run("plan", "--detailed-exitcode").exit_code == 0
+
+
+def test_a_secret_changed_in_the_console_is_read_as_it_is_now(kc_project):
+    """The secret recorded is the one Keycloak holds at that moment, also after a regeneration."""
+    p, admin = kc_project, kc_project.admin
+    job = f"{p.owner[:24]}-job"
+    admin.create({"clientId": job, "secret": "first-secret-0123456789", "publicClient": False,
+                  "serviceAccountsEnabled": True, "standardFlowEnabled": False})
+    internal = admin.client(job)["id"]
+    fresh = admin.call("POST", f"/clients/{internal}/client-secret").json()["value"]
+    r = p.run("import", "job", job)
+    assert r.exit_code == 0 and "secret read from keycloak" in r.output, r.output
+    assert p.secret("job") == fresh and admin.token_works(job, p.secret("job"))
+    state_text = p.state.read_text() + sidecar_path(p.state).read_text()
+    assert fresh not in state_text  # encrypted at rest
