@@ -14,7 +14,7 @@ from dcrsync.backends.base import Backend, Marker, Result
 from dcrsync.errors import BackendError, DcrsyncError, StateError
 from dcrsync.model import ClientSpec, LiveClient, uses_secret
 from dcrsync.ownership import Ownership
-from dcrsync.plan import Change, Plan
+from dcrsync.plan import Change, Plan, renamed_id
 from dcrsync.recorder import Recorder
 from dcrsync.state import Entry, State, forget, move_entry, upsert
 from dcrsync.store import StateStore
@@ -166,7 +166,9 @@ class Applier:
                 self._run(change, partial(self._replace, change, specs[change.name], live_by_name[change.name]))
 
             updates = [c for c in plan.changes if c.action in ("update", "rotate", "move")]
-            self._parallel([(c, partial(self._update, c, specs[c.name], live_by_name[c.name])) for c in updates])
+            renamed = {c.name: {"client_id": renamed_id(c)} for c in updates}  # grants on a new id wait for it
+            for wave in create_waves(updates, specs, renamed, self.backend):
+                self._parallel([(c, partial(self._update, c, specs[c.name], live_by_name[c.name])) for c in wave])
 
             deletes = [c for c in plan.changes if c.action == "delete"]
             self._parallel([(c, partial(self._delete, c, live_by_name[c.name])) for c in deletes])
@@ -210,8 +212,9 @@ class Applier:
 def create_waves(
     creates: list[Change], specs: dict[str, ClientSpec], intents: dict[str, dict[str, Any]], backend: Backend
 ) -> list[list[Change]]:
-    """Creates in waves: one whose create needs another one's client (`Backend.create_after`, e.g. a
-    grant of its roles) runs in a later wave; a cycle runs as it is and the server says what is missing."""
+    """Creates (or updates) in waves: one whose write needs another one's client (`Backend.create_after`,
+    e.g. a grant of its roles) runs in a later wave than the change that makes that client_id (its create,
+    or its in-place rename); a cycle runs as it is and the server says what is missing."""
     ids = {c.name: intents[c.name].get("client_id") for c in creates}
     left, waves = list(creates), []
     while left:

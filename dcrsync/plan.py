@@ -166,6 +166,13 @@ def _change_dict(change: Change) -> dict[str, Any]:
     return {k: v for k, v in out.items() if v is not None or k in ("client_id",)}
 
 
+def renamed_id(change: Change) -> str | None:
+    """The client_id an in-place rename gives the client (Keycloak), or None."""
+    if change.action != "update":
+        return None
+    return next((str(f.after) for f in change.fields if f.path == "client_id" and f.after), None)
+
+
 def counts_as_update(change: Change) -> bool:
     """Does this change alter a client on the server, for the safety thresholds? Finishing an
     interrupted apply's own creates does not count, nor does a change that only records state."""

@@ -17,7 +17,7 @@ from dcrsync.families import BLOCKS
 from dcrsync.loader import load_project
 from dcrsync.model import ClientSpec, Diagnostic, LiveClient, Location, fingerprint
 from dcrsync.ownership import Ownership
-from dcrsync.plan import Change, Plan
+from dcrsync.plan import Change, Plan, renamed_id
 from dcrsync.sops import Sops
 from dcrsync.state import State, now, record_fingerprint, upsert
 from dcrsync.store import StateStore
@@ -154,6 +154,8 @@ def make_plan(
             default_client_id=backend.default_client_id,
         )
     )
+    renames = {c.client_id: new for c in outcome.changes if c.client_id and (new := renamed_id(c))}
+    backend.check_plan(specs, renames)  # references the apply would find broken half way
     plan = Plan(
         changes=outcome.changes,
         unchanged=outcome.unchanged,

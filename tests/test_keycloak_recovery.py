@@ -83,3 +83,70 @@ def test_a_secret_changed_in_the_console_is_read_as_it_is_now(kc_project):
     assert p.secret("job") == fresh and admin.token_works(job, p.secret("job"))
     state_text = p.state.read_text() + sidecar_path(p.state).read_text()
     assert fresh not in state_text  # encrypted at rest
+
+
+# --- item 8: a green plan does not fail at apply -------------------------------------------------------
+def orders_files(p, orders_id: str, billing_names: str, own_names: str) -> None:
+    """orders defines a role and grants it to its own service account; billing is granted it too."""
+    p.write_client("orders", {
+        "client_id": orders_id, "client_name": "Orders", "grant_types": ["client_credentials"], "scope": "openid",
+        "keycloak": {"clientRoles": ["orders.export"],
+                     "serviceAccountRoles": {"clients": {own_names: ["orders.export"]}}},
+    })
+    p.write_client("billing", {
+        "client_name": "Billing", "grant_types": ["client_credentials"], "scope": "openid",
+        "keycloak": {"serviceAccountRoles": {"clients": {billing_names: ["orders.export"]}}},
+    })
+
+
+def last_line_of(path, text: str) -> int:
+    return max(i for i, line in enumerate(path.read_text().splitlines(), 1) if text in line)
+
+
+def test_a_client_id_rename_still_named_by_old_grants_is_an_error_at_plan(kc_project):
+    p, admin = kc_project, kc_project.admin
+    old, new = f"{p.owner[:30]}-orders", f"{p.owner[:30]}-orders-v2"
+    orders_files(p, old, old, old)
+    r = p.run("apply", "--auto-approve")
+    assert r.exit_code == 0, r.output
+
+    # the team renames the client in its own file only: both grants still name the old client_id
+    orders_files(p, new, old, old)
+    for cmd in (("plan",), ("apply", "--auto-approve")):
+        r = p.run_sub(*cmd)
+        assert r.returncode == 1, r.stdout + r.stderr
+        assert "Traceback" not in r.stderr
+        for name in ("orders", "billing"):
+            path = p.root / "clients" / f"{name}.yaml"
+            grant = f"clients/{name}.yaml:{last_line_of(path, '- orders.export')}:"  # the role granted on the old id
+            assert any(grant in line and f"client {old!r} is renamed to {new!r} by this plan" in line
+                       for line in r.stderr.splitlines()), (grant, r.stderr)
+    assert admin.client(old) is not None and admin.client(new) is None  # nothing half done
+
+    # named by the new id everywhere: one apply renames it, and both grants follow
+    orders_files(p, new, new, new)
+    plan = p.run("plan", "--detailed-exitcode")
+    assert plan.exit_code == 2 and f"client_id: \"{old}\" -> \"{new}\"" in plan.output, plan.output
+    r = p.run("apply", "--auto-approve")
+    assert r.exit_code == 0, r.output
+    assert admin.client(old) is None and admin.client(new) is not None
+    for name, client_id in (("billing", "billing"), ("orders", new)):
+        claims = admin.token_claims(client_id, p.secret(name))
+        assert claims["resource_access"][new]["roles"] == ["orders.export"], claims
+    assert p.run("plan", "--detailed-exitcode").exit_code == 0
+
+
+def test_an_unknown_client_scope_is_an_error_at_plan_at_its_line(kc_project):
+    p, admin = kc_project, kc_project.admin
+    p.write_client("web", {"client_name": "Web", "grant_types": ["client_credentials"],
+                           "scope": "openid profile reports:read"})
+    p.write_client("job", "name: job\ngrant_types: [client_credentials]\nkeycloak:\n"
+                          "  defaultClientScopes:\n    - profile\n    - billing-api\n")
+    for cmd in (("plan",), ("apply", "--auto-approve")):
+        r = p.run_sub(*cmd)
+        assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr
+        lines = r.stderr.splitlines()
+        assert any("clients/web.yaml:5:" in line and "'reports:read' is not a client scope" in line for line in lines), lines
+        assert any("clients/job.yaml:6:" in line and "'billing-api' is not a client scope" in line for line in lines), lines
+        assert "create it in Keycloak or remove it" in r.stderr
+    assert admin.client("web") is None and admin.client("job") is None

@@ -152,6 +152,11 @@ class Backend:
         """Refuse, at the field's file:line, what this family cannot hold; before anything is sent."""
         return None
 
+    def check_plan(self, specs: Sequence[ClientSpec], renames: Mapping[str, str]) -> None:
+        """Refuse, at the field's file:line, what only the whole plan shows (`renames`: the client_ids
+        it changes in place, old -> new): a reference the apply would find broken half way."""
+        return None
+
     def new_client_id(self) -> str:
         """A client_id for a create, chosen before it is sent (only where `chooses_client_id`)."""
         return str(uuid.uuid4())

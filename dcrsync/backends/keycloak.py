@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import secrets
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, ClassVar
 from urllib.parse import quote
 
@@ -202,22 +202,16 @@ class KeycloakBackend(KeycloakScopes, KeycloakRoles, Backend):
 
     # --- checks ---------------------------------------------------------------------------
     def check_specs(self, specs: Sequence[ClientSpec]) -> None:
-        """Refuse, before anything is sent, declared fields Keycloak cannot hold, and names the
-        realm does not have (a `-scope` that is no realm default)."""
-        lines = self._local_problems(specs)
-        lines += self._role_problems(specs)
-        if any("scope" in s.fields for s in specs):
-            _, realm_default = self._scope_catalogue()
-            for spec in specs:
-                value = spec.fields.get("scope")
-                tokens = value.split() if isinstance(value, str) else list(value or [])
-                for token in tokens:
-                    if token.startswith("-") and token[1:] not in realm_default:
-                        lines.append(
-                            f"{spec.where('scope')}: {spec.name}: `{token}` removes a realm default client scope, "
-                            f"but {token[1:]!r} is not one (realm {self.realm!r} defaults: "
-                            f"{', '.join(sorted(realm_default)) or 'none'}); remove it"
-                        )
+        """Refuse, before anything is sent, declared fields Keycloak cannot hold, and client scopes
+        the realm does not have (or a `-scope` that is no realm default)."""
+        lines = self._local_problems(specs) + self._scope_problems(specs)
+        self._role_specs(specs)  # whose roles `fetch` reads; their names are checked by `check_plan`
+        if lines:
+            raise BackendError("\n".join(lines))
+
+    def check_plan(self, specs: Sequence[ClientSpec], renames: Mapping[str, str]) -> None:
+        """Roles granted on clients that do not exist, or on a client_id this plan renames away."""
+        lines = self._role_problems(specs, renames)
         if lines:
             raise BackendError("\n".join(lines))
 
