@@ -18,6 +18,7 @@ from dcrsync.plan import Change, Plan, renamed_id
 from dcrsync.recorder import Recorder
 from dcrsync.state import Entry, State, forget, move_entry, upsert
 from dcrsync.store import StateStore
+from dcrsync.undeclared import with_baseline
 
 #: called as each change finishes: the change, the error (None when done), the client_id it has now
 Progress = Callable[[Change, str | None, str | None], None]
@@ -112,7 +113,7 @@ class Applier:
     def _update(self, change: Change, spec: ClientSpec, live: LiveClient) -> None:
         """update, rotate and move: one server write (none when only the state records it)."""
         record = self.state.clients.get(change.moved_from or "") or self.state.clients.get(spec.name)
-        spec = with_unset(spec, change)
+        spec = with_baseline(with_unset(spec, change), change, record, live)  # strict: hand edits put back
         # a rotation lost to a crash is harmless: the client stays unrecorded and is adopted again
         secret = new_secret() if change.action == "rotate" and self.backend.chooses_secret else None
         if change.action == "move" and not change.fields and not self.backend.lists:

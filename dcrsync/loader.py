@@ -43,7 +43,7 @@ YAML_SUFFIXES = (".yaml", ".yml")
 _GLOB_CHARS = frozenset("*?[")
 _EMPTY: Mapping[str, str] = MappingProxyType({})
 #: keys that are not portable metadata: kept apart in ClientSpec (`lint` is dcrsync's own, never sent)
-_RESERVED = ("name", "client_id", "lint", *BLOCKS)
+_RESERVED = ("name", "client_id", "lint", "strict", *BLOCKS)
 
 
 @dataclass
@@ -201,6 +201,7 @@ def to_client(doc: Document, pairs: dict[str, tuple[Node, Node]] | None = None) 
         field_locations=field_locations,
         item_locations=item_locations,
         lint_ignore=lint_ignores(doc, value.get("lint")) if "lint" in value else {},
+        strict=value.get("strict"),
     )
 
 

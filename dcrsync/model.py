@@ -72,6 +72,11 @@ class ClientSpec:
     #: paths declared at the last apply and no longer declared: an update resets them to the
     #: server's default (set by apply from the plan, never by the loader)
     unset: frozenset[str] = frozenset()
+    #: `strict:` of the client's file (None: the project's `strict` decides)
+    strict: bool | None = None
+    #: the server's representation with the hand edits a strict plan resets put back to the last
+    #: apply's values: an update builds on it instead of the live one (set by apply, never the loader)
+    baseline: dict[str, Any] | None = None
 
     def declared(self) -> dict[str, Any]:
         """Every declared field as a flat path -> value mapping (family blocks prefixed, and each key

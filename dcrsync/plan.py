@@ -19,8 +19,9 @@ ACTIONS: tuple[str, ...] = ("create", "update", "move", "rotate", "replace", "de
 #: what a reviewer must see first and never have cut: a client, a secret or an identity goes away
 DESTRUCTIVE: frozenset[str] = frozenset({"delete", "replace", "rotate"})
 #: how one field changes: a value set, a field declared for the first time (its before is the
-#: server's default), or a field no longer declared, reset to the server's default and let go
-FieldKind = Literal["change", "declare", "unset"]
+#: server's default), or a field no longer declared, reset to the server's default and let go; or an
+#: undeclared field someone changed on the server, kept as the new baseline (accept) or put back (reset)
+FieldKind = Literal["change", "declare", "unset", "accept", "reset"]
 
 
 @dataclass

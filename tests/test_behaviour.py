@@ -140,8 +140,11 @@ def test_update_keeps_undeclared_fields(env, project):
     data = yaml.safe_load(p.run("plan", "--format", "json").output)
     assert data["summary"]["update"] == 1, data
     (change,) = data["changes"]
-    assert [f["path"] for f in change["fields"]] == ["client_name"], change
+    assert [f["path"] for f in change["fields"] if f["kind"] == "change"] == ["client_name"], change
     assert change["cause"] == "pending", change  # an undeclared field changed by hand is not drift
+    # … but the apply keeps it as the new baseline, and the change says so (issue 17 item 7)
+    kept = [f["after"] for f in change["fields"] if f["kind"] == "accept"]
+    assert kept == ["https://svc.example.com/about"], change
     apply_ok(p)
     live = env.read(ref(records(p)["svc"]))
     assert live["client_name"] == "Service renamed"

@@ -4,6 +4,8 @@ whose config Keycloak keeps as strings (item 14)."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from dcrsync.store import sidecar_path
@@ -150,3 +152,64 @@ def test_an_unknown_client_scope_is_an_error_at_plan_at_its_line(kc_project):
         assert any("clients/job.yaml:6:" in line and "'billing-api' is not a client scope" in line for line in lines), lines
         assert "create it in Keycloak or remove it" in r.stderr
     assert admin.client("web") is None and admin.client("job") is None
+
+
+# --- item 7: hand edits to undeclared fields are a visible decision -------------------------------------
+WEB = {"client_name": "Web", "grant_types": ["authorization_code", "refresh_token"], "response_types": ["code"],
+       "redirect_uris": ["https://web.example.com/callback"], "scope": "openid profile"}
+
+
+def console_edits(admin, client_id: str) -> None:
+    """What an admin does in the console: CORS `*`, consent, a token lifespan, a hard-coded admin claim."""
+    rep = admin.client(client_id)
+    rep["webOrigins"], rep["consentRequired"] = ["*"], True
+    rep["attributes"] = {**rep.get("attributes", {}), "access.token.lifespan": "86400"}
+    admin.put(rep)
+    admin.call(
+        "POST", f"/clients/{rep['id']}/protocol-mappers/models",
+        json={"name": "is-admin", "protocol": "openid-connect", "protocolMapper": "oidc-hardcoded-claim-mapper",
+              "config": {"claim.name": "admin", "claim.value": "true", "access.token.claim": "true",
+                         "jsonType.label": "String"}},
+    ).raise_for_status()
+
+
+def plan_rows(p) -> dict[str, dict[str, tuple]]:
+    plan = json.loads(p.run("plan", "--format", "json").output)
+    assert not [w for w in plan["warnings"] if "outside dcrsync" in w], plan["warnings"]
+    return {c["name"]: {f["path"]: (f["kind"], f["before"], f["after"]) for f in c["fields"]} for c in plan["changes"]}
+
+
+def test_console_edits_are_kept_as_rows_of_the_change_or_put_back_when_strict(kc_project):
+    p, admin = kc_project, kc_project.admin
+    web, api = f"{p.owner[:30]}-web", f"{p.owner[:30]}-api"
+    p.write_client("web", {**WEB, "client_id": web})
+    p.write_client("api", {**WEB, "client_id": api, "client_name": "Api", "strict": True})
+    assert p.run("apply", "--auto-approve").exit_code == 0
+    console_edits(admin, web)
+    console_edits(admin, api)
+
+    # web is not strict: only an apply that rewrites it decides, and its change shows what it keeps
+    p.write_client("web", {**WEB, "client_id": web, "client_name": "Web 2"})
+    rows = plan_rows(p)
+    kinds = {path: kind for path, (kind, _, _) in rows["web"].items()}
+    assert kinds == {"client_name": "change", "webOrigins": "accept", "consentRequired": "accept",
+                     "attributes.access.token.lifespan": "accept", "protocolMappers[is-admin]": "accept"}, kinds
+    origin = ["https://web.example.com"]  # what Keycloak made of the redirect URI when it created the client
+    assert rows["web"]["webOrigins"][1:] == (origin, ["*"])
+    # api is strict: the console edits are put back, as a change of their own
+    assert {path: (kind, after) for path, (kind, _, after) in rows["api"].items()} == {
+        "webOrigins": ("reset", origin), "consentRequired": ("reset", False),
+        "attributes.access.token.lifespan": ("reset", None), "protocolMappers[is-admin]": ("reset", None),
+    }, rows["api"]
+    r = p.run("apply", "--auto-approve")
+    assert r.exit_code == 0, r.output
+
+    kept, back = admin.client(web), admin.client(api)
+    assert kept["webOrigins"] == ["*"] and kept["consentRequired"] is True
+    assert [m["name"] for m in kept.get("protocolMappers") or []] == ["is-admin"]
+    assert back["webOrigins"] == origin and back["consentRequired"] is False
+    assert "access.token.lifespan" not in (back.get("attributes") or {})
+    assert not back.get("protocolMappers")
+    assert p.run("plan", "--detailed-exitcode").exit_code == 0
+    drift = json.loads(p.run("drift", "--format", "json").output)
+    assert drift["undeclared"] == [], drift["undeclared"]

@@ -4,12 +4,19 @@ set-secret without client_credentials, export and import --match)."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from dcrsync.store import sidecar_path
-from tests.support.hydra_api import create_client
+from tests.support.hydra_api import create_client, get_client, put_client
 
 pytestmark = pytest.mark.hydra
+
+
+def drift_json(project) -> tuple[int, dict]:
+    r = project.run("drift", "--format", "json")
+    return r.exit_code, json.loads(r.output)
 
 SERVICE = {"grant_types": ["client_credentials"], "scope": "openid", "response_types": []}
 WEB = {"grant_types": ["authorization_code", "refresh_token"], "response_types": ["code"], "scope": "openid"}
@@ -31,3 +38,71 @@ def test_hydra_import_and_recover_say_the_secret_cannot_be_read_back(hydra_proje
     assert r.exit_code == 0, r.output
     assert "Secrets unknown for 1 client(s) (hydra never gives a client's secret back" in r.output
     assert "`dcrsync state set-secret NAME`" in r.output and "Read the secrets" not in r.output
+
+
+# --- item 7: hand edits to undeclared fields are a visible decision -------------------------------------
+def hand_edit(hydra, client_id: str, **fields) -> None:
+    """What an admin does in Hydra's admin API behind dcrsync's back."""
+    put_client(hydra.admin_url, {**get_client(hydra.admin_url, client_id), **fields})
+
+
+def test_a_hand_edit_kept_by_an_unrelated_apply_is_a_row_of_that_clients_change(hydra_project, hydra):
+    p = hydra_project
+    p.write_client("web", {**WEB, "client_name": "Web", "redirect_uris": ["https://web.example.com/cb"]})
+    p.write_client("svc", {**SERVICE, "client_name": "Svc"})
+    assert p.run("apply", "--auto-approve").exit_code == 0
+    web = p.state_doc()["clients"]["web"]["client_id"]
+    hand_edit(hydra, web, skip_consent=True, allowed_cors_origins=["https://*.example.com"])
+    assert p.run("plan", "--detailed-exitcode").exit_code == 0  # nothing rewrites web: nothing is decided
+
+    # an unrelated change to web: the apply would take both hand edits as the new baseline
+    p.write_client("web", {**WEB, "client_name": "Web 2", "redirect_uris": ["https://web.example.com/cb"]})
+    plan = json.loads(p.run("plan", "--format", "json").output)
+    (change,) = plan["changes"]
+    rows = {f["path"]: (f["kind"], f["before"], f["after"]) for f in change["fields"]}
+    assert rows == {"client_name": ("change", "Web", "Web 2"), "skip_consent": ("accept", False, True),
+                    "allowed_cors_origins": ("accept", [], ["https://*.example.com"])}, rows
+    assert not [w for w in plan["warnings"] if "outside dcrsync" in w]
+    text = p.run("plan").output
+    assert '= allowed_cors_origins: [] -> ["https://*.example.com"]  # changed on the server outside dcrsync: this apply keeps it' in text
+    md = p.run("plan", "--format", "markdown").output
+    section = md[md.index("<b>web</b>"):]
+    section = section[: section.index("</details>")]  # the row is inside web's own section
+    assert "| `skip_consent` <sub>changed by hand, not declared: kept as the new baseline</sub> |" in section, md
+    tail = md[md.rindex("</details>"):]
+    assert "skip_consent" not in tail and "outside dcrsync" not in tail  # nothing at the bottom
+    assert p.run("apply", "--auto-approve").exit_code == 0
+    assert get_client(hydra.admin_url, web)["skip_consent"] is True  # kept, as the plan said
+    _, drift = drift_json(p)
+    assert drift["undeclared"] == []  # the baseline now
+
+
+def test_strict_puts_hand_edits_back_as_changes_of_their_own(hydra_project, hydra):
+    p = hydra_project
+    p.set_config(strict=True)
+    p.write_client("web", {**WEB, "client_name": "Web", "redirect_uris": ["https://web.example.com/cb"]})
+    p.write_client("legacy", {**SERVICE, "client_name": "Legacy", "strict": False})  # the file's word wins
+    assert p.run("apply", "--auto-approve").exit_code == 0
+    ids = {n: r["client_id"] for n, r in p.state_doc()["clients"].items()}
+    assert "strict" not in get_client(hydra.admin_url, ids["legacy"])  # dcrsync's, never sent
+    for client_id in ids.values():
+        hand_edit(hydra, client_id, skip_consent=True, allowed_cors_origins=["https://*.example.com"],
+                  client_credentials_grant_access_token_lifespan="720h0m0s")
+
+    r = p.run("plan", "--out", str(p.root / "plan.json"), "--detailed-exitcode")
+    assert r.exit_code == 2, r.output
+    plan = json.loads((p.root / "plan.json").read_text())
+    (change,) = plan["changes"]  # legacy is not strict: its edits wait for its next change
+    assert (change["name"], change["action"], change["cause"]) == ("web", "update", "drift")
+    rows = {f["path"]: (f["kind"], f["before"], f["after"]) for f in change["fields"]}
+    assert rows == {"skip_consent": ("reset", True, False), "allowed_cors_origins": ("reset", ["https://*.example.com"], []),
+                    "client_credentials_grant_access_token_lifespan": ("reset", "720h0m0s", None)}, rows
+    assert "~ skip_consent: true -> false  # changed on the server outside dcrsync: put back" in r.output
+    r = p.run("apply", str(p.root / "plan.json"))  # the reviewed plan, as CI applies it
+    assert r.exit_code == 0, r.output
+    back = get_client(hydra.admin_url, ids["web"])
+    assert (back["skip_consent"], back["allowed_cors_origins"]) == (False, [])
+    assert back.get("client_credentials_grant_access_token_lifespan") in (None, "")
+    assert p.run("plan", "--detailed-exitcode").exit_code == 0
+    _, drift = drift_json(p)
+    assert [u["name"] for u in drift["undeclared"]] == ["legacy"]

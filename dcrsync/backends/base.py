@@ -169,6 +169,11 @@ class Backend:
         """Where a client's secret can be checked (client_credentials), when the family knows it."""
         return None
 
+    def restores(self, key: str) -> bool:
+        """Whether `update` can put a hand-edited raw key back from `ClientSpec.baseline` (`strict: true`).
+        Families that send the whole representation can."""
+        return True
+
     def kept_when_unset(self, path: str) -> bool:
         """True when this family cannot reset `path` to a default once it is no longer declared (its
         value stays as it is; the plan says so). Families reset every field they write."""

@@ -289,7 +289,7 @@ class HydraBackend(Backend):
         record: ClientRecord | None,
         new_secret: str | None = None,
     ) -> Result:
-        body = body_for(spec, marker, base=live.raw)
+        body = body_for(spec, marker, base=spec.baseline or live.raw)
         body.pop("client_secret", None)  # a PUT without a secret keeps the old one
         if new_secret:
             body["client_secret"] = new_secret

@@ -283,6 +283,9 @@ class KeycloakBackend(KeycloakScopes, KeycloakRoles, Backend):
         given = {"client_secret": client_secret} if uses_secret else {}
         return Result(live=live, secrets=given)
 
+    def restores(self, key: str) -> bool:
+        return key not in kobj.SCOPE_KEYS  # assigned through their endpoints, from what `scope` declares
+
     def kept_when_unset(self, path: str) -> bool:
         return path in kmap.reset({}, [path])  # a `keycloak:` key whose default dcrsync does not know
 
@@ -296,7 +299,7 @@ class KeycloakBackend(KeycloakScopes, KeycloakRoles, Backend):
     ) -> Result:
         self._check_local(spec)
         internal_id = str(live.raw["id"])
-        rep = {k: v for k, v in live.raw.items() if k not in kobj.SCOPE_KEYS}
+        rep = {k: v for k, v in kobj.rebased(spec.baseline, live.raw).items() if k not in kobj.SCOPE_KEYS}
         rep.pop("protocolMappers", None)  # left as they are: a PUT without them keeps them
         kmap.write(rep, spec.fields, spec.block("keycloak"))
         kmap.reset(rep, spec.unset)

@@ -117,6 +117,8 @@ class KeycloakScopes:
             wanted = {str(m["name"]): kobj.mapper_body(m) for m in spec.block("keycloak")[kobj.MAPPERS]}
         elif f"keycloak.{kobj.MAPPERS}" in spec.unset:
             wanted = {}
+        elif spec.baseline is not None and kobj.mappers_of(spec.baseline) != kobj.mappers_of({kobj.MAPPERS: current}):
+            wanted = {str(m["name"]): kobj.mapper_body(m) for m in kobj.mappers_of(spec.baseline)}  # strict
         else:
             return 0
         have = {str(m.get("name")): m for m in current if m.get("protocolMapper") != kobj.PAIRWISE_MAPPER}

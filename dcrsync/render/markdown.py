@@ -123,7 +123,9 @@ def _items(sign: str, values: list | None) -> str:
 def field_rows(f: FieldChange) -> list[str]:
     """One row per field; a set-like field shows the items removed (before) and added (after), an
     object one row per value that differs inside it, at its own path."""
-    note = {"declare": " <sub>newly declared</sub>", "unset": " <sub>no longer declared</sub>"}.get(f.kind, "")
+    note = {"declare": " <sub>newly declared</sub>", "unset": " <sub>no longer declared</sub>",
+            "accept": " <sub>changed by hand, not declared: kept as the new baseline</sub>",
+            "reset": " <sub>changed by hand, not declared: put back (strict)</sub>"}.get(f.kind, "")
     if f.items_added is not None or f.items_removed is not None:
         return [f"| `{f.path}`{note} <sub>items</sub> | {_items('−', f.items_removed)} | {_items('+', f.items_added)} |"]
     if f.nested:
