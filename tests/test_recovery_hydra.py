@@ -96,7 +96,7 @@ def test_strict_puts_hand_edits_back_as_changes_of_their_own(hydra_project, hydr
     assert (change["name"], change["action"], change["cause"]) == ("web", "update", "drift")
     rows = {f["path"]: (f["kind"], f["before"], f["after"]) for f in change["fields"]}
     assert rows == {"skip_consent": ("reset", True, False), "allowed_cors_origins": ("reset", ["https://*.example.com"], []),
-                    "client_credentials_grant_access_token_lifespan": ("reset", "720h0m0s", None)}, rows
+                    "client_credentials_grant_access_token_lifespan": ("reset", "720h", None)}, rows
     assert "~ skip_consent: true -> false  # changed on the server outside dcrsync: put back" in r.output
     r = p.run("apply", str(p.root / "plan.json"))  # the reviewed plan, as CI applies it
     assert r.exit_code == 0, r.output
@@ -106,3 +106,30 @@ def test_strict_puts_hand_edits_back_as_changes_of_their_own(hydra_project, hydr
     assert p.run("plan", "--detailed-exitcode").exit_code == 0
     _, drift = drift_json(p)
     assert [u["name"] for u in drift["undeclared"]] == ["legacy"]
+
+
+# --- item 14: papercuts ------------------------------------------------------------------------------
+LIFESPAN = "client_credentials_grant_access_token_lifespan"
+
+
+def test_lifespans_read_the_same_in_plan_drift_and_yaml(hydra_project, hydra):
+    p = hydra_project
+    p.write_client("svc", {**SERVICE, "client_name": "Svc", "hydra": {LIFESPAN: "5m"}})
+    assert p.run("apply", "--auto-approve").exit_code == 0
+    client_id = p.state_doc()["clients"]["svc"]["client_id"]
+    assert get_client(hydra.admin_url, client_id)[LIFESPAN] == "5m0s"  # Hydra's own form
+    hand_edit(hydra, client_id, **{LIFESPAN: "90m"})
+
+    drift = p.run("drift")
+    assert f'~ hydra.{LIFESPAN}: "5m" -> "1h30m"' in drift.output, drift.output
+    _, data = drift_json(p)
+    (field,) = data["clients"][0]["fields"]
+    assert (field["before"], field["after"]) == ("5m", "1h30m")
+    plan = p.run("plan")
+    assert f'~ hydra.{LIFESPAN}: "1h30m" -> "5m"' in plan.output, plan.output
+    md = p.run("plan", "--format", "markdown").output
+    assert "<code>&quot;1h30m&quot;</code>" in md or '<code>"1h30m"</code>' in md, md
+    r = p.run("export", "--out", str(p.root / "exported"), "--owner", p.owner)
+    assert r.exit_code == 0, r.output
+    assert f"  {LIFESPAN}: 1h30m\n" in (p.root / "exported" / "svc.yaml").read_text()
+    assert "300.0" not in drift.output + plan.output + md and "5400" not in drift.output + plan.output + md

@@ -60,12 +60,12 @@ def test_hydra_undeclared_fields_are_named_and_declared_ones_are_left_to_drift()
                authorization_code_grant_access_token_lifespan="720h0m0s", updated_at="2026-02-02T00:00:00Z")
     assert found(HYDRA, now, {"client_name", "grant_types", "scope"}, hydra_read) == [
         ("allowed_cors_origins", None, "added", [], ["*"]),
-        ("authorization_code_grant_access_token_lifespan", None, "added", None, "720h0m0s"),
+        ("authorization_code_grant_access_token_lifespan", None, "added", None, "720h"),  # read as written
         ("skip_consent", None, "changed", False, True),
     ]
     # declared in the hydra: block, the same keys are declared drift, not undeclared
     assert found(HYDRA, now, {"client_name", "hydra.skip_consent", "hydra.allowed_cors_origins"}, hydra_read) == [
-        ("authorization_code_grant_access_token_lifespan", None, "added", None, "720h0m0s"),
+        ("authorization_code_grant_access_token_lifespan", None, "added", None, "720h"),  # read as written
     ]
 
 

@@ -15,7 +15,7 @@ from dcrsync.backends.base import Backend, Fetched, Marker, Result, default_norm
 from dcrsync.backends.hydra_map import PORTABLE_TOO, SERVER_WIDE, unsupported
 from dcrsync.errors import BackendError
 from dcrsync.http import error_detail, make_client, unreachable
-from dcrsync.model import SET_FIELDS, ClientSpec, LiveClient
+from dcrsync.model import LIFESPAN_SUFFIX, SET_FIELDS, ClientSpec, LiveClient, duration_seconds, duration_text
 from dcrsync.state import ClientRecord
 
 PAGE_SIZE = 500  # Ory Network's maximum (a self-hosted Hydra v2.3 allows 1,000)
@@ -52,18 +52,10 @@ _BOILERPLATE = re.compile(
     r"Note that an Authorization Server MAY choose to substitute a valid value for any requested "
     r"parameter of a Client's Metadata\.\s*"
 )
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
-_UNIT = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
-
-
-def go_duration_seconds(value: Any) -> Any:
-    """`1h0m0s` and `60m` compare equal: Hydra answers lifespans in Go's canonical form."""
-    if not isinstance(value, str) or not value:
-        return value
-    parts = _DURATION.findall(value)
-    if not parts or "".join(n + u for n, u in parts) != value:
-        return value
-    return round(sum(float(n) * _UNIT[u] for n, u in parts), 6)
+#: `1h0m0s` and `60m` compare equal: Hydra answers lifespans in Go's canonical form
+go_duration_seconds = duration_seconds
+#: the lifespan fields, which a LiveClient holds written the short way (`5m`, not `5m0s`)
+LIFESPANS = tuple(key for key in HYDRA_FIELDS if key.endswith(LIFESPAN_SUFFIX))
 
 
 _PATH = {key: f"hydra.{key}" for key in HYDRA_FIELDS}
@@ -79,6 +71,9 @@ def to_live(raw: dict[str, Any]) -> LiveClient:
             break
     path = _PATH.get
     fields = {path(key, key): value for key, value in raw.items()}
+    for key in LIFESPANS:
+        if raw.get(key):
+            fields[_PATH[key]] = duration_text(raw[key])
     for key in PORTABLE_TOO:
         if key in raw:
             fields[key] = raw[key]
