@@ -118,7 +118,8 @@ def field_changes(
         before = shown(path, live.fields.get(path))
         if path == SOFTWARE_STATEMENT and before is None and record is not None and path in record.desired:
             before = {"claims": record.desired[path], "signature": NOT_VERIFIED}  # servers do not return it
-        changes.append(describe(FieldChange(path, before, shown(path, declared[path]), kind)))
+        compared = (current[path], desired[path])
+        changes.append(describe(FieldChange(path, before, shown(path, declared[path]), kind), compared))
     if record is not None:
         for path in sorted(set(record.desired) - set(desired)):
             if _is_default(path, live.fields.get(path), normalise, defaults or {}):

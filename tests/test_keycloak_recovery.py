@@ -213,3 +213,37 @@ def test_console_edits_are_kept_as_rows_of_the_change_or_put_back_when_strict(kc
     assert p.run("plan", "--detailed-exitcode").exit_code == 0
     drift = json.loads(p.run("drift", "--format", "json").output)
     assert drift["undeclared"] == [], drift["undeclared"]
+
+
+# --- item 14: mapper configs as Keycloak keeps them ---------------------------------------------------
+def mapper_file(p, tenant: str) -> None:
+    p.write_client("svc", {
+        "client_name": "Svc", "grant_types": ["client_credentials"], "scope": "openid",
+        "keycloak": {"protocolMappers": [
+            {"name": "billing-audience", "protocolMapper": "oidc-audience-mapper",
+             "config": {"included.custom.audience": "billing-api", "access.token.claim": True}},
+            {"name": "tenant", "protocolMapper": "oidc-hardcoded-claim-mapper",
+             "config": {"claim.name": "tenant", "claim.value": tenant, "jsonType.label": "String",
+                        "access.token.claim": True, "id.token.claim": False}},
+        ]},
+    })
+
+
+def test_one_changed_mapper_is_shown_alone_whatever_the_yaml_booleans(kc_project):
+    p, admin = kc_project, kc_project.admin
+    mapper_file(p, "acme")
+    assert p.run("apply", "--auto-approve").exit_code == 0
+    assert p.run("plan", "--detailed-exitcode").exit_code == 0  # Keycloak keeps "true": the same as true
+
+    mapper_file(p, "globex")
+    plan = json.loads(p.run("plan", "--format", "json").output)
+    (change,) = plan["changes"]
+    (field,) = change["fields"]
+    assert field["nested"] == [{"path": 'keycloak.protocolMappers[name=tenant].config["claim.value"]',
+                                "before": "acme", "after": "globex"}], field["nested"]
+    text = p.run("plan").output
+    assert "billing-audience" not in text and '"acme" -> "globex"' in text, text
+    assert p.run("apply", "--auto-approve").exit_code == 0
+    claims = admin.token_claims(p.state_doc()["clients"]["svc"]["client_id"], p.secret("svc"))
+    assert claims["tenant"] == "globex" and "billing-api" in claims["aud"]
+    assert p.run("plan", "--detailed-exitcode").exit_code == 0
