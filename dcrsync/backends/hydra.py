@@ -5,14 +5,14 @@ from __future__ import annotations
 import random
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 from urllib.parse import parse_qs, urlparse
 
 import httpx
 
 from dcrsync.backends.base import Backend, Fetched, Marker, Result, default_normalise
-from dcrsync.backends.hydra_map import PORTABLE_TOO, SERVER_WIDE, unsupported
+from dcrsync.backends.hydra_map import PORTABLE_TOO, PUBLIC_ONLY, SERVER_WIDE, pkce_covered, unsupported
 from dcrsync.errors import BackendError
 from dcrsync.http import error_detail, make_client, unreachable
 from dcrsync.model import LIFESPAN_SUFFIX, SET_FIELDS, ClientSpec, LiveClient, duration_seconds, duration_text
@@ -157,6 +157,7 @@ class HydraBackend(Backend):
     server_wide: ClassVar[dict[str, str]] = SERVER_WIDE
 
     def __init__(self, server: dict[str, Any], *, parallelism: int = 4) -> None:
+        self.settings = server
         self.url = str(server["admin_url"]).rstrip("/")
         self.public_url = str(server.get("public_url") or "").rstrip("/") or None
         self.page_size = int(server.get("page_size", PAGE_SIZE))
@@ -303,6 +304,14 @@ class HydraBackend(Backend):
         if response.status_code in (204, 404):  # already gone is what we wanted
             return
         raise self._error(response, f"delete client {live.client_id}")
+
+    @classmethod
+    def server_wide_for(cls, server: Mapping[str, Any]) -> dict[str, str]:
+        return {"require_pkce": PUBLIC_ONLY} if server.get("pkce_enforced") == "public" else dict(SERVER_WIDE)
+
+    @classmethod
+    def covers(cls, server: Mapping[str, Any], spec: ClientSpec, path: str) -> bool:
+        return pkce_covered(server.get("pkce_enforced"), spec, path)
 
     def check_specs(self, specs: Sequence[ClientSpec]) -> None:
         """Refuse, at the field's file:line and before anything is sent, what Hydra would drop."""
