@@ -223,9 +223,9 @@ def test_set_secret_that_cannot_be_checked_is_recorded_with_a_note(hydra_project
     spa = create_client(hydra.admin_url, {**PUBLIC, "client_name": "Spa2", "redirect_uris": ["https://s.example.com/cb"]})
     for name, c in (("web", web), ("svc", svc), ("spa", spa)):
         assert p.run("import", name, c["client_id"]).exit_code == 0
-    # no client_credentials grant: nothing can prove the secret without a user
+    # no public_url: the made-up code exchange that checks a web app's secret cannot be sent
     r = p.run("state", "set-secret", "web", input=web["client_secret"] + "\n")
-    assert r.exit_code == 0 and "NOT VERIFIED" in r.output and "client_credentials" in r.output
+    assert r.exit_code == 0 and "NOT VERIFIED" in r.output and "server.public_url" in r.output
     assert p.run("state", "secret", "web").output.strip() == web["client_secret"]
     # no public_url: dcrsync cannot reach Hydra's token endpoint, and says how to fix that
     r = p.run("state", "set-secret", "svc", input=svc["client_secret"])

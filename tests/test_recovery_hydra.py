@@ -133,3 +133,25 @@ def test_lifespans_read_the_same_in_plan_drift_and_yaml(hydra_project, hydra):
     assert r.exit_code == 0, r.output
     assert f"  {LIFESPAN}: 1h30m\n" in (p.root / "exported" / "svc.yaml").read_text()
     assert "300.0" not in drift.output + plan.output + md and "5400" not in drift.output + plan.output + md
+
+
+def test_set_secret_verifies_a_client_without_client_credentials(hydra_project, hydra):
+    """A web app's secret is checked with an authorization-code exchange of a made-up code: Hydra says
+    `invalid_client` to a wrong secret and `invalid_grant` (the code) to the right one."""
+    p = hydra_project
+    p.set_config(server={"kind": "hydra", "admin_url": hydra.admin_url, "public_url": hydra.public_url})
+    web = create_client(hydra.admin_url, {**WEB, "client_name": "Web", "redirect_uris": ["https://w.example.com/cb"]})
+    assert p.run("import", "web", web["client_id"]).exit_code == 0
+
+    wrong = p.run_sub_input("state", "set-secret", "web", input="not-" + web["client_secret"] + "\n")
+    assert wrong.returncode == 1, wrong.stdout
+    assert "refused this secret" in wrong.stderr and "invalid_client" in wrong.stderr and "nothing was recorded" in wrong.stderr
+    assert web["client_secret"] not in wrong.stdout + wrong.stderr
+    assert p.run("state", "secret", "web").exit_code == 1
+
+    right = p.run_sub_input("state", "set-secret", "web", input=web["client_secret"] + "\n")
+    assert right.returncode == 0, right.stderr
+    assert "the token endpoint accepted it (it authenticated the client, then refused a made-up " \
+           "authorization_code grant)" in right.stdout
+    assert "NOT VERIFIED" not in right.stdout and web["client_secret"] not in right.stdout + right.stderr
+    assert p.secret("web") == web["client_secret"]

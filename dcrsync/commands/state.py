@@ -145,9 +145,10 @@ def recover(config_path, env_name) -> None:
 def set_secret(config_path, env_name, name) -> None:
     """Record a client secret you already know, read from stdin (never from the command line).
 
-    The server's token endpoint checks it first where the client has the client_credentials
-    grant (Hydra needs server.public_url): a secret it refuses is not recorded (exit 1). Where it
-    cannot be checked, it is recorded and the output says it was not verified.
+    The server's token endpoint checks it first (Hydra needs server.public_url): a client_credentials
+    token, or for a client without that grant a made-up authorization code, which a server refuses
+    with invalid_grant only once the secret is right. A secret it refuses is not recorded (exit 1).
+    Where it cannot be checked, it is recorded and the output says it was not verified.
     """
     from dcrsync import restore
 
@@ -160,7 +161,8 @@ def set_secret(config_path, env_name, name) -> None:
     finally:
         backend.close()
     if verdict.outcome == "verified":
-        click.echo(f"Recorded the secret of {name} (client {client_id}); the token endpoint accepted it.")
+        how = f" ({verdict.reason})" if verdict.reason else ""
+        click.echo(f"Recorded the secret of {name} (client {client_id}); the token endpoint accepted it{how}.")
     else:
         click.echo(f"Recorded the secret of {name} (client {client_id}), NOT VERIFIED: {verdict.reason}.")
 
