@@ -3,6 +3,7 @@ and a lost state rebuilt from the ownership markers (recover). The I/O edge of t
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from dcrsync.adopt import _auth_method, _journal_and_commit, read_secret
@@ -16,10 +17,14 @@ from dcrsync.state import ClientRecord, State, desired_values, live_values, now,
 from dcrsync.tokencheck import Verdict, check_secret
 
 
-def rotate_secret(project: Project, backend: Backend, name: str, grace: int | None = None) -> int | None:
+def rotate_secret(
+    project: Project, backend: Backend, name: str, grace: int | None = None,
+    confirm: Callable[[str, str], None] | None = None,
+) -> int | None:
     """A new secret for NAME, recorded in the state. With `grace` (seconds) the old secret must stay
     valid at least that long: refused, before anything changes, where the server cannot promise it.
-    Returns when the old secret stops working (epoch seconds), with `grace`."""
+    `confirm(name, client_id)` is asked once the client is known to have a secret, before anything
+    changes (it raises to stop). Returns when the old secret stops working (epoch seconds), with `grace`."""
     if not backend.rotates_secret:
         raise DcrsyncError(
             f"{backend.family} has no standard way to issue a new client secret; "
@@ -33,6 +38,8 @@ def rotate_secret(project: Project, backend: Backend, name: str, grace: int | No
     with project.store.locked():
         state = project.store.read()
         record, live = _with_secret(backend, state, name, "")
+        if confirm is not None:
+            confirm(name, live.client_id)
         project.store.preflight()  # the new secret must be recordable before the server issues it
         until: int | None = None
         if grace is not None:

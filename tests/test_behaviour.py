@@ -284,7 +284,7 @@ def test_rotate_secret_issues_a_working_secret_and_kills_the_old(env, project):
     p.write_client("svc", service(env, "Service"))
     apply_ok(p)
     old = records(p)["svc"]
-    r = p.run("rotate-secret", "svc")
+    r = p.run("rotate-secret", "svc", "--yes")
     assert r.exit_code == 0, r.output
     new = records(p)["svc"]
     assert new["client_secret"] and new["client_secret"] != old["client_secret"]
@@ -321,7 +321,7 @@ def test_recover_after_the_state_is_lost_plans_empty(env, project):
     assert plan.exit_code == 0, plan.output
     if "rotate_secret" in env.cannot:
         return
-    assert p.run("rotate-secret", "svc-a").exit_code == 0
+    assert p.run("rotate-secret", "svc-a", "--yes").exit_code == 0
     new = records(p)["svc-a"]["client_secret"]
     assert new and new != old
     assert env.token_works(ids["svc-a"], new) and not env.token_works(ids["svc-a"], old)

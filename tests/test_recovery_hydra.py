@@ -5,11 +5,15 @@ set-secret without client_credentials, export and import --match)."""
 from __future__ import annotations
 
 import json
+import os
+import pty
+import subprocess
+import sys
 
 import pytest
 
 from dcrsync.store import sidecar_path
-from tests.support.hydra_api import create_client, get_client, put_client
+from tests.support.hydra_api import create_client, get_client, put_client, token_works
 
 pytestmark = pytest.mark.hydra
 
@@ -155,3 +159,37 @@ def test_set_secret_verifies_a_client_without_client_credentials(hydra_project, 
            "authorization_code grant)" in right.stdout
     assert "NOT VERIFIED" not in right.stdout and web["client_secret"] not in right.stdout + right.stderr
     assert p.secret("web") == web["client_secret"]
+
+
+def on_a_terminal(p, *args: str, answer: str) -> subprocess.CompletedProcess:
+    """The CLI with a terminal as its stdin (a pseudo-terminal), answering a question with `answer`."""
+    main, term = pty.openpty()
+    try:
+        proc = subprocess.Popen([sys.executable, "-m", "dcrsync", *p._argv(args)], stdin=term,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=p.root)
+        os.write(main, answer.encode() + b"\n")
+        out, err = proc.communicate(timeout=120)
+    finally:
+        os.close(main)
+        os.close(term)
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+
+
+def test_rotate_secret_asks_before_breaking_the_app_unless_yes(hydra_project, hydra):
+    p = hydra_project
+    p.write_client("svc", {**SERVICE, "client_name": "Svc"})
+    assert p.run("apply", "--auto-approve").exit_code == 0
+    client_id, old = p.state_doc()["clients"]["svc"]["client_id"], p.secret("svc")
+
+    piped = p.run_sub("rotate-secret", "svc")  # a pipeline: nobody to ask
+    assert piped.returncode == 1 and "Traceback" not in piped.stderr
+    assert "stops working at once" in piped.stderr and "rerun with --yes" in piped.stderr and "nothing was rotated" in piped.stderr
+    no = on_a_terminal(p, "rotate-secret", "svc", answer="n")
+    assert no.returncode == 1 and "Rotate? the old secret of svc" in no.stderr and "nothing was rotated" in no.stderr
+    assert p.secret("svc") == old and token_works(hydra.public_url, client_id, old)
+
+    yes = on_a_terminal(p, "rotate-secret", "svc", answer="y")
+    assert yes.returncode == 0 and "Rotated the secret of svc; the old one no longer works" in yes.stdout, yes.stderr
+    new = p.secret("svc")
+    assert new != old and token_works(hydra.public_url, client_id, new) and not token_works(hydra.public_url, client_id, old)
+    assert p.run_sub("rotate-secret", "svc", "--yes").returncode == 0 and p.secret("svc") != new

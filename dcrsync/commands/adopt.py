@@ -146,6 +146,16 @@ def export(config_path, env_name, out_dir, owner) -> None:
     )
 
 
+def _confirm_break(name: str, client_id: str) -> None:
+    """Rotating without a grace period breaks the app until it gets the new secret: asked, never assumed."""
+    what = f"the old secret of {name} (client {client_id}) stops working at once: the app fails until it is given the new one"
+    if not sys.stdin.isatty():
+        raise click.ClickException(f"{what}; rerun with --yes to go ahead (or --grace where the server can keep "
+                                   "the old one); nothing was rotated")
+    if not click.confirm(f"Rotate? {what}", default=False, err=True):
+        raise click.ClickException("nothing was rotated")
+
+
 def check_exported(project, paths: list[Path]) -> list[str]:
     """The first error of each written file that does not validate (schema and lint)."""
     if not paths:
@@ -165,8 +175,13 @@ def check_exported(project, paths: list[Path]) -> list[str]:
     help="Keep the old secret valid this long (24h, 90m, 2d) so apps can switch over; "
     "Keycloak only, with a client policy that keeps rotated secrets (see the README).",
 )
-def rotate_secret(config_path, env_name, name, grace) -> None:
-    """Issue a new client secret and record it in the state (never printed)."""
+@click.option("--yes", "assume_yes", is_flag=True,
+              help="Do not ask: the old secret stops working at once, and the app with it until it gets the new one.")
+def rotate_secret(config_path, env_name, name, grace, assume_yes) -> None:
+    """Issue a new client secret and record it in the state (never printed).
+
+    Without --grace the old secret stops working at once: it asks first (on a terminal), or needs
+    --yes (in a pipeline)."""
     seconds = None
     if grace is not None:
         try:
@@ -177,7 +192,8 @@ def rotate_secret(config_path, env_name, name, grace) -> None:
     project.unlock()
     backend = project.backend()
     try:
-        until = restore.rotate_secret(project, backend, name, seconds)
+        ask = None if assume_yes or seconds is not None else _confirm_break
+        until = restore.rotate_secret(project, backend, name, seconds, ask)
     finally:
         backend.close()
     if until:
