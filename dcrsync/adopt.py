@@ -108,10 +108,12 @@ def check_files(project: Project, paths: list[Path]) -> LoadResult:
     return loaded
 
 
-def _write_files(project: Project, backend: Backend, todo: list[Candidate], taken: set[str]) -> None:
-    """Files for the candidates that have none; checked before anything touches the server."""
+def _write_files(project: Project, backend: Backend, todo: list[Candidate], taken: set[str]) -> list[str]:
+    """Files for the candidates that have none; checked before anything touches the server. A file that
+    fails the schema or lint is kept for the user to fix and its client left out of this import (one
+    line each, returned); the others are adopted."""
     if not todo:
-        return
+        return []
     folder = _clients_dir(project)
     if folder.is_dir():  # never over a file that is there, whatever it holds
         taken = taken | {p.stem for p in folder.glob("*.y*ml")}
@@ -127,16 +129,19 @@ def _write_files(project: Project, backend: Backend, todo: list[Candidate], take
         cand.wrote = True
         paths.append(path)
     loaded = check_files(project, paths)
-    if loaded.errors:
-        first = loaded.errors[0].format()
-        more = f" (and {len(loaded.errors) - 1} more: `dcrsync validate`)" if len(loaded.errors) > 1 else ""
-        raise DcrsyncError(
-            f"wrote {len(paths)} client file(s) to {folder}, but {first}{more}; nothing was changed on the "
-            "server or in the state: fix the files (or the clients), then run `dcrsync import --all`"
-        )
+    first: dict[Path, str] = {}
+    for diag in loaded.errors:
+        first.setdefault(Path(diag.location.file).resolve(), diag.format())
     specs = {s.client_id: s for s in loaded.clients}
-    for cand in todo:
-        cand.spec = specs[cand.live.client_id]
+    failed: list[str] = []
+    for cand, path in zip(todo, paths, strict=True):
+        error = first.get(path.resolve())
+        if error is None:
+            cand.spec = specs[cand.live.client_id]
+        else:
+            failed.append(f"{cand.name} (client {cand.live.client_id}) was not imported: {error}; the file is "
+                          "kept: fix it (or the client), then run `dcrsync import --all`")
+    return failed
 
 
 def _adopt_one(project: Project, backend: Backend, cand: Candidate, rotate: bool) -> tuple[Adopted, list[dict]]:
@@ -348,10 +353,12 @@ def import_many(
                     continue
                 todo.append(Candidate("", live))
         everything = _with_details(backend, [*chosen.values(), *todo])
-        _write_files(project, backend, todo, {s.name for s in specs} | set(state.clients))
+        unfit = _write_files(project, backend, todo, {s.name for s in specs} | set(state.clients))
+        everything = [c for c in everything if c.spec is not None]  # a file that failed lint: not adopted
         if everything:
             done = _adopt(project, backend, state, everything, rotate, parallelism)
             report.adopted, report.failed = done.adopted, done.failed
+        report.failed += unfit
     report.adopted.sort(key=lambda a: a.name)
     return report
 

@@ -193,3 +193,23 @@ def test_rotate_secret_asks_before_breaking_the_app_unless_yes(hydra_project, hy
     new = p.secret("svc")
     assert new != old and token_works(hydra.public_url, client_id, new) and not token_works(hydra.public_url, client_id, old)
     assert p.run_sub("rotate-secret", "svc", "--yes").returncode == 0 and p.secret("svc") != new
+
+
+def test_import_match_adopts_the_clients_that_pass_and_reports_the_one_that_fails_lint(hydra_project, hydra):
+    p = hydra_project
+    tag = p.owner[-12:]
+    ok_ids = [create_client(hydra.admin_url, {**SERVICE, "client_name": f"billing-{tag}-{i}"})["client_id"]
+              for i in range(2)]
+    # authorization_code without redirect_uris: Hydra takes it, dcrsync's lint (DCR001) does not
+    bad = create_client(hydra.admin_url, {"client_name": f"billing-{tag}-web", "grant_types": ["authorization_code"],
+                                          "response_types": ["code"]})
+    r = p.run_sub("import", "--match", f"billing-{tag}-*")
+    assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr
+    bad_file = f"billing-{tag}-web.yaml"
+    (error,) = [line for line in r.stderr.splitlines() if line.startswith("error: ")]
+    assert f"client {bad['client_id']}) was not imported: " in error and bad_file in error and "DCR001" in error
+    assert "the file is kept: fix it" in error and "`dcrsync import --all`" in error
+    assert "Imported 2 client(s) in one state write. 1 failed." in r.stdout
+    assert sorted(rec["client_id"] for rec in p.state_doc()["clients"].values()) == sorted(ok_ids)
+    assert "dcrsync" not in (get_client(hydra.admin_url, bad["client_id"]).get("metadata") or {})
+    assert (p.root / "clients" / bad_file).exists()
