@@ -363,6 +363,20 @@ def import_many(
     return report
 
 
+def declared_in(project: Project, folder: Path) -> tuple[dict[str, str], set[str]]:
+    """What the client files in `folder` hold already: {client_id: its file}, and the names an export
+    must not use there (every file's stem and every declared name), whether or not the files validate."""
+    if not folder.is_dir():
+        return {}, set()
+    files = sorted({*folder.rglob("*.yaml"), *folder.rglob("*.yml")})
+    taken = {p.stem for p in files}
+    if not files:
+        return {}, taken
+    loaded = load_clients(files, vars=project.config.vars, base_dir=project.config.base_dir)
+    taken |= {s.name for s in loaded.clients}
+    return {s.client_id: s.location.file for s in loaded.clients if s.client_id}, taken
+
+
 def _with_details(backend: Backend, cands: list[Candidate]) -> list[Candidate]:
     """The candidates with what the listing left out read (Keycloak: roles), for the files and the state."""
     for cand, live in zip(cands, backend.with_details([c.live for c in cands]), strict=True):

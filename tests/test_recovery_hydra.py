@@ -213,3 +213,33 @@ def test_import_match_adopts_the_clients_that_pass_and_reports_the_one_that_fail
     assert sorted(rec["client_id"] for rec in p.state_doc()["clients"].values()) == sorted(ok_ids)
     assert "dcrsync" not in (get_client(hydra.admin_url, bad["client_id"]).get("metadata") or {})
     assert (p.root / "clients" / bad_file).exists()
+
+
+def test_export_unmanaged_into_the_clients_folder_writes_only_what_no_file_declares(hydra_project, hydra):
+    """The clients folder holds the project's files: export adds the hand-made clients beside them,
+    never over a file, never a second file for a declared client, and import --all adopts the new ones."""
+    p = hydra_project
+    tag = p.owner[-12:]
+    p.write_client("orders", {**SERVICE, "client_name": f"orders-{tag}"})  # dcrsync's own (marked)
+    assert p.run("apply", "--auto-approve").exit_code == 0
+    legacy = create_client(hydra.admin_url, {**SERVICE, "client_name": "orders", "owner": tag})  # a name taken here
+    pinned = create_client(hydra.admin_url, {**SERVICE, "client_name": f"pinned-{tag}", "owner": tag})
+    p.write_client("pinned", {**SERVICE, "client_id": pinned["client_id"], "client_name": f"pinned-{tag}"})
+    before = {f.name: f.read_text() for f in (p.root / "clients").glob("*.yaml")}
+
+    r = p.run("export", "--unmanaged", "--owner", tag, "--out", str(p.root / "clients"))
+    assert r.exit_code == 0, r.output
+    assert "Skipped 1 client(s) a file in" in r.output and "pinned.yaml" in r.output
+    after = {f.name: f.read_text() for f in (p.root / "clients").glob("*.yaml")}
+    assert {k: after[k] for k in before} == before  # no file was overwritten
+    (new,) = set(after) - set(before)
+    assert new == "orders-2.yaml" and f"client_id: {legacy['client_id']}" in after[new]
+
+    mine = p.run("export", "--unmanaged", "--out", str(p.root / "mine"))  # only clients nobody manages
+    exported = "".join(f.read_text() for f in (p.root / "mine").glob("*.yaml"))
+    assert mine.exit_code == 0 and legacy["client_id"] in exported
+    assert p.state_doc()["clients"]["orders"]["client_id"] not in exported
+
+    r = p.run("import", "--all")
+    assert r.exit_code == 0 and "Imported 2 client(s)" in r.output, r.output
+    assert p.run("plan", "--detailed-exitcode").exit_code == 0

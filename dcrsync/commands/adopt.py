@@ -106,30 +106,34 @@ def _print_report(report: adopt.ImportReport, owner: str, backend: Backend) -> N
 @project_options
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("exported"), show_default=True)
 @click.option("--owner", help="Only clients whose dcrsync marker (or Hydra owner) is this owner.")
-def export(config_path, env_name, out_dir, owner) -> None:
+@click.option("--unmanaged", is_flag=True, help="Only clients no dcrsync project manages (no ownership marker).")
+def export(config_path, env_name, out_dir, owner, unmanaged) -> None:
     """Write YAML for the live clients (never secrets; server defaults left out).
 
     Leaves out what dcrsync must never manage (Keycloak's built-in clients, dcrsync's own admin
-    client). Adopt the files with `dcrsync import --all` once they are in the clients folder.
+    client). Into a folder that holds client files already (the clients folder itself), it writes
+    only the clients no file there declares, under names no file there has, and never over a file.
+    Adopt the files with `dcrsync import --all` once they are in the clients folder.
     """
     project = open_project(config_path, env_name)
+    declared, taken = adopt.declared_in(project, out_dir)
     backend = project.backend()
     try:
         if not backend.lists:
             raise click.UsageError(f"{backend.family} servers have no list API: nothing to export")
-        clients = backend.fetch([]).clients
-        if owner:
-            clients = [c for c in clients if owned_by(c, owner)]
+        clients = [c for c in backend.fetch([]).clients if not (owner and not owned_by(c, owner))
+                   and not (unmanaged and c.managed_name is not None)]
         clients, left_out = exportable(clients, backend)
-        clients = backend.with_details(clients)
+        there = [c for c in clients if c.client_id in declared]
+        clients = backend.with_details([c for c in clients if c.client_id not in declared])
     finally:
         backend.close()
-    names = unique_names(c.managed_name or c.fields.get("client_name") or c.client_id for c in clients)
+    names = unique_names((c.managed_name or c.fields.get("client_name") or c.client_id for c in clients), taken)
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = [out_dir / f"{name}.yaml" for name in names]
-    there = [p for p in paths if p.exists()]
     if there:
-        raise click.ClickException(f"{there[0]} exists; export into an empty folder (or move the file)")
+        click.echo(f"Skipped {len(there)} client(s) a file in {out_dir} declares already: "
+                   + ", ".join(declared[c.client_id] for c in there[:10]) + (" …" if len(there) > 10 else ""))
     for path, name, live in zip(paths, names, clients, strict=True):
         path.write_text(dump(document_for(name, live, backend)))
     if left_out:
