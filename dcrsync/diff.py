@@ -375,6 +375,7 @@ def _deletes(inp: Inputs, ix: _Index, claimed: set[str], moved: set[str], out: O
                 "delete", name, live.client_id, "pending" if record else "drift", [],
                 None if record else "carries our marker but is in neither git nor state",
                 None, None, fingerprint(live), live.updated_at, record=record_fingerprint(record),
+                client_name=str(live.fields.get("client_name") or "") or None,
             )
         )
     if out.leftovers:

@@ -69,6 +69,8 @@ class Change:
     records_only: bool = False
     #: the ownership marker is (re)written: {"before": {name, owner} | None, "after": {name, owner}}
     marker: dict[str, Any] | None = None
+    #: for a delete: the client's name on the server, so a reviewer knows which app it is
+    client_name: str | None = None
 
 
 @dataclass

@@ -243,3 +243,58 @@ def test_export_unmanaged_into_the_clients_folder_writes_only_what_no_file_decla
     r = p.run("import", "--all")
     assert r.exit_code == 0 and "Imported 2 client(s)" in r.output, r.output
     assert p.run("plan", "--detailed-exitcode").exit_code == 0
+
+
+def gh_cli(*args: str):
+    from click.testing import CliRunner
+
+    from dcrsync.cli import cli
+
+    return CliRunner().invoke(cli, ["github", *args], catch_exceptions=False)
+
+
+@pytest.fixture
+def github(monkeypatch):
+    """The GitHub stub (tests/support/github_stub.py) as a workflow step sees GitHub."""
+    from tests.support.github_stub import GitHubStub
+
+    stub = GitHubStub().start()
+    for key, value in {"GITHUB_API_URL": stub.url, "GITHUB_TOKEN": stub.token, "GITHUB_REPOSITORY": stub.repo}.items():
+        monkeypatch.setenv(key, value)
+    for key in ("GH_TOKEN", "DCRSYNC_DETAILS_URL", "GITHUB_SERVER_URL", "GITHUB_RUN_ID"):
+        monkeypatch.delenv(key, raising=False)
+    yield stub
+    stub.stop()
+
+
+def test_plan_comment_names_deleted_apps_and_whether_this_pr_removed_their_file(hydra_project, hydra, github):
+    p = hydra_project
+    p.write_client("old-app", {**SERVICE, "client_name": "Old App"})
+    p.write_client("gone-earlier", {**SERVICE, "client_name": "Gone Earlier"})
+    p.write_client("keep", {**SERVICE, "client_name": "Keep"})
+    assert p.run("apply", "--auto-approve").exit_code == 0
+    p.remove_client("gone-earlier")  # an earlier pull request, merged while prune was off
+    assert p.run("apply", "--auto-approve").exit_code == 0
+    p.set_config(prune=True)
+
+    # this pull request removes old-app.yaml
+    old_text = (p.root / "clients" / "old-app.yaml").read_text()
+    p.remove_client("old-app")
+    pr = github.add_pull("retire the old app", removed={"clients/old-app.yaml": old_text})
+    r = p.run("plan", "--out", str(p.root / "plan.json"))
+    assert r.exit_code == 0 and '# client_name "Old App"' in r.output, r.output
+    r = gh_cli("comment", "--plan", str(p.root / "plan.json"), "--pr", str(pr))
+    assert r.exit_code == 0, r.output
+    (comment,) = github.comments[pr]
+    body = comment["body"]
+    old = body[body.index("<b>old-app</b>"):]
+    old = old[: old.index("</details>")]
+    assert "client_name <code>&quot;Old App&quot;</code>" in old or 'client_name <code>"Old App"</code>' in old, old
+    assert "Its file `clients/old-app.yaml` is removed in this pull request." in old
+    earlier = body[body.index("<b>gone-earlier</b>"):]
+    earlier = earlier[: earlier.index("</details>")]
+    assert "Gone Earlier" in earlier and "No file of this pull request that declares it is removed" in earlier
+    # the server by kind, not by its internal URL, unless asked
+    assert "`hydra` server" in body and hydra.admin_url not in body and "127.0.0.1" not in body
+    r = gh_cli("comment", "--plan", str(p.root / "plan.json"), "--pr", str(pr), "--show-server-url")
+    assert r.exit_code == 0 and hydra.admin_url in github.comments[pr][0]["body"]

@@ -40,6 +40,8 @@ def _change(change: Change, colour: bool) -> list[str]:
     lines = [head + "  " + "  ".join(extra)]
     if change.moved_from:
         lines.append(f"      {style('->')} name: {show(change.moved_from)} -> {show(change.name)}")
+    if change.client_name:
+        lines.append(f"      # client_name {show(change.client_name)}")
     if change.reason:
         lines.append(f"      # {change.reason}")
     if change.marker is not None:

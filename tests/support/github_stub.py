@@ -10,6 +10,9 @@ GitHub cannot be reached from the test machines, and there is no GitHub server t
 - GET/POST   /repos/{owner}/{repo}/issues                     list (filter `labels`, `state`;
                                                               paginated; PRs included) / create
 - PATCH      /repos/{owner}/{repo}/issues/{number}            update body, title, state
+- GET        /repos/{owner}/{repo}/pulls/{number}             a pull request (`base.sha`)
+- GET        /repos/{owner}/{repo}/pulls/{number}/files       the files it changes (paginated; `status`)
+- GET        /repos/{owner}/{repo}/contents/{path}?ref=SHA    a file at a commit (base64 `content`)
 
 Lists page with `per_page` / `page` and a `Link` header carrying absolute `next`/`last` URLs, as
 GitHub does. Every request must carry `Authorization: Bearer <token>` (or `token <token>`);
@@ -20,13 +23,14 @@ is recorded in `requests`.
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, urlencode, urlsplit
+from urllib.parse import parse_qs, unquote, urlencode, urlsplit
 
 
 @dataclass
@@ -48,6 +52,9 @@ class GitHubStub:
     comments: dict[int, list[dict[str, Any]]] = field(default_factory=dict)  # issue/PR number -> comments
     issues: dict[int, dict[str, Any]] = field(default_factory=dict)
     requests: list[Recorded] = field(default_factory=list)
+    #: pull request number -> [{filename, status}], and (path, commit) -> the file's text there
+    pull_files: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
+    contents: dict[tuple[str, str], str] = field(default_factory=dict)
     _next_id: int = 1000
     _next_number: int = 1
 
@@ -86,10 +93,13 @@ class GitHubStub:
 
     # -- seeding and reading, for tests ---------------------------------------------------------
 
-    def add_pull(self, title: str = "a pull request") -> int:
+    def add_pull(self, title: str = "a pull request", removed: dict[str, str] | None = None) -> int:
+        """A pull request; `removed`: {path: its text at the base} of the files it deletes."""
         with self._lock:
             number = self._new_number()
             self.issues[number] = self._issue(number, title, "", [], pull_request=True)
+            self.pull_files[number] = [{"filename": path, "status": "removed"} for path in removed or {}]
+            self.contents.update({(path, f"base-{number}"): text for path, text in (removed or {}).items()})
             return number
 
     def add_comment(self, number: int, body: str, user: str = "someone") -> dict[str, Any]:
@@ -182,6 +192,19 @@ class GitHubStub:
             if method == "PATCH":
                 found[0]["body"] = _text(body, "body")
                 return self._send(handler, 200, found[0])
+        if m := re.fullmatch(r"/pulls/(\d+)(/files)?", rest):
+            number = int(m.group(1))
+            if number not in self.pull_files or method != "GET":
+                return self._send(handler, 404, {"message": "Not Found"})
+            if m.group(2):
+                return self._page(handler, self.pull_files[number], query)
+            return self._send(handler, 200, {"number": number, "base": {"sha": f"base-{number}"}})
+        if (m := re.fullmatch(r"/contents/(.+)", rest)) and method == "GET":
+            text = self.contents.get((unquote(m.group(1)), query.get("ref", "")))
+            if text is None:
+                return self._send(handler, 404, {"message": "Not Found"})
+            return self._send(handler, 200, {"type": "file", "encoding": "base64",
+                                             "content": base64.b64encode(text.encode()).decode()})
         if rest == "/issues":
             if method == "GET":
                 state = query.get("state", "open")
