@@ -152,18 +152,7 @@ def test_keycloak_web_origins_consent_lifespan_and_mapper_are_named(tmp_path, kc
     assert "secret" not in observed and p.secret("web") not in sidecar
 
     client_id = p.state_doc()["clients"]["web"]["client_id"]
-    rep = admin.client(client_id)
-    assert rep is not None
-    rep["webOrigins"] = ["*"]
-    rep["consentRequired"] = True
-    rep["attributes"] = {**rep.get("attributes", {}), "access.token.lifespan": "86400"}
-    admin.put(rep)
-    admin.call(
-        "POST", f"/clients/{rep['id']}/protocol-mappers/models",
-        json={"name": "is-admin", "protocol": "openid-connect", "protocolMapper": "oidc-hardcoded-claim-mapper",
-              "config": {"claim.name": "admin", "claim.value": "true", "access.token.claim": "true",
-                         "jsonType.label": "String"}},
-    ).raise_for_status()
+    admin.console_edits(client_id)  # CORS *, consent, a lifespan attribute, an is-admin mapper
 
     code, data = drift_json(p)
     assert (code, data["drift"]) == (0, 0)

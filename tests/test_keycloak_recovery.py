@@ -9,23 +9,14 @@ import json
 import pytest
 
 from dcrsync.store import sidecar_path
-from tests.harness.keycloak import ADMIN_CLIENT, project_in_realm, throwaway_realm
+from tests.harness.keycloak import project_in_realm, throwaway_realm
 
 
 @pytest.fixture(scope="module")
 def realm():
     with throwaway_realm("rcv", readable_ids=True) as (admin, server):
-        _grant_user_roles(admin)
+        admin.grant_user_roles()  # what the README asks for roles, besides the clients' roles
         yield admin, server
-
-
-def _grant_user_roles(admin) -> None:
-    """What the README asks for roles: view-users and manage-users besides the clients' roles."""
-    internal = admin.client(ADMIN_CLIENT)["id"]
-    user = admin.call("GET", f"/clients/{internal}/service-account-user").json()
-    rm = admin.client("realm-management")
-    roles = [admin.call("GET", f"/clients/{rm['id']}/roles/{r}").json() for r in ("view-users", "manage-users")]
-    admin.call("POST", f"/users/{user['id']}/role-mappings/clients/{rm['id']}", json=roles).raise_for_status()
 
 
 @pytest.fixture
@@ -159,20 +150,6 @@ WEB = {"client_name": "Web", "grant_types": ["authorization_code", "refresh_toke
        "redirect_uris": ["https://web.example.com/callback"], "scope": "openid profile"}
 
 
-def console_edits(admin, client_id: str) -> None:
-    """What an admin does in the console: CORS `*`, consent, a token lifespan, a hard-coded admin claim."""
-    rep = admin.client(client_id)
-    rep["webOrigins"], rep["consentRequired"] = ["*"], True
-    rep["attributes"] = {**rep.get("attributes", {}), "access.token.lifespan": "86400"}
-    admin.put(rep)
-    admin.call(
-        "POST", f"/clients/{rep['id']}/protocol-mappers/models",
-        json={"name": "is-admin", "protocol": "openid-connect", "protocolMapper": "oidc-hardcoded-claim-mapper",
-              "config": {"claim.name": "admin", "claim.value": "true", "access.token.claim": "true",
-                         "jsonType.label": "String"}},
-    ).raise_for_status()
-
-
 def plan_rows(p) -> dict[str, dict[str, tuple]]:
     plan = json.loads(p.run("plan", "--format", "json").output)
     assert not [w for w in plan["warnings"] if "outside dcrsync" in w], plan["warnings"]
@@ -185,8 +162,8 @@ def test_console_edits_are_kept_as_rows_of_the_change_or_put_back_when_strict(kc
     p.write_client("web", {**WEB, "client_id": web})
     p.write_client("api", {**WEB, "client_id": api, "client_name": "Api", "strict": True})
     assert p.run("apply", "--auto-approve").exit_code == 0
-    console_edits(admin, web)
-    console_edits(admin, api)
+    admin.console_edits(web)  # CORS *, consent, a lifespan attribute, an is-admin mapper
+    admin.console_edits(api)
 
     # web is not strict: only an apply that rewrites it decides, and its change shows what it keeps
     p.write_client("web", {**WEB, "client_id": web, "client_name": "Web 2"})
