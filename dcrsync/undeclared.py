@@ -9,6 +9,11 @@ A raw field is left out when it is the server form of a field the YAML declares,
 ownership marker: those are declared drift, reported once, elsewhere. The backend's own reader
 (`raw -> LiveClient`) decides it: the field is put back alone into the old representation, and
 if that moves a declared path or the marker, it belongs to them. No mapping table is repeated here.
+
+A plan makes each such edit a decision a reviewer sees where the client is (`decide`): a row of the
+client's change, kept as the new baseline by an apply that rewrites the client anyway (`accept`), or
+put back to the last apply's value when the client is strict (`reset`: `restored` builds the
+representation the update then starts from).
 """
 
 from __future__ import annotations
@@ -172,6 +177,8 @@ def changes(
             continue  # the ownership marker: declared drift names it
         if any(trial.fields.get(p, _ABSENT) != base.fields.get(p, _ABSENT) for p in declared):
             continue  # the server form of a declared field: declared drift names it
+        if trial.fields == base.fields and trial.client_id == base.client_id:
+            continue  # nothing the family reads (Keycloak's `multivalued` it adds to a mapper at first use)
         before = None if spot.before is _ABSENT else spot.before
         after = None if spot.after is _ABSENT else spot.after
         if spot.named:
@@ -278,7 +285,7 @@ def decide(
         strict = how.strict(name)
         if live is None or (change is None and not strict) or (change is not None and change.action not in REOBSERVED):
             continue
-        record = records.get(change.moved_from or name) if change is not None else records.get(name)
+        record = records.get((change.moved_from if change is not None else None) or name)
         found = rows(hand_edits(record, live, spec.declared(), how.read), strict, how.restorable)
         resets = [r for r in found if r.kind == RESET]
         warnings += [f"{name}: `{r.path}` changed on the server outside dcrsync, and strict cannot put it back "
@@ -286,8 +293,10 @@ def decide(
         if change is None:
             if not resets:
                 continue
-            change = PlanChange("update", name, live.client_id, "drift", [], None, str(spec.location), spec_payload(spec),
-                            fingerprint(live), live.updated_at, record=record_fingerprint(record))
+            change = PlanChange(
+                "update", name, live.client_id, "drift", [], None, str(spec.location), spec_payload(spec),
+                fingerprint(live), live.updated_at, record=record_fingerprint(record),
+            )
             out.append(change)
         change.fields.extend(found)
         if resets and change.cause == "pending":

@@ -112,6 +112,20 @@ def test_keycloak_web_origins_consent_lifespan_and_mappers():
     assert got[0][3:] == (None, "86400") and got[4][3:] == ([], ["*"])
 
 
+def test_what_keycloak_adds_to_a_mapper_by_itself_is_no_hand_edit():
+    """Keycloak writes `multivalued: "true"` into a group-membership mapper when it first issues a
+    token: a difference dcrsync's own reading of the client does not see is nobody's edit."""
+    before = copy.deepcopy(KEYCLOAK)
+    before["protocolMappers"].append({"id": "m2", "name": "groups", "protocol": "openid-connect",
+                                      "protocolMapper": "oidc-group-membership-mapper",
+                                      "config": {"claim.name": "groups", "full.path": "false"}})
+    now = copy.deepcopy(before)
+    now["protocolMappers"][1]["config"]["multivalued"] = "true"
+    assert found(before, now, set(), keycloak_read) == []
+    now["protocolMappers"][1]["config"]["full.path"] = "true"  # a change it does read
+    assert [c[:3] for c in found(before, now, set(), keycloak_read)] == [("protocolMappers", "groups", "changed")]
+
+
 def test_keycloak_server_forms_of_declared_portable_fields_are_left_out():
     now = copy.deepcopy(KEYCLOAK)
     now["redirectUris"] = ["https://evil.example.net/cb"]  # redirect_uris
