@@ -24,7 +24,7 @@ from dcrsync.ownership import Ownership
 from dcrsync.project import InvalidClients, Project
 from dcrsync.state import State, desired_values, live_values, now
 
-SecretFate = Literal["rotated", "unknown", "none"]
+SecretFate = Literal["rotated", "read", "unknown", "none"]
 
 
 def _journal_and_commit(project: Project, state: State, entries: list[dict]) -> None:
@@ -81,6 +81,11 @@ def _auth_method(live: LiveClient) -> str:
     return str(live.fields.get("token_endpoint_auth_method") or "client_secret_basic")
 
 
+def read_secret(backend: Backend, live: LiveClient) -> str | None:
+    """The client's current secret where the family hands it to an admin (Keycloak), else None."""
+    return backend.read_secret(live) if backend.reads_secret else None
+
+
 def _previous_owner(live: LiveClient, owner: str) -> str | None:
     """The owner a hand-made client had (Hydra's `owner`), which the marker replaces and keeps."""
     if not Ownership(owner).unmarked(live):
@@ -103,10 +108,12 @@ def check_files(project: Project, paths: list[Path]) -> LoadResult:
     return loaded
 
 
-def _write_files(project: Project, backend: Backend, todo: list[Candidate], taken: set[str]) -> None:
-    """Files for the candidates that have none; checked before anything touches the server."""
+def _write_files(project: Project, backend: Backend, todo: list[Candidate], taken: set[str]) -> list[str]:
+    """Files for the candidates that have none; checked before anything touches the server. A file that
+    fails the schema or lint is kept for the user to fix and its client left out of this import (one
+    line each, returned); the others are adopted."""
     if not todo:
-        return
+        return []
     folder = _clients_dir(project)
     if folder.is_dir():  # never over a file that is there, whatever it holds
         taken = taken | {p.stem for p in folder.glob("*.y*ml")}
@@ -122,16 +129,19 @@ def _write_files(project: Project, backend: Backend, todo: list[Candidate], take
         cand.wrote = True
         paths.append(path)
     loaded = check_files(project, paths)
-    if loaded.errors:
-        first = loaded.errors[0].format()
-        more = f" (and {len(loaded.errors) - 1} more: `dcrsync validate`)" if len(loaded.errors) > 1 else ""
-        raise DcrsyncError(
-            f"wrote {len(paths)} client file(s) to {folder}, but {first}{more}; nothing was changed on the "
-            "server or in the state: fix the files (or the clients), then run `dcrsync import --all`"
-        )
+    first: dict[Path, str] = {}
+    for diag in loaded.errors:
+        first.setdefault(Path(diag.location.file).resolve(), diag.format())
     specs = {s.client_id: s for s in loaded.clients}
-    for cand in todo:
-        cand.spec = specs[cand.live.client_id]
+    failed: list[str] = []
+    for cand, path in zip(todo, paths, strict=True):
+        error = first.get(path.resolve())
+        if error is None:
+            cand.spec = specs[cand.live.client_id]
+        else:
+            failed.append(f"{cand.name} (client {cand.live.client_id}) was not imported: {error}; the file is "
+                          "kept: fix it (or the client), then run `dcrsync import --all`")
+    return failed
 
 
 def _adopt_one(project: Project, backend: Backend, cand: Candidate, rotate: bool) -> tuple[Adopted, list[dict]]:
@@ -148,6 +158,9 @@ def _adopt_one(project: Project, backend: Backend, cand: Candidate, rotate: bool
     current = live_values(result.live, desired, backend.normalise)
     entries: list[dict] = []
     given = {k: v for k, v in result.secrets.items() if v} or ({"client_secret": secret} if secret else {})
+    read = None if given or not has_secret else read_secret(backend, result.live)
+    if read:
+        given = {"client_secret": read}
     if given:
         entries.append({"op": "upsert", "name": spec.name, "data": {"client_id": live.client_id, **given}})
     entries.append({
@@ -163,7 +176,7 @@ def _adopt_one(project: Project, backend: Backend, cand: Candidate, rotate: bool
             "observed": observed(result.live),
         },
     })
-    fate: SecretFate = "rotated" if secret else ("unknown" if has_secret else "none")
+    fate: SecretFate = "rotated" if secret else "read" if read else "unknown" if has_secret else "none"
     adopted = Adopted(
         name=spec.name,
         client_id=live.client_id,
@@ -340,12 +353,28 @@ def import_many(
                     continue
                 todo.append(Candidate("", live))
         everything = _with_details(backend, [*chosen.values(), *todo])
-        _write_files(project, backend, todo, {s.name for s in specs} | set(state.clients))
+        unfit = _write_files(project, backend, todo, {s.name for s in specs} | set(state.clients))
+        everything = [c for c in everything if c.spec is not None]  # a file that failed lint: not adopted
         if everything:
             done = _adopt(project, backend, state, everything, rotate, parallelism)
             report.adopted, report.failed = done.adopted, done.failed
+        report.failed += unfit
     report.adopted.sort(key=lambda a: a.name)
     return report
+
+
+def declared_in(project: Project, folder: Path) -> tuple[dict[str, str], set[str]]:
+    """What the client files in `folder` hold already: {client_id: its file}, and the names an export
+    must not use there (every file's stem and every declared name), whether or not the files validate."""
+    if not folder.is_dir():
+        return {}, set()
+    files = sorted({*folder.rglob("*.yaml"), *folder.rglob("*.yml")})
+    taken = {p.stem for p in files}
+    if not files:
+        return {}, taken
+    loaded = load_clients(files, vars=project.config.vars, base_dir=project.config.base_dir)
+    taken |= {s.name for s in loaded.clients}
+    return {s.client_id: s.location.file for s in loaded.clients if s.client_id}, taken
 
 
 def _with_details(backend: Backend, cands: list[Candidate]) -> list[Candidate]:

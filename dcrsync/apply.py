@@ -15,10 +15,11 @@ from dcrsync.backends.base import Backend, Marker, Result
 from dcrsync.errors import BackendError, DcrsyncError, StateError
 from dcrsync.model import ClientSpec, LiveClient, uses_secret
 from dcrsync.ownership import Ownership
-from dcrsync.plan import Change, Plan
+from dcrsync.plan import Change, Plan, renamed_id
 from dcrsync.recorder import Recorder
 from dcrsync.state import ClientRecord, Entry, State, move_entry, upsert
 from dcrsync.store import StateStore
+from dcrsync.undeclared import with_baseline
 
 #: called as each change finishes: the change, the error (None when done), the client_id it has now
 Progress = Callable[[Change, str | None, str | None], None]
@@ -111,7 +112,7 @@ class Applier:
     def _update(self, change: Change, spec: ClientSpec, live: LiveClient) -> None:
         """update, rotate and move: one server write (none when only the state records it)."""
         record = self.state.clients.get(change.moved_from or "") or self.state.clients.get(spec.name)
-        spec = with_unset(spec, change)
+        spec = with_baseline(with_unset(spec, change), change, record, live)  # strict: hand edits put back
         # a rotation lost to a crash is harmless: the client stays unrecorded and is adopted again
         secret = new_secret() if change.action == "rotate" and self.backend.chooses_secret else None
         if change.action == "move" and not change.fields and not self.backend.lists:
@@ -196,7 +197,9 @@ class Applier:
                 self._run(change, partial(self._replace, change, specs[change.name], live_by_name[change.name]))
 
             updates = [c for c in plan.changes if c.action in ("update", "rotate", "move")]
-            self._parallel([(c, partial(self._update, c, specs[c.name], live_by_name[c.name])) for c in updates])
+            renamed = {c.name: {"client_id": renamed_id(c)} for c in updates}  # grants on a new id wait for it
+            for wave in create_waves(updates, specs, renamed, self.backend):
+                self._parallel([(c, partial(self._update, c, specs[c.name], live_by_name[c.name])) for c in wave])
 
             deletes = [c for c in plan.changes if c.action == "delete"]
             self._parallel([(c, partial(self._delete, c, live_by_name[c.name])) for c in deletes])
@@ -239,8 +242,9 @@ class Applier:
 def create_waves(
     creates: list[Change], specs: dict[str, ClientSpec], intents: dict[str, dict[str, Any]], backend: Backend
 ) -> list[list[Change]]:
-    """Creates in waves: one whose create needs another one's client (`Backend.create_after`, e.g. a
-    grant of its roles) runs in a later wave; a cycle runs as it is and the server says what is missing."""
+    """Creates (or updates) in waves: one whose write needs another one's client (`Backend.create_after`,
+    e.g. a grant of its roles) runs in a later wave than the change that makes that client_id (its create,
+    or its in-place rename); a cycle runs as it is and the server says what is missing."""
     ids = {c.name: intents[c.name].get("client_id") for c in creates}
     left, waves = list(creates), []
     while left:

@@ -52,6 +52,8 @@ class Config:
     server_settings: dict[str, Any]
     owner: str = "dcrsync"
     prune: bool = False
+    #: undeclared fields changed on the server are put back at the next apply (a client's `strict:` wins)
+    strict: bool = False
     safety: Safety = field(default_factory=Safety)
     vars: dict[str, Any] = field(default_factory=dict)  # text, or lists and maps of values
     environment: str | None = None
@@ -401,6 +403,7 @@ def _build(
         server_settings=dict(resolved["server"]),
         owner=resolved.get("owner", "dcrsync"),
         prune=bool(resolved.get("prune", False)),
+        strict=bool(resolved.get("strict", False)),
         safety=Safety(
             max_update_percent=float(safety.get("max_update_percent", 30.0)),
             max_delete_percent=float(safety.get("max_delete_percent", 30.0)),

@@ -23,9 +23,13 @@ NESTED_LIMIT = 50
 _PLAIN_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_:-]*$")
 
 
-def describe(change: FieldChange) -> FieldChange:
+def describe(change: FieldChange, compared: tuple[Any, Any] | None = None) -> FieldChange:
     """The change with `items_added`/`items_removed` (set-like fields) or `nested` (objects, lists of
-    objects) filled in where that reads better than the whole values; unchanged otherwise."""
+    objects) filled in where that reads better than the whole values; unchanged otherwise.
+
+    `compared`: (before, after) as they were compared (normalised by the family): what differs inside
+    an object is read from them, so a value the server keeps in another form (Keycloak's mapper
+    config `"true"` for a YAML `true`) is not shown as changed."""
     before, after = change.before, change.after
     if before is None or after is None or SENSITIVE in (before, after):
         return change
@@ -36,6 +40,8 @@ def describe(change: FieldChange) -> FieldChange:
         return replace(change, items_added=_sorted(new - old), items_removed=_sorted(old - new))
     if not (isinstance(before, dict) and isinstance(after, dict)) and not (_objects(before) and _objects(after)):
         return change
+    if compared is not None and all(isinstance(v, dict) or _objects(v) for v in compared):
+        before, after = compared
     nested = nested_pairs(change.path, before, after)
     if not nested or len(nested) > NESTED_LIMIT:
         return change

@@ -119,7 +119,8 @@ def field_changes(
         before = shown(path, live.fields.get(path))
         if path == SOFTWARE_STATEMENT and before is None and record is not None and path in record.desired:
             before = {"claims": record.desired[path], "signature": NOT_VERIFIED}  # servers do not return it
-        changes.append(describe(FieldChange(path, before, shown(path, declared[path]), kind)))
+        compared = (current[path], desired[path])
+        changes.append(describe(FieldChange(path, before, shown(path, declared[path]), kind), compared))
     if record is not None:
         for path in sorted(set(record.desired) - set(desired)):
             if _is_default(path, live.fields.get(path), normalise, defaults or {}):
@@ -376,6 +377,7 @@ def _deletes(inp: Inputs, ix: _Index, claimed: set[str], moved: set[str], out: O
                 "delete", name, live.client_id, "pending" if record else "drift", [],
                 None if record else "carries our marker but is in neither git nor state",
                 None, None, fingerprint(live), live.updated_at, record=record_fingerprint(record),
+                client_name=str(live.fields.get("client_name") or "") or None,
             )
         )
     if out.leftovers:

@@ -6,10 +6,13 @@ instead of adding another.
 
 from __future__ import annotations
 
+import base64
 from typing import Any, Literal
+from urllib.parse import quote
 
 from dcrsync.errors import DcrsyncError
 from dcrsync.github import GitHub
+from dcrsync.yamlsource import parse_text
 
 BODY_LIMIT = 65_536  # GitHub's limit on a comment or issue body, in characters
 DRIFT_LABEL = "dcrsync-drift"
@@ -47,6 +50,34 @@ def with_marker(body: str, marker: str | None) -> tuple[str, str]:
 
 def _is_ours(body: str | None, marker: str) -> bool:
     return bool(body) and body.split("\n", 1)[0].strip() == marker
+
+
+# -- what a pull request removes ----------------------------------------------------------
+
+#: at most this many removed YAML files are read back (one call each)
+REMOVED_FILES_LIMIT = 100
+
+
+def removed_clients(gh: GitHub, repo: str, pr_number: int) -> dict[str, str]:
+    """{client name: file} of the client files this pull request removes, each read as it was at the
+    pull request's base: what lets the plan comment say a delete's file went in this pull request."""
+    what, permission = f"reading the files of {repo}#{pr_number}", "pull-requests: read"
+    pull = gh.request("GET", f"/repos/{repo}/pulls/{pr_number}", what=what, permission=permission).json()
+    base = (pull.get("base") or {}).get("sha") if isinstance(pull, dict) else None
+    files = gh.paginate(f"/repos/{repo}/pulls/{pr_number}/files", what=what, permission=permission)
+    removed = [str(f.get("filename")) for f in files if isinstance(f, dict) and f.get("status") == "removed"
+               and str(f.get("filename")).endswith((".yaml", ".yml"))]
+    out: dict[str, str] = {}
+    for path in removed[:REMOVED_FILES_LIMIT]:
+        body = gh.request("GET", f"/repos/{repo}/contents/{quote(path)}", what=what, permission="contents: read",
+                          params={"ref": base} if base else None).json()
+        try:
+            text = base64.b64decode(str(body.get("content") or "")).decode("utf-8")
+        except (ValueError, AttributeError):
+            continue  # not a text file: it names no client
+        docs = [d.value for d in parse_text(text, path).documents]  # the client files' own bounded loader
+        out.update({str(d["name"]): path for d in docs if isinstance(d, dict) and isinstance(d.get("name"), str)})
+    return out
 
 
 # -- the sticky pull-request comment ------------------------------------------------------

@@ -51,9 +51,9 @@ YAML_SUFFIXES = (".yaml", ".yml")
 _GLOB_CHARS = frozenset("*?[")
 _EMPTY: Mapping[str, str] = MappingProxyType({})
 _NO_ENV = ClientEnv()
-#: keys that are not portable metadata: kept apart in ClientSpec (`lint`, `labels`, `description` and
-#: `environments` are dcrsync's own, never sent)
-_RESERVED = ("name", "client_id", "lint", "labels", "description", "environments", *BLOCKS)
+#: keys that are not portable metadata: kept apart in ClientSpec (`lint`, `labels`, `description`,
+#: `environments` and `strict` are dcrsync's own, never sent)
+_RESERVED = ("name", "client_id", "lint", "labels", "description", "environments", "strict", *BLOCKS)
 
 
 @dataclass
@@ -218,6 +218,7 @@ def to_client(doc: Document, pairs: dict[str, tuple[Node, Node]] | None = None) 
         labels=dict(value.get("labels") or {}),
         description=value.get("description"),
         environments=tuple(value["environments"]) if "environments" in value else None,
+        strict=value.get("strict"),
     )
 
 

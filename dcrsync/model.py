@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any, Literal, NamedTuple
 
@@ -88,6 +89,11 @@ class ClientSpec:
     #: top-level keys (a field or a family block) read from the environment -> the value with its
     #: references kept (`${env:X}`): what a saved plan carries instead of the value
     env_templates: dict[str, Any] = field(default_factory=dict)
+    #: `strict:` of the client's file (None: the project's `strict` decides)
+    strict: bool | None = None
+    #: the server's representation with the hand edits a strict plan resets put back to the last
+    #: apply's values: an update builds on it instead of the live one (set by apply, never the loader)
+    baseline: dict[str, Any] | None = None
 
     def declared(self) -> dict[str, Any]:
         """Every declared field as a flat path -> value mapping (family blocks prefixed, and each key
@@ -186,11 +192,48 @@ def uses_secret(fields: dict[str, Any]) -> bool:
 
 def shown(path: str, value: Any) -> Any:
     """A value as a plan or a drift report may show it: secrets never; a software statement as its
-    claims, decoded without verifying the signature."""
+    claims, decoded without verifying the signature; a token lifespan as a duration (`5m`)."""
     if path == SOFTWARE_STATEMENT and isinstance(value, str):
         claims = statement_claims(value)
         return {"claims": claims, "signature": NOT_VERIFIED} if claims is not None else value
+    if is_lifespan(path):
+        return duration_text(value)
     return SENSITIVE if path in SECRET_FIELDS and value is not None else value
+
+
+#: Hydra's token lifespans (`hydra.client_credentials_grant_access_token_lifespan`, or the raw key):
+#: Go durations that plans, drift and exported files all write the same short way
+LIFESPAN_SUFFIX = "_token_lifespan"
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
+_UNIT = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def is_lifespan(path: str) -> bool:
+    return path.endswith(LIFESPAN_SUFFIX) and "." not in path.removeprefix("hydra.")
+
+
+def duration_seconds(value: Any) -> Any:
+    """`1h0m0s`, `60m` and `3600s` as 3600.0; anything that is no Go duration as it is."""
+    if not isinstance(value, str) or not value:
+        return value
+    parts = _DURATION.findall(value)
+    if not parts or "".join(n + u for n, u in parts) != value:
+        return value
+    return round(sum(float(n) * _UNIT[u] for n, u in parts), 6)
+
+
+def duration_text(value: Any) -> Any:
+    """A duration (a Go duration string, or seconds) written the short way: `5m`, `1h30m`, `720h`,
+    `90s`; a value that is none, or not whole seconds, as it is."""
+    seconds = duration_seconds(value)
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) or seconds != int(seconds) or seconds <= 0:
+        return value
+    total, out = int(seconds), ""
+    for unit, size in (("h", 3600), ("m", 60), ("s", 1)):
+        if total >= size:
+            out += f"{total // size}{unit}"
+            total %= size
+    return out
 
 
 #: a signed JWT of client metadata (RFC 7591 §2.3): sent as-is, compared and shown by its claims

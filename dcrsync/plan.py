@@ -19,8 +19,9 @@ ACTIONS: tuple[str, ...] = ("create", "update", "move", "rotate", "replace", "de
 #: what a reviewer must see first and never have cut: a client, a secret or an identity goes away
 DESTRUCTIVE: frozenset[str] = frozenset({"delete", "replace", "rotate"})
 #: how one field changes: a value set, a field declared for the first time (its before is the
-#: server's default), or a field no longer declared, reset to the server's default and let go
-FieldKind = Literal["change", "declare", "unset"]
+#: server's default), or a field no longer declared, reset to the server's default and let go; or an
+#: undeclared field someone changed on the server, kept as the new baseline (accept) or put back (reset)
+FieldKind = Literal["change", "declare", "unset", "accept", "reset"]
 
 
 @dataclass
@@ -74,6 +75,9 @@ class Change:
     #: top-level keys of `desired` read from the environment -> the variables: `desired` holds them
     #: as written (`${env:X}`), and apply reads them from its own environment (see `envrefs`)
     env: dict[str, list[str]] | None = None
+
+    #: for a delete: the client's name on the server, so a reviewer knows which app it is
+    client_name: str | None = None
 
 
 #: what a plan made with `--refresh=false` says, in every format
@@ -188,6 +192,13 @@ def _change_dict(change: Change) -> dict[str, Any]:
     out = asdict(change)
     out["fields"] = [{k: v for k, v in f.items() if k not in _DESCRIPTION or v is not None} for f in out["fields"]]
     return {k: v for k, v in out.items() if v is not None or k in ("client_id",)}
+
+
+def renamed_id(change: Change) -> str | None:
+    """The client_id an in-place rename gives the client (Keycloak), or None."""
+    if change.action != "update":
+        return None
+    return next((str(f.after) for f in change.fields if f.path == "client_id" and f.after), None)
 
 
 def counts_as_update(change: Change) -> bool:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,14 +18,14 @@ from dcrsync.families import BLOCKS
 from dcrsync.loader import in_environment, load_project
 from dcrsync.model import ClientSpec, Diagnostic, LiveClient, Location, fingerprint
 from dcrsync.ownership import Ownership
-from dcrsync.plan import Change, Plan
+from dcrsync.plan import Change, Plan, renamed_id
 from dcrsync.policy import check_plan
 from dcrsync.sops import Sops, age_key_configured
 from dcrsync.state import State, now, record_fingerprint, upsert
 from dcrsync.store import StateStore
 from dcrsync.stores import open_store
 from dcrsync.trust import from_env
-from dcrsync.undeclared import kept_by_apply
+from dcrsync.undeclared import Decision, decide
 
 
 class InvalidClients(DcrsyncError):
@@ -165,6 +165,7 @@ def make_plan(
             default_client_id=backend.default_client_id,
         )
     )
+    kept = settle(project, backend, state, specs, outcome, targets)
     plan = Plan(
         changes=outcome.changes,
         unchanged=outcome.unchanged,
@@ -175,7 +176,7 @@ def make_plan(
             *server_wide,
             *backend.notes,
             *outcome.warnings,
-            *kept_by_apply(outcome.changes, state.clients, outcome.live_by_name, backend.live_of),
+            *kept,
             *[
                 f"{c.name}: `{f.path}` is no longer declared, but dcrsync does not know the server's default "
                 "for it: apply leaves its current value (declare the value you want instead)"
@@ -190,6 +191,27 @@ def make_plan(
     check_plan(project.config, plan, {s.name: s for s in specs}, state)  # labels; the policy's change rules
     plan.warnings = [masking.mask(w) for w in plan.warnings]  # no value a client file read from the environment
     return Planned(plan, outcome, {s.name: s for s in specs}, fetched)
+
+
+def settle(
+    project: Project, backend: Backend, state: State, specs: Sequence[ClientSpec], outcome: Outcome,
+    targets: set[str] | None,
+) -> list[str]:
+    """What only the whole plan shows: a reference that a rename in it would break (an error, at its
+    file:line), and each hand edit of an undeclared field, made a row of its client's change (kept as
+    the new baseline, or put back where the client is strict). Returns the plan's warnings about them."""
+    renames = {c.client_id: new for c in outcome.changes if c.client_id and (new := renamed_id(c))}
+    backend.check_plan(specs, renames)
+    how = Decision(strict_of(project.config.strict, specs), backend.restores, backend.live_of)
+    chosen = {s.name: s for s in specs if not targets or s.name in targets}
+    outcome.changes, warnings = decide(outcome.changes, chosen, state.clients, outcome.live_by_name, how)
+    return warnings
+
+
+def strict_of(project: bool, specs: Sequence[ClientSpec]) -> Callable[[str], bool]:
+    """Is a client strict: its file's `strict:` where written, else the project's."""
+    own = {s.name: s.strict for s in specs if s.strict is not None}
+    return lambda name: own.get(name, project)
 
 
 def check_lost_state(project: Project, backend: Backend, state: State, fetched: Fetched) -> None:

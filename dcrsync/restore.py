@@ -3,9 +3,10 @@ and a lost state rebuilt from the ownership markers (recover). The I/O edge of t
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
-from dcrsync.adopt import _auth_method, _journal_and_commit
+from dcrsync.adopt import _auth_method, _journal_and_commit, read_secret
 from dcrsync.apply import new_secret
 from dcrsync.backends.base import Backend, Marker
 from dcrsync.errors import DcrsyncError, StateError
@@ -16,10 +17,14 @@ from dcrsync.state import ClientRecord, State, desired_values, live_values, now,
 from dcrsync.tokencheck import Verdict, check_secret
 
 
-def rotate_secret(project: Project, backend: Backend, name: str, grace: int | None = None) -> int | None:
+def rotate_secret(
+    project: Project, backend: Backend, name: str, grace: int | None = None,
+    confirm: Callable[[str, str], None] | None = None,
+) -> int | None:
     """A new secret for NAME, recorded in the state. With `grace` (seconds) the old secret must stay
     valid at least that long: refused, before anything changes, where the server cannot promise it.
-    Returns when the old secret stops working (epoch seconds), with `grace`."""
+    `confirm(name, client_id)` is asked once the client is known to have a secret, before anything
+    changes (it raises to stop). Returns when the old secret stops working (epoch seconds), with `grace`."""
     if not backend.rotates_secret:
         raise DcrsyncError(
             f"{backend.family} has no standard way to issue a new client secret; "
@@ -33,6 +38,8 @@ def rotate_secret(project: Project, backend: Backend, name: str, grace: int | No
     with project.store.locked():
         state = project.store.read()
         record, live = _with_secret(backend, state, name, "")
+        if confirm is not None:
+            confirm(name, live.client_id)
         project.store.preflight()  # the new secret must be recordable before the server issues it
         until: int | None = None
         if grace is not None:
@@ -128,6 +135,15 @@ class Recovered:
     names: list[str]
     secrets_unknown: list[str]
     not_in_git: list[str]
+    #: clients whose secret the server handed back (Keycloak), recorded in the state
+    secrets_read: list[str] = field(default_factory=list)
+
+
+def unread_why(backend: Backend) -> str:
+    """Why dcrsync does not know a secret after an import or a recover, said for the family."""
+    if backend.reads_secret:
+        return f"{backend.family} gave no secret for them"
+    return f"{backend.family} never gives a client's secret back; Keycloak is the family that does"
 
 
 def recover(project: Project, backend: Backend) -> Recovered:
@@ -157,8 +173,15 @@ def recover(project: Project, backend: Backend) -> Recovered:
             out.names.append(name)
             if spec is None:
                 out.not_in_git.append(name)
-            elif uses_secret(spec.fields):
-                out.secrets_unknown.append(name)
+            _recover_secret(backend, state.clients[name], live, out)
         project.unlock()
         store.commit(state)
     return out
+
+
+def _recover_secret(backend: Backend, record: ClientRecord, live: LiveClient, out: Recovered) -> None:
+    """The client's secret read back where the family hands it over (Keycloak), else named unknown."""
+    if not uses_secret(live.fields):
+        return
+    record.client_secret = read_secret(backend, live)
+    (out.secrets_read if record.client_secret else out.secrets_unknown).append(record.name)

@@ -9,16 +9,25 @@ A raw field is left out when it is the server form of a field the YAML declares,
 ownership marker: those are declared drift, reported once, elsewhere. The backend's own reader
 (`raw -> LiveClient`) decides it: the field is put back alone into the old representation, and
 if that moves a declared path or the marker, it belongs to them. No mapping table is repeated here.
+
+A plan makes each such edit a decision a reviewer sees where the client is (`decide`): a row of the
+client's change, kept as the new baseline by an apply that rewrites the client anyway (`accept`), or
+put back to the last apply's value when the client is strict (`reset`: `restored` builds the
+representation the update then starts from).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
-from dcrsync.model import SENSITIVE, SERVER_OWNED, LiveClient, shown
+from dcrsync.diff import spec_payload
+from dcrsync.model import SENSITIVE, SERVER_OWNED, ClientSpec, LiveClient, fingerprint, shown
+from dcrsync.plan import Change as PlanChange
+from dcrsync.plan import FieldChange
+from dcrsync.state import record_fingerprint
 
 Change = Literal["added", "removed", "changed"]
 Reader = Callable[[dict[str, Any]], LiveClient]
@@ -168,6 +177,8 @@ def changes(
             continue  # the ownership marker: declared drift names it
         if any(trial.fields.get(p, _ABSENT) != base.fields.get(p, _ABSENT) for p in declared):
             continue  # the server form of a declared field: declared drift names it
+        if trial.fields == base.fields and trial.client_id == base.client_id:
+            continue  # nothing the family reads (Keycloak's `multivalued` it adds to a mapper at first use)
         before = None if spot.before is _ABSENT else spot.before
         after = None if spot.after is _ABSENT else spot.after
         if spot.named:
@@ -198,30 +209,96 @@ def default_reader(raw: dict[str, Any]) -> LiveClient:
 
 #: actions after which the state keeps the server's representation anew (`observed`)
 REOBSERVED = frozenset({"update", "rotate", "move"})
+#: how a plan row treats a hand edit: kept as the new baseline, or put back (`strict: true`)
+ACCEPT, RESET = "accept", "reset"
 
 
-def kept_by_apply(
-    changes_to_apply: Iterable[Any], records: dict[str, Any], live_by_name: dict[str, LiveClient], read: Reader
-) -> list[str]:
-    """One warning per client the plan rewrites whose undeclared fields someone changed on the
-    server since the last apply: the apply keeps those edits, and `drift` stops naming them.
+def shown_path(change: UndeclaredChange) -> str:
+    """The edit's path as a plan row names it: `webOrigins`, `attributes.KEY`, `protocolMappers[NAME]`."""
+    return f"{change.path}[{change.item}]" if change.item else change.path
 
-    Without it a reviewer would bless a hand edit without seeing it (`changes_to_apply`: the plan's
-    changes; `records`: the state's, by name).
-    """
-    out: list[str] = []
-    for change in changes_to_apply:
-        if change.action not in REOBSERVED:
-            continue
-        record = records.get(change.moved_from or change.name)
-        live = live_by_name.get(change.name)
-        if record is None or live is None or record.observed is None:
-            continue
-        found = changes(record.observed, live.raw, set(record.applied) | set(record.desired), read)
-        if found:
-            paths = ", ".join(f"`{c.path}{'[' + c.item + ']' if c.item else ''}`" for c in found)
-            out.append(
-                f"{change.name}: {paths} changed on the server outside dcrsync since the last apply; this "
-                "apply keeps the server's value and `dcrsync drift` stops reporting it (declare it to manage it)"
-            )
+
+def _spot_path(spot: _Spot) -> str:
+    if spot.sub is None:
+        return spot.key
+    return f"{spot.key}[{spot.sub}]" if spot.named else f"{spot.key}.{spot.sub}"
+
+
+def hand_edits(record: Any, live: LiveClient, declared: Iterable[str], read: Reader) -> list[UndeclaredChange]:
+    """What changed on the server outside dcrsync since the last apply, outside the declared paths."""
+    if record is None or record.observed is None:
+        return []
+    return changes(record.observed, live.raw, set(declared) | set(record.applied) | set(record.desired), read)
+
+
+def restored(observed: dict[str, Any], now: dict[str, Any], paths: Iterable[str]) -> dict[str, Any]:
+    """`now` with the hand edits at `paths` (as `shown_path` names them) put back to `observed`."""
+    wanted, out = set(paths), dict(now)
+    for spot in _spots(observed, now):
+        if _spot_path(spot) in wanted:
+            out = _put_back(out, spot, observed)
     return out
+
+
+def with_baseline(spec: ClientSpec, change: PlanChange, record: Any, live: LiveClient) -> ClientSpec:
+    """The spec an apply sends for `change`: with the representation its reset rows put back, if any."""
+    paths = [f.path for f in change.fields if f.kind == RESET]
+    if not paths or record is None or record.observed is None:
+        return spec
+    return replace(spec, baseline=restored(record.observed, live.raw, paths))
+
+
+@dataclass
+class Decision:
+    """Which client's hand edits a plan keeps or resets: `strict(name)` says; `restorable(key)` is
+    False for a raw key the family cannot write back (it is then kept, with a warning)."""
+
+    strict: Callable[[str], bool]
+    restorable: Callable[[str], bool]
+    read: Reader
+
+
+def rows(edits: list[UndeclaredChange], strict: bool, restorable: Callable[[str], bool]) -> list[FieldChange]:
+    """One plan row per hand edit: put back (strict, where the family can) or kept as the baseline."""
+    out = []
+    for c in edits:
+        if strict and restorable(c.path.split(".", 1)[0]):
+            out.append(FieldChange(shown_path(c), c.after, c.before, RESET))
+        else:
+            out.append(FieldChange(shown_path(c), c.before, c.after, ACCEPT))
+    return out
+
+
+def decide(
+    changes_: list[PlanChange], specs: Mapping[str, ClientSpec], records: Mapping[str, Any],
+    live_by_name: Mapping[str, LiveClient], how: Decision,
+) -> tuple[list[PlanChange], list[str]]:
+    """The plan's changes with each hand edit of an undeclared field as a row of its client's change:
+    kept as the new baseline where the apply rewrites the client anyway, put back where the client is
+    strict (then an update of its own, cause drift, if nothing else changes). Returns (the changes,
+    a warning for each edit strict cannot put back). Never a separate note at the bottom of the plan:
+    a reviewer sees the decision where the client is."""
+    by_name = {c.name: c for c in changes_}
+    out, warnings = list(changes_), []
+    for name, spec in specs.items():
+        live, change = live_by_name.get(name), by_name.get(name)
+        strict = how.strict(name)
+        if live is None or (change is None and not strict) or (change is not None and change.action not in REOBSERVED):
+            continue
+        record = records.get((change.moved_from if change is not None else None) or name)
+        found = rows(hand_edits(record, live, spec.declared(), how.read), strict, how.restorable)
+        resets = [r for r in found if r.kind == RESET]
+        warnings += [f"{name}: `{r.path}` changed on the server outside dcrsync, and strict cannot put it back "
+                     "on this server: it is kept; declare it to manage it" for r in found if strict and r.kind == ACCEPT]
+        if change is None:
+            if not resets:
+                continue
+            change = PlanChange(
+                "update", name, live.client_id, "drift", [], None, str(spec.location), spec_payload(spec),
+                fingerprint(live), live.updated_at, record=record_fingerprint(record),
+            )
+            out.append(change)
+        change.fields.extend(found)
+        if resets and change.cause == "pending":
+            change.cause = "both"
+    return out, warnings

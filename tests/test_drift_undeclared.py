@@ -118,10 +118,12 @@ def test_a_plan_that_rewrites_a_hand_edited_client_says_apply_keeps_the_edit(hyd
     assert "outside dcrsync" not in p.run("plan").output  # nothing to apply: nothing is blessed
 
     p.write_client("a", dict(SVC, client_name="Svc 2"))
-    plan = p.run("plan", "--format", "json")
-    (warning,) = [w for w in json.loads(plan.output)["warnings"] if "outside dcrsync" in w]
-    assert warning.startswith("a: `skip_consent` changed on the server outside dcrsync")  # b is not rewritten
-    assert "`skip_consent`" in p.run("plan").output
+    plan = json.loads(p.run("plan", "--format", "json").output)
+    (change,) = plan["changes"]  # b is not rewritten: its edit is not decided here
+    accepted = [f for f in change["fields"] if f["kind"] == "accept"]
+    assert [(f["path"], f["before"], f["after"]) for f in accepted] == [("skip_consent", False, True)]
+    assert not [w for w in plan["warnings"] if "outside dcrsync" in w]  # inside a's change, not at the bottom
+    assert "= skip_consent: false -> true  # changed on the server outside dcrsync" in p.run("plan").output
     assert p.run("apply", "--auto-approve").exit_code == 0
     _, data = drift_json(p)
     assert [u["name"] for u in data["undeclared"]] == ["b"]  # a's edit is the reference now, as announced
@@ -150,18 +152,7 @@ def test_keycloak_web_origins_consent_lifespan_and_mapper_are_named(tmp_path, kc
     assert "secret" not in observed and p.secret("web") not in sidecar
 
     client_id = p.state_doc()["clients"]["web"]["client_id"]
-    rep = admin.client(client_id)
-    assert rep is not None
-    rep["webOrigins"] = ["*"]
-    rep["consentRequired"] = True
-    rep["attributes"] = {**rep.get("attributes", {}), "access.token.lifespan": "86400"}
-    admin.put(rep)
-    admin.call(
-        "POST", f"/clients/{rep['id']}/protocol-mappers/models",
-        json={"name": "is-admin", "protocol": "openid-connect", "protocolMapper": "oidc-hardcoded-claim-mapper",
-              "config": {"claim.name": "admin", "claim.value": "true", "access.token.claim": "true",
-                         "jsonType.label": "String"}},
-    ).raise_for_status()
+    admin.console_edits(client_id)  # CORS *, consent, a lifespan attribute, an is-admin mapper
 
     code, data = drift_json(p)
     assert (code, data["drift"]) == (0, 0)

@@ -54,7 +54,9 @@ def test_update_keeps_hydra_fields_and_writes_the_metadata_marker(hydra_project,
 
     p.write_client("web", dict(WEB, client_name="Billing Web v2"))
     (change,) = json.loads(p.run("plan", "--format", "json").output)["changes"]
-    assert [f["path"] for f in change["fields"]] == ["client_name"]  # audience, contacts: not declared
+    assert [f["path"] for f in change["fields"] if f["kind"] == "change"] == ["client_name"]
+    # audience, contacts: not declared; the apply keeps them, and says so in this change (issue 17 item 7)
+    assert sorted(f["path"] for f in change["fields"] if f["kind"] == "accept") == ["audience", "contacts"]
     assert p.run("apply", "--auto-approve").exit_code == 0
     after = get_client(hydra.admin_url, client["client_id"])
     assert after["client_name"] == "Billing Web v2"

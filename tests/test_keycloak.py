@@ -175,7 +175,11 @@ def test_update_keeps_console_settings_scopes_and_secret(kc_project):
 
     p.write_client("web", dict(WEB, client_name="Billing Web v2"))
     (change,) = json.loads(p.run("plan", "--format", "json").output)["changes"]
-    assert [f["path"] for f in change["fields"]] == ["client_name"]  # console settings: not declared
+    assert [f["path"] for f in change["fields"] if f["kind"] == "change"] == ["client_name"]
+    # console settings: not declared; the apply keeps them, and the change says so (issue 17 item 7)
+    assert sorted(f["path"] for f in change["fields"] if f["kind"] == "accept") == [
+        "attributes.access.token.lifespan", "attributes.logoUri", "consentRequired", "description", "rootUrl",
+    ]  # (webOrigins: Keycloak had made it the redirect URI's origin already)
 
     r = p.run("apply", "--auto-approve")
     assert r.exit_code == 0, r.output

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.harness.keycloak import ADMIN_CLIENT, project_in_realm, throwaway_realm
+from tests.harness.keycloak import project_in_realm, throwaway_realm
 
 SERVICE = {"client_name": "Reports job", "grant_types": ["client_credentials"], "scope": "openid"}
 #: what the realm's default client scopes put in a client_credentials token
@@ -20,17 +20,8 @@ REALM_DEFAULT_CLAIMS = {"aud", "realm_access", "resource_access", "acr", "azp", 
 @pytest.fixture(scope="module")
 def realm():
     with throwaway_realm("adm", readable_ids=True) as (admin, server):
-        _grant_user_roles(admin)
+        admin.grant_user_roles()  # what the README asks for roles, besides the clients' roles
         yield admin, server
-
-
-def _grant_user_roles(admin) -> None:
-    # what the README asks for roles: view-users and manage-users besides the clients' roles
-    internal = admin.client(ADMIN_CLIENT)["id"]
-    user = admin.call("GET", f"/clients/{internal}/service-account-user").json()
-    rm = admin.client("realm-management")
-    roles = [admin.call("GET", f"/clients/{rm['id']}/roles/{r}").json() for r in ("view-users", "manage-users")]
-    admin.call("POST", f"/users/{user['id']}/role-mappings/clients/{rm['id']}", json=roles).raise_for_status()
 
 
 @pytest.fixture

@@ -115,7 +115,7 @@ def test_without_a_rotation_policy_grace_is_refused_and_the_old_secret_works(rea
     assert p.secret(name) == old == admin.secret(name)
     assert admin.token_works(name, old)
     # without --grace the rotation is the plain one: the old secret dies at once
-    r = p.run_sub("rotate-secret", name)
+    r = p.run_sub("rotate-secret", name, "--yes")
     assert r.returncode == 0 and "no longer works" in r.stdout, r.stdout + r.stderr
     assert not admin.token_works(name, old) and admin.token_works(name, p.secret(name))
 

@@ -250,3 +250,31 @@ def test_hydra_import_of_a_file_with_require_pkce_is_no_pending_change(pkce_hydr
     assert p.run("plan", "--detailed-exitcode").exit_code == 0
     drift = p.run("drift", "--format", "json")
     assert drift.exit_code == 0 and json.loads(drift.output)["pending"] == 0, drift.output
+
+
+def test_hydra_note_is_acknowledged_by_pkce_enforced(pkce_hydra, tmp_path: Path, age_key):
+    """The Hydra enforces PKCE for public clients; once dcrsync.yaml says so, plans and validate are
+    silent about the public clients' `require_pkce`, and name only the confidential ones it does not cover."""
+    server = {"kind": "hydra", "admin_url": pkce_hydra.admin_url}
+    p = make_project(tmp_path / "proj", server, age_key, "pkce-ack")
+    p.write_client("shop", SPA)
+    assert "pkce_enforced" in notes(p)[0]  # the note says how to acknowledge it
+    p.set_config(server={**server, "pkce_enforced": "public"})
+    assert notes(p) == [] and "require_pkce" not in ok(p.run("plan"))
+    ok(p.run("apply", "--auto-approve"))
+    client_id = p.state_doc()["clients"]["shop"]["client_id"]
+    why = refusal(hydra_authorize(pkce_hydra, client_id, challenge=False))  # what the setting says is true
+    assert why is not None and "code_challenge" in why, why
+
+    backend = {**SPA, "client_name": "Backend", "token_endpoint_auth_method": "client_secret_basic"}
+    p.write_client("backend", backend)
+    (note,) = notes(p)
+    assert note.startswith("`require_pkce` (1 client(s): backend) is not sent: server.pkce_enforced is `public`")
+    valid = p.run_sub("validate")
+    assert valid.returncode == 0 and valid.stderr.count("require_pkce") == 1 and "backend" in valid.stderr
+    p.set_config(server={**server, "pkce_enforced": "all"})
+    assert notes(p) == [] and "require_pkce" not in p.run_sub("validate").stderr
+    assert "require_pkce" not in p.run_sub("plan").stdout
+    p.set_config(server={**server, "pkce_enforced": "yes"})
+    wrong = p.run_sub("plan")
+    assert wrong.returncode == 1 and "pkce_enforced` must be one of all, public" in wrong.stderr

@@ -60,12 +60,12 @@ def test_hydra_undeclared_fields_are_named_and_declared_ones_are_left_to_drift()
                authorization_code_grant_access_token_lifespan="720h0m0s", updated_at="2026-02-02T00:00:00Z")
     assert found(HYDRA, now, {"client_name", "grant_types", "scope"}, hydra_read) == [
         ("allowed_cors_origins", None, "added", [], ["*"]),
-        ("authorization_code_grant_access_token_lifespan", None, "added", None, "720h0m0s"),
+        ("authorization_code_grant_access_token_lifespan", None, "added", None, "720h"),  # read as written
         ("skip_consent", None, "changed", False, True),
     ]
     # declared in the hydra: block, the same keys are declared drift, not undeclared
     assert found(HYDRA, now, {"client_name", "hydra.skip_consent", "hydra.allowed_cors_origins"}, hydra_read) == [
-        ("authorization_code_grant_access_token_lifespan", None, "added", None, "720h0m0s"),
+        ("authorization_code_grant_access_token_lifespan", None, "added", None, "720h"),  # read as written
     ]
 
 
@@ -110,6 +110,20 @@ def test_keycloak_web_origins_consent_lifespan_and_mappers():
     evil = got[3][4]
     assert evil["protocolMapper"] == "oidc-hardcoded-claim-mapper" and "id" not in evil
     assert got[0][3:] == (None, "86400") and got[4][3:] == ([], ["*"])
+
+
+def test_what_keycloak_adds_to_a_mapper_by_itself_is_no_hand_edit():
+    """Keycloak writes `multivalued: "true"` into a group-membership mapper when it first issues a
+    token: a difference dcrsync's own reading of the client does not see is nobody's edit."""
+    before = copy.deepcopy(KEYCLOAK)
+    before["protocolMappers"].append({"id": "m2", "name": "groups", "protocol": "openid-connect",
+                                      "protocolMapper": "oidc-group-membership-mapper",
+                                      "config": {"claim.name": "groups", "full.path": "false"}})
+    now = copy.deepcopy(before)
+    now["protocolMappers"][1]["config"]["multivalued"] = "true"
+    assert found(before, now, set(), keycloak_read) == []
+    now["protocolMappers"][1]["config"]["full.path"] = "true"  # a change it does read
+    assert [c[:3] for c in found(before, now, set(), keycloak_read)] == [("protocolMappers", "groups", "changed")]
 
 
 def test_keycloak_server_forms_of_declared_portable_fields_are_left_out():

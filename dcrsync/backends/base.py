@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar
 
@@ -12,7 +12,8 @@ from dcrsync.state import ClientRecord
 from dcrsync.trust import Trust
 
 __all__ = [
-    "Backend", "Fetched", "Marker", "Result", "default_normalise", "fingerprint", "observed", "split_server_wide",
+    "Backend", "Fetched", "Marker", "Result", "default_normalise", "fingerprint", "observed", "server_wide_notes",
+    "split_server_wide",
 ]
 
 
@@ -66,6 +67,8 @@ class Backend:
     chooses_secret: ClassVar[bool] = False
     #: a new client secret can be set or regenerated for an existing client
     rotates_secret: ClassVar[bool] = False
+    #: an admin can read a client's current secret back (`read_secret`): import and recover record it
+    reads_secret: ClassVar[bool] = False
     #: a rotation can leave the old secret valid for a while (`rotate-secret --grace`): see `rotate_with_grace`
     keeps_old_secret: ClassVar[bool] = False
     #: an existing client's client_id can be changed in place (same client, same secret): a changed
@@ -82,6 +85,8 @@ class Backend:
     #: and the plan notes it once (`split_server_wide`)
     server_wide: ClassVar[dict[str, str]] = {}
 
+    #: the `server:` block of dcrsync.yaml (families that read more of it than their connection)
+    settings: Mapping[str, Any] = {}
     #: the server's URL, for plans and messages
     url: str = ""
     #: the owner of dcrsync's marker; a family that holds no marker reports it on what it reads
@@ -127,6 +132,11 @@ class Backend:
         then (`Result.secrets` with the new secret, when the old one stops working as epoch seconds)."""
         raise NotImplementedError
 
+    def read_secret(self, live: LiveClient) -> str | None:
+        """The client's current secret as the server holds it (only where `reads_secret`); None when
+        the server has none for it. Never an old secret a rotation keeps."""
+        return None
+
     def with_details(self, clients: Sequence[LiveClient]) -> list[LiveClient]:
         """`clients` with what a listing leaves out read too, for the files `export` and `import` write
         (Keycloak: client roles and service-account roles); the default: as they are."""
@@ -142,10 +152,26 @@ class Backend:
 
     def per_client(self, specs: Sequence[ClientSpec]) -> tuple[list[ClientSpec], list[str]]:
         """`specs` without the fields this family enforces server-wide, and one note for each such field."""
-        return split_server_wide(specs, self.server_wide)
+        return server_wide_notes(type(self), specs, self.settings)
+
+    @classmethod
+    def server_wide_for(cls, server: Mapping[str, Any]) -> dict[str, str]:
+        """`server_wide` as this server block has it configured (the note may depend on it)."""
+        return dict(cls.server_wide)
+
+    @classmethod
+    def covers(cls, server: Mapping[str, Any], spec: ClientSpec, path: str) -> bool:
+        """The `server:` block says the server enforces this spec's server-wide `path` itself (the user
+        acknowledged the note, e.g. Hydra's `pkce_enforced`): no note for it."""
+        return False
 
     def check_specs(self, specs: Sequence[ClientSpec]) -> None:
         """Refuse, at the field's file:line, what this family cannot hold; before anything is sent."""
+        return None
+
+    def check_plan(self, specs: Sequence[ClientSpec], renames: Mapping[str, str]) -> None:
+        """Refuse, at the field's file:line, what only the whole plan shows (`renames`: the client_ids
+        it changes in place, old -> new): a reference the apply would find broken half way."""
         return None
 
     def new_client_id(self) -> str:
@@ -159,6 +185,11 @@ class Backend:
     def token_endpoint(self) -> str | None:
         """Where a client's secret can be checked (client_credentials), when the family knows it."""
         return None
+
+    def restores(self, key: str) -> bool:
+        """Whether `update` can put a hand-edited raw key back from `ClientSpec.baseline` (`strict: true`).
+        Families that send the whole representation can."""
+        return True
 
     def kept_when_unset(self, path: str) -> bool:
         """True when this family cannot reset `path` to a default once it is no longer declared (its
@@ -189,13 +220,25 @@ def default_normalise(path: str, value: Any) -> Any:
     return normalise_value(path, value)
 
 
+def server_wide_notes(
+    family: type[Backend], specs: Sequence[ClientSpec], server: Mapping[str, Any]
+) -> tuple[list[ClientSpec], list[str]]:
+    """`split_server_wide` for `family` configured with the `server:` block `server` (what plan and
+    validate both say)."""
+    return split_server_wide(
+        specs, family.server_wide_for(server), lambda spec, path: family.covers(server, spec, path)
+    )
+
+
 def split_server_wide(
-    specs: Sequence[ClientSpec], server_wide: Mapping[str, str]
+    specs: Sequence[ClientSpec], server_wide: Mapping[str, str],
+    covered: Callable[[ClientSpec, str], bool] | None = None,
 ) -> tuple[list[ClientSpec], list[str]]:
     """(the specs without the fields in `server_wide`, one note per such field that clients declare).
 
     Such a field is left out of what is compared, planned, sent and recorded, so it never shows as
-    a change; the note names the clients and the server setting that enforces it for them all."""
+    a change; the note names the clients and the server setting that enforces it for them all. A
+    client the server is said to cover (`covered`) is left out of the note."""
     if not server_wide:
         return list(specs), []
     out: list[ClientSpec] = []
@@ -206,7 +249,8 @@ def split_server_wide(
             out.append(spec)
             continue
         for path in found:
-            declaring.setdefault(path, []).append(spec.name)
+            if covered is None or not covered(spec, path):
+                declaring.setdefault(path, []).append(spec.name)
         out.append(replace(spec, fields={k: v for k, v in spec.fields.items() if k not in found}))
     notes: list[str] = []
     for path, names in declaring.items():

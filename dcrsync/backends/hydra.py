@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar
 from urllib.parse import parse_qs, quote, urlparse
 
@@ -13,10 +13,10 @@ import httpx
 
 from dcrsync.answers import OBJECT, TEXT, TEXTS, decode, loads, objects, text_or_none
 from dcrsync.backends.base import Backend, Fetched, Marker, Result, default_normalise
-from dcrsync.backends.hydra_map import PORTABLE_TOO, SERVER_WIDE, unsupported
+from dcrsync.backends.hydra_map import PORTABLE_TOO, PUBLIC_ONLY, SERVER_WIDE, pkce_covered, unsupported
 from dcrsync.errors import BackendError, BadAnswer
 from dcrsync.http import error_detail, limited_hint, make_client, unreachable
-from dcrsync.model import SET_FIELDS, ClientSpec, LiveClient
+from dcrsync.model import LIFESPAN_SUFFIX, SET_FIELDS, ClientSpec, LiveClient, duration_seconds, duration_text
 from dcrsync.ratelimit import Limiter
 from dcrsync.state import ClientRecord
 from dcrsync.trust import Trust
@@ -57,18 +57,10 @@ _BOILERPLATE = re.compile(
     r"Note that an Authorization Server MAY choose to substitute a valid value for any requested "
     r"parameter of a Client's Metadata\.\s*"
 )
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
-_UNIT = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
-
-
-def go_duration_seconds(value: Any) -> Any:
-    """`1h0m0s` and `60m` compare equal: Hydra answers lifespans in Go's canonical form."""
-    if not isinstance(value, str) or not value:
-        return value
-    parts = _DURATION.findall(value)
-    if not parts or "".join(n + u for n, u in parts) != value:
-        return value
-    return round(sum(float(n) * _UNIT[u] for n, u in parts), 6)
+#: `1h0m0s` and `60m` compare equal: Hydra answers lifespans in Go's canonical form
+go_duration_seconds = duration_seconds
+#: the lifespan fields, which a LiveClient holds written the short way (`5m`, not `5m0s`)
+LIFESPANS = tuple(key for key in HYDRA_FIELDS if key.endswith(LIFESPAN_SUFFIX))
 
 
 _PATH = {key: f"hydra.{key}" for key in HYDRA_FIELDS}
@@ -91,6 +83,9 @@ def to_live(raw: dict[str, Any]) -> LiveClient:
             break
     path = _PATH.get
     fields = {path(key, key): value for key, value in raw.items()}
+    for key in LIFESPANS:
+        if raw.get(key):
+            fields[_PATH[key]] = duration_text(raw[key])
     for key in PORTABLE_TOO:
         if key in raw:
             fields[key] = raw[key]
@@ -184,6 +179,7 @@ class HydraBackend(Backend):
 
     def __init__(self, server: dict[str, Any], *, parallelism: int = 4, trust: Trust | None = None) -> None:
         self.trust = trust
+        self.settings = server
         self.url = str(server["admin_url"]).rstrip("/")
         self.public_url = str(server.get("public_url") or "").rstrip("/") or None
         self.page_size = int(server.get("page_size", PAGE_SIZE))
@@ -325,7 +321,7 @@ class HydraBackend(Backend):
         record: ClientRecord | None,
         new_secret: str | None = None,
     ) -> Result:
-        body = body_for(spec, marker, base=live.raw)
+        body = body_for(spec, marker, base=spec.baseline or live.raw)
         body.pop("client_secret", None)  # a PUT without a secret keeps the old one
         if new_secret:
             body["client_secret"] = new_secret
@@ -344,6 +340,14 @@ class HydraBackend(Backend):
         if response.status_code in (204, 404):  # already gone is what we wanted
             return
         raise self._error(response, f"delete client {live.client_id}")
+
+    @classmethod
+    def server_wide_for(cls, server: Mapping[str, Any]) -> dict[str, str]:
+        return {"require_pkce": PUBLIC_ONLY} if server.get("pkce_enforced") == "public" else dict(SERVER_WIDE)
+
+    @classmethod
+    def covers(cls, server: Mapping[str, Any], spec: ClientSpec, path: str) -> bool:
+        return pkce_covered(server.get("pkce_enforced"), spec, path)
 
     def check_specs(self, specs: Sequence[ClientSpec]) -> None:
         """Refuse, at the field's file:line and before anything is sent, what Hydra would drop."""

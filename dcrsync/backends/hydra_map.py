@@ -15,9 +15,25 @@ SERVER_WIDE: dict[str, str] = {
     "require_pkce": (
         "Hydra has no per-client PKCE setting; it requires PKCE of every client with "
         "`oauth2.pkce.enforced: true`, or of public clients (token_endpoint_auth_method: none) with "
-        "`oauth2.pkce.enforced_for_public_clients: true`: make sure its configuration has one of them on"
+        "`oauth2.pkce.enforced_for_public_clients: true`: make sure its configuration has one of them on, "
+        "then say which in dcrsync.yaml (`server: {pkce_enforced: all}` or `public`) and this note is not repeated"
     ),
 }
+
+#: the note when `server.pkce_enforced: public` says Hydra requires PKCE of public clients only
+PUBLIC_ONLY = (
+    "server.pkce_enforced is `public`: Hydra requires PKCE of public clients only "
+    "(`oauth2.pkce.enforced_for_public_clients`), not of these confidential ones; turn on `oauth2.pkce.enforced` "
+    "and write `pkce_enforced: all`, or remove the line"
+)
+
+
+def pkce_covered(enforced: object, spec: ClientSpec, path: str) -> bool:
+    """Hydra's configuration, as `server.pkce_enforced` says it, requires PKCE of this client."""
+    if path != "require_pkce" or spec.fields.get(path) is not True:
+        return False
+    return enforced == "all" or (enforced == "public" and spec.fields.get("token_endpoint_auth_method") == "none")
+
 
 _NO_SUCH = "Hydra has no such client field: it accepts it and keeps nothing, so every plan would show it again"
 #: portable fields Hydra cannot hold (measured: a POST to /admin/clients answers without them) -> why

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import secrets
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, ClassVar
 from urllib.parse import quote
 
@@ -62,6 +62,8 @@ class KeycloakBackend(KeycloakScopes, KeycloakRoles, Backend):
     chooses_client_id: ClassVar[bool] = True
     chooses_secret: ClassVar[bool] = True
     rotates_secret: ClassVar[bool] = True
+    #: `GET .../client-secret` answers an admin with view-clients: import and recover read it
+    reads_secret: ClassVar[bool] = True
     #: with a client policy whose profile has the secret-rotation executor (keycloak_rotation)
     keeps_old_secret: ClassVar[bool] = True
     #: its token endpoint takes client_id / client_secret in the body for either secret method
@@ -220,22 +222,16 @@ class KeycloakBackend(KeycloakScopes, KeycloakRoles, Backend):
 
     # --- checks ---------------------------------------------------------------------------
     def check_specs(self, specs: Sequence[ClientSpec]) -> None:
-        """Refuse, before anything is sent, declared fields Keycloak cannot hold, and names the
-        realm does not have (a `-scope` that is no realm default)."""
-        lines = self._local_problems(specs)
-        lines += self._role_problems(specs)
-        if any("scope" in s.fields for s in specs):
-            _, realm_default = self._scope_catalogue()
-            for spec in specs:
-                value = spec.fields.get("scope")
-                tokens = value.split() if isinstance(value, str) else list(value or [])
-                for token in tokens:
-                    if token.startswith("-") and token[1:] not in realm_default:
-                        lines.append(
-                            f"{spec.where('scope')}: {spec.name}: `{token}` removes a realm default client scope, "
-                            f"but {token[1:]!r} is not one (realm {self.realm!r} defaults: "
-                            f"{', '.join(sorted(realm_default)) or 'none'}); remove it"
-                        )
+        """Refuse, before anything is sent, declared fields Keycloak cannot hold, and client scopes
+        the realm does not have (or a `-scope` that is no realm default)."""
+        lines = self._local_problems(specs) + self._scope_problems(specs)
+        self._role_specs(specs)  # whose roles `fetch` reads; their names are checked by `check_plan`
+        if lines:
+            raise BackendError("\n".join(lines))
+
+    def check_plan(self, specs: Sequence[ClientSpec], renames: Mapping[str, str]) -> None:
+        """Roles granted on clients that do not exist, or on a client_id this plan renames away."""
+        lines = self._role_problems(specs, renames)
         if lines:
             raise BackendError("\n".join(lines))
 
@@ -307,6 +303,9 @@ class KeycloakBackend(KeycloakScopes, KeycloakRoles, Backend):
         given = {"client_secret": client_secret} if uses_secret else {}
         return Result(live=live, secrets=given)
 
+    def restores(self, key: str) -> bool:
+        return key not in kobj.SCOPE_KEYS  # assigned through their endpoints, from what `scope` declares
+
     def kept_when_unset(self, path: str) -> bool:
         return path in kmap.reset({}, [path])  # a `keycloak:` key whose default dcrsync does not know
 
@@ -320,7 +319,7 @@ class KeycloakBackend(KeycloakScopes, KeycloakRoles, Backend):
     ) -> Result:
         self._check_local(spec)
         internal_id = str(live.raw["id"])
-        rep = {k: v for k, v in live.raw.items() if k not in kobj.SCOPE_KEYS}
+        rep = {k: v for k, v in kobj.rebased(spec.baseline, live.raw).items() if k not in kobj.SCOPE_KEYS}
         rep.pop("protocolMappers", None)  # left as they are: a PUT without them keeps them
         kmap.write(rep, spec.fields, spec.block("keycloak"))
         kmap.reset(rep, spec.unset)
@@ -384,6 +383,14 @@ class KeycloakBackend(KeycloakScopes, KeycloakRoles, Backend):
         attrs = rep.get("attributes") or {}
         kept = attrs.get(krot.ROTATED_EXPIRY_ATTR) if attrs.get(krot.ROTATED_SECRET_ATTR) else None
         return Result(live=self._live(rep), secrets={"client_secret": secret}), int(kept or 0)
+
+    def read_secret(self, live: LiveClient) -> str | None:
+        """The current secret (the client-secret endpoint; never the `client.secret.rotated` attribute)."""
+        if live.raw.get("publicClient") or live.raw.get("clientAuthenticatorType") not in SECRET_AUTHENTICATORS:
+            return None
+        body = self._call("GET", f"/clients/{live.raw['id']}/client-secret", f"read the secret of {live.client_id}")
+        value = (body.json() or {}).get("value")
+        return str(value) if value else None
 
     def delete(self, live: LiveClient, record: ClientRecord | None) -> None:
         internal_id = live.raw.get("id")

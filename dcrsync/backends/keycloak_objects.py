@@ -127,6 +127,16 @@ def mapper_text(mapper: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def rebased(baseline: dict[str, Any] | None, live: dict[str, Any]) -> dict[str, Any]:
+    """What an update builds on: the live representation, or a strict apply's `baseline` (hand edits put
+    back) with each attribute only the live client has set to "": Keycloak keeps one a PUT leaves out."""
+    if baseline is None:
+        return live
+    attrs = dict(baseline.get("attributes") or {})
+    attrs.update({k: "" for k in live.get("attributes") or {} if k not in attrs})
+    return {**baseline, "attributes": attrs}
+
+
 def mappers_of(rep: dict[str, Any]) -> list[dict[str, Any]]:
     """The client's own protocol mappers (not its client scopes'), by name; pairwise is `subject_type`."""
     mappers = [m for m in rep.get(MAPPERS) or [] if m.get("protocolMapper") != PAIRWISE_MAPPER]

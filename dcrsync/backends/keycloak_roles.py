@@ -3,7 +3,7 @@ service account is granted, read, synced and checked at plan time. Mixed into `K
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import quote
@@ -120,13 +120,22 @@ class KeycloakRoles:
                         self._call(method, f"{base}/clients/{other}", f"change {cid} roles of {spec.name}", json=roles)
         return touched
 
-    def _role_problems(self, specs: Sequence[ClientSpec]) -> list[str]:
-        """Roles a file grants that the realm does not have, each at its file:line."""
+    def _role_specs(self, specs: Sequence[ClientSpec]) -> list[ClientSpec]:
+        """The specs that declare roles; `fetch` reads the roles of their clients."""
         role_specs = [s for s in specs if kobj.ROLE_KEYS & set(s.block("keycloak"))]
         self._role_names = {s.name for s in role_specs}
         self._role_ids = {i for s in role_specs for i in (s.client_id, self.default_client_id(s)) if i}
+        return role_specs
+
+    def _role_problems(self, specs: Sequence[ClientSpec], renames: Mapping[str, str] | None = None) -> list[str]:
+        """Roles a file grants that the realm does not have, each at its file:line; and grants that
+        name a client by the client_id this plan renames away (`renames`: old -> new), which apply
+        could only half do (the rename lands, the grant then finds no client)."""
+        role_specs = self._role_specs(specs)
         if not role_specs:
             return []
+        renames = renames or {}
+        by_new_id = {s.client_id: s for s in specs if s.client_id in set(renames.values())}
         lines: list[str] = []
         realm_roles: set[str] | None = None
         # roles a client of this plan declares: there after its create, which apply runs first
@@ -150,19 +159,38 @@ class KeycloakRoles:
                         f"{role!r} does not exist in realm {self.realm!r}; create it in Keycloak or remove it"
                     )
             for cid, roles in (sa.get("clients") or {}).items():
-                if cid not in client_roles:
-                    rep = self._by_client_id(cid)
-                    client_roles[cid] = set(self._client_roles(rep["id"])) if rep else None
-                names = client_roles[cid]
-                for i, role in enumerate(roles or []):
-                    where = spec.where_item(f"keycloak.{kobj.SA_ROLES}.clients.{cid}", i)
-                    if names is None:
-                        lines.append(f"{where}: {spec.name}: client {cid!r} does not exist in realm "
-                                     f"{self.realm!r}, so it has no role {role!r}")
-                        break
-                    if role not in names:
-                        lines.append(f"{where}: {spec.name}: client {cid!r} has no role {role!r} "
-                                     f"(it has {', '.join(sorted(names)) or 'none'}); create it or remove it")
+                where = spec.where_item(f"keycloak.{kobj.SA_ROLES}.clients.{cid}", 0)
+                if cid in renames:
+                    new = renames[cid]
+                    lines.append(
+                        f"{where}: {spec.name}: client {cid!r} is renamed to {new!r} by this plan "
+                        f"({by_new_id[new].where('client_id')}): name it {new!r} here too, or the apply would "
+                        "rename it and then find no client to grant these roles on"
+                    )
+                    continue
+                lines += self._client_role_problems(spec, cid, roles or [], client_roles, renames)
+        return lines
+
+    def _client_role_problems(
+        self, spec: ClientSpec, cid: str, roles: list[str], known: dict[str, set[str] | None],
+        renames: Mapping[str, str],
+    ) -> list[str]:
+        """Roles granted on client `cid` that it does not have (its new id after a rename included)."""
+        if cid not in known:
+            old = next((o for o, n in renames.items() if n == cid), cid)
+            rep = self._by_client_id(old)
+            known[cid] = set(self._client_roles(rep["id"])) if rep else None
+        names = known[cid]
+        lines: list[str] = []
+        for i, role in enumerate(roles):
+            where = spec.where_item(f"keycloak.{kobj.SA_ROLES}.clients.{cid}", i)
+            if names is None:
+                lines.append(f"{where}: {spec.name}: client {cid!r} does not exist in realm "
+                             f"{self.realm!r}, so it has no role {role!r}")
+                break
+            if role not in names:
+                lines.append(f"{where}: {spec.name}: client {cid!r} has no role {role!r} "
+                             f"(it has {', '.join(sorted(names)) or 'none'}); create it or remove it")
         return lines
 
     def with_details(self, clients: Sequence[LiveClient]) -> list[LiveClient]:

@@ -4,7 +4,7 @@ assigned through their own admin endpoints. Mixed into `KeycloakBackend`."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import httpx
@@ -43,6 +43,28 @@ class KeycloakScopes:
                 ]
                 self._realm_default = {n for n in names if n}
             return self._scope_ids, self._realm_default
+
+    def _scope_problems(self, specs: Sequence[ClientSpec]) -> list[str]:
+        """Each client scope a file names that the realm lacks, and each `-name` that removes no realm
+        default, at its file:line: found at plan, never half way through an apply."""
+        declaring = [s for s in specs if "scope" in s.fields or any(k in s.block("keycloak") for k in kobj.SCOPE_KEYS)]
+        if not declaring:
+            return []
+        ids, realm_default = self._scope_catalogue()
+        have = f"realm {self.realm!r} has {', '.join(sorted(ids)) or 'none'}"
+        lines: list[str] = []
+        for spec in declaring:
+            for where, name in _named_scopes(spec):
+                if name.startswith("-") and name[1:] not in realm_default:
+                    lines.append(
+                        f"{where}: {spec.name}: `{name}` removes a realm default client scope, but {name[1:]!r} "
+                        f"is not one (realm {self.realm!r} defaults: {', '.join(sorted(realm_default)) or 'none'}); "
+                        "remove it"
+                    )
+                elif not name.startswith("-") and name not in ids:
+                    lines.append(f"{where}: {spec.name}: {name!r} is not a client scope ({have}); "
+                                 "create it in Keycloak or remove it")
+        return lines
 
     def _scope_targets(self, spec: ClientSpec, rep: dict[str, Any] | None) -> tuple[set[str], set[str]] | None:
         if "scope" not in spec.fields and not any(k in spec.block("keycloak") for k in kobj.SCOPE_KEYS):
@@ -96,6 +118,8 @@ class KeycloakScopes:
             wanted = {str(m["name"]): kobj.mapper_body(m) for m in spec.block("keycloak")[kobj.MAPPERS]}
         elif f"keycloak.{kobj.MAPPERS}" in spec.unset:
             wanted = {}
+        elif spec.baseline is not None and kobj.mappers_of(spec.baseline) != kobj.mappers_of({kobj.MAPPERS: current}):
+            wanted = {str(m["name"]): kobj.mapper_body(m) for m in kobj.mappers_of(spec.baseline)}  # strict
         else:
             return 0
         have = {str(m.get("name")): m for m in current if m.get("protocolMapper") != kobj.PAIRWISE_MAPPER}
@@ -114,3 +138,19 @@ class KeycloakScopes:
                 continue
             calls += 1
         return calls
+
+
+def _named_scopes(spec: ClientSpec) -> list[tuple[str, str]]:
+    """(where, client scope) for each scope the file names: `scope` tokens (`-name` kept as written)
+    and the items of `keycloak.defaultClientScopes` / `optionalClientScopes`; `openid` and the scopes
+    Keycloak manages itself left out."""
+    skip = kobj.IMPLICIT_SCOPES | kobj.SELF_MANAGED_SCOPES
+    out: list[tuple[str, str]] = []
+    value = spec.fields.get("scope")
+    tokens = value.split() if isinstance(value, str) else list(value or [])
+    out += [(str(spec.where("scope")), str(t)) for t in tokens if str(t).lstrip("-") not in skip]
+    for key in kobj.SCOPE_KEYS:
+        for i, name in enumerate(spec.block("keycloak").get(key) or []):
+            if name not in skip:
+                out.append((str(spec.where_item(f"keycloak.{key}", i)), str(name)))
+    return out

@@ -134,7 +134,8 @@ def _extensions(spec: ClientSpec, standard: dict[str, Any]) -> dict[str, Any]:
 def update_body(spec: ClientSpec, live: LiveClient) -> dict[str, Any]:
     """A full replacement (§2.2): what the server holds now plus what git declares."""
     unset = {p.removeprefix(f"{EXTENSIONS}.") for p in spec.unset}  # vendor keys no longer declared too
-    body = {k: v for k, v in live.raw.items() if k not in NOT_IN_PUT and v is not None and k not in unset}
+    raw = spec.baseline or live.raw  # strict: hand edits of undeclared fields put back
+    body = {k: v for k, v in raw.items() if k not in NOT_IN_PUT and v is not None and k not in unset}
     for path in spec.unset:
         if path in EMPTIED_WHEN_UNSET:
             body[path] = EMPTIED_WHEN_UNSET[path]

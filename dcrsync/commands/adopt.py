@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from dcrsync import adopt, restore
+from dcrsync.backends.base import Backend
 from dcrsync.commands.common import parallelism_option, project_options
 from dcrsync.export import document_for, dump, exportable, owned_by, unique_names
 from dcrsync.project import open_project
@@ -56,12 +57,12 @@ def import_(config_path, env_name, name, client_id, all_files, owner, pattern, r
             report = adopt.import_many(project, backend, selection, rotate=rotate, parallelism=parallelism)
     finally:
         backend.close()
-    _print_report(report, project.config.owner)
+    _print_report(report, project.config.owner, backend)
     if report.failed:
         sys.exit(1)
 
 
-def _print_report(report: adopt.ImportReport, owner: str) -> None:
+def _print_report(report: adopt.ImportReport, owner: str, backend: Backend) -> None:
     for a in report.adopted:
         how = "wrote" if a.wrote else "from"
         line = f"imported {a.name} (client {a.client_id}), {how} {a.file}"
@@ -69,6 +70,8 @@ def _print_report(report: adopt.ImportReport, owner: str) -> None:
             line += f"; owner was {a.previous_owner!r}, now {owner!r} (kept as metadata.dcrsync.previous_owner)"
         if a.secret == "rotated":
             line += "; secret rotated"
+        elif a.secret == "read":
+            line += f"; secret read from {backend.family} and recorded"
         elif a.secret == "none":
             line += "; no secret: public client" if a.auth_method == "none" else f"; no secret ({a.auth_method})"
         else:
@@ -94,8 +97,8 @@ def _print_report(report: adopt.ImportReport, owner: str) -> None:
         click.echo("Read a new secret with `dcrsync state secret NAME`; the old ones no longer work.")
     if unknown:
         click.echo(
-            f"{len(unknown)} secret(s) unknown to dcrsync ({', '.join(unknown[:10])}{' …' if len(unknown) > 10 else ''}): "
-            "record one you know with `dcrsync state set-secret NAME` (reads stdin), "
+            f"{len(unknown)} secret(s) unknown to dcrsync ({', '.join(unknown[:10])}{' …' if len(unknown) > 10 else ''}; "
+            f"{restore.unread_why(backend)}): record one you know with `dcrsync state set-secret NAME` (reads stdin), "
             "or issue a new one with `dcrsync rotate-secret NAME`."
         )
 
@@ -104,30 +107,34 @@ def _print_report(report: adopt.ImportReport, owner: str) -> None:
 @project_options
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("exported"), show_default=True)
 @click.option("--owner", help="Only clients whose dcrsync marker (or Hydra owner) is this owner.")
-def export(config_path, env_name, out_dir, owner) -> None:
+@click.option("--unmanaged", is_flag=True, help="Only clients no dcrsync project manages (no ownership marker).")
+def export(config_path, env_name, out_dir, owner, unmanaged) -> None:
     """Write YAML for the live clients (never secrets; server defaults left out).
 
     Leaves out what dcrsync must never manage (Keycloak's built-in clients, dcrsync's own admin
-    client). Adopt the files with `dcrsync import --all` once they are in the clients folder.
+    client). Into a folder that holds client files already (the clients folder itself), it writes
+    only the clients no file there declares, under names no file there has, and never over a file.
+    Adopt the files with `dcrsync import --all` once they are in the clients folder.
     """
     project = open_project(config_path, env_name)
+    declared, taken = adopt.declared_in(project, out_dir)
     backend = project.backend()
     try:
         if not backend.lists:
             raise click.UsageError(f"{backend.family} servers have no list API: nothing to export")
-        clients = backend.fetch([]).clients
-        if owner:
-            clients = [c for c in clients if owned_by(c, owner)]
+        clients = [c for c in backend.fetch([]).clients if not (owner and not owned_by(c, owner))
+                   and not (unmanaged and c.managed_name is not None)]
         clients, left_out = exportable(clients, backend)
-        clients = backend.with_details(clients)
+        there = [c for c in clients if c.client_id in declared]
+        clients = backend.with_details([c for c in clients if c.client_id not in declared])
     finally:
         backend.close()
-    names = unique_names(c.managed_name or c.fields.get("client_name") or c.client_id for c in clients)
+    names = unique_names((c.managed_name or c.fields.get("client_name") or c.client_id for c in clients), taken)
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = [out_dir / f"{name}.yaml" for name in names]
-    there = [p for p in paths if p.exists()]
     if there:
-        raise click.ClickException(f"{there[0]} exists; export into an empty folder (or move the file)")
+        click.echo(f"Skipped {len(there)} client(s) a file in {out_dir} declares already: "
+                   + ", ".join(declared[c.client_id] for c in there[:10]) + (" …" if len(there) > 10 else ""))
     for path, name, live in zip(paths, names, clients, strict=True):
         path.write_text(dump(document_for(name, live, backend)))
     if left_out:
@@ -142,6 +149,16 @@ def export(config_path, env_name, out_dir, owner) -> None:
         + (f" ({len(invalid)} need a fix first, see above)" if invalid else "")
         + "; adopt them with `dcrsync import --all` once they are in the clients folder."
     )
+
+
+def _confirm_break(name: str, client_id: str) -> None:
+    """Rotating without a grace period breaks the app until it gets the new secret: asked, never assumed."""
+    what = f"the old secret of {name} (client {client_id}) stops working at once: the app fails until it is given the new one"
+    if not sys.stdin.isatty():
+        raise click.ClickException(f"{what}; rerun with --yes to go ahead (or --grace where the server can keep "
+                                   "the old one); nothing was rotated")
+    if not click.confirm(f"Rotate? {what}", default=False, err=True):
+        raise click.ClickException("nothing was rotated")
 
 
 def check_exported(project, paths: list[Path]) -> list[str]:
@@ -163,8 +180,13 @@ def check_exported(project, paths: list[Path]) -> list[str]:
     help="Keep the old secret valid this long (24h, 90m, 2d) so apps can switch over; "
     "Keycloak only, with a client policy that keeps rotated secrets (see the README).",
 )
-def rotate_secret(config_path, env_name, name, grace) -> None:
-    """Issue a new client secret and record it in the state (never printed)."""
+@click.option("--yes", "assume_yes", is_flag=True,
+              help="Do not ask: the old secret stops working at once, and the app with it until it gets the new one.")
+def rotate_secret(config_path, env_name, name, grace, assume_yes) -> None:
+    """Issue a new client secret and record it in the state (never printed).
+
+    Without --grace the old secret stops working at once: it asks first (on a terminal), or needs
+    --yes (in a pipeline)."""
     seconds = None
     if grace is not None:
         try:
@@ -175,7 +197,8 @@ def rotate_secret(config_path, env_name, name, grace) -> None:
     project.unlock()
     backend = project.backend()
     try:
-        until = restore.rotate_secret(project, backend, name, seconds)
+        ask = None if assume_yes or seconds is not None else _confirm_break
+        until = restore.rotate_secret(project, backend, name, seconds, ask)
     finally:
         backend.close()
     if until:

@@ -16,7 +16,7 @@ from dcrsync.commands.apply_merged import apply_merged
 from dcrsync.errors import DcrsyncError
 from dcrsync.github import GitHub, GitHubError, repo_from_env
 from dcrsync.github_merges import PLAN_LABEL, add_label, label
-from dcrsync.github_sync import DRIFT_LABEL, DRIFT_TITLE, sync_drift_issue, upsert_comment
+from dcrsync.github_sync import DRIFT_LABEL, DRIFT_TITLE, removed_clients, sync_drift_issue, upsert_comment
 from dcrsync.plan import Plan
 from dcrsync.render import inert
 from dcrsync.render import markdown as render_markdown
@@ -85,6 +85,16 @@ marker_option = click.option(
 )
 
 
+def _removed(gh: GitHub, repo: str, number: int) -> dict[str, str] | None:
+    """The client files the pull request removes, or None (said on stderr) when GitHub will not say."""
+    try:
+        return removed_clients(gh, repo, number)
+    except GitHubError as exc:
+        click.echo(f"warning: the comment cannot say which deletes this pull request's removed files cause: {exc}",
+                   err=True)
+        return None
+
+
 @github.command("comment")
 @click.option("--body-file", metavar="FILE", help="Markdown to post (`-` for stdin), e.g. from `plan --format markdown`.")
 @click.option("--plan", "plan_file", metavar="FILE", help="A plan saved with `dcrsync plan --out FILE`: render it and post it.")
@@ -99,9 +109,11 @@ marker_option = click.option(
     help="Link to the full plan (with --plan/--error-file). Default: $DCRSYNC_DETAILS_URL, else this GitHub Actions run.",
 )
 @click.option("--pr", "pr_number", type=click.IntRange(min=1), help="Pull request number (default: from $GITHUB_EVENT_PATH).")
+@click.option("--show-server-url", is_flag=True,
+              help="Name the server's URL in the comment too (default: its kind and environment only).")
 @repo_option
 @marker_option
-def comment(body_file, plan_file, error_files, env_name, details_url, pr_number, repo, marker) -> None:
+def comment(body_file, plan_file, error_files, env_name, details_url, pr_number, show_server_url, repo, marker) -> None:
     """Create or update dcrsync's one comment on a pull request (sticky: never a second one).
 
     One comment per environment: its hidden first line names the environment. With --error-file
@@ -121,7 +133,6 @@ def comment(body_file, plan_file, error_files, env_name, details_url, pr_number,
                 f"{plan_file} was planned for environment `{plan.environment or '(none)'}`, not `{env_name}`: "
                 "pass the matching --env, or plan again with --env"
             )
-        body = render(plan, "markdown", Options(details_url=url))
     elif error_files:
         body = render_markdown.render_error(_read_errors(error_files), env_name or None, details_url=url)
     else:
@@ -132,6 +143,9 @@ def comment(body_file, plan_file, error_files, env_name, details_url, pr_number,
     number = pr_number or pr_from_event(os.environ)
     waiting = label(PLAN_LABEL, env_name or (plan.environment if plan_file else None))
     with GitHub.from_env() as gh:
+        if plan_file:
+            removed = _removed(gh, repo, number) if any(c.action == "delete" for c in plan.changes) else None
+            body = render(plan, "markdown", Options(details_url=url, server_url=show_server_url, removed=removed))
         done, comment_id = upsert_comment(gh, repo, number, body, marker)
         try:  # what `github apply-merged` finds the merged pull requests by
             add_label(gh, repo, number, waiting)

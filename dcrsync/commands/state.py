@@ -130,10 +130,14 @@ def recover(config_path, env_name) -> None:
     click.echo(f"Recovered {len(out.names)} client(s) into {project.store.where}.")
     if out.not_in_git:
         click.echo(f"Not in git (prune would delete them): {', '.join(out.not_in_git)}")
+    if out.secrets_read:
+        click.echo(f"Read the secrets of {len(out.secrets_read)} client(s) from {backend.family} into the state: "
+                   f"{', '.join(out.secrets_read)}")
     if out.secrets_unknown:
         click.echo(
-            f"Secrets unknown for {len(out.secrets_unknown)} client(s); issue new ones with "
-            f"`dcrsync rotate-secret NAME`: {', '.join(out.secrets_unknown)}"
+            f"Secrets unknown for {len(out.secrets_unknown)} client(s) ({restore.unread_why(backend)}): record one "
+            "you know with `dcrsync state set-secret NAME`, or issue a new one with `dcrsync rotate-secret NAME`: "
+            f"{', '.join(out.secrets_unknown)}"
         )
 
 
@@ -143,9 +147,10 @@ def recover(config_path, env_name) -> None:
 def set_secret(config_path, env_name, name) -> None:
     """Record a client secret you already know, read from stdin (never from the command line).
 
-    The server's token endpoint checks it first where the client has the client_credentials
-    grant (Hydra needs server.public_url): a secret it refuses is not recorded (exit 1). Where it
-    cannot be checked, it is recorded and the output says it was not verified.
+    The server's token endpoint checks it first (Hydra needs server.public_url): a client_credentials
+    token, or for a client without that grant a made-up authorization code, which a server refuses
+    with invalid_grant only once the secret is right. A secret it refuses is not recorded (exit 1).
+    Where it cannot be checked, it is recorded and the output says it was not verified.
     """
     from dcrsync import restore
 
@@ -158,7 +163,8 @@ def set_secret(config_path, env_name, name) -> None:
     finally:
         backend.close()
     if verdict.outcome == "verified":
-        click.echo(inert.line(f"Recorded the secret of {name} (client {client_id}); the token endpoint accepted it."))
+        how = f" ({verdict.reason})" if verdict.reason else ""
+        click.echo(inert.line(f"Recorded the secret of {name} (client {client_id}); the token endpoint accepted it{how}."))
     else:
         click.echo(inert.line(f"Recorded the secret of {name} (client {client_id}), NOT VERIFIED: {verdict.reason}."))
 

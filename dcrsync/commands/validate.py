@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from dcrsync.backends.base import split_server_wide
+from dcrsync.backends.base import server_wide_notes
 from dcrsync.bounds import outside
 from dcrsync.config import Config, default_config, find_config, load_config
 from dcrsync.errors import ConfigError
@@ -64,7 +64,7 @@ def run_validate(paths: tuple[str, ...], config: Config) -> LoadResult:
     return result
 
 
-def server_wide_notes(result: LoadResult, family: str | None) -> list[str]:
+def family_notes(result: LoadResult, family: str | None, server: dict) -> list[str]:
     """What the family enforces for every client (not per client), for the fields files declare:
     the same notes the plan shows, so nobody waits for a plan to learn that `require_pkce` is a
     server setting on Hydra. Not a finding: a correct file, even under --strict."""
@@ -76,7 +76,7 @@ def server_wide_notes(result: LoadResult, family: str | None) -> list[str]:
         backend = getattr(importlib.import_module(module), cls)
     except ImportError:  # validate needs no server library; the plan will say it
         return []
-    return split_server_wide(result.clients, backend.server_wide)[1]
+    return server_wide_notes(backend, result.clients, server)[1]
 
 
 @click.command("validate")
@@ -123,7 +123,7 @@ def validate(
     )
     findings = Findings(result.diagnostics, summary, result.suppressed, strict, result.clients, _context(config))
     click.echo(render(findings, fmt, Options(colour=colour.wanted())), nl=False)
-    for note in server_wide_notes(result, config.family):
+    for note in family_notes(result, config.family, config.server_settings):
         click.echo(f"note: {note}", err=True)
     if summary.errors or (strict and summary.warnings):
         sys.exit(1)

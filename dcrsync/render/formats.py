@@ -34,6 +34,10 @@ class Options:
     all_warnings: bool = False
     #: where the full plan is, for a cut plan comment (default: from the environment)
     details_url: Any = markdown.FROM_ENV
+    #: the plan comment names the server's URL too (default: its kind and environment only)
+    server_url: bool = False
+    #: {client name: file} of the client files the pull request removes, when known (github comment)
+    removed: Any = None
 
 
 Renderer = Callable[[Any, Options], str]
@@ -48,7 +52,7 @@ def _plan_text(plan: Plan, o: Options) -> str:
 
 
 def _plan_markdown(plan: Plan, o: Options) -> str:
-    return markdown.render(plan, details_url=o.details_url)
+    return markdown.render(plan, details_url=o.details_url, server_url=o.server_url, removed=o.removed)
 
 
 def _plan_json(plan: Plan, o: Options) -> str:

@@ -22,7 +22,8 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from functools import partial
 from typing import Any
 
 from dcrsync.plan import DESTRUCTIVE, NOT_REFRESHED, Change, FieldChange, Plan
@@ -117,7 +118,9 @@ def _items(sign: str, values: list | None) -> str:
 def field_rows(f: FieldChange) -> list[str]:
     """One row per field; a set-like field shows the items removed (before) and added (after), an
     object one row per value that differs inside it, at its own path."""
-    note = {"declare": " <sub>newly declared</sub>", "unset": " <sub>no longer declared</sub>"}.get(f.kind, "")
+    note = {"declare": " <sub>newly declared</sub>", "unset": " <sub>no longer declared</sub>",
+            "accept": " <sub>changed by hand, not declared: kept as the new baseline</sub>",
+            "reset": " <sub>changed by hand, not declared: put back (strict)</sub>"}.get(f.kind, "")
     if f.items_added is not None or f.items_removed is not None:
         return [f"| {inert.code(f.path)}{note} <sub>items</sub> | {_items('−', f.items_removed)} | {_items('+', f.items_added)} |"]
     if f.nested:
@@ -142,11 +145,26 @@ def _title(change: Change) -> str:
     return f"{action} {name} — {change.cause}"
 
 
-def _section(change: Change, table: bool = True) -> str:
+def _deleted_file(change: Change, removed: Mapping[str, str] | None) -> list[str]:
+    """For a delete: which app it is, and whether this pull request removed the file that declared it."""
+    out = [f"client_name {cell(change.client_name)}"] if change.client_name else []
+    if removed is None:
+        return out
+    if change.name in removed:
+        out.append(f"Its file {inert.code(removed[change.name])} is removed in this pull request.")
+    else:
+        out.append(f"{FLAG} **No file of this pull request that declares it is removed:** it left git earlier, or "
+                   "another branch created it. Make sure it should go before merging.")
+    return out
+
+
+def _section(change: Change, table: bool = True, removed: Mapping[str, str] | None = None) -> str:
     destructive = change.action in DESTRUCTIVE
     body: list[str] = []
     if destructive:
         body.append(_CONSEQUENCE[change.action])
+    if change.action == "delete":
+        body += _deleted_file(change, removed)
     if change.action == "move" and change.moved_from:
         body.append(
             f"Renamed from {inert.code(change.moved_from)} to {inert.code(change.name)}: "
@@ -173,7 +191,7 @@ def _section(change: Change, table: bool = True) -> str:
 # -- the plan ------------------------------------------------------------------------------------
 
 
-def _head(plan: Plan, title: str) -> str:
+def _head(plan: Plan, title: str, server_url: bool = False) -> str:
     s = plan.summary()
     env = f" for {inert.code(plan.environment)}" if plan.environment else ""
     columns = ("create", "update", "move", "rotate", "replace", "delete", "unchanged")
@@ -182,7 +200,7 @@ def _head(plan: Plan, title: str) -> str:
         marker(plan.environment),
         f"### {title}{env}",
         "",
-        f"{inert.code(str(plan.server.get('kind')))} at {inert.code(str(plan.server.get('url')))}",
+        _server(plan, server_url),
         "",
         *([f"> [!NOTE]\n> {NOT_REFRESHED[0].upper()}{NOT_REFRESHED[1:]}.", ""] if not plan.refreshed else []),
         "| " + " | ".join(columns) + " |",
@@ -209,6 +227,13 @@ def _head(plan: Plan, title: str) -> str:
     return "\n".join(lines) + "\n"  # a blank line: a table must not run into the first <details>
 
 
+def _server(plan: Plan, with_url: bool) -> str:
+    """The server by kind and environment; its URL (often internal) only when asked."""
+    env = f", environment {inert.code(plan.environment)}" if plan.environment else ""
+    where = f" at {inert.code(str(plan.server.get('url')))}" if with_url else ""
+    return f"{inert.code(str(plan.server.get('kind')))} server{env}{where}"
+
+
 def _tail(plan: Plan, url: str | None) -> str:
     lines: list[str] = policy_section(plan.policy)
     if plan.warnings:
@@ -220,15 +245,15 @@ def _tail(plan: Plan, url: str | None) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _destructive_block(changes: list[Change], room: int) -> str:
+def _destructive_block(changes: list[Change], room: int, section: Callable[..., str] = _section) -> str:
     """Every destructive change, as much of each as fits in `room` (never none of them)."""
     if not changes:
         return ""
     head = f"#### {FLAG} Destructive changes ({len(changes)})\n\n"
-    full = [_section(c) for c in changes]
+    full = [section(c) for c in changes]
     if len(head) + sum(map(len, full)) <= room:
         return head + "".join(full)
-    compact = [_section(c, table=False) for c in changes]
+    compact = [section(c, table=False) for c in changes]
     note = "_Field tables of some destructive changes are left out for size: see the full plan._\n\n"
     left = room - len(head) - len(note) - sum(map(len, compact))
     if left >= 0:
@@ -262,16 +287,21 @@ def _destructive_block(changes: list[Change], room: int) -> str:
     return text + "\n"
 
 
-def render(plan: Plan, title: str = "dcrsync plan", limit: int = LIMIT, details_url: str | None = FROM_ENV) -> str:
-    """The comment body. `details_url`: where the full plan is (default: from the environment)."""
+def render(
+    plan: Plan, title: str = "dcrsync plan", limit: int = LIMIT, details_url: str | None = FROM_ENV,
+    server_url: bool = False, removed: Mapping[str, str] | None = None,
+) -> str:
+    """The comment body. `details_url`: where the full plan is (default: from the environment);
+    `server_url`: name the server's URL too; `removed`: {client name: file} the pull request removes."""
     url = _url(details_url)
+    section = partial(_section, removed=removed)
     destructive = [c for c in plan.changes if c.action in DESTRUCTIVE]
     others = [c for c in plan.changes if c.action not in DESTRUCTIVE]
     heading = f"#### Other changes ({len(others)})\n\n" if destructive else ""
     where = _link(url, "the full plan") + " (the plan artifact of this run)" if url else "run `dcrsync plan` for all of them"
     return budget.compose(
-        _head(plan, title), _tail(plan, url), [budget.Group(others, _section, heading)],
-        what="change(s)", where=where, must=lambda room: _destructive_block(destructive, room), limit=limit,
+        _head(plan, title, server_url), _tail(plan, url), [budget.Group(others, section, heading)],
+        what="change(s)", where=where, must=lambda room: _destructive_block(destructive, room, section), limit=limit,
     )
 
 

@@ -9,6 +9,12 @@ from dcrsync.render.values import show
 from dcrsync.render.warnings import lines as warning_lines
 
 SYMBOL = {"create": "+", "update": "~", "move": "->", "rotate": "!", "replace": "-/+", "delete": "-"}
+#: what a row about a hand edit of an undeclared field says (`accept`: kept; `reset`: put back, strict)
+HAND_EDIT = {
+    "accept": "changed on the server outside dcrsync: this apply keeps it as the new baseline (declare it, or "
+              "`strict: true` to put it back)",
+    "reset": "changed on the server outside dcrsync: put back to its value at the last apply (strict)",
+}
 COLOUR = {"create": "green", "update": "yellow", "move": "cyan", "rotate": "magenta", "replace": "magenta", "delete": "red"}
 
 
@@ -34,6 +40,8 @@ def _change(change: Change, colour: bool) -> list[str]:
     lines = [head + "  " + "  ".join(extra)]
     if change.moved_from:
         lines.append(f"      {style('->')} name: {show(change.moved_from)} -> {show(change.name)}")
+    if change.client_name:
+        lines.append(f"      # client_name {show(change.client_name)}")
     if change.reason:
         lines.append(f"      # {change.reason}")
     if change.marker is not None:
@@ -65,6 +73,9 @@ def field_line(f: FieldChange, action: str, style=lambda t: t) -> str:
         return f"{style('+')} {f.path}: (server default: {show(f.before)}) -> {show(f.after)}"
     if f.kind == "unset":
         return f"{style('-')} {f.path}: {show(f.before)} -> (unset)"
+    if f.kind in HAND_EDIT:
+        sign = "=" if f.kind == "accept" else "~"
+        return f"{style(sign)} {f.path}: {show(f.before)} -> {show(f.after)}  # {HAND_EDIT[f.kind]}"
     return f"{style('~')} {f.path}: {show(f.before)} -> {show(f.after)}"
 
 

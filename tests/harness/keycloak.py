@@ -168,6 +168,29 @@ class KeycloakAdmin:
         assert r.status_code == 200, r.text
         return decode_jwt(r.json()["access_token"])
 
+    def console_edits(self, client_id: str) -> None:
+        """What an admin does in the console to fields dcrsync's files rarely declare: CORS `*`, consent,
+        an access-token lifespan attribute, and a hard-coded `admin` claim mapper."""
+        rep = self.client(client_id)
+        assert rep is not None, client_id
+        rep["webOrigins"], rep["consentRequired"] = ["*"], True
+        rep["attributes"] = {**rep.get("attributes", {}), "access.token.lifespan": "86400"}
+        self.put(rep)
+        self.call(
+            "POST", f"/clients/{rep['id']}/protocol-mappers/models",
+            json={"name": "is-admin", "protocol": "openid-connect", "protocolMapper": "oidc-hardcoded-claim-mapper",
+                  "config": {"claim.name": "admin", "claim.value": "true", "access.token.claim": "true",
+                             "jsonType.label": "String"}},
+        ).raise_for_status()
+
+    def grant_user_roles(self) -> None:
+        """What the README asks of dcrsync's service account for roles: view-users and manage-users."""
+        internal = self.client(ADMIN_CLIENT)["id"]
+        user = self.call("GET", f"/clients/{internal}/service-account-user").json()
+        rm = self.client("realm-management")
+        roles = [self.call("GET", f"/clients/{rm['id']}/roles/{r}").json() for r in ("view-users", "manage-users")]
+        self.call("POST", f"/users/{user['id']}/role-mappings/clients/{rm['id']}", json=roles).raise_for_status()
+
     def scope_ids(self) -> dict[str, str]:
         return {s["name"]: s["id"] for s in self.call("GET", "/client-scopes").json()}
 

@@ -24,6 +24,8 @@ and, for the apply-on-merge queue (issue 17 item 3):
                                                               host name (`localhost`), which refuses a
                                                               request that carries an Authorization
                                                               header, as the real storage does
+- GET        /repos/{owner}/{repo}/pulls/{number}/files       the files it changes (paginated; `status`)
+- GET        /repos/{owner}/{repo}/contents/{path}?ref=SHA    a file at a commit (base64 `content`)
 
 Lists page with `per_page` / `page` and a `Link` header carrying absolute `next`/`last` URLs, as
 GitHub does. Every request must carry `Authorization: Bearer <token>` (or `token <token>`);
@@ -34,6 +36,7 @@ is recorded in `requests`.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import io
 import json
@@ -72,6 +75,9 @@ class GitHubStub:
     artifacts: dict[int, dict[str, Any]] = field(default_factory=dict)  # id -> artifact (with "zip")
     #: merged_at of the next merges, when a test wants several in one second (GitHub's resolution)
     clock: str | None = None
+    #: pull request number -> [{filename, status}], and (path, commit) -> the file's text there
+    pull_files: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
+    contents: dict[tuple[str, str], str] = field(default_factory=dict)
     _next_id: int = 1000
     _next_number: int = 1
 
@@ -113,12 +119,15 @@ class GitHubStub:
 
     # -- seeding and reading, for tests ---------------------------------------------------------
 
-    def add_pull(self, title: str = "a pull request", base: str = "main") -> int:
+    def add_pull(self, title: str = "a pull request", base: str = "main", removed: dict[str, str] | None = None) -> int:
+        """A pull request; `removed`: {path: its text at the base} of the files it deletes."""
         with self._lock:
             number = self._new_number()
             self.issues[number] = self._issue(number, title, "", [], pull_request=True)
-            self.pulls[number] = {"number": number, "title": title, "base": {"ref": base},
+            self.pulls[number] = {"number": number, "title": title, "base": {"ref": base, "sha": f"base-{number}"},
                                   "head": {"sha": _sha(f"head-{number}")}, "merged_at": None, "merge_commit_sha": None}
+            self.pull_files[number] = [{"filename": path, "status": "removed"} for path in removed or {}]
+            self.contents.update({(path, f"base-{number}"): text for path, text in (removed or {}).items()})
             return number
 
     def push_head(self, number: int) -> str:
@@ -261,6 +270,19 @@ class GitHubStub:
             if method == "PATCH":
                 found[0]["body"] = _text(body, "body")
                 return self._send(handler, 200, found[0])
+        if m := re.fullmatch(r"/pulls/(\d+)(/files)?", rest):
+            number = int(m.group(1))
+            if number not in self.pull_files or method != "GET":
+                return self._send(handler, 404, {"message": "Not Found"})
+            if m.group(2):
+                return self._page(handler, self.pull_files[number], query)
+            return self._send(handler, 200, {"number": number, "base": {"sha": f"base-{number}"}})
+        if (m := re.fullmatch(r"/contents/(.+)", rest)) and method == "GET":
+            text = self.contents.get((unquote(m.group(1)), query.get("ref", "")))
+            if text is None:
+                return self._send(handler, 404, {"message": "Not Found"})
+            return self._send(handler, 200, {"type": "file", "encoding": "base64",
+                                             "content": base64.b64encode(text.encode()).decode()})
         if rest == "/issues":
             if method == "GET":
                 state = query.get("state", "open")

@@ -66,6 +66,13 @@ class Project:
             capture_output=True, text=True, timeout=timeout, cwd=self.root,
         )
 
+    def run_sub_input(self, *args: str, input: str) -> subprocess.CompletedProcess:
+        """The CLI as a real process with `input` on its stdin (how a secret is given: never an argument)."""
+        return subprocess.run(
+            [sys.executable, "-m", "dcrsync", *self._argv(args)],
+            input=input, capture_output=True, text=True, timeout=300, cwd=self.root,
+        )
+
     def secret(self, name: str) -> str:
         """NAME's client secret from the encrypted state, as `dcrsync state secret` prints it."""
         r = self.run("state", "secret", name)
