@@ -59,6 +59,8 @@ class Config:
     #: an unset `${env:X}` in it is named in `store_unset` and fails when the store is opened
     store_settings: dict[str, Any] | None = None
     store_unset: tuple[str, ...] = ()
+    #: `project:` as written (after the environment's overlay); None: derived (`identity.project_identity`)
+    project: str | None = None
 
     @property
     def server(self) -> dict[str, Any]:
@@ -324,6 +326,7 @@ def _build(path: Path, env_name: str | None, resolved: dict[str, Any], variables
         sops_config=find_sops_config(base_dir),
         server_settings=dict(resolved["server"]),
         owner=resolved.get("owner", "dcrsync"),
+        project=resolved.get("project"),
         prune=bool(resolved.get("prune", False)),
         safety=Safety(
             max_update_percent=float(safety.get("max_update_percent", 30.0)),
