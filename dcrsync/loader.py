@@ -42,8 +42,9 @@ if TYPE_CHECKING:
 YAML_SUFFIXES = (".yaml", ".yml")
 _GLOB_CHARS = frozenset("*?[")
 _EMPTY: Mapping[str, str] = MappingProxyType({})
-#: keys that are not portable metadata: kept apart in ClientSpec (`lint` is dcrsync's own, never sent)
-_RESERVED = ("name", "client_id", "lint", *BLOCKS)
+#: keys that are not portable metadata: kept apart in ClientSpec (`lint`, `moved_from` and `protected`
+#: are dcrsync's own, never sent)
+_RESERVED = ("name", "client_id", "lint", "moved_from", "protected", *BLOCKS)
 
 
 @dataclass
@@ -201,6 +202,8 @@ def to_client(doc: Document, pairs: dict[str, tuple[Node, Node]] | None = None) 
         field_locations=field_locations,
         item_locations=item_locations,
         lint_ignore=lint_ignores(doc, value.get("lint")) if "lint" in value else {},
+        moved_from=value.get("moved_from"),
+        protected=bool(value.get("protected", False)),
     )
 
 

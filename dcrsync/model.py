@@ -72,6 +72,10 @@ class ClientSpec:
     #: paths declared at the last apply and no longer declared: an update resets them to the
     #: server's default (set by apply from the plan, never by the loader)
     unset: frozenset[str] = frozenset()
+    #: the name this client had before a rename (`moved_from:`, as Terraform's `moved {}`)
+    moved_from: str | None = None
+    #: `protected: true`: a delete or replace needs `apply --allow-destroy NAME`
+    protected: bool = False
 
     def declared(self) -> dict[str, Any]:
         """Every declared field as a flat path -> value mapping (family blocks prefixed, and each key
@@ -118,6 +122,8 @@ class LiveClient:
     managed_name: str | None = None  # the dcrsync name in the ownership marker, if any
     owner: str | None = None  # the owner in the ownership marker, if any
     updated_at: str | None = None
+    project: str | None = None  # the project identity in the ownership marker, if any
+    serial: int | None = None  # the state serial the apply that last wrote the marker committed
 
 
 # --- the one table of fields -------------------------------------------------------------

@@ -93,6 +93,9 @@ class ClientRecord:
     observed: dict[str, Any] | None = None
     #: secret keys the state holds encrypted, when it was read without the key (values unknown)
     held: frozenset[str] = frozenset()
+    #: `protected: true` at the last apply: a delete or replace needs `apply --allow-destroy NAME`,
+    #: even after the client's file is gone
+    protected: bool = False
 
     def has(self, key: str) -> bool:
         """The state holds this secret (known, or encrypted and unread)."""
@@ -112,6 +115,8 @@ class ClientRecord:
             out["observed"] = self.observed
         if self.applied != self.desired:
             out["applied"] = self.applied  # the usual case stores one copy
+        if self.protected:
+            out["protected"] = True
         return out
 
     @classmethod
@@ -258,6 +263,6 @@ def entries_for(
         entries.append(upsert(spec.name, client_id=live.client_id, **secrets_given))
     entries.append(upsert(
         spec.name, client_id=live.client_id, desired=desired, applied=applied, applied_at=now(),
-        pending=None, observed=observed(live),
+        pending=None, observed=observed(live), protected=spec.protected,
     ))
     return entries, warnings

@@ -126,6 +126,12 @@ def recover(config_path, env_name) -> None:
     finally:
         backend.close()
     click.echo(f"Recovered {len(out.names)} client(s) into {project.store.where}.")
+    if out.legacy:
+        click.echo(
+            f"Left alone: {len(out.legacy)} client(s) with owner {project.config.owner!r}'s marker from a dcrsync "
+            f"without project identities ({', '.join(out.legacy)}); if they are this project's, adopt them with "
+            f"`dcrsync import --owner {project.config.owner}`"
+        )
     if out.not_in_git:
         click.echo(f"Not in git (prune would delete them): {', '.join(out.not_in_git)}")
     if out.secrets_unknown:
@@ -246,3 +252,4 @@ def _differences(a, b) -> list[str]:
         elif {**vars(ra), "held": None} != {**vars(rb), "held": None}:
             out.append(f"{name} differs")
     return out
+

@@ -23,7 +23,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from dcrsync.plan import DESTRUCTIVE, Change, FieldChange, Plan
+from dcrsync.plan import DESTRUCTIVE, Change, FieldChange, Plan, is_destructive
 from dcrsync.render import budget
 from dcrsync.render.text import SYMBOL, summary_line
 from dcrsync.render.values import cell
@@ -44,6 +44,7 @@ _CONSEQUENCE = {
     "delete": "**The client is deleted on the server.**",
     "replace": "**The client is deleted and created again:** whatever holds its old client_id or secret must be given the new ones.",
     "rotate": "**The client gets a new secret: the app must be given the new secret.**",
+    "create": "**The client comes back under a new client_id:** the app must be given the new client_id and secret.",
 }
 _VERB = {"delete": "delete", "replace": "replace", "rotate": "rotate the secret of"}
 
@@ -143,13 +144,13 @@ def _title(change: Change) -> str:
     if change.action == "move" and change.moved_from:
         name = f"<b>{html.escape(change.moved_from)}</b> → {name}"
     action = f"<code>{SYMBOL[change.action]} {change.action}</code>"
-    if change.action in DESTRUCTIVE:
+    if is_destructive(change):
         return f"{FLAG} <b>{action}</b> {name} — {change.cause}"
     return f"{action} {name} — {change.cause}"
 
 
 def _section(change: Change, table: bool = True) -> str:
-    destructive = change.action in DESTRUCTIVE
+    destructive = is_destructive(change)
     body: list[str] = []
     if destructive:
         body.append(_CONSEQUENCE[change.action])
@@ -270,8 +271,8 @@ def _destructive_block(changes: list[Change], room: int) -> str:
 def render(plan: Plan, title: str = "dcrsync plan", limit: int = LIMIT, details_url: str | None = FROM_ENV) -> str:
     """The comment body. `details_url`: where the full plan is (default: from the environment)."""
     url = _url(details_url)
-    destructive = [c for c in plan.changes if c.action in DESTRUCTIVE]
-    others = [c for c in plan.changes if c.action not in DESTRUCTIVE]
+    destructive = [c for c in plan.changes if is_destructive(c)]
+    others = [c for c in plan.changes if not is_destructive(c)]
     heading = f"#### Other changes ({len(others)})\n\n" if destructive else ""
     where = _link(url, "the full plan") + " (the plan artifact of this run)" if url else "run `dcrsync plan` for all of them"
     return budget.compose(
