@@ -206,10 +206,10 @@ def test_a_client_deleted_by_hand_comes_back_as_itself(hydra_project, hydra):
     assert p.run("plan", "--detailed-exitcode").exit_code == 0
 
 
-# --- 6. recover then drift --------------------------------------------------------------------
+# --- 6. recover then drift; refresh --------------------------------------------------------------
 
 
-def test_recover_then_drift_and_plan_agree(hydra_project, hydra):
+def test_recover_then_drift_and_plan_agree_and_refresh_accepts_the_server(hydra_project, hydra):
     p = hydra_project
     p.write_client("web", dict(SPA, hydra={"skip_consent": True, "metadata": {"team": "web"}}))
     p.write_client("svc", dict(SERVICE, hydra={"audience": ["https://api.example.com"]}))
@@ -219,6 +219,25 @@ def test_recover_then_drift_and_plan_agree(hydra_project, hydra):
     ok(p, "state", "recover")
     assert p.run("drift").exit_code == 0
     assert p.run("plan", "--detailed-exitcode").exit_code == 0
+
+    # someone adds a redirect URI and a CORS origin by hand; the team decides to keep them
+    cid = ids(p)["web"]
+    client = get_client(hydra.admin_url, cid)
+    client["redirect_uris"] += ["https://spa.example.com/cb2"]
+    client["allowed_cors_origins"] = ["https://spa.example.com"]
+    put_client(hydra.admin_url, client)
+    assert p.run("drift").exit_code == 2
+    shown = ok(p, "state", "refresh", "web", "--auto-approve").output
+    assert "redirect_uris" in shown and "allowed_cors_origins (not declared)" in shown
+    assert p.run("drift").exit_code == 0
+    # git still declares one URI: plan shows it as a pending change, not drift
+    (change,) = plan_json(p)["changes"]
+    assert (change["name"], change["cause"]) == ("web", "pending")
+    assert [f["path"] for f in change["fields"]] == ["redirect_uris"]
+    # a refresh with nothing to accept says so and writes nothing
+    assert "Nothing to accept" in ok(p, "state", "refresh", "--auto-approve").output
+    bad = p.run("state", "refresh", "nope", "--auto-approve")
+    assert bad.exit_code == 1 and "not in the state: nope" in bad.output
 
 
 # --- 9. drift without its state ------------------------------------------------------------------

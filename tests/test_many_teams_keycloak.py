@@ -37,7 +37,7 @@ def ids(p) -> dict[str, str]:
     return {n: c["client_id"] for n, c in (p.state_doc().get("clients") or {}).items()}
 
 
-def test_a_lost_state_recovered_then_drift_reports_nothing(kc_project):
+def test_a_lost_state_recovered_then_drift_reports_nothing_and_refresh_accepts_a_console_edit(kc_project):
     p, admin = kc_project, kc_project.admin
     admin.call("POST", "/roles", json={"name": f"{p.owner[:30]}-reader"}).raise_for_status()
     role = f"{p.owner[:30]}-reader"
@@ -55,6 +55,19 @@ def test_a_lost_state_recovered_then_drift_reports_nothing(kc_project):
     drift = p.run("drift")
     assert drift.exit_code == 0, drift.output  # nobody changed anything
     assert p.run("plan", "--detailed-exitcode").exit_code == 0
+
+    # in the console someone adds a web origin and a redirect URI; the team accepts the server's values
+    rep = admin.client(before["web"])
+    rep["redirectUris"] = [*rep["redirectUris"], "https://web.example.com/cb2"]
+    rep["webOrigins"] = ["https://partner.example.com"]
+    admin.put(rep)
+    assert p.run("drift").exit_code == 2
+    shown = ok(p, "state", "refresh", "web", "--auto-approve").output
+    assert "redirect_uris" in shown and "webOrigins (not declared)" in shown
+    assert p.run("drift", "--fail-on-undeclared").exit_code == 0
+    data = json.loads(ok(p, "plan", "--format", "json").output)
+    (change,) = data["changes"]  # git still declares one redirect URI: pending, for the next apply
+    assert (change["name"], change["cause"], [f["path"] for f in change["fields"]]) == ("web", "pending", ["redirect_uris"])
 
 
 def test_a_client_deleted_in_the_console_comes_back_under_its_client_id_and_secret(kc_project):

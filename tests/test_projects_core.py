@@ -1,5 +1,5 @@
 """The pure core of issue 17 (many teams, one server): whose client is whose with projects, a state
-behind the server, a hand delete, protection and the delete threshold."""
+behind the server, a hand delete, protection, the delete threshold, and what a refresh accepts."""
 
 from __future__ import annotations
 
@@ -12,7 +12,9 @@ from dcrsync.errors import PlanError, TooMuchChange
 from dcrsync.model import ClientSpec, LiveClient, Location
 from dcrsync.ownership import Ownership
 from dcrsync.plan import Change, Plan, counts_as_update, is_destructive
+from dcrsync.refresh import accepted
 from dcrsync.state import ClientRecord, State, desired_values
+from dcrsync.undeclared import default_reader
 
 OWNER, ME, THEM = "platform", "acme/payments", "acme/checkout"
 
@@ -149,6 +151,20 @@ def test_the_delete_threshold_counts_the_clients_this_project_owns_however_few()
         plan.check_safety(2, Safety(), owned=2)
     plan.check_safety(2, Safety(), owned=4)  # 25%
     plan.check_safety(2, Safety(), force=True, owned=2)
+
+
+# --- 6. what a refresh accepts -------------------------------------------------------------------
+
+
+def test_a_refresh_accepts_declared_and_undeclared_server_changes_only():
+    s = spec("web", client_name="Web")
+    rec = record("web", "1", s, observed={"client_id": "1", "client_name": "Web", "skip_consent": False})
+    same = live("1", "web", client_name="Web", skip_consent=False)
+    assert accepted(rec, same, default_normalise, default_reader) is None
+    edited = live("1", "web", client_name="Hand", skip_consent=True)
+    found = accepted(rec, edited, default_normalise, default_reader)
+    assert [(f.path, f.before, f.after) for f in found.fields] == [("client_name", "Web", "Hand")]
+    assert [(u.path, u.before, u.after) for u in found.undeclared] == [("skip_consent", False, True)]
 
 
 def test_the_marker_carries_project_and_serial_on_hydra_and_keycloak_and_never_reads_as_a_field():
