@@ -94,9 +94,11 @@ def _previous_owner(live: LiveClient, owner: str) -> str | None:
     return str(before) if before and before != owner else None
 
 
-def _foreign(live: LiveClient, owner: str) -> str | None:
-    if Ownership(owner).foreign(live):
+def _foreign(live: LiveClient, own: Ownership) -> str | None:
+    if own.foreign(live) and live.owner != own.owner:
         return f"it carries the marker of dcrsync owner {live.owner!r}; it is not ours to import"
+    if own.foreign(live):
+        return f"it carries the marker of another dcrsync project ({live.project!r}); it is not ours to import"
     return None
 
 
@@ -144,7 +146,9 @@ def _write_files(project: Project, backend: Backend, todo: list[Candidate], take
     return failed
 
 
-def _adopt_one(project: Project, backend: Backend, cand: Candidate, rotate: bool) -> tuple[Adopted, list[dict]]:
+def _adopt_one(
+    project: Project, backend: Backend, cand: Candidate, rotate: bool, serial: int
+) -> tuple[Adopted, list[dict]]:
     """Our marker on the client (nothing else changes), and the journal entries recording it."""
     assert cand.spec is not None
     (spec,), _ = backend.per_client([cand.spec])  # as plan compares it: no field the server enforces for all
@@ -153,7 +157,8 @@ def _adopt_one(project: Project, backend: Backend, cand: Candidate, rotate: bool
     has_secret = uses_secret(live.fields)
     secret = new_secret() if rotate and has_secret and backend.rotates_secret else None
     bare = ClientSpec(name=spec.name, fields={}, location=spec.location)
-    result: Result = backend.update(bare, Marker(owner, spec.name), live, None, secret)
+    marker = Marker(owner, spec.name, project.ownership(backend).project, serial)
+    result: Result = backend.update(bare, marker, live, None, secret)
     desired = desired_values(spec, backend.normalise)
     current = live_values(result.live, desired, backend.normalise)
     entries: list[dict] = []
@@ -174,6 +179,7 @@ def _adopt_one(project: Project, backend: Backend, cand: Candidate, rotate: bool
             "applied_at": now(),
             "pending": None,
             "observed": observed(result.live),
+            "protected": spec.protected,
         },
     })
     fate: SecretFate = "rotated" if secret else "read" if read else "unknown" if has_secret else "none"
@@ -200,7 +206,7 @@ def _adopt(
 
     def run(cand: Candidate) -> tuple[Adopted, list[dict]] | str:
         try:
-            return _adopt_one(project, backend, cand, rotate)
+            return _adopt_one(project, backend, cand, rotate, state.serial + 1)
         except DcrsyncError as exc:
             return f"{cand.name} (client {cand.live.client_id}): {exc}"
 
@@ -241,7 +247,7 @@ def import_client(
 ) -> ImportReport:
     """Adopt one live client as NAME: its existing file if one declares it, else a file written now."""
     _require_lists(backend)
-    owner = project.config.owner
+    own = project.ownership(backend)
     with project.store.locked():
         state = project.store.read()
         if name in state.clients:
@@ -255,7 +261,7 @@ def import_client(
         live, _ = backend.get(client_id, None)
         if live is None:
             raise DcrsyncError(f"no client {client_id} on {backend.url}; check the id (dcrsync export lists them)")
-        why = reserved(live, backend) or _foreign(live, owner)
+        why = reserved(live, backend) or _foreign(live, own)
         if why:
             raise DcrsyncError(f"client {client_id} cannot be imported: {why}")
         cand = _one_candidate(project, backend, specs, name, live, out)
@@ -306,7 +312,7 @@ def import_many(
 ) -> ImportReport:
     """Adopt every client the selection names, in one state write; lint first, the server last."""
     _require_lists(backend)
-    owner = project.config.owner
+    own = project.ownership(backend)
     with project.store.locked():
         state = project.store.read()
         specs = _project_specs(project)
@@ -324,7 +330,7 @@ def import_many(
                     f"{state.clients[spec.name].client_id}"
                 )
                 return
-            why = reserved(live, backend) or _foreign(live, owner)
+            why = reserved(live, backend) or _foreign(live, own)
             if why:
                 report.left_alone.append(f"{spec.name} ({spec.location.file}): {why}")
                 return
@@ -347,7 +353,7 @@ def import_many(
                 if live.client_id in pinned:
                     from_file(pinned[live.client_id], live)
                     continue
-                why = reserved(live, backend) or _foreign(live, owner)
+                why = reserved(live, backend) or _foreign(live, own)
                 if why:
                     report.left_alone.append(f"client {live.client_id}: {why}")
                     continue

@@ -72,15 +72,22 @@ class Applier:
         *,
         parallelism: int = 4,
         progress: Progress | None = None,
+        project: str | None = None,
     ) -> None:
         self.backend = backend
         self.store = store
         self.state = state
         self.owner = owner
+        self.own = Ownership(owner, backend.lists, project)
+        #: every marker this apply writes says which state it commits (`Ownership.newer`)
+        self.serial = state.serial + 1
         self.parallelism = max(1, parallelism)
         self.progress = progress
         self.report = ApplyReport()
         self.recorder = Recorder.for_backend(store, backend)
+
+    def _marker(self, name: str) -> Marker:
+        return Marker(self.owner, name, self.own.project, self.serial)
 
     def _record(self, spec: ClientSpec, result: Result, *before: Entry, created: bool = False) -> None:
         self.report.client_ids[spec.name] = result.live.client_id
@@ -89,7 +96,7 @@ class Applier:
 
     # --- operations -----------------------------------------------------------------------
     def _create(self, change: Change, spec: ClientSpec, intent: dict[str, Any]) -> None:
-        marker = Marker(self.owner, spec.name)
+        marker = self._marker(spec.name)
         cid, secret = intent.get("client_id"), intent.get("client_secret")
         try:
             result = self.backend.create(spec, marker, cid, secret)
@@ -101,7 +108,7 @@ class Applier:
             if exc.status != 409 or not cid:
                 raise
             live, _ = self.backend.get(cid, None)  # an earlier, lost response may have created it
-            if live is None or not Ownership(self.owner).claims(live, spec.name):
+            if live is None or not self.own.claims(live, spec.name):
                 raise
             result = self.backend.update(spec, marker, live, None, self._secret_for(spec))  # secret lost: rotate
         problem = created_problem(spec, cid, result)
@@ -118,7 +125,7 @@ class Applier:
         if change.action == "move" and not change.fields and not self.backend.lists:
             result = Result(live=live)  # no marker on such a server: the state alone moves
         elif not change.records_only:
-            result = self.backend.update(spec, Marker(self.owner, spec.name), live, record, secret)
+            result = self.backend.update(spec, self._marker(spec.name), live, record, secret)
             sent = (spec.client_id or live.client_id) if self.backend.renames_client_id else live.client_id
             problem = updated_problem(sent, result)
             if problem:
@@ -224,6 +231,12 @@ class Applier:
             cid = spec.client_id or change.client_id
             if cid is None and self.backend.chooses_client_id:
                 cid = self.backend.new_client_id()
+            # a client deleted by hand comes back as itself: its recorded client_id, and its secret
+            again = record.client_secret if record is not None and record.client_id == cid else None
+            if again and self.backend.chooses_secret and uses_secret(spec.fields):
+                intents[change.name] = {"client_id": cid, "client_secret": again}
+                announce.append(upsert(change.name, client_id=cid, pending=True))
+                continue
             # the server makes the secret; a lost answer leaves the client pending here, and the
             # next apply finds it by its id and rotates the secret (where the server allows it)
             intents[change.name] = {"client_id": cid, "client_secret": None}

@@ -78,6 +78,8 @@ class Config:
     state_at: Location | None = field(default=None, compare=False)
     #: what client files may read from the environment (`client_env:`; see `envrefs`)
     client_env: envrefs.ClientEnv = field(default_factory=envrefs.ClientEnv, compare=False)
+    #: `project:` as written (after the environment's overlay); None: derived (`identity.project_identity`)
+    project: str | None = None
 
     @property
     def server(self) -> dict[str, Any]:
@@ -402,6 +404,7 @@ def _build(
         sops_config=find_sops_config(base_dir),
         server_settings=dict(resolved["server"]),
         owner=resolved.get("owner", "dcrsync"),
+        project=resolved.get("project"),
         prune=bool(resolved.get("prune", False)),
         strict=bool(resolved.get("strict", False)),
         safety=Safety(

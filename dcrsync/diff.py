@@ -6,16 +6,21 @@ sorted, scope split) and compared with `==`. Field-level detail comes from the f
 pairs) is described afterwards by `describe`, never used to decide whether it changed.
 
 The rules, in the order `compute` applies them to each client in git:
-- match: by the state record's client_id, then a pinned `client_id`, then (where the server
-  lists clients) the ownership marker. A match whose state record or marker carries another
-  name that left git is a *move* (a rename): the record and the marker follow, nothing else.
-- refuse: a client that exists but is not ours (no marker and not in state, or another owner's
-  marker) is a *conflict*: the plan names it and apply refuses until it is imported or renamed.
+- match: by `moved_from:` (a rename said in the file), the state record's client_id, a pinned
+  `client_id`, then (where the server lists clients) this project's marker. A match whose state
+  record or marker carries another name that left git is a *move* (a rename): the record and the
+  marker follow, nothing else.
+- refuse: a client that exists but is not ours (no marker and not in state, another owner's or
+  project's marker, a legacy marker the state does not record, or one a later apply wrote than this
+  state) is a *conflict*: the plan names it and apply refuses until it is imported or renamed.
+- a client in the state but gone from the server is created again under its recorded client_id
+  where the family lets dcrsync choose it; elsewhere its new client_id is flagged for the app.
 - three-way fields: a declared value that differs is a change; a field declared for the first time
   is pending (its before is the server's default); a field declared at the last apply and no longer
   declared is reset to the server's default (`unset`) and then no longer managed.
 - a client whose secret dcrsync does not hold and must issue is a `rotate`, never a silent update.
-- a plan never holds two changes for one client_id (checked at the end).
+- a plan never holds two changes for one client_id (checked at the end); what leaves git is
+  `departures`' (prune, renames that look like a create and a delete).
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from dcrsync import envrefs
+from dcrsync import departures, envrefs
 from dcrsync.describe import describe
 from dcrsync.errors import PlanError
 from dcrsync.model import (
@@ -33,11 +38,10 @@ from dcrsync.model import (
     ClientSpec,
     LiveClient,
     fingerprint,
-    flat_paths,
     shown,
     uses_secret,
 )
-from dcrsync.ownership import Ownership
+from dcrsync.ownership import Ownership, is_upgrade
 from dcrsync.plan import Change, FieldChange
 from dcrsync.state import ClientRecord, State, live_values, record_fingerprint
 
@@ -66,10 +70,15 @@ class Inputs:
     renames_client_id: bool = False
     #: the client_id a create gets when none is declared (Backend.default_client_id)
     default_client_id: Callable[[ClientSpec], str | None] | None = None
+    #: this project's identity, written into every marker (None: the owner alone decides)
+    project: str | None = None
+    #: the caller may choose a client_id (Backend.chooses_client_id): a client deleted by hand comes
+    #: back under its recorded one; else the server gives it a new one, which the app must follow
+    chooses_client_id: bool = True
 
     @property
     def own(self) -> Ownership:
-        return Ownership(self.owner, self.lists)
+        return Ownership(self.owner, self.lists, self.project)
 
 
 @dataclass
@@ -83,6 +92,10 @@ class Outcome:
     leftovers: list[str]
     #: what stops an apply before anything is sent, one line each
     conflicts: list[str] = field(default_factory=list)
+    #: our clients whose marker a later apply wrote than the state's serial: the state is behind
+    behind: list[str] = field(default_factory=list)
+    #: clients with this project's marker in neither git nor state: never deleted, named in a warning
+    unrecorded: list[str] = field(default_factory=list)
 
 
 def field_changes(
@@ -153,6 +166,8 @@ class _Index:
     by_marker: dict[str, LiveClient]
     records_by_id: dict[str, ClientRecord]
     in_git: set[str]
+    #: our owner's markers without a project, by name (see `Ownership.legacy`)
+    legacy: dict[str, LiveClient] = field(default_factory=dict)
 
     @classmethod
     def of(cls, inp: Inputs) -> _Index:
@@ -161,17 +176,21 @@ class _Index:
             by_marker=inp.own.by_name(inp.live),
             records_by_id={r.client_id: r for r in inp.state.clients.values() if r.client_id},
             in_git={s.name for s in inp.specs},
+            legacy=inp.own.legacy_by_name(inp.live),
         )
 
 
 def _match(inp: Inputs, ix: _Index, spec: ClientSpec) -> tuple[LiveClient | None, ClientRecord | None, str | None]:
     """(the live client, the state record that speaks for it, the name it moves from, if a rename)."""
     record = inp.state.clients.get(spec.name)
+    old = inp.state.clients.get(spec.moved_from) if spec.moved_from and record is None else None
+    if old is not None and old.client_id in ix.by_id and old.name not in ix.in_git:
+        return ix.by_id[old.client_id], old, old.name  # `moved_from: OLD`: a rename, said in the file
     live = ix.by_id.get(record.client_id) if record is not None else None
     if live is None and spec.client_id:
         live = ix.by_id.get(spec.client_id)
     if live is None:
-        live = ix.by_marker.get(spec.name)
+        live = ix.by_marker.get(spec.name) or ix.legacy.get(spec.name)
     if live is None:
         return None, record, None
     if record is None:  # the client may be in state under a name that left git: a rename
@@ -190,10 +209,30 @@ def _match(inp: Inputs, ix: _Index, spec: ClientSpec) -> tuple[LiveClient | None
 def _conflict(inp: Inputs, spec: ClientSpec, live: LiveClient, record: ClientRecord | None) -> str | None:
     """Why this client must not be touched, or None when it is ours to manage."""
     source = str(spec.location)
-    if inp.own.foreign(live):
+    if inp.own.foreign(live) and live.owner != inp.owner:
         return (
             f"{spec.name} ({source}): client {live.client_id} belongs to owner {live.owner!r}, not "
             f"{inp.owner!r}: change this client's client_id, or remove the file"
+        )
+    if inp.own.foreign(live):
+        return (
+            f"{spec.name} ({source}): client {live.client_id} belongs to project {live.project!r}, not this "
+            f"project ({inp.project!r}): if this project was known as {live.project!r} (a renamed repository, "
+            f"a new --env), set `project: {live.project}` in dcrsync.yaml; otherwise change this client's "
+            "client_id, or remove the file"
+        )
+    if record is None and inp.own.legacy(live):
+        return (
+            f"{spec.name} ({source}): client {live.client_id} carries owner {inp.owner!r}'s marker from a dcrsync "
+            "without project identities, and this project's state does not record it (another project of the "
+            f"same owner may manage it): if it is this project's, adopt it with `dcrsync import {spec.name} "
+            f"{live.client_id}`; otherwise rename this client"
+        )
+    if record is None and inp.own.newer(live, inp.state.serial):
+        return (
+            f"{spec.name} ({source}): client {live.client_id} was written by a later apply (state serial "
+            f"{live.serial}) than this state (serial {inp.state.serial}) and this state does not record it: "
+            "this branch's state is behind: merge the base branch"
         )
     if record is None and inp.own.unmarked(live) and inp.lists:
         return (
@@ -201,6 +240,25 @@ def _conflict(inp: Inputs, spec: ClientSpec, live: LiveClient, record: ClientRec
             "does not manage it: adopt it with `dcrsync import`, or remove client_id to create a new client"
         )
     return None
+
+
+def _absent(inp: Inputs, ix: _Index, spec: ClientSpec, record: ClientRecord | None, out: Outcome) -> None:
+    """A client in git that is not on the server: a create, under the client_id it had where the
+    server lets dcrsync choose it (a client deleted by hand comes back as itself)."""
+    pending = record is not None and record.pending and bool(record.client_id)
+    gone = record is not None and not record.pending and bool(record.client_id)
+    chosen, why = None, ""
+    if spec.client_id or pending:
+        pass
+    elif gone and inp.chooses_client_id and record is not None:
+        chosen, why = record.client_id, "recorded in the state for this client"
+    elif inp.default_client_id:
+        chosen, why = inp.default_client_id(spec), "the default: the client's name"
+    taken = _taken(ix, spec, chosen, why) if chosen else None
+    if taken:
+        out.conflicts.append(taken)
+        return
+    out.changes.append(_create_change(spec, record, out.warnings, chosen))
 
 
 def _create_change(
@@ -215,14 +273,21 @@ def _create_change(
             "look for one named " + repr(spec.fields.get("client_name", spec.name))
         )
     cause = "pending" if record is None or pending_create else "drift"
-    reason = None
-    if record is not None and not pending_create:
-        reason = f"client {record.client_id} is gone from the server (deleted outside dcrsync)"
     client_id = spec.client_id or ((record.client_id or None) if pending_create else None) or default_id
     fields = envrefs.hide(spec, [FieldChange(p, None, shown(p, v)) for p, v in sorted(spec.declared().items())])
+    reason, new_id = None, False
+    if record is not None and not pending_create:
+        reason = f"client {record.client_id} is gone from the server (deleted outside dcrsync)"
+        if client_id == record.client_id:
+            again = " and its secret" if record.has("client_secret") and uses_secret(spec.fields) else ""
+            reason += f": created again under its recorded client_id{again}"
+        else:
+            new_id = True
+            fields.insert(0, FieldChange("client_id", record.client_id, client_id or "(chosen by the server)"))
+            reason += "; it gets a new client_id, which the app must be given (with its new secret)"
     return Change(
         "create", spec.name, client_id, cause, fields, reason, source, spec_payload(spec),
-        record=record_fingerprint(record),
+        record=record_fingerprint(record), new_client_id=new_id, protected=spec.protected,
     )
 
 
@@ -234,14 +299,14 @@ def _update_change(
     fields, causes = field_changes(spec, live, record, inp.normalise, inp.defaults)
     common = dict(
         source=source, desired=spec_payload(spec), fingerprint=fingerprint(live), updated_at=live.updated_at,
-        record=record_fingerprint(record),
+        record=record_fingerprint(record), protected=spec.protected,
     )
     if moved_from is not None:
         reason = f"renamed from {moved_from}: the state record and the ownership marker follow; same client, same secret"
         return Change("move", spec.name, live.client_id, _cause(causes), fields, reason, moved_from=moved_from, **common)
     marker = inp.own.marker_change(live, spec.name)
     if marker is not None:
-        causes.add("drift" if record is not None else "pending")
+        causes.add("drift" if record is not None and not is_upgrade(marker) else "pending")
     common["marker"] = marker
     recovering = record is not None and record.pending
     if record is None or recovering:
@@ -265,8 +330,23 @@ def _update_change(
             records_only=only, **common,
         )
     if not fields and marker is None:
+        return _protection_change(spec, live, record, common)
+    reason = None
+    if not fields and is_upgrade(marker):
+        reason = f"the ownership marker gains this project's identity ({inp.project}); nothing else changes"
+    return Change("update", spec.name, live.client_id, _cause(causes), fields, reason, **common)
+
+
+def _protection_change(spec: ClientSpec, live: LiveClient, record: ClientRecord, common: dict[str, Any]) -> Change | None:
+    """`protected:` changed in git and nothing else: recorded in the state (so that removing the file
+    later cannot drop it unseen); nothing is sent."""
+    if record.protected == spec.protected:
         return None
-    return Change("update", spec.name, live.client_id, _cause(causes), fields, **common)
+    what = "protected: true is recorded" if spec.protected else "protected is removed"
+    return Change(
+        "update", spec.name, live.client_id, "pending", [], f"{what} in the state; nothing is sent to the server",
+        records_only=True, **common,
+    )
 
 
 def _rename_change(inp: Inputs, spec: ClientSpec, live: LiveClient, record: ClientRecord) -> Change:
@@ -296,11 +376,15 @@ def _taken(ix: _Index, spec: ClientSpec, client_id: str, why: str) -> str | None
 
 
 def _replace_change(spec: ClientSpec, live: LiveClient, record: ClientRecord) -> Change:
+    protected = spec.protected or record.protected
+    reason = departures.join(
+        "client_id is immutable: the client is deleted and created again",
+        departures.protected_note(spec.name) if protected else None,
+    )
     return Change(
-        "replace", spec.name, live.client_id, "pending",
-        [FieldChange("client_id", live.client_id, spec.client_id)],
-        "client_id is immutable: the client is deleted and created again", str(spec.location),
-        spec_payload(spec), fingerprint(live), live.updated_at, record=record_fingerprint(record),
+        "replace", spec.name, live.client_id, "pending", [FieldChange("client_id", live.client_id, spec.client_id)],
+        reason, str(spec.location), spec_payload(spec), fingerprint(live), live.updated_at,
+        record=record_fingerprint(record), protected=protected,
     )
 
 
@@ -311,7 +395,7 @@ def compute(inp: Inputs) -> Outcome:
     clients that are not ours are never changed (they become conflicts or warnings); deletes only
     of managed clients, and only with `prune`."""
     ix = _Index.of(inp)
-    out = Outcome([], 0, [], {}, [])
+    out = Outcome([], 0, [], {}, [], departures.moved_conflicts(inp, ix))
     claimed: set[str] = set()  # client_ids a client in git speaks for
     moved: set[str] = set()  # state names that move to a new name
     for spec in inp.specs:
@@ -325,13 +409,7 @@ def compute(inp: Inputs) -> Outcome:
             continue
         live, record, moved_from = _match(inp, ix, spec)
         if live is None:
-            default_id = inp.default_client_id(spec) if inp.default_client_id and not spec.client_id else None
-            pending = record is not None and record.pending and record.client_id
-            taken = _taken(ix, spec, default_id, "the default: the client's name") if default_id and not pending else None
-            if taken:
-                out.conflicts.append(taken)
-                continue
-            out.changes.append(_create_change(spec, record, out.warnings, None if pending else default_id))
+            _absent(inp, ix, spec, record, out)
             continue
         claimed.add(live.client_id)
         conflict = _conflict(inp, spec, live, record)
@@ -356,84 +434,11 @@ def compute(inp: Inputs) -> Outcome:
             out.unchanged += 1
         else:
             out.changes.append(change)
-    _deletes(inp, ix, claimed, moved, out)
-    _rename_hints(inp, out)
+    departures.deletes(inp, ix, claimed, moved, out)
+    departures.rename_hints(inp, out)
     envrefs.attach(out.changes, inp.specs)
     check_one_change_per_client(out.changes)
     return out
-
-
-def _deletes(inp: Inputs, ix: _Index, claimed: set[str], moved: set[str], out: Outcome) -> None:
-    for name, live in _departed(inp, ix, claimed, moved):
-        if inp.targets is not None and name not in inp.targets:
-            continue
-        if not inp.prune:
-            out.leftovers.append(name)
-            continue
-        out.live_by_name[name] = live
-        record = inp.state.clients.get(name)
-        out.changes.append(
-            Change(
-                "delete", name, live.client_id, "pending" if record else "drift", [],
-                None if record else "carries our marker but is in neither git nor state",
-                None, None, fingerprint(live), live.updated_at, record=record_fingerprint(record),
-                client_name=str(live.fields.get("client_name") or "") or None,
-            )
-        )
-    if out.leftovers:
-        left = sorted(out.leftovers)
-        out.warnings.append(
-            f"{len(left)} managed client(s) are no longer in git and stay on the server "
-            f"({', '.join(left[:5])}{', …' if len(left) > 5 else ''}); "
-            "set prune: true in dcrsync.yaml to delete them"
-        )
-
-
-def _departed(inp: Inputs, ix: _Index, claimed: set[str], moved: set[str]) -> list[tuple[str, LiveClient]]:
-    """Managed clients on the server whose name left git. Never a client without our marker, and
-    never one a client in git still speaks for (a rename)."""
-    out: dict[str, LiveClient] = {}
-    for name, record in inp.state.clients.items():
-        if name in ix.in_git or name in moved:
-            continue
-        live = ix.by_id.get(record.client_id)
-        if live is None or live.client_id in claimed:
-            continue
-        if inp.lists and not inp.own.claims(live, name):
-            continue  # a listing backend shows the marker: without it, the client is not ours
-        out[name] = live
-    for name, live in inp.own.by_name(ix.by_id.values()).items():
-        if name not in ix.in_git and live.client_id not in claimed:
-            out.setdefault(name, live)
-    return sorted(out.items())
-
-
-def _rename_hints(inp: Inputs, out: Outcome) -> None:
-    """A create beside a departing client with the same declared fields looks like a rename that
-    dcrsync could not recognise (no pinned client_id): say how to make it a move."""
-    departing = {c.name: c for c in out.changes if c.action == "delete"}
-    departing.update({n: None for n in out.leftovers})
-    if not departing:
-        return
-    for change in out.changes:
-        if change.action != "create" or change.desired is None:
-            continue
-        mine = {k: v for k, v in change.desired.items() if k != "client_id"}
-        for old in sorted(departing):
-            record = inp.state.clients.get(old)
-            if record is None or not record.client_id or record.desired != _normalised(mine, inp.normalise):
-                continue
-            out.warnings.append(
-                f"{change.name} ({change.source}) looks like a rename of {old}: to keep client "
-                f"{record.client_id} and its secret, pin `client_id: {record.client_id}` in its file "
-                f"(or run `dcrsync state mv {old} {change.name}`) and plan again"
-            )
-            break
-
-
-def _normalised(payload: dict[str, Any], normalise: Normalise) -> dict[str, Any]:
-    """A saved or planned `desired` as the state records it (flat paths, normalised values)."""
-    return {path: normalise(path, v) for path, v in flat_paths(payload).items()}
 
 
 def check_one_change_per_client(changes: Sequence[Change]) -> None:

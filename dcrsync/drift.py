@@ -107,11 +107,12 @@ def detect(
     server: dict[str, str],
     unreadable: dict[str, str] | None = None,
     read: Reader | None = None,
+    project: str | None = None,
 ) -> DriftReport:
     """Managed clients the server changed, deleted or cannot read since the last apply; clients with
     our marker that the state does not know; undeclared fields changed; and how many git changes
     are pending (those are `plan`'s, not drift). `read` is the backend's own `raw -> LiveClient`."""
-    own = Ownership(owner, lists)
+    own = Ownership(owner, lists, project)
     by_id = {c.client_id: c for c in live}
     out: list[DriftedClient] = []
     undeclared: list[UndeclaredClient] = []
@@ -155,9 +156,9 @@ def _changed_fields(
         now = normalise(path, current.fields.get(path))
         if now != record.applied[path]:
             fields.append(FieldChange(path, shown(path, record.applied[path]), shown(path, now)))
-    if own.lists and not own.claims(current, name):
-        after = None if current.managed_name is None else {"name": current.managed_name, "owner": current.owner}
-        fields.append(FieldChange(MARKER_PATH, {"name": name, "owner": own.owner}, after))
+    if own.lists and not own.recorded(current, name):
+        change = own.marker_change(current, name) or {}
+        fields.append(FieldChange(MARKER_PATH, change.get("after"), change.get("before")))
     return fields
 
 

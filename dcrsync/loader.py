@@ -52,8 +52,8 @@ _GLOB_CHARS = frozenset("*?[")
 _EMPTY: Mapping[str, str] = MappingProxyType({})
 _NO_ENV = ClientEnv()
 #: keys that are not portable metadata: kept apart in ClientSpec (`lint`, `labels`, `description`,
-#: `environments` and `strict` are dcrsync's own, never sent)
-_RESERVED = ("name", "client_id", "lint", "labels", "description", "environments", "strict", *BLOCKS)
+#: `environments`, `strict`, `moved_from` and `protected` are dcrsync's own, never sent)
+_RESERVED = ("name", "client_id", "lint", "labels", "description", "environments", "strict", "moved_from", "protected", *BLOCKS)
 
 
 @dataclass
@@ -219,6 +219,8 @@ def to_client(doc: Document, pairs: dict[str, tuple[Node, Node]] | None = None) 
         description=value.get("description"),
         environments=tuple(value["environments"]) if "environments" in value else None,
         strict=value.get("strict"),
+        moved_from=value.get("moved_from"),
+        protected=bool(value.get("protected", False)),
     )
 
 

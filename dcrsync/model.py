@@ -94,6 +94,10 @@ class ClientSpec:
     #: the server's representation with the hand edits a strict plan resets put back to the last
     #: apply's values: an update builds on it instead of the live one (set by apply, never the loader)
     baseline: dict[str, Any] | None = None
+    #: the name this client had before a rename (`moved_from:`, as Terraform's `moved {}`)
+    moved_from: str | None = None
+    #: `protected: true`: a delete or replace needs `apply --allow-destroy NAME`
+    protected: bool = False
 
     def declared(self) -> dict[str, Any]:
         """Every declared field as a flat path -> value mapping (family blocks prefixed, and each key
@@ -140,6 +144,8 @@ class LiveClient:
     managed_name: str | None = None  # the dcrsync name in the ownership marker, if any
     owner: str | None = None  # the owner in the ownership marker, if any
     updated_at: str | None = None
+    project: str | None = None  # the project identity in the ownership marker, if any
+    serial: int | None = None  # the state serial the apply that last wrote the marker committed
 
 
 # --- the one table of fields -------------------------------------------------------------

@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from dcrsync.errors import PlanError, TooMuchChange
+from dcrsync.ownership import is_upgrade
 
 if TYPE_CHECKING:
     from dcrsync.config import Safety
@@ -67,7 +68,7 @@ class Change:
     recovery: bool = False
     #: the change only records the client in state: nothing is sent to the server
     records_only: bool = False
-    #: the ownership marker is (re)written: {"before": {name, owner} | None, "after": {name, owner}}
+    #: the ownership marker is (re)written: {"before": {name, owner[, project]} | None, "after": {…}}
     marker: dict[str, Any] | None = None
     #: the client's labels (`labels:` in git, or in the state for a client that left git): what the
     #: policy's change rules select by, and what OPA reads
@@ -78,6 +79,11 @@ class Change:
 
     #: for a delete: the client's name on the server, so a reviewer knows which app it is
     client_name: str | None = None
+
+    #: a create of a client deleted by hand that cannot get its old client_id back: the app must follow
+    new_client_id: bool = False
+    #: `protected: true` (in git, or recorded in the state): a delete or replace needs `--allow-destroy NAME`
+    protected: bool = False
 
 
 #: what a plan made with `--refresh=false` says, in every format
@@ -115,24 +121,43 @@ class Plan:
     def is_empty(self) -> bool:
         return not self.changes
 
-    def check_safety(self, managed: int, safety: Safety, force: bool = False) -> None:
+    def check_safety(self, managed: int, safety: Safety, force: bool = False, owned: int | None = None) -> None:
         """octoDNS's rule: a plan that updates or deletes too large a share of the managed clients
         stops (TooMuchChange) unless forced. Moves and rotations count as updates; finishing an
-        interrupted apply's own creates, and changes that only record state, do not count."""
-        if force or managed < safety.min_existing:
+        interrupted apply's own creates, changes that only record state and markers that only gain
+        the project's identity do not count. With `owned` (the live clients this project owns) the
+        delete share is counted against it, however few they are (`min_existing` spares updates only)."""
+        if force:
             return
         updates = sum(1 for c in self.changes if counts_as_update(c))
         deletes = sum(1 for c in self.changes if c.action in ("delete", "replace"))
-        for count, limit, what in (
-            (updates, safety.max_update_percent, "update"),
-            (deletes, safety.max_delete_percent, "delete"),
-        ):
-            share = 100.0 * count / managed
+        checks: list[tuple[int, int, float, str, str]] = []
+        if managed >= safety.min_existing:
+            checks.append((updates, managed, safety.max_update_percent, "update", "managed clients"))
+        if owned is not None:
+            checks.append((deletes, owned, safety.max_delete_percent, "delete", "clients this project owns"))
+        elif managed >= safety.min_existing:
+            checks.append((deletes, managed, safety.max_delete_percent, "delete", "managed clients"))
+        for count, base, limit, what, of in checks:
+            share = 100.0 * count / base if base else 0.0
             if share > limit:
                 raise TooMuchChange(
-                    f"the plan would {what} {count} of {managed} managed clients ({share:.0f}%), more than "
+                    f"the plan would {what} {count} of {base} {of} ({share:.0f}%), more than "
                     f"safety.max_{what}_percent ({limit:g}%); review it and rerun with --force"
                 )
+
+    def check_protected(self, allowed: set[str]) -> None:
+        """A delete or replace of a protected client stops the apply unless `--allow-destroy NAME`."""
+        refused = sorted(
+            c.name for c in self.changes if c.protected and c.action in ("delete", "replace") and c.name not in allowed
+        )
+        if refused:
+            flags = " ".join(f"--allow-destroy {n}" for n in refused)
+            raise PlanError(
+                f"{', '.join(refused)}: protected (protected: true), and this plan deletes or replaces "
+                f"{'them' if len(refused) > 1 else 'it'}: rerun the apply with `{flags}` if that is meant; "
+                "nothing was sent to the server"
+            )
 
     def to_dict(self) -> dict[str, Any]:
         body = {
@@ -207,8 +232,14 @@ def counts_as_update(change: Change) -> bool:
     if change.recovery:
         return False
     if change.action == "update":
-        return not change.records_only
+        return not change.records_only and not (not change.fields and is_upgrade(change.marker))
     return change.action in ("move", "rotate", "replace")
+
+
+def is_destructive(change: Change) -> bool:
+    """What a reviewer must see first: a client, a secret or an identity goes away (a client deleted
+    by hand that comes back under a new client_id too)."""
+    return change.action in DESTRUCTIVE or change.new_client_id
 
 
 def checksum(body: dict[str, Any]) -> str:

@@ -15,6 +15,7 @@ from dcrsync.config import Config, find_config, load_config
 from dcrsync.diff import Inputs, Outcome, compute
 from dcrsync.errors import ConfigError, DcrsyncError, PlanError, SopsError
 from dcrsync.families import BLOCKS
+from dcrsync.identity import project_identity
 from dcrsync.loader import in_environment, load_project
 from dcrsync.model import ClientSpec, Diagnostic, LiveClient, Location, fingerprint
 from dcrsync.ownership import Ownership
@@ -45,6 +46,18 @@ class Project:
     config: Config
     store: StateStore
     _sops: Sops | None = None
+    _identity: str | None = None
+
+    @property
+    def identity(self) -> str:
+        """This project's identity in every marker: `project:`, or derived from the git remote."""
+        if self._identity is None:
+            self._identity = project_identity(self.config.project, self.config.base_dir, self.config.environment)
+        return self._identity
+
+    def ownership(self, backend: Backend) -> Ownership:
+        """Whose clients are this project's on `backend` (the identity counts only where markers are kept)."""
+        return Ownership(self.config.owner, backend.lists, self.identity if backend.lists else None)
 
     def unlock(self) -> Sops:
         """Give the store the sops that reads and writes secrets (commands that need the key)."""
@@ -148,23 +161,7 @@ def make_plan(
     if fetched.rotated:
         persist_rotated(project, state, fetched)
     check_lost_state(project, backend, state, fetched)
-    outcome = compute(
-        Inputs(
-            specs=specs,
-            live=fetched.clients,
-            state=state,
-            owner=project.config.owner,
-            normalise=backend.normalise,
-            prune=project.config.prune,
-            lists=backend.lists,
-            rotates_secret=backend.rotates_secret,
-            targets=targets,
-            unreadable=fetched.unreadable,
-            defaults=backend.defaults,
-            renames_client_id=backend.renames_client_id,
-            default_client_id=backend.default_client_id,
-        )
-    )
+    outcome = compute(_inputs(project, backend, state, specs, targets, fetched))
     kept = settle(project, backend, state, specs, outcome, targets)
     plan = Plan(
         changes=outcome.changes,
@@ -214,22 +211,46 @@ def strict_of(project: bool, specs: Sequence[ClientSpec]) -> Callable[[str], boo
     return lambda name: own.get(name, project)
 
 
+def _inputs(
+    project: Project, backend: Backend, state: State, specs: Sequence[ClientSpec], targets: set[str] | None,
+    fetched: Fetched,
+) -> Inputs:
+    """What `diff.compute` needs: git, the server, the state, and what this family can do."""
+    return Inputs(
+        specs=specs,
+        live=fetched.clients,
+        state=state,
+        owner=project.config.owner,
+        normalise=backend.normalise,
+        prune=project.config.prune,
+        lists=backend.lists,
+        rotates_secret=backend.rotates_secret,
+        targets=targets,
+        unreadable=fetched.unreadable,
+        defaults=backend.defaults,
+        renames_client_id=backend.renames_client_id,
+        default_client_id=backend.default_client_id,
+        project=project.ownership(backend).project,
+        chooses_client_id=backend.chooses_client_id,
+    )
+
+
 def check_lost_state(project: Project, backend: Backend, state: State, fetched: Fetched) -> None:
     """No state, yet clients on the server carry our marker: the state is elsewhere or lost.
     Planning on would adopt every one of them and issue each a new secret; stop and say why."""
     if state.clients or not backend.lists:
         return
-    ours = sorted(Ownership(project.config.owner, backend.lists).by_name(fetched.clients))
+    ours = sorted(project.ownership(backend).by_name(fetched.clients))
     if not ours:
         return
     where = project.store.where
     have = "is empty" if project.store.exists() else "does not exist"
     names = ", ".join(ours[:5]) + (", …" if len(ours) > 5 else "")
     raise PlanError(
-        f"the state {where} {have}, but {len(ours)} client(s) on {backend.url} carry owner "
-        f"{project.config.owner!r}'s marker ({names}): if the state is elsewhere (a wrong `state:` path, "
-        "a forgotten --env, a checkout without the file) point dcrsync at it; if it is lost, rebuild it with "
-        "`dcrsync state recover`. Nothing was changed"
+        f"the state {where} {have}, but {len(ours)} client(s) on {backend.url} carry this project's marker "
+        f"(project {project.identity!r}, owner {project.config.owner!r}: {names}): if the state is elsewhere "
+        "(a wrong `state:` path, a forgotten --env, a checkout without the file) point dcrsync at it; if it is "
+        "lost, rebuild it with `dcrsync state recover`. Nothing was changed"
     )
 
 
@@ -242,7 +263,7 @@ def persist_rotated(project: Project, state: State, fetched: Fetched) -> None:
     state.fold(entries)
 
 
-def check_stale(plan: Plan, backend: Backend, state: State, owner: str) -> Fetched:
+def check_stale(plan: Plan, backend: Backend, state: State, own: Ownership) -> Fetched:
     """A saved plan applies only to what it saw: each client it touches, on the server and in the
     state, is as it was. Changes to other clients in between do not make it stale."""
     if plan.server.get("url") != backend.url or plan.server.get("kind") != backend.family:
@@ -252,7 +273,7 @@ def check_stale(plan: Plan, backend: Backend, state: State, owner: str) -> Fetch
         )
     fetched = backend.fetch(list(state.clients.values()))
     by_id = {c.client_id: c for c in fetched.clients}
-    by_marker = Ownership(owner, backend.lists).by_name(fetched.clients)
+    by_marker = own.by_name(fetched.clients)
     stale: list[str] = []
     for change in plan.changes:
         record = state.clients.get(change.moved_from or change.name)
@@ -293,7 +314,7 @@ def prepare_apply(
 ) -> Prepared:
     """A saved plan, checked as not stale for what it touches, or a fresh plan of git."""
     if saved is not None:
-        fetched = check_stale(saved, backend, state, project.config.owner)
+        fetched = check_stale(saved, backend, state, project.ownership(backend))
         by_id = {c.client_id: c for c in fetched.clients}
         specs = {c.name: spec_from_change(c) for c in saved.changes if c.desired is not None}
         live = {c.name: by_id[c.client_id] for c in saved.changes if c.client_id in by_id}
@@ -318,4 +339,5 @@ def spec_from_change(change: Change) -> ClientSpec:
         client_id=desired.get("client_id"),
         blocks={name: desired[name] for name in BLOCKS if desired.get(name)},
         labels=dict(change.labels or {}),
+        protected=change.protected,
     )

@@ -11,7 +11,6 @@ from dcrsync.apply import new_secret
 from dcrsync.backends.base import Backend, Marker
 from dcrsync.errors import DcrsyncError, StateError
 from dcrsync.model import ClientSpec, LiveClient, Location, observed, uses_secret
-from dcrsync.ownership import Ownership
 from dcrsync.project import Project, load_specs
 from dcrsync.state import ClientRecord, State, desired_values, live_values, now, upsert
 from dcrsync.tokencheck import Verdict, check_secret
@@ -49,7 +48,8 @@ def rotate_secret(
             # a body of the live client only: rotating never carries pending git changes along
             bare = ClientSpec(name=name, fields={}, location=Location("state", 0, 0))
             secret = new_secret()
-            result = backend.update(bare, Marker(project.config.owner, name), live, record, secret)
+            marker = Marker(project.config.owner, name, project.ownership(backend).project, state.serial + 1)
+            result = backend.update(bare, marker, live, record, secret)
             given = {k: v for k, v in result.secrets.items() if v} or {"client_secret": secret}
         _journal_and_commit(project, state, [upsert(name, client_id=live.client_id, **given)])
     if until == 0:
@@ -135,6 +135,8 @@ class Recovered:
     names: list[str]
     secrets_unknown: list[str]
     not_in_git: list[str]
+    #: our owner's clients whose marker has no project yet: left alone (`dcrsync import --owner` adopts them)
+    legacy: list[str] = field(default_factory=list)
     #: clients whose secret the server handed back (Keycloak), recorded in the state
     secrets_read: list[str] = field(default_factory=list)
 
@@ -147,7 +149,8 @@ def unread_why(backend: Backend) -> str:
 
 
 def recover(project: Project, backend: Backend) -> Recovered:
-    """Rebuild name <-> client_id from the ownership markers on the server."""
+    """Rebuild name <-> client_id from this project's markers on the server, with what the server
+    holds as the last-applied baseline (so `drift` and `plan` agree right after)."""
     if not backend.lists:
         raise DcrsyncError(
             f"{backend.family} servers keep no marker dcrsync can search: a lost state cannot be rebuilt; "
@@ -156,22 +159,29 @@ def recover(project: Project, backend: Backend) -> Recovered:
     store = project.store
     if store.exists():
         raise StateError(f"{store.where} exists; recover only rebuilds a lost state (move it away first)")
-    specs = {s.name: s for s in load_specs(project)}
+    specs = {s.name: s for s in backend.per_client(load_specs(project))[0]}  # compared as plan compares them
+    own = project.ownership(backend)
     with store.locked():
-        fetched = backend.fetch([])
+        listed = backend.fetch([]).clients
         state = State()
-        out = Recovered([], [], [])
-        ours = Ownership(project.config.owner, backend.lists).by_name(fetched.clients)
-        for name, live in sorted(ours.items()):
+        out = Recovered([], [], [], sorted(own.legacy_by_name(listed)))
+        for name, live in sorted(own.by_name(listed).items()):
             spec = specs.get(name)
             desired = desired_values(spec, backend.normalise) if spec else {}
-            applied = live_values(live, desired, backend.normalise)
-            state.clients[name] = ClientRecord(
-                name=name, client_id=live.client_id, desired=applied, applied=applied,
-                applied_at=now(), observed=observed(live),
-            )
+            state.clients[name] = ClientRecord(name=name, client_id=live.client_id, desired=desired, applied_at=now())
+        # read again as plan and drift will read these records (Keycloak: the roles they declare)
+        fetched = {c.client_id: c for c in backend.fetch(list(state.clients.values())).clients}
+        for name, record in list(state.clients.items()):
+            live = fetched.get(record.client_id or "")
+            if live is None:  # deleted in between: nothing to recover
+                del state.clients[name]
+                continue
+            record.desired = record.applied = live_values(live, record.desired, backend.normalise)
+            record.observed = observed(live)
+            record.protected = bool(specs[name].protected) if name in specs else False
+            state.serial = max(state.serial, live.serial or 0)  # markers of the lost state's applies: not "newer"
             out.names.append(name)
-            if spec is None:
+            if name not in specs:
                 out.not_in_git.append(name)
             _recover_secret(backend, state.clients[name], live, out)
         project.unlock()

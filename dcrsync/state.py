@@ -110,6 +110,9 @@ class ClientRecord:
     labels: dict[str, str] = field(default_factory=dict)
     #: secret keys the state holds encrypted, when it was read without the key (values unknown)
     held: frozenset[str] = frozenset()
+    #: `protected: true` at the last apply: a delete or replace needs `apply --allow-destroy NAME`,
+    #: even after the client's file is gone
+    protected: bool = False
 
     def has(self, key: str) -> bool:
         """The state holds this secret (known, or encrypted and unread)."""
@@ -131,6 +134,8 @@ class ClientRecord:
             out["applied"] = self.applied  # the usual case stores one copy
         if self.labels:
             out["labels"] = self.labels
+        if self.protected:
+            out["protected"] = True
         return out
 
     @classmethod
@@ -302,6 +307,6 @@ def entries_for(
         entries.append(upsert(spec.name, client_id=live.client_id, **secrets_given))
     entries.append(upsert(
         spec.name, client_id=live.client_id, desired=desired, applied=applied, applied_at=now(),
-        pending=None, observed=observed(live), labels=dict(spec.labels),
+        pending=None, observed=observed(live), labels=dict(spec.labels), protected=spec.protected,
     ))
     return entries, warnings

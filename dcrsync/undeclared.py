@@ -173,7 +173,9 @@ def changes(
     out: list[UndeclaredChange] = []
     for spot in spots:
         trial = read(_put_back(observed, spot, now))
-        if (trial.managed_name, trial.owner) != (base.managed_name, base.owner):
+        if (trial.managed_name, trial.owner, trial.project, trial.serial) != (
+            base.managed_name, base.owner, base.project, base.serial
+        ):
             continue  # the ownership marker: declared drift names it
         if any(trial.fields.get(p, _ABSENT) != base.fields.get(p, _ABSENT) for p in declared):
             continue  # the server form of a declared field: declared drift names it

@@ -31,6 +31,8 @@ def main() -> None:
     if WORK.exists():
         shutil.rmtree(WORK)
     shutil.copytree(ROOT / "examples", WORK, ignore=shutil.ignore_patterns("workflows"))
+    config = WORK / "dcrsync.yaml"  # a folder outside git has no remote to derive the project's identity from
+    config.write_text(config.read_text() + "project: example-platform/demo\n")
     identity = pyrage.x25519.Identity.generate()
     key = WORK / "age-key.txt"
     key.write_text(f"{identity}\n")

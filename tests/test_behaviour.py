@@ -220,7 +220,9 @@ def test_prune_deletes_only_managed_clients(env, project):
     p.set_config(prune=True)
     plan = yaml.safe_load(p.run("plan", "--format", "json").output)
     assert [(c["action"], c["name"]) for c in plan["changes"]] == [("delete", "leave")]
-    assert "1 deleted" in apply_ok(p).output
+    refused = p.run("apply", "--auto-approve")  # 1 of the 2 clients this project owns: above 30%
+    assert refused.exit_code == 1 and "1 of 2 clients this project owns" in refused.output, refused.output
+    assert "1 deleted" in apply_ok(p, "--force").output
     assert env.read(ref(leaving)) is None
     assert env.read(Ref(stranger)) is not None, "a client dcrsync does not manage was deleted"
     if env.list_ids is not None:  # nothing else went: the server's own clients, the admin's, others'

@@ -23,6 +23,7 @@ from tests.support.listener import Listener
 
 CONFIG = """\
 require_env: true
+project: envs
 server: {kind: hydra, admin_url: "%(url)s"}
 owner: envs
 vars:

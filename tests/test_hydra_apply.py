@@ -62,7 +62,8 @@ def test_update_keeps_hydra_fields_and_writes_the_metadata_marker(hydra_project,
     assert after["client_name"] == "Billing Web v2"
     assert after["audience"] == ["https://api.example.com"]
     assert after["contacts"] == ["ops@example.com"]
-    assert after["metadata"]["dcrsync"] == {"name": "web", "owner": p.owner}
+    # the marker: owner, this project's identity, and the serial of the state this apply committed
+    assert after["metadata"]["dcrsync"] == {"name": "web", "owner": p.owner, "project": p.owner, "serial": 2}
     assert p.run("plan", "--detailed-exitcode").exit_code == 0
 
 
@@ -151,7 +152,10 @@ def test_prune_spares_a_client_with_our_owner_string_but_no_marker(hydra_project
     p.set_config(prune=True)
     data = json.loads(p.run("plan", "--format", "json").output)
     assert [(c["action"], c["name"]) for c in data["changes"]] == [("delete", "leave")]
-    assert p.run("apply", "--auto-approve").exit_code == 0
+    # 1 delete of the 2 clients this project owns: above the delete threshold, however small the state
+    refused = p.run("apply", "--auto-approve")
+    assert refused.exit_code == 1 and "1 of 2 clients this project owns" in refused.output
+    assert p.run("apply", "--auto-approve", "--force").exit_code == 0
     names = {c["client_name"] for c in clients_of(hydra.admin_url, p.owner)}
     assert names == {SERVICE["client_name"], "stranger"}
     assert get_client(hydra.admin_url, stranger["client_id"])["client_name"] == "stranger"
@@ -181,7 +185,7 @@ def test_plan_json_follows_the_published_schema(hydra_project, hydra):
     p.write_client("web", dict(WEB, client_name="Renamed"))
     p.remove_client("svc")
     p.set_config(prune=True)
-    p.write_client("new", SERVICE)
+    p.write_client("new", dict(SERVICE, client_name="New"))  # not the removed one's twin (a rename)
     data = json.loads(p.run("plan", "--format", "json").output)
     jsonschema.Draft202012Validator(schema).validate(data)
     assert data["summary"] == {"create": 1, "update": 1, "move": 0, "rotate": 0, "replace": 0, "delete": 1,
@@ -199,7 +203,8 @@ def test_changing_a_declared_client_id_replaces_the_client(hydra_project, hydra)
     p.write_client("svc", dict(SERVICE, client_id=f"svc-two-{suffix}"))
     data = json.loads(p.run("plan", "--format", "json").output)
     assert [(c["action"], c["client_id"]) for c in data["changes"]] == [("replace", f"svc-one-{suffix}")]
-    assert p.run("apply", "--auto-approve").exit_code == 0
+    assert p.run("apply", "--auto-approve").exit_code == 1  # a replace deletes: the project's only client
+    assert p.run("apply", "--auto-approve", "--force").exit_code == 0
     assert httpx.get(f"{hydra.admin_url}/admin/clients/svc-one-{suffix}").status_code == 404
     assert p.state_doc()["clients"]["svc"]["client_id"] == f"svc-two-{suffix}"
     assert token_works(hydra.public_url, f"svc-two-{suffix}", p.secret("svc"))

@@ -62,7 +62,7 @@ def test_deleted_and_unmanaged_clients_are_drift(hydra_project, hydra):
     httpx.delete(f"{hydra.admin_url}/admin/clients/{client['client_id']}").raise_for_status()
     intruder = create_client(hydra.admin_url, {
         "client_name": "made by hand", "owner": p.owner, "grant_types": ["client_credentials"],
-        "metadata": {"dcrsync": {"name": "ghost", "owner": p.owner}},
+        "metadata": {"dcrsync": {"name": "ghost", "owner": p.owner, "project": p.owner}},
     })
     data = json.loads(p.run("drift", "--format", "json").output)
     kinds = {(c["name"], c["kind"], c["client_id"]) for c in data["clients"]}

@@ -54,7 +54,7 @@ def test_import_then_plan_is_empty_and_rotated_secret_works(hydra_project, hydra
     doc = yaml.safe_load((p.root / "clients" / "old-job.yaml").read_text())
     assert doc["client_id"] == legacy["client_id"] and doc["contacts"] == ["ops@example.com"]
     live = get_client(hydra.admin_url, legacy["client_id"])
-    assert live["metadata"]["dcrsync"] == {"name": "old-job", "owner": p.owner}
+    assert live["metadata"]["dcrsync"] == {"name": "old-job", "owner": p.owner, "project": p.owner, "serial": 1}
     assert p.run("plan", "--detailed-exitcode").exit_code == 0
     new = p.secret("old-job")
     assert token_works(hydra.public_url, legacy["client_id"], new)

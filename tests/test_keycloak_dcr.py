@@ -72,6 +72,6 @@ def test_keycloak_rotates_on_update_only_and_dcrsync_keeps_the_newest(kc, tmp_pa
     p.write_client("keeper", {**client, "client_name": "Keeper"})
     p.remove_client("reports-job")
     p.set_config(prune=True)
-    r = p.run("apply", "--auto-approve")
+    r = p.run("apply", "--auto-approve", "--force")  # 1 of 2: above the delete threshold
     assert r.exit_code == 0 and "1 deleted" in r.output, r.output
     assert kc.admin.client(rec["client_id"]) is None

@@ -131,7 +131,7 @@ def test_an_rfc7592_plan_with_refresh_false_sends_nothing_and_says_so(provider, 
     assert "> [!NOTE]\n> Planned from the last-applied state without reading the server (--refresh=false)" in outputs["markdown"]
 
     # the protected job applies it, reading the server with the key: the server now matches git
-    r = p.run_sub("apply", "plan-json.json")
+    r = p.run_sub("apply", "plan-json.json", "--force")  # the delete is 1 of the project's 2 clients
     assert r.returncode == 0, r.stdout + r.stderr
     assert p.run_sub("plan", "--detailed-exitcode").returncode == 0
     assert OidcProviderAdmin(op.test_admin_url).read(p.state_doc()["clients"]["reports"]["client_id"])[

@@ -19,10 +19,14 @@ __all__ = [
 
 @dataclass(frozen=True)
 class Marker:
-    """The ownership marker dcrsync writes on every client it creates."""
+    """The ownership marker dcrsync writes on every client it creates or updates (`ownership`)."""
 
     owner: str
     name: str
+    #: the project's identity; None where the family keeps no marker (or in a test without one)
+    project: str | None = None
+    #: the serial of the state the writing apply commits: a plan on an older state sees it is behind
+    serial: int | None = None
 
 
 @dataclass

@@ -95,6 +95,7 @@ def to_live(raw: dict[str, Any]) -> LiveClient:
         fields["hydra.metadata"] = {k: v for k, v in meta.items() if k != MARKER_KEY}
         if isinstance(meta[MARKER_KEY], dict):
             mark = meta[MARKER_KEY]
+    serial = mark.get("serial")
     return LiveClient(
         client_id=str(raw.get("client_id")),
         fields=fields,
@@ -102,6 +103,8 @@ def to_live(raw: dict[str, Any]) -> LiveClient:
         managed_name=text_or_none(mark.get("name")),
         owner=text_or_none(mark.get("owner")),
         updated_at=text_or_none(raw.get("updated_at")),
+        project=text_or_none(mark.get("project")) or None,
+        serial=serial if isinstance(serial, int) and not isinstance(serial, bool) else None,
     )
 
 
@@ -134,7 +137,11 @@ def body_for(spec: ClientSpec, marker: Marker, base: dict[str, Any] | None = Non
             user_meta = {}
         else:
             body.pop(key, None)
-    mark = {"name": marker.name, "owner": marker.owner}
+    mark: dict[str, Any] = {"name": marker.name, "owner": marker.owner}
+    if marker.project is not None:
+        mark["project"] = marker.project
+    if marker.serial is not None:
+        mark["serial"] = marker.serial
     previous = previous_owner(base or {}, marker.owner)
     if previous:
         mark["previous_owner"] = previous

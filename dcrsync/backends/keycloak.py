@@ -47,12 +47,15 @@ def to_live(rep: dict[str, Any], realm_default: Iterable[str] = ()) -> LiveClien
     if "attributes" in raw:  # the secret rotation's bookkeeping holds the old secret in the clear
         raw["attributes"] = {k: v for k, v in (raw["attributes"] or {}).items() if not krot.is_rotation_attr(k)}
     name, owner = kmap.marker_of(raw)
+    project, serial = kmap.marker_project(raw)
     return LiveClient(
         client_id=str(raw.get("clientId")),
         fields=kmap.to_fields(raw, realm_default),
         raw=raw,
         managed_name=name,
         owner=owner,
+        project=project,
+        serial=serial,
     )
 
 
@@ -279,7 +282,7 @@ class KeycloakBackend(KeycloakScopes, KeycloakRoles, Backend):
             if rep.get("serviceAccountsEnabled") and "service_account" in self._scope_catalogue()[0]:
                 default.add("service_account")  # what Keycloak gives a service client (client_id claim…)
             rep["defaultClientScopes"], rep["optionalClientScopes"] = sorted(default), sorted(targets[1])
-        kmap.set_marker(rep, marker.owner, marker.name)
+        kmap.set_marker(rep, marker.owner, marker.name, marker.project, marker.serial)
         uses_secret = not rep.get("publicClient") and rep.get("clientAuthenticatorType") in SECRET_AUTHENTICATORS
         if uses_secret:
             # ours when apply chose it (journaled already), else made here: returned once, like a server's
@@ -323,7 +326,7 @@ class KeycloakBackend(KeycloakScopes, KeycloakRoles, Backend):
         rep.pop("protocolMappers", None)  # left as they are: a PUT without them keeps them
         kmap.write(rep, spec.fields, spec.block("keycloak"))
         kmap.reset(rep, spec.unset)
-        kmap.set_marker(rep, marker.owner, marker.name)
+        kmap.set_marker(rep, marker.owner, marker.name, marker.project, marker.serial)
         rep["id"], rep["clientId"] = internal_id, spec.client_id or live.client_id  # renamed in place
         secret_now = rep.get("clientAuthenticatorType") in SECRET_AUTHENTICATORS and not rep.get("publicClient")
         secret_before = live.raw.get("clientAuthenticatorType") in SECRET_AUTHENTICATORS and not live.raw.get(

@@ -10,7 +10,9 @@ from dcrsync.answers import FLAG, ID, OBJECTS, TEXT, TEXT_MAP, TEXTS, Shape, mis
 #: dcrsync's ownership marker: two client attributes
 MARKER_NAME = "dcrsync.name"
 MARKER_OWNER = "dcrsync.owner"
-MARKER_ATTRS = (MARKER_NAME, MARKER_OWNER)
+MARKER_PROJECT = "dcrsync.project"
+MARKER_SERIAL = "dcrsync.serial"  # the serial of the state the writing apply committed, as a string
+MARKER_ATTRS = (MARKER_NAME, MARKER_OWNER, MARKER_PROJECT, MARKER_SERIAL)
 
 #: portable field -> Keycloak client attribute holding it as a plain string
 ATTR_FIELDS: dict[str, str] = {

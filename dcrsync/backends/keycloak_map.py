@@ -32,6 +32,8 @@ from dcrsync.backends.keycloak_fields import (
     MARKER_ATTRS,
     MARKER_NAME,
     MARKER_OWNER,
+    MARKER_PROJECT,
+    MARKER_SERIAL,
     PKCE_ATTR,
     PKCE_FIELD,
     PORTABLE_DEFAULTS,
@@ -154,6 +156,13 @@ def to_fields(rep: dict[str, Any], realm_default: Iterable[str] = ()) -> dict[st
 def marker_of(rep: dict[str, Any]) -> tuple[str | None, str | None]:
     attrs = rep.get("attributes") or {}
     return attrs.get(MARKER_NAME) or None, attrs.get(MARKER_OWNER) or None
+
+
+def marker_project(rep: dict[str, Any]) -> tuple[str | None, int | None]:
+    """The marker's project identity and the serial of the apply that wrote it (absent: None)."""
+    attrs = rep.get("attributes") or {}
+    serial = str(attrs.get(MARKER_SERIAL) or "")
+    return attrs.get(MARKER_PROJECT) or None, int(serial) if serial.isdigit() else None
 
 
 # --- writing ------------------------------------------------------------------------------
@@ -281,10 +290,16 @@ def reset(rep: dict[str, Any], paths: Iterable[str]) -> list[str]:
     return left
 
 
-def set_marker(rep: dict[str, Any], owner: str, name: str) -> None:
+def set_marker(
+    rep: dict[str, Any], owner: str, name: str, project: str | None = None, serial: int | None = None
+) -> None:
     attrs = dict(rep.get("attributes") or {})
     attrs[MARKER_NAME] = name
     attrs[MARKER_OWNER] = owner
+    if project is not None:
+        attrs[MARKER_PROJECT] = project
+    if serial is not None:
+        attrs[MARKER_SERIAL] = str(serial)
     rep["attributes"] = attrs
 
 

@@ -67,7 +67,7 @@ UNREADABLE = (
     "the server refused its registration access token (HTTP 401: the client was deleted outside "
     "dcrsync, or its token was rotated or revoked by someone else, e.g. by an admin edit); dcrsync "
     "can neither read nor change it. If the client is gone, run `dcrsync state rm {name}` and apply "
-    "again to register it anew; if it still exists, have a server admin delete client {client_id} "
+    "again to register it anew (the server gives it a new client_id, which the app must be given); if it still exists, have a server admin delete client {client_id} "
     "first (it would otherwise stay as an orphan), then `dcrsync state rm {name}`"
 )
 

@@ -10,12 +10,13 @@ from pathlib import Path
 import click
 
 from dcrsync.apply import Applier, ApplyReport, forget_departed
+from dcrsync.backends.base import Backend, Fetched
 from dcrsync.commands.common import parallelism_option, project_options
 from dcrsync.config import Config
 from dcrsync.errors import DcrsyncError, PlanError
 from dcrsync.plan import ACTIONS, Change, Plan
 from dcrsync.policy import refusals
-from dcrsync.project import open_project, prepare_apply
+from dcrsync.project import Project, open_project, prepare_apply
 from dcrsync.render import colour, inert
 from dcrsync.render.formats import Options, render
 from dcrsync.render.warnings import lines as warning_lines
@@ -30,12 +31,16 @@ PROGRESS_FROM = 20  # operations; fewer print no bar
 @click.argument("planfile", required=False, type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--auto-approve", is_flag=True, help="Do not ask for confirmation.")
 @click.option("--force", is_flag=True, help="Apply even above the safety thresholds.")
+@click.option("--allow-destroy", "allow_destroy", multiple=True, metavar="NAME",
+              help="Allow this plan to delete or replace the protected client NAME (repeatable).")
 @click.option("--target", "targets", multiple=True, metavar="NAME", help="Apply only these clients (repeatable).")
 @click.option("--all-warnings", is_flag=True, help="Every warning in full, not one line per kind of warning about many clients.")
 @parallelism_option
 @click.option("--lock-timeout", type=click.FloatRange(0), default=0, show_default=True, metavar="SECONDS",
               help="Wait this long for the state's lock held by another run (0: refuse at once).")
-def apply(config_path, env_name, planfile, auto_approve, force, targets, parallelism, lock_timeout, all_warnings) -> None:
+def apply(
+    config_path, env_name, planfile, auto_approve, force, allow_destroy, targets, parallelism, lock_timeout, all_warnings
+) -> None:
     """Make the server match git, recording secrets in the encrypted state."""
     project = open_project(config_path, env_name)
     project.unlock()
@@ -64,13 +69,16 @@ def apply(config_path, env_name, planfile, auto_approve, force, targets, paralle
                 if _report_unreadable(fetched, specs):
                     sys.exit(1)
                 return
-            plan.check_safety(len(state.clients), project.config.safety, force)
+            _guard(plan, project, backend, state, fetched, force, set(allow_destroy))
             if planfile is None and not auto_approve:
                 if not sys.stdin.isatty():
                     raise DcrsyncError("refusing to apply without confirmation: no terminal to ask; pass --auto-approve")
                 click.confirm("Apply these changes?", abort=True)
             store.preflight()  # recipients, key and folders, before the first server write
-            applier = Applier(backend, store, state, project.config.owner, parallelism=parallelism)
+            applier = Applier(
+                backend, store, state, project.config.owner, parallelism=parallelism,
+                project=project.ownership(backend).project,
+            )
             with _progress(plan, applier):
                 report = applier.run(plan, specs, live_by_name)
     finally:
@@ -92,6 +100,17 @@ def refuse_against_policy(config: Config, plan: Plan, state: State) -> None:
             f"{len(broken)} change(s) of the plan break the policy's change rules (listed above); "
             "nothing was sent to the server"
         )
+
+
+def _guard(plan: Plan, project: Project, backend: Backend, state: State, fetched: Fetched, force: bool,
+           allowed: set[str]) -> None:
+    """What stops an apply before anything is sent: a protected client's delete or replace, then the
+    safety thresholds (deletes counted against the live clients this project owns, however few)."""
+    plan.check_protected(allowed)
+    own = project.ownership(backend)
+    recorded = state.by_client_id()
+    owned = sum(1 for c in fetched.clients if own.is_ours(c) or c.client_id in recorded)
+    plan.check_safety(len(state.clients), project.config.safety, force, owned=owned)
 
 
 def _read_replaying(store: StateStore) -> State:

@@ -11,7 +11,7 @@ import click
 
 from dcrsync.commands.common import parallelism_option, project_options
 from dcrsync.drift import detect
-from dcrsync.project import gather, open_project, persist_rotated
+from dcrsync.project import check_lost_state, gather, open_project, persist_rotated
 from dcrsync.render import inert
 from dcrsync.render.formats import format_option, render
 
@@ -33,12 +33,14 @@ def drift(config_path, env_name, fmt, fail_on_undeclared, parallelism) -> None:
         specs, _ = backend.per_client(specs)  # as plan compares them
         if fetched.rotated:
             persist_rotated(project, state, fetched)
+        check_lost_state(project, backend, state, fetched)  # as plan: one line, exit 1, not "all drifted"
+        own = project.ownership(backend)
     finally:
         backend.close()
     report = detect(
         specs, fetched.clients, state, owner=project.config.owner, normalise=backend.normalise,
         lists=backend.lists, server={"kind": backend.family, "url": backend.url}, unreadable=fetched.unreadable,
-        read=backend.live_of,
+        read=backend.live_of, project=own.project,
     )
     report.environment = project.config.environment
     for warning in state.warnings:

@@ -128,6 +128,12 @@ def recover(config_path, env_name) -> None:
     finally:
         backend.close()
     click.echo(f"Recovered {len(out.names)} client(s) into {project.store.where}.")
+    if out.legacy:
+        click.echo(
+            f"Left alone: {len(out.legacy)} client(s) with owner {project.config.owner!r}'s marker from a dcrsync "
+            f"without project identities ({', '.join(out.legacy)}); if they are this project's, adopt them with "
+            f"`dcrsync import --owner {project.config.owner}`"
+        )
     if out.not_in_git:
         click.echo(f"Not in git (prune would delete them): {', '.join(out.not_in_git)}")
     if out.secrets_read:
@@ -353,3 +359,52 @@ def _differences(a, b) -> list[str]:
         elif {**vars(ra), "held": None} != {**vars(rb), "held": None}:
             out.append(f"{name} differs")
     return out
+
+
+@state.command("refresh")
+@project_options
+@click.argument("names", nargs=-1)
+@click.option("--auto-approve", is_flag=True, help="Do not ask for confirmation.")
+def refresh_(config_path, env_name, names, auto_approve) -> None:
+    """Accept the server's current values as the last-applied baseline of NAMEs (default: every client),
+    after showing them (as Terraform's `apply -refresh-only`): `drift` stops reporting them, and `plan`
+    shows git's value as pending where git declares another."""
+    import sys
+
+    from dcrsync.errors import DcrsyncError
+    from dcrsync.refresh import Refresh, refresh
+    from dcrsync.render.values import show
+
+    def confirm(found: Refresh) -> bool:
+        click.echo(f"The server's values become the baseline of {len(found.accepted)} client(s):")
+        for item in found.accepted:
+            click.echo(f"  {item.name}  client_id {item.client_id}")
+            for f in item.fields:
+                click.echo(f"      ~ {f.path}: {show(f.before)} -> {show(f.after)}")
+            for u in item.undeclared:
+                what = f"{u.path}[{u.item}]" if u.item else u.path
+                click.echo(f"      ~ {what} (not declared): {show(u.before)} -> {show(u.after)}")
+        if auto_approve:
+            return True
+        if not sys.stdin.isatty():
+            raise DcrsyncError("refusing to accept without confirmation: no terminal to ask; pass --auto-approve")
+        return click.confirm("Accept these as the baseline?", default=False)
+
+    project = open_project(config_path, env_name)
+    backend = project.backend()
+    try:
+        found = refresh(project, backend, list(names), confirm)
+    finally:
+        backend.close()
+    for line in found.skipped:
+        click.echo(f"skipped: {line}", err=True)
+    if not found.accepted:
+        click.echo("Nothing to accept: the server matches the state's baseline.")
+        return
+    if not found.written:
+        click.echo("Nothing was accepted.")
+        return
+    click.echo(
+        f"Accepted the server's values as the baseline of {len(found.accepted)} client(s) in {project.store.where}: "
+        "`dcrsync drift` no longer reports them; `dcrsync plan` shows git's value as pending where it declares another."
+    )

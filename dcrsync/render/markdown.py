@@ -26,7 +26,7 @@ from collections.abc import Callable, Mapping
 from functools import partial
 from typing import Any
 
-from dcrsync.plan import DESTRUCTIVE, NOT_REFRESHED, Change, FieldChange, Plan
+from dcrsync.plan import DESTRUCTIVE, NOT_REFRESHED, Change, FieldChange, Plan, is_destructive
 from dcrsync.render import budget, inert
 from dcrsync.render.policy import section as policy_section
 from dcrsync.render.text import SYMBOL, summary_line
@@ -48,6 +48,7 @@ _CONSEQUENCE = {
     "delete": "**The client is deleted on the server.**",
     "replace": "**The client is deleted and created again:** whatever holds its old client_id or secret must be given the new ones.",
     "rotate": "**The client gets a new secret: the app must be given the new secret.**",
+    "create": "**The client comes back under a new client_id:** the app must be given the new client_id and secret.",
 }
 _VERB = {"delete": "delete", "replace": "replace", "rotate": "rotate the secret of"}
 
@@ -140,7 +141,7 @@ def _title(change: Change) -> str:
     if change.action == "move" and change.moved_from:
         name = f"<b>{inert.md(change.moved_from)}</b> → {name}"
     action = f"<code>{SYMBOL[change.action]} {change.action}</code>"
-    if change.action in DESTRUCTIVE:
+    if is_destructive(change):
         return f"{FLAG} <b>{action}</b> {name} — {change.cause}"
     return f"{action} {name} — {change.cause}"
 
@@ -159,7 +160,7 @@ def _deleted_file(change: Change, removed: Mapping[str, str] | None) -> list[str
 
 
 def _section(change: Change, table: bool = True, removed: Mapping[str, str] | None = None) -> str:
-    destructive = change.action in DESTRUCTIVE
+    destructive = is_destructive(change)
     body: list[str] = []
     if destructive:
         body.append(_CONSEQUENCE[change.action])
@@ -295,8 +296,8 @@ def render(
     `server_url`: name the server's URL too; `removed`: {client name: file} the pull request removes."""
     url = _url(details_url)
     section = partial(_section, removed=removed)
-    destructive = [c for c in plan.changes if c.action in DESTRUCTIVE]
-    others = [c for c in plan.changes if c.action not in DESTRUCTIVE]
+    destructive = [c for c in plan.changes if is_destructive(c)]
+    others = [c for c in plan.changes if not is_destructive(c)]
     heading = f"#### Other changes ({len(others)})\n\n" if destructive else ""
     where = _link(url, "the full plan") + " (the plan artifact of this run)" if url else "run `dcrsync plan` for all of them"
     return budget.compose(

@@ -60,7 +60,7 @@ def field_line(f: FieldChange, action: str, style=lambda t: t) -> str:
 
     A set-like field lists the items it adds and removes under `~ path:`, and an object the values
     that differ inside it, each at its own path, instead of both whole values (several lines)."""
-    if action == "create":
+    if action == "create" and f.before is None:
         return f"{style('+')} {f.path}: {show(f.after)}"
     if f.items_added is not None or f.items_removed is not None:
         head = f"{style('+' if f.kind == 'declare' else '~')} {f.path}:" + (" (newly declared; against the server default)" if f.kind == "declare" else "")

@@ -39,7 +39,7 @@ def write_project(root: Path, admin_url: str, recipient: str, owner: str, n: int
                      "redirect_uris": [f"https://app{i}.example.com/cb"], "token_endpoint_auth_method": "none"}
         (clients / f"c-{i:05d}.yaml").write_text(yaml.safe_dump(body, sort_keys=False))
     config = {"clients": "clients/", "state": "state.sops.yaml", "sops": {"age": [recipient]},
-              "server": {"kind": "hydra", "admin_url": admin_url}, "owner": owner,
+              "server": {"kind": "hydra", "admin_url": admin_url}, "owner": owner, "project": owner,
               "safety": {"min_existing": 1_000_000}}
     (root / "dcrsync.yaml").write_text(yaml.safe_dump(config))
 

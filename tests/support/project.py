@@ -92,6 +92,7 @@ def make_project(root: Path, server: dict, age: AgeKey, owner: str, **extra) -> 
         "sops": {"age": [age.recipient]},
         "server": server,
         "owner": owner,
+        "project": owner,  # a folder under /tmp has no git remote to derive the identity from
         "prune": False,
         **extra,
     }
