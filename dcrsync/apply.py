@@ -11,12 +11,13 @@ from functools import partial
 from typing import Any
 
 from dcrsync.backends.base import Backend, Marker, Result
+from dcrsync.deliver.hook import ApplyDeliveries
 from dcrsync.errors import BackendError, DcrsyncError, StateError
 from dcrsync.model import ClientSpec, LiveClient, uses_secret
 from dcrsync.ownership import Ownership
 from dcrsync.plan import Change, Plan
 from dcrsync.recorder import Recorder
-from dcrsync.state import Entry, State, forget, move_entry, upsert
+from dcrsync.state import ClientRecord, Entry, State, forget, move_entry, now, upsert
 from dcrsync.store import StateStore
 
 #: called as each change finishes: the change, the error (None when done), the client_id it has now
@@ -70,6 +71,7 @@ class Applier:
         *,
         parallelism: int = 4,
         progress: Progress | None = None,
+        deliveries: ApplyDeliveries | None = None,
     ) -> None:
         self.backend = backend
         self.store = store
@@ -77,6 +79,7 @@ class Applier:
         self.owner = owner
         self.parallelism = max(1, parallelism)
         self.progress = progress
+        self.deliveries = deliveries
         self.report = ApplyReport()
         # where a lost answer can be recovered (the id was ours, the secret can be rotated), batch
         # journal writes; where it cannot (RFC 7592), write each answer as soon as it arrives
@@ -108,6 +111,7 @@ class Applier:
         ticket = self._record(spec, result)
         if not self.backend.chooses_client_id:  # a lost answer is an orphan: lose at most one per worker
             self.recorder.durable(ticket)
+        self._deliver(spec.name, result, ticket)
 
     def _update(self, change: Change, spec: ClientSpec, live: LiveClient) -> None:
         """update, rotate and move: one server write (none when only the state records it)."""
@@ -115,7 +119,9 @@ class Applier:
         spec = with_unset(spec, change)
         # a rotation lost to a crash is harmless: the client stays unrecorded and is adopted again
         secret = new_secret() if change.action == "rotate" and self.backend.chooses_secret else None
-        if change.action == "move" and not change.fields and not self.backend.lists:
+        if change.action == "rotate" and change.grace and self.backend.keeps_old_secret:
+            result = self._rotate_keeping(change, spec, live, record)
+        elif change.action == "move" and not change.fields and not self.backend.lists:
             result = Result(live=live)  # no marker on such a server: the state alone moves
         elif not change.records_only:
             result = self.backend.update(spec, Marker(self.owner, spec.name), live, record, secret)
@@ -125,6 +131,28 @@ class Applier:
         ticket = self._record(spec, result, *moves)
         if "registration_access_token" in result.secrets:  # the old token is dead: keep the new one first
             self.recorder.durable(ticket)
+        if result.secrets.get("client_secret"):
+            self._deliver(spec.name, result, ticket)
+
+    def _rotate_keeping(self, change: Change, spec: ClientSpec, live: LiveClient, record: ClientRecord | None) -> Result:
+        """A two-phase rotation: the declared changes first, then a new secret while the old one stays
+        valid for the grace (refused, with nothing rotated, where the server would not keep it)."""
+        if change.fields or change.marker is not None:
+            live = self.backend.update(spec, Marker(self.owner, spec.name), live, record).live
+        result, until = self.backend.rotate_with_grace(live, record, change.grace or 0)
+        self.recorder.journal(upsert(spec.name, client_id=live.client_id, rotating={"until": until, "at": now()}))
+        return result
+
+    def _deliver(self, name: str, result: Result, ticket: int) -> None:
+        """The delivery hook: the new secret is durable in the journal first, then delivered, and the
+        delivery's record journaled after it; a crash in between leaves a delivery to retry, never a
+        secret the state does not hold."""
+        if self.deliveries is None or not self.deliveries.wants(name):
+            return
+        self.recorder.durable(ticket)
+        secret = result.secrets.get("client_secret")
+        record = self.state.clients.get(name)
+        self.recorder.journal(*self.deliveries.now(name, result.live.client_id, secret, record))
 
     def _delete(self, change: Change, live: LiveClient) -> None:
         self.backend.delete(live, self.state.clients.get(change.name))
@@ -170,6 +198,9 @@ class Applier:
 
             deletes = [c for c in plan.changes if c.action == "delete"]
             self._parallel([(c, partial(self._delete, c, live_by_name[c.name])) for c in deletes])
+            if self.deliveries is not None:  # what no create or rotation above delivered, then finishes
+                self.recorder.journal(*self.deliveries.rest(self.state))
+                self.recorder.journal(*self.deliveries.finish(self.state, self.backend, live_by_name))
         self.report.warnings.extend(self.recorder.warnings)
         self.recorder.commit(self.state)
         return self.report

@@ -59,6 +59,8 @@ class Config:
     #: an unset `${env:X}` in it is named in `store_unset` and fails when the store is opened
     store_settings: dict[str, Any] | None = None
     store_unset: tuple[str, ...] = ()
+    #: `delivery:` (roots, recipient sets, defaults, issuer, vault), read by `dcrsync.deliver`
+    delivery: dict[str, Any] = field(default_factory=dict)
 
     @property
     def server(self) -> dict[str, Any]:
@@ -332,4 +334,5 @@ def _build(path: Path, env_name: str | None, resolved: dict[str, Any], variables
         ),
         vars=variables,
         environment=env_name,
+        delivery=dict(resolved.get("delivery") or {}),
     )

@@ -43,7 +43,7 @@ YAML_SUFFIXES = (".yaml", ".yml")
 _GLOB_CHARS = frozenset("*?[")
 _EMPTY: Mapping[str, str] = MappingProxyType({})
 #: keys that are not portable metadata: kept apart in ClientSpec (`lint` is dcrsync's own, never sent)
-_RESERVED = ("name", "client_id", "lint", *BLOCKS)
+_RESERVED = ("name", "client_id", "lint", "deliver", "rotate", "rotation", *BLOCKS)
 
 
 @dataclass
@@ -201,6 +201,9 @@ def to_client(doc: Document, pairs: dict[str, tuple[Node, Node]] | None = None) 
         field_locations=field_locations,
         item_locations=item_locations,
         lint_ignore=lint_ignores(doc, value.get("lint")) if "lint" in value else {},
+        deliver=value.get("deliver"),
+        rotate=value.get("rotate"),
+        rotation=None if value.get("rotation") is None else str(value["rotation"]),
     )
 
 
@@ -343,5 +346,13 @@ def load_project(config: Config) -> LoadResult:
     """Every client of the project, with lint diagnostics appended (`--target` is checked by plan)."""
     result = load_clients(config.clients, vars=config.vars, base_dir=config.base_dir)
     add_lint(result, config)
+    result.diagnostics.extend(delivery_problems(result.clients, config))
     result.sort()
     return result
+
+
+def delivery_problems(clients: list[ClientSpec], config: Config) -> list[Diagnostic]:
+    """`deliver:` targets dcrsync.yaml does not allow (outside the roots, unknown recipient sets, …)."""
+    from dcrsync.deliver.declared import Settings, check
+
+    return check(clients, Settings.of(config.delivery, config.base_dir))

@@ -72,6 +72,12 @@ class ClientSpec:
     #: paths declared at the last apply and no longer declared: an update resets them to the
     #: server's default (set by apply from the plan, never by the loader)
     unset: frozenset[str] = frozenset()
+    #: `deliver:` as written (dcrsync's own, never sent); None: not declared (the defaults apply)
+    deliver: list[dict[str, Any]] | None = None
+    #: `rotate: {max_age, grace}` (dcrsync's own, never sent)
+    rotate: dict[str, Any] | None = None
+    #: `rotation:` a token whose change asks for a new secret (dcrsync's own, never sent)
+    rotation: str | None = None
 
     def declared(self) -> dict[str, Any]:
         """Every declared field as a flat path -> value mapping (family blocks prefixed, and each key

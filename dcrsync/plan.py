@@ -68,6 +68,10 @@ class Change:
     records_only: bool = False
     #: the ownership marker is (re)written: {"before": {name, owner} | None, "after": {name, owner}}
     marker: dict[str, Any] | None = None
+    #: the client's `rotation:` token, recorded with the secret a create or rotation issues
+    rotation: str | None = None
+    #: a rotation that keeps the old secret valid this many seconds (two-phase), where the family can
+    grace: int | None = None
 
 
 @dataclass
@@ -83,6 +87,11 @@ class Plan:
     environment: str | None = None
     #: what stops an apply before anything is sent (a declared client that exists unmanaged, …)
     conflicts: list[str] = field(default_factory=list)
+    #: secrets delivered to the apps that use them: {name, target, where, reason, id, declaration}
+    #: (`dcrsync.deliver.planning`); never a value
+    deliveries: list[dict[str, Any]] = field(default_factory=list)
+    #: two-phase rotations finished: the old secret retired (its grace ended, every delivery current)
+    finish: list[str] = field(default_factory=list)
 
     def summary(self) -> dict[str, int]:
         counts = {a: 0 for a in ACTIONS}
@@ -91,7 +100,7 @@ class Plan:
         return {**counts, "unchanged": self.unchanged}
 
     def is_empty(self) -> bool:
-        return not self.changes
+        return not self.changes and not self.deliveries and not self.finish
 
     def check_safety(self, managed: int, safety: Safety, force: bool = False) -> None:
         """octoDNS's rule: a plan that updates or deletes too large a share of the managed clients
@@ -124,6 +133,10 @@ class Plan:
             "conflicts": list(self.conflicts),
             "changes": [_change_dict(c) for c in self.changes],
         }
+        if self.deliveries:  # left out when none: plans without deliveries read as before
+            body["deliveries"] = self.deliveries
+        if self.finish:
+            body["finish"] = self.finish
         return {"version": PLAN_VERSION, "checksum": checksum(body), **{k: v for k, v in body.items() if k != "version"}}
 
     def to_json(self) -> str:
@@ -154,6 +167,8 @@ class Plan:
                 created_at=data.get("created_at", ""),
                 environment=data.get("environment"),
                 conflicts=list(data.get("conflicts", [])),
+                deliveries=list(data.get("deliveries", [])),
+                finish=list(data.get("finish", [])),
                 checksum=data["checksum"],
             )
         except (KeyError, TypeError) as exc:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -11,6 +12,8 @@ from pathlib import Path
 from dcrsync.backends import make_backend
 from dcrsync.backends.base import Backend, Fetched
 from dcrsync.config import Config, find_config, load_config
+from dcrsync.deliver.declared import Settings
+from dcrsync.deliver.planning import declared_targets, due, finishing
 from dcrsync.diff import Inputs, Outcome, compute
 from dcrsync.errors import ConfigError, DcrsyncError, PlanError, SopsError
 from dcrsync.families import BLOCKS
@@ -152,6 +155,7 @@ def make_plan(
             defaults=backend.defaults,
             renames_client_id=backend.renames_client_id,
             default_client_id=backend.default_client_id,
+            now=time.time(), keeps_old_secret=backend.keeps_old_secret, family=backend.family,
         )
     )
     plan = Plan(
@@ -175,7 +179,20 @@ def make_plan(
         environment=project.config.environment,
         conflicts=outcome.conflicts,
     )
+    plan.deliveries, plan.finish = planned_deliveries(project, specs, state, outcome.changes, targets)
     return Planned(plan, outcome, {s.name: s for s in specs}, fetched)
+
+
+def planned_deliveries(
+    project: Project, specs: Sequence[ClientSpec], state: State, changes: list[Change], targets: set[str] | None
+) -> tuple[list[dict], list[str]]:
+    """The plan's delivery lines and the two-phase rotations it finishes (`dcrsync.deliver.planning`)."""
+    delivering = declared_targets(specs, delivery_settings(project.config), targets)
+    return due(delivering, state, changes), finishing(state, time.time(), targets)
+
+
+def delivery_settings(config: Config) -> Settings:
+    return Settings.of(config.delivery, config.base_dir)
 
 
 def check_lost_state(project: Project, backend: Backend, state: State, fetched: Fetched) -> None:

@@ -11,6 +11,10 @@ import click
 
 from dcrsync.apply import Applier, ApplyReport, forget_departed
 from dcrsync.commands.common import parallelism_option, project_options
+from dcrsync.commands.deliver import report_deliveries
+from dcrsync.deliver.hook import ApplyDeliveries
+from dcrsync.deliver.planning import declared_targets
+from dcrsync.deliver.runner import Deliverer, stale_entries
 from dcrsync.errors import DcrsyncError, PlanError
 from dcrsync.plan import ACTIONS, Change, Plan
 from dcrsync.project import open_project, prepare_apply
@@ -47,6 +51,7 @@ def apply(config_path, env_name, planfile, auto_approve, force, targets, paralle
             prepared = prepare_apply(project, backend, state, saved, set(targets) or None)
             plan, specs, live_by_name = prepared.plan, prepared.specs, prepared.live_by_name
             fetched, all_specs = prepared.fetched, prepared.all_specs
+            deliveries = _deliveries(project, backend, plan, state, specs if saved is None else None)
             if saved is None:
                 click.echo(render(plan, "text", Options(colour=colour.wanted(), all_warnings=all_warnings)), nl=False)
             if plan.conflicts:
@@ -66,15 +71,31 @@ def apply(config_path, env_name, planfile, auto_approve, force, targets, paralle
                     raise DcrsyncError("refusing to apply without confirmation: no terminal to ask; pass --auto-approve")
                 click.confirm("Apply these changes?", abort=True)
             store.preflight()  # recipients, key and folders, before the first server write
-            applier = Applier(backend, store, state, project.config.owner, parallelism=parallelism)
+            applier = Applier(backend, store, state, project.config.owner, parallelism=parallelism,
+                              deliveries=ApplyDeliveries.of(plan, deliveries))
             with _progress(plan, applier):
                 report = applier.run(plan, specs, live_by_name)
     finally:
         backend.close()
     _summary(report, store, all_warnings)
     unreadable = _report_unreadable(fetched, specs)
-    if not report.ok or unreadable:
+    undelivered = report_deliveries(deliveries)
+    if not report.ok or unreadable or undelivered:
         sys.exit(1)
+
+
+def _deliveries(project, backend, plan: Plan, state: State, specs) -> Deliverer:
+    """The apply's deliverer; on a fresh plan, deliveries found stale with the key join the plan."""
+    from dcrsync.project import delivery_settings, load_specs
+
+    settings = delivery_settings(project.config)
+    declared = declared_targets((specs or {s.name: s for s in load_specs(project)}).values(), settings)
+    deliverer = Deliverer(settings, backend, project.unlock(), declared=declared)
+    if specs is not None:
+        stale, notes = stale_entries(deliverer, state, plan.deliveries)
+        plan.deliveries += stale
+        plan.warnings += notes
+    return deliverer
 
 
 def _read_replaying(store: StateStore) -> State:

@@ -25,7 +25,7 @@ from typing import Any
 
 from dcrsync.plan import DESTRUCTIVE, Change, FieldChange, Plan
 from dcrsync.render import budget
-from dcrsync.render.text import SYMBOL, summary_line
+from dcrsync.render.text import SYMBOL, delivery_lines, summary_line
 from dcrsync.render.values import cell
 from dcrsync.render.warnings import lines as warning_lines
 
@@ -216,6 +216,9 @@ def _head(plan: Plan, title: str) -> str:
 
 def _tail(plan: Plan, url: str | None) -> str:
     lines: list[str] = []
+    if plan.deliveries or plan.finish:
+        said = [line.strip() for line in delivery_lines(plan)]
+        lines += ["**Deliveries**", ""] + _bounded_list(said, _WARNINGS_LIMIT, "delivery(ies)") + [""]
     if plan.warnings:
         said = warning_lines(plan.warnings)  # one line per kind about many clients; all in the JSON plan
         lines += ["**Warnings**", ""] + _bounded_list(said, _WARNINGS_LIMIT, "warning(s)") + [""]
