@@ -44,6 +44,8 @@ def rotate_secret(project: Project, backend: Backend, name: str, grace: int | No
             secret = new_secret()
             result = backend.update(bare, Marker(project.config.owner, name), live, record, secret)
             given = {k: v for k, v in result.secrets.items() if v} or {"client_secret": secret}
+        kept = {"rotating": {"until": until, "at": now()}} if until else {}
+        given = {**given, "secret_at": now(), "deliveries": {}, **kept}  # every delivery is due again
         _journal_and_commit(project, state, [upsert(name, client_id=live.client_id, **given)])
     if until == 0:
         raise DcrsyncError(
@@ -117,7 +119,8 @@ def set_secret(project: Project, backend: Backend, name: str, secret: str) -> tu
         if verdict.outcome == "failed":
             raise DcrsyncError(f"could not check the secret of {name}: {verdict.reason}; nothing was recorded")
         _journal_and_commit(
-            project, state, [{"op": "upsert", "name": name, "data": {"client_id": live.client_id, "client_secret": secret}}]
+            project, state, [{"op": "upsert", "name": name, "data": {
+                "client_id": live.client_id, "client_secret": secret, "secret_at": None, "deliveries": {}}}]
         )
     return live.client_id, verdict
 

@@ -19,7 +19,7 @@ import yaml
 from dcrsync.sops import find_sops
 from tests.support.crash import kill_when, start_apply
 from tests.support.hydra_api import token_works
-from tests.support.project import AgeKey, make_project
+from tests.support.project import AgeKey
 from tests.support.secrets_scan import files_containing
 
 pytestmark = pytest.mark.hydra

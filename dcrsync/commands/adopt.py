@@ -162,8 +162,16 @@ def check_exported(project, paths: list[Path]) -> list[str]:
     help="Keep the old secret valid this long (24h, 90m, 2d) so apps can switch over; "
     "Keycloak only, with a client policy that keeps rotated secrets (see the README).",
 )
-def rotate_secret(config_path, env_name, name, grace) -> None:
-    """Issue a new client secret and record it in the state (never printed)."""
+@click.option("--finish", is_flag=True, help="End a two-phase rotation: retire the old secret, once every delivery is current.")
+def rotate_secret(config_path, env_name, name, grace, finish) -> None:
+    """Issue a new client secret, record it in the state (never printed) and deliver it."""
+    from dcrsync.commands.deliver import deliver_client, finish_client, report_deliveries
+
+    if finish:
+        if grace is not None:
+            raise click.UsageError("--finish ends a rotation, --grace starts one: use one")
+        finish_client(config_path, env_name, name)
+        return
     seconds = None
     if grace is not None:
         try:
@@ -175,11 +183,14 @@ def rotate_secret(config_path, env_name, name, grace) -> None:
     backend = project.backend()
     try:
         until = restore.rotate_secret(project, backend, name, seconds)
+        deliverer = deliver_client(project, backend, name)
     finally:
         backend.close()
     if until:
         when = datetime.fromtimestamp(until, tz=UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
         click.echo(f"Rotated the secret of {name}; the old one stays valid until {when}. "
                    f"Read the new one: dcrsync state secret {name}")
-        return
-    click.echo(f"Rotated the secret of {name}; the old one no longer works. Read it: dcrsync state secret {name}")
+    else:
+        click.echo(f"Rotated the secret of {name}; the old one no longer works. Read it: dcrsync state secret {name}")
+    if report_deliveries(deliverer):
+        sys.exit(1)

@@ -122,3 +122,45 @@ def report_deliveries(deliverer: Deliverer) -> bool:
     for name, why in deliverer.failures:
         click.echo(f"error: delivery {name}: {why}; retried by the next apply or `dcrsync deliver`", err=True)
     return bool(deliverer.failures)
+
+
+def deliver_client(project, backend, name: str) -> Deliverer:
+    """Deliver NAME's targets from the state now (after `rotate-secret`), under the state's lock."""
+    from dcrsync.project import delivery_settings, load_specs
+
+    settings = delivery_settings(project.config)
+    specs = [s for s in load_specs(project) if s.name == name]
+    deliverer = Deliverer(settings, backend, project.unlock(), declared=declared_targets(specs, settings))
+    if deliverer.declared:
+        _write_all(project, deliverer)
+    return deliverer
+
+
+def finish_client(config_path, env_name, name: str) -> None:
+    """`rotate-secret NAME --finish`: retire the old secret once `deliver --check` is current for NAME."""
+    from dcrsync.deliver.hook import finish_rotation
+    from dcrsync.project import delivery_settings, load_specs, open_project
+
+    project = open_project(config_path, env_name)
+    settings = delivery_settings(project.config)
+    specs = [s for s in load_specs(project) if s.name == name]
+    backend = project.backend()
+    try:
+        deliverer = Deliverer(settings, backend, project.unlock(), declared=declared_targets(specs, settings))
+        with project.store.locked():
+            state = project.store.read()
+            record = state.clients.get(name)
+            if record is None or not record.client_id:
+                raise StateError(f"{name} is not in {project.store.where}; `dcrsync state list` shows what is")
+            if not record.rotating:
+                raise StateError(f"{name} has no two-phase rotation under way: nothing to finish")
+            live, _ = backend.get(record.client_id, record)
+            if live is None:
+                raise DcrsyncError(f"client {record.client_id} ({name}) is gone from the server; run `dcrsync plan`")
+            entries = finish_rotation(deliverer, backend, name, record, live)
+            project.store.append(entries)
+            state.fold(entries)
+            project.store.commit(state)
+    finally:
+        backend.close()
+    click.echo(f"Finished the rotation of {name}: every delivery holds the new secret, and the old one no longer works.")
