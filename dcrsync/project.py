@@ -296,4 +296,5 @@ def spec_from_change(change: Change) -> ClientSpec:
         location=loc,
         client_id=desired.get("client_id"),
         blocks={name: desired[name] for name in BLOCKS if desired.get(name)},
+        rotation=change.rotation,
     )

@@ -264,3 +264,61 @@ def test_a_failed_delivery_is_reported_per_client_and_retried(project, teams, hy
          "keys": {"id": "client_id", "secret": "client_secret"}}]})
     r = p.run_sub("apply", "--auto-approve")
     assert r.returncode == 0 and "delivered reports: exec" in r.stdout, r.stdout + r.stderr
+
+
+def test_max_age_rotation_is_planned_approved_and_delivered_on_hydra(project, teams, hydra):
+    """Hydra keeps one secret: the plan says the old one stops at once; the new one is delivered."""
+    p = project
+    body = yaml.safe_load((p.root / "clients" / "billing.yaml").read_text())
+    body["rotate"] = {"max_age": "1s", "grace": "1h"}
+    (p.root / "clients" / "billing.yaml").write_text(yaml.safe_dump(body))
+    assert p.run("apply", "--auto-approve").exit_code == 0
+    old = opened(p, "billing", teams["billing"])["stringData"]["CLIENT_SECRET"]
+    import time
+
+    time.sleep(2)
+    plan = p.run("plan", "--detailed-exitcode")
+    assert plan.exit_code == 2, plan.output
+    assert "! rotate billing" in plan.output and "past rotate.max_age 1s" in plan.output
+    assert "hydra keeps one secret: the old one stops working at once" in plan.output
+    assert "rotate.grace needs a family that keeps two secrets" in plan.output
+    assert "→ deliver billing: kubernetes-secret deploy/billing/oauth.sops.yaml (rotated secret)" in plan.output
+    r = p.run("apply", "--auto-approve")
+    assert r.exit_code == 0, r.output
+    data = opened(p, "billing", teams["billing"])["stringData"]
+    assert data["CLIENT_SECRET"] != old and data["CLIENT_SECRET"] == p.secret("billing")
+    assert token_works(hydra.public_url, data["CLIENT_ID"], data["CLIENT_SECRET"])
+    assert not token_works(hydra.public_url, data["CLIENT_ID"], old)
+
+
+def test_defaults_per_environment_and_an_external_secret(hydra_project, hydra, teams):
+    """`delivery.defaults` (with `{name}`) reach every client without a `deliver:` of its own; an
+    environment overlays its own; an ExternalSecret carries no secret."""
+    p = hydra_project
+    p.set_config(
+        server={"kind": "hydra", "admin_url": hydra.admin_url, "public_url": hydra.public_url},
+        delivery={"roots": ["deploy/"], "recipients": {"flux": {"age": [teams["billing"].recipient]}},
+                  "defaults": [{"target": "kubernetes-secret", "path": "deploy/base/{name}.sops.yaml",
+                                "recipients": "flux", "namespace": "apps", "secret_name": "{name}-oauth",
+                                "preset": "dotenv"}]},
+        environments={"staging": {"delivery": {"defaults": [{
+            "target": "external-secret", "path": "deploy/staging/{name}.yaml", "namespace": "apps",
+            "store": {"name": "vault", "kind": "ClusterSecretStore"}, "remote_key": "oauth/{name}",
+            "preset": "dotenv"}]}}},
+    )
+    p.write_client("web", SERVICE)
+    p.write_client("quiet", {**SERVICE, "deliver": []})
+    assert p.run("apply", "--auto-approve").exit_code == 0
+    doc = yaml.safe_load(sops_decrypt(p.root / "deploy" / "base" / "web.sops.yaml", teams["billing"]).stdout)
+    assert doc["metadata"]["name"] == "web-oauth" and doc["stringData"]["OAUTH_CLIENT_SECRET"] == p.secret("web")
+    assert not (p.root / "deploy" / "base" / "quiet.sops.yaml").exists()
+    r = p.run_sub("deliver", "--env", "staging")
+    assert r.returncode == 0, r.stdout + r.stderr
+    ext = yaml.safe_load((p.root / "deploy" / "staging" / "web.yaml").read_text())
+    kubernetes_validate.validate(  # its metadata and shape as Kubernetes takes any object's
+        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": ext["metadata"]}, kubernetes_validate.latest_version())
+    assert ext["kind"] == "ExternalSecret" and ext["spec"]["secretStoreRef"]["kind"] == "ClusterSecretStore"
+    assert {d["secretKey"] for d in ext["spec"]["data"]} == {"OAUTH_CLIENT_ID", "OAUTH_CLIENT_SECRET",
+                                                            "OAUTH_ISSUER", "OAUTH_TOKEN_ENDPOINT"}
+    assert all(d["remoteRef"] == {"key": "oauth/web", "property": d["secretKey"]} for d in ext["spec"]["data"])
+    assert p.secret("web") not in (p.root / "deploy" / "staging" / "web.yaml").read_text()
