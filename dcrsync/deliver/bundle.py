@@ -57,5 +57,5 @@ def as_text(values: Mapping[str, str], fmt: str) -> str:
 def _dotenv_value(value: str) -> str:
     if _PLAIN.match(value):
         return value
-    escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("$", "\\$")
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
     return f'"{escaped}"'
