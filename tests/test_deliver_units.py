@@ -148,3 +148,19 @@ def test_a_declared_rotation_is_due_on_a_new_token_or_past_max_age():
     unknown = ClientRecord("b", "id")
     why, note = rotation_due(spec(rotate={"max_age": "1d"}), unknown, jan_2)
     assert why is None and "age of its secret is unknown" in note
+
+
+@pytest.mark.parametrize("env", [None, "staging"])
+def test_the_delivery_example_is_valid(env, monkeypatch):
+    from dcrsync.config import load_config
+    from dcrsync.loader import load_project
+
+    root = Path(__file__).resolve().parent.parent / "examples" / "delivery"
+    monkeypatch.chdir(root)
+    environ = {k: "http://127.0.0.1:1" for k in ("HYDRA_ADMIN_URL", "HYDRA_PUBLIC_URL", "HYDRA_STAGING_ADMIN_URL",
+                                                "HYDRA_STAGING_PUBLIC_URL")}
+    config = load_config(root / "dcrsync.yaml", env, environ)
+    result = load_project(config)
+    assert result.diagnostics == [] and len(result.clients) == 3
+    kinds = {t.kind for s in result.clients for t in targets_of(s, Settings.of(config.delivery, config.base_dir))}
+    assert kinds == {"kubernetes-secret", "vault-kv2", "external-secret", "stdout", "exec"}
