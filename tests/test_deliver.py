@@ -5,12 +5,14 @@ or stale; a kill -9 between a create and its delivery converges on the next appl
 
 from __future__ import annotations
 
+import json
 import os
 import pty
 import subprocess
 import sys
 from pathlib import Path
 
+import jsonschema
 import kubernetes_validate
 import pyrage
 import pytest
@@ -23,6 +25,7 @@ from tests.support.project import AgeKey
 from tests.support.secrets_scan import files_containing
 
 pytestmark = pytest.mark.hydra
+ROOT = Path(__file__).resolve().parent.parent
 SERVICE = {"grant_types": ["client_credentials"], "response_types": [], "scope": "openid"}
 
 
@@ -87,6 +90,11 @@ def test_three_clients_deliver_to_two_teams_and_a_pipe(project, teams, hydra, ag
     assert "→ deliver billing: kubernetes-secret deploy/billing/oauth.sops.yaml (new client)" in plan.output
     assert "→ deliver orders: kubernetes-secret deploy/orders/oauth.sops.yaml (new client)" in plan.output
     assert "reports: " not in plan.output.split("→ deliver", 1)[1]  # a pipe is read on demand, not written
+    doc = json.loads(p.run("plan", "--format", "json").output)
+    jsonschema.validate(doc, json.loads((ROOT / "schemas" / "plan.schema.json").read_text()))
+    assert {(d["name"], d["target"], d["where"]) for d in doc["deliveries"]} == {
+        ("billing", "kubernetes-secret", "deploy/billing/oauth.sops.yaml"),
+        ("orders", "kubernetes-secret", "deploy/orders/oauth.sops.yaml")}
     r = p.run("apply", "--auto-approve")
     assert r.exit_code == 0, r.output
     assert "delivered billing: kubernetes-secret deploy/billing/oauth.sops.yaml" in r.output
@@ -175,8 +183,6 @@ def test_state_secret_prints_a_bundle_to_a_pipe_and_refuses_a_terminal(project, 
     assert p.run("apply", "--auto-approve").exit_code == 0
     r = p.run_sub("state", "secret", "billing", "--format", "json")
     assert r.returncode == 0, r.stderr
-    import json
-
     doc = json.loads(r.stdout)
     assert doc["issuer"] == hydra.issuer and doc["discovery_url"].endswith("/.well-known/openid-configuration")
     assert token_works(hydra.public_url, doc["client_id"], doc["client_secret"])

@@ -86,12 +86,18 @@ def apply(config_path, env_name, planfile, auto_approve, force, targets, paralle
 
 def _deliveries(project, backend, plan: Plan, state: State, specs) -> Deliverer:
     """The apply's deliverer; on a fresh plan, deliveries found stale with the key join the plan."""
+    fresh = specs is not None
     from dcrsync.project import delivery_settings, load_specs
 
     settings = delivery_settings(project.config)
-    declared = declared_targets((specs or {s.name: s for s in load_specs(project)}).values(), settings)
+    if specs is None:  # a saved plan: its own delivery lines; the files' declarations only to finish rotations
+        try:
+            specs = {s.name: s for s in load_specs(project)}
+        except DcrsyncError:
+            specs = {}
+    declared = declared_targets(specs.values(), settings)
     deliverer = Deliverer(settings, backend, project.unlock(), declared=declared)
-    if specs is not None:
+    if fresh:
         stale, notes = stale_entries(deliverer, state, plan.deliveries)
         plan.deliveries += stale
         plan.warnings += notes

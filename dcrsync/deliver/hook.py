@@ -32,8 +32,13 @@ class ApplyDeliveries:
             targets.setdefault(item["name"], []).append(target_of(item))
         return cls(deliverer, targets, list(plan.finish))
 
+    def _of(self, name: str) -> list[Target]:
+        """The plan's lines for NAME; else its declared targets (a secret the server issued unasked,
+        such as Keycloak's rotation policy on an update, is delivered at once too)."""
+        return self.targets.get(name) or self.deliverer.targets_of(name)
+
     def wants(self, name: str) -> bool:
-        return name in self.targets
+        return bool(self._of(name))
 
     def now(self, name: str, client_id: str, secret: str | None, record: ClientRecord | None) -> list[Entry]:
         """Deliver NAME's new secret (already durable in the journal); the entry recording it."""
@@ -41,7 +46,7 @@ class ApplyDeliveries:
             self.handled.add(name)
         if secret is None and record is not None:
             secret = record.client_secret
-        return self.deliverer.deliver(name, self.targets[name], client_id, secret, record)
+        return self.deliverer.deliver(name, self._of(name), client_id, secret, record)
 
     def rest(self, state: State) -> list[Entry]:
         """Deliver what no create or rotation of this apply did, from the state's records."""

@@ -14,6 +14,8 @@ from dcrsync.deliver.declared import Settings, Target
 from dcrsync.deliver.writers import DeliveryError, Seen
 
 HASH_KEY = "dcrsync-delivery"
+#: the version dcrsync wrote: a later version (someone wrote the path since) is not the delivery
+VERSION_KEY = "dcrsync-version"
 
 
 def _client(settings: Settings) -> Any:
@@ -48,8 +50,9 @@ def write(target: Target, values: Mapping[str, str], digest: str, settings: Sett
     mount, path = _where(target, settings)
     kv = client.secrets.kv.v2
     try:
-        kv.create_or_update_secret(path=path, secret=dict(values), mount_point=mount)
-        kv.update_metadata(path=path, mount_point=mount, custom_metadata={HASH_KEY: digest})
+        written = kv.create_or_update_secret(path=path, secret=dict(values), mount_point=mount)
+        version = str(((written or {}).get("data") or {}).get("version") or "")
+        kv.update_metadata(path=path, mount_point=mount, custom_metadata={HASH_KEY: digest, VERSION_KEY: version})
     except (hvac.exceptions.VaultError, requests.RequestException) as exc:
         raise _failed(target, exc) from None
 
@@ -71,4 +74,7 @@ def seen(target: Target, settings: Settings) -> Seen:
     current = versions.get(str(data.get("current_version"))) or {}
     if current.get("deletion_time") or current.get("destroyed"):
         return Seen("missing")
-    return Seen("present", (data.get("custom_metadata") or {}).get(HASH_KEY))
+    custom = data.get("custom_metadata") or {}
+    if custom.get(VERSION_KEY) != str(data.get("current_version")):
+        return Seen("present", custom.get(HASH_KEY), note="written by someone else since dcrsync delivered it")
+    return Seen("present", custom.get(HASH_KEY))
