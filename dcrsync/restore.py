@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from dcrsync.adopt import _auth_method, _journal_and_commit
 from dcrsync.apply import new_secret
 from dcrsync.backends.base import Backend, Marker
+from dcrsync.deliver.rotation import parse_duration  # noqa: F401 - `rotate-secret --grace` reads it here
 from dcrsync.errors import DcrsyncError, StateError
 from dcrsync.model import ClientSpec, LiveClient, Location, observed, uses_secret
 from dcrsync.ownership import Ownership
@@ -53,25 +54,6 @@ def rotate_secret(project: Project, backend: Backend, name: str, grace: int | No
             f"the new one is recorded (dcrsync state secret {name})"
         )
     return until
-
-
-def parse_duration(text: str) -> int:
-    """`24h`, `90m`, `2d`, `1h30m`, `3600s` or `3600` as seconds; ValueError otherwise."""
-    units = {"d": 86400, "h": 3600, "m": 60, "s": 1}
-    text = text.strip().lower()
-    if text.isdigit():
-        return int(text)
-    total, number = 0, ""
-    for ch in text:
-        if ch.isdigit():
-            number += ch
-        elif ch in units and number:
-            total, number = total + int(number) * units[ch], ""
-        else:
-            raise ValueError(text)
-    if number or not total:
-        raise ValueError(text)
-    return total
 
 
 def _with_secret(backend: Backend, state: State, name: str, note: str) -> tuple[ClientRecord, LiveClient]:

@@ -124,7 +124,7 @@ def test_three_clients_deliver_to_two_teams_and_a_pipe(project, teams, hydra, ag
 
     pipe = p.run_sub("deliver", "--stdout", "reports")
     assert pipe.returncode == 0, pipe.stderr
-    env = dict(line.split("=", 1) for line in pipe.stdout.splitlines())
+    env = {k: json.loads(v) if v.startswith('"') else v for k, v in (ln.split("=", 1) for ln in pipe.stdout.splitlines())}
     assert set(env) == {"OAUTH_CLIENT_ID", "OAUTH_CLIENT_SECRET", "OAUTH_ISSUER", "OAUTH_TOKEN_ENDPOINT"}
     assert token_works(hydra.public_url, env["OAUTH_CLIENT_ID"], env["OAUTH_CLIENT_SECRET"])
 

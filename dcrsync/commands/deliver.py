@@ -48,6 +48,8 @@ def deliver(config_path, env_name, targets, check, stdout_name, fmt, reveal) -> 
             return
         if check:
             sys.exit(_check(project, deliverer))
+        if not deliverer.declared:
+            click.echo("No deliveries declared (a client's `deliver:`, or dcrsync.yaml's `delivery.defaults`).")
         _write_all(project, deliverer)
     finally:
         backend.close()
@@ -129,8 +131,13 @@ def deliver_client(project, backend, name: str) -> Deliverer:
     from dcrsync.project import delivery_settings, load_specs
 
     settings = delivery_settings(project.config)
-    specs = [s for s in load_specs(project) if s.name == name]
-    deliverer = Deliverer(settings, backend, project.unlock(), declared=declared_targets(specs, settings))
+    deliverer = Deliverer(settings, backend, project.unlock())
+    try:
+        specs = [s for s in load_specs(project) if s.name == name]
+    except DcrsyncError as exc:  # the rotation is done and recorded: say why it is not delivered yet
+        deliverer.failures.append((name, f"the client files do not load ({str(exc).splitlines()[-1]})"))
+        return deliverer
+    deliverer.declared = declared_targets(specs, settings)
     if deliverer.declared:
         _write_all(project, deliverer)
     return deliverer

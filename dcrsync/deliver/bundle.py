@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dcrsync.errors import DcrsyncError
 
 FORMATS = ("value", "json", "env", "dotenv")
-_PLAIN = re.compile(r"^[A-Za-z0-9_./:@%+=,-]*$")
+_PLAIN = re.compile(r"^[A-Za-z0-9_./:@%+=,~-]*$")
 
 
 class BundleError(DcrsyncError):

@@ -79,6 +79,9 @@ class Deliverer:
         """Write each target; one journal entry recording the hashes of those written (none when
         none was). Failures are kept in `failures`, one per target."""
         kept = dict(record.deliveries) if record is not None else {}
+        if name in self.declared:  # records of deliveries no longer declared go
+            known = {t.id for t in self.declared[name]} | {t.id for t in targets}
+            kept = {tid: digest for tid, digest in kept.items() if tid in known}
         wrote = False
         for target in targets:
             try:
