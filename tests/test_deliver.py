@@ -159,6 +159,21 @@ def test_check_finds_missing_and_stale_copies_and_deliver_rewrites_them(project,
     assert p.run_sub("deliver", "--check").returncode == 0
     data = opened(p, "billing", teams["billing"])["stringData"]
     assert token_works(hydra.public_url, data["CLIENT_ID"], data["CLIENT_SECRET"])
+    # the same content re-encrypted for another team (a hand `sops` run) is not the delivery
+    plain = sops_decrypt(manifest(p, "billing"), teams["billing"]).stdout
+    env = {**os.environ, "SOPS_DISABLE_VERSION_CHECK": "1"}
+    rekeyed = subprocess.run(
+        [find_sops(), "--encrypt", "--age", teams["orders"].recipient, "--encrypted-regex", "^(data|stringData)$",
+         "--input-type", "yaml", "--output-type", "yaml", "/dev/stdin"],
+        input=plain, capture_output=True, text=True, env=env, check=True).stdout
+    manifest(p, "billing").write_text(rekeyed)
+    r = p.run_sub("deliver", "--check")
+    assert r.returncode == 2 and "encrypted for other recipients" in r.stdout, r.stdout
+    # a copy that cannot be read is an error: exit 1
+    manifest(p, "orders").unlink()
+    manifest(p, "orders").mkdir()
+    r = p.run_sub("deliver", "--check")
+    assert r.returncode == 1 and "error: orders" in r.stdout, r.stdout + r.stderr
 
 
 def test_outside_the_roots_or_without_recipients_is_refused_before_anything_is_sent(project, hydra):
