@@ -355,4 +355,4 @@ def delivery_problems(clients: list[ClientSpec], config: Config) -> list[Diagnos
     """`deliver:` targets dcrsync.yaml does not allow (outside the roots, unknown recipient sets, …)."""
     from dcrsync.deliver.declared import Settings, check
 
-    return check(clients, Settings.of(config.delivery, config.base_dir))
+    return check(clients, Settings.of_config(config))

@@ -192,7 +192,7 @@ def planned_deliveries(
 
 
 def delivery_settings(config: Config) -> Settings:
-    return Settings.of(config.delivery, config.base_dir)
+    return Settings.of_config(config)
 
 
 def check_lost_state(project: Project, backend: Backend, state: State, fetched: Fetched) -> None:

@@ -86,9 +86,9 @@ def apply(config_path, env_name, planfile, auto_approve, force, targets, paralle
 
 def _deliveries(project, backend, plan: Plan, state: State, specs) -> Deliverer:
     """The apply's deliverer; on a fresh plan, deliveries found stale with the key join the plan."""
-    fresh = specs is not None
     from dcrsync.project import delivery_settings, load_specs
 
+    fresh = specs is not None
     settings = delivery_settings(project.config)
     if specs is None:  # a saved plan: its own delivery lines; the files' declarations only to finish rotations
         try:

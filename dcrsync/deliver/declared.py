@@ -47,14 +47,22 @@ class Settings:
     issuer: str | None = None
     #: `vault: {address, token_env, mount}`
     vault: dict[str, Any] = field(default_factory=dict)
+    #: the dcrsync.yaml as messages name it (where `delivery.defaults` are written)
+    source: str = "dcrsync.yaml"
 
     @classmethod
-    def of(cls, raw: dict[str, Any] | None, base_dir: Path) -> Settings:
+    def of_config(cls, config: Any) -> Settings:
+        """From a `dcrsync.config.Config` (its `delivery`, folder and file)."""
+        source = os.path.relpath(config.path) if config.path is not None else "dcrsync.yaml"
+        return cls.of(config.delivery, config.base_dir, source)
+
+    @classmethod
+    def of(cls, raw: dict[str, Any] | None, base_dir: Path, source: str = "dcrsync.yaml") -> Settings:
         raw = raw or {}
         roots = tuple(os.path.normpath(base_dir / r) for r in raw.get("roots") or [])
         recipients = {k: list((v or {}).get("age") or []) for k, v in (raw.get("recipients") or {}).items()}
         return cls(base_dir, roots, recipients, tuple(raw.get("defaults") or []), raw.get("issuer"),
-                   dict(raw.get("vault") or {}))
+                   dict(raw.get("vault") or {}), source)
 
 
 @dataclass(frozen=True)
@@ -113,7 +121,7 @@ def targets_of(spec: ClientSpec, settings: Settings) -> list[Target]:
     declared = spec.deliver if own else [_fill(d, spec.name) for d in settings.defaults]
     out = []
     for i, decl in enumerate(declared or []):
-        at = spec.where_item("deliver", i) if own else Location(f"{settings.base_dir / 'dcrsync.yaml'}", 0, 0)
+        at = spec.where_item("deliver", i) if own else Location(f"{settings.source} delivery.defaults[{i}]", 0, 0)
         out.append(resolve(spec.name, _fill(decl, spec.name), at))
     return out
 
@@ -136,8 +144,8 @@ def check(specs: list[ClientSpec], settings: Settings) -> list[Diagnostic]:
         try:
             targets = targets_of(spec, settings)
         except (KeyError, ValueError) as exc:  # a default missing what its target needs
-            where = Location(str(settings.base_dir / "dcrsync.yaml"), 0, 0)
-            out.append(Diagnostic(where, "error", "deliver", f"delivery.defaults: a target lacks {exc}: fix it"))
+            where = Location(f"{settings.source} delivery.defaults", 0, 0)
+            out.append(Diagnostic(where, "error", "deliver", f"a target lacks {exc}: fix it"))
             continue
         for target in targets:
             for problem in problems(target, settings):
