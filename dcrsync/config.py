@@ -59,7 +59,7 @@ class Config:
     #: an unset `${env:X}` in it is named in `store_unset` and fails when the store is opened
     store_settings: dict[str, Any] | None = None
     store_unset: tuple[str, ...] = ()
-    #: `delivery:` (roots, recipient sets, defaults, issuer, vault), read by `dcrsync.deliver`
+    #: `delivery:` (roots, recipient sets, defaults, issuer), read by `dcrsync.deliver`
     delivery: dict[str, Any] = field(default_factory=dict)
 
     @property

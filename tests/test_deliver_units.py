@@ -163,4 +163,4 @@ def test_the_delivery_example_is_valid(env, monkeypatch):
     result = load_project(config)
     assert result.diagnostics == [] and len(result.clients) == 3
     kinds = {t.kind for s in result.clients for t in targets_of(s, Settings.of(config.delivery, config.base_dir))}
-    assert kinds == {"kubernetes-secret", "vault-kv2", "external-secret", "stdout", "exec"}
+    assert kinds == {"kubernetes-secret", "external-secret", "stdout", "exec"}

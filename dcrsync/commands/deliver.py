@@ -28,7 +28,7 @@ BEHIND = ("stale", "missing", "undelivered")
 @click.option("--format", "fmt", type=click.Choice(["dotenv", "env", "json"]), help="With --stdout: the bundle's format.")
 @click.option("--reveal", is_flag=True, help="With --stdout: print even to a terminal.")
 def deliver(config_path, env_name, targets, check, stdout_name, fmt, reveal) -> None:
-    """Write every client's deliveries from the state (sops manifests, External Secrets, Vault, commands)."""
+    """Write every client's deliveries from the state (sops manifests, External Secrets, commands)."""
     from dcrsync.project import delivery_settings, load_specs, open_project
 
     if stdout_name and check:

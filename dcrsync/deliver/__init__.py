@@ -2,8 +2,8 @@
 
 The state is where secrets are kept, never where apps read them. A client's `deliver:` targets (or
 the environment's `delivery.defaults`) say where its bundle goes: a sops-encrypted Kubernetes Secret
-manifest for that delivery's own recipients, an External Secrets manifest, Vault's KV v2, a
-command's stdin, or a pipe. Each module holds one part:
+manifest for that delivery's own recipients, an External Secrets manifest, a command's stdin
+(which may put it in any secret store), or a pipe. Each module holds one part:
 
 - `declared`: the targets as declared, checked against dcrsync.yaml (roots, recipient sets). Pure.
 - `presets`: where bundle values come from, and the key names of the presets. Pure.

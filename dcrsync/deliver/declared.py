@@ -18,10 +18,8 @@ from typing import Any
 from dcrsync.deliver.presets import preset_keys
 from dcrsync.model import ClientSpec, Diagnostic, Location
 
-KUBERNETES_SECRET, EXTERNAL_SECRET, VAULT_KV2, EXEC, STDOUT = (
-    "kubernetes-secret", "external-secret", "vault-kv2", "exec", "stdout",
-)
-TARGETS = (KUBERNETES_SECRET, EXTERNAL_SECRET, VAULT_KV2, EXEC, STDOUT)
+KUBERNETES_SECRET, EXTERNAL_SECRET, EXEC, STDOUT = "kubernetes-secret", "external-secret", "exec", "stdout"
+TARGETS = (KUBERNETES_SECRET, EXTERNAL_SECRET, EXEC, STDOUT)
 #: targets that write a file below a delivery root
 FILE_TARGETS = frozenset({KUBERNETES_SECRET, EXTERNAL_SECRET})
 #: targets a plan, an apply and `deliver` write; `stdout` is read on demand (`deliver --stdout`)
@@ -45,8 +43,6 @@ class Settings:
     defaults: tuple[dict[str, Any], ...] = ()
     #: where the server's metadata is read for issuer / token_endpoint / discovery_url (optional)
     issuer: str | None = None
-    #: `vault: {address, token_env, mount}`
-    vault: dict[str, Any] = field(default_factory=dict)
     #: the dcrsync.yaml as messages name it (where `delivery.defaults` are written)
     source: str = "dcrsync.yaml"
 
@@ -61,8 +57,7 @@ class Settings:
         raw = raw or {}
         roots = tuple(os.path.normpath(base_dir / r) for r in raw.get("roots") or [])
         recipients = {k: list((v or {}).get("age") or []) for k, v in (raw.get("recipients") or {}).items()}
-        return cls(base_dir, roots, recipients, tuple(raw.get("defaults") or []), raw.get("issuer"),
-                   dict(raw.get("vault") or {}), source)
+        return cls(base_dir, roots, recipients, tuple(raw.get("defaults") or []), raw.get("issuer"), source)
 
 
 @dataclass(frozen=True)
@@ -89,8 +84,6 @@ class Target:
         s = self.settings
         if self.kind in FILE_TARGETS:
             return str(s["path"])
-        if self.kind == VAULT_KV2:
-            return f"{s.get('mount') or 'secret'}/{s['path']}"
         if self.kind == EXEC:
             return " ".join(str(a) for a in s["command"])
         return f"stdout ({s.get('format') or 'dotenv'})"
@@ -172,8 +165,6 @@ def problems(target: Target, settings: Settings) -> list[str]:
         out += _recipient_problems(target, settings)
     if target.kind == EXEC and not target.settings.get("command"):
         out.append("exec needs `command:`, a list such as [gh, secret, set, OAUTH_BUNDLE] (the bundle comes on stdin)")
-    if target.kind in (VAULT_KV2,) and not target.settings.get("path"):
-        out.append("vault-kv2 needs `path:` (the secret's path under its mount)")
     if target.kind == EXTERNAL_SECRET:
         for need in ("store", "remote_key"):
             if not target.settings.get(need):

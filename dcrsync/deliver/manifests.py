@@ -42,8 +42,7 @@ def secret(target: Target, values: Mapping[str, str], digest: str) -> dict[str, 
 
 
 def external_secret(target: Target, digest: str) -> dict[str, Any]:
-    """The `ExternalSecret`: each bundle key read from the store path's property of the same name
-    (what `vault-kv2` writes there)."""
+    """The `ExternalSecret`: each bundle key read from the store path's property of the same name."""
     store = target.settings["store"]
     ref = {"name": store["name"], "kind": store.get("kind") or "SecretStore"} if isinstance(store, dict) else {
         "name": str(store), "kind": "SecretStore"}

@@ -3,10 +3,9 @@
 - `kubernetes-secret`: the manifest encrypted by sops for the delivery's recipients alone, written
   atomically below a delivery root (a symlink out of the roots is refused);
 - `external-secret`: the manifest, plain (no secret inside);
-- `vault-kv2`: the bundle as a KV v2 secret (hvac), its hash in the secret's custom metadata;
 - `exec`: the bundle as JSON on the command's stdin, never on its argv.
 
-`seen` reports the hash found at the destination (a manifest's annotation, Vault's metadata), that
+`seen` reports the hash found at the destination (a manifest's annotation), that
 nothing is there, or that the destination cannot be read back (`exec`: the state's record speaks).
 """
 
@@ -25,7 +24,6 @@ from dcrsync.deliver.declared import (
     EXEC,
     EXTERNAL_SECRET,
     KUBERNETES_SECRET,
-    VAULT_KV2,
     Settings,
     Target,
     recipients_of,
@@ -78,10 +76,6 @@ def write(target: Target, values: Mapping[str, str], digest: str, settings: Sett
         atomic_write(path, manifests.dump(manifests.external_secret(target, digest)))
     elif target.kind == EXEC:
         _run_command(target, values)
-    elif target.kind == VAULT_KV2:
-        from dcrsync.deliver import vault
-
-        vault.write(target, values, digest, settings)
     else:
         raise DeliveryError(f"{target.client}: {target.kind} is not written (read it with `dcrsync deliver --stdout`)")
 
@@ -142,8 +136,4 @@ def seen(target: Target, settings: Settings) -> Seen:
             if have != sorted(recipients_of(target, settings)):
                 note = "encrypted for other recipients than its recipient sets name"
         return Seen("present", manifests.read_annotation(text), note)
-    if target.kind == VAULT_KV2:
-        from dcrsync.deliver import vault
-
-        return vault.seen(target, settings)
     return Seen("blind")
