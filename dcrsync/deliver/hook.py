@@ -8,7 +8,7 @@ import threading
 from dataclasses import dataclass, field
 
 from dcrsync.backends.base import Backend
-from dcrsync.deliver.declared import Target
+from dcrsync.deliver.declared import KEPT, Target
 from dcrsync.deliver.planning import target_of
 from dcrsync.deliver.runner import Deliverer
 from dcrsync.errors import DcrsyncError
@@ -77,8 +77,6 @@ def finish_rotation(
     deliverer: Deliverer, backend: Backend, name: str, record: ClientRecord, live: LiveClient
 ) -> list[Entry]:
     """End the old secret of NAME's two-phase rotation: only when every delivery is current."""
-    from dcrsync.deliver.declared import KEPT
-
     targets = [t for t in deliverer.targets_of(name) if t.kind in KEPT]
     behind = [s for s in (deliverer.status(t, record, keyed=True) for t in targets) if s.verdict != "current"]
     if behind:
