@@ -136,6 +136,12 @@ def test_a_plan_delivers_new_secrets_and_what_was_never_delivered():
     assert item["reason"] == "rotated secret" and item["where"] == "deploy/a.sops.yaml"
     assert "s3cret" not in json.dumps(item)
     assert due({"billing": [t]}, State(), []) == []  # not created yet, and not being created
+    # a create an interrupted apply made (its secret journaled, its confirmation lost) is confirmed
+    # by this plan's change: its delivery is due with it, not one apply later
+    state.clients["billing"] = ClientRecord("billing", "id1", client_secret="s", pending=True)
+    assert due({"billing": [t]}, state, []) == []
+    recorded = Change("update", "billing", "id1", "pending", recovery=True, records_only=True)
+    assert [d["reason"] for d in due({"billing": [t]}, state, [recorded])] == ["not delivered yet"]
 
 
 def test_a_declared_rotation_is_due_on_a_new_token_or_past_max_age():

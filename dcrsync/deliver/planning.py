@@ -32,14 +32,16 @@ def due(
     stale: Mapping[str, set[str]] | None = None,
 ) -> list[dict[str, Any]]:
     """The deliveries a plan carries out, in client order."""
+    changes = list(changes)
     new_secret = {c.name: c.action for c in changes if c.action in NEW_SECRET_ACTIONS}
+    confirmed = {c.name for c in changes}  # a create an interrupted apply made is confirmed by its change
     out: list[dict[str, Any]] = []
     for name in sorted(targets):
         record = state.clients.get(name)
         for target in targets[name]:
             if name in new_secret:
                 reason = "rotated secret" if new_secret[name] == "rotate" else "new client"
-            elif record is None or not record.client_id or record.pending:
+            elif record is None or not record.client_id or (record.pending and name not in confirmed):
                 continue  # not on the server: nothing to deliver until it is created
             elif target.id not in record.deliveries:
                 reason = "not delivered yet"
