@@ -12,12 +12,13 @@ from typing import Any
 
 from dcrsync.answercheck import created_problem, given_record, kept_for_later, updated_problem
 from dcrsync.backends.base import Backend, Marker, Result
+from dcrsync.deliver.hook import ApplyDeliveries
 from dcrsync.errors import BackendError, DcrsyncError, StateError
 from dcrsync.model import ClientSpec, LiveClient, uses_secret
 from dcrsync.ownership import Ownership
 from dcrsync.plan import Change, Plan, renamed_id
 from dcrsync.recorder import Recorder
-from dcrsync.state import ClientRecord, Entry, State, move_entry, upsert
+from dcrsync.state import ClientRecord, Entry, State, move_entry, now, upsert
 from dcrsync.store import StateStore
 from dcrsync.undeclared import with_baseline
 
@@ -73,6 +74,7 @@ class Applier:
         parallelism: int = 4,
         progress: Progress | None = None,
         project: str | None = None,
+        deliveries: ApplyDeliveries | None = None,
     ) -> None:
         self.backend = backend
         self.store = store
@@ -83,6 +85,7 @@ class Applier:
         self.serial = state.serial + 1
         self.parallelism = max(1, parallelism)
         self.progress = progress
+        self.deliveries = deliveries
         self.report = ApplyReport()
         self.recorder = Recorder.for_backend(store, backend)
 
@@ -92,7 +95,10 @@ class Applier:
     def _record(self, spec: ClientSpec, result: Result, *before: Entry, created: bool = False) -> None:
         self.report.client_ids[spec.name] = result.live.client_id
         self.report.warnings.extend(result.notes)
-        self.recorder.answer(spec, result, *before, created=created)
+        delivers = self._delivers(spec.name, result, created)
+        self.recorder.answer(spec, result, *before, created=created, hold=delivers)
+        if delivers:
+            self._deliver(spec.name, result)
 
     # --- operations -----------------------------------------------------------------------
     def _create(self, change: Change, spec: ClientSpec, intent: dict[str, Any]) -> None:
@@ -122,7 +128,9 @@ class Applier:
         spec = with_baseline(with_unset(spec, change), change, record, live)  # strict: hand edits put back
         # a rotation lost to a crash is harmless: the client stays unrecorded and is adopted again
         secret = new_secret() if change.action == "rotate" and self.backend.chooses_secret else None
-        if change.action == "move" and not change.fields and not self.backend.lists:
+        if change.action == "rotate" and change.grace and self.backend.keeps_old_secret:
+            result = self._rotate_keeping(change, spec, live, record)
+        elif change.action == "move" and not change.fields and not self.backend.lists:
             result = Result(live=live)  # no marker on such a server: the state alone moves
         elif not change.records_only:
             result = self.backend.update(spec, self._marker(spec.name), live, record, secret)
@@ -163,6 +171,29 @@ class Applier:
             self.recorder.announce(upsert(record.name, registration_access_token=token))
             kept = " except the new registration access token, without which the client could not be managed"
         raise BackendError(f"the server updated {spec.name}, but {problem}: nothing of its answer was recorded{kept}")
+
+    def _rotate_keeping(self, change: Change, spec: ClientSpec, live: LiveClient, record: ClientRecord | None) -> Result:
+        """A two-phase rotation: the declared changes first, then a new secret while the old one stays
+        valid for the grace (refused, with nothing rotated, where the server would not keep it)."""
+        if change.fields or change.marker is not None:
+            live = self.backend.update(spec, self._marker(spec.name), live, record).live
+        result, until = self.backend.rotate_with_grace(live, record, change.grace or 0)
+        self.recorder.note(upsert(spec.name, client_id=live.client_id, rotating={"until": until, "at": now()}))
+        return result
+
+    def _delivers(self, name: str, result: Result, created: bool) -> bool:
+        """A create, or an answer with a new secret, of a client that delivers: hand it over."""
+        wanted = self.deliveries is not None and self.deliveries.wants(name)
+        return wanted and (created or bool(result.secrets.get("client_secret")))
+
+    def _deliver(self, name: str, result: Result) -> None:
+        """The delivery hook, once the answer is on disk (`_record` holds for it): deliver, then journal
+        the delivery's record; a crash in between leaves a delivery to retry, never a secret the state
+        does not hold."""
+        assert self.deliveries is not None
+        secret = result.secrets.get("client_secret")
+        record = self.state.clients.get(name)
+        self.recorder.note(*self.deliveries.now(name, result.live.client_id, secret, record))
 
     def _delete(self, change: Change, live: LiveClient) -> None:
         self.backend.delete(live, self.state.clients.get(change.name))
@@ -210,6 +241,9 @@ class Applier:
 
             deletes = [c for c in plan.changes if c.action == "delete"]
             self._parallel([(c, partial(self._delete, c, live_by_name[c.name])) for c in deletes])
+            if self.deliveries is not None:  # what no create or rotation above delivered, then finishes
+                self.recorder.note(*self.deliveries.rest(self.state))
+                self.recorder.note(*self.deliveries.finish(self.state, self.backend, live_by_name))
         self.report.warnings.extend(self.recorder.warnings)
         self.recorder.commit(self.state)
         return self.report

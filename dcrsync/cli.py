@@ -19,6 +19,7 @@ COMMANDS: dict[str, str] = {
     "plan": "dcrsync.commands.plan:plan",
     "apply": "dcrsync.commands.apply:apply",
     "drift": "dcrsync.commands.drift:drift",
+    "deliver": "dcrsync.commands.deliver:deliver",
     "import": "dcrsync.commands.adopt:import_",
     "export": "dcrsync.commands.adopt:export",
     "rotate-secret": "dcrsync.commands.adopt:rotate_secret",

@@ -80,6 +80,8 @@ class Config:
     client_env: envrefs.ClientEnv = field(default_factory=envrefs.ClientEnv, compare=False)
     #: `project:` as written (after the environment's overlay); None: derived (`identity.project_identity`)
     project: str | None = None
+    #: `delivery:` (roots, recipient sets, defaults, issuer), read by `dcrsync.deliver`
+    delivery: dict[str, Any] = field(default_factory=dict)
 
     @property
     def server(self) -> dict[str, Any]:
@@ -416,4 +418,5 @@ def _build(
         environment=env_name,
         state_at=locate(("state",)) if "state" in resolved else None,
         client_env=client_env,
+        delivery=dict(resolved.get("delivery") or {}),
     )

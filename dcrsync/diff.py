@@ -30,6 +30,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dcrsync import departures, envrefs
+from dcrsync.deliver.rotation import due as rotation_due
+from dcrsync.deliver.rotation import grace_of, human
 from dcrsync.describe import describe
 from dcrsync.errors import PlanError
 from dcrsync.model import (
@@ -75,6 +77,13 @@ class Inputs:
     #: the caller may choose a client_id (Backend.chooses_client_id): a client deleted by hand comes
     #: back under its recorded one; else the server gives it a new one, which the app must follow
     chooses_client_id: bool = True
+    #: the time declared rotations (`rotate.max_age`) are judged at (epoch seconds; None: never due)
+    now: float | None = None
+    #: the family can keep the old secret valid after a rotation (Backend.keeps_old_secret), and its name
+    keeps_old_secret: bool = False
+    family: str = ""
+    #: notes for the plan's warnings, gathered while computing (rotations that cannot be told or made)
+    notes: list[str] = field(default_factory=list)
 
     @property
     def own(self) -> Ownership:
@@ -329,6 +338,9 @@ def _update_change(
             "update", spec.name, live.client_id, _cause(causes), fields, reason, recovery=recovering,
             records_only=only, **common,
         )
+    rotation = _declared_rotation(inp, spec, record, fields, causes, common, live)
+    if rotation is not None:
+        return rotation
     if not fields and marker is None:
         return _protection_change(spec, live, record, common)
     reason = None
@@ -347,6 +359,36 @@ def _protection_change(spec: ClientSpec, live: LiveClient, record: ClientRecord,
         "update", spec.name, live.client_id, "pending", [], f"{what} in the state; nothing is sent to the server",
         records_only=True, **common,
     )
+
+
+def _declared_rotation(
+    inp: Inputs, spec: ClientSpec, record: ClientRecord, fields: list[FieldChange], causes: set[str],
+    common: dict[str, Any], live: LiveClient,
+) -> Change | None:
+    """A `rotate` the client's `rotation:` token or `rotate.max_age` asks for, reviewed like any change;
+    it says whether the old secret stays valid (two-phase) or stops working at once."""
+    if inp.now is None or not uses_secret(spec.fields) or (spec.rotation is None and not spec.rotate):
+        return None
+    why, note = rotation_due(spec, record, inp.now)
+    if note:
+        inp.notes.append(note)
+    if why is None:
+        return None
+    if not inp.rotates_secret:
+        inp.notes.append(f"{spec.name}: {why}, but {inp.family} has no standard way to issue a new secret: not rotated")
+        return None
+    grace = grace_of(spec)
+    if grace and inp.keeps_old_secret:
+        how = (f"two-phase: the new secret is delivered and the old one stays valid {human(grace)} "
+               "(retired by `dcrsync rotate-secret NAME --finish` once `deliver --check` is current, or by "
+               "the next apply after the grace)")
+    else:
+        grace = None
+        how = (f"{inp.family} keeps one secret: the old one stops working at once, until the app reads its new "
+               "delivery" + (" (rotate.grace needs a family that keeps two secrets)" if spec.rotate and
+                             spec.rotate.get("grace") else ""))
+    causes.add("pending")
+    return Change("rotate", spec.name, live.client_id, _cause(causes), fields, f"{why}; {how}", grace=grace, **common)
 
 
 def _rename_change(inp: Inputs, spec: ClientSpec, live: LiveClient, record: ClientRecord) -> Change:
@@ -438,6 +480,10 @@ def compute(inp: Inputs) -> Outcome:
     departures.rename_hints(inp, out)
     envrefs.attach(out.changes, inp.specs)
     check_one_change_per_client(out.changes)
+    rotations = {s.name: s.rotation for s in inp.specs if s.rotation is not None}
+    for change in out.changes:  # the token a new secret answers, recorded with it (saved plans too)
+        change.rotation = rotations.get(change.name)
+    out.warnings.extend(inp.notes)
     return out
 
 

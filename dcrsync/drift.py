@@ -62,14 +62,16 @@ class DriftReport:
     unobserved: int = 0
     #: the `--env` the report is for (None: the project's only one)
     environment: str | None = None
+    #: deliveries missing or stale at their destination: {name, target, where, verdict, why}
+    deliveries: list[dict[str, str]] = field(default_factory=list)
 
     @property
     def drifted(self) -> bool:
         return bool(self.clients)
 
     def exit_code(self, fail_on_undeclared: bool = False) -> int:
-        """2 on declared drift, or on undeclared changes when asked to fail on them; else 0."""
-        return 2 if self.drifted or (fail_on_undeclared and self.undeclared) else 0
+        """2 on declared drift or a stale delivery, or on undeclared changes when asked to fail on them; else 0."""
+        return 2 if self.drifted or self.deliveries or (fail_on_undeclared and self.undeclared) else 0
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -83,6 +85,7 @@ class DriftReport:
             "clients": [_client_dict(c) for c in self.clients],
             "undeclared": [asdict(c) for c in self.undeclared],
             "unobserved": self.unobserved,
+            **({"deliveries": self.deliveries} if self.deliveries else {}),
         }
 
     def to_json(self) -> str:

@@ -52,8 +52,12 @@ _GLOB_CHARS = frozenset("*?[")
 _EMPTY: Mapping[str, str] = MappingProxyType({})
 _NO_ENV = ClientEnv()
 #: keys that are not portable metadata: kept apart in ClientSpec (`lint`, `labels`, `description`,
-#: `environments`, `strict`, `moved_from` and `protected` are dcrsync's own, never sent)
-_RESERVED = ("name", "client_id", "lint", "labels", "description", "environments", "strict", "moved_from", "protected", *BLOCKS)
+#: `environments`, `strict`, `moved_from`, `protected`, `deliver`, `rotate` and `rotation` are
+#: dcrsync's own, never sent)
+_RESERVED = (
+    "name", "client_id", "lint", "labels", "description", "environments", "strict", "moved_from", "protected",
+    "deliver", "rotate", "rotation", *BLOCKS,
+)
 
 
 @dataclass
@@ -221,6 +225,9 @@ def to_client(doc: Document, pairs: dict[str, tuple[Node, Node]] | None = None) 
         strict=value.get("strict"),
         moved_from=value.get("moved_from"),
         protected=bool(value.get("protected", False)),
+        deliver=value.get("deliver"),
+        rotate=value.get("rotate"),
+        rotation=None if value.get("rotation") is None else str(value["rotation"]),
     )
 
 
@@ -448,5 +455,13 @@ def load_project(config: Config) -> LoadResult:
     add_lint(result, config)
     if config.path is not None:  # without a dcrsync.yaml no environment is known, nor checked
         result.diagnostics.extend(unknown_environments(result.clients, config.environments))
+    result.diagnostics.extend(delivery_problems(result.clients, config))
     result.sort()
     return result
+
+
+def delivery_problems(clients: list[ClientSpec], config: Config) -> list[Diagnostic]:
+    """`deliver:` targets dcrsync.yaml does not allow (outside the roots, unknown recipient sets, …)."""
+    from dcrsync.deliver.declared import Settings, check
+
+    return check(clients, Settings.of_config(config))

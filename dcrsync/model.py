@@ -98,6 +98,12 @@ class ClientSpec:
     moved_from: str | None = None
     #: `protected: true`: a delete or replace needs `apply --allow-destroy NAME`
     protected: bool = False
+    #: `deliver:` as written (dcrsync's own, never sent); None: not declared (the defaults apply)
+    deliver: list[dict[str, Any]] | None = None
+    #: `rotate: {max_age, grace}` (dcrsync's own, never sent)
+    rotate: dict[str, Any] | None = None
+    #: `rotation:` a token whose change asks for a new secret (dcrsync's own, never sent)
+    rotation: str | None = None
 
     def declared(self) -> dict[str, Any]:
         """Every declared field as a flat path -> value mapping (family blocks prefixed, and each key

@@ -85,6 +85,11 @@ class Change:
     #: `protected: true` (in git, or recorded in the state): a delete or replace needs `--allow-destroy NAME`
     protected: bool = False
 
+    #: the client's `rotation:` token, recorded with the secret a create or rotation issues
+    rotation: str | None = None
+    #: a rotation that keeps the old secret valid this many seconds (two-phase), where the family can
+    grace: int | None = None
+
 
 #: what a plan made with `--refresh=false` says, in every format
 NOT_REFRESHED = (
@@ -111,6 +116,11 @@ class Plan:
     policy: dict[str, Any] | None = None
     #: False: planned from the last-applied state without reading the server (`plan --refresh=false`)
     refreshed: bool = True
+    #: secrets delivered to the apps that use them: {name, target, where, reason, id, declaration}
+    #: (`dcrsync.deliver.planning`); never a value
+    deliveries: list[dict[str, Any]] = field(default_factory=list)
+    #: two-phase rotations finished: the old secret retired (its grace ended, every delivery current)
+    finish: list[str] = field(default_factory=list)
 
     def summary(self) -> dict[str, int]:
         counts = {a: 0 for a in ACTIONS}
@@ -119,7 +129,7 @@ class Plan:
         return {**counts, "unchanged": self.unchanged}
 
     def is_empty(self) -> bool:
-        return not self.changes
+        return not self.changes and not self.deliveries and not self.finish
 
     def check_safety(self, managed: int, safety: Safety, force: bool = False, owned: int | None = None) -> None:
         """octoDNS's rule: a plan that updates or deletes too large a share of the managed clients
@@ -175,6 +185,10 @@ class Plan:
             body["policy"] = self.policy
         if not self.refreshed:  # present only then: plans made before it had no such key
             body["refreshed"] = False
+        if self.deliveries:  # left out when none: plans without deliveries read as before
+            body["deliveries"] = self.deliveries
+        if self.finish:
+            body["finish"] = self.finish
         return {"version": PLAN_VERSION, "checksum": checksum(body), **{k: v for k, v in body.items() if k != "version"}}
 
     def to_json(self) -> str:
@@ -206,6 +220,8 @@ class Plan:
                 environment=data.get("environment"),
                 conflicts=list(data.get("conflicts", [])),
                 policy=data.get("policy"),
+                deliveries=list(data.get("deliveries", [])),
+                finish=list(data.get("finish", [])),
                 checksum=data["checksum"],
                 refreshed=data.get("refreshed", True) is not False,
             )

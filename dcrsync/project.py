@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -12,6 +13,8 @@ from dcrsync import envplan, masking
 from dcrsync.backends import make_backend
 from dcrsync.backends.base import Backend, Fetched
 from dcrsync.config import Config, find_config, load_config
+from dcrsync.deliver.declared import Settings
+from dcrsync.deliver.planning import declared_targets, due, finishing
 from dcrsync.diff import Inputs, Outcome, compute
 from dcrsync.errors import ConfigError, DcrsyncError, PlanError, SopsError
 from dcrsync.families import BLOCKS
@@ -185,6 +188,7 @@ def make_plan(
         environment=project.config.environment,
         conflicts=[masking.mask(c) for c in outcome.conflicts],
     )
+    plan.deliveries, plan.finish = planned_deliveries(project, specs, state, outcome.changes, targets)
     check_plan(project.config, plan, {s.name: s for s in specs}, state)  # labels; the policy's change rules
     plan.warnings = [masking.mask(w) for w in plan.warnings]  # no value a client file read from the environment
     return Planned(plan, outcome, {s.name: s for s in specs}, fetched)
@@ -232,7 +236,20 @@ def _inputs(
         default_client_id=backend.default_client_id,
         project=project.ownership(backend).project,
         chooses_client_id=backend.chooses_client_id,
+        now=time.time(), keeps_old_secret=backend.keeps_old_secret, family=backend.family,
     )
+
+
+def planned_deliveries(
+    project: Project, specs: Sequence[ClientSpec], state: State, changes: list[Change], targets: set[str] | None
+) -> tuple[list[dict], list[str]]:
+    """The plan's delivery lines and the two-phase rotations it finishes (`dcrsync.deliver.planning`)."""
+    delivering = declared_targets(specs, delivery_settings(project.config), targets)
+    return due(delivering, state, changes), finishing(state, time.time(), targets)
+
+
+def delivery_settings(config: Config) -> Settings:
+    return Settings.of_config(config)
 
 
 def check_lost_state(project: Project, backend: Backend, state: State, fetched: Fetched) -> None:
@@ -340,4 +357,5 @@ def spec_from_change(change: Change) -> ClientSpec:
         blocks={name: desired[name] for name in BLOCKS if desired.get(name)},
         labels=dict(change.labels or {}),
         protected=change.protected,
+        rotation=change.rotation,
     )

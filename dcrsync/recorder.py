@@ -11,6 +11,7 @@ The Applier's side of it, all of it:
 - `answer(spec, result, *before, created=...)`: one finished create/update/move/rotation, in one
   batch; it returns once the answer is as safe as it must be (on disk at once when it holds what
   the server gives only once and a lost one cannot be had again, otherwise within `interval`);
+- `note(*entries)`: bookkeeping that need not wait (a rotation under way, a delivery made);
 - `forget(name)`: a delete, or a create the server refused;
 - `commit(state)`: fold everything into the state and write it.
 Anything that must happen once a server's answer is kept (handing a new secret to its app, say)
@@ -85,15 +86,22 @@ class Recorder:
     def forget(self, name: str) -> None:
         self._journal(forget(name))
 
-    def answer(self, spec: ClientSpec, result: Result, *before: Entry, created: bool = False) -> None:
+    def note(self, *entries: Entry) -> None:
+        """Journal bookkeeping (a rotation under way, a delivery made): on disk within `interval`."""
+        self._journal(*entries)
+
+    def answer(
+        self, spec: ClientSpec, result: Result, *before: Entry, created: bool = False, hold: bool = False
+    ) -> None:
         """Journal a finished operation in one batch: `before` (a move), its secrets (encrypted), its
         bookkeeping. Holds the caller until it is on disk when losing it would lose something for
         good: a new registration token (the old one is dead), or a create whose client_id the server
-        chose (a lost answer is an orphan: at most one per worker)."""
+        chose (a lost answer is an orphan: at most one per worker); and when `hold` says the caller acts
+        on the answer next (delivers its secret to an app)."""
         entries, warnings = entries_for(spec, result.live, result.secrets, self.normalise)
         self.warnings.extend(warnings)
         ticket = self._journal(*before, *entries)
-        if "registration_access_token" in result.secrets or (created and not self.chooses_client_id):
+        if hold or "registration_access_token" in result.secrets or (created and not self.chooses_client_id):
             assert self._writer is not None
             self._writer.wait(ticket)
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from dcrsync.adopt import _auth_method, _journal_and_commit, read_secret
 from dcrsync.apply import new_secret
 from dcrsync.backends.base import Backend, Marker
+from dcrsync.deliver.rotation import parse_duration  # noqa: F401 - `rotate-secret --grace` reads it here
 from dcrsync.errors import DcrsyncError, StateError
 from dcrsync.model import ClientSpec, LiveClient, Location, observed, uses_secret
 from dcrsync.project import Project, load_specs
@@ -51,6 +52,8 @@ def rotate_secret(
             marker = Marker(project.config.owner, name, project.ownership(backend).project, state.serial + 1)
             result = backend.update(bare, marker, live, record, secret)
             given = {k: v for k, v in result.secrets.items() if v} or {"client_secret": secret}
+        kept = {"rotating": {"until": until, "at": now()}} if until else {}
+        given = {**given, "secret_at": now(), "deliveries": {}, **kept}  # every delivery is due again
         _journal_and_commit(project, state, [upsert(name, client_id=live.client_id, **given)])
     if until == 0:
         raise DcrsyncError(
@@ -58,25 +61,6 @@ def rotate_secret(
             f"the new one is recorded (dcrsync state secret {name})"
         )
     return until
-
-
-def parse_duration(text: str) -> int:
-    """`24h`, `90m`, `2d`, `1h30m`, `3600s` or `3600` as seconds; ValueError otherwise."""
-    units = {"d": 86400, "h": 3600, "m": 60, "s": 1}
-    text = text.strip().lower()
-    if text.isdigit():
-        return int(text)
-    total, number = 0, ""
-    for ch in text:
-        if ch.isdigit():
-            number += ch
-        elif ch in units and number:
-            total, number = total + int(number) * units[ch], ""
-        else:
-            raise ValueError(text)
-    if number or not total:
-        raise ValueError(text)
-    return total
 
 
 def _with_secret(backend: Backend, state: State, name: str, note: str) -> tuple[ClientRecord, LiveClient]:
@@ -125,7 +109,8 @@ def set_secret(project: Project, backend: Backend, name: str, secret: str) -> tu
         if verdict.outcome == "failed":
             raise DcrsyncError(f"could not check the secret of {name}: {verdict.reason}; nothing was recorded")
         _journal_and_commit(
-            project, state, [{"op": "upsert", "name": name, "data": {"client_id": live.client_id, "client_secret": secret}}]
+            project, state, [{"op": "upsert", "name": name, "data": {
+                "client_id": live.client_id, "client_secret": secret, "secret_at": None, "deliveries": {}}}]
         )
     return live.client_id, verdict
 

@@ -9,7 +9,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from dcrsync.errors import SopsError
@@ -181,3 +181,13 @@ class Sops:
         if self.config_path is not None:
             args[:0] = ["--config", str(self.config_path)]
         return self._run(args, ciphertext, f"decrypting {what}", subject=what)
+
+    def encrypt_for(
+        self, recipients: list[str], plaintext: bytes, filename: str, what: str, encrypted_regex: str
+    ) -> bytes:
+        """Encrypt for `recipients` alone (a delivered manifest: its consumer's keys, never the
+        state's), whatever dcrsync.yaml or .sops.yaml name for the state. No recipients: refused."""
+        if not recipients:
+            raise SopsError(f"refusing to encrypt {what} for no recipients: name its recipient set's keys")
+        other = replace(self, age_recipients=list(recipients), config_path=None)
+        return other.encrypt(plaintext, filename, what=what, encrypted_regex=encrypted_regex)

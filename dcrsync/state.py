@@ -113,6 +113,14 @@ class ClientRecord:
     #: `protected: true` at the last apply: a delete or replace needs `apply --allow-destroy NAME`,
     #: even after the client's file is gone
     protected: bool = False
+    #: delivery target id -> keyed hash of what was last delivered there (`dcrsync.deliver`)
+    deliveries: dict[str, str] = field(default_factory=dict)
+    #: when the current secret was issued (None: before dcrsync kept it, or recorded by set-secret)
+    secret_at: str | None = None
+    #: the client's `rotation:` token when its current secret was issued
+    rotation: str | None = None
+    #: a two-phase rotation under way: {"until": epoch seconds the old secret stays valid, "at": when}
+    rotating: dict[str, Any] | None = None
 
     def has(self, key: str) -> bool:
         """The state holds this secret (known, or encrypted and unread)."""
@@ -136,6 +144,9 @@ class ClientRecord:
             out["labels"] = self.labels
         if self.protected:
             out["protected"] = True
+        for key in ("deliveries", "secret_at", "rotation", "rotating"):  # absent when unused
+            if getattr(self, key):
+                out[key] = getattr(self, key)
         return out
 
     @classmethod
@@ -303,6 +314,8 @@ def entries_for(
     ]
     entries: list[Entry] = []
     secrets_given = {k: v for k, v in given.items() if v is not None}
+    if secrets_given.get("client_secret"):  # a new secret: its age and token, and every delivery due again
+        secrets_given.update(secret_at=now(), rotation=spec.rotation, deliveries={})
     if secrets_given:
         entries.append(upsert(spec.name, client_id=live.client_id, **secrets_given))
     entries.append(upsert(

@@ -195,6 +195,15 @@ class Backend:
         Families that send the whole representation can."""
         return True
 
+    def discovery_url(self) -> str | None:
+        """Where the server publishes its OpenID Connect discovery document (for the issuer and token
+        endpoint a delivery hands to apps), when the family knows it."""
+        return None
+
+    def retire_old_secret(self, live: LiveClient) -> None:
+        """End the old secret a grace rotation kept valid (only where `keeps_old_secret`)."""
+        raise NotImplementedError
+
     def kept_when_unset(self, path: str) -> bool:
         """True when this family cannot reset `path` to a default once it is no longer declared (its
         value stays as it is; the plan says so). Families reset every field they write."""

@@ -302,6 +302,9 @@ class HydraBackend(Backend):
         """The public token endpoint (for checking a secret); only known with server.public_url."""
         return f"{self.public_url}/oauth2/token" if self.public_url else None
 
+    def discovery_url(self) -> str | None:
+        return f"{self.public_url}/.well-known/openid-configuration" if self.public_url else None
+
     def no_token_endpoint(self) -> str:
         return "set server.public_url in dcrsync.yaml so that dcrsync can check it"  # the admin API cannot say
 

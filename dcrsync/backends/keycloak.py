@@ -206,6 +206,15 @@ class KeycloakBackend(KeycloakScopes, KeycloakRoles, Backend):
         """The realm's OIDC token endpoint (for checking a secret)."""
         return f"{self.base}/realms/{quote(self.realm)}/protocol/openid-connect/token"
 
+    def discovery_url(self) -> str:
+        return f"{self.base}/realms/{quote(self.realm)}/.well-known/openid-configuration"
+
+    def retire_old_secret(self, live: LiveClient) -> None:
+        """End the previous secret a grace rotation kept (Keycloak's `client-secret/rotated`)."""
+        internal_id = live.raw.get("id") or (self._by_client_id(live.client_id) or {}).get("id")
+        self._call("DELETE", f"/clients/{internal_id}/client-secret/rotated",
+                   f"end the old secret of {live.client_id}", ok=(404,))
+
     def reserved(self, live: LiveClient) -> str | None:
         """Why dcrsync must never manage this client (export leaves it out, import refuses it)."""
         if live.client_id == self.admin_client_id:

@@ -228,6 +228,10 @@ class Rfc7592Backend(Backend):
         self._metadata, self._metadata_read = found, True
         return found
 
+    def discovery_url(self) -> str | None:
+        found = self.metadata()
+        return found[1] if found else None
+
     def check_specs(self, specs: Sequence[ClientSpec]) -> None:
         """Refuse, at the field's file:line and before anything is sent, what the server's published
         metadata says it does not support; a scope it does not advertise is a plan warning."""

@@ -182,11 +182,19 @@ def check_exported(project, paths: list[Path]) -> list[str]:
 )
 @click.option("--yes", "assume_yes", is_flag=True,
               help="Do not ask: the old secret stops working at once, and the app with it until it gets the new one.")
-def rotate_secret(config_path, env_name, name, grace, assume_yes) -> None:
-    """Issue a new client secret and record it in the state (never printed).
+@click.option("--finish", is_flag=True, help="End a two-phase rotation: retire the old secret, once every delivery is current.")
+def rotate_secret(config_path, env_name, name, grace, assume_yes, finish) -> None:
+    """Issue a new client secret, record it in the state (never printed) and deliver it.
 
     Without --grace the old secret stops working at once: it asks first (on a terminal), or needs
     --yes (in a pipeline)."""
+    from dcrsync.commands.deliver import deliver_client, finish_client, report_deliveries
+
+    if finish:
+        if grace is not None:
+            raise click.UsageError("--finish ends a rotation, --grace starts one: use one")
+        finish_client(config_path, env_name, name)
+        return
     seconds = None
     if grace is not None:
         try:
@@ -199,11 +207,14 @@ def rotate_secret(config_path, env_name, name, grace, assume_yes) -> None:
     try:
         ask = None if assume_yes or seconds is not None else _confirm_break
         until = restore.rotate_secret(project, backend, name, seconds, ask)
+        deliverer = deliver_client(project, backend, name)
     finally:
         backend.close()
     if until:
         when = datetime.fromtimestamp(until, tz=UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
         click.echo(f"Rotated the secret of {name}; the old one stays valid until {when}. "
                    f"Read the new one: dcrsync state secret {name}")
-        return
-    click.echo(f"Rotated the secret of {name}; the old one no longer works. Read it: dcrsync state secret {name}")
+    else:
+        click.echo(f"Rotated the secret of {name}; the old one no longer works. Read it: dcrsync state secret {name}")
+    if report_deliveries(deliverer):
+        sys.exit(1)

@@ -12,7 +12,11 @@ import click
 from dcrsync.apply import Applier, ApplyReport, forget_departed
 from dcrsync.backends.base import Backend, Fetched
 from dcrsync.commands.common import parallelism_option, project_options
+from dcrsync.commands.deliver import report_deliveries
 from dcrsync.config import Config
+from dcrsync.deliver.hook import ApplyDeliveries
+from dcrsync.deliver.planning import declared_targets
+from dcrsync.deliver.runner import Deliverer, stale_entries
 from dcrsync.errors import DcrsyncError, PlanError
 from dcrsync.plan import ACTIONS, Change, Plan
 from dcrsync.policy import refusals
@@ -54,6 +58,7 @@ def apply(
             prepared = prepare_apply(project, backend, state, saved, set(targets) or None)
             plan, specs, live_by_name = prepared.plan, prepared.specs, prepared.live_by_name
             fetched, all_specs = prepared.fetched, prepared.all_specs
+            deliveries = _deliveries(project, backend, plan, state, specs if saved is None else None)
             if saved is None:
                 click.echo(render(plan, "text", Options(colour=colour.wanted(), all_warnings=all_warnings)), nl=False)
             else:
@@ -77,7 +82,7 @@ def apply(
             store.preflight()  # recipients, key and folders, before the first server write
             applier = Applier(
                 backend, store, state, project.config.owner, parallelism=parallelism,
-                project=project.ownership(backend).project,
+                project=project.ownership(backend).project, deliveries=ApplyDeliveries.of(plan, deliveries),
             )
             with _progress(plan, applier):
                 report = applier.run(plan, specs, live_by_name)
@@ -85,7 +90,8 @@ def apply(
         backend.close()
     _summary(report, store, all_warnings)
     unreadable = _report_unreadable(fetched, specs)
-    if not report.ok or unreadable:
+    undelivered = report_deliveries(deliveries)
+    if not report.ok or unreadable or undelivered:
         sys.exit(1)
 
 
@@ -111,6 +117,26 @@ def _guard(plan: Plan, project: Project, backend: Backend, state: State, fetched
     recorded = state.by_client_id()
     owned = sum(1 for c in fetched.clients if own.is_ours(c) or c.client_id in recorded)
     plan.check_safety(len(state.clients), project.config.safety, force, owned=owned)
+
+
+def _deliveries(project, backend, plan: Plan, state: State, specs) -> Deliverer:
+    """The apply's deliverer; on a fresh plan, deliveries found stale with the key join the plan."""
+    from dcrsync.project import delivery_settings, load_specs
+
+    fresh = specs is not None
+    settings = delivery_settings(project.config)
+    if specs is None:  # a saved plan: its own delivery lines; the files' declarations only to finish rotations
+        try:
+            specs = {s.name: s for s in load_specs(project)}
+        except DcrsyncError:
+            specs = {}
+    declared = declared_targets(specs.values(), settings)
+    deliverer = Deliverer(settings, backend, project.unlock(), declared=declared)
+    if fresh:
+        stale, notes = stale_entries(deliverer, state, plan.deliveries)
+        plan.deliveries += stale
+        plan.warnings += notes
+    return deliverer
 
 
 def _read_replaying(store: StateStore) -> State:

@@ -35,6 +35,7 @@ def drift(config_path, env_name, fmt, fail_on_undeclared, parallelism) -> None:
             persist_rotated(project, state, fetched)
         check_lost_state(project, backend, state, fetched)  # as plan: one line, exit 1, not "all drifted"
         own = project.ownership(backend)
+        deliveries = stale_deliveries(project, backend, specs, state)
     finally:
         backend.close()
     report = detect(
@@ -43,7 +44,31 @@ def drift(config_path, env_name, fmt, fail_on_undeclared, parallelism) -> None:
         read=backend.live_of, project=own.project,
     )
     report.environment = project.config.environment
+    report.deliveries = deliveries
     for warning in state.warnings:
         click.echo(f"warning: {inert.line(warning)}", err=True)
     click.echo(render(report, fmt), nl=False)
     sys.exit(report.exit_code(fail_on_undeclared))
+
+
+def stale_deliveries(project, backend, specs, state) -> list[dict[str, str]]:
+    """Deliveries whose copy is missing, or differs from what was last delivered (without the key:
+    the copy against the state's record; with it, against what the state gives now)."""
+    from dcrsync.deliver.planning import declared_targets
+    from dcrsync.deliver.runner import Deliverer
+    from dcrsync.project import delivery_settings
+
+    settings = delivery_settings(project.config)
+    deliverer = Deliverer(settings, backend, None, declared=declared_targets(specs, settings))
+    out = []
+    for name, targets in sorted(deliverer.declared.items()):
+        record = state.clients.get(name)
+        if record is None or record.pending or not record.client_id:
+            continue
+        for target in targets:
+            status = deliverer.status(target, record, keyed=not state.encrypted)
+            if status.verdict != "current":
+                out.append({"name": name, "target": target.kind, "where": target.where,
+                            "verdict": status.verdict, "why": status.why})
+    return out
+

@@ -53,17 +53,43 @@ def show(config_path, env_name, name) -> None:
 @project_options
 @click.argument("name")
 @click.option("--field", "field_", type=click.Choice(list(SECRET_KEYS)), default="client_secret", show_default=True)
-def secret(config_path, env_name, name, field_) -> None:
-    """Print one secret to stdout (needs the key). Pipe it; do not paste it."""
+@click.option("--format", "fmt", type=click.Choice(["value", "json", "env", "dotenv"]), default="value", show_default=True,
+              help="value: the one --field; json/env/dotenv: the bundle (client_id, client_secret, issuer, token_endpoint, discovery_url).")
+@click.option("--reveal", is_flag=True, help="Print even to a terminal (otherwise only to a pipe or a file).")
+def secret(config_path, env_name, name, field_, fmt, reveal) -> None:
+    """Print one secret, or the client's bundle, to a pipe (needs the key)."""
+    from dcrsync.commands.deliver import refuse_terminal
+
+    refuse_terminal(reveal)
     project = open_project(config_path, env_name)
     project.unlock()
     record = project.store.read().clients.get(name)
     if record is None:
         raise StateError(f"{name} is not in {project.store.where}")
+    if fmt != "value":
+        click.echo(_bundle_text(project, record, fmt), nl=False)
+        return
     value = getattr(record, field_)
     if not value:
         raise StateError(f"{name} has no {field_} in the state (the server never gave one, or it was lost)")
     click.echo(value)
+
+
+def _bundle_text(project, record, fmt: str) -> str:
+    """client_id, client_secret (when held) and the server's endpoints (when it publishes them)."""
+    from dcrsync.deliver.bundle import as_text
+    from dcrsync.deliver.endpoints import read
+    from dcrsync.project import delivery_settings
+
+    backend = project.backend()
+    try:
+        found = read(backend, delivery_settings(project.config).issuer)
+    finally:
+        backend.close()
+    values = {"client_id": record.client_id, "client_secret": record.client_secret, **found.values()}
+    if found.problem:
+        click.echo(f"note: no issuer or endpoints in the bundle: {found.problem}", err=True)
+    return as_text({k: v for k, v in values.items() if v is not None}, fmt)
 
 
 @state.command("rm")

@@ -47,6 +47,8 @@ def summary_line(report: DriftReport) -> str:
         )
     if report.pending:
         head += f" {report.pending} git change(s) pending (not drift; see `dcrsync plan`)."
+    if report.deliveries:
+        head += f" {len(report.deliveries)} delivery(ies) missing or stale (`dcrsync deliver` rewrites them)."
     return head
 
 
@@ -119,11 +121,21 @@ def text(report: DriftReport) -> str:
         lines.append("")
     if report.undeclared:
         lines += _undeclared_text(report.undeclared)
+    lines += delivery_lines(report)
     lines.append(summary_line(report))
     note = unobserved_note(report)
     if note:
         lines.append(note)
     return "\n".join(lines) + "\n"
+
+
+def delivery_lines(report: DriftReport) -> list[str]:
+    """Deliveries whose copy is missing or stale (no value, ever)."""
+    if not report.deliveries:
+        return []
+    lines = ["Deliveries not current (`dcrsync deliver` rewrites them from the state):", ""]
+    lines += [f"  ! {d['verdict']} {d['name']}: {d['target']} {d['where']} ({d['why']})" for d in report.deliveries]
+    return [*lines, ""]
 
 
 def _table(report: DriftReport, room: int) -> str:
@@ -169,7 +181,9 @@ def markdown(report: DriftReport, limit: int = LIMIT) -> str:
         f"{inert.code(str(report.server.get('kind')))} at {inert.code(str(report.server.get('url')))}\n\n"
     )
     note = unobserved_note(report)
-    tail = summary_line(report) + "\n" + (f"\n_{note}_\n" if note else "")
+    stale = "".join(f"- {inert.md(line.strip())}\n" for line in delivery_lines(report)[2:-1])
+    tail = (stale and f"**Deliveries not current**\n\n{stale}\n") + summary_line(report) + "\n" + (
+        f"\n_{note}_\n" if note else "")
     groups = [
         budget.Group([c for c in report.clients if c.fields], _declared),
         budget.Group(report.undeclared, _undeclared, UNDECLARED_HEADING),

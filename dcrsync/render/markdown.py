@@ -29,7 +29,7 @@ from typing import Any
 from dcrsync.plan import DESTRUCTIVE, NOT_REFRESHED, Change, FieldChange, Plan, is_destructive
 from dcrsync.render import budget, inert
 from dcrsync.render.policy import section as policy_section
-from dcrsync.render.text import SYMBOL, summary_line
+from dcrsync.render.text import SYMBOL, delivery_lines, summary_line
 from dcrsync.render.values import cell
 from dcrsync.render.warnings import lines as warning_lines
 
@@ -237,6 +237,9 @@ def _server(plan: Plan, with_url: bool) -> str:
 
 def _tail(plan: Plan, url: str | None) -> str:
     lines: list[str] = policy_section(plan.policy)
+    if plan.deliveries or plan.finish:
+        said = [line.strip() for line in delivery_lines(plan)]
+        lines += ["**Deliveries**", ""] + _bounded_list(said, _WARNINGS_LIMIT, "delivery(ies)") + [""]
     if plan.warnings:
         said = warning_lines(plan.warnings)  # one line per kind about many clients; all in the JSON plan
         lines += ["**Warnings**", ""] + _bounded_list(said, _WARNINGS_LIMIT, "warning(s)") + [""]

@@ -25,7 +25,20 @@ def summary_line(plan: Plan) -> str:
     parts = [f"{s['create']} to create", f"{s['update']} to update"]
     parts += [f"{s[a]} to {a}" for a in ("move", "rotate") if s[a]]
     parts += [f"{s['replace']} to replace", f"{s['delete']} to delete", f"{s['unchanged']} unchanged"]
+    if plan.deliveries:
+        parts.append(f"{len(plan.deliveries)} to deliver")
+    if plan.finish:
+        parts.append(f"{len(plan.finish)} rotation(s) to finish")
     return "Plan: " + ", ".join(parts) + "."
+
+
+def delivery_lines(plan: Plan) -> list[str]:
+    """`→ deliver billing: kubernetes-secret apps/billing/oauth.sops.yaml (new client)`: what goes
+    where and why, never a value; and each two-phase rotation the apply finishes."""
+    lines = [f"  → deliver {d['name']}: {d['target']} {d['where']} ({d['reason']})" for d in plan.deliveries]
+    lines += [f"  → finish rotation {name}: its grace ended; the old secret is retired once every delivery is current"
+              for name in plan.finish]
+    return lines
 
 
 def _change(change: Change, colour: bool) -> list[str]:
@@ -101,6 +114,8 @@ def render(plan: Plan, colour: bool = False, all_warnings: bool = False) -> str:
     for change in plan.changes:
         lines.extend(_change(change, colour))
         lines.append("")
+    if plan.deliveries or plan.finish:
+        lines += [*delivery_lines(plan), ""]
     for warning in warning_lines(plan.warnings, all_warnings):
         lines.append(("warning: " if not colour else click.style("warning: ", fg="yellow")) + warning)
     if plan.warnings:
