@@ -14,6 +14,7 @@ from jsonschema import Draft202012Validator
 from jsonschema.exceptions import ValidationError, best_match
 
 from dcrsync.families import BLOCKS
+from dcrsync.fastcheck import FastCheck
 from dcrsync.model import Diagnostic, Location
 from dcrsync.yamlsource import Path_
 
@@ -85,6 +86,7 @@ class MemoValidator:
         self.shell = full.evolve(schema={**schema, "properties": dict.fromkeys(properties, True)})
         self.properties = {key: full.evolve(schema=sub) for key, sub in properties.items()}
         self.memo: dict[tuple[str, Hashable], list[ValidationError]] = {}
+        self.passes = FastCheck(schema)  # a compiled yes for documents that pass (dcrsync.fastcheck)
 
     @property
     def schema(self) -> Any:
@@ -105,6 +107,8 @@ class MemoValidator:
         return errors
 
     def iter_errors(self, instance: Any) -> Iterator[ValidationError]:
+        if self.passes(instance):
+            return
         if not self.exact:
             yield from self.full.iter_errors(instance)
             return
