@@ -228,8 +228,10 @@ def _update_change(
     inp: Inputs, spec: ClientSpec, live: LiveClient, record: ClientRecord | None, moved_from: str | None
 ) -> Change | None:
     """An update, move or rotate of a matched client; None when it already matches."""
-    source = str(spec.location)
     fields, causes = field_changes(spec, live, record, inp.normalise, inp.defaults)
+    if unchanged(inp, spec, live, record, moved_from, fields):
+        return None
+    source = str(spec.location)
     common = dict(
         source=source, desired=spec_payload(spec), fingerprint=fingerprint(live), updated_at=live.updated_at,
         record=record_fingerprint(record),
@@ -265,6 +267,18 @@ def _update_change(
     if not fields and marker is None:
         return None
     return Change("update", spec.name, live.client_id, _cause(causes), fields, **common)
+
+
+def unchanged(
+    inp: Inputs, spec: ClientSpec, live: LiveClient, record: ClientRecord | None, moved_from: str | None,
+    fields: list[FieldChange],
+) -> bool:
+    """A managed client that matches git, its record and its marker: no change, and nothing more to
+    compute for it (fingerprints, payloads), which is most of a no-change plan's diff."""
+    return (
+        not fields and moved_from is None and record is not None and not record.pending
+        and inp.own.marker_change(live, spec.name) is None
+    )
 
 
 def _rename_change(inp: Inputs, spec: ClientSpec, live: LiveClient, record: ClientRecord) -> Change:
