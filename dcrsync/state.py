@@ -25,6 +25,7 @@ from typing import Any, Literal, NotRequired, TypedDict
 
 import yaml
 
+from dcrsync import sidecar as sidecar_shape
 from dcrsync.errors import StateError
 from dcrsync.model import ClientSpec, LiveClient, observed
 
@@ -121,7 +122,7 @@ class ClientRecord:
 
     @classmethod
     def from_dict(cls, name: str, data: dict[str, Any]) -> ClientRecord:
-        known = {f.name for f in fields(cls)} - {"name", "held"}
+        known = _RECORD_KEYS
         rec = cls(name=name, client_id=None)
         rec.merge({k: v for k, v in data.items() if k in known})
         if "applied" not in data:
@@ -136,6 +137,9 @@ class ClientRecord:
                 v = v or None  # older journals wrote "" for an id the server had not chosen yet
             if k not in ("name", "held") and hasattr(self, k):
                 setattr(self, k, v)
+
+
+_RECORD_KEYS = frozenset(f.name for f in fields(ClientRecord)) - {"name", "held"}
 
 
 def record_fingerprint(record: ClientRecord | None) -> str:
@@ -189,10 +193,7 @@ class State:
     def to_files(self) -> tuple[bytes, bytes]:
         """(plaintext for the sops file, bytes of the sidecar)."""
         names = sorted(self.clients)
-        sidecar = json.dumps(
-            {"version": STATE_VERSION, "clients": {n: self.clients[n].bookkeeping() for n in names}},
-            indent=1, sort_keys=True, default=str,
-        ).encode() + b"\n"
+        sidecar = sidecar_shape.dumps(STATE_VERSION, {n: self.clients[n].bookkeeping() for n in names})
         doc = {
             "version": STATE_VERSION,
             "serial": self.serial,
@@ -218,8 +219,8 @@ class State:
                     "between the two writes); pending/drift labels may be off until the next apply"
                 )
             try:
-                books = json.loads(sidecar).get("clients") or {}
-            except ValueError:
+                books = sidecar_shape.decode(json.loads(sidecar))  # either shape: dcrsync.sidecar
+            except (ValueError, AttributeError):
                 state.warnings.append(f"{where}: its .applied.json is not JSON; ignored until the next apply")
         for name, data in (doc.get("clients") or {}).items():
             merged = {**(books.get(name) or {}), **(data or {})}
