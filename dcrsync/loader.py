@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from yaml.nodes import MappingNode, Node, SequenceNode
 
+from dcrsync.clientcache import cacheable, cached_read, for_project, lint_cached
 from dcrsync.families import BLOCKS
 from dcrsync.model import (
     EXTENSIONS,
@@ -33,9 +34,10 @@ from dcrsync.model import (
 )
 from dcrsync.schemacheck import client_validator, schema_diagnostics, validator
 from dcrsync.substitute import substituter
-from dcrsync.yamlsource import Document, load_file, mapping_pairs, node_location
+from dcrsync.yamlsource import Document, load_file, mapping_pairs, node_location, parse_bytes
 
 if TYPE_CHECKING:
+    from dcrsync.clientcache import ClientCache
     from dcrsync.config import Config
     from dcrsync.lint import Suppressed
 
@@ -219,6 +221,17 @@ def _kind(value: Any) -> str:
     return "a single value"
 
 
+def claim_name(name: str, where: Location, names: dict[str, Location], out: list[Diagnostic]) -> bool:
+    """Record where `name` is defined; False (and an error) when an earlier document has it."""
+    first = names.get(name)
+    if first is not None:
+        message = f"client name `{name}` is already used at {first}: names must be unique, rename one"
+        out.append(Diagnostic(where, "error", "duplicate", message))
+        return False
+    names[name] = where
+    return True
+
+
 def check_document(doc: Document, names: dict[str, Location], out: list[Diagnostic]) -> ClientSpec | None:
     """Validate one document; record its name in `names`; the ClientSpec when it has no error."""
     value = doc.value
@@ -232,14 +245,7 @@ def check_document(doc: Document, names: dict[str, Location], out: list[Diagnost
     pairs = doc.top_pairs()
     name = value.get("name")
     if isinstance(name, str) and "name" in pairs:
-        where = node_location(doc.file, pairs["name"][1])
-        first = names.get(name)
-        if first is not None:
-            message = f"client name `{name}` is already used at {first}: names must be unique, rename one"
-            out.append(Diagnostic(where, "error", "duplicate", message))
-            errors += 1
-        else:
-            names[name] = where
+        errors += not claim_name(name, node_location(doc.file, pairs["name"][1]), names, out)
     problems = schema_diagnostics(client_validator(), doc, elsewhere=_misplaced())
     if doc.error_locations:  # one problem per place: the YAML error already explains the value
         problems = [d for d in problems if d.location not in doc.error_locations]
@@ -313,8 +319,11 @@ def load_clients(
     vars: Mapping[str, str] = _EMPTY,
     environ: Mapping[str, str] = os.environ,
     base_dir: Path | None = None,
+    cache: ClientCache | None = None,
 ) -> LoadResult:
-    """Load, substitute and schema-check every client under `paths`. Never raises for bad input."""
+    """Load, substitute and schema-check every client under `paths`. Never raises for bad input.
+    With a `cache`, a file whose bytes (and the variables it names) are those of a clean load before
+    gives its clients again without being parsed (`dcrsync.clientcache`)."""
     cwd = os.getcwd()
     base = os.path.abspath(base_dir) if base_dir is not None else cwd
     result = LoadResult()
@@ -323,27 +332,54 @@ def load_clients(
     with _bulk():
         for full, shown in _files(paths, base, cwd, result.diagnostics):
             result.files.append(shown)
-            parsed = load_file(full, shown, subst)
-            result.diagnostics.extend(parsed.diagnostics)
-            if parsed.empty:
-                message = "the file holds no client: add one, or delete the file"
-                result.diagnostics.append(Diagnostic(Location(shown, 1, 1), "warning", "empty", message))
-            for doc in parsed.documents:
-                result.documents += 1
-                client = check_document(doc, names, result.diagnostics)
-                if client is not None:
-                    result.clients.append(client)
+            data, key = cached_read(cache, full, vars, environ)
+            hit = cache.lookup(shown, key) if cache is not None and key else None
+            if hit is not None:
+                replay(hit.specs, names, result)
+                continue
+            before, first = len(result.diagnostics), len(result.clients)
+            _load_one(full, shown, data, subst, names, result)
+            if cache is not None and key and cacheable(result, before, first):
+                cache.keep(shown, key, result.clients[first:])
     result.sort()
     return result
 
 
-def add_lint(result: LoadResult, config: Config) -> None:
+def replay(specs: Sequence[ClientSpec], names: dict[str, Location], result: LoadResult) -> None:
+    """A cached file's clients, as `check_document` would give them (names still unique across files)."""
+    for spec in specs:
+        result.documents += 1
+        if claim_name(spec.name, spec.field_locations["name"], names, result.diagnostics):
+            result.clients.append(spec)
+
+
+def _load_one(
+    full: str, shown: str, data: bytes | None, subst: Any, names: dict[str, Location], result: LoadResult
+) -> None:
+    """Parse, substitute and check one file (its bytes when already read) into `result`."""
+    parsed = load_file(full, shown, subst) if data is None else parse_bytes(data, shown, subst)
+    result.diagnostics.extend(parsed.diagnostics)
+    if parsed.empty:
+        message = "the file holds no client: add one, or delete the file"
+        result.diagnostics.append(Diagnostic(Location(shown, 1, 1), "warning", "empty", message))
+    for doc in parsed.documents:
+        result.documents += 1
+        client = check_document(doc, names, result.diagnostics)
+        if client is not None:
+            result.clients.append(client)
+
+
+def add_lint(result: LoadResult, config: Config, cache: ClientCache | None = None) -> None:
     """Lint `result`'s clients for the config's server family and profile, with the project's ignores;
-    then the organisation's policy (`policy:`), with its exceptions."""
+    then the organisation's policy (`policy:`), with its exceptions. With a `cache`, files linted
+    before in the same context are not linted again."""
     from dcrsync.lint import Profile, run
 
     profile = Profile(config.lint_profile, config.refresh_token_rotation)
-    linted = run(result.clients, config.family, config.lint_ignore, profile)
+    if cache is not None:
+        linted = lint_cached(cache, result.clients, config.family, config.lint_ignore, profile)
+    else:
+        linted = run(result.clients, config.family, config.lint_ignore, profile)
     diagnostics, suppressed = linted.diagnostics, linted.suppressed
     if config.policy_path is not None:
         from dcrsync.policy import check_clients
@@ -356,7 +392,9 @@ def add_lint(result: LoadResult, config: Config) -> None:
 
 def load_project(config: Config) -> LoadResult:
     """Every client of the project, with lint diagnostics appended (`--target` is checked by plan)."""
-    result = load_clients(config.clients, vars=config.vars, base_dir=config.base_dir)
-    add_lint(result, config)
+    cache = for_project(config)
+    result = load_clients(config.clients, vars=config.vars, base_dir=config.base_dir, cache=cache)
+    add_lint(result, config, cache)
+    cache.save()
     result.sort()
     return result

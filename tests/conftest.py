@@ -12,6 +12,20 @@ import pytest
 from tests.support.project import AgeKey, Project, make_project
 
 
+@pytest.fixture(scope="session", autouse=True)
+def client_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The client-file cache of every run in this session lives in the session's temp folder (never the
+    user's ~/.cache); runs that load the same unchanged files in one session read it, as users' do."""
+    folder = tmp_path_factory.mktemp("client-cache")
+    old = os.environ.get("DCRSYNC_CLIENT_CACHE")
+    os.environ["DCRSYNC_CLIENT_CACHE"] = str(folder)
+    yield folder
+    if old is None:
+        os.environ.pop("DCRSYNC_CLIENT_CACHE", None)
+    else:
+        os.environ["DCRSYNC_CLIENT_CACHE"] = old
+
+
 @pytest.fixture(scope="session")
 def age_key(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AgeKey]:
     identity = pyrage.x25519.Identity.generate()

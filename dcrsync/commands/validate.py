@@ -11,6 +11,7 @@ from typing import Any
 import click
 
 from dcrsync.backends.base import split_server_wide
+from dcrsync.clientcache import for_project
 from dcrsync.config import Config, default_config, find_config, load_config
 from dcrsync.errors import ConfigError
 from dcrsync.families import FAMILIES
@@ -49,8 +50,10 @@ def run_validate(paths: tuple[str, ...], config: Config) -> LoadResult:
     way linted for the config's server family (any family without a dcrsync.yaml), with its ignores."""
     if not paths:
         return load_project(config)
-    result = load_clients(list(paths), vars=config.vars, base_dir=Path.cwd())
-    add_lint(result, config)
+    cache = for_project(config, paths)
+    result = load_clients(list(paths), vars=config.vars, base_dir=Path.cwd(), cache=cache)
+    add_lint(result, config, cache)
+    cache.save()
     result.sort()
     return result
 

@@ -1,0 +1,414 @@
+"""A cache of client files that loaded cleanly, keyed by their content: a file that did not change
+since the last run is not parsed, substituted or schema-checked again.
+
+What is kept: per file (by the name diagnostics show), the sha256 of its bytes and of the values of
+every `${env:…}` / `${var:…}` it names, and the ClientSpecs it gave. Only files without a single
+diagnostic are kept (a cache never hides an error or a warning), and never one whose client reads
+another file (`software_statement: {file: …}`). Nothing is kept that a plan does not print or a saved
+plan does not hold: client files declare no secret.
+
+When it is void: the whole cache file names a *context* — dcrsync's own code and schemas (a digest of
+the package's files), the Python, PyYAML and jsonschema versions, the bytes of dcrsync.yaml, the
+chosen environment, the working and base folders, the client paths, and every `DCRSYNC_*` variable —
+and a file of another context is not read. A file whose bytes or named variables changed misses.
+
+Where: `$DCRSYNC_CLIENT_CACHE`, else `$XDG_CACHE_HOME/dcrsync/clients` (`~/.cache/dcrsync/clients`),
+one file per project, outside the repository: a pull request cannot plant one, and a checkout or CI
+cache restore never carries one in. Every cache file is authenticated (HMAC-SHA256) with a random
+key kept beside it (mode 0600), so a file written by anyone without that key, or damaged, is
+ignored, never trusted. `DCRSYNC_CLIENT_CACHE=off` turns the cache off.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import hmac
+import json
+import os
+import re
+import secrets
+import sys
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from dcrsync.model import SOFTWARE_STATEMENT, ClientSpec, Diagnostic, Ignore, Location
+from dcrsync.yamlsource import MAX_FILE_BYTES, _read_bytes
+
+if TYPE_CHECKING:
+    from dcrsync.config import Config
+    from dcrsync.lint import LintResult, Profile, Suppressed
+    from dcrsync.loader import LoadResult
+
+FORMAT = 1
+OFF = "off"
+#: cache files not used for this long are removed when another one is written
+MAX_AGE_SECONDS = 14 * 24 * 3600
+_REFS = re.compile(rb"\$\{(env|var):([^}]*)\}")
+
+
+def cache_dir(environ: Mapping[str, str] = os.environ) -> Path | None:
+    """Where cache files live, or None when the cache is off."""
+    chosen = environ.get("DCRSYNC_CLIENT_CACHE")
+    if chosen == OFF:
+        return None
+    if chosen:
+        return Path(chosen)
+    base = environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "dcrsync" / "clients"
+
+
+def package_files(root: Path) -> list[Path]:
+    """dcrsync's code and schemas (`schemas/` is a link in a source checkout: followed)."""
+    found = [
+        Path(folder) / name
+        for folder, _, names in os.walk(root, followlinks=True)
+        for name in names
+        if name.endswith((".py", ".json"))
+    ]
+    return sorted(found)
+
+
+@cache
+def code_digest() -> str:
+    """sha256 over dcrsync's own files (code and schemas) and the versions of what parses and checks."""
+    from importlib.metadata import version
+
+    import jsonschema  # noqa: F401  (its version, below)
+    import yaml
+
+    root = Path(__file__).parent
+    digest = hashlib.sha256()
+    for path in package_files(root):
+        digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes() + b"\0")
+    extra = [sys.version, yaml.__version__, str(getattr(yaml, "__with_libyaml__", False)), version("jsonschema")]
+    digest.update("\0".join(extra).encode())
+    return digest.hexdigest()
+
+
+def _refs_digest(data: bytes, vars: Mapping[str, str], environ: Mapping[str, str]) -> str:
+    """The values of the variables a file names (absent ones as null): a change to one is a miss."""
+    if b"${" not in data:
+        return ""
+    named = sorted({(kind.decode(), name.decode("utf-8", "replace")) for kind, name in _REFS.findall(data)})
+    values = [(k, n, (environ if k == "env" else vars).get(n)) for k, n in named]
+    return hashlib.sha256(json.dumps(values).encode()).hexdigest()
+
+
+def for_project(config: Config, paths: Sequence[str] | None = None) -> ClientCache:
+    """The cache of `config`'s clients (or of `paths`, as `validate PATH…` names them)."""
+    config_digest = ""
+    if config.path is not None:
+        try:
+            config_digest = hashlib.sha256(config.path.read_bytes()).hexdigest()
+        except OSError:
+            return ClientCache(None, "")
+    where = [str(config.path or ""), config.environment or "", os.getcwd()]
+    clients = list(paths) if paths is not None else list(config.clients)
+    return ClientCache.open([*where, str(config.base_dir), json.dumps(clients), config_digest])
+
+
+def cached_read(cache: ClientCache | None, full: str, vars: Mapping[str, str], environ: Mapping[str, str]
+                ) -> tuple[bytes | None, str]:
+    """(the file's bytes, its cache key), or (None, "") without a cache or when the loader must read
+    it itself to say what is wrong (unreadable, too large)."""
+    if cache is None:
+        return None, ""
+    try:
+        data = _read_bytes(full, MAX_FILE_BYTES)
+    except OSError:
+        return None, ""
+    if data is None:
+        return None, ""
+    return data, cache.key(data, vars, environ)
+
+
+def cacheable(result: LoadResult, diagnostics_before: int, clients_from: int) -> bool:
+    """A file that loaded without a diagnostic, none of whose clients reads another file."""
+    if len(result.diagnostics) != diagnostics_before:
+        return False
+    return not any(SOFTWARE_STATEMENT in spec.fields for spec in result.clients[clients_from:])
+
+
+# --- ClientSpec <-> JSON ---------------------------------------------------------------------
+
+
+def _lc(loc: Location) -> list[int]:
+    return [loc.line, loc.col]
+
+
+def _spec_out(spec: ClientSpec) -> dict[str, Any]:
+    return {
+        "n": spec.name, "f": spec.fields, "b": spec.blocks, "c": spec.client_id, "l": _lc(spec.location),
+        "fl": {k: _lc(v) for k, v in spec.field_locations.items()},
+        "il": {k: [_lc(v) for v in items] for k, items in spec.item_locations.items()},
+        "li": {k: [v.reason, *_lc(v.at)] for k, v in spec.lint_ignore.items()},
+        "lb": spec.labels, "d": spec.description,
+    }
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise TypeError("not a mapping")
+    return value
+
+
+def _spec_in(file: str, doc: dict[str, Any]) -> ClientSpec:
+    """A ClientSpec from its cached form; TypeError/ValueError/KeyError when the form is not one."""
+
+    def at(pair: Any) -> Location:
+        line, col = pair
+        if type(line) is not int or type(col) is not int:
+            raise TypeError("not a location")
+        return Location(file, line, col)
+
+    name, client_id, description = doc["n"], doc["c"], doc["d"]
+    if not isinstance(name, str) or not isinstance(client_id, str | None) or not isinstance(description, str | None):
+        raise TypeError("not a client")
+    return ClientSpec(
+        name=name,
+        fields=_dict(doc["f"]),
+        location=at(doc["l"]),
+        client_id=client_id,
+        blocks={k: _dict(v) for k, v in _dict(doc["b"]).items()},
+        field_locations={k: at(v) for k, v in _dict(doc["fl"]).items()},
+        item_locations={k: [at(p) for p in v] for k, v in _dict(doc["il"]).items()},
+        lint_ignore={k: Ignore(str(v[0]), at(v[1:])) for k, v in _dict(doc["li"]).items()},
+        labels=_dict(doc["lb"]),
+        description=description,
+    )
+
+
+def _diag_out(d: Diagnostic) -> list[Any]:
+    return [d.location.line, d.location.col, d.severity, d.rule, d.message]
+
+
+def _diag_in(file: str, row: list[Any]) -> Diagnostic:
+    line, col, severity, rule, message = row
+    if severity not in ("error", "warning") or not all(isinstance(x, str) for x in (rule, message)):
+        raise TypeError("not a diagnostic")
+    if type(line) is not int or type(col) is not int:
+        raise TypeError("not a location")
+    return Diagnostic(Location(file, line, col), severity, rule, message)
+
+
+def _suppressed_out(s: Suppressed) -> list[Any]:
+    at = [s.at.file, s.at.line, s.at.col]
+    return [_diag_out(s.diagnostic), s.reason, at, s.scope, s.approved_by, s.expires]
+
+
+def _suppressed_in(file: str, row: list[Any]) -> Suppressed:
+    diag, reason, (at_file, line, col), scope, approved_by, expires = row
+    if not all(isinstance(x, str) for x in (reason, at_file, scope)) or type(line) is not int or type(col) is not int:
+        raise TypeError("not a suppressed finding")
+    return Suppressed(_diag_in(file, diag), reason, Location(at_file, line, col), scope, approved_by, expires)
+
+
+def lint_context(family: str | None, ignore: Mapping[str, Ignore], profile: Profile) -> str:
+    """What a file's lint findings depend on besides its clients."""
+    ignores = sorted((rule, i.reason, str(i.at)) for rule, i in ignore.items())
+    return json.dumps([family, profile.name, profile.refresh_token_rotation, ignores])
+
+
+def lint_cached(
+    cache: ClientCache, clients: Sequence[ClientSpec], family: str | None, ignore: Mapping[str, Ignore],
+    profile: Profile,
+) -> LintResult:
+    """`lint.run` of `clients`, file by file: a file kept in the cache and linted in the same context
+    before gives its findings again; the others are linted (and kept, when their file is)."""
+    from dcrsync.lint import LintResult, run
+
+    cache.lint_in(lint_context(family, ignore, profile))
+    by_file: dict[str, list[ClientSpec]] = {}
+    for client in clients:
+        by_file.setdefault(client.location.file, []).append(client)
+    out = LintResult()
+    for file, group in by_file.items():
+        found = cache.lint_of(file)
+        if found is None:
+            found = run(group, family, ignore, profile)
+            cache.keep_lint(file, found)
+        out.diagnostics.extend(found.diagnostics)
+        out.suppressed.extend(found.suppressed)
+    out.diagnostics.sort(key=lambda d: (d.location, d.rule))
+    out.suppressed.sort(key=lambda s: (s.diagnostic.location, s.diagnostic.rule))
+    return out
+
+
+# --- the cache -------------------------------------------------------------------------------
+
+
+@dataclass
+class Hit:
+    """A file's clients as they loaded last time."""
+
+    specs: list[ClientSpec]
+
+
+@dataclass
+class ClientCache:
+    """The cache of one project (one context); `lookup` and `keep` per file, `save` once."""
+
+    path: Path | None  # None: a cache that keeps nothing (off, or its folder unusable)
+    context: str
+    entries: dict[str, dict[str, Any]] = field(default_factory=dict)  # shown -> {"k": key, "d": [docs]}
+    used: set[str] = field(default_factory=set)
+    changed: bool = False
+    hits: int = 0
+    lint_context: str = ""  # what the lint findings kept were found in (`lint_in`)
+
+    @classmethod
+    def open(cls, parts: Sequence[str], environ: Mapping[str, str] = os.environ) -> ClientCache:
+        """The cache for the context `parts` (plus code and `DCRSYNC_*` variables); empty when there is
+        none, or it does not authenticate, or it is of another context."""
+        folder = cache_dir(environ)
+        env = sorted((k, v) for k, v in environ.items() if k.startswith("DCRSYNC_"))
+        context = hashlib.sha256(json.dumps([FORMAT, code_digest(), list(parts), env]).encode()).hexdigest()
+        if folder is None:
+            return cls(None, context)
+        where = hashlib.sha256(json.dumps(list(parts[:3])).encode()).hexdigest()[:40]
+        out = cls(folder / f"{where}.json", context)
+        out.entries, out.lint_context = _read(out.path, context)
+        return out
+
+    def key(self, data: bytes, vars: Mapping[str, str], environ: Mapping[str, str]) -> str:
+        return hashlib.sha256(data).hexdigest() + _refs_digest(data, vars, environ)
+
+    def lookup(self, shown: str, key: str) -> Hit | None:
+        """The file's clients when its content and named variables are those kept, else None."""
+        entry = self.entries.get(shown)
+        if entry is None or entry.get("k") != key:
+            return None
+        try:
+            specs = [_spec_in(shown, _dict(doc)) for doc in entry["d"]]
+        except (KeyError, TypeError, ValueError):
+            return None
+        self.used.add(shown)
+        self.hits += 1
+        return Hit(specs)
+
+    def keep(self, shown: str, key: str, specs: Sequence[ClientSpec]) -> None:
+        """Remember a file that loaded without a single diagnostic."""
+        self.entries[shown] = {"k": key, "d": [_spec_out(s) for s in specs]}
+        self.used.add(shown)
+        self.changed = True
+
+    def lint_in(self, context: str) -> None:
+        """Lint findings kept are for `context`: those kept for another are dropped."""
+        if context != self.lint_context:
+            for entry in self.entries.values():
+                entry.pop("lint", None)
+            self.lint_context = context
+            self.changed = True
+
+    def lint_of(self, shown: str) -> LintResult | None:
+        """The findings kept for a file whose clients came from (or went into) the cache this run."""
+        from dcrsync.lint import LintResult
+
+        entry = self.entries.get(shown)
+        lint = entry.get("lint") if entry is not None and shown in self.used else None
+        if lint is None:
+            return None
+        try:
+            diagnostics, suppressed = lint
+            return LintResult([_diag_in(shown, r) for r in diagnostics], [_suppressed_in(shown, r) for r in suppressed])
+        except (KeyError, TypeError, ValueError):
+            return None
+
+    def keep_lint(self, shown: str, found: LintResult) -> None:
+        entry = self.entries.get(shown)
+        if entry is None or shown not in self.used:
+            return  # a file that is not kept (it had a diagnostic of its own)
+        entry["lint"] = [[_diag_out(d) for d in found.diagnostics], [_suppressed_out(x) for x in found.suppressed]]
+        self.changed = True
+
+    def save(self) -> None:
+        """Write the cache when it changed (files kept or gone since). Never fails the command."""
+        if self.path is None:
+            return
+        if not self.changed and self.used == self.entries.keys():
+            with contextlib.suppress(OSError):
+                os.utime(self.path)  # in use: not pruned
+            return
+        files = {k: self.entries[k] for k in sorted(self.used)}
+        body = {"format": FORMAT, "context": self.context, "lint_context": self.lint_context, "files": files}
+        try:
+            _write(self.path, json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode())
+            _prune(self.path.parent)
+        except OSError:
+            pass  # a cache that cannot be written is a slower next run, not a failure
+
+
+def _key(folder: Path) -> bytes:
+    """The folder's HMAC key, made (mode 0600) when there is none."""
+    path = folder / "key"
+    try:
+        data = path.read_bytes()
+        if len(data) >= 32:
+            return data
+    except FileNotFoundError:
+        pass
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fresh = secrets.token_bytes(32)
+    tmp = folder / f".key.{os.getpid()}.{threading.get_ident()}"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        os.write(fd, fresh)
+    finally:
+        os.close(fd)
+    try:
+        os.link(tmp, path)  # the first writer's key wins; a second reads it
+    except FileExistsError:
+        pass
+    finally:
+        tmp.unlink()
+    return path.read_bytes()
+
+
+def _read(path: Path, context: str) -> tuple[dict[str, dict[str, Any]], str]:
+    """The entries (and lint context) of an authenticated cache file of this context; nothing for
+    anything else."""
+    try:
+        raw = path.read_bytes()
+        key = _key(path.parent)
+    except OSError:
+        return {}, ""
+    mac, _, body = raw.partition(b"\n")
+    if not hmac.compare_digest(mac, hmac.new(key, body, hashlib.sha256).hexdigest().encode()):
+        return {}, ""
+    try:
+        doc = json.loads(body)
+        if doc.get("format") != FORMAT or doc.get("context") != context:
+            return {}, ""
+        files = {k: v for k, v in _dict(doc["files"]).items() if isinstance(v, dict)}
+        lint = doc.get("lint_context")
+        return files, lint if isinstance(lint, str) else ""
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return {}, ""
+
+
+def _write(path: Path, body: bytes) -> None:
+    key = _key(path.parent)
+    data = hmac.new(key, body, hashlib.sha256).hexdigest().encode() + b"\n" + body
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.write(fd, data)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+
+
+def _prune(folder: Path) -> None:
+    """Remove cache files nobody used for MAX_AGE_SECONDS (projects moved or deleted)."""
+    import time
+
+    limit = time.time() - MAX_AGE_SECONDS
+    for entry in os.scandir(folder):
+        if entry.name.endswith(".json") and entry.stat().st_mtime < limit:
+            with contextlib.suppress(OSError):
+                os.unlink(entry.path)
