@@ -227,13 +227,27 @@ def lint_cached(
     for client in clients:
         by_file.setdefault(client.location.file, []).append(client)
     out = LintResult()
+    missing: list[ClientSpec] = []
     for file, group in by_file.items():
         found = cache.lint_of(file)
         if found is None:
-            found = run(group, family, ignore, profile)
-            cache.keep_lint(file, found)
-        out.diagnostics.extend(found.diagnostics)
-        out.suppressed.extend(found.suppressed)
+            missing.extend(group)
+        else:
+            out.diagnostics.extend(found.diagnostics)
+            out.suppressed.extend(found.suppressed)
+    fresh = run(missing, family, ignore, profile)  # one run: the runner's set-up is per call
+    per_file: dict[str, LintResult] = {c.location.file: LintResult() for c in missing}
+    elsewhere = False  # a finding outside its client's file: nothing of this run is kept
+    for diagnostic in fresh.diagnostics:
+        elsewhere |= diagnostic.location.file not in per_file
+        per_file.get(diagnostic.location.file, LintResult()).diagnostics.append(diagnostic)
+    for kept in fresh.suppressed:
+        elsewhere |= kept.diagnostic.location.file not in per_file
+        per_file.get(kept.diagnostic.location.file, LintResult()).suppressed.append(kept)
+    for file, found in per_file.items() if not elsewhere else ():
+        cache.keep_lint(file, found)
+    out.diagnostics.extend(fresh.diagnostics)
+    out.suppressed.extend(fresh.suppressed)
     out.diagnostics.sort(key=lambda d: (d.location, d.rule))
     out.suppressed.sort(key=lambda s: (s.diagnostic.location, s.diagnostic.rule))
     return out

@@ -23,6 +23,7 @@ from yaml.nodes import MappingNode, Node, SequenceNode
 
 from dcrsync.clientcache import cacheable, cached_read, for_project, lint_cached
 from dcrsync.families import BLOCKS
+from dcrsync.gcpause import long_lived
 from dcrsync.model import (
     EXTENSIONS,
     SOFTWARE_STATEMENT,
@@ -392,9 +393,10 @@ def add_lint(result: LoadResult, config: Config, cache: ClientCache | None = Non
 
 def load_project(config: Config) -> LoadResult:
     """Every client of the project, with lint diagnostics appended (`--target` is checked by plan)."""
-    cache = for_project(config)
-    result = load_clients(config.clients, vars=config.vars, base_dir=config.base_dir, cache=cache)
-    add_lint(result, config, cache)
-    cache.save()
+    with long_lived():  # dcrsync.gcpause: the clients live until the command ends
+        cache = for_project(config)
+        result = load_clients(config.clients, vars=config.vars, base_dir=config.base_dir, cache=cache)
+        add_lint(result, config, cache)
+        cache.save()
     result.sort()
     return result

@@ -14,6 +14,7 @@ from dcrsync.config import Config, find_config, load_config
 from dcrsync.diff import Inputs, Outcome, compute
 from dcrsync.errors import ConfigError, DcrsyncError, PlanError, SopsError
 from dcrsync.families import BLOCKS
+from dcrsync.gcpause import long_lived
 from dcrsync.loader import load_project
 from dcrsync.model import ClientSpec, Diagnostic, LiveClient, Location, fingerprint
 from dcrsync.ownership import Ownership
@@ -108,7 +109,7 @@ def gather(
         state = read_state(project, backend, need_secrets=need_secrets)
         return state, backend.fetch(list(state.clients.values()))
 
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="dcrsync-fetch") as pool:
+    with long_lived(), ThreadPoolExecutor(max_workers=1, thread_name_prefix="dcrsync-fetch") as pool:
         pending = pool.submit(remote)
         try:
             specs = load_specs(project)

@@ -15,6 +15,7 @@ from dcrsync.clientcache import for_project
 from dcrsync.config import Config, default_config, find_config, load_config
 from dcrsync.errors import ConfigError
 from dcrsync.families import FAMILIES
+from dcrsync.gcpause import long_lived
 from dcrsync.lint import PROFILES
 from dcrsync.loader import LoadResult, add_lint, load_clients, load_project
 from dcrsync.policy import project_policy, today
@@ -50,10 +51,11 @@ def run_validate(paths: tuple[str, ...], config: Config) -> LoadResult:
     way linted for the config's server family (any family without a dcrsync.yaml), with its ignores."""
     if not paths:
         return load_project(config)
-    cache = for_project(config, paths)
-    result = load_clients(list(paths), vars=config.vars, base_dir=Path.cwd(), cache=cache)
-    add_lint(result, config, cache)
-    cache.save()
+    with long_lived():  # dcrsync.gcpause
+        cache = for_project(config, paths)
+        result = load_clients(list(paths), vars=config.vars, base_dir=Path.cwd(), cache=cache)
+        add_lint(result, config, cache)
+        cache.save()
     result.sort()
     return result
 
