@@ -202,6 +202,8 @@ def _suppressed_out(s: Suppressed) -> list[Any]:
 
 
 def _suppressed_in(file: str, row: list[Any]) -> Suppressed:
+    from dcrsync.lint import Suppressed
+
     diag, reason, (at_file, line, col), scope, approved_by, expires = row
     if not all(isinstance(x, str) for x in (reason, at_file, scope)) or type(line) is not int or type(col) is not int:
         raise TypeError("not a suppressed finding")

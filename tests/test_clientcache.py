@@ -190,3 +190,11 @@ def test_validate_of_paths_and_plan_inputs_agree_with_and_without_the_cache(root
     outputs.append(runner.invoke(cli, ["validate", "clients/web.yaml", "clients/spa.yaml"]).output)
     assert outputs[0] == outputs[1] == outputs[2]
     assert "2 clients in 2 files" in outputs[0]
+
+
+def test_ignored_findings_come_back_from_the_cache_as_they_were(root: Path) -> None:
+    write(root, "clients/spa.yaml", SPA + "lint: {ignore: {DCR008: the app sends PKCE anyway}}\n")
+    first, _ = load(root)
+    again, hits = load(root)
+    assert hits == 3 and [s.diagnostic.rule for s in again.suppressed] == ["DCR008"]
+    same(first, again)
