@@ -120,6 +120,22 @@ def gather(
     return specs, state, fetched
 
 
+def load_while_fetching(project: Project, backend: Backend, state: State) -> tuple[list[ClientSpec], Fetched]:
+    """`gather` for a state already read: the YAML loads while a listing server answers. Not where a
+    read can rotate tokens (RFC 7592): invalid YAML would drop the answer, and with it the new tokens."""
+    if not backend.lists:
+        specs = load_specs(project)
+        return specs, backend.fetch(list(state.clients.values()))
+    with long_lived(), ThreadPoolExecutor(max_workers=1, thread_name_prefix="dcrsync-fetch") as pool:
+        pending = pool.submit(backend.fetch, list(state.clients.values()))
+        try:
+            specs = load_specs(project)
+        except BaseException:
+            pending.cancel()
+            raise
+        return specs, pending.result()
+
+
 def make_plan(
     project: Project,
     backend: Backend,
@@ -265,7 +281,8 @@ def prepare_apply(
         specs = {c.name: spec_from_change(c) for c in saved.changes if c.desired is not None}
         live = {c.name: by_id[c.client_id] for c in saved.changes if c.client_id in by_id}
         return Prepared(saved, specs, live, fetched, None)
-    planned = make_plan(project, backend, state, load_specs(project), targets)
+    specs, fetched = load_while_fetching(project, backend, state)
+    planned = make_plan(project, backend, state, specs, targets, fetched)
     return Prepared(
         planned.plan, planned.specs, planned.outcome.live_by_name, planned.fetched,
         None if targets else planned.specs,
