@@ -3,7 +3,7 @@ gives; any change that could change the answer misses; a damaged or planted cach
 
 from __future__ import annotations
 
-import json
+import marshal
 from pathlib import Path
 
 import pytest
@@ -160,11 +160,11 @@ def test_a_planted_cache_that_declares_a_bad_file_valid_is_not_trusted(root: Pat
     load(root)
     path = _cache_file(root)
     mac, _, body = path.read_bytes().partition(b"\n")
-    doc = json.loads(body)
+    doc = marshal.loads(body)
     write(root, "clients/web.yaml", "name: web\nredirect_uri: oops\n")
     key = ClientCache(None, "").key((root / "clients/web.yaml").read_bytes(), {"domain": "example.com"}, {})
     doc["files"]["clients/web.yaml"]["k"] = key  # claims the broken file loaded cleanly
-    path.write_bytes(mac + b"\n" + json.dumps(doc).encode())  # the old MAC does not fit the new body
+    path.write_bytes(mac + b"\n" + marshal.dumps(doc))  # the old MAC does not fit the new body
     result, _ = load(root)
     assert [d.rule for d in result.errors] == ["schema"]
     (root / "cache" / "key").write_bytes(b"k" * 32)  # a planted key (a new folder's) does not fit either

@@ -17,6 +17,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -144,6 +145,22 @@ def bench_plan(admin_url: str, recipient: str, n: int, work: Path, rounds: int =
     }
 
 
+def delete_all(admin_url: str, parallelism: int) -> None:
+    """Every client on the server deleted (between benchmark rounds)."""
+    with httpx.Client(base_url=admin_url, timeout=60) as http:
+        ids: list[str] = []
+        params: dict = {"page_size": 500}
+        while True:
+            r = http.get("/admin/clients", params=params)
+            ids += [c["client_id"] for c in r.json()]
+            nxt = r.links.get("next", {}).get("url")
+            if not r.json() or not nxt:
+                break
+            params = {"page_size": 500, "page_token": httpx.URL(nxt).params["page_token"]}
+        with ThreadPoolExecutor(parallelism) as pool:
+            list(pool.map(lambda cid: http.delete(f"/admin/clients/{cid}"), ids))
+
+
 def bench_apply(admin_url: str, recipient: str, n: int, parallelism: int, work: Path, rounds: int = 5) -> dict:
     """A bare POST loop and a dcrsync apply (in this process, as the loop) in alternating order, `rounds`
     times each; the median of the per-round ratios (target <= 1.15)."""
@@ -165,9 +182,21 @@ def bench_apply(admin_url: str, recipient: str, n: int, parallelism: int, work: 
         return wall
 
     bare = iter(range(1000))
+
+    def cleared(run: Callable[[], float]) -> Callable[[], float]:
+        """Each side starts from an empty server: otherwise the apply, which lists the server first,
+        would list every client the earlier rounds created (the bare loop lists nothing)."""
+        def go() -> float:
+            took = run()
+            delete_all(admin_url, parallelism)
+            return took
+        return go
+
+    delete_all(admin_url, parallelism)
     # the apply includes loading the YAML, listing the server, planning, journaling every secret
     # through sops and writing the encrypted state; the bare loop only POSTs
-    fig = paired(lambda: bare_creates(admin_url, n, parallelism, f"bare-{next(bare)}"), ours, rounds).report(
+    fig = paired(cleared(lambda: bare_creates(admin_url, n, parallelism, f"bare-{next(bare)}")), cleared(ours),
+                 rounds).report(
         f"apply of {n:,} creates at parallelism {parallelism} vs a bare httpx POST loop")
     fig["ok"] = fig["ratio_median_of_pairs"] <= 1.15
     return fig
