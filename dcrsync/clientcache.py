@@ -15,8 +15,8 @@ and a file of another context is not read. A file whose bytes or named variables
 Where: `$DCRSYNC_CLIENT_CACHE`, else `$XDG_CACHE_HOME/dcrsync/clients` (`~/.cache/dcrsync/clients`),
 one file per project, outside the repository: a pull request cannot plant one, and a checkout or CI
 cache restore never carries one in. Every cache file is authenticated (HMAC-SHA256) with a random
-key kept beside it (mode 0600), so a file written by anyone without that key, or damaged, is
-ignored, never trusted; only an authenticated body is decoded (with `marshal`: a tenth of JSON's cost,
+key kept beside it (mode 0600; a folder or key another user could write is not used at all), so a
+file written by anyone without that key, or damaged, is ignored, never trusted; only an authenticated body is decoded (with `marshal`: a tenth of JSON's cost,
 and safe only because nothing unauthenticated reaches it). `DCRSYNC_CLIENT_CACHE=off` turns the cache
 off.
 """
@@ -31,6 +31,7 @@ import marshal
 import os
 import re
 import secrets
+import stat
 import sys
 import threading
 from collections.abc import Mapping, Sequence
@@ -372,30 +373,37 @@ class ClientCache:
             pass  # a cache that cannot be written is a slower next run, not a failure
 
 
+def _private(path: Path) -> None:
+    """OSError unless `path` is this user's and nobody else may write it (not a link)."""
+    st = os.lstat(path)
+    if st.st_uid != os.getuid() or st.st_mode & 0o022 or stat.S_ISLNK(st.st_mode):
+        raise PermissionError(f"{path} is not this user's alone")
+
+
 def _key(folder: Path) -> bytes:
-    """The folder's HMAC key, made (mode 0600) when there is none."""
-    path = folder / "key"
-    try:
-        data = path.read_bytes()
-        if len(data) >= 32:
-            return data
-    except FileNotFoundError:
-        pass
+    """The folder's HMAC key, made (mode 0600) when there is none. OSError when the folder or the key
+    could be written by someone else (then nothing is read from or written to the cache)."""
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fresh = secrets.token_bytes(32)
-    tmp = folder / f".key.{os.getpid()}.{threading.get_ident()}"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        os.write(fd, fresh)
-    finally:
-        os.close(fd)
-    try:
-        os.link(tmp, path)  # the first writer's key wins; a second reads it
-    except FileExistsError:
-        pass
-    finally:
-        tmp.unlink()
-    return path.read_bytes()
+    _private(folder)
+    path = folder / "key"
+    if not path.exists():
+        tmp = folder / f".key.{os.getpid()}.{threading.get_ident()}"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            os.write(fd, secrets.token_bytes(32))
+        finally:
+            os.close(fd)
+        try:
+            os.link(tmp, path)  # the first writer's key wins; a second reads it
+        except FileExistsError:
+            pass
+        finally:
+            tmp.unlink()
+    _private(path)
+    data = path.read_bytes()
+    if len(data) < 32:
+        raise PermissionError(f"{path} is not a key")
+    return data
 
 
 def _read(path: Path, context: str) -> tuple[dict[str, dict[str, Any]], str]:

@@ -198,3 +198,14 @@ def test_ignored_findings_come_back_from_the_cache_as_they_were(root: Path) -> N
     again, hits = load(root)
     assert hits == 3 and [s.diagnostic.rule for s in again.suppressed] == ["DCR008"]
     same(first, again)
+
+
+def test_a_cache_folder_others_can_write_is_not_used(root: Path) -> None:
+    first, _ = load(root)
+    (root / "cache").chmod(0o777)
+    result, hits = load(root)
+    assert hits == 0
+    same(first, result)
+    (root / "cache").chmod(0o700)
+    (root / "cache" / "key").write_bytes(b"short")
+    assert load(root)[1] == 0
