@@ -33,7 +33,6 @@ import re
 import secrets
 import stat
 import sys
-import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
@@ -387,7 +386,7 @@ def _key(folder: Path) -> bytes:
     _private(folder)
     path = folder / "key"
     if not path.exists():
-        tmp = folder / f".key.{os.getpid()}.{threading.get_ident()}"
+        tmp = folder / f".key.{os.getpid()}.{secrets.token_hex(4)}"
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         try:
             os.write(fd, secrets.token_bytes(32))
@@ -431,7 +430,7 @@ def _read(path: Path, context: str) -> tuple[dict[str, dict[str, Any]], str]:
 def _write(path: Path, body: bytes) -> None:
     key = _key(path.parent)
     data = hmac.new(key, body, hashlib.sha256).hexdigest().encode() + b"\n" + body
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     try:
         os.write(fd, data)

@@ -23,6 +23,7 @@ CHECKED = frozenset({
     "type", "enum", "const", "pattern", "minLength", "maxLength", "minItems", "maxItems", "uniqueItems",
     "minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "required", "properties",
     "additionalProperties", "patternProperties", "propertyNames", "items", "not", "anyOf", "oneOf", "allOf",
+    "if", "then", "else",
 })
 #: notes: no effect on validity in jsonschema as dcrsync runs it
 NOTES = frozenset({"$schema", "$id", "title", "description", "examples", "errorMessage", "format", "default",
@@ -30,7 +31,7 @@ NOTES = frozenset({"$schema", "$id", "title", "description", "examples", "errorM
 #: keywords whose value is a map of schemas, a list of schemas, one schema
 _MAPS = frozenset({"properties", "patternProperties"})
 _LISTS = frozenset({"anyOf", "oneOf", "allOf"})
-_ONE = frozenset({"additionalProperties", "propertyNames", "items", "not"})
+_ONE = frozenset({"additionalProperties", "propertyNames", "items", "not", "if", "then", "else"})
 
 
 class Unsupported(ValueError):

@@ -13,7 +13,7 @@ from dcrsync.loader import load_clients
 from dcrsync.schemacheck import client_validator, validator
 from tests.support.unit_helpers import write
 
-FULL = validator("client")
+FULL = validator("client").full  # jsonschema itself
 FAST = FastCheck(FULL.schema)
 
 #: values client files hold, right and wrong: the schema's own enums, URIs, text, numbers, booleans
@@ -83,3 +83,29 @@ def test_notes_are_left_out_and_the_client_schema_compiles() -> None:
     assert strip({"type": "string", "format": "uri", "description": "d", "errorMessage": "e"}) == {"type": "string"}
     assert FAST({"name": "web"}) is True
     assert FAST({"name": ""}) is False
+
+
+CONFIG = validator("config").full
+CONFIG_FAST = FastCheck(CONFIG.schema)
+_SERVER = st.fixed_dictionaries({"kind": st.sampled_from(["hydra", "rfc7592", "keycloak", "other"])}, optional={
+    "admin_url": _TEXT, "registration_url": _TEXT, "url": _TEXT, "realm": _TEXT, "token": _VALUE,
+    "admin": st.dictionaries(st.sampled_from(["client_id", "client_secret", "username", "password"]), _VALUE),
+})
+_CONFIG = st.fixed_dictionaries({}, optional={
+    "clients": _VALUE, "state": _VALUE | st.fixed_dictionaries({"kind": st.sampled_from(["postgres", "s3"])}),
+    "server": _SERVER | _VALUE, "owner": _TEXT, "prune": _SCALAR, "vars": st.dictionaries(_TEXT, _VALUE),
+    "safety": st.dictionaries(st.sampled_from(["max_update_percent", "min_existing"]), _SCALAR),
+    "environments": st.dictionaries(_TEXT, st.dictionaries(st.sampled_from(["server", "state", "vars"]), _VALUE)),
+}) | st.dictionaries(st.sampled_from(sorted(CONFIG.schema["properties"])), _VALUE, max_size=5)
+
+
+@settings(max_examples=800, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_CONFIG)
+def test_a_config_the_fast_check_accepts_passes_jsonschema(config: Any) -> None:
+    """dcrsync.yaml's schema has if/then (the server block by kind): the same in draft 7 and 2020-12."""
+    if CONFIG_FAST(config):
+        assert list(CONFIG.iter_errors(config)) == []
+
+
+def test_a_valid_config_takes_the_fast_path() -> None:
+    assert CONFIG_FAST({"clients": "clients/", "server": {"kind": "hydra", "admin_url": "http://127.0.0.1:4445"}})
