@@ -14,7 +14,7 @@ from dcrsync.schemacheck import client_validator, validator
 from tests.support.unit_helpers import write
 
 FULL = validator("client").full  # jsonschema itself
-FAST = FastCheck(FULL.schema)
+FAST = FastCheck(FULL.schema, after=0)
 
 #: values client files hold, right and wrong: the schema's own enums, URIs, text, numbers, booleans
 _TEXT = st.sampled_from([
@@ -67,6 +67,11 @@ def test_a_refused_document_is_still_explained_by_jsonschema(tmp_path) -> None:
     assert not client_validator().passes({"name": "web", "grant_types": ["authorization_cod"]})
 
 
+def test_the_schema_is_compiled_only_once_enough_values_were_checked() -> None:
+    check = FastCheck(FULL.schema, after=2)
+    assert [check({"name": "web"}) for _ in range(4)] == [False, False, True, True]
+
+
 @pytest.mark.parametrize("schema", [
     {"type": "object", "dependentRequired": {"a": ["b"]}},  # a keyword it does not know: not compiled
     {"items": [{"type": "string"}]},  # a list `items` means another thing in 2020-12
@@ -76,7 +81,7 @@ def test_a_refused_document_is_still_explained_by_jsonschema(tmp_path) -> None:
 def test_what_cannot_be_compiled_faithfully_is_not(schema: dict[str, Any]) -> None:
     with pytest.raises(Unsupported):
         strip(schema)
-    assert FastCheck(schema)("anything") is False  # every value goes to jsonschema
+    assert FastCheck(schema, after=0)("anything") is False  # every value goes to jsonschema
 
 
 def test_notes_are_left_out_and_the_client_schema_compiles() -> None:
@@ -86,7 +91,7 @@ def test_notes_are_left_out_and_the_client_schema_compiles() -> None:
 
 
 CONFIG = validator("config").full
-CONFIG_FAST = FastCheck(CONFIG.schema)
+CONFIG_FAST = FastCheck(CONFIG.schema, after=0)
 _SERVER = st.fixed_dictionaries({"kind": st.sampled_from(["hydra", "rfc7592", "keycloak", "other"])}, optional={
     "admin_url": _TEXT, "registration_url": _TEXT, "url": _TEXT, "realm": _TEXT, "token": _VALUE,
     "admin": st.dictionaries(st.sampled_from(["client_id", "client_secret", "username", "password"]), _VALUE),
