@@ -6,6 +6,9 @@ While they are made, the collector runs hundreds of times, each full collection 
 measured, 40 % of a cold `validate` and half of a no-change `plan`'s CPU at 10,000 clients. So the
 collector is paused while they are built, and they are then moved out of its sight (`gc.freeze`);
 objects made later are collected as usual, and reference counting frees everything as before.
+Frozen objects stay out of the collector's sight for the process's life: right for the CLI (one
+command a process); a process that runs many commands (the test suite) calls `gc.unfreeze()` after
+each.
 """
 
 from __future__ import annotations

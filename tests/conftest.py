@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,6 +25,14 @@ def client_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         os.environ.pop("DCRSYNC_CLIENT_CACHE", None)
     else:
         os.environ["DCRSYNC_CLIENT_CACHE"] = old
+
+
+@pytest.fixture(autouse=True)
+def _unfrozen() -> Iterator[None]:
+    """dcrsync.gcpause freezes what a command builds, for the command's process; in this long-lived
+    test process, each test's objects go back to the collector when it ends."""
+    yield
+    gc.unfreeze()
 
 
 @pytest.fixture(scope="session")
