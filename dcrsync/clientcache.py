@@ -2,7 +2,8 @@
 since the last run is not parsed, substituted or schema-checked again.
 
 What is kept: per file (by the name diagnostics show), the sha256 of its bytes and of the values of
-every `${env:…}` / `${var:…}` it names, and the ClientSpecs it gave. Only files without a single
+every `${env:…}` / `${var:…}` it names, the ClientSpecs it gave, and its lint findings
+(`dcrsync.lintcache`). Only files without a single
 diagnostic are kept (a cache never hides an error or a warning), and never one whose client reads
 another file (`software_statement: {file: …}`). Nothing is kept that a plan does not print or a saved
 plan does not hold: client files declare no secret.
@@ -16,9 +17,9 @@ Where: `$DCRSYNC_CLIENT_CACHE`, else `$XDG_CACHE_HOME/dcrsync/clients` (`~/.cach
 one file per project, outside the repository: a pull request cannot plant one, and a checkout or CI
 cache restore never carries one in. Every cache file is authenticated (HMAC-SHA256) with a random
 key kept beside it (mode 0600; a folder or key another user could write is not used at all), so a
-file written by anyone without that key, or damaged, is ignored, never trusted; only an authenticated body is decoded (with `marshal`: a tenth of JSON's cost,
-and safe only because nothing unauthenticated reaches it). `DCRSYNC_CLIENT_CACHE=off` turns the cache
-off.
+file written by anyone without that key, or damaged, is ignored, never trusted; only an
+authenticated body is decoded (with `marshal`: a tenth of JSON's cost, and safe only because nothing
+unauthenticated reaches it). `DCRSYNC_CLIENT_CACHE=off` turns the cache off.
 """
 
 from __future__ import annotations
@@ -39,12 +40,11 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from dcrsync.model import SOFTWARE_STATEMENT, ClientSpec, Diagnostic, Ignore, Location
+from dcrsync.model import SOFTWARE_STATEMENT, ClientSpec, Ignore, Location
 from dcrsync.yamlsource import MAX_FILE_BYTES, _read_bytes
 
 if TYPE_CHECKING:
     from dcrsync.config import Config
-    from dcrsync.lint import LintResult, Profile, Suppressed
     from dcrsync.loader import LoadResult
 
 FORMAT = 1
@@ -136,11 +136,7 @@ def cacheable(result: LoadResult, diagnostics_before: int, clients_from: int) ->
     return not any(SOFTWARE_STATEMENT in spec.fields for spec in result.clients[clients_from:])
 
 
-# --- ClientSpec <-> JSON ---------------------------------------------------------------------
-
-
-def _lc(loc: Location) -> list[int]:
-    return [loc.line, loc.col]
+# --- ClientSpec <-> cached form ---------------------------------------------------------------------
 
 
 def _flat(locations: Mapping[str, Location]) -> list[Any]:
@@ -194,78 +190,6 @@ def _spec_in(file: str, doc: dict[str, Any]) -> ClientSpec:
         labels=_dict(doc["lb"]),
         description=description,
     )
-
-
-def _diag_out(d: Diagnostic) -> list[Any]:
-    return [d.location.line, d.location.col, d.severity, d.rule, d.message]
-
-
-def _diag_in(file: str, row: list[Any]) -> Diagnostic:
-    line, col, severity, rule, message = row
-    if severity not in ("error", "warning") or not all(isinstance(x, str) for x in (rule, message)):
-        raise TypeError("not a diagnostic")
-    if type(line) is not int or type(col) is not int:
-        raise TypeError("not a location")
-    return Diagnostic(Location(file, line, col), severity, rule, message)
-
-
-def _suppressed_out(s: Suppressed) -> list[Any]:
-    at = [s.at.file, s.at.line, s.at.col]
-    return [_diag_out(s.diagnostic), s.reason, at, s.scope, s.approved_by, s.expires]
-
-
-def _suppressed_in(file: str, row: list[Any]) -> Suppressed:
-    from dcrsync.lint import Suppressed
-
-    diag, reason, (at_file, line, col), scope, approved_by, expires = row
-    if not all(isinstance(x, str) for x in (reason, at_file, scope)) or type(line) is not int or type(col) is not int:
-        raise TypeError("not a suppressed finding")
-    return Suppressed(_diag_in(file, diag), reason, Location(at_file, line, col), scope, approved_by, expires)
-
-
-def lint_context(family: str | None, ignore: Mapping[str, Ignore], profile: Profile) -> str:
-    """What a file's lint findings depend on besides its clients."""
-    ignores = sorted((rule, i.reason, str(i.at)) for rule, i in ignore.items())
-    return json.dumps([family, profile.name, profile.refresh_token_rotation, ignores])
-
-
-def lint_cached(
-    cache: ClientCache, clients: Sequence[ClientSpec], family: str | None, ignore: Mapping[str, Ignore],
-    profile: Profile,
-) -> LintResult:
-    """`lint.run` of `clients`, file by file: a file kept in the cache and linted in the same context
-    before gives its findings again; the others are linted (and kept, when their file is)."""
-    from dcrsync.lint import LintResult, run
-
-    cache.lint_in(lint_context(family, ignore, profile))
-    by_file: dict[str, list[ClientSpec]] = {}
-    for client in clients:
-        by_file.setdefault(client.location.file, []).append(client)
-    out = LintResult()
-    missing: list[ClientSpec] = []
-    for file, group in by_file.items():
-        found = cache.lint_of(file)
-        if found is None:
-            missing.extend(group)
-        else:
-            out.diagnostics.extend(found.diagnostics)
-            out.suppressed.extend(found.suppressed)
-    fresh = run(missing, family, ignore, profile)  # one run: the runner's set-up is per call
-    per_file: dict[str, LintResult] = {c.location.file: LintResult() for c in missing}
-    elsewhere = False  # a finding outside its client's file: nothing of this run is kept
-    for diagnostic in fresh.diagnostics:
-        elsewhere |= diagnostic.location.file not in per_file
-        per_file.get(diagnostic.location.file, LintResult()).diagnostics.append(diagnostic)
-    for kept in fresh.suppressed:
-        elsewhere |= kept.diagnostic.location.file not in per_file
-        per_file.get(kept.diagnostic.location.file, LintResult()).suppressed.append(kept)
-    for file, found in per_file.items() if not elsewhere else ():
-        cache.keep_lint(file, found)
-    out.diagnostics.extend(fresh.diagnostics)
-    out.suppressed.extend(fresh.suppressed)
-    out.diagnostics.sort(key=lambda d: (d.location, d.rule))
-    out.suppressed.sort(key=lambda s: (s.diagnostic.location, s.diagnostic.rule))
-    return out
 
 
 # --- the cache -------------------------------------------------------------------------------
@@ -324,35 +248,6 @@ class ClientCache:
         """Remember a file that loaded without a single diagnostic."""
         self.entries[shown] = {"k": key, "d": [_spec_out(s) for s in specs]}
         self.used.add(shown)
-        self.changed = True
-
-    def lint_in(self, context: str) -> None:
-        """Lint findings kept are for `context`: those kept for another are dropped."""
-        if context != self.lint_context:
-            for entry in self.entries.values():
-                entry.pop("lint", None)
-            self.lint_context = context
-            self.changed = True
-
-    def lint_of(self, shown: str) -> LintResult | None:
-        """The findings kept for a file whose clients came from (or went into) the cache this run."""
-        from dcrsync.lint import LintResult
-
-        entry = self.entries.get(shown)
-        lint = entry.get("lint") if entry is not None and shown in self.used else None
-        if lint is None:
-            return None
-        try:
-            diagnostics, suppressed = lint
-            return LintResult([_diag_in(shown, r) for r in diagnostics], [_suppressed_in(shown, r) for r in suppressed])
-        except (KeyError, TypeError, ValueError):
-            return None
-
-    def keep_lint(self, shown: str, found: LintResult) -> None:
-        entry = self.entries.get(shown)
-        if entry is None or shown not in self.used:
-            return  # a file that is not kept (it had a diagnostic of its own)
-        entry["lint"] = [[_diag_out(d) for d in found.diagnostics], [_suppressed_out(x) for x in found.suppressed]]
         self.changed = True
 
     def save(self) -> None:

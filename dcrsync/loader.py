@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from yaml.nodes import MappingNode, Node, SequenceNode
 
-from dcrsync.clientcache import cacheable, cached_read, for_project, lint_cached
+from dcrsync.clientcache import cacheable, cached_read, for_project
 from dcrsync.families import BLOCKS
 from dcrsync.gcpause import long_lived
 from dcrsync.model import (
@@ -363,6 +363,8 @@ def add_lint(result: LoadResult, config: Config, cache: ClientCache | None = Non
 
     profile = Profile(config.lint_profile, config.refresh_token_rotation)
     if cache is not None:
+        from dcrsync.lintcache import lint_cached
+
         linted = lint_cached(cache, result.clients, config.family, config.lint_ignore, profile)
     else:
         linted = run(result.clients, config.family, config.lint_ignore, profile)
