@@ -214,6 +214,7 @@ def main() -> int:
     identity = pyrage.x25519.Identity.generate()
     (work / "key.txt").write_text(f"{identity}\n")
     os.environ["SOPS_AGE_KEY_FILE"] = str(work / "key.txt")
+    os.environ["DCRSYNC_CLIENT_CACHE"] = str(work / "client-cache")  # never the user's own cache
     # each benchmark on its own fresh Hydra, so neither lists the other's clients
     apply_fig = plan_fig = {"ok": True}
     if args.only in (None, "apply"):

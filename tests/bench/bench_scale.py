@@ -103,6 +103,7 @@ def main() -> int:
     identity = pyrage.x25519.Identity.generate()
     (work / "key.txt").write_text(f"{identity}\n")
     os.environ["SOPS_AGE_KEY_FILE"] = str(work / "key.txt")
+    os.environ["DCRSYNC_CLIENT_CACHE"] = str(work / "client-cache")  # never the user's own cache
     hydra = start_hydra(work / "hydra")
     figs: list[dict] = []
     try:
