@@ -183,7 +183,7 @@ def test_an_entry_of_the_wrong_shape_is_a_miss_never_a_crash(root: Path) -> None
     assert cache.lookup("f.yaml", key) is None
 
 
-def test_validate_of_paths_and_plan_inputs_agree_with_and_without_the_cache(root: Path, monkeypatch) -> None:
+def test_validate_of_paths_agrees_with_and_without_the_cache(root: Path, monkeypatch) -> None:
     runner = CliRunner()
     outputs = [runner.invoke(cli, ["validate", "clients/web.yaml", "clients/spa.yaml"]).output for _ in range(2)]
     monkeypatch.setenv("DCRSYNC_CLIENT_CACHE", "off")
