@@ -298,7 +298,8 @@ def create_waves(
         waiting = {ids[c.name] for c in left if ids[c.name]}
         ready = [c for c in left if not (backend.create_after(specs[c.name]) - {ids[c.name]}) & waiting] or left
         waves.append(ready)
-        left = [c for c in left if c not in ready]
+        taken = {id(c) for c in ready}  # by identity: `in` a list compared whole Changes, n^2 of them
+        left = [c for c in left if id(c) not in taken]
     return waves
 
 

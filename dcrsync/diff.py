@@ -304,8 +304,10 @@ def _update_change(
     inp: Inputs, spec: ClientSpec, live: LiveClient, record: ClientRecord | None, moved_from: str | None
 ) -> Change | None:
     """An update, move or rotate of a matched client; None when it already matches."""
-    source = str(spec.location)
     fields, causes = field_changes(spec, live, record, inp.normalise, inp.defaults)
+    if unchanged(inp, spec, live, record, moved_from, fields):
+        return None
+    source = str(spec.location)
     common = dict(
         source=source, desired=spec_payload(spec), fingerprint=fingerprint(live), updated_at=live.updated_at,
         record=record_fingerprint(record), protected=spec.protected,
@@ -389,6 +391,18 @@ def _declared_rotation(
                              spec.rotate.get("grace") else ""))
     causes.add("pending")
     return Change("rotate", spec.name, live.client_id, _cause(causes), fields, f"{why}; {how}", grace=grace, **common)
+
+
+def unchanged(
+    inp: Inputs, spec: ClientSpec, live: LiveClient, record: ClientRecord | None, moved_from: str | None,
+    fields: list[FieldChange],
+) -> bool:
+    """A managed client that matches git, its record and its marker: no change, and nothing more to
+    compute for it (fingerprints, payloads), which is most of a no-change plan's diff."""
+    return (
+        not fields and moved_from is None and record is not None and not record.pending
+        and inp.own.marker_change(live, spec.name) is None
+    )
 
 
 def _rename_change(inp: Inputs, spec: ClientSpec, live: LiveClient, record: ClientRecord) -> Change:

@@ -13,11 +13,9 @@ them (`dcrsync.envrefs`).
 
 from __future__ import annotations
 
-import gc
 import glob
 import os
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -28,8 +26,10 @@ from yaml.nodes import MappingNode, Node, SequenceNode
 
 from dcrsync import envrefs, masking
 from dcrsync.bounds import MAX_TOTAL_BYTES, outside, oversize
+from dcrsync.clientcache import cacheable, cached_read, for_project
 from dcrsync.envrefs import ClientEnv
 from dcrsync.families import BLOCKS
+from dcrsync.gcpause import long_lived
 from dcrsync.model import (
     EXTENSIONS,
     SOFTWARE_STATEMENT,
@@ -41,9 +41,10 @@ from dcrsync.model import (
 )
 from dcrsync.schemacheck import client_validator, schema_diagnostics, validator
 from dcrsync.substitute import client_substituter
-from dcrsync.yamlsource import Document, load_file, mapping_pairs, node_location
+from dcrsync.yamlsource import Document, load_file, mapping_pairs, node_location, parse_bytes
 
 if TYPE_CHECKING:
+    from dcrsync.clientcache import ClientCache
     from dcrsync.config import Config
     from dcrsync.lint import Suppressed
 
@@ -239,6 +240,17 @@ def _kind(value: Any) -> str:
     return "a single value"
 
 
+def claim_name(name: str, where: Location, names: dict[str, Location], out: list[Diagnostic]) -> bool:
+    """Record where `name` is defined; False (and an error) when an earlier document has it."""
+    first = names.get(name)
+    if first is not None:
+        message = f"client name `{name}` is already used at {first}: names must be unique, rename one"
+        out.append(Diagnostic(where, "error", "duplicate", message))
+        return False
+    names[name] = where
+    return True
+
+
 def check_document(
     doc: Document, names: dict[str, Location], out: list[Diagnostic], root: str | None = None
 ) -> ClientSpec | None:
@@ -254,14 +266,7 @@ def check_document(
     pairs = doc.top_pairs()
     name = value.get("name")
     if isinstance(name, str) and "name" in pairs:
-        where = node_location(doc.file, pairs["name"][1])
-        first = names.get(name)
-        if first is not None:
-            message = f"client name `{name}` is already used at {first}: names must be unique, rename one"
-            out.append(Diagnostic(where, "error", "duplicate", message))
-            errors += 1
-        else:
-            names[name] = where
+        errors += not claim_name(name, node_location(doc.file, pairs["name"][1]), names, out)
     problems = schema_diagnostics(client_validator(), doc, elsewhere=_misplaced())
     if doc.error_locations:  # one problem per place: the YAML error already explains the value
         problems = [d for d in problems if d.location not in doc.error_locations]
@@ -318,19 +323,6 @@ def _files(
                 yield full, _shown(full, cwd)
 
 
-@contextmanager
-def _bulk() -> Iterator[None]:
-    """Pause the cyclic garbage collector while loading: thousands of small, acyclic, long-lived
-    objects make it run hundreds of times for nothing (~10% of a 10,000-file load)."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
-
-
 def load_clients(
     paths: Sequence[str | Path],
     *,
@@ -340,12 +332,15 @@ def load_clients(
     root: Path | None = None,
     strict: bool = True,
     env: ClientEnv = _NO_ENV,
+    cache: ClientCache | None = None,
 ) -> LoadResult:
     """Load, substitute and schema-check every client under `paths`. Never raises for bad input.
 
     With `root` (the project's folder), a file that resolves outside it is refused (with `strict`
     False, only one that a symlink leads out of it: paths given on the command line). Client files
-    read only the environment variables `env` allows (`envrefs`)."""
+    read only the environment variables `env` allows (`envrefs`). With a `cache`, a file whose bytes
+    (and the variables it names) are those of a clean load before gives its clients again without
+    being parsed (`dcrsync.clientcache`); a file that reads the environment is never cached."""
     cwd = os.getcwd()
     base = os.path.abspath(base_dir) if base_dir is not None else cwd
     real_root = os.path.realpath(root) if root is not None else None
@@ -364,7 +359,7 @@ def load_clients(
     names: dict[str, Location] = {}
     total = 0
     folders: dict[str, str] = {}
-    with _bulk():
+    with long_lived():  # dcrsync.gcpause
         for full, shown in _files(paths, base, cwd, result.diagnostics):
             result.files.append(shown)
             refused = outside(full, real_root, strict, folders)
@@ -374,19 +369,15 @@ def load_clients(
                 if too_big and total > MAX_TOTAL_BYTES:
                     break
                 continue
-            before = read_env[0]
-            parsed = load_file(full, shown, subst)
-            result.diagnostics.extend(parsed.diagnostics)
-            if parsed.empty:
-                message = "the file holds no client: add one, or delete the file"
-                result.diagnostics.append(Diagnostic(Location(shown, 1, 1), "warning", "empty", message))
-            for doc in parsed.documents:
-                result.documents += 1
-                client = check_document(doc, names, result.diagnostics, real_root)
-                if client is not None and read_env[0] != before:
-                    client = _from_env(client, result.diagnostics)
-                if client is not None:
-                    result.clients.append(client)
+            data, key = cached_read(cache, full, vars, environ)
+            hit = cache.lookup(shown, key) if cache is not None and key else None
+            if hit is not None:
+                replay(hit.specs, names, result)
+                continue
+            before, first, reads = len(result.diagnostics), len(result.clients), read_env[0]
+            _load_one(full, shown, data, subst, names, result, real_root, lambda reads=reads: read_env[0] != reads)
+            if cache is not None and key and read_env[0] == reads and cacheable(result, before, first):
+                cache.keep(shown, key, result.clients[first:])
     if read_env[0]:
         result.diagnostics = _masked(result.diagnostics)
     result.sort()
@@ -408,13 +399,47 @@ def _masked(diagnostics: list[Diagnostic]) -> list[Diagnostic]:
     return [d if (m := masking.mask(d.message)) == d.message else Diagnostic(d.location, d.severity, d.rule, m) for d in diagnostics]
 
 
-def add_lint(result: LoadResult, config: Config) -> None:
+def replay(specs: Sequence[ClientSpec], names: dict[str, Location], result: LoadResult) -> None:
+    """A cached file's clients, as `check_document` would give them (names still unique across files)."""
+    for spec in specs:
+        result.documents += 1
+        if claim_name(spec.name, spec.field_locations["name"], names, result.diagnostics):
+            result.clients.append(spec)
+
+
+def _load_one(
+    full: str, shown: str, data: bytes | None, subst: Any, names: dict[str, Location], result: LoadResult,
+    root: str | None, read_env: Callable[[], bool],
+) -> None:
+    """Parse, substitute and check one file (its bytes when already read) into `result`; its clients
+    noted as reading the environment when `read_env()` says the file did."""
+    parsed = load_file(full, shown, subst) if data is None else parse_bytes(data, shown, subst)
+    result.diagnostics.extend(parsed.diagnostics)
+    if parsed.empty:
+        message = "the file holds no client: add one, or delete the file"
+        result.diagnostics.append(Diagnostic(Location(shown, 1, 1), "warning", "empty", message))
+    for doc in parsed.documents:
+        result.documents += 1
+        client = check_document(doc, names, result.diagnostics, root)
+        if client is not None and read_env():
+            client = _from_env(client, result.diagnostics)
+        if client is not None:
+            result.clients.append(client)
+
+
+def add_lint(result: LoadResult, config: Config, cache: ClientCache | None = None) -> None:
     """Lint `result`'s clients for the config's server family and profile, with the project's ignores;
-    then the organisation's policy (`policy:`), with its exceptions."""
+    then the organisation's policy (`policy:`), with its exceptions. With a `cache`, files linted
+    before in the same context are not linted again."""
     from dcrsync.lint import Profile, run
 
     profile = Profile(config.lint_profile, config.refresh_token_rotation)
-    linted = run(result.clients, config.family, config.lint_ignore, profile)
+    if cache is not None:
+        from dcrsync.lintcache import lint_cached
+
+        linted = lint_cached(cache, result.clients, config.family, config.lint_ignore, profile)
+    else:
+        linted = run(result.clients, config.family, config.lint_ignore, profile)
     diagnostics, suppressed = linted.diagnostics, linted.suppressed
     if config.policy_path is not None:
         from dcrsync.policy import check_clients
@@ -449,10 +474,14 @@ def in_environment(clients: Sequence[ClientSpec], environment: str | None) -> li
 
 def load_project(config: Config) -> LoadResult:
     """Every client of the project, with lint diagnostics appended (`--target` is checked by plan)."""
-    result = load_clients(
-        config.clients, vars=config.vars, base_dir=config.base_dir, root=config.base_dir, env=config.client_env
-    )
-    add_lint(result, config)
+    with long_lived():  # dcrsync.gcpause: the clients live until the command ends
+        cache = for_project(config)
+        result = load_clients(
+            config.clients, vars=config.vars, base_dir=config.base_dir, root=config.base_dir, env=config.client_env,
+            cache=cache,
+        )
+        add_lint(result, config, cache)
+        cache.save()
     if config.path is not None:  # without a dcrsync.yaml no environment is known, nor checked
         result.diagnostics.extend(unknown_environments(result.clients, config.environments))
     result.diagnostics.extend(delivery_problems(result.clients, config))

@@ -18,6 +18,7 @@ from dcrsync.deliver.planning import declared_targets, due, finishing
 from dcrsync.diff import Inputs, Outcome, compute
 from dcrsync.errors import ConfigError, DcrsyncError, PlanError, SopsError
 from dcrsync.families import BLOCKS
+from dcrsync.gcpause import long_lived
 from dcrsync.identity import project_identity
 from dcrsync.loader import in_environment, load_project
 from dcrsync.model import ClientSpec, Diagnostic, LiveClient, Location, fingerprint
@@ -134,7 +135,7 @@ def gather(
         state = read_state(project, backend, need_secrets=need_secrets)
         return state, backend.fetch(list(state.clients.values()))
 
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="dcrsync-fetch") as pool:
+    with long_lived(), ThreadPoolExecutor(max_workers=1, thread_name_prefix="dcrsync-fetch") as pool:
         pending = pool.submit(remote)
         try:
             specs = load_specs(project)
@@ -143,6 +144,22 @@ def gather(
             raise
         state, fetched = pending.result()
     return specs, state, fetched
+
+
+def load_while_fetching(project: Project, backend: Backend, state: State) -> tuple[list[ClientSpec], Fetched]:
+    """`gather` for a state already read: the YAML loads while a listing server answers. Not where a
+    read can rotate tokens (RFC 7592): invalid YAML would drop the answer, and with it the new tokens."""
+    if not backend.lists:
+        specs = load_specs(project)
+        return specs, backend.fetch(list(state.clients.values()))
+    with long_lived(), ThreadPoolExecutor(max_workers=1, thread_name_prefix="dcrsync-fetch") as pool:
+        pending = pool.submit(backend.fetch, list(state.clients.values()))
+        try:
+            specs = load_specs(project)
+        except BaseException:
+            pending.cancel()
+            raise
+        return specs, pending.result()
 
 
 def make_plan(
@@ -338,7 +355,8 @@ def prepare_apply(
         envplan.read_references(saved, specs, project.config.client_env, os.environ)  # `${env:X}`: read here
         envplan.check_references(saved, specs, live, state, backend)
         return Prepared(saved, specs, live, fetched, None)
-    planned = make_plan(project, backend, state, load_specs(project), targets)
+    specs, fetched = load_while_fetching(project, backend, state)
+    planned = make_plan(project, backend, state, specs, targets, fetched)
     return Prepared(
         planned.plan, planned.specs, planned.outcome.live_by_name, planned.fetched,
         None if targets else planned.specs,

@@ -8,14 +8,16 @@ import re
 from collections.abc import Hashable, Iterable, Iterator, Mapping
 from functools import cache
 from pathlib import Path
-from typing import Any, Protocol
-
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import ValidationError, best_match
+from typing import TYPE_CHECKING, Any, Protocol
 
 from dcrsync.families import BLOCKS
+from dcrsync.fastcheck import FastCheck
 from dcrsync.model import Diagnostic, Location
 from dcrsync.yamlsource import Path_
+
+if TYPE_CHECKING:  # jsonschema is imported when a value fails the compiled check (dcrsync.fastcheck)
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import ValidationError
 
 
 class Locator(Protocol):
@@ -36,16 +38,40 @@ class ErrorSource(Protocol):
     def iter_errors(self, instance: Any) -> Iterator[ValidationError]: ...
 
 
+class Checked:
+    """A schema's validator: a compiled yes for values that pass (dcrsync.fastcheck), and jsonschema's
+    Draft 2020-12 validator, imported and built when a value does not, to find and word its errors.
+    A run whose files and config all pass never imports jsonschema (~50 ms)."""
+
+    def __init__(self, schema: Any) -> None:
+        self.schema = schema
+        self.passes = FastCheck(schema)
+        self._full: Draft202012Validator | None = None
+
+    @property
+    def full(self) -> Draft202012Validator:
+        if self._full is None:
+            from jsonschema import Draft202012Validator
+
+            self._full = Draft202012Validator(self.schema)
+        return self._full
+
+    def evolve(self, **changes: Any) -> Draft202012Validator:
+        return self.full.evolve(**changes)
+
+    def iter_errors(self, instance: Any) -> Iterator[ValidationError]:
+        return iter(()) if self.passes(instance) else self.full.iter_errors(instance)
+
+
 @cache
-def validator(name: str) -> Draft202012Validator:
-    """The compiled validator for `schemas/<name>.schema.json` (built once per process). A client
-    file may carry the block of every registered family; one the schema does not describe (yet) is
-    checked as a mapping."""
+def validator(name: str) -> Checked:
+    """The validator for `schemas/<name>.schema.json` (built once per process). A client file may carry
+    the block of every registered family; one the schema does not describe (yet) is checked as a mapping."""
     schema = json.loads((SCHEMA_DIR / f"{name}.schema.json").read_text(encoding="utf-8"))
     if name == "client":
         for block in BLOCKS:
             schema["properties"].setdefault(block, {"type": "object"})
-    return Draft202012Validator(schema)
+    return Checked(schema)
 
 
 _SCALAR = (str, int, float, bool, type(None))
@@ -73,7 +99,7 @@ class MemoValidator:
 
     MAX_ENTRIES = 100_000
 
-    def __init__(self, full: Draft202012Validator) -> None:
+    def __init__(self, full: Checked | Draft202012Validator) -> None:
         schema = full.schema
         text = json.dumps(schema)
         self.full = full
@@ -81,10 +107,25 @@ class MemoValidator:
             word in text
             for word in ('"$ref"', '"$dynamicRef"', '"unevaluatedProperties"', '"dependentSchemas"')
         )
-        properties: dict[str, Any] = schema.get("properties", {}) if self.exact else {}
-        self.shell = full.evolve(schema={**schema, "properties": dict.fromkeys(properties, True)})
-        self.properties = {key: full.evolve(schema=sub) for key, sub in properties.items()}
+        self._properties: dict[str, Any] = schema.get("properties", {}) if self.exact else {}
+        self._parts: tuple[Any, dict[str, Any]] | None = None  # built at the first document that fails
         self.memo: dict[tuple[str, Hashable], list[ValidationError]] = {}
+        self.passes = FastCheck(schema)  # a compiled yes for documents that pass (dcrsync.fastcheck)
+
+    @property
+    def shell(self) -> Any:
+        return self._built()[0]
+
+    @property
+    def properties(self) -> dict[str, Any]:
+        return self._built()[1]
+
+    def _built(self) -> tuple[Any, dict[str, Any]]:
+        if self._parts is None:
+            schema, props = self.full.schema, self._properties
+            shell = self.full.evolve(schema={**schema, "properties": dict.fromkeys(props, True)})
+            self._parts = (shell, {key: self.full.evolve(schema=sub) for key, sub in props.items()})
+        return self._parts
 
     @property
     def schema(self) -> Any:
@@ -105,8 +146,10 @@ class MemoValidator:
         return errors
 
     def iter_errors(self, instance: Any) -> Iterator[ValidationError]:
+        if self.passes(instance):
+            return
         if not self.exact:
-            yield from self.full.iter_errors(instance)
+            yield from getattr(self.full, "full", self.full).iter_errors(instance)
             return
         yield from self.shell.iter_errors(instance)
         if isinstance(instance, dict):
@@ -228,6 +271,8 @@ def describe(error: ValidationError, field: str) -> str:
         if options:
             return f"`{field}` must be one of {options}{got}"
         if error.context:
+            from jsonschema.exceptions import best_match
+
             inner = best_match(error.context)
             return describe(inner, field_name([*error.absolute_path, *inner.relative_path]) or field)
     if v == "pattern":

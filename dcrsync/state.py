@@ -27,6 +27,7 @@ from typing import Any, Literal, NotRequired, TypedDict
 
 import yaml
 
+from dcrsync import sidecar as sidecar_shape
 from dcrsync.answers import NUMBER, OBJECT, TEXT, Shape, inert, loads, misfit
 from dcrsync.errors import StateError
 from dcrsync.model import ClientSpec, LiveClient, observed
@@ -151,7 +152,7 @@ class ClientRecord:
 
     @classmethod
     def from_dict(cls, name: str, data: dict[str, Any]) -> ClientRecord:
-        known = {f.name for f in fields(cls)} - {"name", "held"}
+        known = _RECORD_KEYS
         rec = cls(name=name, client_id=None)
         rec.merge({k: v for k, v in data.items() if k in known})
         if "applied" not in data:
@@ -166,6 +167,9 @@ class ClientRecord:
                 v = v or None  # older journals wrote "" for an id the server had not chosen yet
             if k not in ("name", "held") and hasattr(self, k):
                 setattr(self, k, v)
+
+
+_RECORD_KEYS = frozenset(f.name for f in fields(ClientRecord)) - {"name", "held"}
 
 
 def record_fingerprint(record: ClientRecord | None) -> str:
@@ -226,10 +230,7 @@ class State:
     def to_files(self) -> tuple[bytes, bytes]:
         """(plaintext for the sops file, bytes of the sidecar)."""
         names = sorted(self.clients)
-        sidecar = json.dumps(
-            {"version": STATE_VERSION, "clients": {n: self.clients[n].bookkeeping() for n in names}},
-            indent=1, sort_keys=True, default=str,
-        ).encode() + b"\n"
+        sidecar = sidecar_shape.dumps(STATE_VERSION, {n: self.clients[n].bookkeeping() for n in names})
         doc: dict[str, Any] = {"version": STATE_VERSION, "serial": self.serial, "previous": self.previous}
         if self.journal_key is not None:
             doc["journal_key"] = base64.b64encode(self.journal_key).decode()  # encrypted by sops
@@ -269,7 +270,7 @@ class State:
             except ValueError:
                 books = None
             wrong = "it is not JSON" if books is None else misfit({"": books}, {"": SIDECAR})
-            books = (books.get("clients") or {}) if not wrong else {}
+            books = sidecar_shape.decode(books) if not wrong else {}  # either shape: dcrsync.sidecar
             if wrong:
                 state.warnings.append(f"{where}: its .applied.json cannot be read ({wrong}); ignored until the next apply")
         for name, data in (doc.get("clients") or {}).items():

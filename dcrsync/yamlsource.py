@@ -223,6 +223,14 @@ def load_file(path: str | Path, file: str, substitute: Substituter | None = None
     return parse_text(text, file, substitute)
 
 
+def parse_bytes(data: bytes, file: str, substitute: Substituter | None = None) -> ParsedFile:
+    """`load_file` of bytes already read (at most MAX_FILE_BYTES)."""
+    text, problem = decode(data, file)
+    if text is None:
+        return ParsedFile(file, diagnostics=[problem] if problem else [])
+    return parse_text(text, file, substitute)
+
+
 # --- parsing ---------------------------------------------------------------------------------
 
 _BRACKETS = re.compile(r"[\[\]{}]")

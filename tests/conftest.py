@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -10,6 +11,28 @@ import pyrage
 import pytest
 
 from tests.support.project import AgeKey, Project, make_project
+
+
+@pytest.fixture(scope="session", autouse=True)
+def client_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """The client-file cache of every run in this session lives in the session's temp folder (never the
+    user's ~/.cache); runs that load the same unchanged files in one session read it, as users' do."""
+    folder = tmp_path_factory.mktemp("client-cache")
+    old = os.environ.get("DCRSYNC_CLIENT_CACHE")
+    os.environ["DCRSYNC_CLIENT_CACHE"] = str(folder)
+    yield folder
+    if old is None:
+        os.environ.pop("DCRSYNC_CLIENT_CACHE", None)
+    else:
+        os.environ["DCRSYNC_CLIENT_CACHE"] = old
+
+
+@pytest.fixture(autouse=True)
+def _unfrozen() -> Iterator[None]:
+    """dcrsync.gcpause freezes what a command builds, for the command's process; in this long-lived
+    test process, each test's objects go back to the collector when it ends."""
+    yield
+    gc.unfreeze()
 
 
 @pytest.fixture(scope="session")

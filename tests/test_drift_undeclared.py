@@ -11,6 +11,7 @@ import json
 
 import pytest
 
+from dcrsync.sidecar import decode
 from dcrsync.store import sidecar_path
 from tests.harness.keycloak import throwaway_realm
 from tests.support.hydra_api import clients_of, put_client
@@ -36,7 +37,7 @@ def observed_of(project, name: str) -> tuple[dict, str]:
     """The representation the state keeps for `name`, and the whole plain sidecar's text."""
     sidecar = sidecar_path(project.state)
     text = sidecar.read_text()
-    return json.loads(text)["clients"][name]["observed"], text
+    return decode(json.loads(text))[name]["observed"], text
 
 
 

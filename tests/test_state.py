@@ -39,7 +39,8 @@ def test_files_round_trip_and_read_without_key_only_knows_a_secret_exists():
     assert rec.client_secret is None and rec.has("client_secret") and not rec.has("registration_access_token")
     # a saved plan checks records the same way whether it was made with the key or without
     assert record_fingerprint(rec) == record_fingerprint(again.clients["a"])
-    tampered = sidecar.replace(b'"x": 1', b'"x": 2')
+    tampered = sidecar.replace(b'"x":1', b'"x":2')
+    assert tampered != sidecar
     assert State.from_files(plain, "f", False, tampered).warnings
 
 

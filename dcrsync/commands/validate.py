@@ -12,9 +12,11 @@ import click
 
 from dcrsync.backends.base import server_wide_notes
 from dcrsync.bounds import outside
+from dcrsync.clientcache import for_project
 from dcrsync.config import Config, default_config, find_config, load_config
 from dcrsync.errors import ConfigError
 from dcrsync.families import FAMILIES
+from dcrsync.gcpause import long_lived
 from dcrsync.lint import PROFILES
 from dcrsync.loader import LoadResult, add_lint, load_clients, load_project
 from dcrsync.model import Diagnostic
@@ -52,9 +54,12 @@ def run_validate(paths: tuple[str, ...], config: Config) -> LoadResult:
     if not paths:
         result = load_project(config)
     else:
-        result = load_clients(list(paths), vars=config.vars, base_dir=Path.cwd(), root=config.base_dir, strict=False,
-                               env=config.client_env)
-        add_lint(result, config)
+        with long_lived():  # dcrsync.gcpause
+            cache = for_project(config, paths)
+            result = load_clients(list(paths), vars=config.vars, base_dir=Path.cwd(), root=config.base_dir, strict=False,
+                                   env=config.client_env, cache=cache)
+            add_lint(result, config, cache)
+            cache.save()
     if config.state_at is not None and config.store_settings is None:
         where = outside(str(config.state), os.path.realpath(config.base_dir))
         if where is not None:

@@ -137,6 +137,7 @@ def main() -> int:
     identity = pyrage.x25519.Identity.generate()
     (work / "key.txt").write_text(f"{identity}\n")
     os.environ["SOPS_AGE_KEY_FILE"] = str(work / "key.txt")
+    os.environ["DCRSYNC_CLIENT_CACHE"] = str(work / "client-cache")  # never the user's own cache
     server = start_oidc_provider(work / "oidc-provider", rotate_rat=True)
     try:
         fig = bench_plan(server.registration_url, str(identity.to_public()), args.clients, args.parallelism, work)

@@ -103,6 +103,7 @@ def main() -> int:
     identity = pyrage.x25519.Identity.generate()
     (work / "key.txt").write_text(f"{identity}\n")
     os.environ["SOPS_AGE_KEY_FILE"] = str(work / "key.txt")
+    os.environ["DCRSYNC_CLIENT_CACHE"] = str(work / "client-cache")  # never the user's own cache
     recipient = str(identity.to_public())
     pg, s3 = start_postgres(work / "pg"), start_minio(work / "s3")
     with s3.client() as c:
