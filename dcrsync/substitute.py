@@ -172,11 +172,6 @@ def client_substituter(vars: Mapping[str, Any], environ: Mapping[str, str], env:
     """`substitute` for client files: a variable `env` does not allow is a SubstitutionError, and a
     string that reads the environment comes back as an EnvStr."""
 
-    def check(name: str, ref: str) -> None:
-        problem = env.refusal(name, ref)
-        if problem is not None:
-            raise SubstitutionError(problem)
-
     def run(text: str) -> Any:
         if "${" not in text:
             return text
@@ -184,57 +179,71 @@ def client_substituter(vars: Mapping[str, Any], environ: Mapping[str, str], env:
         if whole and _VAR_NAME.match(whole.group(1)):
             value = lookup(whole.group(1), vars)
             if isinstance(value, (list, dict)):
-                _not_from_env(whole.group(1))
+                _not_from_env(whole.group(1), env)
                 return copy.deepcopy(value)
-        pieces: list[str] = []
         parts: list[tuple[str, str]] = []
-        pos = 0
-        for match in _OPEN.finditer(text):
-            if match.start() < pos:
-                continue
-            pieces.append(text[pos : match.start()])
-            pos = match.end()
-            end = text.find("}", match.end())
-            if match.group() == "$${" or end < 0:
-                pieces.append(match.group())
-                continue
-            kind, _, name = text[match.end() : end].partition(":")
-            pieces.append(_piece(kind, name, check, parts))
-            pos = end + 1
+        template = _template(text, lambda kind, name: _piece(kind, name, vars, env, parts))
         value = substitute(text, vars, environ)  # every reference read is allowed: now read them
         if not parts:
             return value
-        pieces.append(text[pos:])
-        template = "".join(pieces)
         read = tuple((environ[name], name) for _, name in parts)
         if substitute(template, {}, environ, allow_vars=False) != value:
             raise SubstitutionError("a `$` right before `${env:…}` cannot be kept as a reference in a saved plan: separate them")
         return EnvStr(value, tuple(sorted({n for _, n in read})), template, read)
 
-    def _piece(kind: str, name: str, check: Callable[[str, str], None], parts: list[tuple[str, str]]) -> str:
-        """The template of one reference, after checking that it may be read."""
-        if kind == "env" and _ENV_NAME.match(name):
-            check(name, f"`${{env:{name}}}`")
-            parts.append(("env", name))
-            return "${env:" + name + "}"
-        if kind == "var" and name in env.var_env and isinstance(vars.get(name), str):
-            for var_name in env.var_env[name]:
-                check(var_name, f"`${{var:{name}}}` (defined from `${{env:{var_name}}}` in dcrsync.yaml)")
-                parts.append(("var", var_name))
-            return env.var_templates[name]
-        if kind == "var" and _VAR_NAME.match(name) and name.split(".")[0] in vars:
-            _not_from_env(name)
-            value = lookup(name, vars)
-            if not isinstance(value, (list, dict)):  # else substitute says how to use a list or map
-                return text_of(value).replace("${", "$${")
-        return "${" + kind + ":" + name + "}"  # substitute says what is wrong with it
-
-    def _not_from_env(name: str) -> None:
-        head = name.split(".")[0]
-        if head in env.var_env:
-            raise SubstitutionError(
-                f"`${{var:{name}}}`: the list or map var `{head}` is defined from the environment, which a "
-                "client file can read only as text: write `${env:NAME}` where the value is needed instead"
-            )
-
     return run
+
+
+def _template(text: str, piece: Callable[[str, str], str]) -> str:
+    """`text` with each reference replaced by `piece(kind, name)` (literals `$${` kept as written)."""
+    pieces: list[str] = []
+    pos = 0
+    for match in _OPEN.finditer(text):
+        if match.start() < pos:
+            continue
+        pieces.append(text[pos : match.start()])
+        pos = match.end()
+        end = text.find("}", match.end())
+        if match.group() == "$${" or end < 0:
+            pieces.append(match.group())
+            continue
+        kind, _, name = text[match.end() : end].partition(":")
+        pieces.append(piece(kind, name))
+        pos = end + 1
+    pieces.append(text[pos:])
+    return "".join(pieces)
+
+
+def _piece(kind: str, name: str, vars: Mapping[str, Any], env: ClientEnv, parts: list[tuple[str, str]]) -> str:
+    """The template of one reference, after checking that it may be read (each variable read is
+    added to `parts`)."""
+
+    def check(var: str, ref: str) -> None:
+        problem = env.refusal(var, ref)
+        if problem is not None:
+            raise SubstitutionError(problem)
+
+    if kind == "env" and _ENV_NAME.match(name):
+        check(name, f"`${{env:{name}}}`")
+        parts.append(("env", name))
+        return "${env:" + name + "}"
+    if kind == "var" and name in env.var_env and isinstance(vars.get(name), str):
+        for var_name in env.var_env[name]:
+            check(var_name, f"`${{var:{name}}}` (defined from `${{env:{var_name}}}` in dcrsync.yaml)")
+            parts.append(("var", var_name))
+        return env.var_templates[name]
+    if kind == "var" and _VAR_NAME.match(name) and name.split(".")[0] in vars:
+        _not_from_env(name, env)
+        value = lookup(name, vars)
+        if not isinstance(value, (list, dict)):  # else substitute says how to use a list or map
+            return text_of(value).replace("${", "$${")
+    return "${" + kind + ":" + name + "}"  # substitute says what is wrong with it
+
+
+def _not_from_env(name: str, env: ClientEnv) -> None:
+    head = name.split(".")[0]
+    if head in env.var_env:
+        raise SubstitutionError(
+            f"`${{var:{name}}}`: the list or map var `{head}` is defined from the environment, which a "
+            "client file can read only as text: write `${env:NAME}` where the value is needed instead"
+        )
