@@ -10,7 +10,6 @@ import shutil
 import pytest
 
 from tests.harness.keycloak import project_in_realm, throwaway_realm
-from tests.test_keycloak_admin import _grant_user_roles
 
 SERVICE = {"client_name": "Reports job", "grant_types": ["client_credentials"], "scope": "openid"}
 
@@ -18,7 +17,7 @@ SERVICE = {"client_name": "Reports job", "grant_types": ["client_credentials"], 
 @pytest.fixture(scope="module")
 def realm():
     with throwaway_realm("teams") as made:
-        _grant_user_roles(made[0])  # what the README asks for keycloak.serviceAccountRoles
+        made[0].grant_user_roles()  # what the README asks for keycloak.serviceAccountRoles
         yield made
 
 
