@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, NamedTuple
 
 from dcrsync.families import BLOCKS, flatten_block
-from dcrsync.render.inert import line as inert_line
+from dcrsync.guards.inert import line as inert_line
 
 Severity = Literal["error", "warning"]
 
@@ -46,7 +46,7 @@ class Diagnostic:
     message: str
 
     def __post_init__(self) -> None:
-        """One line, whatever it quotes (a key may hold a newline or an escape): `render.inert`."""
+        """One line, whatever it quotes (a key may hold a newline or an escape): `guards.inert`."""
         if not self.message.isprintable():
             object.__setattr__(self, "message", inert_line(self.message))
 

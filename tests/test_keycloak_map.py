@@ -6,8 +6,8 @@ import copy
 
 import pytest
 
-from dcrsync.backends import keycloak_map as kmap
-from dcrsync.backends import keycloak_objects as kobj
+from dcrsync.backends.keycloak import mapping as kmap
+from dcrsync.backends.keycloak import objects as kobj
 from dcrsync.model import ClientSpec, Location
 
 LOC = Location("clients/x.yaml", 3, 1)
@@ -361,7 +361,7 @@ def _policy(*conditions, enabled=True):
 
 
 def test_rotation_coverage_votes_the_way_keycloak_does():
-    from dcrsync.backends import keycloak_rotation as krot
+    from dcrsync.backends.keycloak import rotation as krot
 
     access = {"condition": "client-access-type", "configuration": {"type": ["confidential"]}}
     attrs = {"condition": "client-attributes",
@@ -385,7 +385,7 @@ def test_rotation_coverage_votes_the_way_keycloak_does():
 
 
 def test_rotation_attributes_never_reach_fields_or_raw():
-    from dcrsync.backends.keycloak import to_live
+    from dcrsync.backends.keycloak.backend import to_live
 
     rep = {"id": "1", "clientId": "svc", "attributes": {"client.secret.rotated": "old-one",
                                                         "client.secret.expiration.time": "1", "tosUri": "https://t"}}
@@ -395,7 +395,7 @@ def test_rotation_attributes_never_reach_fields_or_raw():
 
 
 def test_rotation_attributes_are_refused_in_the_keycloak_block():
-    from dcrsync.backends.keycloak import KeycloakBackend
+    from dcrsync.backends.keycloak.backend import KeycloakBackend
 
     backend = KeycloakBackend({"url": "http://127.0.0.1:9", "realm": "r", "admin": {"client_id": "a", "client_secret": "s"}})
     try:
@@ -408,7 +408,7 @@ def test_rotation_attributes_are_refused_in_the_keycloak_block():
 
 
 def test_a_kept_old_secret_blocks_a_second_rotation_until_it_expires():
-    from dcrsync.backends import keycloak_rotation as krot
+    from dcrsync.backends.keycloak import rotation as krot
 
     attrs = {krot.ROTATED_SECRET_ATTR: "x", krot.ROTATED_EXPIRY_ATTR: "2000"}
     assert "until 1970-01-01 00:33 UTC" in krot.still_kept(attrs, "svc", now=1000)

@@ -6,11 +6,11 @@ import json
 import subprocess
 import sys
 
-CORE = ["dcrsync.model", "dcrsync.diff", "dcrsync.plan", "dcrsync.drift", "dcrsync.lint", "dcrsync.loader",
-        "dcrsync.state", "dcrsync.undeclared", "dcrsync.discovery", "dcrsync.policy", "dcrsync.audit.clients",
+CORE = ["dcrsync.model", "dcrsync.plan.diff", "dcrsync.plan.plan", "dcrsync.plan.drift", "dcrsync.lint", "dcrsync.load.clients",
+        "dcrsync.state.records", "dcrsync.plan.undeclared", "dcrsync.backends.discovery", "dcrsync.policy", "dcrsync.audit.clients",
         "dcrsync.audit.posture", "dcrsync.audit.report"]
-FORBIDDEN = ["dcrsync.store", "dcrsync.groupcommit", "dcrsync.sops", "dcrsync.http", "dcrsync.backends.hydra",
-             "dcrsync.backends.rfc7592", "dcrsync.backends.keycloak", "httpx", "fcntl", "threading", "subprocess"]
+FORBIDDEN = ["dcrsync.state.store", "dcrsync.state.groupcommit", "dcrsync.state.sops", "dcrsync.net.http", "dcrsync.backends.hydra",
+             "dcrsync.backends.rfc7592", "dcrsync.backends.keycloak.backend", "httpx", "fcntl", "threading", "subprocess"]
 
 
 def _loaded(modules: list[str], blocked: tuple[str, ...] = ()) -> list[str]:
@@ -29,7 +29,7 @@ def test_core_modules_load_no_io_module():
     # jsonschema (through attrs) imports `threading` for its own caches: the loader's schema check
     # is the one place a third party brings it in, so it is looked at apart below (policy and audit
     # reach it through lint and the policy file's schema)
-    through_lint = ("dcrsync.loader", "dcrsync.lint", "dcrsync.policy", "dcrsync.audit.clients", "dcrsync.audit.report")
+    through_lint = ("dcrsync.load.clients", "dcrsync.lint", "dcrsync.policy", "dcrsync.audit.clients", "dcrsync.audit.report")
     pure = [m for m in CORE if m not in through_lint]
     assert _loaded(pure) == []
     assert _loaded(CORE) in ([], ["threading"])
@@ -40,7 +40,7 @@ def test_loader_brings_threading_only_through_jsonschema():
         "import sys\n"
         "import jsonschema\n"
         "had = 'threading' in sys.modules\n"
-        "import dcrsync.loader, dcrsync.lint\n"
+        "import dcrsync.load.clients, dcrsync.lint\n"
         "print(had)\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
@@ -49,7 +49,7 @@ def test_loader_brings_threading_only_through_jsonschema():
 
 
 def test_the_check_itself_sees_an_io_module():
-    code = "import sys, dcrsync.store; print('dcrsync.sops' in sys.modules and 'fcntl' in sys.modules)"
+    code = "import sys, dcrsync.state.store; print('dcrsync.state.sops' in sys.modules and 'fcntl' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "True"
 

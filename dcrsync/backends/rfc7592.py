@@ -26,15 +26,15 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from dcrsync import discovery
-from dcrsync.answers import OBJECT, TEXT, TEXTS, decode, loads, objects, text_or_none
+from dcrsync.backends import discovery
 from dcrsync.backends.base import Backend, Fetched, Marker, Result, default_normalise
 from dcrsync.errors import BackendError, ConfigError
-from dcrsync.http import RetryPolicy, describe_error, error_detail, limited_hint, make_client, unreachable
+from dcrsync.guards.answers import OBJECT, TEXT, TEXTS, decode, loads, objects, text_or_none
+from dcrsync.guards.trust import Trust
 from dcrsync.model import EXTENSIONS, SET_FIELDS, ClientSpec, LiveClient
-from dcrsync.ratelimit import Limiter
-from dcrsync.state import ClientRecord
-from dcrsync.trust import Trust
+from dcrsync.net.http import RetryPolicy, describe_error, error_detail, limited_hint, make_client, unreachable
+from dcrsync.net.ratelimit import Limiter
+from dcrsync.state.records import ClientRecord
 
 #: RFC 7591 has no client metadata for these: a registration server enforces them for every client by
 #: its configuration. Never sent: Keycloak's endpoint refuses an unknown field (400), oidc-provider and

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import click
 
-from dcrsync import adopt, restore
+from dcrsync.apply import adopt, restore
 from dcrsync.backends.base import Backend
 from dcrsync.commands.common import parallelism_option, project_options
-from dcrsync.export import document_for, dump, exportable, owned_by, unique_names
-from dcrsync.project import open_project
-from dcrsync.render import inert
+from dcrsync.guards import inert
+from dcrsync.load.export import document_for, dump, exportable, owned_by, unique_names
+from dcrsync.project.project import open_project
 
 
 @click.command("import")

@@ -7,14 +7,14 @@ import json
 
 import click
 
-from dcrsync.batches import BatchRefused
 from dcrsync.commands.common import project_options
 from dcrsync.errors import StateError
+from dcrsync.guards import inert
 from dcrsync.model import SENSITIVE
-from dcrsync.project import open_project
-from dcrsync.render import inert
+from dcrsync.project.project import open_project
 from dcrsync.render.formats import format_option, render
-from dcrsync.state import SECRET_KEYS
+from dcrsync.state.batches import BatchRefused
+from dcrsync.state.records import SECRET_KEYS
 
 
 @click.group()
@@ -79,7 +79,7 @@ def _bundle_text(project, record, fmt: str) -> str:
     """client_id, client_secret (when held) and the server's endpoints (when it publishes them)."""
     from dcrsync.deliver.bundle import as_text
     from dcrsync.deliver.endpoints import read
-    from dcrsync.project import delivery_settings
+    from dcrsync.project.project import delivery_settings
 
     backend = project.backend()
     try:
@@ -118,7 +118,7 @@ def mv(config_path, env_name, old, new) -> None:
     """Rename a client in the state (its client, secret and history move along)."""
     import re
 
-    from dcrsync.state import move_entry
+    from dcrsync.state.records import move_entry
 
     if not re.fullmatch(r"[a-z0-9][a-z0-9-]{0,62}", new):
         raise StateError(f"{new!r} is not a client name: lowercase letters, digits and '-', at most 63")
@@ -144,7 +144,7 @@ def mv(config_path, env_name, old, new) -> None:
 @project_options
 def recover(config_path, env_name) -> None:
     """Rebuild a lost state from the ownership markers on the server."""
-    from dcrsync import restore
+    from dcrsync.apply import restore
 
     project = open_project(config_path, env_name)
     project.unlock()
@@ -184,7 +184,7 @@ def set_secret(config_path, env_name, name) -> None:
     with invalid_grant only once the secret is right. A secret it refuses is not recorded (exit 1).
     Where it cannot be checked, it is recorded and the output says it was not verified.
     """
-    from dcrsync import restore
+    from dcrsync.apply import restore
 
     secret = _read_secret()
     project = open_project(config_path, env_name)
@@ -323,7 +323,7 @@ def migrate(config_path, env_name, target) -> None:
 
     The source is left untouched; point `state:` in dcrsync.yaml at the new store afterwards.
     """
-    from dcrsync.stores import open_store_spec
+    from dcrsync.state.stores import open_store_spec
 
     source = click.get_current_context().get_parameter_source("target")
     target = _from_env(target, on_argv=source is click.core.ParameterSource.COMMANDLINE)
@@ -369,7 +369,7 @@ def _from_env(target: str, on_argv: bool) -> str:
 
 
 def _copy(state):
-    from dcrsync.state import State
+    from dcrsync.state.records import State
 
     copy = State(serial=state.serial)
     copy.clients = {n: dataclasses.replace(r) for n, r in state.clients.items()}
@@ -397,8 +397,8 @@ def refresh_(config_path, env_name, names, auto_approve) -> None:
     shows git's value as pending where git declares another."""
     import sys
 
+    from dcrsync.apply.refresh import Refresh, refresh
     from dcrsync.errors import DcrsyncError
-    from dcrsync.refresh import Refresh, refresh
     from dcrsync.render.values import show
 
     def confirm(found: Refresh) -> bool:

@@ -11,14 +11,14 @@ from typing import Any
 import click
 
 from dcrsync.backends.base import server_wide_notes
-from dcrsync.bounds import outside
-from dcrsync.clientcache import for_project
-from dcrsync.config import Config, default_config, find_config, load_config
 from dcrsync.errors import ConfigError
 from dcrsync.families import FAMILIES
-from dcrsync.gcpause import long_lived
 from dcrsync.lint import PROFILES
-from dcrsync.loader import LoadResult, add_lint, load_clients, load_project
+from dcrsync.load.bounds import outside
+from dcrsync.load.clientcache import for_project
+from dcrsync.load.clients import LoadResult, add_lint, load_clients, load_project
+from dcrsync.load.config import Config, default_config, find_config, load_config
+from dcrsync.load.gcpause import long_lived
 from dcrsync.model import Diagnostic
 from dcrsync.policy import project_policy, today
 from dcrsync.policy.load import summary
@@ -54,7 +54,7 @@ def run_validate(paths: tuple[str, ...], config: Config) -> LoadResult:
     if not paths:
         result = load_project(config)
     else:
-        with long_lived():  # dcrsync.gcpause
+        with long_lived():  # dcrsync.load.gcpause
             cache = for_project(config, paths)
             result = load_clients(list(paths), vars=config.vars, base_dir=Path.cwd(), root=config.base_dir, strict=False,
                                    env=config.client_env, cache=cache)

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from dcrsync.backends import hydra_map, keycloak_map
+from dcrsync.backends import hydra_map
+from dcrsync.backends.keycloak import mapping as keycloak_map
 from dcrsync.lint.common import Finding
 from dcrsync.model import EXTENSIONS, ClientSpec
 

@@ -1,0 +1,9 @@
+"""Planning: git (the ClientSpecs) against the server (live clients) and the state (the last apply),
+as data. Pure: no I/O. The diff (`diff`), what leaves git (`departures`), whose client a live one is
+(`ownership`), what differs inside a field (`describe`), undeclared edits made on the server
+(`undeclared`), declared rotations that are due (`rotation`), the plan itself with its checksum and
+JSON (`plan`), a saved plan's environment references (`envplan`), and drift (`drift`).
+
+May import: the ground, `load` (the config's safety rule, `${env:…}` references) and the state's
+data (`state.records`).
+"""
