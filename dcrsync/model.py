@@ -61,6 +61,18 @@ class Ignore(NamedTuple):
     at: Location
 
 
+@dataclass(frozen=True)
+class Suppressed:
+    """A finding ignored on purpose: kept so that `validate` shows it, with the reason and where."""
+
+    diagnostic: Diagnostic
+    reason: str
+    at: Location  # where the ignore (or the policy exception) is written
+    scope: str  # "project" or "client" (`lint.ignore`), "exception" (the policy file's)
+    approved_by: str | None = None  # a policy exception's approver
+    expires: str | None = None  # a policy exception's last day (YYYY-MM-DD)
+
+
 @dataclass
 class ClientSpec:
     """One client as declared in git, after `${env:}` / `${var:}` substitution."""

@@ -45,9 +45,9 @@ from dcrsync.model import (
 )
 
 if TYPE_CHECKING:
-    from dcrsync.lint import Suppressed
     from dcrsync.load.clientcache import ClientCache
     from dcrsync.load.config import Config
+    from dcrsync.model import Suppressed
 
 YAML_SUFFIXES = (".yaml", ".yml")
 _GLOB_CHARS = frozenset("*?[")
