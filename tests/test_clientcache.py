@@ -12,8 +12,9 @@ from click.testing import CliRunner
 from dcrsync.cli import cli
 from dcrsync.load import clientcache
 from dcrsync.load.clientcache import ClientCache, for_project
-from dcrsync.load.clients import LoadResult, load_project
+from dcrsync.load.clients import LoadResult
 from dcrsync.load.config import load_config
+from dcrsync.project.clients import load_project
 from tests.support.unit_helpers import write
 
 CONFIG = """\

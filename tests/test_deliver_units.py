@@ -158,8 +158,8 @@ def test_a_declared_rotation_is_due_on_a_new_token_or_past_max_age():
 
 @pytest.mark.parametrize("env", [None, "staging"])
 def test_the_delivery_example_is_valid(env, monkeypatch):
-    from dcrsync.load.clients import load_project
     from dcrsync.load.config import load_config
+    from dcrsync.project.clients import load_project
 
     root = Path(__file__).resolve().parent.parent / "examples" / "delivery"
     monkeypatch.chdir(root)

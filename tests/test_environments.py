@@ -17,8 +17,8 @@ from click.testing import CliRunner
 
 from dcrsync.cli import cli
 from dcrsync.errors import ConfigError
-from dcrsync.load.clients import in_environment, load_project
 from dcrsync.load.config import load_config
+from dcrsync.project.clients import in_environment, load_project
 from tests.support.listener import Listener
 
 CONFIG = """\

@@ -9,10 +9,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from dcrsync.load.clients import load_clients, load_project
+from dcrsync.load.clients import load_clients
 from dcrsync.load.config import Config
 from dcrsync.load.yamlsource import MAX_FLOW_DEPTH, YamlLoader, parse_text
 from dcrsync.model import Location
+from dcrsync.project.clients import load_project
 from tests.support.unit_helpers import at, lines, load, one_client, only, write
 
 WEB = """\

@@ -17,10 +17,11 @@ from typing import Literal
 from dcrsync.apply.applier import new_secret
 from dcrsync.backends.base import Backend, Marker, Result
 from dcrsync.errors import DcrsyncError, StateError
-from dcrsync.load.clients import LoadResult, add_lint, load_clients, load_project
+from dcrsync.load.clients import LoadResult, load_clients
 from dcrsync.load.export import document_for, dump, owned_by, reserved, unique_names
 from dcrsync.model import ClientSpec, LiveClient, observed, uses_secret
 from dcrsync.plan.ownership import Ownership
+from dcrsync.project.clients import add_lint, load_project
 from dcrsync.project.project import InvalidClients, Project
 from dcrsync.state.records import State, desired_values, live_values, now
 

@@ -16,12 +16,13 @@ from dcrsync.families import FAMILIES
 from dcrsync.lint import PROFILES
 from dcrsync.load.bounds import outside
 from dcrsync.load.clientcache import for_project
-from dcrsync.load.clients import LoadResult, add_lint, load_clients, load_project
+from dcrsync.load.clients import LoadResult, load_clients
 from dcrsync.load.config import Config, default_config, find_config, load_config
 from dcrsync.load.gcpause import long_lived
 from dcrsync.model import Diagnostic
 from dcrsync.policy import project_policy, today
 from dcrsync.policy.load import summary
+from dcrsync.project.clients import add_lint, load_project
 from dcrsync.render import colour
 from dcrsync.render.diagnostics import Findings, Summary
 from dcrsync.render.formats import Options, format_option, render

@@ -17,7 +17,6 @@ from dcrsync.errors import ConfigError, DcrsyncError, PlanError, SopsError
 from dcrsync.families import BLOCKS
 from dcrsync.guards import masking
 from dcrsync.guards.trust import from_env
-from dcrsync.load.clients import in_environment, load_project
 from dcrsync.load.config import Config, find_config, load_config
 from dcrsync.load.gcpause import long_lived
 from dcrsync.model import ClientSpec, Diagnostic, LiveClient, Location, fingerprint
@@ -27,6 +26,7 @@ from dcrsync.plan.ownership import Ownership
 from dcrsync.plan.plan import Change, Plan, renamed_id
 from dcrsync.plan.undeclared import Decision, decide
 from dcrsync.policy import check_plan
+from dcrsync.project.clients import in_environment, load_project
 from dcrsync.project.identity import project_identity
 from dcrsync.state.records import State, now, record_fingerprint, upsert
 from dcrsync.state.sops import Sops, age_key_configured
