@@ -55,7 +55,7 @@ NEW_FAMILY = textwrap.dedent("""
     from dcrsync.load.clients import load_clients
     from dcrsync.model import normalise_value
     from dcrsync.plan.plan import Change
-    from dcrsync.project.project import spec_from_change
+    from dcrsync.project.planning import spec_from_change
     result = load_clients([sys.argv[1]])
     (spec,) = result.clients
     rebuilt = spec_from_change(Change("create", spec.name, None, "pending", desired=spec_payload(spec)))

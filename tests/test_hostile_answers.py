@@ -133,10 +133,10 @@ def test_an_s3_state_object_that_is_not_json_is_one_line(tmp_path, age_key, s3, 
 
 BROKEN = textwrap.dedent("""
     import sys
-    import dcrsync.project.project
+    import dcrsync.project.planning
     def compute(inputs):
         raise KeyError("value-the-server-sent-" + "s3cr3t")
-    dcrsync.project.project.compute = compute  # a bug, as one would be: an exception nobody foresaw
+    dcrsync.project.planning.compute = compute  # a bug, as one would be: an exception nobody foresaw
     from dcrsync.cli import main
     main()
 """)

@@ -22,7 +22,7 @@ from dcrsync.load.export import document_for, dump, owned_by, reserved, unique_n
 from dcrsync.model import ClientSpec, LiveClient, observed, uses_secret
 from dcrsync.plan.ownership import Ownership
 from dcrsync.project.clients import add_lint, load_project
-from dcrsync.project.project import InvalidClients, Project
+from dcrsync.project.opening import InvalidClients, Project
 from dcrsync.state.records import State, desired_values, live_values, now
 
 SecretFate = Literal["rotated", "read", "unknown", "none"]

@@ -21,7 +21,7 @@ from dcrsync.plan.ownership import Ownership
 from dcrsync.plan.plan import FieldChange
 from dcrsync.plan.undeclared import Reader, UndeclaredChange
 from dcrsync.plan.undeclared import changes as undeclared_changes
-from dcrsync.project.project import Project
+from dcrsync.project.opening import Project
 from dcrsync.state.records import ClientRecord, Normalise, State
 
 

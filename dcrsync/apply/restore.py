@@ -13,7 +13,7 @@ from dcrsync.backends.base import Backend, Marker
 from dcrsync.errors import DcrsyncError, StateError
 from dcrsync.model import ClientSpec, LiveClient, Location, observed, uses_secret
 from dcrsync.plan.rotation import parse_duration  # noqa: F401 - `rotate-secret --grace` reads it here
-from dcrsync.project.project import Project, load_specs
+from dcrsync.project.opening import Project, load_specs
 from dcrsync.state.records import ClientRecord, State, desired_values, live_values, now, upsert
 
 

@@ -22,7 +22,7 @@ from dcrsync.model import ClientSpec, LiveClient
 from dcrsync.net.http import make_client
 from dcrsync.plan.ownership import Ownership
 from dcrsync.policy import project_policy
-from dcrsync.project.project import Project, read_state
+from dcrsync.project.opening import Project, read_state
 from dcrsync.state.records import now
 
 MAX_DOCUMENT = 1_000_000  # bytes: a discovery document or a policy list is a few kilobytes

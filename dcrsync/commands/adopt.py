@@ -13,7 +13,7 @@ from dcrsync.backends.base import Backend
 from dcrsync.commands.common import parallelism_option, project_options
 from dcrsync.guards import inert
 from dcrsync.load.export import document_for, dump, exportable, owned_by, unique_names
-from dcrsync.project.project import open_project
+from dcrsync.project.opening import open_project
 
 
 @click.command("import")

@@ -21,7 +21,8 @@ from dcrsync.guards import inert
 from dcrsync.load.config import Config
 from dcrsync.plan.plan import ACTIONS, Change, Plan
 from dcrsync.policy import refusals
-from dcrsync.project.project import Project, open_project, prepare_apply
+from dcrsync.project.opening import Project, open_project
+from dcrsync.project.planning import prepare_apply
 from dcrsync.render import colour
 from dcrsync.render.formats import Options, render
 from dcrsync.render.warnings import lines as warning_lines
@@ -122,7 +123,8 @@ def _guard(plan: Plan, project: Project, backend: Backend, state: State, fetched
 
 def _deliveries(project, backend, plan: Plan, state: State, specs) -> Deliverer:
     """The apply's deliverer; on a fresh plan, deliveries found stale with the key join the plan."""
-    from dcrsync.project.project import delivery_settings, load_specs
+    from dcrsync.project.opening import load_specs
+    from dcrsync.project.planning import delivery_settings
 
     fresh = specs is not None
     settings = delivery_settings(project.config)

@@ -11,7 +11,7 @@ from dcrsync.commands.common import project_options
 from dcrsync.errors import StateError
 from dcrsync.guards import inert
 from dcrsync.model import SENSITIVE
-from dcrsync.project.project import open_project
+from dcrsync.project.opening import open_project
 from dcrsync.render.formats import format_option, render
 from dcrsync.state.batches import BatchRefused
 from dcrsync.state.records import SECRET_KEYS
@@ -79,7 +79,7 @@ def _bundle_text(project, record, fmt: str) -> str:
     """client_id, client_secret (when held) and the server's endpoints (when it publishes them)."""
     from dcrsync.deliver.bundle import as_text
     from dcrsync.deliver.endpoints import read
-    from dcrsync.project.project import delivery_settings
+    from dcrsync.project.planning import delivery_settings
 
     backend = project.backend()
     try:
