@@ -27,7 +27,7 @@ from dcrsync.errors import DcrsyncError
 from dcrsync.model import ClientSpec, LiveClient, Location, fingerprint
 from dcrsync.net.http import RetryPolicy, make_client
 from dcrsync.net.ratelimit import Limiter
-from dcrsync.plan.diff import field_changes
+from dcrsync.plan.fields import field_changes
 from dcrsync.state.records import ClientRecord, entries_for
 
 EXAMPLES = settings(max_examples=700, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -301,7 +301,7 @@ def test_default_client_id_names_the_create_and_a_taken_one_is_a_conflict():
 
 def test_a_removed_line_whose_value_is_not_the_family_default_is_reset():
     """`enabled: false` removed: false is empty, but the family's default is true, so it is an unset."""
-    from dcrsync.plan.diff import field_changes
+    from dcrsync.plan.fields import field_changes
 
     s = spec("a", client_name="A")
     record = ClientRecord("a", "id-a", desired={"client_name": "A", "keycloak.enabled": False},

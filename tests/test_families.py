@@ -51,7 +51,7 @@ NEW_FAMILY = textwrap.dedent("""
         "acme_backend:AcmeBackend",
         families.Block("acme", "Acme", set_keys=frozenset({"tags"}), per_key=frozenset({"labels"})))
     families.BLOCKS["acme"] = families.FAMILIES["acme"].block
-    from dcrsync.plan.diff import spec_payload
+    from dcrsync.plan.changes import spec_payload
     from dcrsync.load.clients import load_clients
     from dcrsync.model import normalise_value
     from dcrsync.plan.plan import Change

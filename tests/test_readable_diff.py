@@ -10,7 +10,7 @@ import jsonschema
 
 from dcrsync.model import ClientSpec, LiveClient, Location, normalise_value
 from dcrsync.plan.describe import describe
-from dcrsync.plan.diff import field_changes
+from dcrsync.plan.fields import field_changes
 from dcrsync.plan.plan import Change, FieldChange, Plan
 from dcrsync.render import markdown, text
 

@@ -21,6 +21,9 @@ The rules, in the order `compute` applies them to each client in git:
 - a client whose secret dcrsync does not hold and must issue is a `rotate`, never a silent update.
 - a plan never holds two changes for one client_id (checked at the end); what leaves git is
   `departures`' (prune, renames that look like a create and a delete).
+
+This module matches and refuses; the three-way field comparison is `fields`', and each kind of change
+(create, update, move, rotate, rename, replace) is built in `changes`.
 """
 
 from __future__ import annotations
@@ -31,27 +34,15 @@ from typing import Any
 
 from dcrsync.errors import PlanError
 from dcrsync.load import envrefs
-from dcrsync.model import (
-    NOT_VERIFIED,
-    SOFTWARE_STATEMENT,
-    ClientSpec,
-    LiveClient,
-    fingerprint,
-    shown,
-    uses_secret,
-)
+from dcrsync.model import ClientSpec, LiveClient
 from dcrsync.plan import departures
-from dcrsync.plan.describe import describe
-from dcrsync.plan.ownership import Ownership, is_upgrade
-from dcrsync.plan.plan import Change, FieldChange
-from dcrsync.plan.rotation import due as rotation_due
-from dcrsync.plan.rotation import grace_of, human
-from dcrsync.state.records import ClientRecord, State, live_values, record_fingerprint
+from dcrsync.plan.changes import create_change, rename_change, replace_change, update_change
+from dcrsync.plan.fields import Normalise
+from dcrsync.plan.ownership import Ownership
+from dcrsync.plan.plan import Change
+from dcrsync.state.records import ClientRecord, State
 
-Normalise = Callable[[str, Any], Any]
 MARKER_PATH = "(ownership marker)"  # how drift reports a marker someone changed
-#: values that mean "nothing set": a removed field whose live value is one of these needs no reset
-_EMPTY: tuple[Any, ...] = (None, [], {}, "", False)
 
 
 @dataclass
@@ -106,66 +97,6 @@ class Outcome:
     behind: list[str] = field(default_factory=list)
     #: clients with this project's marker in neither git nor state: never deleted, named in a warning
     unrecorded: list[str] = field(default_factory=list)
-
-
-def field_changes(
-    spec: ClientSpec,
-    live: LiveClient,
-    record: ClientRecord | None,
-    normalise: Normalise,
-    defaults: dict[str, Any] | None = None,
-) -> tuple[list[FieldChange], set[str]]:
-    """Fields that need an update, and the causes ("pending"/"drift") seen (three-way)."""
-    declared = spec.declared()
-    desired = {p: normalise(p, v) for p, v in declared.items()}
-    current = live_values(live, desired, normalise)
-    changes: list[FieldChange] = []
-    causes: set[str] = set()
-    for path in sorted(desired):
-        if desired[path] == current[path]:
-            continue
-        kind = "change"
-        if record is None:
-            causes.add("pending")
-        elif path not in record.desired:
-            causes.add("pending")  # declared for the first time: the server holds its default
-            kind = "declare"
-        else:
-            git_changed = record.desired[path] != desired[path]
-            server_changed = path not in record.applied or record.applied[path] != current[path]
-            if not git_changed and not server_changed:
-                continue  # the server answered another value when we applied: accepted then, warned then
-            if git_changed:
-                causes.add("pending")
-            if server_changed:
-                causes.add("drift")
-        before = shown(path, live.fields.get(path))
-        if path == SOFTWARE_STATEMENT and before is None and record is not None and path in record.desired:
-            before = {"claims": record.desired[path], "signature": NOT_VERIFIED}  # servers do not return it
-        compared = (current[path], desired[path])
-        changes.append(describe(FieldChange(path, before, shown(path, declared[path]), kind), compared))
-    if record is not None:
-        for path in sorted(set(record.desired) - set(desired)):
-            if _is_default(path, live.fields.get(path), normalise, defaults or {}):
-                continue
-            changes.append(FieldChange(path, shown(path, live.fields.get(path)), None, "unset"))
-            causes.add("pending")
-    return envrefs.hide(spec, changes), causes
-
-
-def _is_default(path: str, value: Any, normalise: Normalise, defaults: dict[str, Any]) -> bool:
-    """The server holds its default for `path`: the family's own where it declares one (Keycloak's
-    `enabled` is true), else an empty value (false, "", [], {}, absent)."""
-    now = normalise(path, value)
-    if path in defaults:
-        return normalise(path, defaults[path]) == now
-    return now is None or any(now == empty and type(now) is type(empty) for empty in _EMPTY)
-
-
-def _cause(causes: set[str]) -> str:
-    if causes == {"pending", "drift"}:
-        return "both"
-    return next(iter(causes)) if causes else "pending"
 
 
 @dataclass
@@ -268,156 +199,7 @@ def _absent(inp: Inputs, ix: _Index, spec: ClientSpec, record: ClientRecord | No
     if taken:
         out.conflicts.append(taken)
         return
-    out.changes.append(_create_change(spec, record, out.warnings, chosen))
-
-
-def _create_change(
-    spec: ClientSpec, record: ClientRecord | None, warnings: list[str], default_id: str | None = None
-) -> Change:
-    source = str(spec.location)
-    pending_create = record is not None and record.pending
-    if pending_create and record is not None and not record.client_id:
-        warnings.append(
-            f"{spec.name} ({source}): an interrupted apply sent its registration and lost the "
-            "answer; the server chose the client_id, so an orphan client may exist there: "
-            "look for one named " + repr(spec.fields.get("client_name", spec.name))
-        )
-    cause = "pending" if record is None or pending_create else "drift"
-    client_id = spec.client_id or ((record.client_id or None) if pending_create else None) or default_id
-    fields = envrefs.hide(spec, [FieldChange(p, None, shown(p, v)) for p, v in sorted(spec.declared().items())])
-    reason, new_id = None, False
-    if record is not None and not pending_create:
-        reason = f"client {record.client_id} is gone from the server (deleted outside dcrsync)"
-        if client_id == record.client_id:
-            again = " and its secret" if record.has("client_secret") and uses_secret(spec.fields) else ""
-            reason += f": created again under its recorded client_id{again}"
-        else:
-            new_id = True
-            fields.insert(0, FieldChange("client_id", record.client_id, client_id or "(chosen by the server)"))
-            reason += "; it gets a new client_id, which the app must be given (with its new secret)"
-    return Change(
-        "create", spec.name, client_id, cause, fields, reason, source, spec_payload(spec),
-        record=record_fingerprint(record), new_client_id=new_id, protected=spec.protected,
-    )
-
-
-def _update_change(
-    inp: Inputs, spec: ClientSpec, live: LiveClient, record: ClientRecord | None, moved_from: str | None
-) -> Change | None:
-    """An update, move or rotate of a matched client; None when it already matches."""
-    fields, causes = field_changes(spec, live, record, inp.normalise, inp.defaults)
-    if unchanged(inp, spec, live, record, moved_from, fields):
-        return None
-    source = str(spec.location)
-    common = dict(
-        source=source, desired=spec_payload(spec), fingerprint=fingerprint(live), updated_at=live.updated_at,
-        record=record_fingerprint(record), protected=spec.protected,
-    )
-    if moved_from is not None:
-        reason = f"renamed from {moved_from}: the state record and the ownership marker follow; same client, same secret"
-        return Change("move", spec.name, live.client_id, _cause(causes), fields, reason, moved_from=moved_from, **common)
-    marker = inp.own.marker_change(live, spec.name)
-    if marker is not None:
-        causes.add("drift" if record is not None and not is_upgrade(marker) else "pending")
-    common["marker"] = marker
-    recovering = record is not None and record.pending
-    if record is None or recovering:
-        knows_secret = record is not None and bool(record.client_secret)
-        if not knows_secret and inp.rotates_secret and uses_secret(spec.fields):
-            reason = (
-                "created by an interrupted apply whose answer was lost: a new secret is issued"
-                if recovering else
-                "found on the server with our marker but not in state: adopted, and its unknown secret is "
-                "replaced"
-            )
-            reason += "; the app must be given the new secret"
-            return Change("rotate", spec.name, live.client_id, _cause(causes), fields, reason, recovery=recovering, **common)
-        reason = (
-            "created by an interrupted apply: recorded now" if recovering
-            else "found on the server with our marker but not in state: adopted"
-        )
-        only = not fields and marker is None
-        return Change(
-            "update", spec.name, live.client_id, _cause(causes), fields, reason, recovery=recovering,
-            records_only=only, **common,
-        )
-    rotation = _declared_rotation(inp, spec, record, fields, causes, common, live)
-    if rotation is not None:
-        return rotation
-    if not fields and marker is None:
-        return _protection_change(spec, live, record, common)
-    reason = None
-    if not fields and is_upgrade(marker):
-        reason = f"the ownership marker gains this project's identity ({inp.project}); nothing else changes"
-    return Change("update", spec.name, live.client_id, _cause(causes), fields, reason, **common)
-
-
-def _protection_change(spec: ClientSpec, live: LiveClient, record: ClientRecord, common: dict[str, Any]) -> Change | None:
-    """`protected:` changed in git and nothing else: recorded in the state (so that removing the file
-    later cannot drop it unseen); nothing is sent."""
-    if record.protected == spec.protected:
-        return None
-    what = "protected: true is recorded" if spec.protected else "protected is removed"
-    return Change(
-        "update", spec.name, live.client_id, "pending", [], f"{what} in the state; nothing is sent to the server",
-        records_only=True, **common,
-    )
-
-
-def _declared_rotation(
-    inp: Inputs, spec: ClientSpec, record: ClientRecord, fields: list[FieldChange], causes: set[str],
-    common: dict[str, Any], live: LiveClient,
-) -> Change | None:
-    """A `rotate` the client's `rotation:` token or `rotate.max_age` asks for, reviewed like any change;
-    it says whether the old secret stays valid (two-phase) or stops working at once."""
-    if inp.now is None or not uses_secret(spec.fields) or (spec.rotation is None and not spec.rotate):
-        return None
-    why, note = rotation_due(spec, record, inp.now)
-    if note:
-        inp.notes.append(note)
-    if why is None:
-        return None
-    if not inp.rotates_secret:
-        inp.notes.append(f"{spec.name}: {why}, but {inp.family} has no standard way to issue a new secret: not rotated")
-        return None
-    grace = grace_of(spec)
-    if grace and inp.keeps_old_secret:
-        how = (f"two-phase: the new secret is delivered and the old one stays valid {human(grace)} "
-               "(retired by `dcrsync rotate-secret NAME --finish` once `deliver --check` is current, or by "
-               "the next apply after the grace)")
-    else:
-        grace = None
-        how = (f"{inp.family} keeps one secret: the old one stops working at once, until the app reads its new "
-               "delivery" + (" (rotate.grace needs a family that keeps two secrets)" if spec.rotate and
-                             spec.rotate.get("grace") else ""))
-    causes.add("pending")
-    return Change("rotate", spec.name, live.client_id, _cause(causes), fields, f"{why}; {how}", grace=grace, **common)
-
-
-def unchanged(
-    inp: Inputs, spec: ClientSpec, live: LiveClient, record: ClientRecord | None, moved_from: str | None,
-    fields: list[FieldChange],
-) -> bool:
-    """A managed client that matches git, its record and its marker: no change, and nothing more to
-    compute for it (fingerprints, payloads), which is most of a no-change plan's diff."""
-    return (
-        not fields and moved_from is None and record is not None and not record.pending
-        and inp.own.marker_change(live, spec.name) is None
-    )
-
-
-def _rename_change(inp: Inputs, spec: ClientSpec, live: LiveClient, record: ClientRecord) -> Change:
-    """A changed declared client_id on a family that renames in place: one update, same client."""
-    change = _update_change(inp, spec, live, record, None)
-    rename = FieldChange("client_id", live.client_id, spec.client_id)
-    if change is None:
-        return Change(
-            "update", spec.name, live.client_id, "pending", [rename], None, str(spec.location), spec_payload(spec),
-            fingerprint(live), live.updated_at, record=record_fingerprint(record),
-        )
-    change.fields.insert(0, rename)
-    change.cause = "both" if change.cause in ("drift", "both") else "pending"
-    return change
+    out.changes.append(create_change(spec, record, out.warnings, chosen))
 
 
 def _taken(ix: _Index, spec: ClientSpec, client_id: str, why: str) -> str | None:
@@ -429,19 +211,6 @@ def _taken(ix: _Index, spec: ClientSpec, client_id: str, why: str) -> str | None
     return (
         f"{spec.name} ({spec.location}): client_id {client_id} ({why}) is taken on the server by {whose}: "
         "set another `client_id:` in this file, or adopt that client with `dcrsync import`"
-    )
-
-
-def _replace_change(spec: ClientSpec, live: LiveClient, record: ClientRecord) -> Change:
-    protected = spec.protected or record.protected
-    reason = departures.join(
-        "client_id is immutable: the client is deleted and created again",
-        departures.protected_note(spec.name) if protected else None,
-    )
-    return Change(
-        "replace", spec.name, live.client_id, "pending", [FieldChange("client_id", live.client_id, spec.client_id)],
-        reason, str(spec.location), spec_payload(spec), fingerprint(live), live.updated_at,
-        record=record_fingerprint(record), protected=protected,
     )
 
 
@@ -478,15 +247,15 @@ def compute(inp: Inputs) -> Outcome:
             moved.add(moved_from)
         if record is not None and moved_from is None and spec.client_id and spec.client_id != live.client_id:
             if not inp.renames_client_id:
-                out.changes.append(_replace_change(spec, live, record))
+                out.changes.append(replace_change(spec, live, record))
                 continue
             taken = _taken(ix, spec, spec.client_id, "declared here")
             if taken:
                 out.conflicts.append(taken)
                 continue
-            out.changes.append(_rename_change(inp, spec, live, record))
+            out.changes.append(rename_change(inp, spec, live, record))
             continue
-        change = _update_change(inp, spec, live, record, moved_from)
+        change = update_change(inp, spec, live, record, moved_from)
         if change is None:
             out.unchanged += 1
         else:
@@ -518,13 +287,3 @@ def check_one_change_per_client(changes: Sequence[Change]) -> None:
                 "one client can be managed under one name only; remove the client_id from one of the files"
             )
         seen[change.client_id] = change.name
-
-
-def spec_payload(spec: ClientSpec) -> dict[str, Any]:
-    """What a saved plan needs to rebuild the spec: the declared fields, blocks and client_id."""
-    out: dict[str, Any] = dict(spec.fields)
-    if spec.client_id:
-        out["client_id"] = spec.client_id
-    out.update({name: block for name, block in spec.blocks.items() if block})
-    out.update(spec.env_templates)  # read from the environment: the references, never the values
-    return out

@@ -20,7 +20,7 @@ from dcrsync.load import envrefs
 from dcrsync.load.envrefs import ClientEnv
 from dcrsync.load.substitute import SubstitutionError, client_substituter
 from dcrsync.model import ClientSpec, LiveClient
-from dcrsync.plan.diff import field_changes
+from dcrsync.plan.fields import field_changes
 from dcrsync.plan.plan import Change, Plan
 from dcrsync.state.records import State
 

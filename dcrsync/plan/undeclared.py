@@ -24,7 +24,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from dcrsync.model import SENSITIVE, SERVER_OWNED, ClientSpec, LiveClient, fingerprint, shown
-from dcrsync.plan.diff import spec_payload
+from dcrsync.plan.changes import spec_payload
 from dcrsync.plan.plan import Change as PlanChange
 from dcrsync.plan.plan import FieldChange
 from dcrsync.state.records import record_fingerprint

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from dcrsync.model import ClientSpec, Diagnostic
-from dcrsync.plan.diff import spec_payload
+from dcrsync.plan.changes import spec_payload
 
 if TYPE_CHECKING:
     from dcrsync.lint import Suppressed
