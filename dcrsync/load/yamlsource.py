@@ -1,29 +1,29 @@
 """YAML with line marks.
 
 PyYAML composes the text into nodes (libyaml's `CSafeLoader` when present: ~15x faster than the pure
-Python one); this module builds plain JSON-like values from those nodes itself, so that:
+Python one); dcrsync builds plain JSON-like values from those nodes itself (`load.yamlvalues`), so that:
 
 - every value keeps the node it came from, and any path (``("redirect_uris", 1)``) maps back to a
   1-based ``line:col`` (`Document.loc`, `Document.key_loc`);
 - duplicate keys, unsupported tags, recursive aliases and alias bombs are errors, not surprises;
 - `${env:X}` / `${var:x}` substitution can run on each string scalar and fail at its exact position.
 
-Errors never raise: they come back as `Diagnostic`s with rule ``"yaml"``, ``"load"`` or ``"subst"``.
+This module reads (bounded, UTF-8) and parses (bounded nesting, YAML errors worded with a hint);
+errors never raise: they come back as `Diagnostic`s with rule ``"yaml"``, ``"load"`` or ``"subst"``.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
-from yaml.constructor import ConstructorError, SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from dcrsync.load.substitute import SubstitutionError
+from dcrsync.load.yamlvalues import TAG_MERGE, TAG_NULL, Builder, Substituter, node_location
 from dcrsync.model import Diagnostic, Location
 
 _BaseLoader: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -53,42 +53,8 @@ MAX_FILE_BYTES = 16 * 1024 * 1024
 #: libyaml's composer recurses in C: very deep flow nesting ("[[[[…") overflows its stack and
 #: kills the process, so such text is refused before it reaches the parser
 MAX_FLOW_DEPTH = 1000
-#: nesting of the values we build (a client is a few levels deep)
-MAX_DEPTH = 100
-#: nodes built again because an alias points at them, per document ("billion laughs" guard)
-MAX_ALIAS_NODES = 10_000
 
-_STR = "tag:yaml.org,2002:str"
-_NULL = "tag:yaml.org,2002:null"
-_BOOL = "tag:yaml.org,2002:bool"
-_INT = "tag:yaml.org,2002:int"
-_FLOAT = "tag:yaml.org,2002:float"
-_MERGE = "tag:yaml.org,2002:merge"
-_SEQ = "tag:yaml.org,2002:seq"
-_MAP = "tag:yaml.org,2002:map"
-#: kept as the text the user wrote: a date is not a JSON type
-_AS_TEXT = frozenset({"tag:yaml.org,2002:timestamp", "tag:yaml.org,2002:value", "tag:yaml.org,2002:binary"})
-
-_CONSTRUCTOR = SafeConstructor()
-_SCALARS: dict[str, Callable[[ScalarNode], Any]] = {
-    _NULL: _CONSTRUCTOR.construct_yaml_null,
-    _BOOL: _CONSTRUCTOR.construct_yaml_bool,
-    _INT: _CONSTRUCTOR.construct_yaml_int,
-    _FLOAT: _CONSTRUCTOR.construct_yaml_float,
-}
-
-Substituter = Callable[[str], Any]  # a whole-value list/map var yields a list/map
 Path_ = Sequence[str | int]
-
-
-def tag_name(tag: str) -> str:
-    """`!!python/object` rather than `tag:yaml.org,2002:python/object`."""
-    return "!!" + tag[len("tag:yaml.org,2002:") :] if tag.startswith("tag:yaml.org,2002:") else tag
-
-
-def node_location(file: str, node: Node) -> Location:
-    mark = node.start_mark
-    return Location(file, mark.line + 1, mark.column + 1)
 
 
 def _error(file: str, line: int, col: int, rule: str, message: str) -> Diagnostic:
@@ -148,7 +114,7 @@ def mapping_pairs(node: MappingNode) -> dict[str, tuple[Node, Node]]:
     explicit: dict[str, tuple[Node, Node]] = {}
     merged: dict[str, tuple[Node, Node]] = {}
     for key_node, value_node in node.value:
-        if key_node.tag == _MERGE:
+        if key_node.tag == TAG_MERGE:
             sources = value_node.value if isinstance(value_node, SequenceNode) else [value_node]
             for source in sources:
                 if isinstance(source, MappingNode):
@@ -290,7 +256,7 @@ def _yaml_error(exc: yaml.YAMLError, text: str, file: str) -> Diagnostic:
 
 
 def _is_empty(node: Node) -> bool:
-    return isinstance(node, ScalarNode) and node.tag == _NULL and node.value in ("", "~", "null")
+    return isinstance(node, ScalarNode) and node.tag == TAG_NULL and node.value in ("", "~", "null")
 
 
 def parse_text(text: str, file: str, substitute: Substituter | None = None) -> ParsedFile:
@@ -306,7 +272,7 @@ def parse_text(text: str, file: str, substitute: Substituter | None = None) -> P
         for root in _nodes(loader, text, file, parsed.diagnostics):
             if _is_empty(root):
                 continue
-            builder = _Builder(file, substitute, parsed.diagnostics)
+            builder = Builder(file, substitute, parsed.diagnostics)
             value = builder.document(root)
             located = frozenset(builder.locations)
             parsed.documents.append(
@@ -328,144 +294,3 @@ def _nodes(loader: Any, text: str, file: str, diagnostics: list[Diagnostic]) -> 
             diagnostics.append(_yaml_error(exc, text, file))
             return
         yield node
-
-
-class _Abort(Exception):
-    def __init__(self, node: Node, message: str) -> None:
-        super().__init__(message)
-        self.node = node
-        self.message = message
-
-
-class _Builder:
-    """Builds the value of one document from its nodes, reporting what is wrong on the way."""
-
-    def __init__(self, file: str, substitute: Substituter | None, diagnostics: list[Diagnostic]) -> None:
-        self.file = file
-        self.substitute = substitute
-        self.diagnostics = diagnostics
-        self.errors = 0
-        self.locations: list[Location] = []
-        self.seen: set[int] = set()  # collection nodes built at least once
-        self.active: set[int] = set()  # collection nodes being built (cycle check)
-        self.in_alias = 0  # > 0 while building a node a second time (through an alias)
-        self.alias_nodes = 0
-        self.alias_root: Node | None = None  # the outermost node being built again
-        self.aborted = False
-
-    def report(self, node: Node, rule: str, message: str) -> None:
-        loc = node_location(self.file, node)
-        self.diagnostics.append(Diagnostic(loc, "error", rule, message))
-        self.locations.append(loc)
-        self.errors += 1
-
-    def document(self, root: Node) -> Any:
-        try:
-            return self.build(root, 0)
-        except _Abort as abort:
-            self.report(abort.node, "yaml", abort.message)
-            self.aborted = True
-            return None
-
-    def build(self, node: Node, depth: int) -> Any:
-        if self.in_alias:
-            self.alias_nodes += 1
-            if self.alias_nodes > MAX_ALIAS_NODES:
-                raise _Abort(
-                    self.alias_root or node,
-                    f"aliases expand to more than {MAX_ALIAS_NODES:,} values (the anchor here is used too often): "
-                    "write the values out instead of nesting aliases",
-                )
-        if type(node) is ScalarNode:
-            return self.scalar(node)
-        if depth >= MAX_DEPTH:
-            raise _Abort(node, f"values are nested more than {MAX_DEPTH} levels deep: flatten this")
-        key = id(node)
-        if key in self.active:
-            raise _Abort(node, "this anchor contains an alias to itself: a recursive value cannot be built")
-        again = key in self.seen
-        self.seen.add(key)
-        self.active.add(key)
-        if again and not self.in_alias:
-            self.alias_root = node
-        self.in_alias += again
-        try:
-            if type(node) is MappingNode:
-                return self.mapping(node, depth)
-            return self.sequence(node, depth)
-        finally:
-            self.in_alias -= again
-            self.active.discard(key)
-
-    def scalar(self, node: ScalarNode) -> Any:
-        tag = node.tag
-        if tag == _STR:
-            value = node.value
-            if self.substitute is not None and "$" in value:
-                try:
-                    value = self.substitute(value)
-                except SubstitutionError as exc:
-                    self.report(node, "subst", str(exc))
-            return value
-        construct = _SCALARS.get(tag)
-        if construct is not None:
-            try:
-                return construct(node)
-            except (ConstructorError, ValueError):
-                self.report(
-                    node,
-                    "yaml",
-                    f"`{node.value}` is not a valid {tag_name(tag)}: quote it to keep it as text",
-                )
-                return node.value
-        if tag not in _AS_TEXT:
-            self.report(
-                node, "yaml", f"unsupported tag `{tag_name(tag)}`: write a plain YAML value without a tag"
-            )
-        return node.value
-
-    def sequence(self, node: SequenceNode, depth: int) -> list[Any]:
-        if node.tag != _SEQ:
-            self.report(
-                node, "yaml", f"unsupported tag `{tag_name(node.tag)}`: write a plain YAML list without a tag"
-            )
-        return [self.build(item, depth + 1) for item in node.value]
-
-    def mapping(self, node: MappingNode, depth: int) -> dict[str, Any]:
-        if node.tag != _MAP:
-            self.report(
-                node,
-                "yaml",
-                f"unsupported tag `{tag_name(node.tag)}`: write a plain YAML mapping without a tag",
-            )
-        out: dict[str, Any] = {}
-        first: dict[str, Node] = {}
-        merges: list[Node] = []
-        for key_node, value_node in node.value:
-            if key_node.tag == _MERGE:
-                merges.append(value_node)
-                continue
-            if type(key_node) is not ScalarNode:
-                self.report(key_node, "yaml", "a key must be plain text, not a list or a mapping")
-                continue
-            key = key_node.value
-            if key in first:
-                line = first[key].start_mark.line + 1
-                self.report(key_node, "yaml", f"duplicate key `{key}` (first at line {line}): keep only one")
-            else:
-                first[key] = key_node
-            out[key] = self.build(value_node, depth + 1)
-        for merge in merges:
-            self.merge_into(out, merge, depth)
-        return out
-
-    def merge_into(self, out: dict[str, Any], merge: Node, depth: int) -> None:
-        sources = merge.value if type(merge) is SequenceNode else [merge]
-        for source in sources:
-            if type(source) is not MappingNode:
-                self.report(
-                    source, "yaml", "`<<` merges mappings only: point it at a mapping (`<<: *defaults`)"
-                )
-                continue
-            for key, value in self.build(source, depth + 1).items():
-                out.setdefault(key, value)
