@@ -1,4 +1,6 @@
-"""`dcrsync.yaml`: find it, choose the environment, substitute `${env:X}` / `${var:x}`, validate.
+"""`dcrsync.yaml`: find it, choose the environment, substitute `${env:X}` / `${var:x}`, validate, and
+build the `Config` the commands read. The file as a document (reading, the environment's overlay,
+substitution, where each value is written) is `load.configfile`'s.
 
 Every problem is a ConfigError whose message starts with ``FILE:LINE:COL:``.
 
@@ -10,7 +12,6 @@ used (`Config.server`, by commands that contact the server): `validate`, `state 
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,17 +20,26 @@ from typing import Any
 from dcrsync.errors import ConfigError
 from dcrsync.guards.trust import UntrustedURL, from_env, split, url_keys
 from dcrsync.load import envrefs
-from dcrsync.load.schemacheck import schema_diagnostics, suggest, validator
+from dcrsync.load.configfile import (
+    MergedView,
+    PathKey,
+    as_text,
+    config_error,
+    environments_at,
+    origin_of,
+    read_document,
+    substitute_all,
+    with_environment,
+)
+from dcrsync.load.schemacheck import schema_diagnostics, validator
 from dcrsync.load.substitute import SubstitutionError, substitute
-from dcrsync.load.yamlsource import Document, load_file
-from dcrsync.model import Diagnostic, Ignore, Location
+from dcrsync.load.yamlsource import Document
+from dcrsync.model import Ignore, Location
 
 CONFIG_NAMES = ("dcrsync.yaml", "dcrsync.yml")
 DEFAULT_CLIENTS = "clients/"
 DEFAULT_STATE = "dcrsync.state.sops.yaml"
 SOPS_CONFIG = ".sops.yaml"
-
-PathKey = tuple[str | int, ...]
 
 
 @dataclass
@@ -136,124 +146,6 @@ def default_config(cwd: Path) -> Config:
     )
 
 
-# --- reading ---------------------------------------------------------------------------------
-
-
-def _shown(path: Path) -> str:
-    try:
-        return str(path.relative_to(Path.cwd()))
-    except ValueError:
-        return str(path)
-
-
-_MISSING = re.compile(r"missing required field `([^`]+)`(?: in `([^`]+)`)?")
-_TYPO = re.compile(r"unknown field `[^`]+`(?: in `([^`]+)`)?: did you mean `([^`]+)`\?")
-
-
-def _without_typo_echoes(errors: list[Diagnostic]) -> list[Diagnostic]:
-    """A misspelt key (`admin_ulr`) is also a missing one (`admin_url`): keep only the error that
-    names the misspelling, at its line, with its "did you mean"."""
-    meant = {(m[1] or "", m[2]) for d in errors if (m := _TYPO.match(d.message))}
-    if not meant:
-        return errors
-    return [d for d in errors if not ((m := _MISSING.match(d.message)) and (m[2] or "", m[1]) in meant)]
-
-
-def _fail(diagnostics: list[Diagnostic]) -> ConfigError:
-    errors = sorted((d for d in diagnostics if d.severity == "error"), key=lambda d: d.location)
-    errors = _without_typo_echoes(errors)
-    first = errors[0]
-    more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-    where = str(first.location) if first.location.line else first.location.file
-    return ConfigError(f"{where}: {first.message}{more}")
-
-
-def _read(path: Path) -> Document:
-    shown = _shown(path)
-    parsed = load_file(path, shown)
-    if parsed.diagnostics:
-        raise _fail(parsed.diagnostics)
-    if not parsed.documents:
-        raise ConfigError(f"{shown}: the file is empty: it needs at least a `server:` block")
-    if len(parsed.documents) > 1:
-        extra = parsed.documents[1].start
-        raise ConfigError(
-            f"{extra}: dcrsync.yaml holds one YAML document: remove this `---` and what follows"
-        )
-    doc = parsed.documents[0]
-    if not isinstance(doc.value, dict):
-        raise ConfigError(f"{doc.start}: dcrsync.yaml must be a mapping (`clients: …`, `server: …`)")
-    return doc
-
-
-def _merge(base: Any, overlay: Any, at: PathKey, over_at: PathKey, origins: dict[PathKey, PathKey]) -> Any:
-    """Deep merge: mappings key by key, anything else replaced. `origins` records, for each merged
-    path the overlay wrote, the path it came from in the file."""
-    if isinstance(base, dict) and isinstance(overlay, dict):
-        out = dict(base)
-        for key, value in overlay.items():
-            out[key] = _merge(base.get(key), value, (*at, key), (*over_at, key), origins)
-        return out
-    origins[at] = over_at
-    return overlay
-
-
-def _overlay(
-    raw: dict[str, Any], env_name: str | None, where: Location
-) -> tuple[dict[str, Any], dict[PathKey, PathKey]]:
-    """The document with environment `env_name` merged in, and where each overlaid value came from."""
-    base = {k: v for k, v in raw.items() if k != "environments"}
-    origins: dict[PathKey, PathKey] = {}
-    if env_name is None:
-        return base, origins
-    envs = raw.get("environments") or {}
-    if env_name not in envs:
-        known = ", ".join(sorted(envs)) or "none"
-        guess = suggest(env_name, envs)
-        hint = f" (did you mean `{guess}`?)" if guess else ""
-        raise ConfigError(f"{where}: unknown environment `{env_name}`{hint}: dcrsync.yaml defines {known}")
-    overlay = dict(envs[env_name] or {})
-    over_server = overlay.get("server")
-    base_kind = base["server"].get("kind")
-    if isinstance(over_server, dict) and over_server.get("kind", base_kind) != base_kind:
-        base = {**base, "server": None}  # another server family: its fields do not mix with the base's
-    merged = _merge(base, overlay, (), ("environments", env_name), origins)
-    return merged, origins
-
-
-def _origin(path: PathKey, origins: Mapping[PathKey, PathKey]) -> PathKey:
-    """Where in the file the merged value at `path` was written."""
-    for n in range(len(path), -1, -1):
-        if path[:n] in origins:
-            return (*origins[path[:n]], *path[n:])
-    return path
-
-
-def _substitute_all(
-    value: Any,
-    path: PathKey,
-    resolve: Callable[[PathKey, str], str],
-    locate: Callable[[PathKey], Location],
-) -> Any:
-    """`value` with every string resolved; a bad reference is a ConfigError at its line:col."""
-    if isinstance(value, str):
-        try:
-            return resolve(path, value)
-        except SubstitutionError as exc:
-            raise ConfigError(f"{locate(path)}: {exc}") from None
-    if isinstance(value, dict):
-        return {k: _substitute_all(v, (*path, k), resolve, locate) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_substitute_all(v, (*path, i), resolve, locate) for i, v in enumerate(value)]
-    return value
-
-
-def _as_text(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
-
-
 def load_config(
     path: Path,
     env_name: str | None = None,
@@ -268,22 +160,22 @@ def load_config(
     fail here.
     """
     path = path if path.is_absolute() else Path.cwd() / path
-    doc = _read(path)
+    doc = read_document(path)
     problems = schema_diagnostics(validator("config"), doc)
     if problems:
-        raise _fail(problems)
-    envs_at = _environments_at(doc, env_name)
-    merged, origins = _overlay(doc.value, env_name, envs_at)
+        raise config_error(problems)
+    envs_at = environments_at(doc, env_name)
+    merged, origins = with_environment(doc.value, env_name, envs_at)
 
     def locate(p: PathKey) -> Location:
-        return doc.loc(_origin(p, origins))
+        return doc.loc(origin_of(p, origins))
 
-    vars_raw = {k: v if isinstance(v, (list, dict)) else _as_text(v) for k, v in (merged.get("vars") or {}).items()}
+    vars_raw = {k: v if isinstance(v, (list, dict)) else as_text(v) for k, v in (merged.get("vars") or {}).items()}
 
     def resolve_var(_: PathKey, text: str) -> str:
         return substitute(text, {}, environ, allow_vars=False)
 
-    variables: dict[str, Any] = _substitute_all(vars_raw, ("vars",), resolve_var, locate)
+    variables: dict[str, Any] = substitute_all(vars_raw, ("vars",), resolve_var, locate)
     unset: list[str] = []
     store_unset: list[str] = []
 
@@ -298,32 +190,20 @@ def load_config(
             return kept
 
     rest = {k: v for k, v in merged.items() if k != "vars"}
-    resolved: dict[str, Any] = _substitute_all(rest, (), resolve, locate)
+    resolved: dict[str, Any] = substitute_all(rest, (), resolve, locate)
     if need_server and unset:
         raise ConfigError(unset[0] + (f" (and {len(unset) - 1} more)" if len(unset) > 1 else ""))
     if env_name is not None:  # the overlay may leave the merged server incomplete
-        view = _MergedView(doc, origins)
+        view = MergedView(doc, origins)
         final = schema_diagnostics(validator("config"), view, {**resolved, "vars": variables})
         if final:
-            raise _fail(final)
+            raise config_error(final)
     config = _build(path, env_name, resolved, variables, locate, envrefs.client_env(doc.value, merged, locate))
     config.server_unset = tuple(unset)
     config.store_unset = tuple(store_unset)
     _guardrails(config, resolved, doc)
     _project_wide(config, doc, resolved, environ, locate)
     return config
-
-
-def _environments_at(doc: Document, env_name: str | None) -> Location:
-    """Where `environments:` is written; `require_env: true` refuses a command run without `--env`
-    (which would use the base block)."""
-    if env_name is None and doc.value.get("require_env") is True:
-        known = ", ".join(sorted(doc.value.get("environments") or {})) or "none defined"
-        raise ConfigError(
-            f"{doc.key_loc(('require_env',))}: this project says `require_env: true`: "
-            f"pass --env NAME (one of: {known})"
-        )
-    return doc.key_loc(("environments",)) if "environments" in doc.value else doc.start
 
 
 def _project_wide(
@@ -364,24 +244,6 @@ def _guardrails(config: Config, resolved: dict[str, Any], doc: Document) -> None
     config.refresh_token_rotation = lint.get("refresh_token_rotation")
     if resolved.get("policy"):
         config.policy_path = config.base_dir / str(resolved["policy"])
-
-
-class _MergedView:
-    """Locates paths of the merged config in the file: overlaid values at their overlay's line."""
-
-    def __init__(self, doc: Document, origins: Mapping[PathKey, PathKey]) -> None:
-        self.doc = doc
-        self.origins = origins
-
-    @property
-    def start(self) -> Location:
-        return self.doc.start
-
-    def loc(self, path: PathKey) -> Location:
-        return self.doc.loc(_origin(tuple(path), self.origins))
-
-    def key_loc(self, path: PathKey) -> Location:
-        return self.doc.key_loc(_origin(tuple(path), self.origins))
 
 
 def _build(
