@@ -1,8 +1,8 @@
 """Keycloak admin REST API (`/admin/realms/{realm}/clients`).
 
 The field mapping lives in `mapping`; this module is the HTTP side: listing, create, the
-GET-modify-PUT update, secret rotation, delete. Admin tokens are `auth`'s; client scopes and
-protocol mappers `scopes`'; roles `roles`'.
+GET-modify-PUT update, delete. Admin tokens are `auth`'s; client scopes and protocol mappers
+`scopes`'; roles `roles`'; reading, regenerating (with a grace) and retiring a secret `secret`'s.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from dcrsync.backends.keycloak.auth import AdminTokens, BearerAuth, detail
 from dcrsync.backends.keycloak.fields import SHAPES
 from dcrsync.backends.keycloak.roles import KeycloakRoles
 from dcrsync.backends.keycloak.scopes import KeycloakScopes
+from dcrsync.backends.keycloak.secret import SECRET_AUTHENTICATORS, KeycloakSecret
 from dcrsync.errors import BackendError, BadAnswer
 from dcrsync.guards.answers import Shape, decode, objects
 from dcrsync.guards.trust import Trust
@@ -36,8 +37,6 @@ PAGE_SIZE = 500
 MAX_LISTED = 250_000
 #: never kept in `raw`: secrets, and what only describes the caller's permissions
 NOT_RAW = ("secret", "registrationAccessToken", "access")
-#: authenticators that check the client secret
-SECRET_AUTHENTICATORS = ("client-secret", "client-secret-jwt")
 #: the clients Keycloak makes in every realm: Keycloak's own, never dcrsync's to manage
 BUILT_IN_CLIENTS = frozenset(
     {"account", "account-console", "admin-cli", "broker", "realm-management", "security-admin-console"}
@@ -59,7 +58,7 @@ def to_live(rep: dict[str, Any], realm_default: Iterable[str] = ()) -> LiveClien
     )
 
 
-class KeycloakBackend(KeycloakScopes, KeycloakRoles, Backend):
+class KeycloakBackend(KeycloakSecret, KeycloakScopes, KeycloakRoles, Backend):
     family: ClassVar[str] = "keycloak"
     lists: ClassVar[bool] = True
     chooses_client_id: ClassVar[bool] = True
@@ -208,12 +207,6 @@ class KeycloakBackend(KeycloakScopes, KeycloakRoles, Backend):
 
     def discovery_url(self) -> str:
         return f"{self.base}/realms/{quote(self.realm)}/.well-known/openid-configuration"
-
-    def retire_old_secret(self, live: LiveClient) -> None:
-        """End the previous secret a grace rotation kept (Keycloak's `client-secret/rotated`)."""
-        internal_id = live.raw.get("id") or (self._by_client_id(live.client_id) or {}).get("id")
-        self._call("DELETE", f"/clients/{internal_id}/client-secret/rotated",
-                   f"end the old secret of {live.client_id}", ok=(404,))
 
     def reserved(self, live: LiveClient) -> str | None:
         """Why dcrsync must never manage this client (export leaves it out, import refuses it)."""
@@ -370,39 +363,6 @@ class KeycloakBackend(KeycloakScopes, KeycloakRoles, Backend):
                 f"(`dcrsync state secret {spec.name}`)"
             )
         return result
-
-    def rotate_with_grace(self, live: LiveClient, record: ClientRecord | None, grace: int) -> tuple[Result, int]:
-        """Regenerate the secret (the only call after which Keycloak keeps the old one), once a
-        client policy is seen to keep the old one at least `grace` seconds; returns (the new secret,
-        when the old one expires; 0: Keycloak did not keep it after all)."""
-        internal_id = str(live.raw["id"])
-        what = "read the realm's client policies"
-        policies = self._json("GET", "/client-policies/policies", what, params={"include-global-policies": "true"})
-        profiles = self._json("GET", "/client-policies/profiles", what, params={"include-global-profiles": "true"})
-        verdict = krot.coverage_of(policies, profiles, live.raw, f"{self.url}/client-policies")
-        why = krot.refusal(verdict, grace, live.client_id) or krot.still_kept(
-            (self._read(internal_id, f"read client {live.client_id}").get("attributes") or {}), live.client_id
-        )
-        if why:
-            raise BackendError(why)
-        what = f"regenerate the secret of {live.client_id}"
-        body = self._json("POST", f"/clients/{internal_id}/client-secret", what)
-        secret = body.get("value")
-        if not isinstance(secret, str) or not secret:
-            raise BadAnswer(f"{self.url}/clients/{internal_id}/client-secret answered no secret `value` to `{what}`: "
-                            "the server's answer is broken; run `dcrsync rotate-secret` again")
-        rep = self._read(internal_id, f"read client {live.client_id}")
-        attrs = rep.get("attributes") or {}
-        kept = attrs.get(krot.ROTATED_EXPIRY_ATTR) if attrs.get(krot.ROTATED_SECRET_ATTR) else None
-        return Result(live=self._live(rep), secrets={"client_secret": secret}), int(kept or 0)
-
-    def read_secret(self, live: LiveClient) -> str | None:
-        """The current secret (the client-secret endpoint; never the `client.secret.rotated` attribute)."""
-        if live.raw.get("publicClient") or live.raw.get("clientAuthenticatorType") not in SECRET_AUTHENTICATORS:
-            return None
-        body = self._call("GET", f"/clients/{live.raw['id']}/client-secret", f"read the secret of {live.client_id}")
-        value = (body.json() or {}).get("value")
-        return str(value) if value else None
 
     def delete(self, live: LiveClient, record: ClientRecord | None) -> None:
         internal_id = live.raw.get("id")
