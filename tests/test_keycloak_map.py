@@ -8,6 +8,7 @@ import pytest
 
 from dcrsync.backends.keycloak import mapping as kmap
 from dcrsync.backends.keycloak import objects as kobj
+from dcrsync.backends.keycloak.limits import unsupported
 from dcrsync.model import ClientSpec, Location
 
 LOC = Location("clients/x.yaml", 3, 1)
@@ -255,13 +256,13 @@ def test_secret_never_becomes_a_field():
     ],
 )
 def test_what_keycloak_cannot_hold_is_named(fields, keycloak, path):
-    problems = kmap.unsupported(spec(fields, keycloak))
+    problems = unsupported(spec(fields, keycloak))
     assert path in [p for p, _ in problems], problems
 
 
 def test_supported_fields_raise_nothing():
     fields = {f: v for f, v in SAMPLES if f != "jwks"}
-    assert kmap.unsupported(spec(fields, {"fullScopeAllowed": False, "attributes": {"a.b": "1"}})) == []
+    assert unsupported(spec(fields, {"fullScopeAllowed": False, "attributes": {"a.b": "1"}})) == []
 
 
 def test_normalise_quirks():
@@ -347,7 +348,7 @@ def test_require_pkce_and_its_attribute_together_is_refused():
     spec = ClientSpec("x", {"require_pkce": True}, LOC,
                       blocks={"keycloak": {"attributes": {"pkce.code.challenge.method": "S256"}}})
     assert ("keycloak.attributes.pkce.code.challenge.method",
-            "is also set by a portable field declared here: keep one") in kmap.unsupported(spec)
+            "is also set by a portable field declared here: keep one") in unsupported(spec)
 
 
 # --- secret rotation policies (rotate-secret --grace) --------------------------------------

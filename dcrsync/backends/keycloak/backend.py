@@ -21,6 +21,7 @@ from dcrsync.backends.keycloak import objects as kobj
 from dcrsync.backends.keycloak import rotation as krot
 from dcrsync.backends.keycloak.auth import AdminTokens, BearerAuth, detail
 from dcrsync.backends.keycloak.fields import SHAPES
+from dcrsync.backends.keycloak.limits import unsupported
 from dcrsync.backends.keycloak.roles import KeycloakRoles
 from dcrsync.backends.keycloak.scopes import KeycloakScopes
 from dcrsync.backends.keycloak.secret import SECRET_AUTHENTICATORS, KeycloakSecret
@@ -243,7 +244,7 @@ class KeycloakBackend(KeycloakSecret, KeycloakScopes, KeycloakRoles, Backend):
     def _local_problems(self, specs: Sequence[ClientSpec]) -> list[str]:
         lines = []
         for spec in specs:
-            for path, why in kmap.unsupported(spec):
+            for path, why in unsupported(spec):
                 lines.append(f"{spec.where(path)}: {spec.name}: keycloak cannot hold `{path}`: {why}")
             for attr in spec.block("keycloak").get("attributes") or {}:
                 if krot.is_rotation_attr(str(attr)):
