@@ -1,7 +1,8 @@
 """The server families: making a backend for `server.kind`. A new family is one module here (or a
 folder, like `keycloak/`) plus its line in `dcrsync.families.FAMILIES` (which also declares its
 client-file block, if it has one). `base` holds the protocol with its defaults, `discovery` what an
-authorization server says it supports, `hydra` / `hydra_map`, `rfc7592` and `keycloak/` the families.
+authorization server says it supports; the families: `hydra` and `rfc7592` (each with its pure `_map`),
+and `keycloak/`.
 
 May import: the ground, state, net.
 """
