@@ -3,7 +3,8 @@ the I/O edge.
 
 Import never changes a client's settings: it puts dcrsync's marker on it and records it, with the
 server's values as what was last applied, so that where a client file declares something else,
-`dcrsync plan` shows it as a pending change. Every import of one run is one state write.
+`dcrsync plan` shows it as a pending change. Every import of one run is one state write. The files
+it writes for clients that have none are `clientfiles`'.
 """
 
 from __future__ import annotations
@@ -15,13 +16,13 @@ from pathlib import Path
 from typing import Literal
 
 from dcrsync.apply.applier import new_secret
+from dcrsync.apply.clientfiles import check_files, clients_dir, write_files
 from dcrsync.backends.base import Backend, Marker, Result
 from dcrsync.errors import DcrsyncError, StateError
-from dcrsync.load.clients import LoadResult, load_clients
-from dcrsync.load.export import document_for, dump, owned_by, reserved, unique_names
+from dcrsync.load.export import document_for, dump, owned_by, reserved
 from dcrsync.model import ClientSpec, LiveClient, observed, uses_secret
 from dcrsync.plan.ownership import Ownership
-from dcrsync.project.clients import add_lint, load_project
+from dcrsync.project.clients import load_project
 from dcrsync.project.opening import InvalidClients, Project
 from dcrsync.state.records import State, desired_values, live_values, now
 
@@ -101,50 +102,6 @@ def _foreign(live: LiveClient, own: Ownership) -> str | None:
     if own.foreign(live):
         return f"it carries the marker of another dcrsync project ({live.project!r}); it is not ours to import"
     return None
-
-
-def check_files(project: Project, paths: list[Path]) -> LoadResult:
-    """Schema and lint for files import or export just wrote, as `dcrsync validate` checks them."""
-    loaded = load_clients(paths, vars=project.config.vars, base_dir=project.config.base_dir, env=project.config.client_env)
-    add_lint(loaded, project.config)  # for the server's family, with the project's ignores
-    loaded.sort()
-    return loaded
-
-
-def _write_files(project: Project, backend: Backend, todo: list[Candidate], taken: set[str]) -> list[str]:
-    """Files for the candidates that have none; checked before anything touches the server. A file that
-    fails the schema or lint is kept for the user to fix and its client left out of this import (one
-    line each, returned); the others are adopted."""
-    if not todo:
-        return []
-    folder = _clients_dir(project)
-    if folder.is_dir():  # never over a file that is there, whatever it holds
-        taken = taken | {p.stem for p in folder.glob("*.y*ml")}
-    names = unique_names(
-        (c.live.managed_name or c.live.fields.get("client_name") or c.live.client_id for c in todo), taken
-    )
-    folder.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for cand, name in zip(todo, names, strict=True):
-        cand.name = name
-        path = folder / f"{name}.yaml"
-        path.write_text(dump(document_for(name, cand.live, backend)))
-        cand.wrote = True
-        paths.append(path)
-    loaded = check_files(project, paths)
-    first: dict[Path, str] = {}
-    for diag in loaded.errors:
-        first.setdefault(Path(diag.location.file).resolve(), diag.format())
-    specs = {s.client_id: s for s in loaded.clients}
-    failed: list[str] = []
-    for cand, path in zip(todo, paths, strict=True):
-        error = first.get(path.resolve())
-        if error is None:
-            cand.spec = specs[cand.live.client_id]
-        else:
-            failed.append(f"{cand.name} (client {cand.live.client_id}) was not imported: {error}; the file is "
-                          "kept: fix it (or the client), then run `dcrsync import --all`")
-    return failed
 
 
 def _adopt_one(
@@ -293,7 +250,7 @@ def _one_candidate(
             f"{pinned[0].location}: client {client_id} is declared there as {pinned[0].name}: "
             f"run `dcrsync import {pinned[0].name} {client_id}` (or `dcrsync import --all`)"
         )
-    target = out or _clients_dir(project) / f"{name}.yaml"
+    target = out or clients_dir(project) / f"{name}.yaml"
     if target.exists():
         raise DcrsyncError(f"{target} exists already and does not declare {name}; choose another NAME or --out")
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -360,7 +317,7 @@ def import_many(
                     continue
                 todo.append(Candidate("", live))
         everything = _with_details(backend, [*chosen.values(), *todo])
-        unfit = _write_files(project, backend, todo, {s.name for s in specs} | set(state.clients))
+        unfit = write_files(project, backend, todo, {s.name for s in specs} | set(state.clients))
         everything = [c for c in everything if c.spec is not None]  # a file that failed lint: not adopted
         if everything:
             done = _adopt(project, backend, state, everything, rotate, parallelism)
@@ -368,20 +325,6 @@ def import_many(
         report.failed += unfit
     report.adopted.sort(key=lambda a: a.name)
     return report
-
-
-def declared_in(project: Project, folder: Path) -> tuple[dict[str, str], set[str]]:
-    """What the client files in `folder` hold already: {client_id: its file}, and the names an export
-    must not use there (every file's stem and every declared name), whether or not the files validate."""
-    if not folder.is_dir():
-        return {}, set()
-    files = sorted({*folder.rglob("*.yaml"), *folder.rglob("*.yml")})
-    taken = {p.stem for p in files}
-    if not files:
-        return {}, taken
-    loaded = load_clients(files, vars=project.config.vars, base_dir=project.config.base_dir)
-    taken |= {s.name for s in loaded.clients}
-    return {s.client_id: s.location.file for s in loaded.clients if s.client_id}, taken
 
 
 def _with_details(backend: Backend, cands: list[Candidate]) -> list[Candidate]:
@@ -397,11 +340,3 @@ def _selected(live: LiveClient, selection: Selection) -> bool:
         return False
     name = str(live.fields.get("client_name") or "")
     return not selection.match or fnmatchcase(live.client_id, selection.match) or fnmatchcase(name, selection.match)
-
-
-def _clients_dir(project: Project) -> Path:
-    first = project.config.clients[0] if project.config.clients else "clients/"
-    path = project.config.base_dir / first
-    if any(ch in first for ch in "*?["):
-        path = project.config.base_dir / "clients"
-    return path
