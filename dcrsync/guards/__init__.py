@@ -3,5 +3,5 @@
 (`answers`), text from outside made inert where it is shown (`inert`), and values read from the
 environment, never printed (`masking`).
 
-Part of the ground: imports only `dcrsync.errors`.
+Part of the ground. May import: errors.
 """

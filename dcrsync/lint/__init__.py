@@ -15,7 +15,8 @@ DCR012), `grants` (DCR001, DCR004 to DCR010), `families` (DCR013), `profile` (th
 `baseline` and `rfc9700`, and the rules only rfc9700 runs: DCR014 to DCR016), and `cache` (the findings
 of files the client cache keeps).
 
-May import: the ground, load, and backends (the families' pure field maps, for DCR013 and PKCE).
+Backends are imported for the families' pure field maps (DCR013, PKCE). May import: the ground, load,
+backends.
 """
 
 from __future__ import annotations

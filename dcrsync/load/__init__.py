@@ -7,5 +7,5 @@ cache of unchanged files (`clientcache`, `gcpause`); dcrsync.yaml read as a docu
 built into a Config (`config`); and the way back: a live
 client written as a client file (`export`). Pure but for reading the project's files.
 
-May import: the ground (errors, families, guards, model) only.
+May import: the ground.
 """

@@ -2,5 +2,5 @@
 an answer may weigh (`http`), the trust rule applied at the transport every request passes (`gate`),
 and one rate limiter per server shared by every worker (`ratelimit`).
 
-May import: the ground only.
+May import: the ground.
 """

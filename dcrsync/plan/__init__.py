@@ -5,6 +5,6 @@ live one is (`ownership`), what differs inside a field (`describe`), undeclared 
 (`undeclared`), declared rotations that are due (`rotation`), the plan itself with its checksum and
 JSON (`plan`), a saved plan's environment references (`envplan`), and drift (`drift`).
 
-May import: the ground, `load` (the config's safety rule, `${env:…}` references) and the state's
-data (`state.records`).
+Loading gives the config's safety rule and `${env:…}` references; the state, its records (data).
+May import: the ground, load, state.
 """

@@ -7,7 +7,7 @@ by `validate` and `plan` beside lint), `exemptions` (which findings an exception
 exception is an error), `changes` (rules on changes, checked on the plan and again by `apply` on the
 saved plan). Pure but for reading the policy file.
 
-May import: the ground, load, state (records), lint, plan.
+May import: the ground, load, state, lint, plan.
 """
 
 from __future__ import annotations

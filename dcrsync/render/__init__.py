@@ -3,5 +3,5 @@ plans as terminal text and pull-request Markdown, drift, diagnostics (text, JSON
 the audit, the state's listing; values shown compactly and never a secret, Markdown that always fits
 one comment (`budget`), and colour decided once.
 
-May import: the ground, state (records), lint, plan, audit.
+May import: the ground, state, lint, plan, audit.
 """

@@ -5,5 +5,5 @@ MAC (`batches`), the `StateStore` protocol and the sops-encrypted file in git (`
 commit of journal entries (`groupcommit`), the only code that runs sops (`sops`), and the shared
 stores: PostgreSQL (`postgres`), S3 (`s3`), what they share (`shared`), and `open_store` (`stores`).
 
-May import: the ground, and `load` (the `Config` a store is opened from).
+Loading's `Config` is what a store is opened from. May import: the ground, load.
 """
