@@ -11,7 +11,8 @@ import click
 
 from dcrsync import __version__
 from dcrsync.errors import DcrsyncError
-from dcrsync.render import colour, inert
+from dcrsync.guards import inert
+from dcrsync.render import colour
 
 #: command name -> "module:attribute"; a command's module is imported only when it runs
 COMMANDS: dict[str, str] = {
@@ -70,7 +71,7 @@ def _with_colour_option(cmd: click.Command) -> click.Command:
 class _Group(click.Group):
     """Loads commands lazily, and turns every DcrsyncError (and a command's usage error) into one
     line on stderr and exit 1 (a message about several problems: one `error:` line each). Each line
-    is made inert (`render.inert`): an error can carry a server's own words (an `error_description`),
+    is made inert (`guards.inert`): an error can carry a server's own words (an `error_description`),
     which must neither reach the terminal as escapes nor start a line of its own."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:

@@ -39,7 +39,7 @@ FAMILIES: dict[str, Family] = {
     ),
     "rfc7592": Family("dcrsync.backends.rfc7592:Rfc7592Backend"),
     "keycloak": Family(
-        "dcrsync.backends.keycloak:KeycloakBackend",
+        "dcrsync.backends.keycloak.backend:KeycloakBackend",
         Block("keycloak", "Keycloak", per_key=frozenset({"attributes"})),
     ),
 }

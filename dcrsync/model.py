@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, NamedTuple
 
 from dcrsync.families import BLOCKS, flatten_block
-from dcrsync.render.inert import line as inert_line
+from dcrsync.guards.inert import line as inert_line
 
 Severity = Literal["error", "warning"]
 
@@ -46,7 +46,7 @@ class Diagnostic:
     message: str
 
     def __post_init__(self) -> None:
-        """One line, whatever it quotes (a key may hold a newline or an escape): `render.inert`."""
+        """One line, whatever it quotes (a key may hold a newline or an escape): `guards.inert`."""
         if not self.message.isprintable():
             object.__setattr__(self, "message", inert_line(self.message))
 
@@ -59,6 +59,18 @@ class Ignore(NamedTuple):
 
     reason: str
     at: Location
+
+
+@dataclass(frozen=True)
+class Suppressed:
+    """A finding ignored on purpose: kept so that `validate` shows it, with the reason and where."""
+
+    diagnostic: Diagnostic
+    reason: str
+    at: Location  # where the ignore (or the policy exception) is written
+    scope: str  # "project" or "client" (`lint.ignore`), "exception" (the policy file's)
+    approved_by: str | None = None  # a policy exception's approver
+    expires: str | None = None  # a policy exception's last day (YYYY-MM-DD)
 
 
 @dataclass

@@ -29,7 +29,7 @@ def client_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 @pytest.fixture(autouse=True)
 def _unfrozen() -> Iterator[None]:
-    """dcrsync.gcpause freezes what a command builds, for the command's process; in this long-lived
+    """dcrsync.load.gcpause freezes what a command builds, for the command's process; in this long-lived
     test process, each test's objects go back to the collector when it ends."""
     yield
     gc.unfreeze()
@@ -109,8 +109,8 @@ def any_store(request, hydra_project, monkeypatch) -> Project:
 @pytest.fixture(autouse=True)
 def _forget_masked_values() -> Iterator[None]:
     """Values a test's client files read from the environment are masked in every later output of
-    the process (`dcrsync.masking`): forget them after each test, as a new dcrsync process would."""
+    the process (`dcrsync.guards.masking`): forget them after each test, as a new dcrsync process would."""
     yield
-    from dcrsync import masking
+    from dcrsync.guards import masking
 
     masking.clear()

@@ -17,18 +17,18 @@ import httpx
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from dcrsync.answercheck import created_problem
+from dcrsync.apply.answercheck import created_problem
 from dcrsync.backends.base import Marker, Result
 from dcrsync.backends.hydra import HydraBackend
-from dcrsync.backends.keycloak import KeycloakBackend
-from dcrsync.backends.keycloak_auth import BearerAuth
+from dcrsync.backends.keycloak.auth import BearerAuth
+from dcrsync.backends.keycloak.backend import KeycloakBackend
 from dcrsync.backends.rfc7592 import Rfc7592Backend
-from dcrsync.diff import field_changes
 from dcrsync.errors import DcrsyncError
-from dcrsync.http import RetryPolicy, make_client
 from dcrsync.model import ClientSpec, LiveClient, Location, fingerprint
-from dcrsync.ratelimit import Limiter
-from dcrsync.state import ClientRecord, entries_for
+from dcrsync.net.http import RetryPolicy, make_client
+from dcrsync.net.ratelimit import Limiter
+from dcrsync.plan.fields import field_changes
+from dcrsync.state.records import ClientRecord, entries_for
 
 EXAMPLES = settings(max_examples=700, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -213,7 +213,7 @@ METADATA = st.fixed_dictionaries({}, optional={
 @EXAMPLES
 @given(doc=METADATA)
 def test_any_server_metadata_is_checked_against_the_files_without_an_exception(doc):
-    from dcrsync.discovery import unsupported
+    from dcrsync.backends.discovery import unsupported
 
     spec = ClientSpec(name="probe", location=Location("clients/probe.yaml", 1, 1), fields={
         "grant_types": ["authorization_code", "client_credentials"], "response_types": ["code", "code id_token"],

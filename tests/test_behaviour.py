@@ -70,8 +70,8 @@ def skip_unless(env: BackendEnv, scenario: str) -> None:
 
 
 def records(p) -> dict[str, dict]:
-    from dcrsync.sops import Sops
-    from dcrsync.store import FileStore
+    from dcrsync.state.sops import Sops
+    from dcrsync.state.store import FileStore
 
     state = FileStore(p.state, Sops()).read()
     return {n: {"client_id": r.client_id, "client_secret": r.client_secret,

@@ -1,4 +1,4 @@
-"""The cache of client files (dcrsync.clientcache): a run from the cache gives what a run without it
+"""The cache of client files (dcrsync.load.clientcache): a run from the cache gives what a run without it
 gives; any change that could change the answer misses; a damaged or planted cache is ignored."""
 
 from __future__ import annotations
@@ -9,11 +9,12 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from dcrsync import clientcache
 from dcrsync.cli import cli
-from dcrsync.clientcache import ClientCache, for_project
-from dcrsync.config import load_config
-from dcrsync.loader import LoadResult, load_project
+from dcrsync.load import clientcache
+from dcrsync.load.clientcache import ClientCache, for_project
+from dcrsync.load.clients import LoadResult
+from dcrsync.load.config import load_config
+from dcrsync.project.clients import load_project
 from tests.support.unit_helpers import write
 
 CONFIG = """\
@@ -105,12 +106,12 @@ def test_a_dcrsync_variable_or_another_dcrsync_misses(root: Path, monkeypatch) -
 
 
 def test_the_code_digest_covers_the_schemas_and_the_code(tmp_path: Path) -> None:
-    package = Path(clientcache.__file__).parent
+    package = Path(clientcache.__file__).parent.parent  # dcrsync/, the package
     assert (package / "schemas" / "client.schema.json").is_file()
     digest = clientcache.code_digest()
     assert digest == clientcache.code_digest() and len(digest) == 64
     files = [p.relative_to(package) for p in clientcache.package_files(package)]
-    assert Path("schemas/client.schema.json") in files and Path("loader.py") in files
+    assert Path("schemas/client.schema.json") in files and Path("load/clients.py") in files
 
 
 def test_a_file_with_an_error_or_a_warning_is_never_kept(root: Path) -> None:

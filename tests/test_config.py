@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from dcrsync.config import Config, Safety, default_config, find_config, load_config
 from dcrsync.errors import ConfigError
+from dcrsync.load.config import Config, Safety, default_config, find_config, load_config
 from tests.support.unit_helpers import write
 
 BASE = """\

@@ -18,7 +18,7 @@ import pyrage
 import pytest
 import yaml
 
-from dcrsync.sops import find_sops
+from dcrsync.state.sops import find_sops
 from tests.support.crash import kill_when, start_apply
 from tests.support.hydra_api import token_works
 from tests.support.project import AgeKey

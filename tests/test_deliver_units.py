@@ -15,10 +15,10 @@ from dcrsync.deliver.declared import Settings, check, targets_of
 from dcrsync.deliver.hashes import delivery_hash
 from dcrsync.deliver.planning import due
 from dcrsync.deliver.presets import SOURCES, preset_keys
-from dcrsync.deliver.rotation import due as rotation_due
 from dcrsync.model import ClientSpec, Location
-from dcrsync.plan import Change
-from dcrsync.state import ClientRecord, State
+from dcrsync.plan.plan import Change
+from dcrsync.plan.rotation import due as rotation_due
+from dcrsync.state.records import ClientRecord, State
 
 BASE = Path("/repo")
 SETTINGS = Settings.of({"roots": ["deploy/"], "recipients": {"team": {"age": ["age1abc"]}, "empty": {"age": []}}}, BASE)
@@ -158,8 +158,8 @@ def test_a_declared_rotation_is_due_on_a_new_token_or_past_max_age():
 
 @pytest.mark.parametrize("env", [None, "staging"])
 def test_the_delivery_example_is_valid(env, monkeypatch):
-    from dcrsync.config import load_config
-    from dcrsync.loader import load_project
+    from dcrsync.load.config import load_config
+    from dcrsync.project.clients import load_project
 
     root = Path(__file__).resolve().parent.parent / "examples" / "delivery"
     monkeypatch.chdir(root)

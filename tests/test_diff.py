@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dcrsync.backends.base import default_normalise
 from dcrsync.backends.hydra import HydraBackend, go_duration_seconds, to_live
-from dcrsync.diff import Inputs, compute
 from dcrsync.model import ClientSpec, LiveClient, Location
-from dcrsync.state import ClientRecord, State, desired_values
+from dcrsync.plan.diff import Inputs, compute
+from dcrsync.state.records import ClientRecord, State, desired_values
 
 OWNER = "team"
 
@@ -251,8 +251,8 @@ def test_newly_declared_field_is_pending_not_drift():
 
 
 def test_crash_recovery_rotation_is_not_counted_by_safety():
-    from dcrsync.config import Safety
-    from dcrsync.plan import Plan
+    from dcrsync.load.config import Safety
+    from dcrsync.plan.plan import Plan
 
     specs = [spec(f"c{i}", client_name="A") for i in range(20)]
     st = State(clients={f"c{i}": ClientRecord(f"c{i}", f"id{i}", pending=True) for i in range(20)})
@@ -301,7 +301,7 @@ def test_default_client_id_names_the_create_and_a_taken_one_is_a_conflict():
 
 def test_a_removed_line_whose_value_is_not_the_family_default_is_reset():
     """`enabled: false` removed: false is empty, but the family's default is true, so it is an unset."""
-    from dcrsync.diff import field_changes
+    from dcrsync.plan.fields import field_changes
 
     s = spec("a", client_name="A")
     record = ClientRecord("a", "id-a", desired={"client_name": "A", "keycloak.enabled": False},

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from dcrsync.discovery import metadata_urls, unsupported
+from dcrsync.backends.discovery import metadata_urls, unsupported
 from tests.support.unit_helpers import one_client
 
 META = {

@@ -11,8 +11,8 @@ import json
 
 import pytest
 
-from dcrsync.sidecar import decode
-from dcrsync.store import sidecar_path
+from dcrsync.state.sidecar import decode
+from dcrsync.state.store import sidecar_path
 from tests.harness.keycloak import throwaway_realm
 from tests.support.hydra_api import clients_of, put_client
 from tests.support.project import make_project

@@ -16,9 +16,9 @@ import yaml
 from click.testing import CliRunner
 
 from dcrsync.cli import cli
-from dcrsync.config import load_config
 from dcrsync.errors import ConfigError
-from dcrsync.loader import in_environment, load_project
+from dcrsync.load.config import load_config
+from dcrsync.project.clients import in_environment, load_project
 from tests.support.listener import Listener
 
 CONFIG = """\

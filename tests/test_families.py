@@ -11,7 +11,7 @@ import textwrap
 from pathlib import Path
 
 from dcrsync.families import BLOCKS, FAMILIES
-from dcrsync.loader import load_clients
+from dcrsync.load.clients import load_clients
 from dcrsync.model import SET_FIELDS
 
 
@@ -51,11 +51,11 @@ NEW_FAMILY = textwrap.dedent("""
         "acme_backend:AcmeBackend",
         families.Block("acme", "Acme", set_keys=frozenset({"tags"}), per_key=frozenset({"labels"})))
     families.BLOCKS["acme"] = families.FAMILIES["acme"].block
-    from dcrsync.diff import spec_payload
-    from dcrsync.loader import load_clients
+    from dcrsync.plan.changes import spec_payload
+    from dcrsync.load.clients import load_clients
     from dcrsync.model import normalise_value
-    from dcrsync.plan import Change
-    from dcrsync.project import spec_from_change
+    from dcrsync.plan.plan import Change
+    from dcrsync.project.planning import spec_from_change
     result = load_clients([sys.argv[1]])
     (spec,) = result.clients
     rebuilt = spec_from_change(Change("create", spec.name, None, "pending", desired=spec_payload(spec)))

@@ -1,4 +1,4 @@
-"""The compiled schema check (dcrsync.fastcheck) never accepts what jsonschema refuses."""
+"""The compiled schema check (dcrsync.load.fastcheck) never accepts what jsonschema refuses."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from dcrsync.fastcheck import FastCheck, Unsupported, strip
-from dcrsync.loader import load_clients
-from dcrsync.schemacheck import client_validator, validator
+from dcrsync.load.clients import load_clients
+from dcrsync.load.fastcheck import FastCheck, Unsupported, strip
+from dcrsync.load.schemacheck import client_validator, validator
 from tests.support.unit_helpers import write
 
 FULL = validator("client").full  # jsonschema itself

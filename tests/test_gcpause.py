@@ -1,10 +1,10 @@
-"""dcrsync.gcpause: the collector is paused while a command's long-lived objects are built, and back after."""
+"""dcrsync.load.gcpause: the collector is paused while a command's long-lived objects are built, and back after."""
 
 from __future__ import annotations
 
 import gc
 
-from dcrsync.gcpause import long_lived
+from dcrsync.load.gcpause import long_lived
 
 
 def test_the_collector_is_paused_inside_and_back_after_with_what_was_built_frozen() -> None:

@@ -17,12 +17,12 @@ import yaml
 from click.testing import CliRunner
 
 from dcrsync.cli import cli
-from dcrsync.drift import DriftedClient, DriftReport
 from dcrsync.errors import DcrsyncError
-from dcrsync.github import GitHub
-from dcrsync.github_sync import RESOLVED, upsert_comment
-from dcrsync.http import RetryPolicy
-from dcrsync.plan import Change, FieldChange, Plan
+from dcrsync.github.client import GitHub
+from dcrsync.github.sync import RESOLVED, upsert_comment
+from dcrsync.net.http import RetryPolicy
+from dcrsync.plan.drift import DriftedClient, DriftReport
+from dcrsync.plan.plan import Change, FieldChange, Plan
 from dcrsync.render import drift as render_drift
 from dcrsync.render import markdown as render_markdown
 from tests.support.github_stub import GitHubStub

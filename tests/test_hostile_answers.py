@@ -133,10 +133,10 @@ def test_an_s3_state_object_that_is_not_json_is_one_line(tmp_path, age_key, s3, 
 
 BROKEN = textwrap.dedent("""
     import sys
-    import dcrsync.project
+    import dcrsync.project.planning
     def compute(inputs):
         raise KeyError("value-the-server-sent-" + "s3cr3t")
-    dcrsync.project.compute = compute  # a bug, as one would be: an exception nobody foresaw
+    dcrsync.project.planning.compute = compute  # a bug, as one would be: an exception nobody foresaw
     from dcrsync.cli import main
     main()
 """)
@@ -178,7 +178,7 @@ def test_an_unforeseen_error_is_one_line_and_its_traceback_waits_for_debug(tmp_p
 def test_an_error_answer_nested_a_hundred_thousand_deep_is_described_in_one_short_line():
     import httpx
 
-    from dcrsync.http import error_detail
+    from dcrsync.net.http import error_detail
 
     bomb = httpx.Response(400, content=b"[" * 100_000 + b"]" * 100_000, request=httpx.Request("GET", "http://x/"))
     code, said = error_detail(bomb)  # before: a RecursionError

@@ -19,15 +19,15 @@ from hypothesis import strategies as st
 from dcrsync.audit.clients import AuditedClient
 from dcrsync.audit.posture import Check
 from dcrsync.audit.report import AuditReport
-from dcrsync.drift import DriftedClient, DriftReport, UndeclaredClient
+from dcrsync.guards import inert
 from dcrsync.model import Diagnostic, Location
-from dcrsync.plan import Change, FieldChange, Plan
-from dcrsync.render import inert
+from dcrsync.plan.drift import DriftedClient, DriftReport, UndeclaredClient
+from dcrsync.plan.plan import Change, FieldChange, Plan
+from dcrsync.plan.undeclared import UndeclaredChange
 from dcrsync.render.diagnostics import Findings, Summary
 from dcrsync.render.formats import FORMATS, Options, render
 from dcrsync.render.markdown import render_error
-from dcrsync.state import ClientRecord, State
-from dcrsync.undeclared import UndeclaredChange
+from dcrsync.state.records import ClientRecord, State
 from tests.support.inert_checks import assert_inert_markdown, assert_no_raw_control
 from tests.support.properties import any_text, hostile, json_values
 

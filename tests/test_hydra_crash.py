@@ -61,8 +61,8 @@ def test_sigkill_at_several_points_converges(hydra_project, hydra):
     assert plan.exit_code == 0, plan.output
     assert not journal.exists()
 
-    from dcrsync.sops import Sops
-    from dcrsync.store import FileStore
+    from dcrsync.state.sops import Sops
+    from dcrsync.state.store import FileStore
 
     state = FileStore(p.state, Sops()).read()
     assert set(state.clients) == set(names)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from dcrsync.errors import ConfigError
-from dcrsync.identity import normalise_remote, project_identity
+from dcrsync.project.identity import normalise_remote, project_identity
 
 pytestmark = pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
 

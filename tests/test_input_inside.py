@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from dcrsync.bounds import MAX_TOTAL_BYTES
 from dcrsync.cli import cli
+from dcrsync.load.bounds import MAX_TOTAL_BYTES
 from tests.support.unit_helpers import write
 
 CONFIG = 'server: {kind: hydra, admin_url: "http://127.0.0.1:9"}\n'

@@ -16,8 +16,8 @@ import sys
 import pytest
 import yaml
 
-from dcrsync.recorder import Recorder
-from dcrsync.sops import Sops
+from dcrsync.apply.recorder import Recorder
+from dcrsync.state.sops import Sops
 from tests.support.hydra_api import clients_of
 from tests.support.stores import JournalAccess
 from tests.test_shared_store import _clients, _converged, _store

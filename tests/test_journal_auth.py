@@ -1,5 +1,5 @@
 """Journal batches are authenticated (issue 16 item 3): a MAC under the state's journal key binds each
-batch to the state it extends and to the batch before it. Pure checks of `dcrsync.batches`, then the
+batch to the state it extends and to the batch before it. Pure checks of `dcrsync.state.batches`, then the
 file store with the real sops binary (no server)."""
 
 from __future__ import annotations
@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from dcrsync.batches import Chain, advance, digest, fold_journal, open_batch, seal, verify
 from dcrsync.errors import StateError
-from dcrsync.sops import Sops
-from dcrsync.state import ClientRecord, State, forget, upsert
-from dcrsync.store import FileStore
+from dcrsync.state.batches import Chain, advance, digest, fold_journal, open_batch, seal, verify
+from dcrsync.state.records import ClientRecord, State, forget, upsert
+from dcrsync.state.sops import Sops
+from dcrsync.state.store import FileStore
 
 KEY = b"k" * 32
 BASE = "sha256:" + "ab" * 32

@@ -10,8 +10,8 @@ import httpx
 import pytest
 import yaml
 
-from dcrsync.sops import Sops
-from dcrsync.state import upsert
+from dcrsync.state.records import upsert
+from dcrsync.state.sops import Sops
 from tests.support.stores import JournalAccess, replace_document, store_of, stored_document
 from tests.test_shared_store import _clients, _converged
 

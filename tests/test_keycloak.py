@@ -8,7 +8,7 @@ import time
 import pytest
 
 from dcrsync.backends.base import Marker
-from dcrsync.backends.keycloak import KeycloakBackend
+from dcrsync.backends.keycloak.backend import KeycloakBackend
 from dcrsync.errors import BackendError
 from dcrsync.model import ClientSpec, Location
 from tests.harness.base import Ref

@@ -6,8 +6,9 @@ import copy
 
 import pytest
 
-from dcrsync.backends import keycloak_map as kmap
-from dcrsync.backends import keycloak_objects as kobj
+from dcrsync.backends.keycloak import mapping as kmap
+from dcrsync.backends.keycloak import objects as kobj
+from dcrsync.backends.keycloak.limits import unsupported
 from dcrsync.model import ClientSpec, Location
 
 LOC = Location("clients/x.yaml", 3, 1)
@@ -255,13 +256,13 @@ def test_secret_never_becomes_a_field():
     ],
 )
 def test_what_keycloak_cannot_hold_is_named(fields, keycloak, path):
-    problems = kmap.unsupported(spec(fields, keycloak))
+    problems = unsupported(spec(fields, keycloak))
     assert path in [p for p, _ in problems], problems
 
 
 def test_supported_fields_raise_nothing():
     fields = {f: v for f, v in SAMPLES if f != "jwks"}
-    assert kmap.unsupported(spec(fields, {"fullScopeAllowed": False, "attributes": {"a.b": "1"}})) == []
+    assert unsupported(spec(fields, {"fullScopeAllowed": False, "attributes": {"a.b": "1"}})) == []
 
 
 def test_normalise_quirks():
@@ -347,7 +348,7 @@ def test_require_pkce_and_its_attribute_together_is_refused():
     spec = ClientSpec("x", {"require_pkce": True}, LOC,
                       blocks={"keycloak": {"attributes": {"pkce.code.challenge.method": "S256"}}})
     assert ("keycloak.attributes.pkce.code.challenge.method",
-            "is also set by a portable field declared here: keep one") in kmap.unsupported(spec)
+            "is also set by a portable field declared here: keep one") in unsupported(spec)
 
 
 # --- secret rotation policies (rotate-secret --grace) --------------------------------------
@@ -361,7 +362,7 @@ def _policy(*conditions, enabled=True):
 
 
 def test_rotation_coverage_votes_the_way_keycloak_does():
-    from dcrsync.backends import keycloak_rotation as krot
+    from dcrsync.backends.keycloak import rotation as krot
 
     access = {"condition": "client-access-type", "configuration": {"type": ["confidential"]}}
     attrs = {"condition": "client-attributes",
@@ -385,7 +386,7 @@ def test_rotation_coverage_votes_the_way_keycloak_does():
 
 
 def test_rotation_attributes_never_reach_fields_or_raw():
-    from dcrsync.backends.keycloak import to_live
+    from dcrsync.backends.keycloak.backend import to_live
 
     rep = {"id": "1", "clientId": "svc", "attributes": {"client.secret.rotated": "old-one",
                                                         "client.secret.expiration.time": "1", "tosUri": "https://t"}}
@@ -395,7 +396,7 @@ def test_rotation_attributes_never_reach_fields_or_raw():
 
 
 def test_rotation_attributes_are_refused_in_the_keycloak_block():
-    from dcrsync.backends.keycloak import KeycloakBackend
+    from dcrsync.backends.keycloak.backend import KeycloakBackend
 
     backend = KeycloakBackend({"url": "http://127.0.0.1:9", "realm": "r", "admin": {"client_id": "a", "client_secret": "s"}})
     try:
@@ -408,7 +409,7 @@ def test_rotation_attributes_are_refused_in_the_keycloak_block():
 
 
 def test_a_kept_old_secret_blocks_a_second_rotation_until_it_expires():
-    from dcrsync.backends import keycloak_rotation as krot
+    from dcrsync.backends.keycloak import rotation as krot
 
     attrs = {krot.ROTATED_SECRET_ATTR: "x", krot.ROTATED_EXPIRY_ATTR: "2000"}
     assert "until 1970-01-01 00:33 UTC" in krot.still_kept(attrs, "svc", now=1000)

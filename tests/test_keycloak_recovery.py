@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from dcrsync.store import sidecar_path
+from dcrsync.state.store import sidecar_path
 from tests.harness.keycloak import project_in_realm, throwaway_realm
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from dcrsync.lint import RULES, lint, rules_markdown
-from dcrsync.loader import load_clients
+from dcrsync.load.clients import load_clients
 from tests.support.unit_helpers import lines, lint_text, one_client
 
 ROOT = Path(__file__).resolve().parent.parent

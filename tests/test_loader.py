@@ -9,10 +9,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from dcrsync.config import Config
-from dcrsync.loader import load_clients, load_project
+from dcrsync.load.clients import load_clients
+from dcrsync.load.config import Config
+from dcrsync.load.yamlsource import MAX_FLOW_DEPTH, YamlLoader, parse_text
 from dcrsync.model import Location
-from dcrsync.yamlsource import MAX_FLOW_DEPTH, YamlLoader, parse_text
+from dcrsync.project.clients import load_project
 from tests.support.unit_helpers import at, lines, load, one_client, only, write
 
 WEB = """\
@@ -557,14 +558,14 @@ def test_recursive_glob_under_a_base_dir_with_glob_characters(root: Path) -> Non
 
 
 def test_too_large_file(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("dcrsync.yamlsource.MAX_FILE_BYTES", 1024 * 1024)
+    monkeypatch.setattr("dcrsync.load.yamlsource.MAX_FILE_BYTES", 1024 * 1024)
     write(root, "c.yaml", "name: a\n" + "# padding\n" * 120_000)
     d = only(load_clients(["c.yaml"], environ={}).diagnostics)
     assert d.format() == "c.yaml:0:0: error[load]: the file is larger than 1 MiB: split it into smaller files"
 
 
 def test_read_text_of_a_folder(root: Path) -> None:
-    from dcrsync.yamlsource import read_text
+    from dcrsync.load.yamlsource import read_text
 
     text, problem = read_text(root, "clients")
     assert text is None and problem is not None
@@ -600,8 +601,8 @@ redirect_urls: [x]
 
 
 def test_memoised_validation_matches_full_validation(root: Path) -> None:
-    from dcrsync.schemacheck import MemoValidator, schema_diagnostics, validator
-    from dcrsync.yamlsource import parse_text
+    from dcrsync.load.schemacheck import MemoValidator, schema_diagnostics, validator
+    from dcrsync.load.yamlsource import parse_text
 
     # the same wrong values twice: the second document must get its own lines from the memo
     text = (
@@ -621,7 +622,7 @@ def test_memoised_validation_matches_full_validation(root: Path) -> None:
 def test_memoised_validation_falls_back_when_not_exact() -> None:
     from jsonschema import Draft202012Validator
 
-    from dcrsync.schemacheck import MemoValidator
+    from dcrsync.load.schemacheck import MemoValidator
 
     schema = {
         "type": "object",

@@ -10,10 +10,10 @@ import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
-from dcrsync.config import load_config
-from dcrsync.envrefs import ClientEnv
 from dcrsync.errors import ConfigError
-from dcrsync.loader import load_clients
+from dcrsync.load.clients import load_clients
+from dcrsync.load.config import load_config
+from dcrsync.load.envrefs import ClientEnv
 from dcrsync.model import ClientSpec
 from tests.support.properties import FRAGMENTS, json_values
 

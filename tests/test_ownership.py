@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dcrsync.model import LiveClient
-from dcrsync.ownership import Ownership
+from dcrsync.plan.ownership import Ownership
 
 
 def live(name: str | None, owner: str | None) -> LiveClient:

@@ -16,10 +16,10 @@ import yaml
 from click.testing import CliRunner
 
 from dcrsync.cli import cli
-from dcrsync.schemacheck import validator
-from dcrsync.sops import Sops
-from dcrsync.state import ClientRecord, State
-from dcrsync.store import FileStore
+from dcrsync.load.schemacheck import validator
+from dcrsync.state.records import ClientRecord, State
+from dcrsync.state.sops import Sops
+from dcrsync.state.store import FileStore
 
 ROOT = Path(__file__).resolve().parent.parent
 ANSI = "\x1b["

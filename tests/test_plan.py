@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from dcrsync.config import Safety
 from dcrsync.errors import PlanError, TooMuchChange
-from dcrsync.plan import Change, FieldChange, Plan
+from dcrsync.load.config import Safety
+from dcrsync.plan.plan import Change, FieldChange, Plan
 
 
 def change(action: str, name: str, **kw) -> Change:

@@ -10,7 +10,7 @@ import json
 
 import pytest
 
-from dcrsync.plan import Plan
+from dcrsync.plan.plan import Plan
 from dcrsync.policy.model import today
 from dcrsync.render.formats import render
 from tests.support.hydra_api import clients_of

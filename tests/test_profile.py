@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 from dcrsync.cli import cli
 from dcrsync.lint import Profile, lint
-from dcrsync.loader import load_clients
+from dcrsync.load.clients import load_clients
 from tests.support.unit_helpers import lines, one_client, write
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -5,16 +5,16 @@ from __future__ import annotations
 
 import pytest
 
+from dcrsync.apply.refresh import accepted
 from dcrsync.backends.base import default_normalise
-from dcrsync.config import Safety
-from dcrsync.diff import Inputs, compute
 from dcrsync.errors import PlanError, TooMuchChange
+from dcrsync.load.config import Safety
 from dcrsync.model import ClientSpec, LiveClient, Location
-from dcrsync.ownership import Ownership
-from dcrsync.plan import Change, Plan, counts_as_update, is_destructive
-from dcrsync.refresh import accepted
-from dcrsync.state import ClientRecord, State, desired_values
-from dcrsync.undeclared import default_reader
+from dcrsync.plan.diff import Inputs, compute
+from dcrsync.plan.ownership import Ownership
+from dcrsync.plan.plan import Change, Plan, counts_as_update, is_destructive
+from dcrsync.plan.undeclared import default_reader
+from dcrsync.state.records import ClientRecord, State, desired_values
 
 OWNER, ME, THEM = "platform", "acme/payments", "acme/checkout"
 
@@ -168,9 +168,10 @@ def test_a_refresh_accepts_declared_and_undeclared_server_changes_only():
 
 
 def test_the_marker_carries_project_and_serial_on_hydra_and_keycloak_and_never_reads_as_a_field():
-    from dcrsync.backends import hydra, keycloak
-    from dcrsync.backends import keycloak_map as kmap
+    from dcrsync.backends import hydra
     from dcrsync.backends.base import Marker
+    from dcrsync.backends.keycloak import backend as keycloak
+    from dcrsync.backends.keycloak import mapping as kmap
 
     body = hydra.body_for(spec("web", client_name="Web"), Marker(OWNER, "web", ME, 7))
     got = hydra.to_live({"client_id": "1", **body})

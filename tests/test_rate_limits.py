@@ -13,7 +13,7 @@ import uuid
 
 import pytest
 
-from dcrsync.ratelimit import Limiter, server_wait
+from dcrsync.net.ratelimit import Limiter, server_wait
 from tests.harness.rfc7592 import OidcProviderAdmin
 from tests.servers.fake_proxy import FakeProxy, Limit
 from tests.support.hydra_api import clients_of
@@ -170,8 +170,8 @@ def test_retries_are_bounded_by_time_then_the_client_fails_in_one_line(hydra_pro
 
 
 def test_the_budget_is_checked_where_it_is_written(tmp_path):
-    from dcrsync.config import load_config
     from dcrsync.errors import ConfigError
+    from dcrsync.load.config import load_config
 
     path = tmp_path / "dcrsync.yaml"
     path.write_text("server:\n  kind: hydra\n  admin_url: http://127.0.0.1:4445\n  rate_limit:\n    rps: 0\n")
@@ -187,7 +187,7 @@ def test_the_budget_is_checked_where_it_is_written(tmp_path):
 def test_a_server_asking_for_longer_than_max_wait_is_not_waited_for():
     import httpx
 
-    from dcrsync.http import limited_hint, make_client
+    from dcrsync.net.http import limited_hint, make_client
 
     calls: list[str] = []
 

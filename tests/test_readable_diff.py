@@ -8,10 +8,10 @@ from pathlib import Path
 
 import jsonschema
 
-from dcrsync.describe import describe
-from dcrsync.diff import field_changes
 from dcrsync.model import ClientSpec, LiveClient, Location, normalise_value
-from dcrsync.plan import Change, FieldChange, Plan
+from dcrsync.plan.describe import describe
+from dcrsync.plan.fields import field_changes
+from dcrsync.plan.plan import Change, FieldChange, Plan
 from dcrsync.render import markdown, text
 
 SCHEMA = json.loads((Path(__file__).resolve().parents[1] / "schemas" / "plan.schema.json").read_text())

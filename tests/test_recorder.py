@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 
+from dcrsync.apply.recorder import Recorder
 from dcrsync.backends.base import Result
 from dcrsync.errors import BackendError
 from dcrsync.model import ClientSpec, LiveClient, Location, normalise_value
-from dcrsync.recorder import Recorder
-from dcrsync.sops import Sops
-from dcrsync.state import upsert
-from dcrsync.store import FileStore
+from dcrsync.state.records import upsert
+from dcrsync.state.sops import Sops
+from dcrsync.state.store import FileStore
 
 
 def _answer(name: str, cid: str) -> tuple[ClientSpec, Result]:

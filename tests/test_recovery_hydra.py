@@ -12,7 +12,7 @@ import sys
 
 import pytest
 
-from dcrsync.store import sidecar_path
+from dcrsync.state.store import sidecar_path
 from tests.support.hydra_api import create_client, get_client, put_client, token_works
 
 pytestmark = pytest.mark.hydra

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dcrsync.plan import Change, FieldChange, Plan
+from dcrsync.plan.plan import Change, FieldChange, Plan
 from dcrsync.render import text
 
 

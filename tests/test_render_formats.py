@@ -12,14 +12,14 @@ from dcrsync.audit.clients import AuditedClient
 from dcrsync.audit.posture import Check
 from dcrsync.audit.report import AuditReport
 from dcrsync.cli import cli
-from dcrsync.drift import DriftedClient, DriftReport, UndeclaredClient
 from dcrsync.model import Diagnostic, Location
-from dcrsync.plan import DESTRUCTIVE, Change, FieldChange, Plan
+from dcrsync.plan.drift import DriftedClient, DriftReport, UndeclaredClient
+from dcrsync.plan.plan import DESTRUCTIVE, Change, FieldChange, Plan
+from dcrsync.plan.undeclared import UndeclaredChange
 from dcrsync.render import budget, drift, markdown
 from dcrsync.render.diagnostics import Findings, Summary
 from dcrsync.render.formats import FORMATS, UnknownFormat, format_option, render
-from dcrsync.state import ClientRecord, State
-from dcrsync.undeclared import UndeclaredChange
+from dcrsync.state.records import ClientRecord, State
 
 SERVER = {"kind": "hydra", "url": "http://127.0.0.1:4445"}
 

@@ -227,8 +227,8 @@ def test_sigkill_converges_and_every_orphan_is_reported(tmp_path, age_key):
         assert p.run("plan", "--detailed-exitcode").exit_code == 0
         assert not journal.exists()
 
-        from dcrsync.sops import Sops
-        from dcrsync.store import FileStore
+        from dcrsync.state.sops import Sops
+        from dcrsync.state.store import FileStore
 
         state = FileStore(p.state, Sops()).read()
         assert set(state.clients) == {f"svc-{i:03d}" for i in range(N)}

@@ -32,7 +32,7 @@ def _clients(p, n: int, prefix: str = "svc") -> None:
 
 
 def _store(p):
-    from dcrsync.project import open_project
+    from dcrsync.project.opening import open_project
 
     project = open_project(str(p.config), None)
     project.unlock()

@@ -6,12 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from dcrsync.config import load_config
 from dcrsync.errors import ConfigError, DcrsyncError, StateError
-from dcrsync.store import FileStore
-from dcrsync.stores import open_store
-from dcrsync.stores.postgres import PostgresStore
-from dcrsync.stores.s3 import S3Store
+from dcrsync.load.config import load_config
+from dcrsync.state.postgres import PostgresStore
+from dcrsync.state.s3 import S3Store
+from dcrsync.state.store import FileStore
+from dcrsync.state.stores import open_store
 
 SERVER = "server: {kind: hydra, admin_url: http://127.0.0.1:4445}\n"
 

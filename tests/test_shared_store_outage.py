@@ -23,9 +23,9 @@ N = 400  # enough that the apply is still creating when the next group commit (â
 
 
 def _local_journal(root: Path) -> list[dict]:
-    from dcrsync.batches import open_batch
-    from dcrsync.sops import Sops
-    from dcrsync.store import Journal
+    from dcrsync.state.batches import open_batch
+    from dcrsync.state.sops import Sops
+    from dcrsync.state.store import Journal
 
     entries = []
     for folder in (root / ".dcrsync").glob("*.journal"):

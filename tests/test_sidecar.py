@@ -9,8 +9,8 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dcrsync.sidecar import ABSENT, COMMON, DELTA, decode, dumps
-from dcrsync.state import ClientRecord, State
+from dcrsync.state.records import ClientRecord, State
+from dcrsync.state.sidecar import ABSENT, COMMON, DELTA, decode, dumps
 
 _JSON = st.recursive(
     st.none() | st.booleans() | st.integers(-2, 2) | st.floats(allow_nan=False) | st.sampled_from(["", "a", "b"]),

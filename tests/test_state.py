@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from dcrsync.batches import Chain, seal
 from dcrsync.errors import StateError
-from dcrsync.state import ClientRecord, State, forget, move_entry, record_fingerprint, upsert
-from dcrsync.store import FileStore, runs
+from dcrsync.state.batches import Chain, seal
+from dcrsync.state.records import ClientRecord, State, forget, move_entry, record_fingerprint, upsert
+from dcrsync.state.store import FileStore, runs
 
 
 def test_fold_applies_upsert_forget_and_move_in_order():

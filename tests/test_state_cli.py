@@ -7,8 +7,8 @@ import os
 
 import pytest
 
-from dcrsync.sops import Sops
-from dcrsync.store import FileStore
+from dcrsync.state.sops import Sops
+from dcrsync.state.store import FileStore
 
 pytestmark = pytest.mark.hydra
 SVC = {"client_name": "Svc", "grant_types": ["client_credentials"], "scope": "openid"}

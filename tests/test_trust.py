@@ -2,8 +2,8 @@
 
 A pull request can edit dcrsync.yaml; `DCRSYNC_TRUSTED_SERVER` / `DCRSYNC_TRUSTED_STORE` (set by the
 workflow, outside the repository's files) say where the CI job's credentials may go. The rule is
-pure URL matching (`dcrsync.trust`), applied in one place every request passes (`dcrsync.guard`
-under `dcrsync.http.make_client`) and where a store is opened. Attacks are played against real
+pure URL matching (`dcrsync.guards.trust`), applied in one place every request passes (`dcrsync.net.gate`
+under `dcrsync.net.http.make_client`) and where a store is opened. Attacks are played against real
 servers where they produce the case (Hydra, node oidc-provider advertising another host, MinIO);
 the attacker's host is a port that only counts connections (tests/support/listener.py).
 """
@@ -19,12 +19,8 @@ from urllib.parse import unquote
 import httpx
 import pytest
 
-from dcrsync.config import load_config
 from dcrsync.errors import ConfigError
-from dcrsync.guard import GuardTransport, UntrustedRequest
-from dcrsync.http import make_client
-from dcrsync.stores import open_store
-from dcrsync.trust import (
+from dcrsync.guards.trust import (
     Origin,
     Trust,
     UntrustedURL,
@@ -35,6 +31,10 @@ from dcrsync.trust import (
     postgres_targets,
     split,
 )
+from dcrsync.load.config import load_config
+from dcrsync.net.gate import GuardTransport, UntrustedRequest
+from dcrsync.net.http import make_client
+from dcrsync.state.stores import open_store
 from tests.support.listener import Listener
 from tests.support.project import make_project
 

@@ -8,14 +8,14 @@ from __future__ import annotations
 import copy
 import json
 
-from dcrsync.backends import keycloak_map as kmap
 from dcrsync.backends.hydra import to_live as hydra_read
-from dcrsync.backends.keycloak import to_live as keycloak_read
-from dcrsync.drift import detect
+from dcrsync.backends.keycloak import mapping as kmap
+from dcrsync.backends.keycloak.backend import to_live as keycloak_read
 from dcrsync.model import SENSITIVE, LiveClient
+from dcrsync.plan.drift import detect
+from dcrsync.plan.undeclared import UndeclaredChange, changes, default_reader
 from dcrsync.render import drift as render
-from dcrsync.state import ClientRecord, State
-from dcrsync.undeclared import UndeclaredChange, changes, default_reader
+from dcrsync.state.records import ClientRecord, State
 
 HYDRA = {
     "client_id": "c1",

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from dcrsync.diff import Inputs, compute
 from dcrsync.model import ClientSpec, Location, normalise_value
-from dcrsync.plan import Plan
+from dcrsync.plan.diff import Inputs, compute
+from dcrsync.plan.plan import Plan
 from dcrsync.render import markdown, text
 from dcrsync.render.warnings import FLAG, kind_of, lines
-from dcrsync.state import ClientRecord, State
+from dcrsync.state.records import ClientRecord, State
 
 
 def _after_a_crash(n: int) -> Plan:

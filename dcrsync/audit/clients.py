@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from dcrsync.audit.posture import PKCE_ENFORCER, REJECT_IMPLICIT, REJECT_ROPC
-from dcrsync.export import to_document
 from dcrsync.families import BLOCKS
 from dcrsync.lint import PKCE_FIELD, Profile, run
+from dcrsync.load.export import to_document
 from dcrsync.model import ClientSpec, Diagnostic, LiveClient, Location
 from dcrsync.policy.clients import violations
 from dcrsync.policy.exemptions import covering

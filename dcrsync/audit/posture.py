@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from dcrsync.backends.keycloak_rotation import NO, YES, vote
+from dcrsync.backends.keycloak.rotation import NO, YES, vote
 
 PKCE_ENFORCER = "pkce-enforcer"
 SECURE_REDIRECTS = "secure-redirect-uris-enforcer"

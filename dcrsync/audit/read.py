@@ -11,19 +11,19 @@ from typing import Any
 
 import httpx
 
-from dcrsync import discovery
 from dcrsync.audit.clients import AuditedClient, audit_clients, live_spec, with_server_enforced
 from dcrsync.audit.posture import EXECUTORS, KeycloakPolicies, discovery_checks, keycloak_checks
 from dcrsync.audit.report import AuditReport
+from dcrsync.backends import discovery
 from dcrsync.backends.base import Backend
-from dcrsync.http import make_client
 from dcrsync.lint import Profile
-from dcrsync.loader import load_clients
+from dcrsync.load.clients import load_clients
 from dcrsync.model import ClientSpec, LiveClient
-from dcrsync.ownership import Ownership
+from dcrsync.net.http import make_client
+from dcrsync.plan.ownership import Ownership
 from dcrsync.policy import project_policy
-from dcrsync.project import Project, read_state
-from dcrsync.state import now
+from dcrsync.project.opening import Project, read_state
+from dcrsync.state.records import now
 
 MAX_DOCUMENT = 1_000_000  # bytes: a discovery document or a policy list is a few kilobytes
 

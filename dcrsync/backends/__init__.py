@@ -1,5 +1,11 @@
-"""Making a backend for `server.kind`. A new family is one module here plus its line in
-`dcrsync.families.FAMILIES` (which also declares its client-file block, if it has one)."""
+"""The server families: making a backend for `server.kind`. A new family is one module here (or a
+folder, like `keycloak/`) plus its line in `dcrsync.families.FAMILIES` (which also declares its
+client-file block, if it has one). `base` holds the protocol with its defaults, `discovery` what an
+authorization server says it supports; the families: `hydra` and `rfc7592` (each with its pure `_map`),
+and `keycloak/`.
+
+May import: the ground, state, net.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +16,7 @@ from urllib.parse import urlparse
 from dcrsync.backends.base import Backend
 from dcrsync.errors import ConfigError
 from dcrsync.families import FAMILIES
-from dcrsync.trust import Trust
+from dcrsync.guards.trust import Trust
 
 
 def make_backend(server: dict[str, Any], *, parallelism: int = 4, trust: Trust | None = None) -> Backend:

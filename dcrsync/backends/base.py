@@ -7,9 +7,9 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar
 
+from dcrsync.guards.trust import Trust
 from dcrsync.model import SECRET_FIELDS, ClientSpec, LiveClient, fingerprint, normalise_value, observed
-from dcrsync.state import ClientRecord
-from dcrsync.trust import Trust
+from dcrsync.state.records import ClientRecord
 
 __all__ = [
     "Backend", "Fetched", "Marker", "Result", "default_normalise", "fingerprint", "observed", "server_wide_notes",

@@ -11,15 +11,15 @@ from urllib.parse import parse_qs, quote, urlparse
 
 import httpx
 
-from dcrsync.answers import OBJECT, TEXT, TEXTS, decode, loads, objects, text_or_none
 from dcrsync.backends.base import Backend, Fetched, Marker, Result, default_normalise
 from dcrsync.backends.hydra_map import PORTABLE_TOO, PUBLIC_ONLY, SERVER_WIDE, pkce_covered, unsupported
 from dcrsync.errors import BackendError, BadAnswer
-from dcrsync.http import error_detail, limited_hint, make_client, unreachable
+from dcrsync.guards.answers import OBJECT, TEXT, TEXTS, decode, loads, objects, text_or_none
+from dcrsync.guards.trust import Trust
 from dcrsync.model import LIFESPAN_SUFFIX, SET_FIELDS, ClientSpec, LiveClient, duration_seconds, duration_text
-from dcrsync.ratelimit import Limiter
-from dcrsync.state import ClientRecord
-from dcrsync.trust import Trust
+from dcrsync.net.http import error_detail, limited_hint, make_client, unreachable
+from dcrsync.net.ratelimit import Limiter
+from dcrsync.state.records import ClientRecord
 
 PAGE_SIZE = 500  # Ory Network's maximum (a self-hosted Hydra v2.3 allows 1,000)
 #: the most clients a listing may hold when the server does not count them (X-Total-Count)

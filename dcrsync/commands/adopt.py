@@ -8,12 +8,12 @@ from pathlib import Path
 
 import click
 
-from dcrsync import adopt, restore
+from dcrsync.apply import adopt, clientfiles, restore
 from dcrsync.backends.base import Backend
 from dcrsync.commands.common import parallelism_option, project_options
-from dcrsync.export import document_for, dump, exportable, owned_by, unique_names
-from dcrsync.project import open_project
-from dcrsync.render import inert
+from dcrsync.guards import inert
+from dcrsync.load.export import document_for, dump, exportable, owned_by, unique_names
+from dcrsync.project.opening import open_project
 
 
 @click.command("import")
@@ -117,7 +117,7 @@ def export(config_path, env_name, out_dir, owner, unmanaged) -> None:
     Adopt the files with `dcrsync import --all` once they are in the clients folder.
     """
     project = open_project(config_path, env_name)
-    declared, taken = adopt.declared_in(project, out_dir)
+    declared, taken = clientfiles.declared_in(project, out_dir)
     backend = project.backend()
     try:
         if not backend.lists:
@@ -165,7 +165,7 @@ def check_exported(project, paths: list[Path]) -> list[str]:
     """The first error of each written file that does not validate (schema and lint)."""
     if not paths:
         return []
-    loaded = adopt.check_files(project, paths)
+    loaded = clientfiles.check_files(project, paths)
     first: dict[str, str] = {}
     for diag in loaded.errors:
         first.setdefault(diag.location.file, diag.format())

@@ -9,23 +9,25 @@ from pathlib import Path
 
 import click
 
-from dcrsync.apply import Applier, ApplyReport, forget_departed
+from dcrsync.apply.applier import Applier, ApplyReport, forget_departed
 from dcrsync.backends.base import Backend, Fetched
 from dcrsync.commands.common import parallelism_option, project_options
 from dcrsync.commands.deliver import report_deliveries
-from dcrsync.config import Config
 from dcrsync.deliver.hook import ApplyDeliveries
 from dcrsync.deliver.planning import declared_targets
 from dcrsync.deliver.runner import Deliverer, stale_entries
 from dcrsync.errors import DcrsyncError, PlanError
-from dcrsync.plan import ACTIONS, Change, Plan
+from dcrsync.guards import inert
+from dcrsync.load.config import Config
+from dcrsync.plan.plan import ACTIONS, Change, Plan
 from dcrsync.policy import refusals
-from dcrsync.project import Project, open_project, prepare_apply
-from dcrsync.render import colour, inert
+from dcrsync.project.opening import Project, open_project
+from dcrsync.project.planning import prepare_apply
+from dcrsync.render import colour
 from dcrsync.render.formats import Options, render
 from dcrsync.render.warnings import lines as warning_lines
-from dcrsync.state import State
-from dcrsync.store import StateStore
+from dcrsync.state.records import State
+from dcrsync.state.store import StateStore
 
 PROGRESS_FROM = 20  # operations; fewer print no bar
 
@@ -121,7 +123,8 @@ def _guard(plan: Plan, project: Project, backend: Backend, state: State, fetched
 
 def _deliveries(project, backend, plan: Plan, state: State, specs) -> Deliverer:
     """The apply's deliverer; on a fresh plan, deliveries found stale with the key join the plan."""
-    from dcrsync.project import delivery_settings, load_specs
+    from dcrsync.project.opening import load_specs
+    from dcrsync.project.planning import delivery_settings
 
     fresh = specs is not None
     settings = delivery_settings(project.config)

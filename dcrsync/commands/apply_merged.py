@@ -1,6 +1,6 @@
 """`dcrsync github apply-merged`: apply every merged pull request's reviewed plan, in merge order.
 
-What the apply-on-merge workflows run (see `dcrsync.github_merges` for how the queue is kept). Each
+What the apply-on-merge workflows run (see `dcrsync.github.merges` for how the queue is kept). Each
 plan is applied by `dcrsync apply PLANFILE` in its own process, exactly as a person would run it,
 so a stale plan is refused the same way. A pull request whose plan cannot be applied is never
 dropped silently: it is labelled `dcrsync-skipped`, an issue naming it is opened, and the command
@@ -21,10 +21,10 @@ from pathlib import Path
 
 import click
 
-from dcrsync import github_merges as merges
 from dcrsync.errors import DcrsyncError
-from dcrsync.github import GitHub, repo_from_env
-from dcrsync.plan import Plan
+from dcrsync.github import merges
+from dcrsync.github.client import GitHub, repo_from_env
+from dcrsync.plan.plan import Plan
 from dcrsync.render.markdown import readable
 
 TAIL_LINES = 40

@@ -10,7 +10,7 @@ from dcrsync.audit.read import run_audit
 from dcrsync.commands.common import project_options
 from dcrsync.lint import PROFILES, Profile
 from dcrsync.policy import today
-from dcrsync.project import open_project
+from dcrsync.project.opening import open_project
 from dcrsync.render.formats import format_option, render
 
 

@@ -29,7 +29,8 @@ BEHIND = ("stale", "missing", "undelivered")
 @click.option("--reveal", is_flag=True, help="With --stdout: print even to a terminal.")
 def deliver(config_path, env_name, targets, check, stdout_name, fmt, reveal) -> None:
     """Write every client's deliveries from the state (sops manifests, External Secrets, commands)."""
-    from dcrsync.project import delivery_settings, load_specs, open_project
+    from dcrsync.project.opening import load_specs, open_project
+    from dcrsync.project.planning import delivery_settings
 
     if stdout_name and check:
         raise click.UsageError("--stdout prints one bundle and --check checks every delivery: use one")
@@ -128,7 +129,8 @@ def report_deliveries(deliverer: Deliverer) -> bool:
 
 def deliver_client(project, backend, name: str) -> Deliverer:
     """Deliver NAME's targets from the state now (after `rotate-secret`), under the state's lock."""
-    from dcrsync.project import delivery_settings, load_specs
+    from dcrsync.project.opening import load_specs
+    from dcrsync.project.planning import delivery_settings
 
     settings = delivery_settings(project.config)
     deliverer = Deliverer(settings, backend, project.unlock())
@@ -146,7 +148,8 @@ def deliver_client(project, backend, name: str) -> Deliverer:
 def finish_client(config_path, env_name, name: str) -> None:
     """`rotate-secret NAME --finish`: retire the old secret once `deliver --check` is current for NAME."""
     from dcrsync.deliver.hook import finish_rotation
-    from dcrsync.project import delivery_settings, load_specs, open_project
+    from dcrsync.project.opening import load_specs, open_project
+    from dcrsync.project.planning import delivery_settings
 
     project = open_project(config_path, env_name)
     settings = delivery_settings(project.config)

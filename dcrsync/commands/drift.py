@@ -10,9 +10,10 @@ import sys
 import click
 
 from dcrsync.commands.common import parallelism_option, project_options
-from dcrsync.drift import detect
-from dcrsync.project import check_lost_state, gather, open_project, persist_rotated
-from dcrsync.render import inert
+from dcrsync.guards import inert
+from dcrsync.plan.drift import detect
+from dcrsync.project.opening import open_project
+from dcrsync.project.planning import check_lost_state, gather, persist_rotated
 from dcrsync.render.formats import format_option, render
 
 
@@ -56,7 +57,7 @@ def stale_deliveries(project, backend, specs, state) -> list[dict[str, str]]:
     the copy against the state's record; with it, against what the state gives now)."""
     from dcrsync.deliver.planning import declared_targets
     from dcrsync.deliver.runner import Deliverer
-    from dcrsync.project import delivery_settings
+    from dcrsync.project.planning import delivery_settings
 
     settings = delivery_settings(project.config)
     deliverer = Deliverer(settings, backend, None, declared=declared_targets(specs, settings))

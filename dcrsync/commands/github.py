@@ -14,11 +14,11 @@ import click
 
 from dcrsync.commands.apply_merged import apply_merged
 from dcrsync.errors import DcrsyncError
-from dcrsync.github import GitHub, GitHubError, repo_from_env
-from dcrsync.github_merges import PLAN_LABEL, add_label, label
-from dcrsync.github_sync import DRIFT_LABEL, DRIFT_TITLE, removed_clients, sync_drift_issue, upsert_comment
-from dcrsync.plan import Plan
-from dcrsync.render import inert
+from dcrsync.github.client import GitHub, GitHubError, repo_from_env
+from dcrsync.github.merges import PLAN_LABEL, add_label, label
+from dcrsync.github.sync import DRIFT_LABEL, DRIFT_TITLE, removed_clients, sync_drift_issue, upsert_comment
+from dcrsync.guards import inert
+from dcrsync.plan.plan import Plan
 from dcrsync.render import markdown as render_markdown
 from dcrsync.render.drift import environment_of
 from dcrsync.render.formats import Options, render

@@ -7,10 +7,12 @@ from pathlib import Path
 
 import click
 
-from dcrsync import norefresh
 from dcrsync.commands.common import parallelism_option, project_options
-from dcrsync.project import gather, make_plan, open_project
-from dcrsync.render import colour, inert
+from dcrsync.guards import inert
+from dcrsync.project import norefresh
+from dcrsync.project.opening import open_project
+from dcrsync.project.planning import gather, make_plan
+from dcrsync.render import colour
 from dcrsync.render.formats import Options, format_option, render
 
 

@@ -1,20 +1,20 @@
-"""`dcrsync state …`: read and edit the state through sops; its keys, journal, lock and store."""
+"""`dcrsync state …`: read and edit the state's records through sops (list, show, secret, rm, mv, recover,
+set-secret, refresh); the store's own commands (unlock, rekey, journal, init, migrate) are `state_store`'s."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
 
 import click
 
-from dcrsync.batches import BatchRefused
 from dcrsync.commands.common import project_options
+from dcrsync.commands.state_store import init, journal, migrate, rekey, unlock_lock
 from dcrsync.errors import StateError
+from dcrsync.guards import inert
 from dcrsync.model import SENSITIVE
-from dcrsync.project import open_project
-from dcrsync.render import inert
+from dcrsync.project.opening import open_project
 from dcrsync.render.formats import format_option, render
-from dcrsync.state import SECRET_KEYS
+from dcrsync.state.records import SECRET_KEYS
 
 
 @click.group()
@@ -79,7 +79,7 @@ def _bundle_text(project, record, fmt: str) -> str:
     """client_id, client_secret (when held) and the server's endpoints (when it publishes them)."""
     from dcrsync.deliver.bundle import as_text
     from dcrsync.deliver.endpoints import read
-    from dcrsync.project import delivery_settings
+    from dcrsync.project.planning import delivery_settings
 
     backend = project.backend()
     try:
@@ -118,7 +118,7 @@ def mv(config_path, env_name, old, new) -> None:
     """Rename a client in the state (its client, secret and history move along)."""
     import re
 
-    from dcrsync.state import move_entry
+    from dcrsync.state.records import move_entry
 
     if not re.fullmatch(r"[a-z0-9][a-z0-9-]{0,62}", new):
         raise StateError(f"{new!r} is not a client name: lowercase letters, digits and '-', at most 63")
@@ -144,7 +144,7 @@ def mv(config_path, env_name, old, new) -> None:
 @project_options
 def recover(config_path, env_name) -> None:
     """Rebuild a lost state from the ownership markers on the server."""
-    from dcrsync import restore
+    from dcrsync.apply import restore
 
     project = open_project(config_path, env_name)
     project.unlock()
@@ -184,7 +184,7 @@ def set_secret(config_path, env_name, name) -> None:
     with invalid_grant only once the secret is right. A secret it refuses is not recorded (exit 1).
     Where it cannot be checked, it is recorded and the output says it was not verified.
     """
-    from dcrsync import restore
+    from dcrsync.apply import restore
 
     secret = _read_secret()
     project = open_project(config_path, env_name)
@@ -218,175 +218,6 @@ def _read_secret() -> str:
     return value
 
 
-@state.command("unlock")
-@project_options
-@click.argument("lock_id", required=False)
-def unlock_lock(config_path, env_name, lock_id) -> None:
-    """Break the shared state's lock LOCK_ID, left by a dead runner (only that one).
-
-    Without LOCK_ID, break a lock that has no id to name it by (an unreadable lock object, an
-    advisory lock with no row), after saying what was found; a readable lock is only named.
-    """
-    project = open_project(config_path, env_name)
-    breaker = getattr(project.store, "break_lock", None)
-    if breaker is None:
-        raise StateError(
-            f"{project.store.where} is a file: its lock is held only by a running process and goes when that process "
-            "ends (stop it to release it); nothing to unlock"
-        )
-    held = breaker(lock_id)
-    click.echo(f"Broke the lock on {project.store.where}, which was {held}.")
-
-
-@state.command("rekey")
-@project_options
-def rekey(config_path, env_name) -> None:
-    """Re-encrypt the state for the recipients in the configuration (sops.age, or .sops.yaml).
-
-    Run it with a key that opens the state after adding a teammate's public key (or removing one);
-    the journal key is replaced too, so a removed holder can no longer write an accepted journal batch.
-    """
-    project = open_project(config_path, env_name)
-    project.unlock()
-    store = project.store
-    with store.locked():
-        if not store.exists():
-            raise StateError(f"{store.where} holds no state yet; the first apply encrypts it for the configured recipients")
-        before = store.recipients()
-        st = store.read()
-        st.journal_key = None  # a new one: whoever could read the old state knew the old key
-        store.commit(st)
-        after = store.recipients()
-    click.echo(f"Re-encrypted {store.where} for {len(after)} age recipient(s) and replaced its journal key.")
-    added, removed = [r for r in after if r not in before], [r for r in before if r not in after]
-    if added:
-        click.echo(f"Added: {', '.join(added)} (they can read every secret in the state now).")
-    if removed:
-        held = sorted(n for n, r in st.clients.items() if r.client_secret)
-        click.echo(
-            f"Removed: {', '.join(removed)}. Its holder can still read older copies of the state (git history, "
-            "store backups or object versions, CI artifacts, a local .dcrsync/ journal) and every secret in them."
-        )
-        if held:
-            click.echo(f"Rotate the secrets they could read (`dcrsync rotate-secret NAME`): {', '.join(held)}")
-    if not added and not removed:
-        click.echo("The age recipients are unchanged.")
-
-
-@state.command("journal")
-@project_options
-@click.option("--fold-verified", is_flag=True,
-              help="Fold every batch that verifies (also after a missing one) and drop the others, in one commit.")
-def journal(config_path, env_name, fold_verified) -> None:
-    """What an interrupted apply left in the journal, each batch checked against the state's key."""
-    project = open_project(config_path, env_name)
-    project.unlock()
-    store = project.store
-    with store.locked():
-        try:
-            st, refusal = store.read(), None
-        except BatchRefused as exc:  # what an apply would say; the listing shows every batch
-            st, refusal = store.read(lenient=True), exc
-        verdicts = store.journal_verdicts
-        if fold_verified and verdicts:
-            store.commit(st)
-    for name, verdict in verdicts:
-        click.echo(f"{name}: {verdict}")
-    dropped = sum(1 for _, v in verdicts if v.startswith("not folded"))
-    if not verdicts:
-        click.echo(f"{store.where} has no journal.")
-    elif fold_verified:
-        click.echo(f"Folded the {len(verdicts) - dropped} batch(es) that verify into {store.where}; dropped {dropped}.")
-    elif refusal is not None:
-        raise StateError(f"{refusal} (nothing was changed; every batch is listed above)")
-
-
-@state.command("init")
-@project_options
-def init(config_path, env_name) -> None:
-    """Prepare the store: create the S3 bucket or the PostgreSQL schema (the file store needs nothing)."""
-    project = open_project(config_path, env_name)
-    prepare = getattr(project.store, "prepare", None)
-    if prepare is None:
-        click.echo(f"{project.store.where} is a file: nothing to prepare; the first apply writes it.")
-        return
-    click.echo(prepare())
-
-
-@state.command("migrate")
-@project_options
-@click.option("--to", "target", required=True, metavar="STORE", envvar="DCRSYNC_MIGRATE_TO",
-              help="A state file path, postgresql://… (a DSN), or s3://BUCKET/PREFIX (endpoint in DCRSYNC_S3_ENDPOINT); "
-                   "env:NAME reads it from that environment variable, as does DCRSYNC_MIGRATE_TO when --to is left out.")
-def migrate(config_path, env_name, target) -> None:
-    """Copy the state, every secret included, to another store and verify the copy.
-
-    The source is left untouched; point `state:` in dcrsync.yaml at the new store afterwards.
-    """
-    from dcrsync.stores import open_store_spec
-
-    source = click.get_current_context().get_parameter_source("target")
-    target = _from_env(target, on_argv=source is click.core.ParameterSource.COMMANDLINE)
-    project = open_project(config_path, env_name)
-    sops = project.unlock()
-    dest = open_store_spec(target, project.config)
-    if dest.where == project.store.where:
-        raise StateError(f"the target is the state's own store ({dest.where}); nothing was copied")
-    dest.unlock(sops)
-    with project.store.locked(), dest.locked():
-        source = project.store.read()
-        if dest.exists():
-            raise StateError(f"{dest.where} holds a state already; migrate copies only into an empty store")
-        dest.preflight()
-        copy = _copy(source)
-        dest.commit(copy)
-        problems = _differences(source, dest.read())
-        if problems:
-            raise StateError(
-                f"the copy in {dest.where} differs from the source ({', '.join(problems[:5])}); the source "
-                "is untouched: remove the copy and try again"
-            )
-    click.echo(
-        f"Copied {len(source.clients)} client(s) with their secrets from {project.store.where} to {dest.where} "
-        "and verified the copy; the source is untouched. Point `state:` in dcrsync.yaml at the new store."
-    )
-
-
-def _from_env(target: str, on_argv: bool) -> str:
-    """`env:NAME` is the value of that variable; a password written on the command line is warned about."""
-    import os
-    from urllib.parse import urlsplit
-
-    if target.startswith("env:"):
-        value = os.environ.get(target[4:])
-        if not value:
-            raise StateError(f"--to {target}: the environment variable {target[4:]} is not set")
-        return value
-    if on_argv and target.startswith(("postgres://", "postgresql://")) and urlsplit(target).password:
-        click.echo("warning: the DSN's password is on the command line, where process lists and CI logs show it; "
-                   "pass it as --to env:NAME (or DCRSYNC_MIGRATE_TO), or leave it to PGPASSWORD", err=True)
-    return target
-
-
-def _copy(state):
-    from dcrsync.state import State
-
-    copy = State(serial=state.serial)
-    copy.clients = {n: dataclasses.replace(r) for n, r in state.clients.items()}
-    return copy
-
-
-def _differences(a, b) -> list[str]:
-    out = []
-    for name in sorted(set(a.clients) | set(b.clients)):
-        ra, rb = a.clients.get(name), b.clients.get(name)
-        if ra is None or rb is None:
-            out.append(f"{name} missing")
-        elif {**vars(ra), "held": None} != {**vars(rb), "held": None}:
-            out.append(f"{name} differs")
-    return out
-
-
 @state.command("refresh")
 @project_options
 @click.argument("names", nargs=-1)
@@ -397,8 +228,8 @@ def refresh_(config_path, env_name, names, auto_approve) -> None:
     shows git's value as pending where git declares another."""
     import sys
 
+    from dcrsync.apply.refresh import Refresh, refresh
     from dcrsync.errors import DcrsyncError
-    from dcrsync.refresh import Refresh, refresh
     from dcrsync.render.values import show
 
     def confirm(found: Refresh) -> bool:
@@ -434,3 +265,7 @@ def refresh_(config_path, env_name, names, auto_approve) -> None:
         f"Accepted the server's values as the baseline of {len(found.accepted)} client(s) in {project.store.where}: "
         "`dcrsync drift` no longer reports them; `dcrsync plan` shows git's value as pending where it declares another."
     )
+
+
+for _command in (unlock_lock, rekey, journal, init, migrate):  # the store's own commands
+    state.add_command(_command)

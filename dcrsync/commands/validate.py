@@ -11,17 +11,18 @@ from typing import Any
 import click
 
 from dcrsync.backends.base import server_wide_notes
-from dcrsync.bounds import outside
-from dcrsync.clientcache import for_project
-from dcrsync.config import Config, default_config, find_config, load_config
 from dcrsync.errors import ConfigError
 from dcrsync.families import FAMILIES
-from dcrsync.gcpause import long_lived
 from dcrsync.lint import PROFILES
-from dcrsync.loader import LoadResult, add_lint, load_clients, load_project
+from dcrsync.load.bounds import outside
+from dcrsync.load.clientcache import for_project
+from dcrsync.load.clients import LoadResult, load_clients
+from dcrsync.load.config import Config, default_config, find_config, load_config
+from dcrsync.load.gcpause import long_lived
 from dcrsync.model import Diagnostic
 from dcrsync.policy import project_policy, today
 from dcrsync.policy.load import summary
+from dcrsync.project.clients import add_lint, load_project
 from dcrsync.render import colour
 from dcrsync.render.diagnostics import Findings, Summary
 from dcrsync.render.formats import Options, format_option, render
@@ -54,7 +55,7 @@ def run_validate(paths: tuple[str, ...], config: Config) -> LoadResult:
     if not paths:
         result = load_project(config)
     else:
-        with long_lived():  # dcrsync.gcpause
+        with long_lived():  # dcrsync.load.gcpause
             cache = for_project(config, paths)
             result = load_clients(list(paths), vars=config.vars, base_dir=Path.cwd(), root=config.base_dir, strict=False,
                                    env=config.client_env, cache=cache)

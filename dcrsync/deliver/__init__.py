@@ -13,5 +13,10 @@ manifest for that delivery's own recipients, an External Secrets manifest, a com
 - `planning`: what a plan will deliver where. Pure.
 - `endpoints`: issuer, token endpoint and discovery URL read from the server's metadata.
 - `writers`: each target's write and its look at what is there now.
+- `hook`: what an apply delivers, right after the create or rotation it follows.
 - `runner`: delivering and checking a project's deliveries from the state.
+
+When a declared rotation (`rotate: {max_age: …}`) is due is the plan's business: `dcrsync.plan.rotation`.
+
+May import: the ground, load, state, net, backends, plan.
 """

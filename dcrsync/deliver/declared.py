@@ -48,7 +48,7 @@ class Settings:
 
     @classmethod
     def of_config(cls, config: Any) -> Settings:
-        """From a `dcrsync.config.Config` (its `delivery`, folder and file)."""
+        """From a `dcrsync.load.config.Config` (its `delivery`, folder and file)."""
         source = os.path.relpath(config.path) if config.path is not None else "dcrsync.yaml"
         return cls.of(config.delivery, config.base_dir, source)
 

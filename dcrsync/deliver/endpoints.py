@@ -13,8 +13,8 @@ from dataclasses import dataclass
 import httpx
 
 from dcrsync.backends.base import Backend
-from dcrsync.discovery import metadata_urls
-from dcrsync.http import RetryPolicy, make_client
+from dcrsync.backends.discovery import metadata_urls
+from dcrsync.net.http import RetryPolicy, make_client
 
 MAX_BYTES = 1 << 20
 

@@ -13,8 +13,8 @@ from dcrsync.deliver.planning import target_of
 from dcrsync.deliver.runner import Deliverer
 from dcrsync.errors import DcrsyncError
 from dcrsync.model import LiveClient
-from dcrsync.plan import Plan
-from dcrsync.state import ClientRecord, Entry, State, upsert
+from dcrsync.plan.plan import Plan
+from dcrsync.state.records import ClientRecord, Entry, State, upsert
 
 
 @dataclass

@@ -12,8 +12,8 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from dcrsync.deliver.declared import Target
-from dcrsync.plan import Change
-from dcrsync.state import State
+from dcrsync.plan.plan import Change
+from dcrsync.state.records import State
 
 NEW_SECRET_ACTIONS = frozenset({"create", "replace", "rotate"})
 

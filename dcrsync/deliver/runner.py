@@ -22,8 +22,8 @@ from dcrsync.deliver.endpoints import Endpoints, read
 from dcrsync.deliver.hashes import delivery_hash
 from dcrsync.deliver.presets import ENDPOINT_SOURCES
 from dcrsync.errors import DcrsyncError
-from dcrsync.sops import Sops
-from dcrsync.state import ClientRecord, Entry, State, upsert
+from dcrsync.state.records import ClientRecord, Entry, State, upsert
+from dcrsync.state.sops import Sops
 
 Verdict = Literal["current", "stale", "missing", "undelivered", "error"]
 

@@ -29,8 +29,8 @@ from dcrsync.deliver.declared import (
     recipients_of,
 )
 from dcrsync.errors import DcrsyncError
-from dcrsync.sops import Sops
-from dcrsync.store import atomic_write
+from dcrsync.state.sops import Sops
+from dcrsync.state.store import atomic_write
 
 EXEC_TIMEOUT = 120.0
 

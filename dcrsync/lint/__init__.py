@@ -12,7 +12,11 @@ dcrsync.yaml) or for one client (the same block in its file); ignored findings a
 The package: `rules` (the registry), `runner` (runs every rule, sets ignored findings apart),
 `common` (what the rules share), and the rules by subject: `redirects` (DCR002, DCR003, DCR011,
 DCR012), `grants` (DCR001, DCR004 to DCR010), `families` (DCR013), `profile` (the lint profiles,
-`baseline` and `rfc9700`, and the rules only rfc9700 runs: DCR014 to DCR016).
+`baseline` and `rfc9700`, and the rules only rfc9700 runs: DCR014 to DCR016), and `cache` (the findings
+of files the client cache keeps).
+
+Backends are imported for the families' pure field maps (DCR013, PKCE). May import: the ground, load,
+backends.
 """
 
 from __future__ import annotations

@@ -1,16 +1,17 @@
-"""DCR013: what the lint's server family cannot hold, as its field maps say (`keycloak_map`,
+"""DCR013: what the lint's server family cannot hold, as its field maps say (`keycloak.limits`,
 `hydra_map`); checked only when dcrsync.yaml names the family."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
-from dcrsync.backends import hydra_map, keycloak_map
+from dcrsync.backends import hydra_map
+from dcrsync.backends.keycloak.limits import unsupported as keycloak_unsupported
 from dcrsync.lint.common import Finding
 from dcrsync.model import EXTENSIONS, ClientSpec
 
 #: standard flags Keycloak keeps in an attribute of another shape -> the attribute (the boolean ones
-#: are mapped: `keycloak_map.BOOL_ATTR_FIELDS`)
+#: are mapped: `keycloak.fields.BOOL_ATTR_FIELDS`)
 KEYCLOAK_NOT_MAPPED = {
     # "not required" / "request or request_uri" / "request only" / "request_uri only", not a boolean
     "require_signed_request_object": "request.object.required",
@@ -19,7 +20,7 @@ KEYCLOAK_NOT_MAPPED = {
 
 def dcr013_family_cannot_hold(client: ClientSpec, family: str | None) -> Iterator[Finding]:
     if family == "keycloak":
-        for path, why in keycloak_map.unsupported(client):
+        for path, why in keycloak_unsupported(client):
             yield "DCR013", client.where(path), f"Keycloak cannot hold `{path}`: {why}"
         if EXTENSIONS in client.fields:
             why = "Keycloak keeps extra metadata in `keycloak.attributes`: move it there"

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from dcrsync.backends import keycloak_map
+from dcrsync.backends.keycloak import mapping as keycloak_map
 from dcrsync.lint.common import Finding, auth_method, grant_at, grant_types, listed
 from dcrsync.model import ClientSpec
 

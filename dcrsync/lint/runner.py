@@ -21,7 +21,7 @@ from dcrsync.lint.grants import (
 from dcrsync.lint.profile import Profile, profile_checks
 from dcrsync.lint.redirects import dcr002_003_redirect_uris, dcr011_wildcards, dcr012_hydra_post_logout_origin
 from dcrsync.lint.rules import RULES
-from dcrsync.model import ClientSpec, Diagnostic, Ignore, Location
+from dcrsync.model import ClientSpec, Diagnostic, Ignore, Suppressed
 
 Check = Callable[[ClientSpec, str | None], Iterator[Finding]]
 
@@ -47,18 +47,6 @@ CHECKS: tuple[Check, ...] = (
     dcr012_hydra_post_logout_origin,
     dcr013_family_cannot_hold,
 )
-
-
-@dataclass(frozen=True)
-class Suppressed:
-    """A finding ignored on purpose: kept so that `validate` shows it, with the reason and where."""
-
-    diagnostic: Diagnostic
-    reason: str
-    at: Location  # where the ignore (or the policy exception) is written
-    scope: str  # "project" or "client" (`lint.ignore`), "exception" (the policy file's)
-    approved_by: str | None = None  # a policy exception's approver
-    expires: str | None = None  # a policy exception's last day (YYYY-MM-DD)
 
 
 @dataclass

@@ -6,6 +6,8 @@ schema `schemas/policy.schema.json`, one `FILE:LINE:COL` error), `clients` (rule
 by `validate` and `plan` beside lint), `exemptions` (which findings an exception allows; an expired
 exception is an error), `changes` (rules on changes, checked on the plan and again by `apply` on the
 saved plan). Pure but for reading the policy file.
+
+May import: the ground, load, state, lint, plan.
 """
 
 from __future__ import annotations
@@ -15,16 +17,16 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from dcrsync.model import ClientSpec, Diagnostic
-from dcrsync.plan import Plan
+from dcrsync.plan.plan import Plan
 from dcrsync.policy import changes
 from dcrsync.policy.clients import violations
 from dcrsync.policy.exemptions import Checked, except_lint, sort_out
 from dcrsync.policy.load import load_policy
 from dcrsync.policy.model import Policy, today
-from dcrsync.state import State
+from dcrsync.state.records import State
 
 if TYPE_CHECKING:
-    from dcrsync.config import Config
+    from dcrsync.load.config import Config
 
 __all__ = [
     "Checked", "Policy", "check_clients", "check_plan", "load_policy", "project_policy", "refusals", "today",

@@ -16,10 +16,10 @@ from collections.abc import Mapping
 from typing import Any
 
 from dcrsync.model import SENSITIVE, ClientSpec, flat_paths
-from dcrsync.plan import Change, Plan
+from dcrsync.plan.plan import Change, Plan
 from dcrsync.policy.exemptions import covering
 from dcrsync.policy.model import ChangeRule, Policy, Subject
-from dcrsync.state import ClientRecord, State
+from dcrsync.state.records import ClientRecord, State
 
 
 def _tokens(value: Any) -> set[str]:

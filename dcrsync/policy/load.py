@@ -11,10 +11,10 @@ from typing import Any
 
 from dcrsync.errors import ConfigError
 from dcrsync.lint import IGNORABLE
+from dcrsync.load.schemacheck import schema_diagnostics, validator
+from dcrsync.load.yamlsource import Document, load_file
 from dcrsync.model import Diagnostic
 from dcrsync.policy.model import ChangeRule, ClientRule, Exemption, Policy, Scope, as_list
-from dcrsync.schemacheck import schema_diagnostics, validator
-from dcrsync.yamlsource import Document, load_file
 
 CHECKS = ("redirect_hosts", "require", "allowed_scopes", "allowed_grants", "allowed_auth_methods", "max_token_lifetime")
 

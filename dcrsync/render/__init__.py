@@ -1,0 +1,7 @@
+"""Rendering: everything dcrsync prints, in one shape, `render(obj, fmt, options) -> str` (`formats`):
+plans as terminal text and pull-request Markdown, drift, diagnostics (text, JSON, annotations, SARIF),
+the audit, the state's listing; values shown compactly and never a secret, Markdown that always fits
+one comment (`budget`), and colour decided once.
+
+May import: the ground, state, lint, plan, audit.
+"""

@@ -7,15 +7,15 @@ from __future__ import annotations
 
 from dcrsync.audit.clients import AuditedClient
 from dcrsync.audit.report import AuditReport
+from dcrsync.guards import inert as shown
 from dcrsync.render import budget
-from dcrsync.render import inert as shown
 
 MARKER = "<!-- dcrsync-audit -->"
 _LINE = 500
 
 
 def inert(text: object, limit: int = _LINE) -> str:
-    """One line of text with nothing a terminal would interpret (`render.inert`), bounded."""
+    """One line of text with nothing a terminal would interpret (`guards.inert`), bounded."""
     return shown.visible(str(text), limit)
 
 

@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-#: what a body is kept under; GitHub takes 65,536 characters (`github_sync.BODY_LIMIT`)
+#: what a body is kept under; GitHub takes 65,536 characters (`github.sync.BODY_LIMIT`)
 LIMIT = 60_000
 #: room kept for the truncation line
 RESERVE = 600

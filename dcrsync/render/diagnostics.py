@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from dcrsync.diff import spec_payload
 from dcrsync.model import ClientSpec, Diagnostic
+from dcrsync.plan.changes import spec_payload
 
 if TYPE_CHECKING:
     from dcrsync.lint import Suppressed

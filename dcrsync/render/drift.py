@@ -1,20 +1,21 @@
 """Drift reports: terminal text, a Markdown issue body, JSON.
 
 Declared drift first; then, apart, the undeclared changes (informational). Every string from the
-server or the state goes into Markdown through `render.inert`."""
+server or the state goes into Markdown through `guards.inert`."""
 
 from __future__ import annotations
 
 import re
 from typing import Any
 
-from dcrsync.describe import describe as described
-from dcrsync.drift import DriftedClient, DriftReport, UndeclaredClient
-from dcrsync.render import budget, inert
+from dcrsync.guards import inert
+from dcrsync.plan.describe import describe as described
+from dcrsync.plan.drift import DriftedClient, DriftReport, UndeclaredClient
+from dcrsync.plan.undeclared import UndeclaredChange
+from dcrsync.render import budget
 from dcrsync.render.markdown import field_rows
 from dcrsync.render.text import field_line
 from dcrsync.render.values import cell, show
-from dcrsync.undeclared import UndeclaredChange
 
 MARKER = "<!-- dcrsync-drift -->"
 

@@ -16,12 +16,13 @@ from typing import Any
 import click
 
 from dcrsync.audit.report import AuditReport
-from dcrsync.drift import DriftReport
 from dcrsync.errors import DcrsyncError
-from dcrsync.plan import Plan
-from dcrsync.render import audit, diagnostics, drift, inert, markdown, sarif, statelist, text
+from dcrsync.guards import inert
+from dcrsync.plan.drift import DriftReport
+from dcrsync.plan.plan import Plan
+from dcrsync.render import audit, diagnostics, drift, markdown, sarif, statelist, text
 from dcrsync.render.diagnostics import Findings
-from dcrsync.state import State
+from dcrsync.state.records import State
 
 
 @dataclass(frozen=True)

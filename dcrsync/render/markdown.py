@@ -12,7 +12,7 @@ list of names. The other changes are cut from the end, with the number left out 
 full plan (the run that holds the plan artifact) when that is known.
 
 Every string that did not come from dcrsync itself (names, client_ids, paths, values, reasons,
-warnings, conflicts) goes through `render.inert`: nothing in it is Markdown or HTML.
+warnings, conflicts) goes through `guards.inert`: nothing in it is Markdown or HTML.
 
 `render_error` writes the comment for a failed plan, under the same marker, so the failure
 replaces the last plan instead of leaving it up as if it were still true.
@@ -26,8 +26,9 @@ from collections.abc import Callable, Mapping
 from functools import partial
 from typing import Any
 
-from dcrsync.plan import DESTRUCTIVE, NOT_REFRESHED, Change, FieldChange, Plan, is_destructive
-from dcrsync.render import budget, inert
+from dcrsync.guards import inert
+from dcrsync.plan.plan import DESTRUCTIVE, NOT_REFRESHED, Change, FieldChange, Plan, is_destructive
+from dcrsync.render import budget
 from dcrsync.render.policy import section as policy_section
 from dcrsync.render.text import SYMBOL, delivery_lines, summary_line
 from dcrsync.render.values import cell

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from dcrsync.state import State
+from dcrsync.state.records import State
 
 
 def text(state: State) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from dcrsync.plan import NOT_REFRESHED, Change, FieldChange, Plan
+from dcrsync.plan.plan import NOT_REFRESHED, Change, FieldChange, Plan
 from dcrsync.render.values import show
 from dcrsync.render.warnings import lines as warning_lines
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from dcrsync.render import inert
+from dcrsync.guards import inert
 
 
 def show(value: Any) -> str:
@@ -17,5 +17,5 @@ def show(value: Any) -> str:
 
 
 def cell(value: Any, limit: int = 300) -> str:
-    """A value inside a Markdown table cell: inert (`render.inert`), one line, bounded."""
+    """A value inside a Markdown table cell: inert (`guards.inert`), one line, bounded."""
     return inert.code(show(value), limit)

@@ -73,7 +73,7 @@ with httpx.Client(limits=httpx.Limits(max_connections=par * 2), timeout=30) as h
 
 
 def bare_script(state: Path, parallelism: int) -> float:
-    from dcrsync.sops import find_sops
+    from dcrsync.state.sops import find_sops
 
     start = time.perf_counter()
     subprocess.run([sys.executable, "-c", BARE_SCRIPT, find_sops(), str(state), str(parallelism)], check=True)
@@ -90,8 +90,8 @@ def bench_plan(registration_url: str, recipient: str, n: int, parallelism: int, 
     print(f"seeded {n} clients with dcrsync apply in {seeded:.1f}s", flush=True)
 
     from dcrsync.backends.rfc7592 import Rfc7592Backend
-    from dcrsync.sops import Sops
-    from dcrsync.store import FileStore
+    from dcrsync.state.sops import Sops
+    from dcrsync.state.store import FileStore
 
     state = FileStore(root / "state.sops.yaml", Sops()).read()
     records = list(state.clients.values())

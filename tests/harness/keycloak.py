@@ -24,7 +24,7 @@ from typing import Any
 
 import httpx
 
-from dcrsync.backends import keycloak_map as kmap
+from dcrsync.backends.keycloak import mapping as kmap
 from tests.harness.base import BackendEnv, Ref
 
 ADMIN_CLIENT = "dcrsync-admin"

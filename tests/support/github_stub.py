@@ -1,7 +1,7 @@
 """A STUB of the few GitHub REST endpoints dcrsync uses. It is not GitHub.
 
 GitHub cannot be reached from the test machines, and there is no GitHub server to run locally, so
-`dcrsync.github` is tested against this small stand-in: stdlib `http.server` in a thread on
+`dcrsync.github.client` is tested against this small stand-in: stdlib `http.server` in a thread on
 127.0.0.1 with a free port. It models only what dcrsync relies on, after GitHub's REST docs
 (API version 2022-11-28):
 

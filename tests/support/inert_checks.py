@@ -10,7 +10,7 @@ from html.parser import HTMLParser
 import cmarkgfm
 from cmarkgfm.cmark import Options as CmarkOptions
 
-from dcrsync.render import inert
+from dcrsync.guards import inert
 
 #: the line the hostile strings try to forge
 FORGED = "  + create evil"

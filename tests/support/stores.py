@@ -104,7 +104,7 @@ class JournalAccess:
 
 def store_of(p):
     """Project `p`'s store, opened as the CLI opens it, with the key."""
-    from dcrsync.project import open_project
+    from dcrsync.project.opening import open_project
 
     project = open_project(str(p.config), None)
     project.unlock()

@@ -6,9 +6,9 @@ import textwrap
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-from dcrsync.envrefs import ClientEnv
 from dcrsync.lint import lint
-from dcrsync.loader import LoadResult, load_clients
+from dcrsync.load.clients import LoadResult, load_clients
+from dcrsync.load.envrefs import ClientEnv
 from dcrsync.model import ClientSpec, Diagnostic
 
 
