@@ -75,7 +75,7 @@ def test_a_realm_without_client_policies(realms, tmp_path, age_key):
     assert REALM_DEFAULT_CLIENTS <= skipped
     md = p.run_sub("audit", "--format", "markdown").stdout
     assert "| ❌ | <code>pkce-enforcer</code> | realm audit-bare-" in md
-    assert "| `console-spa` | `console-spa` | not in git | `DCR008` |" in md
+    assert "| <code>console-spa</code> | <code>console-spa</code> | not in git | <code>DCR008</code> |" in md
 
 
 def test_a_realm_whose_client_policies_enforce_the_bcp(realms, tmp_path, age_key):

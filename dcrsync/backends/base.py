@@ -65,6 +65,9 @@ class Backend:
     family: ClassVar[str]
     #: the server can list every client and holds the ownership marker; else plan reads each by its token
     lists: ClassVar[bool] = True
+    #: a list reads more for the state's records it is given (Keycloak: the roles they declare), so the
+    #: state must be read before the server is listed
+    fetch_reads_records: ClassVar[bool] = False
     #: the caller may choose client_id (so a lost create response never makes a duplicate)
     chooses_client_id: ClassVar[bool] = False
     #: the caller may choose client_secret (so dcrsync can rotate it by sending a new one)

@@ -153,10 +153,12 @@ def unchanged(
     inp: Inputs, spec: ClientSpec, live: LiveClient, record: ClientRecord | None, moved_from: str | None,
     fields: list[FieldChange],
 ) -> bool:
-    """A managed client that matches git, its record and its marker: no change, and nothing more to
-    compute for it (fingerprints, payloads), which is most of a no-change plan's diff."""
+    """A managed client that matches git, its record and its marker, whose protection is recorded and
+    which declares no rotation: no change, and nothing more to compute for it (fingerprints, payloads),
+    which is most of a no-change plan's diff."""
     return (
         not fields and moved_from is None and record is not None and not record.pending
+        and record.protected == spec.protected and spec.rotation is None and not spec.rotate
         and inp.own.marker_change(live, spec.name) is None
     )
 

@@ -47,7 +47,8 @@ def gather(
     """
 
     def remote() -> tuple[State, Fetched]:
-        if backend.lists:  # a list needs nothing from the state: read it (sops, verifying) meanwhile
+        if backend.lists and not backend.fetch_reads_records:  # the list needs nothing from the state:
+            # read the state (sops, verifying) meanwhile
             with ThreadPoolExecutor(max_workers=1, thread_name_prefix="dcrsync-state") as side:
                 reading = side.submit(read_state, project, backend, need_secrets=need_secrets)
                 fetched = backend.fetch([])

@@ -62,6 +62,7 @@ def to_live(rep: dict[str, Any], realm_default: Iterable[str] = ()) -> LiveClien
 class KeycloakBackend(KeycloakSecret, KeycloakScopes, KeycloakRoles, Backend):
     family: ClassVar[str] = "keycloak"
     lists: ClassVar[bool] = True
+    fetch_reads_records: ClassVar[bool] = True  # the roles a record declares are read with the list
     chooses_client_id: ClassVar[bool] = True
     chooses_secret: ClassVar[bool] = True
     rotates_secret: ClassVar[bool] = True
