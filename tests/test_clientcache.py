@@ -22,6 +22,7 @@ clients: clients/
 server: {kind: hydra, admin_url: http://127.0.0.1:1}
 vars: {domain: example.com}
 client_env: [SVC_SCOPE]
+lint: {profile: baseline}
 """
 WEB = "name: web\nredirect_uris: ['https://app.${var:domain}/cb']\n"
 SPA = "name: spa\nredirect_uris: ['https://spa.example.com/cb']\ntoken_endpoint_auth_method: none\n"  # DCR008
@@ -138,7 +139,7 @@ def test_lint_findings_follow_the_profile_and_ignores(root: Path) -> None:
     again = runner.invoke(cli, ["validate", "--profile", "rfc9700"], catch_exceptions=False).output
     base = runner.invoke(cli, ["validate"], catch_exceptions=False).output
     assert first == again and first != base
-    write(root, "dcrsync.yaml", CONFIG + "lint: {ignore: {DCR008: the app is a test}}\n")
+    write(root, "dcrsync.yaml", CONFIG.replace("lint: {profile: baseline}", "lint: {profile: baseline, ignore: {DCR008: the app is a test}}"))
     ignored = runner.invoke(cli, ["validate"], catch_exceptions=False).output
     assert "DCR008" not in ignored.split("ignored")[0] and "1 ignored" in ignored
 

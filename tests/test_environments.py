@@ -26,6 +26,7 @@ require_env: true
 project: envs
 server: {kind: hydra, admin_url: "%(url)s"}
 owner: envs
+lint: {profile: baseline}
 vars:
   callbacks: ["https://staging.example.com/cb", "https://staging.example.com/cb2"]
   hosts: {web: staging.example.com, api: api.staging.example.com}

@@ -540,7 +540,7 @@ def project(root: Path, **kw) -> Config:
 
 def test_load_project_uses_vars_and_runs_lint(root: Path) -> None:
     write(root, "clients/a.yaml", "name: a\nredirect_uris: ['http://${var:host}/cb']\n")
-    result = load_project(project(root, vars={"host": "app.example.com"}))
+    result = load_project(project(root, vars={"host": "app.example.com"}, lint_profile="baseline"))
     assert result.clients[0].fields["redirect_uris"] == ["http://app.example.com/cb"]
     assert [(d.rule, *at(d)[1:]) for d in result.diagnostics] == [("DCR003", 2, 17)]
 

@@ -188,14 +188,14 @@ def _in_a_terminal(args: list[str], cwd: Path, **env: str) -> bytes:
 
 @pytest.mark.skipif(sys.platform == "win32", reason="needs a pseudo-terminal")
 def test_validate_in_a_terminal_is_coloured_unless_told_not_to(tmp_path):
-    folder = tmp_path / "project"  # one lint warning, coloured on a terminal
+    folder = tmp_path / "project"  # one lint finding (an error under rfc9700, the default), coloured
     (folder / "clients").mkdir(parents=True)
     spa = "name: spa\nredirect_uris: [https://a.example.com/cb]\ntoken_endpoint_auth_method: none\n"
     (folder / "clients" / "spa.yaml").write_text(spa)
 
     def coloured(args: list[str], **env: str) -> bool:
         out = _in_a_terminal(args, folder, **env)
-        assert b"0 errors, 1 warning" in out, out  # it ran and validated
+        assert b"1 error, 0 warnings" in out, out  # it ran and validated
         return ANSI.encode() in out
 
     assert coloured(["validate"])

@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent
 LATER = (today() + dt.timedelta(days=30)).isoformat()
 YESTERDAY = (today() - dt.timedelta(days=1)).isoformat()
 
-CONFIG = "server: {kind: hydra, admin_url: http://127.0.0.1:4445}\npolicy: policy.yaml\n"
+CONFIG = "server: {kind: hydra, admin_url: http://127.0.0.1:4445}\npolicy: policy.yaml\nlint: {profile: baseline}\n"
 BILLING = """\
 name: billing-web
 description: Billing
@@ -172,7 +172,7 @@ def test_sarif_is_valid_sarif_2_1_0_with_locations_and_suppressions(root: Path) 
 
 
 def test_sarif_of_lint_findings_and_a_whole_file_problem(root: Path) -> None:
-    write(root, "dcrsync.yaml", "server: {kind: hydra, admin_url: http://x}\n")
+    write(root, "dcrsync.yaml", "server: {kind: hydra, admin_url: http://x}\nlint: {profile: baseline}\n")
     write(root, "clients/legacy.yaml", JOB + "lint:\n  ignore: {DCR004: 'not public'}\n")
     write(root, "clients/empty.yaml", "# nothing here\n")
     write(root, "clients/spa.yaml", "name: spa\nredirect_uris: [https://s.example.com/cb]\ntoken_endpoint_auth_method: none\n")
@@ -250,7 +250,7 @@ def test_required_contacts_and_block_fields(root: Path) -> None:
 
 
 def test_an_exception_can_allow_a_lint_finding_with_its_approver(root: Path) -> None:
-    write(root, "dcrsync.yaml", CONFIG + "lint: {profile: rfc9700}\n")
+    write(root, "dcrsync.yaml", CONFIG.replace("baseline", "rfc9700"))
     write(root, "policy.yaml", f"""\
 version: 1
 exceptions:

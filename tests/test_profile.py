@@ -156,13 +156,26 @@ def test_a_profile_rule_can_be_ignored_with_its_reason(root: Path) -> None:
 def test_profile_from_dcrsync_yaml_and_the_command_line(root: Path) -> None:
     write(root, "clients/web.yaml", CONFIDENTIAL)
     write(root, "dcrsync.yaml", "server: {kind: hydra, admin_url: http://127.0.0.1:4445}\n")
+    result = CliRunner().invoke(cli, ["validate"])  # rfc9700 is the default
+    assert result.exit_code == 1 and "clients/web.yaml:2:15: error[DCR014]" in result.output
+    assert CliRunner().invoke(cli, ["validate", "--profile", "baseline"]).exit_code == 0
+    write(root, "dcrsync.yaml", "server: {kind: hydra, admin_url: http://127.0.0.1:4445}\nlint: {profile: baseline}\n")
     assert CliRunner().invoke(cli, ["validate"]).exit_code == 0
     strict = CliRunner().invoke(cli, ["validate", "--profile", "rfc9700"])
     assert strict.exit_code == 1 and "error[DCR014]" in strict.output
-    write(root, "dcrsync.yaml", "server: {kind: hydra, admin_url: http://127.0.0.1:4445}\nlint: {profile: rfc9700}\n")
-    result = CliRunner().invoke(cli, ["validate"])
-    assert result.exit_code == 1 and "clients/web.yaml:2:15: error[DCR014]" in result.output
-    assert CliRunner().invoke(cli, ["validate", "--profile", "baseline"]).exit_code == 0
+
+
+def test_pkce_hydra_enforces_by_its_own_configuration_meets_the_rule(root: Path) -> None:
+    write(root, "clients/web.yaml", CONFIDENTIAL)
+    write(root, "clients/spa.yaml", SPA.replace("require_pkce: true", "require_pkce: false"))
+    rules = lambda: {ln.split(": ")[1] for ln in CliRunner().invoke(cli, ["validate"]).output.splitlines()[:-1]}  # noqa: E731
+    write(root, "dcrsync.yaml", "server: {kind: hydra, admin_url: http://127.0.0.1:4445}\n")
+    assert {"error[DCR008]", "error[DCR014]"} <= rules()
+    hydra = "server: {kind: hydra, admin_url: http://127.0.0.1:4445, pkce_enforced: %s}\n"
+    write(root, "dcrsync.yaml", hydra % "public")  # public clients only: the confidential one still needs it
+    assert "error[DCR008]" not in rules() and "error[DCR014]" in rules()
+    write(root, "dcrsync.yaml", hydra % "all")
+    assert not {"error[DCR008]", "error[DCR014]"} & rules()
 
 
 def test_unknown_profile_is_one_line_at_its_place(root: Path) -> None:

@@ -18,13 +18,14 @@ from tests.support.unit_helpers import write
 
 ROOT = Path(__file__).resolve().parent.parent
 
+BASELINE = "lint: {profile: baseline}"  # these tests pin the earlier rules' output; test_profile.py the default
 CONFIG = """\
 clients: clients/
 server: {kind: hydra, admin_url: "${env:SOME_UNSET_ADMIN_URL}"}
 vars: {domain: example.com}
 environments:
   staging: {vars: {domain: staging.example.org}}
-"""
+""" + BASELINE + "\n"
 GOOD = "name: web\nredirect_uris: ['https://app.${var:domain}/cb']\n"
 SPA = "name: spa\nredirect_uris: ['https://spa.example.com/cb']\ntoken_endpoint_auth_method: none\n"
 BAD = "name: bad\nredirect_uri: [https://x.example.com/cb]\n"
@@ -66,8 +67,8 @@ def test_errors_exit_1_sorted_with_summary(root: Path) -> None:
 
 def test_warnings_pass_unless_strict(root: Path) -> None:
     write(root, "clients/spa.yaml", SPA)
-    assert run().exit_code == 0
-    strict = run("--strict")
+    assert run("--profile", "baseline").exit_code == 0
+    strict = run("--strict", "--profile", "baseline")
     assert strict.exit_code == 1
     assert strict.output.endswith("1 client in 1 file: 0 errors, 1 warning\n")
 
@@ -106,7 +107,7 @@ def test_explicit_config_elsewhere(root: Path) -> None:
 def test_json_format(root: Path) -> None:
     write(root, "clients/a.yaml", BAD)
     write(root, "clients/b.yaml", SPA)
-    result = run("--format", "json")
+    result = run("--format", "json", "--profile", "baseline")
     assert result.exit_code == 1
     body = json.loads(result.output)
     assert body == {
@@ -167,7 +168,7 @@ def test_json_strict_marks_warnings_invalid(root: Path) -> None:
 def test_github_format(root: Path) -> None:
     write(root, "clients/a.yaml", BAD)
     write(root, "clients/b.yaml", SPA)
-    result = run("--format", "github")
+    result = run("--format", "github", "--profile", "baseline")
     assert result.exit_code == 1
     assert result.output.splitlines() == [
         "::error file=clients/a.yaml,line=2,col=1,title=dcrsync schema::unknown field `redirect_uri`: did you mean "
@@ -265,11 +266,11 @@ NATIVE = "name: app\nredirect_uris: [com.example.app:/cb]\ngrant_types: [implici
 
 def test_family_comes_from_the_config(root: Path) -> None:
     write(root, "clients/app.yaml", NATIVE)
-    assert [line.split(": ")[1] for line in run("clients").output.splitlines()[:-1]] == [
+    assert [line.split(": ")[1] for line in run("clients", "--profile", "baseline").output.splitlines()[:-1]] == [
         "error[DCR003]", "warning[DCR007]"
     ]  # no dcrsync.yaml: any family, application_type is demanded
     write(root, "dcrsync.yaml", "server: {kind: keycloak, url: x, realm: r, admin: {username: u, password: '${env:KC_PW_UNSET}'}}\n")
-    result = run()
+    result = run("--profile", "baseline")
     assert result.exit_code == 0, result.output
     assert result.output.splitlines() == [
         "clients/app.yaml:3:15: warning[DCR007]: the implicit grant is discouraged (OAuth 2.0 Security BCP): "
@@ -278,7 +279,7 @@ def test_family_comes_from_the_config(root: Path) -> None:
     ]
 
 
-IGNORING = CONFIG + "lint:\n  ignore:\n    DCR008: PKCE is enforced server-wide\n"
+IGNORING = CONFIG.replace(BASELINE, "lint:\n  ignore:\n    DCR008: PKCE is enforced server-wide\n  profile: baseline")
 PKCE_LINE = "public client without PKCE: write `require_pkce: true` (the app must then send a S256 code_challenge)"
 
 
@@ -311,7 +312,7 @@ def test_client_ignore_through_the_cli(root: Path) -> None:
 
 
 def test_bad_project_ignore_is_one_line_at_its_place(root: Path) -> None:
-    write(root, "dcrsync.yaml", CONFIG + "lint:\n  ignore:\n    DCR008: ''\n")
+    write(root, "dcrsync.yaml", CONFIG.replace(BASELINE, "lint:\n  ignore:\n    DCR008: ''\n  profile: baseline"))
     write(root, "clients/spa.yaml", SPA)
     result = CliRunner().invoke(cli, ["validate"])
     assert result.exit_code == 1
@@ -328,7 +329,7 @@ def test_misspelt_server_key_names_itself(root: Path) -> None:
     assert result.output == "error: dcrsync.yaml:3:3: unknown field `admin_ulr` in `server`: did you mean `admin_url`?\n"
 
 
-UNSET_SECRET = "server: {kind: hydra, admin_url: 'http://127.0.0.1:9', token: '${env:DCRSYNC_TEST_UNSET_TOKEN}'}\n"
+UNSET_SECRET = "server: {kind: hydra, admin_url: 'http://127.0.0.1:9', token: '${env:DCRSYNC_TEST_UNSET_TOKEN}'}\n" + BASELINE + "\n"
 
 
 def test_state_commands_need_no_server_secret_but_plan_does(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -5,6 +5,7 @@ read is a note in the report, not a crash."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Mapping
 from typing import Any
@@ -113,7 +114,8 @@ def _posture(backend: Backend, report: AuditReport, profile: Profile) -> tuple[K
     if policies is not None:
         report.posture += keycloak_checks(policies, str(getattr(backend, "realm", "")))
     if realm.get("revokeRefreshToken") is True and int(realm.get("refreshTokenMaxReuse") or 0) == 0:
-        profile = Profile(profile.name, f"realm {realm.get('realm')}: Revoke Refresh Token on, max reuse 0")
+        rotation = f"realm {realm.get('realm')}: Revoke Refresh Token on, max reuse 0"
+        profile = dataclasses.replace(profile, refresh_token_rotation=rotation)
     return policies, profile
 
 

@@ -50,7 +50,7 @@ def _suppressed_in(file: str, row: list[Any]) -> Suppressed:
 def lint_context(family: str | None, ignore: Mapping[str, Ignore], profile: Profile) -> str:
     """What a file's lint findings depend on besides its clients."""
     ignores = sorted((rule, i.reason, str(i.at)) for rule, i in ignore.items())
-    return json.dumps([family, profile.name, profile.refresh_token_rotation, ignores])
+    return json.dumps([family, profile.name, profile.refresh_token_rotation, profile.pkce_enforced, ignores])
 
 
 def lint_cached(

@@ -9,7 +9,8 @@ other non-exact redirect URIs (DCR011) and plain http to anything but loopback (
 in both profiles.
 
 A rule the server meets by its own configuration is met by saying so: PKCE by `require_pkce: true`
-(sent to Keycloak, a server-wide setting on Hydra and RFC 7592 servers, as the plan notes), refresh
+(sent to Keycloak, a server-wide setting on Hydra and RFC 7592 servers, as the plan notes) or, for
+every client at once, by Hydra's `server: {pkce_enforced: all|public}`, refresh
 token rotation by the family (Hydra rotates every refresh token) or by
 `lint: {refresh_token_rotation: "how the server rotates them"}`. Pure.
 """
@@ -22,6 +23,7 @@ from urllib.parse import urlsplit
 
 from dcrsync.lint.common import Finding, auth_method, grant_at, grant_types, listed
 from dcrsync.lint.grants import PKCE_ATTR, PKCE_FIELD
+from dcrsync.load.config import Config
 from dcrsync.model import ClientSpec, Severity
 
 BASELINE = "baseline"
@@ -42,9 +44,18 @@ class Profile:
     name: str = BASELINE
     #: `lint.refresh_token_rotation`: how the server rotates refresh tokens (its reason), if it does
     refresh_token_rotation: str | None = None
+    #: `server.pkce_enforced` (Hydra): its own configuration requires PKCE of `all` clients or `public` ones
+    pkce_enforced: str | None = None
 
     def severity(self, rule: str, default: Severity) -> Severity:
         return RAISED.get(rule, default) if self.name == RFC9700 else default
+
+    def met_by_server(self, rule: str) -> bool:
+        """The server's own configuration, as dcrsync.yaml states it, meets `rule` for every client:
+        PKCE of public clients (DCR008) under `pkce_enforced: public` or `all`, of every client
+        (DCR014) under `all`."""
+        return (rule == "DCR008" and self.pkce_enforced in ("public", "all")) or (
+            rule == "DCR014" and self.pkce_enforced == "all")
 
 
 def has_pkce(client: ClientSpec) -> bool:
@@ -107,3 +118,9 @@ def profile_checks(profile: Profile, family: str | None) -> list[Callable[[Clien
     if profile.name != RFC9700:
         return []
     return [dcr014_confidential_pkce, dcr015_localhost, dcr016_refresh_tokens(profile, family)]
+
+
+def pkce_enforced(config: Config) -> str | None:
+    """`server.pkce_enforced` as dcrsync.yaml says it (Hydra's own PKCE configuration), else None."""
+    said = config.server_settings.get("pkce_enforced") if config.family == "hydra" else None
+    return said if said in ("all", "public") else None

@@ -75,7 +75,7 @@ def run(
     out = LintResult()
     for client in clients:
         found = [f for check in CHECKS for f in check(client, family)] + [f for c in extra for f in c(client)]
-        for rule, where, message in found:
+        for rule, where, message in (f for f in found if not profile.met_by_server(f[0])):
             diagnostic = Diagnostic(where, profile.severity(rule, RULES[rule].severity), rule, message)
             _keep(out, client, project, diagnostic)
     out.diagnostics.sort(key=lambda d: (d.location, d.rule))

@@ -68,7 +68,7 @@ class Config:
     vars: dict[str, Any] = field(default_factory=dict)  # text, or lists and maps of values
     environment: str | None = None
     lint_ignore: dict[str, Ignore] = field(default_factory=dict)  # `lint: {ignore: {RULE: reason}}`
-    lint_profile: str = "baseline"  # `lint: {profile: baseline|rfc9700}`
+    lint_profile: str = "rfc9700"  # `lint: {profile: rfc9700|baseline}`: the BCP by default
     #: `lint: {refresh_token_rotation: reason}`: how the server rotates refresh tokens, if it does
     refresh_token_rotation: str | None = None
     #: `policy:` — the organisation's policy file (absolute), None when the project has none
@@ -240,7 +240,7 @@ def _guardrails(config: Config, resolved: dict[str, Any], doc: Document) -> None
     config.lint_ignore = {
         rule: Ignore(reason, doc.key_loc(("lint", "ignore", rule))) for rule, reason in (lint.get("ignore") or {}).items()
     }
-    config.lint_profile = str(lint.get("profile", "baseline"))
+    config.lint_profile = str(lint.get("profile", "rfc9700"))
     config.refresh_token_rotation = lint.get("refresh_token_rotation")
     if resolved.get("policy"):
         config.policy_path = config.base_dir / str(resolved["policy"])

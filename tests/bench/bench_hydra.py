@@ -38,7 +38,7 @@ def write_project(root: Path, admin_url: str, recipient: str, owner: str, n: int
             body |= {"grant_types": ["client_credentials"], "scope": "openid"}
         else:
             body |= {"grant_types": ["authorization_code"], "response_types": ["code"],
-                     "redirect_uris": [f"https://app{i}.example.com/cb"], "token_endpoint_auth_method": "none"}
+                     "redirect_uris": [f"https://app{i}.example.com/cb"], "token_endpoint_auth_method": "none", "require_pkce": True}
         (clients / f"c-{i:05d}.yaml").write_text(yaml.safe_dump(body, sort_keys=False))
     config = {"clients": "clients/", "state": "state.sops.yaml", "sops": {"age": [recipient]},
               "server": {"kind": "hydra", "admin_url": admin_url}, "owner": owner, "project": owner,

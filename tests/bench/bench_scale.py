@@ -36,7 +36,7 @@ def grow(root: Path, admin_url: str, recipient: str, start: int, n: int) -> floa
     for i in range(start, n):
         body = {"name": f"c-{i:05d}", "client_name": f"Client {i}", "grant_types": ["authorization_code"],
                 "response_types": ["code"], "redirect_uris": [f"https://app{i}.example.com/cb"],
-                "token_endpoint_auth_method": "none"}
+                "token_endpoint_auth_method": "none", "require_pkce": True}
         (clients / f"c-{i:05d}.yaml").write_text(yaml.safe_dump(body, sort_keys=False))
     config = {"clients": "clients/", "state": "state.sops.yaml", "sops": {"age": [recipient]},
               "server": {"kind": "hydra", "admin_url": admin_url}, "owner": "bench-scale",

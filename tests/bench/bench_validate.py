@@ -38,6 +38,7 @@ redirect_uris:
   - http://127.0.0.1:8080/callback
 scope: openid profile offline_access
 token_endpoint_auth_method: client_secret_basic
+require_pkce: true
 contacts: [team-{i}@example.com]
 """,
     """name: svc-{i}
