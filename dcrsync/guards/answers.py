@@ -143,6 +143,17 @@ TEXT_MAP = Shape("an object of text values",
                  lambda v: isinstance(v, dict) and all(isinstance(i, str) or i is None for i in v.values()))
 
 
+def odd_segment(path: str) -> str | None:
+    """The first segment of a URL path built from server-given ids that would not stay one segment
+    (`.` or `..`, which climb; `?`, `#` or a backslash, which end the path; a space or a control
+    character); None when every segment is plain. An id the server chose must never steer a call
+    carrying the admin token to another endpoint."""
+    for segment in path.split("/")[1:]:
+        if segment in (".", "..") or any(c in "?#\\" or not c.isprintable() or c.isspace() for c in segment):
+            return segment
+    return None
+
+
 def misfit(item: dict[str, Any], shapes: Mapping[str, Shape]) -> str | None:
     """The first key of `item` that does not have its shape, said in a few words; None when all do."""
     for key, shape in shapes.items():

@@ -26,7 +26,7 @@ from dcrsync.backends.keycloak.roles import KeycloakRoles
 from dcrsync.backends.keycloak.scopes import KeycloakScopes
 from dcrsync.backends.keycloak.secret import SECRET_AUTHENTICATORS, KeycloakSecret
 from dcrsync.errors import BackendError, BadAnswer
-from dcrsync.guards.answers import Shape, decode, objects
+from dcrsync.guards.answers import Shape, decode, inert, objects, odd_segment
 from dcrsync.guards.trust import Trust
 from dcrsync.model import ClientSpec, LiveClient
 from dcrsync.net.http import limited_hint, make_client, unreachable
@@ -114,6 +114,10 @@ class KeycloakBackend(KeycloakSecret, KeycloakScopes, KeycloakRoles, Backend):
 
     # --- plumbing -------------------------------------------------------------------------
     def _call(self, method: str, path: str, what: str, ok: tuple[int, ...] = (), **kw: Any) -> httpx.Response:
+        odd = odd_segment(path)  # ids in paths are Keycloak's: a hostile one must not climb out of the realm
+        if odd is not None:
+            raise BadAnswer(f"{self.url} gave an id that is not one URL path segment ({inert(odd)!r}), needed "
+                            f"to {what}: nothing was sent; check the server")
         try:
             response = self.http.request(method, path, **kw)
         except httpx.TransportError as exc:
