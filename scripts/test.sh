@@ -15,6 +15,10 @@ export DCRSYNC_SOPS="$SOPS_BIN"
 export SOPS_DISABLE_VERSION_CHECK=1
 echo "test: ruff check" >&2
 .venv/bin/ruff check dcrsync tests
+# Each worker, and each dcrsync the tests start, would compile every test module (pytest's assertion
+# rewrite) and dcrsync module again when bytecode is off: keep the compiled files under .venv instead.
+unset PYTHONDONTWRITEBYTECODE
+export PYTHONPYCACHEPREFIX="$PWD/.venv/pycache"
 parallel=(-n "${DCRSYNC_TEST_WORKERS:-4}" --dist loadgroup)
 for arg in "$@"; do
   case "$arg" in -n|-n*|--numprocesses|--numprocesses=*|no:xdist) parallel=() ;; esac
