@@ -17,6 +17,7 @@ from tests.support.project import AgeKey, Project, make_project
 @pytest.hookimpl(tryfirst=True)  # before `-m` selects by marker
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     lanes.mark(items)
+    lanes.pure_last(items)
 
 
 @pytest.fixture(autouse=True)

@@ -5,8 +5,10 @@ with one), and its module names none of the ways a test starts a program: `subpr
 `sys.executable`, the launchers in tests/servers, the family harnesses in tests/harness. The rule
 leans to "not pure"; `forbid_programs` makes a wrong `pure` fail loudly rather than pass slowly.
 
-Under pytest-xdist (`--dist loadgroup`) every test that talks to Keycloak goes to one worker, so
-one JVM serves them all instead of one per worker.
+Under pytest-xdist (`--dist loadgroup`) the tests that talk to Keycloak go to two workers, split
+by module (a module's realms are made once): two JVMs instead of one per worker, and neither worker
+the whole run's long pole (one Keycloak worker took the whole 430 s of a 4-worker run). The pure
+tests run last, short fillers that even out the workers' ends.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ SERVER_FIXTURES = frozenset({"hydra", "oidc_provider", "postgres", "s3", "age_ke
 STARTS_PROGRAMS = re.compile(r"\bsubprocess\b|\bsys\.executable\b|\btests\.servers\b|\btests\.harness\b")
 #: fixtures of the test modules that stand up a Keycloak realm
 KEYCLOAK_FIXTURES = frozenset({"kc", "kc_project", "kc_realm", "keycloak", "keycloak_server", "realm", "realms"})
+#: the Keycloak modules of the first Keycloak worker (about half of the Keycloak time); the rest go to the second
+KEYCLOAK_FIRST = frozenset({"test_behaviour.py", "test_keycloak.py", "test_keycloak_admin.py"})
 
 
 @cache
@@ -42,12 +46,18 @@ def needs_keycloak(item: pytest.Item) -> bool:
 
 
 def mark(items: list[pytest.Item]) -> None:
-    """`pure` on the tests that start nothing; the xdist group `keycloak` on those that use it."""
+    """`pure` on the tests that start nothing; an xdist group `keycloak-a|b` on those that use it."""
     for item in items:
         if is_pure(item):
             item.add_marker(pytest.mark.pure)
         elif needs_keycloak(item):
-            item.add_marker(pytest.mark.xdist_group("keycloak"))
+            half = "a" if Path(item.path).name in KEYCLOAK_FIRST else "b"
+            item.add_marker(pytest.mark.xdist_group(f"keycloak-{half}"))
+
+
+def pure_last(items: list[pytest.Item]) -> None:
+    """The tests that wait on servers first, the quick pure ones after (each in its collected order)."""
+    items.sort(key=lambda item: item.get_closest_marker("pure") is not None)
 
 
 def forbid_programs(monkeypatch: pytest.MonkeyPatch, nodeid: str) -> None:
