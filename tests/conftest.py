@@ -10,7 +10,21 @@ from pathlib import Path
 import pyrage
 import pytest
 
+from tests.support import lanes
 from tests.support.project import AgeKey, Project, make_project
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` selects by marker
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    lanes.mark(items)
+    lanes.pure_last(items)
+
+
+@pytest.fixture(autouse=True)
+def _pure_starts_nothing(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A test in the `pure` lane that starts a program fails, naming it (tests/support/lanes.py)."""
+    if request.node.get_closest_marker("pure"):
+        lanes.forbid_programs(monkeypatch, request.node.nodeid)
 
 
 @pytest.fixture(scope="session", autouse=True)

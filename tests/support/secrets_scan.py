@@ -1,12 +1,20 @@
-"""Look for plaintext secrets in every file below some folders."""
+"""Look for plaintext secrets in every file below some folders.
+
+A secret a test looks for was minted by a server during this test session, so only files written
+since the session began can hold it: older files (most of a shared machine's temp folder) are
+skipped by their modification time, not read.
+"""
 
 from __future__ import annotations
 
 import os
 import re
+import time
 from pathlib import Path
 
 TOKEN = re.compile(rb"[A-Za-z0-9_\-.~+/=]{16,}")
+#: before any test of this session ran (imported at collection), with a minute's slack for clocks
+SESSION_BEGAN = time.time() - 60
 
 
 def files_containing(secrets: set[str], roots: list[Path], max_bytes: int = 64 << 20) -> list[tuple[Path, str]]:
@@ -18,7 +26,8 @@ def files_containing(secrets: set[str], roots: list[Path], max_bytes: int = 64 <
             for name in names:
                 path = Path(folder) / name
                 try:
-                    if not path.is_file() or path.stat().st_size > max_bytes:
+                    info = path.stat()
+                    if not path.is_file() or info.st_size > max_bytes or info.st_mtime < SESSION_BEGAN:
                         continue
                     data = path.read_bytes()
                 except OSError:

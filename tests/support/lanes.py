@@ -1,0 +1,72 @@
+"""Which lane a test runs in: `pure` (no server, no program started) and the one Keycloak worker.
+
+A test is `pure` when nothing in its fixture closure starts a server or holds an age key (sops runs
+with one), and its module names none of the ways a test starts a program: `subprocess`,
+`sys.executable`, the launchers in tests/servers, the family harnesses in tests/harness. The rule
+leans to "not pure"; `forbid_programs` makes a wrong `pure` fail loudly rather than pass slowly.
+
+Under pytest-xdist (`--dist loadgroup`) the tests that talk to Keycloak go to two workers, split
+by module (a module's realms are made once): two JVMs instead of one per worker, and neither worker
+the whole run's long pole (one Keycloak worker took the whole 430 s of a 4-worker run). The pure
+tests run last, short fillers that even out the workers' ends.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from functools import cache
+from pathlib import Path
+
+import pytest
+
+#: fixtures that start a real server or make the age key sops encrypts the state with
+SERVER_FIXTURES = frozenset({"hydra", "oidc_provider", "postgres", "s3", "age_key"})
+#: what a module says when it starts a program (a server, sops, git, python, bash, opa, …)
+STARTS_PROGRAMS = re.compile(r"\bsubprocess\b|\bsys\.executable\b|\btests\.servers\b|\btests\.harness\b")
+#: fixtures of the test modules that stand up a Keycloak realm
+KEYCLOAK_FIXTURES = frozenset({"kc", "kc_project", "kc_realm", "keycloak", "keycloak_server", "realm", "realms"})
+#: the Keycloak modules of the first Keycloak worker (about half of the Keycloak time); the rest go to the second
+KEYCLOAK_FIRST = frozenset({"test_behaviour.py", "test_keycloak.py", "test_keycloak_admin.py"})
+
+
+@cache
+def _module_starts_programs(path: Path) -> bool:
+    return bool(STARTS_PROGRAMS.search(path.read_text(encoding="utf-8")))
+
+
+def is_pure(item: pytest.Item) -> bool:
+    if SERVER_FIXTURES & set(getattr(item, "fixturenames", ())):
+        return False
+    return not _module_starts_programs(Path(item.path))
+
+
+def needs_keycloak(item: pytest.Item) -> bool:
+    return "keycloak" in item.nodeid.lower() or bool(KEYCLOAK_FIXTURES & set(getattr(item, "fixturenames", ())))
+
+
+def mark(items: list[pytest.Item]) -> None:
+    """`pure` on the tests that start nothing; an xdist group `keycloak-a|b` on those that use it."""
+    for item in items:
+        if is_pure(item):
+            item.add_marker(pytest.mark.pure)
+        elif needs_keycloak(item):
+            half = "a" if Path(item.path).name in KEYCLOAK_FIRST else "b"
+            item.add_marker(pytest.mark.xdist_group(f"keycloak-{half}"))
+
+
+def pure_last(items: list[pytest.Item]) -> None:
+    """The tests that wait on servers first, the quick pure ones after (each in its collected order)."""
+    items.sort(key=lambda item: item.get_closest_marker("pure") is not None)
+
+
+def forbid_programs(monkeypatch: pytest.MonkeyPatch, nodeid: str) -> None:
+    """In a `pure` test, starting any program is an error that names the test and the program."""
+    def refuse(self, args, *rest, **kw):
+        program = args if isinstance(args, str | bytes) else next(iter(args), "?")
+        raise AssertionError(
+            f"{nodeid} is marked pure but starts {program!s}: request the server fixture it needs, "
+            "or name the program in its module (tests/support/lanes.py)"
+        )
+
+    monkeypatch.setattr(subprocess.Popen, "__init__", refuse)
