@@ -1,6 +1,6 @@
 """Start a real Ory Hydra (built from its Go module by scripts/build-hydra.sh).
 
-    instance = start_hydra(tmp_path)          # in-memory SQLite, dynamic registration on
+    instance = start_hydra(tmp_path)          # SQLite in tmp_path, dynamic registration on
     instance.admin_url, instance.public_url   # http://127.0.0.1:<port>
     instance.stop()
 
@@ -10,7 +10,9 @@ scripts/build-hydra.sh builds it (a few minutes the first time, seconds afterwar
 
 from __future__ import annotations
 
+import os
 import secrets
+import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,15 +55,23 @@ def start_hydra(
     extra_env: dict[str, str] | None = None,
     ready_deadline: float = READY_DEADLINE,
 ) -> HydraInstance:
-    """`hydra serve all --dev` on free 127.0.0.1 ports with an in-memory database."""
+    """`hydra serve all --dev` on free 127.0.0.1 ports with a SQLite database file in `workdir`.
+
+    Not Hydra's `DSN=memory`: that database lives only while one of Hydra's connections stays
+    open, and a client that disconnects mid-request (the crash tests kill dcrsync by the dozen) can
+    leave Hydra with none: every later call answered 500 "Unable to locate the table". A file,
+    migrated first, with no fsync (a throwaway server), is as quick and never vanishes."""
     binary = hydra_binary()
     admin_port, public_port = free_port(), free_port()
     while public_port == admin_port:
         public_port = free_port()
     public_url = f"http://127.0.0.1:{public_port}"
     admin_url = f"http://127.0.0.1:{admin_port}"
+    workdir.mkdir(parents=True, exist_ok=True)
+    database = workdir / f"hydra-{secrets.token_hex(4)}.sqlite"
     env = {
-        "DSN": "memory",  # in-memory SQLite, migrated at start (needs the `sqlite` build tag)
+        # SQLite (the `sqlite` build tag): foreign keys on, WAL, no fsync, wait for a busy writer
+        "DSN": f"sqlite://{database}?_fk=true&_journal_mode=WAL&_synchronous=OFF&_busy_timeout=10000",
         "SERVE_PUBLIC_HOST": "127.0.0.1",
         "SERVE_PUBLIC_PORT": str(public_port),
         "SERVE_ADMIN_HOST": "127.0.0.1",
@@ -77,6 +87,7 @@ def start_hydra(
         **(extra_env or {}),
     }
     started = time.monotonic()
+    migrate(binary, env)
     proc = ServerProcess.start("hydra", [binary, "serve", "all", "--dev", "--sqa-opt-out"], workdir, env=env)
     try:
         wait_http_ok(f"{admin_url}/health/ready", ready_deadline, proc)
@@ -85,6 +96,14 @@ def start_hydra(
         proc.stop()
         raise
     return HydraInstance(admin_url, public_url, binary, proc, time.monotonic() - started)
+
+
+def migrate(binary: Path, env: dict[str, str]) -> None:
+    """`hydra migrate sql up` on the new database file; its output in the error when it fails."""
+    done = subprocess.run([str(binary), "migrate", "sql", "up", "--read-from-env", "--yes"],
+                          env={**os.environ, **env}, capture_output=True, text=True, timeout=120)
+    if done.returncode != 0:
+        raise RuntimeError(f"hydra migrate sql up failed ({done.returncode}): {(done.stdout + done.stderr)[-2000:]}")
 
 
 class Hydra:
