@@ -10,8 +10,15 @@ from pathlib import Path
 import pyrage
 import pytest
 
-from tests.support import lanes
+from tests.support import lanes, properties
 from tests.support.project import AgeKey, Project, make_project
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """The pure lane alone (`-m pure`) runs the fixed-count properties with fewer examples
+    (tests/support/properties.py `examples`); any other selection runs them all."""
+    if (config.getoption("markexpr", "") or "").strip() == "pure":
+        os.environ[properties.QUICK_LANE] = "1"
 
 
 @pytest.hookimpl(tryfirst=True)  # before `-m` selects by marker

@@ -29,8 +29,9 @@ from dcrsync.net.http import RetryPolicy, make_client
 from dcrsync.net.ratelimit import Limiter
 from dcrsync.plan.fields import field_changes
 from dcrsync.state.records import ClientRecord, entries_for
+from tests.support.properties import examples
 
-EXAMPLES = settings(max_examples=700, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+EXAMPLES = settings(max_examples=examples(700), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 # --- what a server may answer ---------------------------------------------------------------------
 scalars = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), st.text(max_size=8))

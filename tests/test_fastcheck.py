@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from dcrsync.load.clients import load_clients
 from dcrsync.load.fastcheck import FastCheck, Unsupported, strip
 from dcrsync.load.schemacheck import client_validator, validator
+from tests.support.properties import examples
 from tests.support.unit_helpers import write
 
 FULL = validator("client").full  # jsonschema itself
@@ -30,7 +31,7 @@ _KEYS = st.sampled_from(sorted(FULL.schema["properties"])) | _TEXT
 _DOC = st.dictionaries(_KEYS, _VALUE, max_size=8) | _VALUE
 
 
-@settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(1500), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(_DOC)
 def test_a_document_the_fast_check_accepts_passes_jsonschema(doc: Any) -> None:
     if FAST(doc):
@@ -52,7 +53,7 @@ _GOOD = st.fixed_dictionaries(
 )
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(_GOOD)
 def test_documents_that_pass_take_the_fast_path(doc: dict[str, Any]) -> None:
     assert list(FULL.iter_errors(doc)) == []
@@ -104,7 +105,7 @@ _CONFIG = st.fixed_dictionaries({}, optional={
 }) | st.dictionaries(st.sampled_from(sorted(CONFIG.schema["properties"])), _VALUE, max_size=5)
 
 
-@settings(max_examples=800, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(800), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(_CONFIG)
 def test_a_config_the_fast_check_accepts_passes_jsonschema(config: Any) -> None:
     """dcrsync.yaml's schema has if/then (the server block by kind): the same in draft 7 and 2020-12."""

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from dcrsync.state.records import ClientRecord, State
 from dcrsync.state.sidecar import ABSENT, COMMON, DELTA, decode, dumps
+from tests.support.properties import examples
 
 _JSON = st.recursive(
     st.none() | st.booleans() | st.integers(-2, 2) | st.floats(allow_nan=False) | st.sampled_from(["", "a", "b"]),
@@ -25,7 +26,7 @@ def _strict(value: Any) -> Any:
     return json.dumps(value, sort_keys=True)
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=examples(400), deadline=None)
 @given(st.dictionaries(st.sampled_from([f"c{i}" for i in range(8)]), _OBSERVED | st.none(), max_size=8))
 def test_every_representation_reads_back_as_it_was(observed: dict[str, dict[str, Any] | None]) -> None:
     books = {n: {"desired": {"k": 1}, "applied_at": "t", **({"observed": o} if o is not None else {})}

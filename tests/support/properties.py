@@ -18,6 +18,15 @@ settings.register_profile("dev", max_examples=40, deadline=None, suppress_health
 settings.register_profile("ci", max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
 
+#: set by tests/conftest.py when pytest runs only the pure lane (`-m pure`, a contributor's quick loop)
+QUICK_LANE = "DCRSYNC_QUICK_PROPERTIES"
+
+
+def examples(n: int) -> int:
+    """How many examples a property with a fixed count runs: all `n` in the whole suite (CI), a fifth
+    (at least 50) in the pure lane, which must stay a quick loop. Read when the test module loads."""
+    return max(50, n // 5) if os.environ.get(QUICK_LANE) == "1" else n
+
 FRAGMENTS = [
     "\x1b[31m", "\x1b[0m", "\x1b]0;owned\x07", "\x1b]52;c;ZXZpbA==\x07", "\x1b]8;;http://evil/\x1b\\", "\x9b31m",
     "\x07", "\r", "\n", "\n  + create evil  [pending]\n", "\x85", "\u2028", "\u2029", "\u202e", "\u2066", "\u200f",
