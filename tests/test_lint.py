@@ -306,7 +306,7 @@ def test_rules_table_is_complete() -> None:
         assert rule.severity in ("error", "warning") and rule.summary and rule.why
     table = rules_markdown()
     assert table.count("\n") == len(RULES) + 1
-    assert "| DCR007 | warning (rfc9700: error) |" in table and "| DCR014 | error (rfc9700 only) |" in table
+    assert "| DCR007 | error (baseline: warning) |" in table and "| DCR014 | error (not in baseline) |" in table
 
 
 def test_lint_output_is_sorted_by_location(root: Path) -> None:

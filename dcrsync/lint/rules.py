@@ -139,9 +139,9 @@ def rules_markdown() -> str:
     lines = ["| id | severity | rule | why |", "| --- | --- | --- | --- |"]
     for rule_id, rule in RULES.items():
         severity = rule.severity if rule.ignorable else f"{rule.severity} (cannot be ignored)"
-        if rule.profile:
-            severity = f"{severity} ({rule.profile} only)"
-        elif rule_id in RAISED:
-            severity = f"{severity} (rfc9700: {RAISED[rule_id]})"
+        if rule.profile:  # rfc9700, the default profile, runs it; baseline does not
+            severity = f"{severity} (not in baseline)"
+        elif rule_id in RAISED:  # the default (rfc9700) first, then what baseline says
+            severity = f"{RAISED[rule_id]} (baseline: {severity})"
         lines.append(f"| {rule_id} | {severity} | {rule.summary} | {rule.why} |")
     return "\n".join(lines)
