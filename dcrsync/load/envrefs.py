@@ -57,19 +57,25 @@ class ClientEnv:
         return None
 
 
-def references(value: Any) -> Iterator[tuple[str, str]]:
-    """Every (`env`|`var`, name) referenced in the strings of `value`, as written."""
+def strings(value: Any) -> Iterator[str]:
+    """Every string inside `value` (a string, or lists and mappings of values), in order."""
     if isinstance(value, str):
-        if "${" in value:
-            for m in _REFERENCE.finditer(value):
-                if m.group(1):
-                    yield m.group(1), m.group(2)
+        yield value
     elif isinstance(value, dict):
         for v in value.values():
-            yield from references(v)
+            yield from strings(v)
     elif isinstance(value, list):
         for v in value:
-            yield from references(v)
+            yield from strings(v)
+
+
+def references(value: Any) -> Iterator[tuple[str, str]]:
+    """Every (`env`|`var`, name) referenced in the strings of `value`, as written."""
+    for text in strings(value):
+        if "${" in text:
+            for m in _REFERENCE.finditer(text):
+                if m.group(1):
+                    yield m.group(1), m.group(2)
 
 
 def _env_of(value: Any, var_env: Mapping[str, set[str]]) -> set[str]:
@@ -142,14 +148,8 @@ def template(value: Any) -> Any:
 
 def env_values(value: Any) -> Iterator[tuple[str, str]]:
     """(the value of a variable, its name) for every variable the strings inside `value` read."""
-    if isinstance(value, str):
-        yield from getattr(value, "parts", ())
-    elif isinstance(value, dict):
-        for v in value.values():
-            yield from env_values(v)
-    elif isinstance(value, list):
-        for v in value:
-            yield from env_values(v)
+    for text in strings(value):
+        yield from getattr(text, "parts", ())
 
 
 def shown(names: tuple[str, ...] | list[str]) -> str:
