@@ -8,7 +8,7 @@ import click
 
 from dcrsync.audit.read import run_audit
 from dcrsync.commands.common import project_options
-from dcrsync.lint import PROFILES, Profile, pkce_enforced
+from dcrsync.lint import PROFILES, project_profile
 from dcrsync.policy import today
 from dcrsync.project.opening import open_project
 from dcrsync.render.formats import format_option, render
@@ -31,7 +31,7 @@ def audit(config_path: str | None, env_name: str | None, fmt: str, profile: str 
     """
     project = open_project(config_path, env_name)
     config = project.config
-    chosen = Profile(profile or config.lint_profile, config.refresh_token_rotation, pkce_enforced(config))
+    chosen = project_profile(config, profile)
     backend = project.backend()
     try:
         report = run_audit(project, backend, chosen, today())

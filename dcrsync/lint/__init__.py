@@ -35,7 +35,7 @@ from dcrsync.lint.grants import (
     dcr009_tls_subject,
     dcr010_password,
 )
-from dcrsync.lint.profile import PROFILES, Profile, has_pkce, pkce_enforced
+from dcrsync.lint.profile import PROFILES, Profile, has_pkce, project_profile
 from dcrsync.lint.redirects import (
     KEYCLOAK_SAME_AS_REDIRECTS,
     dcr002_003_redirect_uris,
@@ -60,7 +60,7 @@ __all__ = [
     "Finding",
     "LintResult",
     "Profile",
-    "pkce_enforced",
+    "project_profile",
     "Rule",
     "Suppressed",
     "dcr001_redirect_uris_needed",

@@ -120,7 +120,9 @@ def profile_checks(profile: Profile, family: str | None) -> list[Callable[[Clien
     return [dcr014_confidential_pkce, dcr015_localhost, dcr016_refresh_tokens(profile, family)]
 
 
-def pkce_enforced(config: Config) -> str | None:
-    """`server.pkce_enforced` as dcrsync.yaml says it (Hydra's own PKCE configuration), else None."""
+def project_profile(config: Config, name: str | None = None) -> Profile:
+    """The profile a project lints with: `name` (`--profile`) or dcrsync.yaml's, with what its server
+    meets by its own configuration (Hydra's `server.pkce_enforced: all|public`)."""
     said = config.server_settings.get("pkce_enforced") if config.family == "hydra" else None
-    return said if said in ("all", "public") else None
+    enforced = said if said in ("all", "public") else None
+    return Profile(name or config.lint_profile, config.refresh_token_rotation, enforced)

@@ -21,9 +21,9 @@ def add_lint(result: LoadResult, config: Config, cache: ClientCache | None = Non
     """Lint `result`'s clients for the config's server family and profile, with the project's ignores;
     then the organisation's policy (`policy:`), with its exceptions. With a `cache`, files linted
     before in the same context are not linted again."""
-    from dcrsync.lint import Profile, pkce_enforced, run
+    from dcrsync.lint import project_profile, run
 
-    profile = Profile(config.lint_profile, config.refresh_token_rotation, pkce_enforced(config))
+    profile = project_profile(config)
     if cache is not None:
         from dcrsync.lint.cache import lint_cached
 

@@ -20,6 +20,7 @@ from pathlib import Path
 from tests.servers.launch import (
     RunningServer,
     ServerProcess,
+    ServerStartError,
     cache_dir,
     free_port,
     installed_binary,
@@ -103,7 +104,7 @@ def migrate(binary: Path, env: dict[str, str]) -> None:
     done = subprocess.run([str(binary), "migrate", "sql", "up", "--read-from-env", "--yes"],
                           env={**os.environ, **env}, capture_output=True, text=True, timeout=120)
     if done.returncode != 0:
-        raise RuntimeError(f"hydra migrate sql up failed ({done.returncode}): {(done.stdout + done.stderr)[-2000:]}")
+        raise ServerStartError(f"hydra migrate sql up failed ({done.returncode}): {(done.stdout + done.stderr)[-2000:]}")
 
 
 class Hydra:
