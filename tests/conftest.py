@@ -27,6 +27,11 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     lanes.pure_last(items)
 
 
+@pytest.hookimpl(optionalhook=True)  # only with pytest-xdist
+def pytest_xdist_node_collection_finished(node, ids: list[str]) -> None:
+    lanes.check_grouped(node.config, ids)
+
+
 @pytest.fixture(autouse=True)
 def _pure_starts_nothing(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
     """A test in the `pure` lane that starts a program fails, naming it (tests/support/lanes.py)."""

@@ -55,6 +55,22 @@ def mark(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.xdist_group(f"keycloak-{half}"))
 
 
+def check_grouped(config: pytest.Config, ids: list[str]) -> None:
+    """Under `--dist loadgroup` the Keycloak tests a worker collected must carry their group in their node
+    id (xdist's suffix `@keycloak-a|b`), or xdist scatters them and every worker starts its own JVM:
+    pytest-xdist 3.8 renames `item._nodeid`, which pytest 9.2 no longer reads (hence pytest<9.2)."""
+    if config.getoption("dist", None) != "loadgroup":
+        return
+    scattered = [i for i in ids if "keycloak" in i.lower() and "@" not in i]
+    if scattered and not any("@" in i for i in ids):
+        pytest.exit(
+            f"pytest-xdist did not group the Keycloak tests (first: {scattered[0]}): this pytest and "
+            "pytest-xdist do not work together; install the versions pyproject.toml pins "
+            "(bash scripts/bootstrap.sh)",
+            returncode=4,
+        )
+
+
 def pure_last(items: list[pytest.Item]) -> None:
     """The tests that wait on servers first, the quick pure ones after (each in its collected order)."""
     items.sort(key=lambda item: item.get_closest_marker("pure") is not None)
