@@ -8,9 +8,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 from tests.harness.base import BackendEnv, Ref
+from tests.support.http import http
 from tests.support.hydra_api import all_clients, create_client, get_client, put_client, token_works
 
 TIMEOUT = 30
@@ -18,7 +17,7 @@ TIMEOUT = 30
 
 def hydra_env(label: str, admin_url: str, public_url: str) -> BackendEnv:
     def read(ref: Ref) -> dict[str, Any] | None:
-        r = httpx.get(f"{admin_url}/admin/clients/{ref.client_id}", timeout=TIMEOUT)
+        r = http.get(f"{admin_url}/admin/clients/{ref.client_id}", timeout=TIMEOUT)
         return None if r.status_code == 404 else r.raise_for_status().json()
 
     def change(ref: Ref, field: str, value: Any) -> None:
@@ -27,7 +26,7 @@ def hydra_env(label: str, admin_url: str, public_url: str) -> BackendEnv:
         put_client(admin_url, client)
 
     def delete(ref: Ref) -> None:
-        httpx.delete(f"{admin_url}/admin/clients/{ref.client_id}", timeout=TIMEOUT).raise_for_status()
+        http.delete(f"{admin_url}/admin/clients/{ref.client_id}", timeout=TIMEOUT).raise_for_status()
 
     def unmanaged() -> str:
         return create_client(admin_url, {"client_name": "made by hand", "grant_types": ["client_credentials"]})[

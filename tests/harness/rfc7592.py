@@ -22,6 +22,7 @@ from typing import Any
 import httpx
 
 from tests.harness.base import BackendEnv, Ref
+from tests.support.http import http
 
 TIMEOUT = 30
 
@@ -48,7 +49,7 @@ CANNOT = {
 
 def token_works(token_url: str) -> Callable[[str, str], bool]:
     def works(client_id: str, secret: str) -> bool:
-        r = httpx.post(token_url, data={"grant_type": "client_credentials"}, auth=(client_id, secret), timeout=TIMEOUT)
+        r = http.post(token_url, data={"grant_type": "client_credentials"}, auth=(client_id, secret), timeout=TIMEOUT)
         return r.status_code == 200 and "access_token" in r.json()
 
     return works
@@ -56,7 +57,7 @@ def token_works(token_url: str) -> Callable[[str, str], bool]:
 
 def register(registration_url: str, body: dict[str, Any], initial_access_token: str | None = None) -> dict:
     headers = {"Authorization": f"Bearer {initial_access_token}"} if initial_access_token else {}
-    r = httpx.post(registration_url, json=body, headers=headers, timeout=TIMEOUT)
+    r = http.post(registration_url, json=body, headers=headers, timeout=TIMEOUT)
     r.raise_for_status()
     return r.json()
 
@@ -71,28 +72,28 @@ class OidcProviderAdmin:
         self.url = admin_url
 
     def list_ids(self) -> list[str]:
-        r = httpx.get(f"{self.url}/clients", timeout=TIMEOUT)
+        r = http.get(f"{self.url}/clients", timeout=TIMEOUT)
         r.raise_for_status()
         return list(r.json()["client_ids"])
 
     def read(self, client_id: str) -> dict[str, Any] | None:
-        r = httpx.get(f"{self.url}/clients/{client_id}", timeout=TIMEOUT)
+        r = http.get(f"{self.url}/clients/{client_id}", timeout=TIMEOUT)
         if r.status_code == 404:
             return None
         r.raise_for_status()
         return r.json()
 
     def patch(self, client_id: str, changes: dict[str, Any]) -> dict[str, Any]:
-        r = httpx.patch(f"{self.url}/clients/{client_id}", json=changes, timeout=TIMEOUT)
+        r = http.patch(f"{self.url}/clients/{client_id}", json=changes, timeout=TIMEOUT)
         r.raise_for_status()
         return r.json()
 
     def delete(self, client_id: str) -> None:
-        httpx.delete(f"{self.url}/clients/{client_id}", timeout=TIMEOUT).raise_for_status()
+        http.delete(f"{self.url}/clients/{client_id}", timeout=TIMEOUT).raise_for_status()
 
     def new_token(self, client_id: str) -> str:
         """An admin hands the client a new registration token; every older one stops working."""
-        r = httpx.post(f"{self.url}/rat/{client_id}", timeout=TIMEOUT)
+        r = http.post(f"{self.url}/rat/{client_id}", timeout=TIMEOUT)
         r.raise_for_status()
         return r.json()["registration_access_token"]
 
@@ -151,7 +152,7 @@ def hydra_dcr_env(label: str, hydra) -> BackendEnv:
     admin = hydra.admin_url
 
     def read(ref: Ref) -> dict[str, Any] | None:
-        r = httpx.get(f"{admin}/admin/clients/{ref.client_id}", timeout=TIMEOUT)
+        r = http.get(f"{admin}/admin/clients/{ref.client_id}", timeout=TIMEOUT)
         if r.status_code == 404:
             return None
         r.raise_for_status()
@@ -160,10 +161,10 @@ def hydra_dcr_env(label: str, hydra) -> BackendEnv:
     def change(ref: Ref, path: str, value: Any) -> None:
         # JSON PATCH keeps the registration token; an admin PUT would clear it
         op = [{"op": "add", "path": f"/{path}", "value": value}]
-        httpx.patch(f"{admin}/admin/clients/{ref.client_id}", json=op, timeout=TIMEOUT).raise_for_status()
+        http.patch(f"{admin}/admin/clients/{ref.client_id}", json=op, timeout=TIMEOUT).raise_for_status()
 
     def delete(ref: Ref) -> None:
-        httpx.delete(f"{admin}/admin/clients/{ref.client_id}", timeout=TIMEOUT).raise_for_status()
+        http.delete(f"{admin}/admin/clients/{ref.client_id}", timeout=TIMEOUT).raise_for_status()
 
     def unmanaged() -> str:
         body = {"client_name": "someone else", "grant_types": ["client_credentials"]}
@@ -173,13 +174,13 @@ def hydra_dcr_env(label: str, hydra) -> BackendEnv:
         # an admin PUT replaces the client and clears its registration token (a PATCH keeps it)
         current = read(ref) or {}
         body = {k: v for k, v in current.items() if k not in ("created_at", "updated_at", "client_secret")}
-        httpx.put(f"{admin}/admin/clients/{ref.client_id}", json=body, timeout=TIMEOUT).raise_for_status()
+        http.put(f"{admin}/admin/clients/{ref.client_id}", json=body, timeout=TIMEOUT).raise_for_status()
 
     def list_ids() -> list[str]:
         ids: list[str] = []
         params: dict[str, Any] = {"page_size": 500}
         while True:
-            r = httpx.get(f"{admin}/admin/clients", params=params, timeout=TIMEOUT)
+            r = http.get(f"{admin}/admin/clients", params=params, timeout=TIMEOUT)
             r.raise_for_status()
             page = r.json()
             ids.extend(c["client_id"] for c in page)
