@@ -201,7 +201,7 @@ def test_oidc_provider_initial_access_token_and_rotation_off(tmp_path: Path):
 def test_keycloak_realm_and_client(keycloak_server):
     kc = keycloak_server
     realm = realm_name("smoke")
-    token = create_realm(kc, realm)
+    token = create_realm(kc, realm, default_keys=True)  # as Keycloak makes a realm: RSA keys, RS256
     auth = {"Authorization": f"Bearer {token}"}
     with httpx.Client(timeout=30) as http:
         created = http.post(
