@@ -10,7 +10,7 @@ two cannot disagree. A format a kind does not have is one line (`UnknownFormat`,
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import click
@@ -114,6 +114,8 @@ def render(obj: Plan | DriftReport | Findings | State | AuditReport, fmt: str, o
         raise UnknownFormat(f"--format {fmt}: a {kind} can be shown as {', '.join(FORMATS[kind])}")
     if fmt == "json":
         return inert.json_text(renderer(obj, options or Options()))
+    if isinstance(obj, Findings):  # only JSON shows the declared clients: not copied for the others
+        obj = replace(obj, declared=())  # (inert.data of 10,000 clients: 3 s of CPU)
     return renderer(inert.data(obj), options or Options())
 
 
