@@ -13,7 +13,7 @@ from dcrsync.state.records import ClientRecord
 
 __all__ = [
     "Backend", "Fetched", "Marker", "Result", "default_normalise", "fingerprint", "observed", "server_wide_notes",
-    "split_server_wide",
+    "server_wide_declared", "split_server_wide",
 ]
 
 
@@ -258,18 +258,24 @@ def split_server_wide(
     if not server_wide:
         return list(specs), []
     out: list[ClientSpec] = []
-    declaring: dict[str, list[str]] = {}
     for spec in specs:
         found = [path for path in server_wide if path in spec.fields]
-        if not found:
-            out.append(spec)
-            continue
-        for path in found:
-            if covered is None or not covered(spec, path):
+        out.append(replace(spec, fields={k: v for k, v in spec.fields.items() if k not in found}) if found else spec)
+    return out, server_wide_declared(specs, server_wide, covered)
+
+
+def server_wide_declared(
+    specs: Sequence[ClientSpec], server_wide: Mapping[str, str],
+    covered: Callable[[ClientSpec, str], bool] | None = None,
+) -> list[str]:
+    """The notes of `split_server_wide` alone (what validate says), without copying a single spec."""
+    declaring: dict[str, list[str]] = {}
+    for spec in specs:
+        for path in server_wide:
+            if path in spec.fields and (covered is None or not covered(spec, path)):
                 declaring.setdefault(path, []).append(spec.name)
-        out.append(replace(spec, fields={k: v for k, v in spec.fields.items() if k not in found}))
     notes: list[str] = []
     for path, names in declaring.items():
         shown = ", ".join(names[:5]) + (", …" if len(names) > 5 else "")
         notes.append(f"`{path}` ({len(names)} client(s): {shown}) is not sent: {server_wide[path]}")
-    return out, notes
+    return notes

@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from dcrsync.backends.base import server_wide_notes
+from dcrsync.backends.base import server_wide_declared
 from dcrsync.errors import ConfigError
 from dcrsync.families import FAMILIES
 from dcrsync.lint import PROFILES
@@ -82,7 +82,8 @@ def family_notes(result: LoadResult, family: str | None, server: dict) -> list[s
         backend = getattr(importlib.import_module(module), cls)
     except ImportError:  # validate needs no server library; the plan will say it
         return []
-    return server_wide_notes(backend, result.clients, server)[1]
+    wide = backend.server_wide_for(server)
+    return server_wide_declared(result.clients, wide, lambda spec, path: backend.covers(server, spec, path))
 
 
 @click.command("validate")
