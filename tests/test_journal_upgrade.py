@@ -21,7 +21,7 @@ PREVIOUS_REGEX = "^(client_secret|registration_access_token)$"  # what the previ
 
 def _as_previous_version(p, recipient: str) -> None:
     """The stored document as the previous version wrote it: the same, without a journal key."""
-    doc = json.loads(Sops().decrypt(stored_document(p)))  # decrypt gives JSON
+    doc = yaml.safe_load(Sops().decrypt(stored_document(p)))
     for key in ("journal_key", "previous", "legacy_folded"):
         doc.pop(key, None)
     plain = yaml.safe_dump(doc, sort_keys=False).encode()

@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from dcrsync.errors import SopsError, StateError
-from dcrsync.state.records import Entry, State, _Dumper, has_secret, parse_document
+from dcrsync.state.records import Entry, State, _Dumper, _Loader, has_secret
 
 if TYPE_CHECKING:
     from dcrsync.state.sops import Sops
@@ -154,7 +154,7 @@ def _decrypt(name: str, data: bytes, sops: Sops | None) -> dict[str, Any]:
             f"holders ({str(exc).split(':', 1)[0]})"
         ) from None
     try:
-        doc = parse_document(plain)
+        doc = yaml.load(plain, Loader=_Loader)
     except yaml.YAMLError:
         raise _damaged(name, "not YAML") from None
     if not isinstance(doc, dict) or not isinstance(doc.get("batch"), str):

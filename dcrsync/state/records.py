@@ -89,16 +89,6 @@ def now() -> str:
     return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def parse_document(text: bytes) -> Any:
-    """A state or journal document: JSON as `Sops.decrypt` gives it, else YAML (a state file written
-    without encryption). yaml.YAMLError when it is neither."""
-    if text[:1] == b"{":
-        try:
-            return json.loads(text)
-        except ValueError:
-            pass  # YAML's flow mapping, then
-    return yaml.load(text, Loader=_Loader)
-
 @dataclass
 class ClientRecord:
     name: str
@@ -253,7 +243,7 @@ class State:
     @classmethod
     def from_files(cls, text: bytes, where: str, encrypted: bool, sidecar: bytes | None) -> State:
         try:
-            doc = parse_document(text) or {}
+            doc = yaml.load(text, Loader=_Loader) or {}
         except yaml.YAMLError as exc:
             raise StateError(f"{where} is not valid YAML ({exc.__class__.__name__}); restore it from git") from None
         if not isinstance(doc, dict) or doc.get("version") != STATE_VERSION:

@@ -177,9 +177,7 @@ class Sops:
         return self._run(args, plaintext, f"encrypting {what}")
 
     def decrypt(self, ciphertext: bytes, what: str = "the state") -> bytes:
-        """The plaintext of a sops YAML document, as JSON: sops converts it, and JSON reads a 10,000-client
-        state in 5 ms where YAML takes 0.6 s (`records.parse_document` reads either)."""
-        args = ["--decrypt", "--input-type", "yaml", "--output-type", "json", "/dev/stdin"]
+        args = ["--decrypt", "--input-type", "yaml", "--output-type", "yaml", "/dev/stdin"]
         if self.config_path is not None:
             args[:0] = ["--config", str(self.config_path)]
         return self._run(args, ciphertext, f"decrypting {what}", subject=what)
