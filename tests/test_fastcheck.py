@@ -69,7 +69,7 @@ def test_a_refused_document_is_still_explained_by_jsonschema(tmp_path) -> None:
 
 
 def test_the_schema_is_compiled_only_once_enough_values_were_checked() -> None:
-    check = FastCheck(FULL.schema, after=2)
+    check = FastCheck(FULL.schema, after=2, keep=False)  # without a folder to keep compiled checks in
     assert [check({"name": "web"}) for _ in range(4)] == [False, False, True, True]
 
 

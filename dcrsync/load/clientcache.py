@@ -314,16 +314,24 @@ def _key(folder: Path) -> bytes:
     return data
 
 
-def _read(path: Path, context: str) -> tuple[dict[str, dict[str, Any]], str]:
-    """The entries (and lint context) of an authenticated cache file of this context; nothing for
-    anything else."""
+def authenticated(path: Path) -> bytes | None:
+    """The body of a file `_write` wrote with its folder's key, or None (unreadable, or not authentic)."""
     try:
         raw = path.read_bytes()
         key = _key(path.parent)
     except OSError:
-        return {}, ""
+        return None
     mac, _, body = raw.partition(b"\n")
     if not hmac.compare_digest(mac, hmac.new(key, body, hashlib.sha256).hexdigest().encode()):
+        return None
+    return body
+
+
+def _read(path: Path, context: str) -> tuple[dict[str, dict[str, Any]], str]:
+    """The entries (and lint context) of an authenticated cache file of this context; nothing for
+    anything else."""
+    body = authenticated(path)
+    if body is None:
         return {}, ""
     try:
         doc = marshal.loads(body)  # authenticated above: only what this folder's key holder wrote
@@ -354,6 +362,6 @@ def _prune(folder: Path) -> None:
 
     limit = time.time() - MAX_AGE_SECONDS
     for entry in os.scandir(folder):
-        if entry.name.endswith(".json") and entry.stat().st_mtime < limit:
+        if (entry.name.endswith(".json") or entry.name.startswith("check-")) and entry.stat().st_mtime < limit:
             with contextlib.suppress(OSError):
                 os.unlink(entry.path)

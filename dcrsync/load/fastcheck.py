@@ -81,29 +81,43 @@ COMPILE_AFTER = 300
 
 class FastCheck:
     """`check(value)` is True when the value surely passes the schema; False means "ask jsonschema".
-    Compiled at the call after the first `after`; without fastjsonschema, or for a schema it cannot
-    take, always False."""
+    With a folder to keep compiled checks in (`load.checkcache`, `keep`), compiled (or read back) at the
+    first call: a run whose inputs pass then never imports jsonschema. Without one, compiled at the call
+    after the first `after`. Without fastjsonschema, or for a schema it cannot take, always False."""
 
-    def __init__(self, schema: Any, after: int = COMPILE_AFTER) -> None:
+    def __init__(self, schema: Any, after: int = COMPILE_AFTER, keep: bool = True) -> None:
         self.schema = schema
         self.after = after
+        self.keep = keep
         self._compiled: Callable[[Any], Any] | None = None
         self._tried = False
 
     def _compile(self) -> Callable[[Any], Any] | None:
         self._tried = True
         try:
+            definition = strip(self.schema)
+        except Unsupported:
+            return None
+        if self.keep:
+            from dcrsync.load.checkcache import compiled
+
+            return compiled(definition)
+        try:
             import fastjsonschema
         except ImportError:
             return None
         try:
-            return fastjsonschema.compile(strip(self.schema), use_default=False)
-        except (Unsupported, fastjsonschema.JsonSchemaDefinitionException):
+            return fastjsonschema.compile(definition, use_default=False)
+        except fastjsonschema.JsonSchemaDefinitionException:
             return None
 
     def __call__(self, value: Any) -> bool:
         if not self._tried:
-            if self.after > 0:
+            if self.keep and self.after > 0:
+                from dcrsync.load.checkcache import usable
+
+                self.keep = usable()
+            if self.after > 0 and not self.keep:
                 self.after -= 1
                 return False
             self._compiled = self._compile()
