@@ -5,10 +5,12 @@ with one), and its module names none of the ways a test starts a program: `subpr
 `sys.executable`, the launchers in tests/servers, the family harnesses in tests/harness. The rule
 leans to "not pure"; `forbid_programs` makes a wrong `pure` fail loudly rather than pass slowly.
 
-Under pytest-xdist (`--dist loadgroup`) the tests that talk to Keycloak go to two workers, split
-by module (a module's realms are made once): two JVMs instead of one per worker, and neither worker
-the whole run's long pole (one Keycloak worker took the whole 430 s of a 4-worker run). The pure
-tests run last, short fillers that even out the workers' ends.
+Under pytest-xdist (`--dist loadgroup`) the tests that talk to Keycloak all go to one worker: one
+JVM for the run. Two workers (two JVMs) had been the choice while a new realm cost 2-3 s of CPU (its
+RSA keys); with cheap realms (tests/servers/keycloak.py `QUICK_KEYS`) the Keycloak tests take about
+as long as any other worker's share (255 s of test time), and the second JVM cost more CPU than the
+split saved: the whole suite took 258 s with one, 263-306 s with two. The pure tests run last,
+short fillers that even out the workers' ends.
 """
 
 from __future__ import annotations
@@ -26,8 +28,6 @@ SERVER_FIXTURES = frozenset({"hydra", "oidc_provider", "postgres", "s3", "age_ke
 STARTS_PROGRAMS = re.compile(r"\bsubprocess\b|\bsys\.executable\b|\btests\.servers\b|\btests\.harness\b")
 #: fixtures of the test modules that stand up a Keycloak realm
 KEYCLOAK_FIXTURES = frozenset({"kc", "kc_project", "kc_realm", "keycloak", "keycloak_server", "realm", "realms"})
-#: the Keycloak modules of the first Keycloak worker (about half of the Keycloak time); the rest go to the second
-KEYCLOAK_FIRST = frozenset({"test_behaviour.py", "test_keycloak.py", "test_keycloak_admin.py"})
 
 
 @cache
@@ -46,18 +46,17 @@ def needs_keycloak(item: pytest.Item) -> bool:
 
 
 def mark(items: list[pytest.Item]) -> None:
-    """`pure` on the tests that start nothing; an xdist group `keycloak-a|b` on those that use it."""
+    """`pure` on the tests that start nothing; the xdist group `keycloak` on those that use it."""
     for item in items:
         if is_pure(item):
             item.add_marker(pytest.mark.pure)
         elif needs_keycloak(item):
-            half = "a" if Path(item.path).name in KEYCLOAK_FIRST else "b"
-            item.add_marker(pytest.mark.xdist_group(f"keycloak-{half}"))
+            item.add_marker(pytest.mark.xdist_group("keycloak"))
 
 
 def check_grouped(config: pytest.Config, ids: list[str]) -> None:
     """Under `--dist loadgroup` the Keycloak tests a worker collected must carry their group in their node
-    id (xdist's suffix `@keycloak-a|b`), or xdist scatters them and every worker starts its own JVM:
+    id (xdist's suffix `@keycloak`), or xdist scatters them and every worker starts its own JVM:
     pytest-xdist 3.8 renames `item._nodeid`, which pytest 9.2 no longer reads (hence pytest<9.2)."""
     if config.getoption("dist", None) != "loadgroup":
         return
