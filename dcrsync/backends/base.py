@@ -12,7 +12,8 @@ from dcrsync.model import SECRET_FIELDS, ClientSpec, LiveClient, fingerprint, no
 from dcrsync.state.records import ClientRecord
 
 __all__ = [
-    "Backend", "Fetched", "Marker", "Result", "default_normalise", "fingerprint", "observed", "server_wide_notes",
+    "Backend", "Fetched", "Marker", "Result", "default_normalise", "family_wide", "fingerprint", "observed",
+    "server_wide_notes",
     "server_wide_declared", "split_server_wide",
 ]
 
@@ -236,14 +237,20 @@ def default_normalise(path: str, value: Any) -> Any:
     return normalise_value(path, value)
 
 
+def family_wide(
+    family: type[Backend], server: Mapping[str, Any]
+) -> tuple[dict[str, str], Callable[[ClientSpec, str], bool]]:
+    """What `family`, configured with the `server:` block `server`, enforces server-wide, and which
+    spec's such field the block says is covered: the arguments of `split_server_wide` and
+    `server_wide_declared` (what plan and validate both say)."""
+    return family.server_wide_for(server), lambda spec, path: family.covers(server, spec, path)
+
+
 def server_wide_notes(
     family: type[Backend], specs: Sequence[ClientSpec], server: Mapping[str, Any]
 ) -> tuple[list[ClientSpec], list[str]]:
-    """`split_server_wide` for `family` configured with the `server:` block `server` (what plan and
-    validate both say)."""
-    return split_server_wide(
-        specs, family.server_wide_for(server), lambda spec, path: family.covers(server, spec, path)
-    )
+    """`split_server_wide` for `family` configured with the `server:` block `server`."""
+    return split_server_wide(specs, *family_wide(family, server))
 
 
 def split_server_wide(

@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from dcrsync.backends.base import server_wide_declared
+from dcrsync.backends.base import family_wide, server_wide_declared
 from dcrsync.errors import ConfigError
 from dcrsync.families import FAMILIES
 from dcrsync.lint import PROFILES
@@ -82,8 +82,7 @@ def family_notes(result: LoadResult, family: str | None, server: dict) -> list[s
         backend = getattr(importlib.import_module(module), cls)
     except ImportError:  # validate needs no server library; the plan will say it
         return []
-    wide = backend.server_wide_for(server)
-    return server_wide_declared(result.clients, wide, lambda spec, path: backend.covers(server, spec, path))
+    return server_wide_declared(result.clients, *family_wide(backend, server))
 
 
 @click.command("validate")

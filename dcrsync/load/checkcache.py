@@ -20,7 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from dcrsync.load.clientcache import _write, authenticated, cache_dir, code_digest
+from dcrsync.load.clientcache import authenticated, cache_dir, code_digest, write_authenticated
 
 PREFIX = "check-"
 
@@ -49,7 +49,7 @@ def compiled(definition: Any) -> Callable[[Any], Any] | None:
         code = compile(source, "<dcrsync schema check>", "exec")
         if path is not None:
             with contextlib.suppress(OSError):
-                _write(path, marshal.dumps(code))
+                write_authenticated(path, marshal.dumps(code))
     namespace: dict[str, Any] = {}
     exec(code, namespace)  # noqa: S102 - code fastjsonschema generated from dcrsync's own schema
     check = namespace.get("validate")

@@ -275,7 +275,7 @@ class ClientCache:
         files = {k: self.entries[k] for k in sorted(self.used)}
         body = {"format": FORMAT, "context": self.context, "lint_context": self.lint_context, "files": files}
         try:
-            _write(self.path, marshal.dumps(body))
+            write_authenticated(self.path, marshal.dumps(body))
             _prune(self.path.parent)
         except OSError:
             pass  # a cache that cannot be written is a slower next run, not a failure
@@ -315,7 +315,7 @@ def _key(folder: Path) -> bytes:
 
 
 def authenticated(path: Path) -> bytes | None:
-    """The body of a file `_write` wrote with its folder's key, or None (unreadable, or not authentic)."""
+    """The body of a file `write_authenticated` wrote with its folder's key, or None (unreadable, or not authentic)."""
     try:
         raw = path.read_bytes()
         key = _key(path.parent)
@@ -344,7 +344,8 @@ def _read(path: Path, context: str) -> tuple[dict[str, dict[str, Any]], str]:
         return {}, ""
 
 
-def _write(path: Path, body: bytes) -> None:
+def write_authenticated(path: Path, body: bytes) -> None:
+    """`body` written to `path` (atomically, mode 0600) after its HMAC under the folder's key."""
     key = _key(path.parent)
     data = hmac.new(key, body, hashlib.sha256).hexdigest().encode() + b"\n" + body
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")

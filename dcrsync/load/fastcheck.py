@@ -79,6 +79,12 @@ def strip(schema: Any) -> Any:
 COMPILE_AFTER = 300
 
 
+def _keeping() -> bool:
+    from dcrsync.load.checkcache import usable
+
+    return usable()
+
+
 class FastCheck:
     """`check(value)` is True when the value surely passes the schema; False means "ask jsonschema".
     With a folder to keep compiled checks in (`load.checkcache`, `keep`), compiled (or read back) at the
@@ -113,11 +119,7 @@ class FastCheck:
 
     def __call__(self, value: Any) -> bool:
         if not self._tried:
-            if self.keep and self.after > 0:
-                from dcrsync.load.checkcache import usable
-
-                self.keep = usable()
-            if self.after > 0 and not self.keep:
+            if self.after > 0 and not (self.keep and _keeping()):
                 self.after -= 1
                 return False
             self._compiled = self._compile()
