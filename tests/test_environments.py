@@ -20,6 +20,7 @@ from dcrsync.errors import ConfigError
 from dcrsync.load.config import load_config
 from dcrsync.project.clients import in_environment, load_project
 from tests.support.listener import Listener
+from tests.support.project import readable
 
 CONFIG = """\
 require_env: true
@@ -159,7 +160,8 @@ def test_staging_and_prod_plan_and_apply_their_own_clients(tmp_path: Path, hydra
     for env in ("staging", "prod"):
         r = run("apply", "--config", str(config), "--env", env, "--auto-approve")
         assert r.exit_code == 0, r.output
-    states = {env: yaml.safe_load((tmp_path / f"state/{env}.sops.yaml").read_text()) for env in ("staging", "prod")}
+    states = {env: readable(yaml.safe_load((tmp_path / f"state/{env}.sops.yaml").read_text()))
+              for env in ("staging", "prod")}
     assert sorted(states["staging"]["clients"]) == ["canary", "web"]
     assert sorted(states["prod"]["clients"]) == ["web"]
     for env in ("staging", "prod"):

@@ -20,10 +20,18 @@ PREVIOUS_REGEX = "^(client_secret|registration_access_token)$"  # what the previ
 
 
 def _as_previous_version(p, recipient: str) -> None:
-    """The stored document as the previous version wrote it: the same, without a journal key."""
+    """The stored document as the previous version wrote it: version 1 (a mapping per client, each
+    secret its own encrypted value), without a journal key."""
     doc = yaml.safe_load(Sops().decrypt(stored_document(p)))
     for key in ("journal_key", "previous", "legacy_folded"):
         doc.pop(key, None)
+    secrets = json.loads(doc.pop("secrets", "{}"))
+    clients = {}
+    for line in doc["clients"].splitlines():
+        ((name, identity),) = json.loads(line).items()
+        identity.pop("held", None)
+        clients[name] = {**identity, **secrets.get(name, {})}
+    doc.update(version=1, clients=clients)
     plain = yaml.safe_dump(doc, sort_keys=False).encode()
     replace_document(p, Sops(age_recipients=[recipient]).encrypt(plain, "dcrsync.state.sops.yaml",
                                                                   encrypted_regex=PREVIOUS_REGEX))
@@ -60,7 +68,9 @@ def test_a_previous_versions_state_and_journal_open_and_are_upgraded_once(any_st
     out = p.run_sub("apply", "--auto-approve")
     assert out.returncode == 0 and "Recovered an interrupted apply" in out.stderr, out.stdout + out.stderr
     assert journal.items() == []
-    assert yaml.safe_load(stored_document(p))["journal_key"].startswith("ENC[")  # upgraded by that write
+    upgraded = yaml.safe_load(stored_document(p))
+    assert upgraded["journal_key"].startswith("ENC[")  # upgraded by that write
+    assert upgraded["version"] == 2 and upgraded["secrets"].startswith("ENC[")  # and to version 2: secrets in one value
     after = store_of(p).read()
     assert after.clients["svc-001"].client_secret == new
     assert after.clients["svc-000"].client_secret == before.clients["svc-000"].client_secret

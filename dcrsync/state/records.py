@@ -5,10 +5,10 @@ The state maps each client's `name` to its `client_id`, keeps what the server ga
 (pending) from server changes (drift). Where it is kept (a sops file in git, a shared store) is
 `dcrsync.state.store`'s business; this module does no I/O and imports nothing that does.
 
-sops's cost grows with the number of values in a file (about 0.3 ms a value), so the encrypted
-document holds only identity and secrets — name, client_id, secrets, registration URI — and the
-bookkeeping of what was last applied is a plain JSON document beside it (no secrets), whose sha256
-is stored inside the encrypted one so that an edit or a mismatch is seen.
+The sops document holds identity and secrets (`dcrsync.state.document`: a line per client, every
+secret in one encrypted value); the bookkeeping of what was last applied is a plain JSON document
+beside it (no secrets), whose sha256 is stored inside the sops one so that an edit or a mismatch is
+seen.
 
 A journal entry (`Entry`) is one step of an apply: `upsert` merges fields into a record, `forget`
 drops one, `move` renames one. Entries are folded into the state in order.
@@ -30,13 +30,16 @@ import yaml
 from dcrsync.errors import StateError
 from dcrsync.guards.answers import NUMBER, OBJECT, TEXT, Shape, inert, loads, misfit
 from dcrsync.model import ClientSpec, LiveClient, observed
+from dcrsync.state import document
 from dcrsync.state import sidecar as sidecar_shape
 
 _Loader: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _Dumper: type = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
-STATE_VERSION = 1
-SECRET_KEYS = ("client_secret", "registration_access_token")
+STATE_VERSION = document.VERSION
+#: the `.applied.json` sidecar's own version (its shape did not change with the document's)
+SIDECAR_VERSION = 1
+SECRET_KEYS = document.SECRET_KEYS
 IDENTITY_KEYS = (
     "client_id",
     "client_secret",
@@ -62,8 +65,7 @@ RECORD = {
     **{key: OBJECT for key in ("desired", "applied", "observed")},
     "client_secret_expires_at": NUMBER,
 }
-RECORDS = Shape("an object of client records",
-                lambda v: isinstance(v, dict) and all(isinstance(r, dict) or r is None for r in v.values()))
+RECORDS = document.RECORDS
 SIDECAR = Shape("an object of records under `clients`", lambda v: isinstance(v, dict) and RECORDS.fits(v.get("clients") or {}))
 
 
@@ -230,15 +232,18 @@ class State:
     def to_files(self) -> tuple[bytes, bytes]:
         """(plaintext for the sops file, bytes of the sidecar)."""
         names = sorted(self.clients)
-        sidecar = sidecar_shape.dumps(STATE_VERSION, {n: self.clients[n].bookkeeping() for n in names})
-        doc: dict[str, Any] = {"version": STATE_VERSION, "serial": self.serial, "previous": self.previous}
+        sidecar = sidecar_shape.dumps(SIDECAR_VERSION, {n: self.clients[n].bookkeeping() for n in names})
+        head: dict[str, Any] = {"serial": self.serial, "previous": self.previous}
         if self.journal_key is not None:
-            doc["journal_key"] = base64.b64encode(self.journal_key).decode()  # encrypted by sops
+            head["journal_key"] = base64.b64encode(self.journal_key).decode()  # encrypted by sops
         if self.legacy_folded:
-            doc["legacy_folded"] = self.legacy_folded
-        doc["applied_digest"] = "sha256:" + hashlib.sha256(sidecar).hexdigest()
-        doc["clients"] = {n: self.clients[n].identity() for n in names}
-        return yaml.dump(doc, Dumper=_Dumper, sort_keys=False, allow_unicode=True).encode(), sidecar
+            head["legacy_folded"] = self.legacy_folded
+        head["applied_digest"] = "sha256:" + hashlib.sha256(sidecar).hexdigest()
+        records = [self.clients[n] for n in names]
+        identities = {r.name: {k: v for k, v in r.identity().items() if k not in SECRET_KEYS} for r in records}
+        held = {r.name: [k for k in SECRET_KEYS if r.has(k)] for r in records}
+        secrets = {r.name: {k: getattr(r, k) for k in SECRET_KEYS if getattr(r, k)} for r in records}
+        return document.dump(head, identities, held, secrets), sidecar
 
     @classmethod
     def from_files(cls, text: bytes, where: str, encrypted: bool, sidecar: bytes | None) -> State:
@@ -246,9 +251,11 @@ class State:
             doc = yaml.load(text, Loader=_Loader) or {}
         except yaml.YAMLError as exc:
             raise StateError(f"{where} is not valid YAML ({exc.__class__.__name__}); restore it from git") from None
-        if not isinstance(doc, dict) or doc.get("version") != STATE_VERSION:
-            raise StateError(f"{where} is not a dcrsync state (version {STATE_VERSION}); restore it from git")
-        wrong = misfit(doc, {"serial": NUMBER, "clients": RECORDS})
+        if not isinstance(doc, dict) or doc.get("version") not in document.READS:
+            raise StateError(f"{where} is not a dcrsync state (version {' or '.join(map(str, document.READS))}); "
+                             "restore it from git (a newer dcrsync may have written it: upgrade)")
+        identities, held_by, secrets = document.records(doc, where, encrypted)
+        wrong = misfit(doc, {"serial": NUMBER})
         if wrong:
             raise StateError(f"{where} is not a dcrsync state ({wrong}); restore it from git or from the store's backup")
         state = cls(serial=int(doc.get("serial") or 0), encrypted=encrypted, previous=str(doc.get("previous") or ""),
@@ -273,17 +280,19 @@ class State:
             books = sidecar_shape.decode(books) if not wrong else {}  # either shape: dcrsync.state.sidecar
             if wrong:
                 state.warnings.append(f"{where}: its .applied.json cannot be read ({wrong}); ignored until the next apply")
-        for name, data in (doc.get("clients") or {}).items():
-            merged = {**(books.get(name) or {}), **(data or {})}
+        for name, data in identities.items():
+            merged = {**(books.get(name) or {}), **data, **secrets.get(name, {})}
             wrong = misfit(merged, RECORD)
             if wrong:
                 raise StateError(f"{where}: the record of {inert(str(name))} cannot be read ({wrong}); restore the "
                                  "state from git or from the store's backup")
             rec = ClientRecord.from_dict(name, merged)
-            if encrypted:  # ENC[…] values only say that a secret exists
+            if encrypted and doc["version"] == 1:  # ENC[…] values only say that a secret exists
                 rec.held = frozenset(k for k in SECRET_KEYS if getattr(rec, k))
                 for key in rec.held:
                     setattr(rec, key, None)
+            elif encrypted:
+                rec.held = frozenset(held_by.get(name, ()))
             state.clients[name] = rec
         return state
 

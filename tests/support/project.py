@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import textwrap
@@ -80,7 +81,23 @@ class Project:
         return r.output.strip()
 
     def state_doc(self) -> dict:
-        return yaml.safe_load(self.state.read_text())
+        """The state's sops document as it is stored (read without a key), its clients block read as
+        name -> identity; a secret the state holds shows as the one encrypted value that keeps them all."""
+        return readable(yaml.safe_load(self.state.read_text()))
+
+
+def readable(doc: dict | None) -> dict | None:
+    """A version 2 state document with its `clients` lines as a mapping (each held secret given as
+    the encrypted `secrets` value); any other document as it is."""
+    if not isinstance(doc, dict) or doc.get("version") != 2:
+        return doc
+    clients = {}
+    for line in (doc.get("clients") or "").splitlines():
+        ((name, identity),) = json.loads(line).items()
+        for key in identity.pop("held", []):
+            identity[key] = doc["secrets"]
+        clients[name] = identity
+    return {**doc, "clients": clients}
 
 
 def make_project(root: Path, server: dict, age: AgeKey, owner: str, **extra) -> Project:
