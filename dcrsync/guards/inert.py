@@ -24,6 +24,7 @@ Pure (strings in, strings out), but for `masking`: the values client files read 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
 import unicodedata
 from typing import Any
@@ -83,6 +84,15 @@ def lines(text: str, prefix: str) -> str:
 
 def data(value: Any) -> Any:
     """A copy of `value` (dataclasses, named tuples, dicts, lists, sets) with every string `visible`."""
+    kind = type(value)
+    if kind is str:
+        return visible(value)
+    if kind in _ATOMS:
+        return value
+    if kind is dict:
+        return {data(k): data(v) for k, v in value.items()}
+    if kind is list:
+        return [data(v) for v in value]
     if isinstance(value, str):
         return visible(value)
     if isinstance(value, dict):
@@ -99,13 +109,23 @@ def data(value: Any) -> Any:
     return value
 
 
+#: values with no string inside (the common leaves of a plan), returned as they are
+_ATOMS = frozenset({int, float, bool, type(None)})
+
+
 def _dataclass(value: Any) -> Any:
-    kept = {f.name: data(getattr(value, f.name)) for f in dataclasses.fields(value) if f.init}
-    copy = type(value)(**kept)
-    for f in dataclasses.fields(value):
-        if not f.init:
-            object.__setattr__(copy, f.name, getattr(value, f.name))
+    init, later = _fields(type(value))
+    copy = type(value)(**{name: data(getattr(value, name)) for name in init})
+    for name in later:
+        object.__setattr__(copy, name, getattr(value, name))
     return copy
+
+
+@functools.cache
+def _fields(kind: type) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The names of a dataclass's fields set by its __init__, and of the others."""
+    every = dataclasses.fields(kind)
+    return tuple(f.name for f in every if f.init), tuple(f.name for f in every if not f.init)
 
 
 def _reference(match: re.Match[str]) -> str:
