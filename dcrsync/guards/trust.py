@@ -26,6 +26,7 @@ dcrsync.yaml says `allow_link_local: true` or a trusted URL names the address it
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 import socket
@@ -139,8 +140,10 @@ def covers(origin: Origin, target: Target) -> bool:
     return target.path == origin.path or target.path.startswith(origin.path + "/")
 
 
+@functools.lru_cache(maxsize=256)
 def link_local(host: str) -> bool:
-    """A link-local or cloud-metadata address or host name (literal; resolving is the caller's)."""
+    """A link-local or cloud-metadata address or host name (literal; resolving is the caller's).
+    Memoised: every request asks it of the same few hosts."""
     host = _host(host)
     if host in METADATA_HOSTS:
         return True

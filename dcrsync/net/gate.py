@@ -51,12 +51,18 @@ class GuardTransport(httpx.BaseTransport):
         self.trust = trust
         self.resolve = resolve
         self._resolved: dict[str, bool] = {}  # host -> resolves to a link-local address
+        self._judged: dict[str, str | None] = {}  # url -> why it is refused (None: allowed), this client's
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         url = str(request.url)
-        problem = self.trust.refusal(url)
-        if problem is None and self._resolves_link_local(request.url.host):
-            problem = self.trust.link_local_refusal(f"{shown(url)} (its host resolves to one)")
+        problem = self._judged.get(url, "") if len(url) < 2048 else ""
+        if problem == "":  # not judged yet (an apply sends most of its requests to one URL)
+            problem = self.trust.refusal(url)
+            if problem is None and self._resolves_link_local(request.url.host):
+                problem = self.trust.link_local_refusal(f"{shown(url)} (its host resolves to one)")
+            if len(self._judged) >= 4096:
+                self._judged.clear()
+            self._judged[url] = problem
         if problem is not None:
             raise UntrustedRequest(f"request not sent: {problem}")
         return self.inner.handle_request(request)

@@ -116,10 +116,26 @@ def _transport(max_connections: int) -> httpx.HTTPTransport:
 
 
 # --- the body, read with a cap ---------------------------------------------------------------
+class _Where:
+    """A request's URL without its query (which may hold a token), worded only when a message names it:
+    building it for every request cost two URL parses each."""
+
+    __slots__ = ("url",)
+
+    def __init__(self, url: httpx.URL) -> None:
+        self.url = url
+
+    def __str__(self) -> str:
+        return str(self.url.copy_with(query=None))
+
+    def __format__(self, spec: str) -> str:
+        return format(str(self), spec)
+
+
 class _Inflate:
     """Decompresses gzip / deflate as it is read, never more than the cap."""
 
-    def __init__(self, encoding: str, url: str) -> None:
+    def __init__(self, encoding: str, url: object) -> None:
         encoding = encoding.strip().lower()
         if encoding in ("", "identity"):
             self.z = None
@@ -139,7 +155,7 @@ class _Inflate:
         return bytes(out)
 
 
-def read_capped(response: httpx.Response, cap: int, url: str) -> bytes:
+def read_capped(response: httpx.Response, cap: int, url: object) -> bytes:
     """The whole body of a streamed response, decompressed, refusing more than `cap` bytes."""
     def too_large() -> BadAnswer:
         return BadAnswer(f"{url} answered more than {cap // (1024 * 1024)} MB (HTTP {response.status_code}); "
@@ -208,7 +224,7 @@ class RetryTransport(httpx.BaseTransport):
             self._wait(counted, retry_after(response))
 
     def _attempt(self, request: httpx.Request) -> httpx.Response:
-        url = str(request.url.copy_with(query=None))
+        url = _Where(request.url)
         _local.deadline = deadline = time.monotonic() + self.deadline
         try:
             response = self.inner.handle_request(request)
