@@ -39,7 +39,7 @@ def grow(root: Path, admin_url: str, recipient: str, start: int, n: int) -> floa
                 "token_endpoint_auth_method": "none", "require_pkce": True}
         (clients / f"c-{i:05d}.yaml").write_text(yaml.safe_dump(body, sort_keys=False))
     config = {"clients": "clients/", "state": "state.sops.yaml", "sops": {"age": [recipient]},
-              "server": {"kind": "hydra", "admin_url": admin_url}, "owner": "bench-scale",
+              "server": {"kind": "hydra", "admin_url": admin_url}, "owner": "bench-scale", "project": "bench-scale",
               "safety": {"min_existing": 1_000_000, "max_update_percent": 100, "max_delete_percent": 100}}
     (root / "dcrsync.yaml").write_text(yaml.safe_dump(config))
     t = time.perf_counter()
