@@ -264,6 +264,17 @@ class ClientCache:
         self.used.add(shown)
         self.changed = True
 
+    def take(self, entries: Mapping[str, Any]) -> int:
+        """Entries another process made this run (`dcrsync.load.prefill`), as if read from the cache
+        file: each is used only by a file whose key it has (`lookup`); how many were taken."""
+        taken = 0
+        for shown, got in entries.items():
+            if isinstance(shown, str) and isinstance(got, dict) and isinstance(got.get("k"), str):
+                self.entries[shown] = got
+                taken += 1
+        self.changed |= taken > 0
+        return taken
+
     def save(self) -> None:
         """Write the cache when it changed (files kept or gone since). Never fails the command."""
         if self.path is None:

@@ -21,13 +21,14 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from dcrsync.guards import masking
-from dcrsync.load import envrefs
+from dcrsync.load import envrefs, prefill
 from dcrsync.load.bounds import MAX_TOTAL_BYTES, outside, oversize
 from dcrsync.load.clientcache import cacheable, cached_read
 from dcrsync.load.document import check_document, claim_name
 from dcrsync.load.envrefs import ClientEnv
 from dcrsync.load.files import client_files
 from dcrsync.load.gcpause import long_lived
+from dcrsync.load.schemacheck import client_validator
 from dcrsync.load.substitute import client_substituter
 from dcrsync.load.yamlsource import load_file, parse_bytes
 from dcrsync.model import ClientSpec, Diagnostic, Location
@@ -37,6 +38,8 @@ if TYPE_CHECKING:
     from dcrsync.model import Suppressed
 
 _EMPTY: Mapping[str, str] = MappingProxyType({})
+#: the project's lint of some clients, keeping each file's findings in the cache (`dcrsync.lint.cache`)
+Lint = Callable[["ClientCache", list[ClientSpec]], object]
 _NO_ENV = ClientEnv()
 
 
@@ -47,6 +50,7 @@ class LoadResult:
     files: list[str] = field(default_factory=list)  # every file read, as shown in diagnostics
     documents: int = 0  # non-empty YAML documents seen (valid or not)
     suppressed: list[Suppressed] = field(default_factory=list)  # lint findings ignored on purpose
+    prefilled: int = 0  # files a helper process read (dcrsync.load.prefill)
 
     @property
     def errors(self) -> list[Diagnostic]:
@@ -74,6 +78,7 @@ def load_clients(
     strict: bool = True,
     env: ClientEnv = _NO_ENV,
     cache: ClientCache | None = None,
+    lint: Lint | None = None,
 ) -> LoadResult:
     """Load, substitute and schema-check every client under `paths`. Never raises for bad input.
 
@@ -81,48 +86,114 @@ def load_clients(
     False, only one that a symlink leads out of it: paths given on the command line). Client files
     read only the environment variables `env` allows (`envrefs`). With a `cache`, a file whose bytes
     (and the variables it names) are those of a clean load before gives its clients again without
-    being parsed (`dcrsync.load.clientcache`); a file that reads the environment is never cached."""
+    being parsed (`dcrsync.load.clientcache`); a file that reads the environment is never cached.
+    With many files the later ones may be read by a forked helper (`dcrsync.load.prefill`), which lints
+    its files with `lint` (the project's lint, keeping its findings in the cache: `dcrsync.lint.cache`)."""
     cwd = os.getcwd()
     base = os.path.abspath(base_dir) if base_dir is not None else cwd
     real_root = os.path.realpath(root) if root is not None else None
     result = LoadResult()
     read_env = [0]
-    substitute = client_substituter(vars, environ, env)
-
-    def subst(text: str) -> str:
-        value = substitute(text)
-        if value is not text and hasattr(value, "names"):
-            read_env[0] += 1
-            for read, name in value.parts:  # wherever it lands (a field, a lint reason): never printed
-                masking.register(read, name)
-        return value
-
+    subst = _counting(client_substituter(vars, environ, env), read_env, register=True)
     names: dict[str, Location] = {}
     total = 0
     folders: dict[str, str] = {}
     with long_lived():  # dcrsync.load.gcpause
-        for full, shown in client_files(paths, base, cwd, result.diagnostics):
-            result.files.append(shown)
-            refused = outside(full, real_root, strict, folders)
-            total, too_big = oversize(full, total) if refused is None else (total, None)
-            if refused or too_big:
-                result.diagnostics.append(Diagnostic(Location(shown, 0, 0), "error", "load", refused or too_big or ""))
-                if too_big and total > MAX_TOTAL_BYTES:
+        files = list(client_files(paths, base, cwd, result.diagnostics))
+        own, helper = len(files), None
+        if cache is not None and prefill.worth_it(sum(shown not in cache.entries for _, shown in files)):
+            own = prefill.split(len(files))  # a second CPU reads the later files
+            client_validator().passes.prepare()  # compiled once, before the fork, for both
+            helper = prefill.start(lambda: _entries(files[own:], cache, vars, environ, env, real_root, strict, lint))
+        try:
+            for at, (full, shown) in enumerate(files):
+                if at == own and helper is not None and cache is not None:
+                    result.prefilled = _meet(helper, cache, lint, result)
+                total = _one(full, shown, result, names, folders, total, cache, vars, environ, subst, read_env,
+                             real_root, strict)
+                if total < 0:
                     break
-                continue
-            data, key = cached_read(cache, full, vars, environ)
-            hit = cache.lookup(shown, key) if cache is not None and key else None
-            if hit is not None:
-                replay(hit.specs, names, result)
-                continue
-            before, first, reads = len(result.diagnostics), len(result.clients), read_env[0]
-            _load_one(full, shown, data, subst, names, result, real_root, lambda reads=reads: read_env[0] != reads)
-            if cache is not None and key and read_env[0] == reads and cacheable(result, before, first):
-                cache.keep(shown, key, result.clients[first:])
+        finally:
+            if helper is not None:
+                helper.cancel()
     if read_env[0]:
         result.diagnostics = masked_diagnostics(result.diagnostics)
     result.sort()
     return result
+
+
+def _counting(substitute: Callable[[str], Any], reads: list[int], register: bool) -> Callable[[str], Any]:
+    """`substitute`, counting in `reads` the values it read from the environment (and, `register`,
+    registering each so that it is never printed: `guards.masking`)."""
+    def subst(text: str) -> Any:
+        value = substitute(text)
+        if value is not text and hasattr(value, "names"):
+            reads[0] += 1
+            for read, name in value.parts if register else ():  # wherever it lands: never printed
+                masking.register(read, name)
+        return value
+
+    return subst
+
+
+def _meet(helper: prefill.Helper, cache: ClientCache, lint: Lint | None, result: LoadResult) -> int:
+    """This process's share is read: its lint findings kept (as the helper keeps its share's), then
+    the helper's entries taken; how many."""
+    if lint is not None:
+        lint(cache, result.clients)
+    return cache.take(helper.collect())
+
+
+def _one(full: str, shown: str, result: LoadResult, names: dict[str, Location], folders: dict[str, str],
+         total: int, cache: ClientCache | None, vars: Mapping[str, Any], environ: Mapping[str, str], subst: Any,
+         read_env: list[int], real_root: str | None, strict: bool) -> int:
+    """One file of `load_clients`: refused, from the cache, or loaded (and kept); the bytes read so
+    far, or -1 when the project's files together are too large to read more."""
+    result.files.append(shown)
+    refused = outside(full, real_root, strict, folders)
+    total, too_big = oversize(full, total) if refused is None else (total, None)
+    if refused or too_big:
+        result.diagnostics.append(Diagnostic(Location(shown, 0, 0), "error", "load", refused or too_big or ""))
+        return -1 if too_big and total > MAX_TOTAL_BYTES else total
+    data, key = cached_read(cache, full, vars, environ)
+    hit = cache.lookup(shown, key) if cache is not None and key else None
+    if hit is not None:
+        replay(hit.specs, names, result)
+        return total
+    before, first, reads = len(result.diagnostics), len(result.clients), read_env[0]
+    _load_one(full, shown, data, subst, names, result, real_root, lambda reads=reads: read_env[0] != reads)
+    if cache is not None and key and read_env[0] == reads and cacheable(result, before, first):
+        cache.keep(shown, key, result.clients[first:])
+    return total
+
+
+def _entries(files: list[tuple[str, str]], cache: ClientCache, vars: Mapping[str, Any], environ: Mapping[str, str],
+             env: ClientEnv, real_root: str | None, strict: bool, lint: Lint | None) -> dict[str, Any]:
+    """What the helper of `load_clients` sends back (`dcrsync.load.prefill`): the cache entry of each
+    file of `files` the cache does not hold that loads cleanly on its own without reading the
+    environment, linted by `lint` when given. Files are refused as the parent refuses them, before
+    they are read. Runs in the forked child: `cache` is its own copy."""
+    names: dict[str, Location] = {}
+    folders: dict[str, str] = {}
+    local = LoadResult()
+    reads = [0]
+    subst = _counting(client_substituter(vars, environ, env), reads, register=False)
+    kept: list[str] = []
+    for full, shown in files:
+        if outside(full, real_root, strict, folders) is not None or oversize(full, 0)[1] is not None:
+            continue
+        data, key = cached_read(cache, full, vars, environ)
+        if not key or (cache.entries.get(shown) or {}).get("k") == key:
+            continue
+        before, first, read = len(local.diagnostics), len(local.clients), reads[0]
+        _load_one(full, shown, data, subst, names, local, real_root, lambda read=read: reads[0] != read)
+        if reads[0] == read and cacheable(local, before, first):
+            cache.keep(shown, key, local.clients[first:])
+            kept.append(shown)
+    if lint is not None:
+        done = set(kept)
+        lint(cache, [c for c in local.clients if c.location.file in done])
+    return {shown: cache.entries[shown] for shown in kept}
 
 
 def _from_env(spec: ClientSpec, out: list[Diagnostic]) -> ClientSpec | None:

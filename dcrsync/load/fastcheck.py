@@ -117,6 +117,11 @@ class FastCheck:
         except fastjsonschema.JsonSchemaDefinitionException:
             return None
 
+    def prepare(self) -> None:
+        """Compile (or read back) now, where the first call would: a forked helper then shares it."""
+        if not self._tried and self.keep and _keeping():
+            self._compiled = self._compile()
+
     def __call__(self, value: Any) -> bool:
         if not self._tried:
             if self.after > 0 and not (self.keep and _keeping()):

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from dcrsync.load.clientcache import for_project
-from dcrsync.load.clients import LoadResult, load_clients, masked_diagnostics
+from dcrsync.load.clients import Lint, LoadResult, load_clients, masked_diagnostics
 from dcrsync.load.gcpause import long_lived
 from dcrsync.model import ClientSpec, Diagnostic
 
@@ -41,6 +41,18 @@ def add_lint(result: LoadResult, config: Config, cache: ClientCache | None = Non
     result.suppressed.extend(suppressed)
 
 
+def _lint_for(config: Config, cache: ClientCache) -> Lint:
+    """The project's lint for a load's helper (`dcrsync.load.prefill`): its findings are kept in the
+    cache entries the helper sends back. The cache is set to the lint's context first, so that the
+    findings the helper keeps are not dropped when this process lints (`lint_in`)."""
+    from dcrsync.lint import project_profile
+    from dcrsync.lint.cache import lint_cached, lint_context, lint_in
+
+    profile = project_profile(config)
+    lint_in(cache, lint_context(config.family, config.lint_ignore, profile))
+    return lambda kept, clients: lint_cached(kept, clients, config.family, config.lint_ignore, profile)
+
+
 def unknown_environments(clients: Sequence[ClientSpec], known: Sequence[str]) -> list[Diagnostic]:
     """An `environments:` entry that dcrsync.yaml does not define, at its line (a typo would
     otherwise drop the client from every environment)."""
@@ -68,7 +80,7 @@ def load_project(config: Config) -> LoadResult:
         cache = for_project(config)
         result = load_clients(
             config.clients, vars=config.vars, base_dir=config.base_dir, root=config.base_dir, env=config.client_env,
-            cache=cache,
+            cache=cache, lint=_lint_for(config, cache),
         )
         add_lint(result, config, cache)
         cache.save()
