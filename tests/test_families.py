@@ -22,6 +22,35 @@ def test_each_registry_line_names_a_backend_of_that_family():
         assert backend_cls.family == kind
 
 
+def test_what_a_family_enforces_server_wide_is_read_without_its_backend():
+    """validate's notes read a family's server-wide fields from the registry's light class, never
+    importing the backend (its HTTP library): the two must say the same, for every server block."""
+    spec = load_clients([]).clients  # none: the rules are asked of specs below
+    assert spec == []
+    from dcrsync.model import ClientSpec, Location
+
+    public = ClientSpec("p", {"require_pkce": True, "token_endpoint_auth_method": "none"}, Location("f", 1, 1))
+    secret = ClientSpec("s", {"require_pkce": True, "token_endpoint_auth_method": "client_secret_basic"},
+                        Location("f", 1, 1))
+    for family in FAMILIES.values():
+        module, cls = family.backend.split(":")
+        backend = getattr(importlib.import_module(module), cls)
+        rules = backend if family.server_wide is None else getattr(
+            importlib.import_module(family.server_wide.split(":")[0]), family.server_wide.split(":")[1])
+        if family.server_wide is None:
+            assert backend.server_wide_for({}) == {}  # nothing, so validate has nothing to import
+        for server in ({}, {"pkce_enforced": "public"}, {"pkce_enforced": "all"}):
+            assert rules.server_wide_for(server) == backend.server_wide_for(server)
+            for one in (public, secret):
+                assert rules.covers(server, one, "require_pkce") == backend.covers(server, one, "require_pkce")
+    code = ("import sys; from dcrsync.commands.validate import family_notes; from dcrsync.load.clients import "
+            "LoadResult; from dcrsync.model import ClientSpec, Location; "
+            "r = LoadResult(clients=[ClientSpec('p', {'require_pkce': True}, Location('f', 1, 1))]); "
+            "print(len(family_notes(r, 'hydra', {})), 'httpx' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["1", "False"]  # the note, without the HTTP library
+
+
 def test_the_known_blocks_come_from_the_registry(tmp_path):
     assert set(BLOCKS) == {"hydra", "keycloak"}
     assert {"hydra.audience", "hydra.allowed_cors_origins"} <= SET_FIELDS

@@ -7,6 +7,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar
 
+from dcrsync.families import ServerWide
 from dcrsync.guards.trust import Trust
 from dcrsync.model import SECRET_FIELDS, ClientSpec, LiveClient, fingerprint, normalise_value, observed
 from dcrsync.state.records import ClientRecord
@@ -51,7 +52,7 @@ class Fetched:
     requests: int = 0
 
 
-class Backend:
+class Backend(ServerWide):
     """One server family. Subclass it, set the flags, implement the five calls; the rest has defaults.
 
     Contract for every family:
@@ -88,11 +89,6 @@ class Backend:
     export_skip: ClassVar[frozenset[str]] = frozenset()
     #: the token endpoint wants client credentials in the form body (client_secret_post), not basic
     token_auth_post: ClassVar[bool] = False
-    #: portable fields the family has no per-client place for because the server enforces them for
-    #: every client by its own configuration -> what says so (the setting): never sent, never compared,
-    #: and the plan notes it once (`split_server_wide`)
-    server_wide: ClassVar[dict[str, str]] = {}
-
     #: the `server:` block of dcrsync.yaml (families that read more of it than their connection)
     settings: Mapping[str, Any] = {}
     #: the server's URL, for plans and messages
@@ -161,17 +157,6 @@ class Backend:
     def per_client(self, specs: Sequence[ClientSpec]) -> tuple[list[ClientSpec], list[str]]:
         """`specs` without the fields this family enforces server-wide, and one note for each such field."""
         return server_wide_notes(type(self), specs, self.settings)
-
-    @classmethod
-    def server_wide_for(cls, server: Mapping[str, Any]) -> dict[str, str]:
-        """`server_wide` as this server block has it configured (the note may depend on it)."""
-        return dict(cls.server_wide)
-
-    @classmethod
-    def covers(cls, server: Mapping[str, Any], spec: ClientSpec, path: str) -> bool:
-        """The `server:` block says the server enforces this spec's server-wide `path` itself (the user
-        acknowledged the note, e.g. Hydra's `pkce_enforced`): no note for it."""
-        return False
 
     def check_specs(self, specs: Sequence[ClientSpec]) -> None:
         """Refuse, at the field's file:line, what this family cannot hold; before anything is sent."""

@@ -5,14 +5,14 @@ from __future__ import annotations
 import random
 import re
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any, ClassVar
 from urllib.parse import parse_qs, quote, urlparse
 
 import httpx
 
 from dcrsync.backends.base import Backend, Fetched, Marker, Result, default_normalise
-from dcrsync.backends.hydra_map import PORTABLE_TOO, PUBLIC_ONLY, SERVER_WIDE, pkce_covered, unsupported
+from dcrsync.backends.hydra_map import PORTABLE_TOO, HydraServerWide, unsupported
 from dcrsync.errors import BackendError, BadAnswer
 from dcrsync.guards.answers import OBJECT, TEXT, TEXTS, decode, loads, objects, text_or_none
 from dcrsync.guards.trust import Trust
@@ -175,14 +175,13 @@ DEFAULTS: dict[str, Any] = {
 }
 
 
-class HydraBackend(Backend):
+class HydraBackend(HydraServerWide, Backend):
     family: ClassVar[str] = "hydra"
     defaults: ClassVar[dict[str, Any]] = DEFAULTS
     lists: ClassVar[bool] = True
     chooses_client_id: ClassVar[bool] = True
     chooses_secret: ClassVar[bool] = True
     rotates_secret: ClassVar[bool] = True
-    server_wide: ClassVar[dict[str, str]] = SERVER_WIDE
 
     def __init__(self, server: dict[str, Any], *, parallelism: int = 4, trust: Trust | None = None) -> None:
         self.trust = trust
@@ -350,14 +349,6 @@ class HydraBackend(Backend):
         if response.status_code in (204, 404):  # already gone is what we wanted
             return
         raise self._error(response, f"delete client {live.client_id}")
-
-    @classmethod
-    def server_wide_for(cls, server: Mapping[str, Any]) -> dict[str, str]:
-        return {"require_pkce": PUBLIC_ONLY} if server.get("pkce_enforced") == "public" else dict(SERVER_WIDE)
-
-    @classmethod
-    def covers(cls, server: Mapping[str, Any], spec: ClientSpec, path: str) -> bool:
-        return pkce_covered(server.get("pkce_enforced"), spec, path)
 
     def check_specs(self, specs: Sequence[ClientSpec]) -> None:
         """Refuse, at the field's file:line and before anything is sent, what Hydra would drop."""

@@ -4,6 +4,10 @@ Pure: lint imports it without the HTTP backend."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+from dcrsync.families import ServerWide
 from dcrsync.model import ClientSpec
 
 #: standard metadata Hydra also keeps under the `hydra:` block's older names: read under both paths
@@ -33,6 +37,21 @@ def pkce_covered(enforced: object, spec: ClientSpec, path: str) -> bool:
     if path != "require_pkce" or spec.fields.get(path) is not True:
         return False
     return enforced == "all" or (enforced == "public" and spec.fields.get("token_endpoint_auth_method") == "none")
+
+
+class HydraServerWide(ServerWide):
+    """What Hydra enforces server-wide, as a `server:` block configures it: here, without the HTTP
+    backend, so that `validate`'s notes do not import it (`families.Family.server_wide`)."""
+
+    server_wide: ClassVar[dict[str, str]] = SERVER_WIDE
+
+    @classmethod
+    def server_wide_for(cls, server: Mapping[str, Any]) -> dict[str, str]:
+        return {"require_pkce": PUBLIC_ONLY} if server.get("pkce_enforced") == "public" else dict(SERVER_WIDE)
+
+    @classmethod
+    def covers(cls, server: Mapping[str, Any], spec: ClientSpec, path: str) -> bool:
+        return pkce_covered(server.get("pkce_enforced"), spec, path)
 
 
 _NO_SUCH = "Hydra has no such client field: it accepts it and keeps nothing, so every plan would show it again"

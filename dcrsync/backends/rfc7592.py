@@ -32,8 +32,8 @@ from dcrsync.backends import discovery
 from dcrsync.backends.base import Backend, Fetched, Marker, Result, default_normalise
 from dcrsync.backends.rfc7592_map import (
     GIVEN_ONCE,
-    SERVER_WIDE,
     SHAPES,
+    Rfc7592ServerWide,
     registration_body,
     to_live,
     update_body,
@@ -70,13 +70,12 @@ def _client(response: httpx.Response, what: str) -> dict[str, Any]:
     return objects([decode(response, what)], "client_id", response, what, SHAPES)[0]
 
 
-class Rfc7592Backend(Backend):
+class Rfc7592Backend(Rfc7592ServerWide, Backend):
     family: ClassVar[str] = "rfc7592"
     lists: ClassVar[bool] = False
     chooses_client_id: ClassVar[bool] = False
     chooses_secret: ClassVar[bool] = False
     rotates_secret: ClassVar[bool] = False  # RFC 7592 has no standard way to ask for a new secret
-    server_wide: ClassVar[dict[str, str]] = SERVER_WIDE
 
     def __init__(self, server: dict[str, Any], *, parallelism: int = 4, trust: Trust | None = None) -> None:
         self.trust = trust

@@ -5,9 +5,10 @@ an answer gives only once, and what RFC 7591 has no per-client place for (`SERVE
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from dcrsync.errors import BackendError
+from dcrsync.families import ServerWide
 from dcrsync.guards.answers import OBJECT, TEXT, TEXTS, text_or_none
 from dcrsync.model import EXTENSIONS, SET_FIELDS, ClientSpec, LiveClient
 
@@ -21,6 +22,14 @@ SERVER_WIDE: dict[str, str] = {
         "clients by default; Keycloak: a client policy with the `pkce-enforcer` executor): make sure it does"
     ),
 }
+
+
+class Rfc7592ServerWide(ServerWide):
+    """What an RFC 7591 server enforces server-wide (`families.Family.server_wide`)."""
+
+    server_wide: ClassVar[dict[str, str]] = SERVER_WIDE
+
+
 #: never kept in LiveClient.raw / fields
 SECRET_KEYS = ("client_secret", "registration_access_token")
 #: RFC 7592 §2.2: MUST NOT be in an update body (plus Hydra's own timestamps)

@@ -75,14 +75,11 @@ def family_notes(result: LoadResult, family: str | None, server: dict) -> list[s
     the same notes the plan shows, so nobody waits for a plan to learn that `require_pkce` is a
     server setting on Hydra. Not a finding: a correct file, even under --strict."""
     entry = FAMILIES.get(family or "")
-    if entry is None or not result.clients:
+    if entry is None or entry.server_wide is None or not result.clients:
         return []
-    module, cls = entry.backend.split(":")
-    try:
-        backend = getattr(importlib.import_module(module), cls)
-    except ImportError:  # validate needs no server library; the plan will say it
-        return []
-    return server_wide_declared(result.clients, *family_wide(backend, server))
+    module, cls = entry.server_wide.split(":")
+    rules = getattr(importlib.import_module(module), cls)  # no server library: `families.Family.server_wide`
+    return server_wide_declared(result.clients, *family_wide(rules, server))
 
 
 @click.command("validate")
