@@ -9,7 +9,7 @@ another file (`software_statement: {file: …}`). Nothing is kept that a plan do
 plan does not hold: client files declare no secret.
 
 When it is void: the whole cache file names a *context* — dcrsync's own code and schemas (a digest of
-the package's files), the Python, PyYAML and jsonschema versions, the bytes of dcrsync.yaml, the
+the package's files), the Python and PyYAML versions, jsonschema's installed files, the bytes of dcrsync.yaml, the
 chosen environment, the working and base folders, the client paths, and every `DCRSYNC_*` variable —
 and a file of another context is not read. A file whose bytes or named variables changed misses.
 
@@ -27,6 +27,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import hmac
+import importlib.util
 import json
 import marshal
 import os
@@ -78,18 +79,29 @@ def package_files(root: Path) -> list[Path]:
 
 @cache
 def code_digest() -> str:
-    """sha256 over dcrsync's own files (code and schemas) and the versions of what parses and checks."""
-    from importlib.metadata import version
-
+    """sha256 over dcrsync's own files (code and schemas) and the versions of what parses and checks
+    (jsonschema's by its installed files: `importlib.metadata` alone costs ~15-25 ms to import)."""
     import yaml
 
     root = Path(__file__).parent.parent  # the whole package, dcrsync/
     digest = hashlib.sha256()
     for path in package_files(root):
         digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes() + b"\0")
-    extra = [sys.version, yaml.__version__, str(getattr(yaml, "__with_libyaml__", False)), version("jsonschema")]
+    extra = [sys.version, yaml.__version__, str(getattr(yaml, "__with_libyaml__", False)), _installed("jsonschema")]
     digest.update("\0".join(extra).encode())
     return digest.hexdigest()
+
+
+def _installed(module: str) -> str:
+    """Where a module is installed, and the size and time of its top file: a different install (an
+    upgrade, a reinstall) reads differently. Found without importing it."""
+    try:
+        spec = importlib.util.find_spec(module)
+        origin = spec.origin if spec is not None else None
+        info = os.stat(origin) if origin else None
+    except (ImportError, ValueError, OSError):
+        return "absent"
+    return f"{origin}:{info.st_size}:{info.st_mtime_ns}" if info is not None else "absent"
 
 
 def _refs_digest(data: bytes, vars: Mapping[str, Any], environ: Mapping[str, str]) -> str:
