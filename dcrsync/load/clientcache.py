@@ -38,6 +38,7 @@ import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache
+from itertools import repeat
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -181,20 +182,26 @@ def _dict(value: Any) -> dict[str, Any]:
     return value
 
 
+_INT = {int}
+_STR = {str}
+
+
 def _spec_in(file: str, doc: dict[str, Any]) -> ClientSpec:
     """A ClientSpec from its cached form; TypeError/ValueError/KeyError when the form is not one. (The
     cache file is authenticated: these checks catch a writer's mistake, not an attacker.)"""
     name, client_id, description = doc["n"], doc["c"], doc["d"]
     if not isinstance(name, str) or not isinstance(client_id, str | None) or not isinstance(description, str | None):
         raise TypeError("not a client")
-    flat, line, col = doc["fl"], *doc["l"]
+    flat, (line, col) = doc["fl"], doc["l"]
     keys, lines, cols = flat[0::3], flat[1::3], flat[2::3]
-    numbers = [line, col, *lines, *cols]
+    kinds = {type(line), type(col), *map(type, lines), *map(type, cols)}
     items: dict[str, list[Location]] = {}
     for key, pairs in _dict(doc["il"]).items():
-        items[key] = [Location(file, n, c) for n, c in zip(pairs[0::2], pairs[1::2], strict=True)]
-        numbers += pairs
-    if not all(type(n) is int for n in numbers) or not all(type(k) is str for k in keys) or len(keys) != len(cols):
+        kinds.update(map(type, pairs))
+        items[key] = list(map(Location, repeat(file), pairs[0::2], pairs[1::2]))
+        if len(pairs) % 2:
+            raise ValueError("not a list of locations")
+    if kinds != _INT or not set(map(type, keys)) <= _STR or len(keys) != len(cols):
         raise TypeError("not a location")
     return ClientSpec(
         name=name,
@@ -202,7 +209,7 @@ def _spec_in(file: str, doc: dict[str, Any]) -> ClientSpec:
         location=Location(file, line, col),
         client_id=client_id,
         blocks={k: _dict(v) for k, v in _dict(doc["b"]).items()},
-        field_locations={k: Location(file, n, c) for k, n, c in zip(keys, lines, cols, strict=True)},
+        field_locations=dict(zip(keys, map(Location, repeat(file), lines, cols), strict=True)),
         item_locations=items,
         lint_ignore={k: Ignore(str(r), Location(file, n, c)) for k, (r, n, c) in _dict(doc["li"]).items()},
         labels=_dict(doc["lb"]),
