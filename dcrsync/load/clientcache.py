@@ -246,6 +246,8 @@ class ClientCache:
     changed: bool = False
     hits: int = 0
     lint_context: str = ""  # what the lint findings kept were found in (`lint_in`)
+    #: shown -> key of the entries a helper made from the bytes it read this run (`take`): not read again
+    fresh: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def open(cls, parts: Sequence[str], environ: Mapping[str, str] = os.environ) -> ClientCache:
@@ -284,12 +286,14 @@ class ClientCache:
         self.changed = True
 
     def take(self, entries: Mapping[str, Any]) -> int:
-        """Entries another process made this run (`dcrsync.load.prefill`), as if read from the cache
-        file: each is used only by a file whose key it has (`lookup`); how many were taken."""
+        """Entries another process made this run (`dcrsync.load.prefill`) from the bytes it read, as if
+        read from the cache file: the loader takes each file's key from them (`fresh`) instead of
+        reading the file again; how many were taken."""
         taken = 0
         for shown, got in entries.items():
             if isinstance(shown, str) and isinstance(got, dict) and isinstance(got.get("k"), str):
                 self.entries[shown] = got
+                self.fresh[shown] = got["k"]
                 taken += 1
         self.changed |= taken > 0
         return taken

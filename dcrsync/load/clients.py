@@ -155,8 +155,11 @@ def _one(full: str, shown: str, result: LoadResult, names: dict[str, Location], 
     if refused or too_big:
         result.diagnostics.append(Diagnostic(Location(shown, 0, 0), "error", "load", refused or too_big or ""))
         return -1 if too_big and total > MAX_TOTAL_BYTES else total
-    data, key = cached_read(cache, full, vars, environ)
-    hit = cache.lookup(shown, key) if cache is not None and key else None
+    fresh = cache.fresh.get(shown) if cache is not None else None  # the helper read it this run: its key
+    hit = cache.lookup(shown, fresh) if cache is not None and fresh else None
+    data, key = (None, "") if hit is not None else cached_read(cache, full, vars, environ)
+    if hit is None and cache is not None and key:
+        hit = cache.lookup(shown, key)
     if hit is not None:
         replay(hit.specs, names, result)
         return total

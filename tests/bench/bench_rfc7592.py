@@ -57,12 +57,14 @@ def bare_gets(targets: list[tuple[str, str]], parallelism: int) -> float:
 #: the least a script must do for the same answer as `dcrsync plan`: start Python, get the tokens out of
 #: the encrypted state (sops), GET every client with its own token at the same concurrency
 BARE_SCRIPT = r"""
-import os, subprocess, sys, yaml, httpx
+import json, os, subprocess, sys, yaml, httpx
 from concurrent.futures import ThreadPoolExecutor
 sops, state, par = sys.argv[1], sys.argv[2], int(sys.argv[3])
 plain = subprocess.run([sops, "-d", "--input-type", "yaml", "--output-type", "yaml", state],
                        capture_output=True, check=True, env=dict(os.environ, SOPS_DISABLE_VERSION_CHECK="1")).stdout
-clients = yaml.load(plain, Loader=yaml.CSafeLoader)["clients"].values()
+doc = yaml.load(plain, Loader=yaml.CSafeLoader)  # version 2: a line of JSON per client, the secrets in one value
+secrets = json.loads(doc["secrets"])
+clients = [{**ident, **secrets[name]} for line in doc["clients"].splitlines() for name, ident in json.loads(line).items()]
 with httpx.Client(limits=httpx.Limits(max_connections=par * 2), timeout=30) as http:
     def one(c):
         http.get(c["registration_client_uri"],
