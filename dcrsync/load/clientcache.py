@@ -94,8 +94,7 @@ def code_digest() -> str:
 
 
 def _installed(module: str) -> str:
-    """Where a module is installed, and the size and time of its top file: a different install (an
-    upgrade, a reinstall) reads differently. Found without importing it."""
+    """Where a module is installed, with its top file's size and time (found without importing it)."""
     try:
         spec = importlib.util.find_spec(module)
         origin = spec.origin if spec is not None else None
@@ -182,8 +181,7 @@ def _dict(value: Any) -> dict[str, Any]:
     return value
 
 
-_INT = {int}
-_STR = {str}
+_INT, _STR = {int}, {str}
 
 
 def _spec_in(file: str, doc: dict[str, Any]) -> ClientSpec:
