@@ -9,9 +9,10 @@ file (refused, in error, reading the environment) is read by the parent as usual
 is only a hint: whatever goes wrong with it (it dies, its answer is cut short), the parent reads
 those files itself and loses only time.
 
-Only where it pays and is safe: POSIX `fork`, two CPUs or more, at least `MIN_FILES` files, and no
-other thread running (a fork copies the calling thread alone: a lock another thread holds would stay
-held in the child). `DCRSYNC_PARALLEL_LOAD=0` turns it off.
+Only where it pays and is safe: Linux (macOS's system libraries are not safe to use after a fork,
+and Windows has none), two CPUs or more, at least `MIN_FILES` files not in the cache, and no other
+thread running (a fork copies the calling thread alone: a lock another thread holds would stay held
+in the child). `DCRSYNC_PARALLEL_LOAD=0` turns it off.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import contextlib
 import marshal
 import os
 import signal
+import sys
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -43,7 +45,7 @@ def worth_it(files: int, environ: Mapping[str, str] = os.environ) -> bool:
     return (
         files >= MIN_FILES
         and environ.get("DCRSYNC_PARALLEL_LOAD", "") != "0"
-        and hasattr(os, "fork")
+        and sys.platform.startswith("linux")
         and threading.active_count() == 1
         and _cpus() >= 2
     )
