@@ -52,6 +52,7 @@ def apply(
     project.unlock()
     backend = project.backend(parallelism)
     store = project.store
+    store.preflight_soon()  # sops checks the recipients while the plan is made
     store.lock_timeout = lock_timeout
     try:
         with store.locked():

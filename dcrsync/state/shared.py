@@ -226,10 +226,15 @@ class SharedStore:
         self._chain, self._legacy = Chain(state.journal_key, state.serial, digest(document)), []
         self.local.clear()
 
+    def preflight_soon(self) -> None:
+        """Start preflight's sops check now, on another thread; `preflight` awaits it."""
+        if self.sops is not None:
+            self.sops.probe_soon(DOC_NAME)
+
     def preflight(self) -> None:
         if self.sops is None:
             raise StateError("writing the state needs sops")
-        self.sops.encrypt(b"probe: dcrsync\n", DOC_NAME, what="a test value (checking the state's recipients)")
+        self.sops.probe(DOC_NAME)
         self._ping()
         self.local.dir.parent.mkdir(parents=True, exist_ok=True)
         if not os.access(self.local.dir.parent, os.W_OK):

@@ -8,7 +8,8 @@ import re
 import shutil
 import subprocess
 import sys
-from collections.abc import Mapping
+import threading
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -117,12 +118,48 @@ def missing_key(
     )
 
 
+class _Probe:
+    """A test value encrypted on another thread: started early, awaited before the first write."""
+
+    def __init__(self, run: Callable[[], object]) -> None:
+        self.error: SopsError | None = None
+        self.thread = threading.Thread(target=self._run, args=(run,), name="dcrsync-sops-probe", daemon=True)
+        self.thread.start()
+
+    def _run(self, run: Callable[[], object]) -> None:
+        try:
+            run()
+        except SopsError as exc:
+            self.error = exc
+
+    def wait(self) -> None:
+        self.thread.join()
+        if self.error is not None:
+            raise self.error
+
+
 @dataclass
 class Sops:
     age_recipients: list[str] = field(default_factory=list)
     config_path: Path | None = None  # a .sops.yaml; used when no recipients are given
     binary: str = field(default_factory=find_sops)
     timeout: float = 300.0
+    _probes: dict[str, _Probe] = field(default_factory=dict, init=False, repr=False, compare=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False, compare=False)
+
+    def probe(self, filename: str) -> None:
+        """sops can encrypt a file of this name for its recipients (a test value); SopsError if not.
+        Checked once per name: a probe `probe_soon` started earlier is awaited, not run again."""
+        self.probe_soon(filename).wait()
+
+    def probe_soon(self, filename: str) -> _Probe:
+        """Start `probe` on another thread (sops runs as its own process, so the command goes on)."""
+        with self._lock:
+            found = self._probes.get(filename)
+            if found is None:
+                found = self._probes[filename] = _Probe(lambda: self.encrypt(
+                    b"probe: dcrsync\n", filename, what="a test value (checking the state's recipients)"))
+            return found
 
     def _env(self) -> dict[str, str]:
         env = dict(os.environ)

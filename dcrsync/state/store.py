@@ -84,6 +84,10 @@ class StateStore(Protocol):
         """Check all that can fail without the server (recipients, writability) before a write."""
         ...
 
+    def preflight_soon(self) -> None:
+        """Start what of `preflight` can run meanwhile (sops's check) on another thread."""
+        ...
+
 
 def unverified(where: str, journal: bool) -> str:
     """What a read without the key says: nothing in it could be checked."""
@@ -308,7 +312,7 @@ class FileStore:
         (The key is proven by reading the state; the lock is taken by the caller.)"""
         if self.sops is None:
             raise StateError("writing the state needs sops")
-        self.sops.encrypt(b"probe: dcrsync\n", self.path.name, what="a test value (checking the state's recipients)")
+        self.sops.probe(self.path.name)
         folders = [self.path.parent] + ([self.journal.dir] if self.journal.dir.is_dir() else [])
         for folder in folders:  # the journal's folder is made in the state's when it is first needed
             try:
@@ -325,6 +329,11 @@ class FileStore:
 
     def exists(self) -> bool:
         return self.path.exists() or self.journal.exists()
+
+    def preflight_soon(self) -> None:
+        """Start preflight's sops check now, on another thread; `preflight` awaits it."""
+        if self.sops is not None:
+            self.sops.probe_soon(self.path.name)
 
     def commit(self, state: State) -> None:
         """Fold is done by the caller; write the state, then drop the journal it contains."""
