@@ -20,8 +20,6 @@ from dcrsync.load.clients import LoadResult, load_clients
 from dcrsync.load.config import Config, default_config, find_config, load_config
 from dcrsync.load.gcpause import long_lived
 from dcrsync.model import Diagnostic
-from dcrsync.policy import project_policy, today
-from dcrsync.policy.load import summary
 from dcrsync.project.clients import add_lint, load_project
 from dcrsync.render import colour
 from dcrsync.render.diagnostics import Findings, Summary
@@ -39,14 +37,25 @@ def _config(config_path: str | None, env_name: str | None, cwd: Path) -> Config:
 
 def _context(config: Config) -> dict[str, Any]:
     """What the machine formats say was checked: profile, family, environment, policy."""
-    policy = project_policy(config)
+    policy = None
+    if config.policy_path is not None:  # the policy's modules only for a project that has one
+        from dcrsync.policy import project_policy
+
+        policy = project_policy(config)
     return {
         "profile": config.lint_profile,
         "server_kind": config.family if config.family in FAMILIES else None,
         "environment": config.environment,
         "refresh_token_rotation": config.refresh_token_rotation,
-        "policy": summary(policy, today()) if policy is not None else None,
+        "policy": _summary(policy) if policy is not None else None,
     }
+
+
+def _summary(policy: Any) -> dict[str, Any]:
+    from dcrsync.policy import today
+    from dcrsync.policy.load import summary
+
+    return summary(policy, today())
 
 
 def run_validate(paths: tuple[str, ...], config: Config) -> LoadResult:

@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from dcrsync.model import ClientSpec, Diagnostic
-from dcrsync.plan.changes import spec_payload
 
 if TYPE_CHECKING:
     from dcrsync.lint import Suppressed
@@ -141,7 +140,7 @@ def declared_json(spec: ClientSpec) -> dict[str, Any]:
         "source": str(spec.location),
         "labels": dict(spec.labels),
         "description": spec.description,
-        "desired": spec_payload(spec),
+        "desired": _payload(spec),
     }
 
 
@@ -193,3 +192,10 @@ def render_github(diagnostics: Sequence[Diagnostic], summary: Summary) -> str:
     lines = [github_annotation(d) for d in ordered(diagnostics)]
     lines.append(summary.line())
     return "\n".join(lines)
+
+
+def _payload(spec: ClientSpec) -> Any:
+    """What a plan would send for `spec` (JSON's `declared` only: the plan's modules are imported then)."""
+    from dcrsync.plan.changes import spec_payload
+
+    return spec_payload(spec)

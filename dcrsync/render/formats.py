@@ -17,7 +17,7 @@ import click
 
 from dcrsync.errors import DcrsyncError
 from dcrsync.guards import inert
-from dcrsync.render import diagnostics, markdown, sarif
+from dcrsync.render import diagnostics, sarif
 from dcrsync.render.diagnostics import Findings
 
 if TYPE_CHECKING:
@@ -25,6 +25,11 @@ if TYPE_CHECKING:
     from dcrsync.plan.drift import DriftReport
     from dcrsync.plan.plan import Plan
     from dcrsync.state.records import State
+
+
+#: `Options.details_url` unset: the plan comment takes it from the environment (`markdown.FROM_ENV`,
+#: which is not imported here: markdown's modules load only to render markdown)
+FROM_ENV: Any = object()
 
 
 @dataclass(frozen=True)
@@ -36,7 +41,7 @@ class Options:
     #: every warning in full, not one line per kind of warning about many clients
     all_warnings: bool = False
     #: where the full plan is, for a cut plan comment (default: from the environment)
-    details_url: Any = markdown.FROM_ENV
+    details_url: Any = FROM_ENV
     #: the plan comment names the server's URL too (default: its kind and environment only)
     server_url: bool = False
     #: {client name: file} of the client files the pull request removes, when known (github comment)
@@ -59,7 +64,10 @@ def _plan_text(plan: Plan, o: Options) -> str:
 
 
 def _plan_markdown(plan: Plan, o: Options) -> str:
-    return markdown.render(plan, details_url=o.details_url, server_url=o.server_url, removed=o.removed)
+    from dcrsync.render import markdown
+
+    url = markdown.FROM_ENV if o.details_url is FROM_ENV else o.details_url
+    return markdown.render(plan, details_url=url, server_url=o.server_url, removed=o.removed)
 
 
 def _plan_json(plan: Plan, o: Options) -> str:
