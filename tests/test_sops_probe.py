@@ -14,7 +14,7 @@ from dcrsync.state.sops import Sops
 pytestmark = pytest.mark.pure
 
 
-def _counting(monkeypatch: pytest.MonkeyPatch, fail: str | None = None) -> list[str]:
+def _counting(monkeypatch: pytest.MonkeyPatch, fail: str | None = None, crash: bool = False) -> list[str]:
     calls: list[str] = []
 
     def encrypt(self: Sops, plaintext: bytes, filename: str, what: str = "", **_: object) -> bytes:
@@ -22,6 +22,8 @@ def _counting(monkeypatch: pytest.MonkeyPatch, fail: str | None = None) -> list[
         time.sleep(0.05)  # a real sops run takes a while: a second caller meanwhile must wait for it
         if fail:
             raise SopsError(fail)
+        if crash:
+            raise OSError(24, "Too many open files")
         return b"ENC"
 
     monkeypatch.setattr(Sops, "encrypt", encrypt)
@@ -47,3 +49,11 @@ def test_a_refusal_found_early_is_raised_where_the_check_is_awaited(monkeypatch)
         with pytest.raises(SopsError, match="no recipients"):
             sops.probe("state.sops.yaml")
     assert len(calls) == 1
+
+
+def test_a_check_that_crashed_is_not_taken_for_a_pass(monkeypatch):
+    _counting(monkeypatch, crash=True)
+    sops = Sops(binary="sops")
+    sops.probe_soon("state.sops.yaml")
+    with pytest.raises(OSError, match="Too many open files"):
+        sops.probe("state.sops.yaml")

@@ -122,14 +122,14 @@ class _Probe:
     """A test value encrypted on another thread: started early, awaited before the first write."""
 
     def __init__(self, run: Callable[[], object]) -> None:
-        self.error: SopsError | None = None
+        self.error: BaseException | None = None
         self.thread = threading.Thread(target=self._run, args=(run,), name="dcrsync-sops-probe", daemon=True)
         self.thread.start()
 
     def _run(self, run: Callable[[], object]) -> None:
         try:
             run()
-        except SopsError as exc:
+        except BaseException as exc:  # noqa: BLE001 - whatever it was, it is raised where the check is awaited
             self.error = exc
 
     def wait(self) -> None:
