@@ -106,3 +106,25 @@ def test_a_client_in_git_changed_by_hand_is_judged_as_it_is_live_with_its_files_
     web = next(c for c in json.loads(r.stdout)["clients"] if c["name"] == "web")
     assert [(f["rule"], "`email`" in f["message"]) for f in web["findings"]] == [("policy/web-scopes", True)]
     assert p.run_sub("validate").returncode == 0  # git itself is fine: only the live client breaks the rule
+
+
+def test_a_public_client_is_not_faulted_for_pkce_the_server_enforces(project, hydra):
+    """`server.pkce_enforced` is read as the project's profile reads it (`lint.project_profile`): Hydra
+    then requires PKCE of public clients itself, so a public client made by hand has no PKCE finding."""
+    p = project
+    spa = create_client(hydra.admin_url, {
+        "client_name": "Spa", "owner": p.owner + "-byhand", "grant_types": ["authorization_code"],
+        "response_types": ["code"], "redirect_uris": ["https://web.example.com/spa"],
+        "token_endpoint_auth_method": "none",
+    })["client_id"]
+
+    def pkce_rules() -> list[str]:
+        r = p.run_sub("audit", "--format", "json", "--profile", "rfc9700")
+        assert r.returncode in (0, 2), r.stderr
+        found = {c["client_id"]: c for c in json.loads(r.stdout)["clients"]}[spa]["findings"]
+        return sorted(f["rule"] for f in found if "PKCE" in f["message"])
+
+    assert pkce_rules() != []  # nothing says the server requires it
+    for enforced in ("public", "all"):
+        p.set_config(server={"kind": "hydra", "admin_url": hydra.admin_url, "pkce_enforced": enforced})
+        assert pkce_rules() == [], enforced

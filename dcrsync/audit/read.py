@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections.abc import Mapping
 from typing import Any
 
 import httpx
@@ -83,13 +82,12 @@ def _keycloak(backend: Backend, notes: list[str]) -> tuple[KeycloakPolicies | No
     return found, realm if isinstance(realm, dict) else {}
 
 
-def _pkce_everywhere(settings: Mapping[str, Any], live: LiveClient) -> bool:
-    """`server.pkce_enforced` of dcrsync.yaml: the server requires PKCE of every client (or, `public`,
-    of public clients) by its own configuration, as Hydra's `oauth2.pkce.*` does."""
-    said = settings.get("pkce_enforced")
-    if said in ("public", "public_clients"):
+def _pkce_everywhere(enforced: str | None, live: LiveClient) -> bool:
+    """The server requires PKCE of this client by its own configuration, as the project's profile has
+    it (`lint.project_profile`: Hydra's `server.pkce_enforced`, `all` or `public` clients)."""
+    if enforced == "public":
         return live.fields.get("token_endpoint_auth_method") == "none"
-    return said in (True, "true", "all")
+    return enforced == "all"
 
 
 def _git(project: Project) -> dict[str, ClientSpec]:
@@ -98,10 +96,10 @@ def _git(project: Project) -> dict[str, ClientSpec]:
     return {s.name: s for s in load_clients(config.clients, vars=config.vars, base_dir=config.base_dir).clients}
 
 
-def _enforced(policies: KeycloakPolicies | None, settings: Mapping[str, Any], live: LiveClient) -> list[str]:
+def _enforced(policies: KeycloakPolicies | None, profile: Profile, live: LiveClient) -> list[str]:
     """What the server enforces for this client by its own configuration."""
     out = [e for e in EXECUTORS if policies is not None and policies.covers(e, live.raw)]
-    return out + (["pkce"] if _pkce_everywhere(settings, live) else [])
+    return out + (["pkce"] if _pkce_everywhere(profile.pkce_enforced, live) else [])
 
 
 def _posture(backend: Backend, report: AuditReport, profile: Profile) -> tuple[KeycloakPolicies | None, Profile]:
@@ -141,7 +139,7 @@ def run_audit(project: Project, backend: Backend, profile: Profile, today: dt.da
         name = name_of.get(live.client_id) or live.client_id
         in_git = git.get(name) if live.client_id in name_of else None
         spec = live_spec(live, name, backend.normalise, in_git)
-        with_server_enforced(spec, in_git, backend.server_wide, _enforced(policies, config.server_settings, live))
+        with_server_enforced(spec, in_git, backend.server_wide, _enforced(policies, profile, live))
         specs.append(spec)
         sources[name] = (live, str(in_git.location) if in_git else None)
     judged = audit_clients(specs, backend.family, profile, policy, config.environment, today)
