@@ -50,7 +50,6 @@ class LoadResult:
     files: list[str] = field(default_factory=list)  # every file read, as shown in diagnostics
     documents: int = 0  # non-empty YAML documents seen (valid or not)
     suppressed: list[Suppressed] = field(default_factory=list)  # lint findings ignored on purpose
-    prefilled: int = 0  # files a helper process read (dcrsync.load.prefill)
 
     @property
     def errors(self) -> list[Diagnostic]:
@@ -108,7 +107,7 @@ def load_clients(
         try:
             for at, (full, shown) in enumerate(files):
                 if at == own and helper is not None and cache is not None:
-                    result.prefilled = _meet(helper, cache, lint, result)
+                    _meet(helper, cache, lint, result)
                 total = _one(full, shown, result, names, folders, total, cache, vars, environ, subst, read_env,
                              real_root, strict)
                 if total < 0:
@@ -136,12 +135,12 @@ def _counting(substitute: Callable[[str], Any], reads: list[int], register: bool
     return subst
 
 
-def _meet(helper: prefill.Helper, cache: ClientCache, lint: Lint | None, result: LoadResult) -> int:
+def _meet(helper: prefill.Helper, cache: ClientCache, lint: Lint | None, result: LoadResult) -> None:
     """This process's share is read: its lint findings kept (as the helper keeps its share's), then
-    the helper's entries taken; how many."""
+    the helper's entries taken."""
     if lint is not None:
         lint(cache, result.clients)
-    return cache.take(helper.collect())
+    cache.take(helper.collect())
 
 
 def _one(full: str, shown: str, result: LoadResult, names: dict[str, Location], folders: dict[str, str],
