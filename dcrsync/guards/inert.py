@@ -84,15 +84,8 @@ def lines(text: str, prefix: str) -> str:
 
 def data(value: Any) -> Any:
     """A copy of `value` (dataclasses, named tuples, dicts, lists, sets) with every string `visible`."""
-    kind = type(value)
-    if kind is str:
-        return visible(value)
-    if kind in _ATOMS:
+    if type(value) in _ATOMS:  # most leaves of a plan: nothing inside to make visible
         return value
-    if kind is dict:
-        return {data(k): data(v) for k, v in value.items()}
-    if kind is list:
-        return [data(v) for v in value]
     if isinstance(value, str):
         return visible(value)
     if isinstance(value, dict):

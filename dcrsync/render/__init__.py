@@ -5,3 +5,9 @@ one comment (`budget`), and colour decided once.
 
 May import: the ground, state, lint, plan, audit.
 """
+
+from typing import Any
+
+#: a plan comment's `details_url` when none is given: read it from the environment
+#: (`markdown.details_url_from_env`); here so that `formats` names it without importing markdown
+FROM_ENV: Any = object()

@@ -17,7 +17,7 @@ import click
 
 from dcrsync.errors import DcrsyncError
 from dcrsync.guards import inert
-from dcrsync.render import diagnostics, sarif
+from dcrsync.render import FROM_ENV, diagnostics, sarif
 from dcrsync.render.diagnostics import Findings
 
 if TYPE_CHECKING:
@@ -25,11 +25,6 @@ if TYPE_CHECKING:
     from dcrsync.plan.drift import DriftReport
     from dcrsync.plan.plan import Plan
     from dcrsync.state.records import State
-
-
-#: `Options.details_url` unset: the plan comment takes it from the environment (`markdown.FROM_ENV`,
-#: which is not imported here: markdown's modules load only to render markdown)
-FROM_ENV: Any = object()
 
 
 @dataclass(frozen=True)
@@ -66,8 +61,7 @@ def _plan_text(plan: Plan, o: Options) -> str:
 def _plan_markdown(plan: Plan, o: Options) -> str:
     from dcrsync.render import markdown
 
-    url = markdown.FROM_ENV if o.details_url is FROM_ENV else o.details_url
-    return markdown.render(plan, details_url=url, server_url=o.server_url, removed=o.removed)
+    return markdown.render(plan, details_url=o.details_url, server_url=o.server_url, removed=o.removed)
 
 
 def _plan_json(plan: Plan, o: Options) -> str:

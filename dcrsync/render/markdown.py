@@ -24,11 +24,10 @@ import os
 import re
 from collections.abc import Callable, Mapping
 from functools import partial
-from typing import Any
 
 from dcrsync.guards import inert
 from dcrsync.plan.plan import DESTRUCTIVE, NOT_REFRESHED, Change, FieldChange, Plan, is_destructive
-from dcrsync.render import budget
+from dcrsync.render import FROM_ENV, budget
 from dcrsync.render.policy import section as policy_section
 from dcrsync.render.text import SYMBOL, delivery_lines, summary_line
 from dcrsync.render.values import cell
@@ -37,8 +36,6 @@ from dcrsync.render.warnings import lines as warning_lines
 LIMIT = budget.LIMIT
 MARKER = "<!-- dcrsync-plan -->"
 FLAG = "⚠️"
-#: the default of `details_url`: read it from the environment (see `details_url_from_env`)
-FROM_ENV: Any = object()
 
 _CONFLICTS_LIMIT = 10_000
 _WARNINGS_LIMIT = 5_000
