@@ -4,13 +4,14 @@ file store with the real sops binary (no server)."""
 
 from __future__ import annotations
 
+import base64
 import json
 from pathlib import Path
 
 import pytest
 import yaml
 
-from dcrsync.errors import StateError
+from dcrsync.errors import SopsError, StateError
 from dcrsync.state.batches import Chain, advance, digest, fold_journal, open_batch, seal, verify
 from dcrsync.state.records import ClientRecord, State, forget, upsert
 from dcrsync.state.sops import Sops
@@ -109,6 +110,46 @@ def test_a_batch_written_twice_is_folded_once_and_a_lenient_read_folds_what_veri
     assert [v.split(" (")[0].split(":")[0] for _, v in found.verdicts] == ["verified", "verified", "not folded"]
 
 
+def test_a_secret_batch_is_sealed_under_the_journal_key_without_sops():
+    secret = [upsert("b", client_id="id-b", client_secret="s-b-very-secret")]
+    raw = _journal([upsert("b", client_id="id-b", pending=True)], secret)
+    name, data, sops_encrypted = raw[1]
+    assert not sops_encrypted and b"s-b-very-secret" not in data and b"id-b" not in data  # entries and all
+    doc = json.loads(data)
+    assert doc["journal"] == 3 and "batch" not in doc and doc["seq"] == 2
+    state, found = _fold(raw)
+    assert state.clients["b"].client_secret == "s-b-very-secret" and found.chain.seq == 2
+    # under another state's key (a state replaced wholesale, or a guess) it does not open
+    with pytest.raises(StateError, match="journal batch b1 does not open with the state's journal key"):
+        _fold(_journal(secret), _state(journal_key=b"x" * 32))
+
+
+def test_a_sealed_batch_altered_or_moved_is_refused_and_nothing_is_folded():
+    raw = _journal([upsert("b", client_id="id-b", client_secret="s-b")], [upsert("c", client_id="id-c", client_secret="s-c")])
+    doc = json.loads(raw[1][1])
+    box = bytearray(base64.b64decode(doc["sealed"]))
+    box[20] ^= 1
+    flipped = ("b2", json.dumps({**doc, "sealed": base64.b64encode(bytes(box)).decode()}).encode(), False)
+    state = _state()
+    with pytest.raises(StateError, match="journal batch b2 does not open with the state's journal key"):
+        _fold([raw[0], flipped], state)
+    assert set(state.clients) == {"a"}
+    # its ciphertext under another header (put first, in place of the batch before it): refused
+    moved = ("b1", json.dumps({**json.loads(raw[0][1]), "sealed": doc["sealed"]}).encode(), False)
+    with pytest.raises(StateError, match="journal batch b1 does not open"):
+        _fold([moved])
+    with pytest.raises(StateError, match="journal batch b2 is damaged"):
+        _fold([raw[0], ("b2", json.dumps({**doc, "sealed": "not base64!"}).encode(), False)])
+
+
+def test_a_sealed_batch_the_last_commit_folded_is_skipped_unopened():
+    raw = _journal([upsert("b", client_id="id-b", client_secret="s-b")])
+    # the commit that wrote serial 6 gave the state a new journal key (`state rekey`): the old batch is not opened
+    after = State(serial=6, journal_key=b"n" * 32, previous=BASE)
+    found = fold_journal(after, "sha256:new", raw, None)
+    assert after.clients == {} and found.verdicts[0][1].startswith("folded already")
+
+
 def test_verify_alone_needs_no_io():
     batches = [open_batch(n, d, s, None) for n, d, s in _journal([forget("a")])]
     assert verify(batches, _state(), BASE).entries == [forget("a")]
@@ -126,6 +167,8 @@ def test_the_first_batch_on_a_new_state_carries_the_key_and_the_commit_keeps_it(
     (first,) = store.journal.batches()
     assert first.name.endswith(".sops.yaml") and "key: ENC[" in first.read_text()
     store.append([upsert("a", client_secret="s-a")])
+    second = store.journal.batches()[1]  # sealed under the key the first one carries: no sops process for it
+    assert second.name.endswith(".json") and b"s-a" not in second.read_bytes()
     state = FileStore(store.path, store.sops).read()
     assert state.clients["a"].client_secret == "s-a" and state.journal_key is not None
     store.commit(state)
@@ -160,3 +203,30 @@ def test_a_state_replaced_while_the_lock_is_held_is_not_overwritten(store: FileS
         with pytest.raises(StateError, match="is not the one this run read"):
             store.commit(state)
     assert set(FileStore(store.path, store.sops).read().clients) == {"b"}
+
+
+def test_a_new_journal_key_is_sealed_ahead_and_written_before_the_first_batch(store: FileStore):
+    store.read()  # no state yet: no journal key
+    store.journal_soon()  # what apply does while the plan is made
+    store.append([upsert("a", client_id="id-a", pending=True)])
+    store.append([upsert("a", client_secret="s-a")])
+    first, second, third = store.journal.batches()
+    assert first.name.endswith(".sops.yaml") and "key: ENC[" in first.read_text()  # the key, and no entries
+    assert second.name.endswith(".json") and json.loads(second.read_bytes())["journal"] == 2  # plain intents
+    assert third.name.endswith(".json") and b"s-a" not in third.read_bytes()  # sealed under the key
+    state = FileStore(store.path, store.sops).read()
+    assert state.clients["a"].client_secret == "s-a" and state.journal_key is not None
+    store.commit(state)
+    store.journal_soon()  # the state has a key now: nothing is sealed ahead
+    store.append([forget("a")])
+    assert [p.suffix for p in store.journal.batches()] == [".json"]
+
+
+def test_a_key_batch_that_could_not_be_sealed_ahead_is_sealed_again_and_its_error_said(tmp_path: Path, age_key):
+    store = FileStore(tmp_path / "state.sops.yaml", Sops(age_recipients=["age1notarecipient"]))
+    store.read()
+    store.journal_soon()
+    with pytest.raises(SopsError) as err:
+        store.append([upsert("a", client_id="id-a", pending=True)])
+    assert "\n" not in str(err.value) and "age1notarecipient" in str(err.value)
+    assert not store.journal.batches()

@@ -22,15 +22,29 @@ pytestmark = pytest.mark.hydra
 N = 400  # enough that the apply is still creating when the next group commit (≤ 1 s) finds the store gone
 
 
-def _local_journal(root: Path) -> list[dict]:
-    from dcrsync.state.batches import open_batch
-    from dcrsync.state.sops import Sops
+def _local_journal(root: Path) -> list[tuple[str, bytes, bool]]:
+    """The batches the apply kept locally while the store was away, as it left them."""
     from dcrsync.state.store import Journal
 
-    entries = []
+    raw = []
     for folder in (root / ".dcrsync").glob("*.journal"):
-        for name, data, secret in Journal(folder.with_name(folder.name.removesuffix(".journal"))).raw():
-            entries += open_batch(name, data, secret, Sops()).entries
+        raw += Journal(folder.with_name(folder.name.removesuffix(".journal"))).raw()
+    return raw
+
+
+def _entries(raw: list[tuple[str, bytes, bool]], key: bytes | None) -> list[dict]:
+    """Their entries, opened with the journal key (that of the state they extend, or carried by a batch)."""
+    from dcrsync.state.batches import _unseal, open_batch
+    from dcrsync.state.sops import Sops
+
+    entries = []
+    for name, data, secret in raw:
+        batch = open_batch(name, data, secret, Sops())
+        key = batch.key or key
+        if batch.sealed is not None:
+            assert key is not None, f"{name}: sealed, and no journal key to open it"
+            _unseal(batch, key)
+        entries += batch.entries
     return entries
 
 
@@ -85,9 +99,8 @@ def test_store_stopped_mid_apply_keeps_secrets_locally_then_replays(kind, hydra_
         assert "became unreachable" in last and "local encrypted journal" in last, text
         on_server = len(clients_of(hydra.admin_url, p.owner))
         assert on_server < N, "the apply went on creating clients with its store gone"
-        kept = {e["name"]: e["data"]["client_secret"] for e in _local_journal(p.root)
-                if e.get("data", {}).get("client_secret")}
-        assert kept, "no secret was kept in the local journal"
+        local = _local_journal(p.root)
+        assert local, "nothing was kept in the local journal"
 
         if kind == "postgres":
             server.start_again()
@@ -101,6 +114,9 @@ def test_store_stopped_mid_apply_keeps_secrets_locally_then_replays(kind, hydra_
         assert not list((p.root / ".dcrsync").glob("*.journal")), "the local journal was not cleared"
         secrets = _converged(p, hydra, N)
         state = _store(p).read()
+        kept = {e["name"]: e["data"]["client_secret"] for e in _entries(local, state.journal_key)
+                if e.get("data", {}).get("client_secret")}
+        assert kept, "no secret was kept in the local journal"
         for name, secret in kept.items():
             assert state.clients[name].client_secret == secret, f"{name}: the kept secret was not replayed"
         assert set(kept.values()) <= set(secrets.values())

@@ -50,11 +50,11 @@ def test_older_files_with_empty_client_id_and_pending_word_still_read():
     assert rec.identity() == {"pending": "create"}
 
 
-def test_a_secret_batch_needs_sops():
-    chain = Chain(b"k" * 32, 1, "sha256:x")
+def test_a_secret_batch_that_carries_the_journal_key_needs_sops():
+    chain = Chain(None, 1, "sha256:x")  # the state has no journal key yet: the first batch carries one
     with pytest.raises(StateError, match="needs sops"):
         seal([upsert("a", client_id="1", client_secret="x")], chain, None)
-    assert chain.seq == 0  # nothing was written: the chain did not move
+    assert chain.seq == 0 and chain.key is None  # nothing was written: the chain did not move
 
 
 def test_move_and_secret_in_one_batch_keep_their_order():

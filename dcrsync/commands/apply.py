@@ -57,6 +57,7 @@ def apply(
     try:
         with store.locked():
             state = _read_replaying(store)
+            store.journal_soon()  # a new journal key's batch is sealed while the plan is made
             saved = Plan.from_json(planfile.read_text(), str(planfile)) if planfile is not None else None
             prepared = prepare_apply(project, backend, state, saved, set(targets) or None)
             plan, specs, live_by_name = prepared.plan, prepared.specs, prepared.live_by_name

@@ -12,7 +12,13 @@ it over:
   a batch cannot be moved to another state, and a state replaced wholesale breaks its journal;
 - its place: a sequence number and the MAC of the batch before it, so a batch removed from the
   middle of the journal, or the journal reordered, is seen;
-- whether it is sops-encrypted, and the exact JSON of its entries.
+- whether it holds a secret, and the exact JSON of its entries.
+
+A batch that holds a secret is encrypted. Once the chain has its journal key, dcrsync encrypts such a
+batch itself, with AES-256-GCM under a key derived from the journal key (`"sealed"`, plain JSON around
+it): whoever can read the state can read the key, so the batch has the same readers a sops file to
+the state's recipients would have, without a sops process (~50 ms of CPU) per batch. The batch that
+carries a new journal key, and so has none to be sealed under yet, is sops-encrypted.
 
 `verify` checks every batch before any is folded; the first that fails is refused in one line
 naming it. What the MAC cannot see: batches removed from the *end* of a journal (that reads as an
@@ -32,7 +38,9 @@ import hashlib
 import hmac
 import json
 import os
-from dataclasses import dataclass
+import threading
+from concurrent.futures import Future
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import yaml
@@ -44,6 +52,7 @@ if TYPE_CHECKING:
     from dcrsync.state.sops import Sops
 
 FORMAT = 2  # the `journal` field of an authenticated batch; batches before it have none
+SEALED = 3  # the `journal` field of a batch encrypted under the journal key (its MAC is FORMAT's)
 KEY_BYTES = 32
 #: what sops encrypts in a secret batch: the entries, and a journal key carried by a first batch
 BATCH_REGEX = "^(batch|key)$"
@@ -63,6 +72,23 @@ def mac(key: bytes, serial: int, base: str, seq: int, prev: str, secret: bool, b
     return hmac.new(key, text.encode(), hashlib.sha256).hexdigest()
 
 
+def _aead(key: bytes):  # noqa: ANN202 - cryptography's AESGCM, imported only where a batch is sealed or opened
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    return AESGCM(hmac.new(key, b"dcrsync journal encryption", hashlib.sha256).digest())
+
+
+def _bound(header: dict[str, Any]) -> bytes:
+    """What a sealed batch's encryption binds besides its entries: its whole header."""
+    return "dcrsync journal {journal}\n{serial}\n{base}\n{seq}\n{prev}\n{mac}".format(**header).encode()
+
+
+def _sealed(header: dict[str, Any], blob: str, key: bytes) -> bytes:
+    nonce = os.urandom(12)
+    box = _aead(key).encrypt(nonce, blob.encode(), _bound(header))
+    return json.dumps({**header, "sealed": base64.b64encode(nonce + box).decode()}).encode()
+
+
 @dataclass
 class Chain:
     """Where the next batch goes: the journal key, the state it extends, the last batch so far."""
@@ -72,6 +98,8 @@ class Chain:
     base: str  # digest of the stored state document ("" when there is none yet)
     seq: int = 0
     prev: str = ""
+    #: the batch that will carry a new journal key, sealed ahead on another thread (`key_batch_soon`)
+    ahead: Future[Sealed] | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass
@@ -79,7 +107,7 @@ class Sealed:
     """One batch ready to be written; `Chain` moves on only once it is durable (`advance`)."""
 
     data: bytes
-    secret: bool
+    secret: bool  # sops-encrypted (how the store names and reads it back)
     seq: int
     mac: str
     key: bytes
@@ -89,9 +117,41 @@ def advance(chain: Chain, sealed: Sealed) -> None:
     chain.key, chain.seq, chain.prev = sealed.key, sealed.seq, sealed.mac
 
 
+def key_batch_soon(chain: Chain, sops: Sops | None) -> None:
+    """On a chain without a journal key, seal the batch that will carry one now, on another thread:
+    its sops process then runs while the plan is made instead of before the first server write.
+    The batch holds no entries; `ahead` hands it to the chain's first append."""
+    if chain.key is not None or chain.seq or chain.ahead is not None or sops is None:
+        return
+    start = replace(chain, ahead=None)
+    done: Future[Sealed] = Future()
+
+    def run() -> None:
+        try:
+            done.set_result(seal([], start, sops))
+        except BaseException as exc:  # noqa: BLE001 - handed to `ahead`, which seals it again inline
+            done.set_exception(exc)
+
+    chain.ahead = done
+    threading.Thread(target=run, name="dcrsync-journal-key", daemon=True).start()
+
+
+def ahead(chain: Chain) -> list[Sealed]:
+    """The key batch `key_batch_soon` sealed for this chain, to be written before its first batch;
+    none when the chain has moved on, or when sealing it failed (the first batch then carries the key
+    itself, and says what went wrong)."""
+    done, chain.ahead = chain.ahead, None
+    if done is None or chain.key is not None or chain.seq:
+        return []
+    try:
+        return [done.result()]
+    except Exception:  # noqa: BLE001
+        return []
+
+
 def seal(entries: list[Entry], chain: Chain, sops: Sops | None) -> Sealed:
-    """The bytes of the next batch on `chain`: plain JSON, or sops-encrypted when it holds a secret
-    or carries the journal key (the first batch on a state that has none)."""
+    """The bytes of the next batch on `chain`: plain JSON; sealed under the journal key when it holds a
+    secret; sops-encrypted when it carries the journal key (the first batch on a state that has none)."""
     blob = json.dumps(entries, separators=(",", ":"), default=str)
     carried = new_key() if chain.key is None else None
     key = chain.key or carried
@@ -102,6 +162,8 @@ def seal(entries: list[Entry], chain: Chain, sops: Sops | None) -> Sealed:
               "mac": mac(key, chain.serial, chain.base, seq, chain.prev, secret, blob)}
     if not secret:
         return Sealed(json.dumps({**header, "batch": blob}).encode(), False, seq, header["mac"], key)
+    if carried is None:
+        return Sealed(_sealed({**header, "journal": SEALED}, blob, key), False, seq, header["mac"], key)
     if sops is None:
         raise StateError("writing secrets to the journal needs sops")
     doc: dict[str, Any] = {**header, "batch": blob}
@@ -124,6 +186,8 @@ class Batch:
     digest: str
     header: dict[str, Any] | None = None
     key: bytes | None = None  # the journal key a first batch carries
+    #: a sealed batch's nonce and ciphertext: its entries and blob are known once `_check` has the key
+    sealed: bytes | None = None
 
     @property
     def legacy(self) -> bool:
@@ -199,11 +263,18 @@ def open_batch(name: str, data: bytes, secret: bool, sops: Sops | None) -> Batch
             raise _damaged(name, "its entries are not JSON") from None
         return Batch(name, secret, _entries(name, entries), "", digest(data))
     header = {k: doc.get(k) for k in _HEADER}
-    if doc.get("journal") != FORMAT or not isinstance(doc.get("batch"), str) or not (
+    sealed = not secret and doc.get("journal") == SEALED
+    if (doc.get("journal") != FORMAT and not sealed) or not isinstance(doc.get("sealed" if sealed else "batch"), str) or not (
         isinstance(header["serial"], int) and isinstance(header["seq"], int)
         and all(isinstance(header[k], str) for k in ("base", "prev", "mac"))
     ):
         raise _damaged(name, "its header is not a dcrsync journal header")
+    if sealed:
+        try:
+            box = base64.b64decode(doc["sealed"], validate=True)
+        except ValueError:
+            raise _damaged(name, "its sealed entries do not decode") from None
+        return Batch(name, True, [], "", digest(data), header, sealed=box)
     try:
         entries = json.loads(doc["batch"])
         key = base64.b64decode(doc["key"], validate=True) if secret and "key" in doc else None
@@ -247,11 +318,30 @@ def _check(batch: Batch, chain: Chain, state: State, lenient: bool) -> tuple[boo
         key = batch.key
     elif batch.key is not None:
         raise _refuse(batch, "carries a journal key, but the state has one: it was not written by dcrsync")
+    if batch.sealed is not None:
+        _unseal(batch, key)
     if not hmac.compare_digest(mac(key, h["serial"], h["base"], h["seq"], h["prev"], batch.secret, batch.blob),
                                h["mac"]):
         raise _refuse(batch, "does not verify: it was not written by a holder of the state's key (forged or altered)")
     chain.key, chain.seq, chain.prev = key, h["seq"], h["mac"]
     return True, "verified" if follows else "verified (a batch before it is missing)"
+
+
+def _unseal(batch: Batch, key: bytes) -> None:
+    """A sealed batch's entries, opened with the journal key; refused when they do not open."""
+    from cryptography.exceptions import InvalidTag
+
+    assert batch.sealed is not None and batch.header is not None
+    try:
+        blob = _aead(key).decrypt(batch.sealed[:12], batch.sealed[12:], _bound({**batch.header, "journal": SEALED}))
+    except (InvalidTag, ValueError):
+        raise _refuse(batch, "does not open with the state's journal key: it was not written by a holder of the "
+                             "state's key (forged or altered)") from None
+    try:
+        batch.blob = blob.decode()
+        batch.entries = _entries(batch.name, json.loads(batch.blob))
+    except ValueError:
+        raise _damaged(batch.name, "its entries are not JSON") from None
 
 
 def _legacy(batch: Batch, chain: Chain, state: State) -> tuple[bool, str]:

@@ -28,7 +28,17 @@ from pathlib import Path
 from typing import Any
 
 from dcrsync.errors import StateError
-from dcrsync.state.batches import Chain, advance, digest, fold_journal, seal, stamp
+from dcrsync.state.batches import (
+    Chain,
+    Sealed,
+    advance,
+    ahead,
+    digest,
+    fold_journal,
+    key_batch_soon,
+    seal,
+    stamp,
+)
 from dcrsync.state.records import Entry, State, now
 from dcrsync.state.sops import Sops, recipients
 from dcrsync.state.store import Journal, unverified
@@ -190,7 +200,11 @@ class SharedStore:
             self.read()  # a journal written without reading the state first extends the state as it is now
         chain = self._chain
         assert chain is not None
-        sealed = seal(entries, chain, self.sops)
+        for sealed in ahead(chain):
+            self._keep(chain, sealed)
+        self._keep(chain, seal(entries, chain, self.sops))
+
+    def _keep(self, chain: Chain, sealed: Sealed) -> None:
         if not self.degraded:
             try:
                 self._append(sealed.data, sealed.secret)
@@ -200,6 +214,11 @@ class SharedStore:
                 self.degraded = True
         self.local.write(sealed.data, sealed.secret)  # the store is away: keep it here, encrypted, in order
         advance(chain, sealed)
+
+    def journal_soon(self) -> None:
+        """After `read`: on a state without a journal key, seal the batch that carries one meanwhile."""
+        if self._chain is not None:
+            key_batch_soon(self._chain, self.sops)
 
     def commit(self, state: State) -> None:
         if self.degraded:

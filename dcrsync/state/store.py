@@ -25,7 +25,17 @@ from pathlib import Path
 from typing import Protocol
 
 from dcrsync.errors import StateError
-from dcrsync.state.batches import Chain, advance, check_base, digest, fold_journal, seal, stamp
+from dcrsync.state.batches import (
+    Chain,
+    advance,
+    ahead,
+    check_base,
+    digest,
+    fold_journal,
+    key_batch_soon,
+    seal,
+    stamp,
+)
 from dcrsync.state.records import Entry, State, has_secret, now
 from dcrsync.state.sops import Sops, recipients
 
@@ -86,6 +96,11 @@ class StateStore(Protocol):
 
     def preflight_soon(self) -> None:
         """Start what of `preflight` can run meanwhile (sops's check) on another thread."""
+        ...
+
+    def journal_soon(self) -> None:
+        """After `read`: start what the journal's first batch needs (sealing a new journal key) on
+        another thread, so that the first server write does not wait for it."""
         ...
 
 
@@ -250,6 +265,9 @@ class FileStore:
     def append(self, entries: list[Entry]) -> None:
         """Durable batches on the journal, each authenticated and bound to the state this run read."""
         chain = self._chain if self._chain is not None else self._read_chain()
+        for sealed in ahead(chain):
+            self.journal.write(sealed.data, sealed.secret)
+            advance(chain, sealed)
         for run in runs(entries):
             sealed = seal(run, chain, self.sops)
             self.journal.write(sealed.data, sealed.secret)
@@ -334,6 +352,11 @@ class FileStore:
         """Start preflight's sops check now, on another thread; `preflight` awaits it."""
         if self.sops is not None:
             self.sops.probe_soon(self.path.name)
+
+    def journal_soon(self) -> None:
+        """After `read`: on a state without a journal key, seal the batch that carries one meanwhile."""
+        if self._chain is not None:
+            key_batch_soon(self._chain, self.sops)
 
     def commit(self, state: State) -> None:
         """Fold is done by the caller; write the state, then drop the journal it contains."""
