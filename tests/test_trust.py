@@ -318,3 +318,20 @@ def test_a_trusted_s3_store_and_server_plan_as_before(tmp_path, age_key, hydra, 
     monkeypatch.setenv("DCRSYNC_TRUSTED_STORE", f"{s3.endpoint}/another-bucket")
     r = p.run_sub("plan")
     assert r.returncode == 1 and "the S3 bucket" in r.stderr and "DCRSYNC_TRUSTED_STORE" in r.stderr, r.stderr
+
+
+def test_a_cookie_a_server_sets_is_never_sent_back():
+    """dcrsync keeps no cookies: a server (or anything in between) cannot make a later request carry
+    what it chose, and every request stands on its own credentials."""
+    seen: list[str | None] = []
+
+    def server(request: httpx.Request) -> httpx.Response:
+        seen.append(request.headers.get("cookie"))
+        return httpx.Response(200, json=[], headers={"Set-Cookie": "session=chosen-by-the-server; Path=/"})
+
+    with make_client("http://127.0.0.1:4445", transport=httpx.MockTransport(server),
+                     trust=Trust()) as http:
+        http.get("/admin/clients")
+        http.get("/admin/clients")
+        assert len(http.cookies) == 0
+    assert seen == [None, None]

@@ -29,6 +29,8 @@ RETRY_ERRORS = (httpx.TransportError,)  # connect / read / write errors, timeout
 #: the most one answer may weigh, decompressed (a Hydra page of 500 clients is about 1 MB)
 MAX_BODY = 32 * 1024 * 1024
 ACCEPT_ENCODING = "gzip, deflate"
+#: how the body came (undone by `read_capped`): not passed on with the answer it read
+_FRAMING = frozenset({b"content-encoding", b"content-length", b"transfer-encoding"})
 
 
 @dataclass
@@ -238,8 +240,7 @@ class RetryTransport(httpx.BaseTransport):
             raise DeadlineExceeded(f"no whole answer within {self.deadline:g} s", request=request) from exc
         finally:
             _local.deadline = None
-        headers = [(k, v) for k, v in response.headers.multi_items()
-                   if k.lower() not in ("content-encoding", "content-length", "transfer-encoding")]
+        headers = [(k, v) for k, v in response.headers.raw if k.lower() not in _FRAMING]
         return httpx.Response(response.status_code, headers=headers, content=content, request=request,
                               extensions=response.extensions)
 
@@ -250,6 +251,30 @@ class RetryTransport(httpx.BaseTransport):
 
     def close(self) -> None:
         self.inner.close()
+
+
+class _NoCookies(httpx.Cookies):
+    """dcrsync keeps no cookies: every request carries its own credentials, so a server's `Set-Cookie`
+    is neither stored nor sent back (and reading it cost each answer a cookie jar's parse)."""
+
+    def extract_cookies(self, response: httpx.Response) -> None:
+        return None
+
+    def set_cookie_header(self, request: httpx.Request) -> None:
+        return None
+
+
+class _Client(httpx.Client):
+    @property
+    def cookies(self) -> httpx.Cookies:
+        return _NO_COOKIES
+
+    @cookies.setter
+    def cookies(self, cookies: object) -> None:
+        raise TypeError("dcrsync's HTTP clients keep no cookies")
+
+
+_NO_COOKIES = _NoCookies()
 
 
 def make_client(
@@ -270,7 +295,7 @@ def make_client(
     if token:
         headers["Authorization"] = f"Bearer {token}"
     inner = GuardTransport(transport or _transport(max_connections), trust or server_trust())
-    return httpx.Client(
+    return _Client(
         base_url=base_url,
         headers=headers,
         timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
