@@ -39,6 +39,7 @@ import hmac
 import json
 import os
 import threading
+from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
@@ -117,10 +118,11 @@ def advance(chain: Chain, sealed: Sealed) -> None:
     chain.key, chain.seq, chain.prev = sealed.key, sealed.seq, sealed.mac
 
 
-def key_batch_soon(chain: Chain, sops: Sops | None) -> None:
+def key_batch_soon(chain: Chain, sops: Sops | None, after: Callable[[], object] | None = None) -> None:
     """On a chain without a journal key, seal the batch that will carry one now, on another thread:
     its sops process then runs while the plan is made instead of before the first server write.
-    The batch holds no entries; `ahead` hands it to the chain's first append."""
+    `after`: what it waits for first (another sops process, so that the two do not both take a core
+    from the plan). The batch holds no entries; `ahead` hands it to the chain's first append."""
     if chain.key is not None or chain.seq or chain.ahead is not None or sops is None:
         return
     start = replace(chain, ahead=None)
@@ -128,6 +130,8 @@ def key_batch_soon(chain: Chain, sops: Sops | None) -> None:
 
     def run() -> None:
         try:
+            if after is not None:
+                after()
             done.set_result(seal([], start, sops))
         except BaseException as exc:  # noqa: BLE001 - handed to `ahead`, which seals it again inline
             done.set_exception(exc)

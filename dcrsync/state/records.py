@@ -323,13 +323,14 @@ def entries_for(
         for path in sorted(desired) if desired[path] != applied[path]
     ]
     entries: list[Entry] = []
+    at = now()
     secrets_given = {k: v for k, v in given.items() if v is not None}
     if secrets_given.get("client_secret"):  # a new secret: its age and token, and every delivery due again
-        secrets_given.update(secret_at=now(), rotation=spec.rotation, deliveries={})
+        secrets_given.update(secret_at=at, rotation=spec.rotation, deliveries={})
     if secrets_given:
         entries.append(upsert(spec.name, client_id=live.client_id, **secrets_given))
     entries.append(upsert(
-        spec.name, client_id=live.client_id, desired=desired, applied=applied, applied_at=now(),
+        spec.name, client_id=live.client_id, desired=desired, applied=applied, applied_at=at,
         pending=None, observed=observed(live), labels=dict(spec.labels), protected=spec.protected,
     ))
     return entries, warnings

@@ -217,8 +217,8 @@ class SharedStore:
 
     def journal_soon(self) -> None:
         """After `read`: on a state without a journal key, seal the batch that carries one meanwhile."""
-        if self._chain is not None:
-            key_batch_soon(self._chain, self.sops)
+        if self._chain is not None and self.sops is not None:
+            key_batch_soon(self._chain, self.sops, after=self.sops.probe_soon(DOC_NAME).thread.join)
 
     def commit(self, state: State) -> None:
         if self.degraded:
