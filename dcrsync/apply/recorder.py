@@ -2,7 +2,7 @@
 
 The Applier decides the order of the server calls; the Recorder keeps what they return and decides
 when it must be on disk. It owns the group-commit writer over the store's `append` (how long
-entries may wait to share one sops call), the entries written so far, and the one commit at the
+entries may wait to share one batch), the entries written so far, and the one commit at the
 end, so a crash anywhere leaves a journal the next apply converges from.
 
 The Applier's side of it, all of it:

@@ -14,14 +14,15 @@ from dcrsync.state.records import Entry
 
 
 class JournalWriter:
-    """Group commit: workers `submit` entries; one thread writes everything waiting in one sops call.
+    """Group commit: workers `submit` entries; one thread writes everything waiting as one batch.
 
     `flush()` returns once every entry submitted before it is on disk, encrypted.
     """
 
     def __init__(self, append: Callable[[list[Entry]], None], interval: float = 0.5) -> None:
         self.append = append
-        #: at most one write per interval unless someone waits: each sops call is a ~50 ms process
+        #: at most one write per interval unless someone waits: each is an fsync (and, for the batch that
+        #: carries a new journal key, a ~50 ms sops process)
         self.interval = interval
         self._urgent = 0  # waiters that need their entries on disk now
         self._cond = threading.Condition()

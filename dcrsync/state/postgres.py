@@ -4,7 +4,7 @@ Tables (in `schema`, default `dcrsync`; `name` tells states apart, e.g. one per 
 - `states`: the sops-encrypted identity document and the plain bookkeeping sidecar, with a serial;
 - `clients`: one row per client (name, client_id, applied_at, which secrets are held), rewritten by
   every commit in its transaction, for people and tools that query the database (no secret in it);
-- `journal`: one row per group commit of an apply (a secret batch sops-encrypted as one value);
+- `journal`: one row per group commit of an apply (a secret batch encrypted as one value: `dcrsync.state.batches`);
 - `locks`: who holds the lock (id, user, host, pid, CI run, since, the holding backend's pid).
 
 The lock itself is a session-level advisory lock on its own connection: it dies with the process

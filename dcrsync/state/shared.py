@@ -4,7 +4,7 @@ and the local encrypted journal an apply falls back to when the store goes away.
 The state is kept as the file store keeps it — the sops-encrypted identity document (names and
 client ids plain, secrets encrypted for the same recipients) and the plain bookkeeping sidecar —
 so one sops call encrypts a whole commit, and a database administrator or a bucket reader sees
-names and ids, never a secret. A journal batch holding a secret is one sops-encrypted value; a
+names and ids, never a secret. A journal batch holding a secret is one encrypted value (`dcrsync.state.batches`); a
 batch without one is plain JSON; each is authenticated as the file store's are (`dcrsync.state.batches`).
 
 When the store cannot be reached while an apply appends, the batch (and every later one) goes to

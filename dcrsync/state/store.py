@@ -7,7 +7,7 @@ need not be a file: a database row or an object written with a conditional write
 
 `FileStore` is the embedded default: a YAML file encrypted by sops with only secret keys
 encrypted, a plain `*.applied.json` sidecar, a journal folder of small batches beside it (each
-written atomically; a batch holding a secret is sops-encrypted as one value, the others plain
+written atomically; a batch holding a secret is encrypted as one value, the others plain
 JSON; every one authenticated and bound to the state it extends, see `dcrsync.state.batches`), and an
 flock'ed lock file.
 """
@@ -175,9 +175,9 @@ def runs(entries: list[Entry]) -> list[list[Entry]]:
 class Journal:
     """A folder of journal batches (`dcrsync.state.batches`), kept in sequence order.
 
-    A batch holding a secret is sops-encrypted (`000007.sops.yaml`); a batch without one (a
-    confirmation, a delete) is plain JSON (`000008.json`): no sops call, so the apply is not
-    slowed by encryption it does not need. Every batch is written atomically and fsynced.
+    A batch is JSON (`000008.json`): plain when it holds no secret (a confirmation, a delete), its
+    entries sealed under the journal key when it does; only the batch that carries a new journal key
+    is a sops file (`000001.sops.yaml`). Every batch is written atomically and fsynced.
     """
 
     def __init__(self, state_path: Path) -> None:
