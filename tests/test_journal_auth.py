@@ -230,3 +230,16 @@ def test_a_key_batch_that_could_not_be_sealed_ahead_is_sealed_again_and_its_erro
         store.append([upsert("a", client_id="id-a", pending=True)])
     assert "\n" not in str(err.value) and "age1notarecipient" in str(err.value)
     assert not store.journal.batches()
+
+
+def test_a_creation_rule_that_names_only_sops_files_covers_the_journal_too(tmp_path: Path, age_key):
+    """The batch that carries the journal key is encrypted under the state's own name: a `.sops.yaml`
+    whose rule matches `*.sops.yaml` (the usual one) gives it the state's recipients. Under another
+    name it matched no rule, and the first apply of such a project stopped at its first batch."""
+    rules = tmp_path / ".sops.yaml"
+    rules.write_text(f"creation_rules:\n  - path_regex: \\.sops\\.yaml$\n    age: {age_key.recipient}\n")
+    store = FileStore(tmp_path / "dcrsync.state.sops.yaml", Sops(config_path=rules))
+    store.read()
+    store.journal_soon()
+    store.append([upsert("a", client_id="id-a", client_secret="s-a")])
+    assert FileStore(store.path, store.sops).read().clients["a"].client_secret == "s-a"

@@ -118,7 +118,7 @@ def advance(chain: Chain, sealed: Sealed) -> None:
     chain.key, chain.seq, chain.prev = sealed.key, sealed.seq, sealed.mac
 
 
-def key_batch_soon(chain: Chain, sops: Sops | None, after: Callable[[], object] | None = None) -> None:
+def key_batch_soon(chain: Chain, sops: Sops | None, name: str, after: Callable[[], object] | None = None) -> None:
     """On a chain without a journal key, seal the batch that will carry one now, on another thread:
     its sops process then runs while the plan is made instead of before the first server write.
     `after`: what it waits for first (another sops process, so that the two do not both take a core
@@ -132,7 +132,7 @@ def key_batch_soon(chain: Chain, sops: Sops | None, after: Callable[[], object] 
         try:
             if after is not None:
                 after()
-            done.set_result(seal([], start, sops))
+            done.set_result(seal([], start, sops, name))
         except BaseException as exc:  # noqa: BLE001 - handed to `ahead`, which seals it again inline
             done.set_exception(exc)
 
@@ -153,9 +153,10 @@ def ahead(chain: Chain) -> list[Sealed]:
         return []
 
 
-def seal(entries: list[Entry], chain: Chain, sops: Sops | None) -> Sealed:
+def seal(entries: list[Entry], chain: Chain, sops: Sops | None, name: str = "journal.yaml") -> Sealed:
     """The bytes of the next batch on `chain`: plain JSON; sealed under the journal key when it holds a
-    secret; sops-encrypted when it carries the journal key (the first batch on a state that has none)."""
+    secret; sops-encrypted when it carries the journal key (the first batch on a state that has none),
+    under the state's own file `name`, so that sops's creation rules give the key the state's readers."""
     blob = json.dumps(entries, separators=(",", ":"), default=str)
     carried = new_key() if chain.key is None else None
     key = chain.key or carried
@@ -174,7 +175,7 @@ def seal(entries: list[Entry], chain: Chain, sops: Sops | None) -> Sealed:
     if carried is not None:
         doc["key"] = base64.b64encode(carried).decode()
     plain = yaml.dump(doc, Dumper=_Dumper, sort_keys=False, width=1 << 30).encode()
-    data = sops.encrypt(plain, "journal.yaml", what="the journal", encrypted_regex=BATCH_REGEX)
+    data = sops.encrypt(plain, name, what="the journal", encrypted_regex=BATCH_REGEX)
     return Sealed(data, True, seq, header["mac"], key)
 
 

@@ -202,7 +202,7 @@ class SharedStore:
         assert chain is not None
         for sealed in ahead(chain):
             self._keep(chain, sealed)
-        self._keep(chain, seal(entries, chain, self.sops))
+        self._keep(chain, seal(entries, chain, self.sops, DOC_NAME))
 
     def _keep(self, chain: Chain, sealed: Sealed) -> None:
         if not self.degraded:
@@ -218,7 +218,7 @@ class SharedStore:
     def journal_soon(self) -> None:
         """After `read`: on a state without a journal key, seal the batch that carries one meanwhile."""
         if self._chain is not None and self.sops is not None:
-            key_batch_soon(self._chain, self.sops, after=self.sops.probe_soon(DOC_NAME).thread.join)
+            key_batch_soon(self._chain, self.sops, DOC_NAME, after=self.sops.probe_soon(DOC_NAME).thread.join)
 
     def commit(self, state: State) -> None:
         if self.degraded:

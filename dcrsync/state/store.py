@@ -269,7 +269,7 @@ class FileStore:
             self.journal.write(sealed.data, sealed.secret)
             advance(chain, sealed)
         for run in runs(entries):
-            sealed = seal(run, chain, self.sops)
+            sealed = seal(run, chain, self.sops, self.path.name)
             self.journal.write(sealed.data, sealed.secret)
             advance(chain, sealed)
 
@@ -356,7 +356,7 @@ class FileStore:
     def journal_soon(self) -> None:
         """After `read`: on a state without a journal key, seal the batch that carries one meanwhile."""
         if self._chain is not None and self.sops is not None:
-            key_batch_soon(self._chain, self.sops, after=self.sops.probe_soon(self.path.name).thread.join)
+            key_batch_soon(self._chain, self.sops, self.path.name, after=self.sops.probe_soon(self.path.name).thread.join)
 
     def commit(self, state: State) -> None:
         """Fold is done by the caller; write the state, then drop the journal it contains."""
