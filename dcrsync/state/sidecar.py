@@ -50,6 +50,10 @@ def _same(a: Any, b: Any) -> bool:
     return True
 
 
+_NONE = object()  # no common value for the key
+_SCALAR_TYPES = frozenset(_SCALARS)
+
+
 def common_values(observed: list[Mapping[str, Any]]) -> dict[str, Any]:
     """Per key, the value more than half of the representations hold (none for a key without one)."""
     counts: dict[str, Counter[Any]] = {}
@@ -79,7 +83,13 @@ def encode(books: dict[str, dict[str, Any]]) -> dict[str, Any]:
             clients[name] = entry
             continue
         slim = {k: v for k, v in entry.items() if k != "observed"}
-        slim[DELTA] = {k: v for k, v in obs.items() if k not in common or not _same(v, common[k])}
+        delta = slim[DELTA] = {}
+        for k, v in obs.items():  # what differs from the common value (`_same`, its common cases inline)
+            c = common.get(k, _NONE)
+            kind = type(v)
+            if kind is type(c) and (v == c if kind in _SCALAR_TYPES else _same(v, c)):
+                continue
+            delta[k] = v
         absent = sorted(k for k in common if k not in obs)
         if absent:
             slim[ABSENT] = absent
@@ -87,15 +97,15 @@ def encode(books: dict[str, dict[str, Any]]) -> dict[str, Any]:
     return {COMMON: common, "clients": clients}
 
 
+_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), default=str, ensure_ascii=False)
+
+
 def dumps(version: int, books: dict[str, dict[str, Any]]) -> bytes:
     """The sidecar's bytes: valid JSON, each client's entry on a line of its own (sorted by name), so a
     git diff of the sidecar names the clients that changed; written by the C JSON encoder (an indented
     dump runs the pure-Python one: ~1 s for 10,000 clients)."""
     body = encode(books)
-
-    def line(value: Any) -> str:
-        return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str, ensure_ascii=False)
-
+    line = _ENCODER.encode  # one encoder for every line (json.dumps builds one a call)
     rows = [f"{line(name)}:{line(body['clients'][name])}" for name in sorted(body["clients"])]
     head = f'{{"version":{line(version)},\n"{COMMON}":{line(body[COMMON])},\n"clients":{{'
     return (head + ("\n" + ",\n".join(rows) + "\n" if rows else "") + "}}\n").encode()
