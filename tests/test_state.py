@@ -6,9 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from dcrsync.errors import StateError
+from dcrsync.errors import SopsError, StateError
 from dcrsync.state.batches import Chain, seal
 from dcrsync.state.records import ClientRecord, State, forget, move_entry, record_fingerprint, upsert
+from dcrsync.state.sops import Sops
 from dcrsync.state.store import FileStore, runs
 
 
@@ -70,3 +71,17 @@ def test_file_store_without_state_reads_empty_and_locks(tmp_path: Path):
     assert not store.exists() and store.read_public().clients == {}
     with store.locked(), store.locked():  # re-entrant within one process
         assert "pid" in store.lock_path.read_text()
+
+
+def test_an_encryption_started_ahead_gives_what_encrypt_gives_or_is_cancelled(age_key):
+    sops = Sops(age_recipients=[age_key.recipient])
+    ahead = sops.encrypt_soon("state.sops.yaml")
+    cipher = ahead.finish(b"client_secret: s3cret\nname: a\n")
+    assert b"s3cret" not in cipher and b"ENC[" in cipher
+    assert b"s3cret" in sops.decrypt(cipher)
+    left = sops.encrypt_soon("state.sops.yaml")
+    left.cancel()  # the state could not be made: the process is ended and waited for
+    assert left.proc.returncode is not None
+    bad = Sops(age_recipients=["age1notarecipient"]).encrypt_soon("state.sops.yaml")
+    with pytest.raises(SopsError, match="age1notarecipient"):
+        bad.finish(b"a: 1\n")

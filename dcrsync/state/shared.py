@@ -228,8 +228,13 @@ class SharedStore:
         stamp(state, self._chain, self._legacy)
         state.serial += 1
         try:
-            plain, sidecar = state.to_files()
-            document = self.sops.encrypt(plain, DOC_NAME, what=self.where)
+            encrypting = self.sops.encrypt_soon(DOC_NAME, what=self.where)  # starts while the files are made
+            try:
+                plain, sidecar = state.to_files()
+            except BaseException:
+                encrypting.cancel()
+                raise
+            document = encrypting.finish(plain)
             self._commit(state.serial, document, sidecar, self._chain.base if self._chain is not None else "")
         except Unreachable as exc:
             state.serial -= 1

@@ -167,25 +167,33 @@ class Sops:
         return env
 
     def _run(self, args: list[str], data: bytes, what: str, subject: str = "") -> bytes:
+        return self._finish(self._start(args), data, what, subject)
+
+    def _start(self, args: list[str]) -> subprocess.Popen[bytes]:
         try:
-            proc = subprocess.run(
-                [self.binary, *args],
-                input=data,
-                capture_output=True,
-                env=self._env(),
-                timeout=self.timeout,
-                check=False,
-            )
+            return subprocess.Popen([self.binary, *args], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                    stderr=subprocess.PIPE, env=self._env())
         except FileNotFoundError as exc:
             raise SopsError(f"cannot run sops at {self.binary}: {exc.strerror}") from None
+
+    def _finish(self, proc: subprocess.Popen[bytes], data: bytes, what: str, subject: str = "") -> bytes:
+        """Feed a started sops its input (through a pipe: no plaintext on disk) and take its output."""
+        try:
+            stdout, raw_err = proc.communicate(data, timeout=self.timeout)
         except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.communicate()
             raise SopsError(f"sops timed out after {self.timeout:.0f} s while {what}") from None
+        except BaseException:
+            proc.kill()
+            proc.wait()
+            raise
         if proc.returncode != 0:
-            stderr = proc.stderr.decode(errors="replace")
+            stderr = raw_err.decode(errors="replace")
             if proc.returncode == 128 or "Failed to get the data key" in stderr:
                 raise SopsError(missing_key(subject or what, stderr, data))
             raise SopsError(self._explain(proc.returncode, stderr, what))
-        return proc.stdout
+        return stdout
 
     def _explain(self, code: int, stderr: str, what: str) -> str:
         if code == 51 or "MAC mismatch" in stderr:
@@ -204,6 +212,16 @@ class Sops:
     def encrypt(
         self, plaintext: bytes, filename: str, what: str = "the state", encrypted_regex: str = ENCRYPTED_REGEX
     ) -> bytes:
+        return self._run(self._encrypt_args(filename, encrypted_regex), plaintext, f"encrypting {what}")
+
+    def encrypt_soon(
+        self, filename: str, what: str = "the state", encrypted_regex: str = ENCRYPTED_REGEX
+    ) -> Encrypting:
+        """`encrypt`, with sops started now and its plaintext given later (`Encrypting.finish`): the
+        process's start-up (~20 ms) overlaps the caller's making of that plaintext."""
+        return Encrypting(self, self._start(self._encrypt_args(filename, encrypted_regex)), f"encrypting {what}")
+
+    def _encrypt_args(self, filename: str, encrypted_regex: str) -> list[str]:
         args = ["--encrypt", "--input-type", "yaml", "--output-type", "yaml"]
         args += ["--encrypted-regex", encrypted_regex, "--filename-override", filename]
         if self.age_recipients:
@@ -211,7 +229,7 @@ class Sops:
         elif self.config_path is not None:
             args[:0] = ["--config", str(self.config_path)]
         args.append("/dev/stdin")
-        return self._run(args, plaintext, f"encrypting {what}")
+        return args
 
     def decrypt(self, ciphertext: bytes, what: str = "the state") -> bytes:
         args = ["--decrypt", "--input-type", "yaml", "--output-type", "yaml", "/dev/stdin"]
@@ -228,3 +246,21 @@ class Sops:
             raise SopsError(f"refusing to encrypt {what} for no recipients: name its recipient set's keys")
         other = replace(self, age_recipients=list(recipients), config_path=None)
         return other.encrypt(plaintext, filename, what=what, encrypted_regex=encrypted_regex)
+
+
+@dataclass
+class Encrypting:
+    """A sops encryption started ahead of its plaintext (`Sops.encrypt_soon`): `finish` it with the
+    plaintext, or `cancel` it; either way the process is waited for."""
+
+    sops: Sops
+    proc: subprocess.Popen[bytes]
+    what: str
+
+    def finish(self, plaintext: bytes) -> bytes:
+        return self.sops._finish(self.proc, plaintext, self.what)
+
+    def cancel(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.communicate()

@@ -314,9 +314,14 @@ class FileStore:
         check_base(expected, self.path.read_bytes() if self.path.exists() else None, self.where)
         stamp(state, self._chain, self._legacy)
         state.serial += 1
-        plain, sidecar = state.to_files()
+        encrypting = self.sops.encrypt_soon(self.path.name, what=str(self.path))  # starts while the files are made
         try:
-            cipher = self.sops.encrypt(plain, self.path.name, what=str(self.path))
+            try:
+                plain, sidecar = state.to_files()
+            except BaseException:
+                encrypting.cancel()
+                raise
+            cipher = encrypting.finish(plain)
         except BaseException:
             state.serial -= 1
             raise
