@@ -34,7 +34,7 @@ def _local_journal(root: Path) -> list[tuple[str, bytes, bool]]:
 
 def _entries(raw: list[tuple[str, bytes, bool]], key: bytes | None) -> list[dict]:
     """Their entries, opened with the journal key (that of the state they extend, or carried by a batch)."""
-    from dcrsync.state.batches import _unseal, open_batch
+    from dcrsync.state.batches import _unseal, open_batch  # the journal key as the next run has it
     from dcrsync.state.sops import Sops
 
     entries = []

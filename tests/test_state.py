@@ -79,9 +79,9 @@ def test_an_encryption_started_ahead_gives_what_encrypt_gives_or_is_cancelled(ag
     cipher = ahead.finish(b"client_secret: s3cret\nname: a\n")
     assert b"s3cret" not in cipher and b"ENC[" in cipher
     assert b"s3cret" in sops.decrypt(cipher)
-    left = sops.encrypt_soon("state.sops.yaml")
-    left.cancel()  # the state could not be made: the process is ended and waited for
-    assert left.proc.returncode is not None
+    with pytest.raises(RuntimeError), sops.encrypt_soon("state.sops.yaml") as left:
+        raise RuntimeError("the state could not be made")
+    assert left.proc.returncode is not None  # the process was ended and waited for
     bad = Sops(age_recipients=["age1notarecipient"]).encrypt_soon("state.sops.yaml")
     with pytest.raises(SopsError, match="age1notarecipient"):
         bad.finish(b"a: 1\n")

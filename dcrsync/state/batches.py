@@ -14,11 +14,10 @@ it over:
   middle of the journal, or the journal reordered, is seen;
 - whether it holds a secret, and the exact JSON of its entries.
 
-A batch that holds a secret is encrypted. Once the chain has its journal key, dcrsync encrypts such a
-batch itself, with AES-256-GCM under a key derived from the journal key (`"sealed"`, plain JSON around
-it): whoever can read the state can read the key, so the batch has the same readers a sops file to
-the state's recipients would have, without a sops process (~50 ms of CPU) per batch. The batch that
-carries a new journal key, and so has none to be sealed under yet, is sops-encrypted.
+A batch that holds a secret is encrypted: once the chain has its journal key, sealed under it in
+process (`dcrsync.state.sealing`: `"sealed"`, plain JSON around it); the batch that carries a new
+journal key, and so has none to be sealed under yet, is sops-encrypted (sealed ahead of the first
+write where apply can: `dcrsync.state.journalkey`).
 
 `verify` checks every batch before any is folded; the first that fails is refused in one line
 naming it. What the MAC cannot see: batches removed from the *end* of a journal (that reads as an
@@ -38,22 +37,20 @@ import hashlib
 import hmac
 import json
 import os
-import threading
-from collections.abc import Callable
 from concurrent.futures import Future
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from dcrsync.errors import SopsError, StateError
 from dcrsync.state.records import Entry, State, _Dumper, _Loader, has_secret
+from dcrsync.state.sealing import SEALED, Unopened, open_blob, seal_blob
 
 if TYPE_CHECKING:
     from dcrsync.state.sops import Sops
 
 FORMAT = 2  # the `journal` field of an authenticated batch; batches before it have none
-SEALED = 3  # the `journal` field of a batch encrypted under the journal key (its MAC is FORMAT's)
 KEY_BYTES = 32
 #: what sops encrypts in a secret batch: the entries, and a journal key carried by a first batch
 BATCH_REGEX = "^(batch|key)$"
@@ -73,23 +70,6 @@ def mac(key: bytes, serial: int, base: str, seq: int, prev: str, secret: bool, b
     return hmac.new(key, text.encode(), hashlib.sha256).hexdigest()
 
 
-def _aead(key: bytes):  # noqa: ANN202 - cryptography's AESGCM, imported only where a batch is sealed or opened
-    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-
-    return AESGCM(hmac.new(key, b"dcrsync journal encryption", hashlib.sha256).digest())
-
-
-def _bound(header: dict[str, Any]) -> bytes:
-    """What a sealed batch's encryption binds besides its entries: its whole header."""
-    return "dcrsync journal {journal}\n{serial}\n{base}\n{seq}\n{prev}\n{mac}".format(**header).encode()
-
-
-def _sealed(header: dict[str, Any], blob: str, key: bytes) -> bytes:
-    nonce = os.urandom(12)
-    box = _aead(key).encrypt(nonce, blob.encode(), _bound(header))
-    return json.dumps({**header, "sealed": base64.b64encode(nonce + box).decode()}).encode()
-
-
 @dataclass
 class Chain:
     """Where the next batch goes: the journal key, the state it extends, the last batch so far."""
@@ -99,7 +79,7 @@ class Chain:
     base: str  # digest of the stored state document ("" when there is none yet)
     seq: int = 0
     prev: str = ""
-    #: the batch that will carry a new journal key, sealed ahead on another thread (`key_batch_soon`)
+    #: the batch that will carry a new journal key, sealed ahead (`dcrsync.state.journalkey`)
     ahead: Future[Sealed] | None = field(default=None, compare=False, repr=False)
 
 
@@ -118,41 +98,6 @@ def advance(chain: Chain, sealed: Sealed) -> None:
     chain.key, chain.seq, chain.prev = sealed.key, sealed.seq, sealed.mac
 
 
-def key_batch_soon(chain: Chain, sops: Sops | None, name: str, after: Callable[[], object] | None = None) -> None:
-    """On a chain without a journal key, seal the batch that will carry one now, on another thread:
-    its sops process then runs while the plan is made instead of before the first server write.
-    `after`: what it waits for first (another sops process, so that the two do not both take a core
-    from the plan). The batch holds no entries; `ahead` hands it to the chain's first append."""
-    if chain.key is not None or chain.seq or chain.ahead is not None or sops is None:
-        return
-    start = replace(chain, ahead=None)
-    done: Future[Sealed] = Future()
-
-    def run() -> None:
-        try:
-            if after is not None:
-                after()
-            done.set_result(seal([], start, sops, name))
-        except BaseException as exc:  # noqa: BLE001 - handed to `ahead`, which seals it again inline
-            done.set_exception(exc)
-
-    chain.ahead = done
-    threading.Thread(target=run, name="dcrsync-journal-key", daemon=True).start()
-
-
-def ahead(chain: Chain) -> list[Sealed]:
-    """The key batch `key_batch_soon` sealed for this chain, to be written before its first batch;
-    none when the chain has moved on, or when sealing it failed (the first batch then carries the key
-    itself, and says what went wrong)."""
-    done, chain.ahead = chain.ahead, None
-    if done is None or chain.key is not None or chain.seq:
-        return []
-    try:
-        return [done.result()]
-    except Exception:  # noqa: BLE001
-        return []
-
-
 def seal(entries: list[Entry], chain: Chain, sops: Sops | None, name: str = "journal.yaml") -> Sealed:
     """The bytes of the next batch on `chain`: plain JSON; sealed under the journal key when it holds a
     secret; sops-encrypted when it carries the journal key (the first batch on a state that has none),
@@ -168,7 +113,9 @@ def seal(entries: list[Entry], chain: Chain, sops: Sops | None, name: str = "jou
     if not secret:
         return Sealed(json.dumps({**header, "batch": blob}).encode(), False, seq, header["mac"], key)
     if carried is None:
-        return Sealed(_sealed({**header, "journal": SEALED}, blob, key), False, seq, header["mac"], key)
+        sealed = {**header, "journal": SEALED}
+        box = base64.b64encode(seal_blob(sealed, blob, key)).decode()
+        return Sealed(json.dumps({**sealed, "sealed": box}).encode(), False, seq, header["mac"], key)
     if sops is None:
         raise StateError("writing secrets to the journal needs sops")
     doc: dict[str, Any] = {**header, "batch": blob}
@@ -334,16 +281,13 @@ def _check(batch: Batch, chain: Chain, state: State, lenient: bool) -> tuple[boo
 
 def _unseal(batch: Batch, key: bytes) -> None:
     """A sealed batch's entries, opened with the journal key; refused when they do not open."""
-    from cryptography.exceptions import InvalidTag
-
     assert batch.sealed is not None and batch.header is not None
     try:
-        blob = _aead(key).decrypt(batch.sealed[:12], batch.sealed[12:], _bound({**batch.header, "journal": SEALED}))
-    except (InvalidTag, ValueError):
+        batch.blob = open_blob({**batch.header, "journal": SEALED}, batch.sealed, key)
+    except Unopened:
         raise _refuse(batch, "does not open with the state's journal key: it was not written by a holder of the "
                              "state's key (forged or altered)") from None
     try:
-        batch.blob = blob.decode()
         batch.entries = _entries(batch.name, json.loads(batch.blob))
     except ValueError:
         raise _damaged(batch.name, "its entries are not JSON") from None

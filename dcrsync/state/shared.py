@@ -32,13 +32,12 @@ from dcrsync.state.batches import (
     Chain,
     Sealed,
     advance,
-    ahead,
     digest,
     fold_journal,
-    key_batch_soon,
     seal,
     stamp,
 )
+from dcrsync.state.journalkey import ahead, key_batch_soon
 from dcrsync.state.records import Entry, State, now
 from dcrsync.state.sops import Sops, recipients
 from dcrsync.state.store import Journal, unverified
@@ -228,13 +227,9 @@ class SharedStore:
         stamp(state, self._chain, self._legacy)
         state.serial += 1
         try:
-            encrypting = self.sops.encrypt_soon(DOC_NAME, what=self.where)  # starts while the files are made
-            try:
+            with self.sops.encrypt_soon(DOC_NAME, what=self.where) as encrypting:  # starts while the files are made
                 plain, sidecar = state.to_files()
-            except BaseException:
-                encrypting.cancel()
-                raise
-            document = encrypting.finish(plain)
+                document = encrypting.finish(plain)
             self._commit(state.serial, document, sidecar, self._chain.base if self._chain is not None else "")
         except Unreachable as exc:
             state.serial -= 1

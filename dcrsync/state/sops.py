@@ -251,11 +251,19 @@ class Sops:
 @dataclass
 class Encrypting:
     """A sops encryption started ahead of its plaintext (`Sops.encrypt_soon`): `finish` it with the
-    plaintext, or `cancel` it; either way the process is waited for."""
+    plaintext, or `cancel` it (leaving its `with` block unfinished does); either way the process is
+    waited for."""
 
     sops: Sops
     proc: subprocess.Popen[bytes]
     what: str
+
+    def __enter__(self) -> Encrypting:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.proc.returncode is None:
+            self.cancel()
 
     def finish(self, plaintext: bytes) -> bytes:
         return self.sops._finish(self.proc, plaintext, self.what)

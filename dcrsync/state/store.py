@@ -28,14 +28,13 @@ from dcrsync.errors import StateError
 from dcrsync.state.batches import (
     Chain,
     advance,
-    ahead,
     check_base,
     digest,
     fold_journal,
-    key_batch_soon,
     seal,
     stamp,
 )
+from dcrsync.state.journalkey import ahead, key_batch_soon
 from dcrsync.state.records import Entry, State, has_secret, now
 from dcrsync.state.sops import Sops, recipients
 
@@ -314,14 +313,10 @@ class FileStore:
         check_base(expected, self.path.read_bytes() if self.path.exists() else None, self.where)
         stamp(state, self._chain, self._legacy)
         state.serial += 1
-        encrypting = self.sops.encrypt_soon(self.path.name, what=str(self.path))  # starts while the files are made
         try:
-            try:
+            with self.sops.encrypt_soon(self.path.name, what=str(self.path)) as encrypting:  # starts meanwhile
                 plain, sidecar = state.to_files()
-            except BaseException:
-                encrypting.cancel()
-                raise
-            cipher = encrypting.finish(plain)
+                cipher = encrypting.finish(plain)
         except BaseException:
             state.serial -= 1
             raise
