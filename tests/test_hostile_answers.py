@@ -135,6 +135,39 @@ def test_an_s3_state_object_that_is_not_json_is_one_line(tmp_path, age_key, s3, 
     assert "restore an earlier version of the object" in line
 
 
+def _s3_at(tmp_path, age_key, monkeypatch, url: str, **state):
+    """A project whose S3 state store is at `url` (the fake: no real S3 service answers like this)."""
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "hostile-test-key")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "hostile-test-secret")
+    return make_project(tmp_path / "proj", {"kind": "hydra", "admin_url": "http://127.0.0.1:9"}, age_key, "h",
+                        state={"kind": "s3", "endpoint": url, "bucket": "dcrsync-hostile", **state})
+
+
+def test_an_s3_store_that_answers_200_mb_is_not_read_whole(tmp_path, age_key, monkeypatch):
+    with HostileServer("huge") as fake:
+        p = _s3_at(tmp_path, age_key, monkeypatch, fake.url)
+        r = subprocess.run([sys.executable, "-c", PEAK, *p._argv(("state", "list"))], capture_output=True,
+                           text=True, cwd=p.root, timeout=120)
+        time.sleep(0.2)  # let the fake notice the hang-up
+    line = one_line_error(r)
+    assert f"s3://dcrsync-hostile/dcrsync/ at {fake.url}: {fake.url}/dcrsync-hostile/dcrsync/" in line
+    assert "answered more than 128 MB (HTTP 200); check that state.endpoint in dcrsync.yaml is the S3 service" in line
+    peak_mb = int(r.stderr.split("peak-rss-kb ")[1].split()[0]) / 1024
+    assert peak_mb < 150, peak_mb  # the 200 MB body was never held
+    assert fake.seen.bytes_sent < 100 * 1024 * 1024
+
+
+def test_an_s3_store_that_trickles_its_answer_meets_the_stores_deadline(tmp_path, age_key, monkeypatch):
+    with HostileServer("trickle") as fake:
+        p = _s3_at(tmp_path, age_key, monkeypatch, fake.url, timeout=3)
+        started = time.monotonic()
+        line = one_line_error(p.run_sub("state", "list"))
+        took = time.monotonic() - started
+    assert line.endswith(f"s3://dcrsync-hostile/dcrsync/ at {fake.url} did not finish answering within 3 s "
+                         "(state.timeout)"), line
+    assert took < 10, took  # one attempt of 3 s, never asked again; before: one byte a second for 10 minutes
+
+
 BROKEN = textwrap.dedent("""
     import sys
     import dcrsync.project.planning

@@ -47,12 +47,15 @@ def test_s3_mapping_takes_keys_from_the_config_or_the_environment(tmp_path, monk
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "s")
     store = open_store(_config(tmp_path, text))
     assert isinstance(store, S3Store) and store.prefix == "team/" and store.where.startswith("s3://abc/team/")
+    assert store.deadline == 60  # each request's overall deadline, by default
+    assert open_store(_config(tmp_path, text.replace("team}", "team, timeout: 5}"))).deadline == 5
 
 
 @pytest.mark.parametrize("text, where", [
     ("state: {kind: postgres}\n", "dcrsync.yaml:2"),
     ("state: {kind: s3, endpoint: 'ftp://x', bucket: abc}\n", "dcrsync.yaml:2"),
     ("state: {kind: etcd, dsn: x}\n", "dcrsync.yaml:2"),
+    ("state: {kind: s3, endpoint: 'http://127.0.0.1:9', bucket: abc, timeout: 0}\n", "dcrsync.yaml:2"),
 ])
 def test_a_bad_store_mapping_is_one_line_at_its_place(tmp_path, text, where):
     with pytest.raises(ConfigError) as err:

@@ -185,7 +185,7 @@ class RetryTransport(httpx.BaseTransport):
 
     def __init__(
         self, inner: httpx.BaseTransport, policy: RetryPolicy, sleep=time.sleep, *,  # noqa: ANN001
-        limiter: Limiter | None = None, deadline: float = 30.0, max_body: int = MAX_BODY,
+        limiter: Limiter | None = None, deadline: float = 30.0, max_body: int = MAX_BODY, waits: bool = True,
     ) -> None:
         self.inner = inner
         self.policy = policy
@@ -193,6 +193,8 @@ class RetryTransport(httpx.BaseTransport):
         self.limiter = limiter or Limiter()
         self.deadline = deadline
         self.max_body = max_body
+        #: False: a 429 or 503 is the answer, at once (a state store: its caller keeps the journal locally)
+        self.waits = waits
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         counted, limited_since = 0, None
@@ -211,6 +213,9 @@ class RetryTransport(httpx.BaseTransport):
                 self.limiter.release()
                 raise
             status = response.status_code
+            if not self.waits and status in WAITED_STATUSES:
+                self.limiter.release()
+                return response
             self.limiter.observe(status, response.reason_phrase, response.headers, generation)
             if status in WAITED_STATUSES:
                 now = time.monotonic()
@@ -287,10 +292,15 @@ def make_client(
     transport: httpx.BaseTransport | None = None,
     trust: Trust | None = None,
     limiter: Limiter | None = None,
+    deadline: float | None = None,
+    max_body: int = MAX_BODY,
+    waits: bool = True,
 ) -> httpx.Client:
     """The one way dcrsync talks HTTP. `timeout` bounds each whole attempt (connect, send, every byte
-    of the answer); `limiter` is shared by every client that talks to the same server; `trust`: where
-    requests may go (default: `DCRSYNC_TRUSTED_SERVER`), every request passes it."""
+    of the answer) unless `deadline` sets that apart (`timeout` then bounds each wait on the socket);
+    `max_body`: the most an answer may weigh; `limiter` is shared by every client that talks to the same
+    server (`waits`=False: 429 and 503 are answers, not waited out); `trust`: where requests may go
+    (default: `DCRSYNC_TRUSTED_SERVER`), every request passes it."""
     headers = {"User-Agent": USER_AGENT, "Accept": "application/json", "Accept-Encoding": ACCEPT_ENCODING}
     if token:
         headers["Authorization"] = f"Bearer {token}"
@@ -300,7 +310,7 @@ def make_client(
         headers=headers,
         timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
         transport=RetryTransport(inner, policy or RetryPolicy(), limiter=limiter or Limiter(max_connections),
-                                 deadline=timeout),
+                                 deadline=timeout if deadline is None else deadline, max_body=max_body, waits=waits),
         follow_redirects=False,
     )
 

@@ -31,8 +31,10 @@ from urllib.parse import quote
 
 import httpx
 
-from dcrsync.errors import StateError
+from dcrsync.errors import BadAnswer, StateError
 from dcrsync.guards.answers import ID, NUMBER, inert, kind_of, loads, misfit
+from dcrsync.net.gate import store_trust
+from dcrsync.net.http import DeadlineExceeded, RetryPolicy, make_client
 from dcrsync.state.batches import check_base
 from dcrsync.state.shared import SharedStore, Unreachable, describe, may_break, parse_lock
 
@@ -83,6 +85,10 @@ def _code(resp: httpx.Response) -> str:
 
 #: what `state.json` must hold for dcrsync to read it
 STATE_OBJECT = {"document": ID, "sidecar": ID, "serial": NUMBER}
+#: seconds one request to the store may take in all, by default (`state.timeout`)
+DEADLINE = 60.0
+#: the most one answer of the store may weigh: the state object of ~100,000 clients
+MAX_OBJECT = 128 * 1024 * 1024
 
 
 def _state_object(content: bytes, where: str) -> dict[str, Any]:
@@ -105,7 +111,7 @@ def _state_object(content: bytes, where: str) -> dict[str, Any]:
 class S3Store(SharedStore):
     kind = "s3"
 
-    def __init__(self, settings: dict[str, Any], local_dir: Path) -> None:
+    def __init__(self, settings: dict[str, Any], local_dir: Path, *, allow_link_local: bool = False) -> None:
         self.endpoint = str(settings["endpoint"]).rstrip("/")
         self.bucket = str(settings["bucket"])
         prefix = str(settings.get("prefix", "dcrsync/"))
@@ -121,7 +127,15 @@ class S3Store(SharedStore):
                 f"{self.where}: no S3 credentials: set access_key_id/secret_access_key in `state:` "
                 "(e.g. ${env:AWS_ACCESS_KEY_ID}) or AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY"
             )
-        self.http = httpx.Client(timeout=httpx.Timeout(30.0, connect=10.0))
+        # every request under an overall deadline, its answer capped, its URL checked against
+        # DCRSYNC_TRUSTED_STORE, no cookies; never retried or waited out: an outage is seen at once, and
+        # the caller keeps the journal locally
+        self.deadline = float(settings.get("timeout", DEADLINE))
+        self.http = make_client(
+            timeout=30.0, deadline=self.deadline, max_connections=4,
+            policy=RetryPolicy(attempts=1), trust=store_trust(allow_link_local=allow_link_local),
+            max_body=MAX_OBJECT, waits=False,
+        )
         self._etag: str | None = None  # the state object's ETag as last read
         self._base = 0  # the serial of the state object as last read: journal batches go on top of it
         self._n: int | None = None  # the last journal batch's count on that serial
@@ -135,10 +149,7 @@ class S3Store(SharedStore):
         url = self._url(key) if key or method != "GET" or params is None else f"{self.endpoint}/{quote(self.bucket)}"
         request = self.http.build_request(method, url, content=body, headers=headers or {}, params=params)
         sign(request, self.access_key, self.secret_key, self.region, self.token)
-        try:
-            resp = self.http.send(request)
-        except httpx.TransportError as exc:
-            raise Unreachable(f"{self.where} did not answer ({exc.__class__.__name__})") from None
+        resp = self._send(request)
         if resp.status_code >= 500:
             raise Unreachable(f"{self.where} answered {resp.status_code} {_code(resp)}")
         if resp.status_code in (401, 403):
@@ -149,6 +160,18 @@ class S3Store(SharedStore):
                 f"`aws s3 mb s3://{self.bucket} --endpoint-url {self.endpoint}`), preferably with versioning on"
             )
         return resp
+
+    def _send(self, request: httpx.Request) -> httpx.Response:
+        try:
+            return self.http.send(request)
+        except DeadlineExceeded:
+            raise Unreachable(f"{self.where} did not finish answering within {self.deadline:g} s "
+                              "(state.timeout)") from None
+        except httpx.TransportError as exc:
+            raise Unreachable(f"{self.where} did not answer ({exc.__class__.__name__})") from None
+        except BadAnswer as exc:
+            raise StateError(f"{self.where}: {str(exc).split(';')[0]}; check that state.endpoint in dcrsync.yaml is "
+                             "the S3 service") from None
 
     def _keys(self, prefix: str) -> list[str]:
         keys: list[str] = []
@@ -251,10 +274,7 @@ class S3Store(SharedStore):
                       f"<LocationConstraint>{self.region}</LocationConstraint></CreateBucketConfiguration>").encode()
         request = self.http.build_request("PUT", f"{self.endpoint}/{quote(self.bucket)}", content=config)
         sign(request, self.access_key, self.secret_key, self.region, self.token)
-        try:
-            resp = self.http.send(request)
-        except httpx.TransportError as exc:
-            raise Unreachable(f"{self.where} did not answer ({exc.__class__.__name__})") from None
+        resp = self._send(request)
         if resp.status_code == 200:
             return f"Created the bucket {self.bucket} at {self.endpoint}; the state goes under {self.prefix or '/'}."
         if _code(resp) == "BucketAlreadyOwnedByYou":

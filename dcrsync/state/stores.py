@@ -47,7 +47,7 @@ def open_store(config: Config) -> StateStore:
         from dcrsync.state.s3 import S3Store
 
         _check_trusted(config, settings)
-        return S3Store(settings, local)
+        return S3Store(settings, local, allow_link_local=config.allow_link_local)
     raise ConfigError(f"{config.path}: `state:` names an unknown store kind {kind!r}; use postgres or s3")
 
 
