@@ -14,7 +14,7 @@ import yaml
 from dcrsync.errors import SopsError, StateError
 from dcrsync.state.batches import Chain, advance, digest, fold_journal, open_batch, seal, verify
 from dcrsync.state.records import ClientRecord, State, forget, upsert
-from dcrsync.state.sops import Sops
+from dcrsync.state.sops import Sops, recipients
 from dcrsync.state.store import FileStore
 
 KEY = b"k" * 32
@@ -243,3 +243,31 @@ def test_a_creation_rule_that_names_only_sops_files_covers_the_journal_too(tmp_p
     store.journal_soon()
     store.append([upsert("a", client_id="id-a", client_secret="s-a")])
     assert FileStore(store.path, store.sops).read().clients["a"].client_secret == "s-a"
+
+
+def test_a_recipient_removed_without_rekey_takes_the_journal_key_with_it(tmp_path: Path, age_key):
+    """Whoever could read the state knew its journal key, which signs every batch and seals the secret
+    ones: a commit that stops encrypting the state for one of its recipients replaces the key, even
+    when `state rekey` was not run. A recipient added keeps it (nobody who knew it lost access)."""
+    import pyrage
+
+    leaver = str(pyrage.x25519.Identity.generate().to_public())
+    path = tmp_path / "state.sops.yaml"
+    FileStore(path, Sops(age_recipients=[age_key.recipient, leaver])).commit(State(serial=0))
+    first = FileStore(path, Sops(age_recipients=[age_key.recipient])).read().journal_key
+
+    joiner = str(pyrage.x25519.Identity.generate().to_public())
+    store = FileStore(path, Sops(age_recipients=[age_key.recipient, leaver, joiner]))
+    store.commit(store.read())  # one added: the key stays
+    assert store.read().journal_key == first
+
+    store = FileStore(path, Sops(age_recipients=[age_key.recipient, joiner]))  # the leaver taken out of the config
+    store.append([upsert("a", client_id="id-a", client_secret="s-a")])  # sealed under the old key, then folded
+    store.commit(store.read())
+    after = FileStore(path, store.sops).read()
+    assert after.journal_key not in (None, first) and after.clients["a"].client_secret == "s-a"
+    assert leaver not in recipients(path.read_bytes())
+    store = FileStore(path, store.sops)
+    store.read()
+    store.append([upsert("a", client_secret="s-a2")])  # the journal goes on under the new key
+    assert FileStore(path, store.sops).read().clients["a"].client_secret == "s-a2"

@@ -71,3 +71,20 @@ def test_a_teammate_is_added_then_the_first_holder_removed(any_store, age_key, t
 def test_rekey_without_a_state_says_so(any_store):
     out = any_store.run_sub("state", "rekey")
     assert out.returncode == 1 and "holds no state yet" in out.stderr
+
+
+def test_a_recipient_taken_out_of_the_config_without_rekey_loses_the_journal_key(any_store, age_key, tmp_path):
+    """On every store: the next apply that encrypts the state without a recipient it had also replaces
+    the journal key that recipient knew (it signs the journal and seals its secrets)."""
+    p = any_store
+    _, leaver = _new_key(tmp_path)
+    p.set_config(sops={"age": [age_key.recipient, leaver]})
+    _clients(p, 1)
+    assert p.run("apply", "--auto-approve").exit_code == 0
+    first = store_of(p).read().journal_key
+    p.set_config(sops={"age": [age_key.recipient]})  # the leaver removed; nobody ran `state rekey`
+    _clients(p, 2)
+    assert p.run("apply", "--auto-approve").exit_code == 0
+    state = store_of(p).read()
+    assert state.journal_key not in (None, first)
+    assert {r.name for r in state.clients.values() if r.client_secret} == {"svc-000", "svc-001"}

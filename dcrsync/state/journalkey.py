@@ -1,9 +1,14 @@
-"""The batch that gives a state its journal key, sealed ahead.
+"""The journal key's life: the batch that gives a state its key, sealed ahead; and a new key whenever
+the state stops going to one of its recipients.
 
 On a state without a journal key (a new project, or after `state rekey`) the journal's first batch
 carries a new key, sops-encrypted (`dcrsync.state.batches.seal`): a ~50 ms process before apply's
 first server write. `key_batch_soon` seals that batch, with no entries, on another thread while the
 plan is made; the store's first `append` writes it (`ahead`) before its own batch.
+
+The key signs every batch and seals those that hold a secret, and whoever could read the state knew
+it: so a commit that no longer encrypts the state for one of the recipients it had (one removed from
+dcrsync.yaml or .sops.yaml without `state rekey`) replaces the key too (`encrypted`).
 """
 
 from __future__ import annotations
@@ -14,7 +19,9 @@ from concurrent.futures import Future
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from dcrsync.state.batches import Chain, Sealed, seal
+from dcrsync.state.batches import Chain, Sealed, new_key, seal
+from dcrsync.state.records import State
+from dcrsync.state.sops import recipients
 
 if TYPE_CHECKING:
     from dcrsync.state.sops import Sops
@@ -52,3 +59,17 @@ def ahead(chain: Chain) -> list[Sealed]:
         return [done.result()]
     except Exception:  # noqa: BLE001
         return []
+
+
+def encrypted(state: State, sops: Sops, name: str, what: str, before: list[str] | None, fresh: bool) -> tuple[bytes, bytes]:
+    """The state's sops document (sops started while its files are made) and sidecar. When the
+    document no longer goes to an age recipient the state it replaces went to (`before`), and the
+    journal key is not new already (`fresh`), the key is replaced and the document made again."""
+    with sops.encrypt_soon(name, what=what) as encrypting:
+        plain, sidecar = state.to_files()
+        cipher = encrypting.finish(plain)
+    if before and not fresh and set(before) - set(recipients(cipher)):
+        state.journal_key = new_key()
+        plain, sidecar = state.to_files()
+        cipher = sops.encrypt(plain, name, what=what)
+    return cipher, sidecar

@@ -37,7 +37,7 @@ from dcrsync.state.batches import (
     seal,
     stamp,
 )
-from dcrsync.state.journalkey import ahead, key_batch_soon
+from dcrsync.state.journalkey import ahead, encrypted, key_batch_soon
 from dcrsync.state.records import Entry, State, now
 from dcrsync.state.sops import Sops, recipients
 from dcrsync.state.store import Journal, unverified
@@ -154,6 +154,7 @@ class SharedStore:
         #: the state this run read and the journal batch last written on it (`dcrsync.state.batches`)
         self._chain: Chain | None = None
         self._legacy: list[str] = []
+        self._recipients: list[str] | None = None  # the age recipients of the state as last read
         self.journal_verdicts: list[tuple[str, str]] = []
 
     # --- the StateStore protocol -----------------------------------------------------------
@@ -189,6 +190,7 @@ class SharedStore:
             plain = self.sops.decrypt(got[0], what=self.where)
             state = State.from_files(plain, self.where, False, got[1])
             base = digest(got[0])
+        self._recipients = recipients(got[0]) if got is not None else None  # whom the state went to
         raw = self._journal() + self.local.raw()
         found = fold_journal(state, base, raw, self.sops, lenient=lenient)
         self._chain, self._legacy, self.journal_verdicts = found.chain, found.legacy, found.verdicts
@@ -224,12 +226,11 @@ class SharedStore:
             raise Unreachable(self._away())
         if self.sops is None:
             raise StateError("writing the state needs sops")
+        fresh = state.journal_key is None
         stamp(state, self._chain, self._legacy)
         state.serial += 1
         try:
-            with self.sops.encrypt_soon(DOC_NAME, what=self.where) as encrypting:  # starts while the files are made
-                plain, sidecar = state.to_files()
-                document = encrypting.finish(plain)
+            document, sidecar = encrypted(state, self.sops, DOC_NAME, self.where, self._recipients, fresh)
             self._commit(state.serial, document, sidecar, self._chain.base if self._chain is not None else "")
         except Unreachable as exc:
             state.serial -= 1

@@ -34,7 +34,7 @@ from dcrsync.state.batches import (
     seal,
     stamp,
 )
-from dcrsync.state.journalkey import ahead, key_batch_soon
+from dcrsync.state.journalkey import ahead, encrypted, key_batch_soon
 from dcrsync.state.records import Entry, State, has_secret, now
 from dcrsync.state.sops import Sops, recipients
 
@@ -309,14 +309,14 @@ class FileStore:
         """The sidecar first, then the sops file that names its digest; each replaced atomically."""
         if self.sops is None:
             raise StateError("writing the state needs sops")
-        expected = self._chain.base if self._chain is not None else ""
-        check_base(expected, self.path.read_bytes() if self.path.exists() else None, self.where)
+        stored = self.path.read_bytes() if self.path.exists() else None
+        check_base(self._chain.base if self._chain is not None else "", stored, self.where)
+        fresh = state.journal_key is None
         stamp(state, self._chain, self._legacy)
         state.serial += 1
         try:
-            with self.sops.encrypt_soon(self.path.name, what=str(self.path)) as encrypting:  # starts meanwhile
-                plain, sidecar = state.to_files()
-                cipher = encrypting.finish(plain)
+            before = recipients(stored) if stored is not None else None
+            cipher, sidecar = encrypted(state, self.sops, self.path.name, str(self.path), before, fresh)
         except BaseException:
             state.serial -= 1
             raise
