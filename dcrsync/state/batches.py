@@ -118,9 +118,7 @@ def seal(entries: list[Entry], chain: Chain, sops: Sops | None, name: str = "jou
         return Sealed(json.dumps({**sealed, "sealed": box}).encode(), False, seq, header["mac"], key)
     if sops is None:
         raise StateError("writing secrets to the journal needs sops")
-    doc: dict[str, Any] = {**header, "batch": blob}
-    if carried is not None:
-        doc["key"] = base64.b64encode(carried).decode()
+    doc = {**header, "batch": blob, "key": base64.b64encode(carried).decode()}
     plain = yaml.dump(doc, Dumper=_Dumper, sort_keys=False, width=1 << 30).encode()
     data = sops.encrypt(plain, name, what="the journal", encrypted_regex=BATCH_REGEX)
     return Sealed(data, True, seq, header["mac"], key)

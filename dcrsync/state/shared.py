@@ -4,8 +4,8 @@ and the local encrypted journal an apply falls back to when the store goes away.
 The state is kept as the file store keeps it — the sops-encrypted identity document (names and
 client ids plain, secrets encrypted for the same recipients) and the plain bookkeeping sidecar —
 so one sops call encrypts a whole commit, and a database administrator or a bucket reader sees
-names and ids, never a secret. A journal batch holding a secret is one encrypted value (`dcrsync.state.batches`); a
-batch without one is plain JSON; each is authenticated as the file store's are (`dcrsync.state.batches`).
+names and ids, never a secret. A journal batch holding a secret is one encrypted value; a batch
+without one is plain JSON; each is authenticated as the file store's are (`dcrsync.state.batches`).
 
 When the store cannot be reached while an apply appends, the batch (and every later one) goes to
 a local journal beside dcrsync.yaml (`.dcrsync/`), encrypted the same way; the apply then starts
@@ -28,15 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from dcrsync.errors import StateError
-from dcrsync.state.batches import (
-    Chain,
-    Sealed,
-    advance,
-    digest,
-    fold_journal,
-    seal,
-    stamp,
-)
+from dcrsync.state.batches import Chain, Sealed, advance, digest, fold_journal, seal, stamp
 from dcrsync.state.journalkey import ahead, encrypted, key_batch_soon
 from dcrsync.state.records import Entry, State, now
 from dcrsync.state.sops import Sops, recipients

@@ -25,15 +25,7 @@ from pathlib import Path
 from typing import Protocol
 
 from dcrsync.errors import StateError
-from dcrsync.state.batches import (
-    Chain,
-    advance,
-    check_base,
-    digest,
-    fold_journal,
-    seal,
-    stamp,
-)
+from dcrsync.state.batches import Chain, advance, check_base, digest, fold_journal, seal, stamp
 from dcrsync.state.journalkey import ahead, encrypted, key_batch_soon
 from dcrsync.state.records import Entry, State, has_secret, now
 from dcrsync.state.sops import Sops, recipients
