@@ -29,7 +29,7 @@ def _journal(*runs: list) -> list[tuple[str, bytes, bool]]:
     """Plain batches an apply on `_state()` would write (no secret in them: no sops needed)."""
     chain, out = Chain(KEY, 5, BASE), []
     for i, entries in enumerate(runs, 1):
-        sealed = seal(entries, chain, None)
+        sealed = seal(entries, chain, None, "state.sops.yaml")
         out.append((f"b{i}", sealed.data, sealed.secret))
         advance(chain, sealed)
     return out

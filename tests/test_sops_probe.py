@@ -57,4 +57,3 @@ def test_a_check_that_crashed_is_not_taken_for_a_pass(monkeypatch):
     sops.probe_soon("state.sops.yaml")
     with pytest.raises(OSError, match="Too many open files"):
         sops.probe("state.sops.yaml")
-

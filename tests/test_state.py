@@ -54,7 +54,7 @@ def test_older_files_with_empty_client_id_and_pending_word_still_read():
 def test_a_secret_batch_that_carries_the_journal_key_needs_sops():
     chain = Chain(None, 1, "sha256:x")  # the state has no journal key yet: the first batch carries one
     with pytest.raises(StateError, match="needs sops"):
-        seal([upsert("a", client_id="1", client_secret="x")], chain, None)
+        seal([upsert("a", client_id="1", client_secret="x")], chain, None, "state.sops.yaml")
     assert chain.seq == 0 and chain.key is None  # nothing was written: the chain did not move
 
 

@@ -98,7 +98,7 @@ def advance(chain: Chain, sealed: Sealed) -> None:
     chain.key, chain.seq, chain.prev = sealed.key, sealed.seq, sealed.mac
 
 
-def seal(entries: list[Entry], chain: Chain, sops: Sops | None, name: str = "journal.yaml") -> Sealed:
+def seal(entries: list[Entry], chain: Chain, sops: Sops | None, name: str) -> Sealed:
     """The bytes of the next batch on `chain`: plain JSON; sealed under the journal key when it holds a
     secret; sops-encrypted when it carries the journal key (the first batch on a state that has none),
     under the state's own file `name`, so that sops's creation rules give the key the state's readers."""
