@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Any
@@ -218,7 +218,10 @@ class Applier:
             return
         with ThreadPoolExecutor(max_workers=self.parallelism, thread_name_prefix="dcrsync-apply") as pool:
             futures = [pool.submit(self._run, change, fn) for change, fn in jobs]
-            for future in as_completed(futures):
+            # one wake-up when all are done (or one raised: a bug, since `_run` reports what fails),
+            # not one per change: this thread would take the GIL from the workers a thousand times
+            done, _ = wait(futures, return_when=FIRST_EXCEPTION)
+            for future in done:
                 future.result()
 
     def run(self, plan: Plan, specs: dict[str, ClientSpec], live_by_name: dict[str, LiveClient]) -> ApplyReport:
