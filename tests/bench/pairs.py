@@ -87,8 +87,13 @@ class Paired:
         }
 
 
-def paired(baseline: Callable[[], float], ours: Callable[[], float], rounds: int) -> Paired:
-    """`rounds` rounds of both, back to back, the order alternating round by round."""
+def paired(baseline: Callable[[], float], ours: Callable[[], float], rounds: int, warmup: int = 0) -> Paired:
+    """`rounds` rounds of both, back to back, the order alternating round by round; first `warmup`
+    rounds of each that are not counted (where both run in this process: the first round of each pays
+    its one-time costs, such as the modules it imports on first use)."""
+    for _ in range(warmup):
+        baseline()
+        ours()
     load_before = os.getloadavg()[0]
     b: list[float] = []
     o: list[float] = []
