@@ -224,7 +224,7 @@ def bench_apply(admin_url: str, recipient: str, n: int, parallelism: int, work: 
     finally:
         Applier._parallel = plain
     fig = pairs.report(f"apply of {n:,} creates at parallelism {parallelism} vs a bare httpx POST loop (after a warm-up round)")
-    counted = phases[1:]  # the warm-up round's first
+    counted = phases[1:]  # phases[0] is the warm-up round's
     fig["phases_median_s"] = {k: round(statistics.median(p[k] for p in counted), 3) for k in ("before", "creates", "after")}
     fig["creates_vs_bare_median"] = round(statistics.median(p["creates"] / b for p, b in zip(counted, pairs.baseline, strict=True)), 3)
     fig["ok"] = fig["ratio_median_of_pairs"] <= 1.15
