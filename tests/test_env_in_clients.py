@@ -191,3 +191,26 @@ def test_a_value_read_anywhere_in_a_client_file_is_never_printed(project, monkey
     project.write_client("app", "name: app\ngrant_types: [password]\nlint: {ignore: {DCR010: 'ask ${env:CB_HOST}'}}\n")
     r = project.run("validate")
     assert "ignored[DCR010]" in r.output and "ask (from env:CB_HOST)" in r.output and HOST not in r.output, r.output
+
+
+def test_values_read_from_the_environment_are_kept_encrypted_in_the_state(project, hydra, monkeypatch):
+    """The plain `.applied.json` (in git, or a shared store) and the journal never hold such a value:
+    the state's encrypted document does, and plan and drift read it back, with or without the key."""
+    monkeypatch.setenv("APP_NAME", NAME_1)
+    monkeypatch.setenv("CB_HOST", HOST)
+    project.set_config(client_env=["APP_NAME", "CB_HOST"], vars={"host": "${env:CB_HOST}"})
+    project.write_client("app", "name: app\nclient_name: '${env:APP_NAME}'\ngrant_types: [authorization_code]\n"
+                                "redirect_uris: ['https://${var:host}/cb']\nresponse_types: [code]\n")
+    assert project.run("apply", "--auto-approve").exit_code == 0
+    files = [p for p in project.root.rglob("*") if p.is_file()]
+    assert any(p.name.endswith(".applied.json") for p in files), files
+    for path in files:
+        data = path.read_bytes()
+        assert NAME_1.encode() not in data and HOST.encode() not in data, path
+    assert "No changes." in project.run("plan").output
+    assert project.run("drift").exit_code == 0
+    monkeypatch.delenv("SOPS_AGE_KEY_FILE")  # a pull request's jobs: no key
+    r = project.run("plan")
+    assert r.exit_code == 0 and "No changes." in r.output, r.output
+    r = project.run("drift")
+    assert r.exit_code == 0, r.output

@@ -45,7 +45,7 @@ MAY_IMPORT: dict[str, set[str]] = {
 #: the pure core: importing any of these loads no store, no sops, no HTTP, no lock, no thread
 PURE_FOLDERS = ("guards", "load", "plan", "lint", "policy")
 PURE_MODULES = ["dcrsync.model", "dcrsync.errors", "dcrsync.families", "dcrsync.state.records",
-                "dcrsync.state.sidecar", "dcrsync.backends.discovery", "dcrsync.backends.hydra_map",
+                "dcrsync.state.sidecar", "dcrsync.state.sealed", "dcrsync.backends.discovery", "dcrsync.backends.hydra_map",
                 "dcrsync.backends.rfc7592_map", "dcrsync.backends.keycloak.mapping",
                 "dcrsync.backends.keycloak.limits", "dcrsync.backends.keycloak.rotation", "dcrsync.audit.clients",
                 "dcrsync.audit.posture", "dcrsync.audit.report", "dcrsync.deliver.declared",

@@ -85,8 +85,8 @@ def test_a_document_that_is_not_one_is_refused_in_one_line(clients, secrets, say
 
 
 def test_a_newer_version_is_refused_with_advice():
-    with pytest.raises(StateError, match=r"version 1 or 2.*newer dcrsync"):
-        State.from_files(b"version: 3\nserial: 1\n", "f", False, None)
+    with pytest.raises(StateError, match=r"version 1 or 2 or 3.*newer dcrsync"):
+        State.from_files(b"version: 4\nserial: 1\n", "f", False, None)
 
 
 _NAME = st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=12)

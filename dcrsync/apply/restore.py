@@ -164,6 +164,7 @@ def recover(project: Project, backend: Backend) -> Recovered:
             record.desired = record.applied = live_values(live, record.desired, backend.normalise)
             record.observed = observed(live)
             record.protected = bool(specs[name].protected) if name in specs else False
+            record.sealed = {p: list(v) for p, v in specs[name].env_refs.items()} if name in specs else {}
             state.serial = max(state.serial, live.serial or 0)  # markers of the lost state's applies: not "newer"
             out.names.append(name)
             if name not in specs:

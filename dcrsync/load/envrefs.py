@@ -154,6 +154,8 @@ def env_values(value: Any) -> Iterator[tuple[str, str]]:
 
 def shown(names: tuple[str, ...] | list[str]) -> str:
     """How a plan shows a value read from the environment: `(from env:X)`."""
+    if not names:
+        return "(from the environment)"
     return "(from " + ", ".join(f"env:{n}" for n in names) + ")"
 
 
@@ -180,10 +182,15 @@ def hide(spec: Any, changes: list[Any], drift: bool = False) -> list[Any]:
     """Field changes of `spec` with every value read from the environment shown as `(from env:X)`
     and the server's value of such a field not at all: what a plan and a saved plan hold. For drift
     (`before` is what was applied, `after` the server's value now), the other way round."""
-    if spec is None or not spec.env_refs:
+    return hide_refs(spec.env_refs if spec is not None else {}, changes, drift)
+
+
+def hide_refs(env_refs: Mapping[str, Any], changes: list[Any], drift: bool = False) -> list[Any]:
+    """`hide`, for the paths `env_refs` names (path -> the variables its value was read from)."""
+    if not env_refs:
         return changes
     for f in changes:
-        names = spec.env_refs.get(f.path)
+        names = env_refs.get(f.path)
         if names is None:
             continue
         ours, theirs = (f.before, f.after) if drift else (f.after, f.before)

@@ -25,6 +25,7 @@ from dcrsync.plan.plan import FieldChange
 from dcrsync.plan.undeclared import Reader, UndeclaredChange, default_reader
 from dcrsync.plan.undeclared import changes as changes_of
 from dcrsync.state.records import ClientRecord, State, desired_values
+from dcrsync.state.sealed import STAND_IN, masked
 
 Kind = Literal["changed", "deleted", "unmanaged", "unreadable"]
 Normalise = Callable[[str, Any], Any]
@@ -132,7 +133,9 @@ def detect(
         elif current is None:
             out.append(DriftedClient(name, record.client_id, "deleted", detail="deleted outside dcrsync"))
         else:
-            fields = envrefs.hide(by_name.get(name), _changed_fields(record, current, name, own, normalise), drift=True)
+            spec = by_name.get(name)  # a value read from the environment then or now: never shown
+            refs = {**record.sealed, **(spec.env_refs if spec is not None else {})}
+            fields = envrefs.hide_refs(refs, _changed_fields(record, current, name, own, normalise), drift=True)
             if fields:
                 out.append(DriftedClient(name, record.client_id, "changed", fields, current.updated_at))
             if record.observed is None:
@@ -145,9 +148,17 @@ def detect(
     out.extend(_unmanaged(state, live, own))
     pending = sorted(
         s.name for s in specs
-        if (r := state.clients.get(s.name)) is None or r.desired != desired_values(s, normalise)
+        if (r := state.clients.get(s.name)) is None or not _same_desired(r, desired_values(s, normalise))
     )
     return DriftReport(server, out, checked, len(pending), pending, undeclared, unobserved)
+
+
+def _same_desired(record: ClientRecord, desired: dict[str, Any]) -> bool:
+    """The record was applied with these values (a sealed one read without the key: taken as the same)."""
+    if record.desired == desired:
+        return True
+    unknown = {p for p, v in record.desired.items() if v == STAND_IN and p in record.sealed}
+    return bool(unknown) and masked(record.desired, unknown) == masked(desired, unknown)
 
 
 def _changed_fields(
@@ -156,6 +167,8 @@ def _changed_fields(
     """Declared fields whose server value moved since the last apply, and a lost or changed marker."""
     fields: list[FieldChange] = []
     for path in sorted(record.applied):
+        if record.applied[path] == STAND_IN and path in record.sealed:
+            continue  # read without the key: the value applied is kept encrypted, so unknown here
         now = normalise(path, current.fields.get(path))
         if now != record.applied[path]:
             fields.append(FieldChange(path, shown(path, record.applied[path]), shown(path, now)))

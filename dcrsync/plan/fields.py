@@ -12,6 +12,7 @@ from dcrsync.model import NOT_VERIFIED, SOFTWARE_STATEMENT, ClientSpec, LiveClie
 from dcrsync.plan.describe import describe
 from dcrsync.plan.plan import FieldChange
 from dcrsync.state.records import ClientRecord, live_values
+from dcrsync.state.sealed import STAND_IN
 
 Normalise = Callable[[str, Any], Any]
 #: values that mean "nothing set": a removed field whose live value is one of these needs no reset
@@ -34,6 +35,8 @@ def field_changes(
     for path in sorted(desired):
         if desired[path] == current[path]:
             continue
+        if record is not None and path in record.sealed and live.fields.get(path) == STAND_IN:
+            continue  # planned from a state read without the key (`--refresh=false`): the value is unknown
         kind = "change"
         if record is None:
             causes.add("pending")

@@ -11,6 +11,11 @@ handful of values whatever the number of clients:
   journal batch keeps its entries. sops gives every value a new data key at each write anyway, so
   one value loses nothing a diff could have shown.
 
+A version 3 document is a version 2 one with one more encrypted value, `sealed`: the values client
+files read from the environment, kept out of the plain sidecar (`dcrsync.state.sealed`). It is
+written only when a record has such values, so that an older dcrsync, which would take the sidecar's
+stand-ins for the values, refuses it ("upgrade") instead.
+
 A version 1 document (a mapping per client, each secret its own encrypted value) is still read.
 """
 
@@ -23,14 +28,19 @@ import yaml
 
 from dcrsync.errors import StateError
 from dcrsync.guards.answers import OBJECT, Shape, inert, loads, misfit
+from dcrsync.state.sealed import fits as sealed_shape
 
 _Dumper: type = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
 VERSION = 2
+#: the version of a document that holds `SEALED` values
+SEALED_VERSION = 3
 #: versions this code reads (1: a YAML mapping per client, each secret its own encrypted value)
-READS = (1, 2)
+READS = (1, 2, 3)
 #: the one encrypted value a version 2 document keeps every secret in
 SECRETS = "secrets"
+#: the encrypted value of a version 3 document: name -> the values its client read from the environment
+SEALED = "sealed"
 SECRET_KEYS = ("client_secret", "registration_access_token")
 RECORDS = Shape("an object of client records",
                 lambda v: isinstance(v, dict) and all(isinstance(r, dict) or r is None for r in v.values()))
@@ -58,10 +68,13 @@ def line(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
 
 
-def dump(head: dict[str, Any], identities: Records, held: dict[str, list[str]], secrets: Records) -> bytes:
+def dump(
+    head: dict[str, Any], identities: Records, held: dict[str, list[str]], secrets: Records, sealed: Records | None = None
+) -> bytes:
     """The plaintext of a version 2 document: `head` (version, serial, digests, journal key), then a
-    line per client of `identities` (with the secrets it `held`), then `secrets` as one value."""
-    doc: dict[str, Any] = {"version": VERSION, **head}
+    line per client of `identities` (with the secrets it `held`), then `secrets` as one value; a
+    version 3 one when there are `sealed` values (`dcrsync.state.sealed`), as one more value."""
+    doc: dict[str, Any] = {"version": SEALED_VERSION if sealed else VERSION, **head}
     rows = []
     for name in sorted(identities):
         public = dict(identities[name])
@@ -72,6 +85,8 @@ def dump(head: dict[str, Any], identities: Records, held: dict[str, list[str]], 
     kept = {n: s for n, s in secrets.items() if s}
     if kept:
         doc[SECRETS] = line(kept)  # encrypted by sops, as one value
+    if sealed:
+        doc[SEALED] = line(sealed)  # encrypted by sops, as one value
     return yaml.dump(doc, Dumper=_Dumper2, sort_keys=False, allow_unicode=True, width=1 << 30).encode()
 
 
@@ -86,15 +101,18 @@ def _json_lines(text: Any, where: str, what: str) -> list[Any]:
         raise _restore(where, f"its {what} is not JSON lines: {exc}") from None
 
 
-def records(doc: dict[str, Any], where: str, encrypted: bool) -> tuple[Records, dict[str, list[str]], Records]:
-    """(name -> identity, name -> the secrets it holds, name -> secrets) of a document of either
-    version. Read without the key, a version 2 document's secrets are not known (`held` says which
-    there are); a version 1 document's are ENC[…] values among the identities."""
+def records(
+    doc: dict[str, Any], where: str, encrypted: bool
+) -> tuple[Records, dict[str, list[str]], Records, Records]:
+    """(name -> identity, name -> the secrets it holds, name -> secrets, name -> sealed values) of a
+    document of any version. Read without the key, a version 2 or 3 document's secrets and sealed
+    values are not known (`held` says which secrets there are); a version 1 document's secrets are
+    ENC[…] values among the identities."""
     if doc.get("version") == 1:
         wrong = misfit(doc, {"clients": RECORDS})
         if wrong:
             raise _restore(where, wrong)
-        return {str(n): dict(d or {}) for n, d in (doc.get("clients") or {}).items()}, {}, {}
+        return {str(n): dict(d or {}) for n, d in (doc.get("clients") or {}).items()}, {}, {}, {}
     identities: Records = {}
     held_by: dict[str, list[str]] = {}
     for row in _json_lines(doc.get("clients") or "", where, "clients block"):
@@ -118,4 +136,18 @@ def records(doc: dict[str, Any], where: str, encrypted: bool) -> tuple[Records, 
         if unknown:
             raise StateError(f"{where}: it keeps secrets for {inert(unknown[0])}, which it has no record of; restore "
                              "the state from git or from the store's backup")
-    return identities, held_by, secrets
+    return identities, held_by, secrets, _sealed(doc, where, encrypted, identities)
+
+
+def _sealed(doc: dict[str, Any], where: str, encrypted: bool, identities: Records) -> Records:
+    """A version 3 document's sealed values (none read without the key)."""
+    if encrypted or not doc.get(SEALED):
+        return {}
+    found = _json_lines(doc[SEALED], where, "sealed values")
+    if len(found) != 1 or not sealed_shape(found[0]):
+        raise _restore(where, "its sealed values are not one object of client values")
+    unknown = sorted(set(found[0]) - set(identities))
+    if unknown:
+        raise StateError(f"{where}: it keeps values read from the environment for {inert(unknown[0])}, which it has "
+                         "no record of; restore the state from git or from the store's backup")
+    return found[0]

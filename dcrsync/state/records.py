@@ -30,7 +30,7 @@ import yaml
 from dcrsync.errors import StateError
 from dcrsync.guards.answers import NUMBER, OBJECT, TEXT, Shape, inert, loads, misfit
 from dcrsync.model import ClientSpec, LiveClient, observed
-from dcrsync.state import document
+from dcrsync.state import document, sealed
 from dcrsync.state import sidecar as sidecar_shape
 
 _Loader: type = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -62,7 +62,7 @@ class Entry(TypedDict):
 #: what a record in the state must be for dcrsync to read it
 RECORD = {
     **{key: TEXT for key in ("client_id", *SECRET_KEYS, "registration_client_uri", "applied_at")},
-    **{key: OBJECT for key in ("desired", "applied", "observed")},
+    **{key: OBJECT for key in ("desired", "applied", "observed", "sealed")},
     "client_secret_expires_at": NUMBER,
 }
 RECORDS = document.RECORDS
@@ -83,8 +83,9 @@ def move_entry(old: str, new: str) -> Entry:
 
 
 def has_secret(entry: Entry) -> bool:
+    """The entry holds a secret, or values read from the environment (`sealed`): its batch is encrypted."""
     data = entry.get("data") or {}
-    return any(data.get(k) for k in SECRET_KEYS)
+    return any(data.get(k) for k in SECRET_KEYS) or bool(data.get("sealed"))
 
 
 def now() -> str:
@@ -124,6 +125,9 @@ class ClientRecord:
     rotation: str | None = None
     #: a two-phase rotation under way: {"until": epoch seconds the old secret stays valid, "at": when}
     rotating: dict[str, Any] | None = None
+    #: declared paths whose values the client file read from the environment at the last apply -> the
+    #: variables: kept encrypted, never in the plain sidecar (`dcrsync.state.sealed`)
+    sealed: dict[str, list[str]] = field(default_factory=dict)
 
     def has(self, key: str) -> bool:
         """The state holds this secret (known, or encrypted and unread)."""
@@ -147,7 +151,7 @@ class ClientRecord:
             out["labels"] = self.labels
         if self.protected:
             out["protected"] = True
-        for key in ("deliveries", "secret_at", "rotation", "rotating"):  # absent when unused
+        for key in ("deliveries", "secret_at", "rotation", "rotating", "sealed"):  # absent when unused
             if getattr(self, key):
                 out[key] = getattr(self, key)
         return out
@@ -182,8 +186,8 @@ def record_fingerprint(record: ClientRecord | None) -> str:
     body = {
         "client_id": record.client_id,
         "pending": record.pending,
-        "desired": record.desired,
-        "applied": record.applied,
+        "desired": sealed.masked(record.desired, record.sealed),  # as a read without the key has them
+        "applied": sealed.masked(record.applied, record.sealed),
         "secrets": sorted(k for k in SECRET_KEYS if record.has(k)),
     }
     blob = json.dumps(body, sort_keys=True, separators=(",", ":"), default=str)
@@ -232,7 +236,12 @@ class State:
     def to_files(self) -> tuple[bytes, bytes]:
         """(plaintext for the sops file, bytes of the sidecar)."""
         names = sorted(self.clients)
-        sidecar = sidecar_shape.dumps(SIDECAR_VERSION, {n: self.clients[n].bookkeeping() for n in names})
+        books, hidden = {}, {}
+        for n in names:
+            books[n], kept = sealed.split(self.clients[n].bookkeeping(), self.clients[n].sealed)
+            if kept is not None:
+                hidden[n] = kept
+        sidecar = sidecar_shape.dumps(SIDECAR_VERSION, books)
         head: dict[str, Any] = {"serial": self.serial, "previous": self.previous}
         if self.journal_key is not None:
             head["journal_key"] = base64.b64encode(self.journal_key).decode()  # encrypted by sops
@@ -243,7 +252,7 @@ class State:
         identities = {r.name: {k: v for k, v in r.identity().items() if k not in SECRET_KEYS} for r in records}
         held = {r.name: [k for k in SECRET_KEYS if r.has(k)] for r in records}
         secrets = {r.name: {k: getattr(r, k) for k in SECRET_KEYS if getattr(r, k)} for r in records}
-        return document.dump(head, identities, held, secrets), sidecar
+        return document.dump(head, identities, held, secrets, hidden), sidecar
 
     @classmethod
     def from_files(cls, text: bytes, where: str, encrypted: bool, sidecar: bytes | None) -> State:
@@ -254,7 +263,7 @@ class State:
         if not isinstance(doc, dict) or doc.get("version") not in document.READS:
             raise StateError(f"{where} is not a dcrsync state (version {' or '.join(map(str, document.READS))}); "
                              "restore it from git (a newer dcrsync may have written it: upgrade)")
-        identities, held_by, secrets = document.records(doc, where, encrypted)
+        identities, held_by, secrets, hidden = document.records(doc, where, encrypted)
         wrong = misfit(doc, {"serial": NUMBER})
         if wrong:
             raise StateError(f"{where} is not a dcrsync state ({wrong}); restore it from git or from the store's backup")
@@ -281,7 +290,10 @@ class State:
             if wrong:
                 state.warnings.append(f"{where}: its .applied.json cannot be read ({wrong}); ignored until the next apply")
         for name, data in identities.items():
-            merged = {**(books.get(name) or {}), **data, **secrets.get(name, {})}
+            kept = books.get(name) or {}
+            if name in hidden:
+                kept = sealed.join(kept, hidden[name])
+            merged = {**kept, **data, **secrets.get(name, {})}
             wrong = misfit(merged, RECORD)
             if wrong:
                 raise StateError(f"{where}: the record of {inert(str(name))} cannot be read ({wrong}); restore the "
@@ -332,5 +344,6 @@ def entries_for(
     entries.append(upsert(
         spec.name, client_id=live.client_id, desired=desired, applied=applied, applied_at=at,
         pending=None, observed=observed(live), labels=dict(spec.labels), protected=spec.protected,
+        sealed={p: list(names) for p, names in spec.env_refs.items()},
     ))
     return entries, warnings

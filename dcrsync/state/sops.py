@@ -16,7 +16,7 @@ from pathlib import Path
 from dcrsync.errors import SopsError
 
 #: only these keys are encrypted; everything else in the state stays readable (and diffable)
-ENCRYPTED_REGEX = "^(client_secret|registration_access_token|journal_key|secrets)$"
+ENCRYPTED_REGEX = "^(client_secret|registration_access_token|journal_key|secrets|sealed)$"
 #: the ways sops finds age identities besides its default key file
 AGE_KEY_SOURCES = ("SOPS_AGE_KEY", "SOPS_AGE_KEY_FILE", "SOPS_AGE_KEY_CMD", "SOPS_AGE_SSH_PRIVATE_KEY_FILE")
 HOW_TO_MAKE_A_KEY = 'to make one, see "Make an age key" in the README'
