@@ -33,7 +33,7 @@ from dcrsync.guards.trust import (
 )
 from dcrsync.load.config import load_config
 from dcrsync.net.gate import GuardTransport, UntrustedRequest
-from dcrsync.net.http import make_client
+from dcrsync.net.http import _transport, make_client
 from dcrsync.state.stores import open_store
 from tests.support.listener import Listener
 from tests.support.project import make_project
@@ -186,6 +186,42 @@ def test_a_host_name_that_resolves_to_a_metadata_address_is_refused():
     allowed = GuardTransport(_mock(seen), Trust(allow_link_local=True), resolve=resolve)
     with httpx.Client(transport=allowed) as client:
         assert client.get("http://169.254.169.254.nip.io/x").status_code == 200
+
+
+def _rebinding(connect_answers: list[str]):
+    """A resolver that answers 127.0.0.1 to its first question (the guard's check) and
+    `connect_answers` to every later one (the connection's): a DNS server that rebinds the name. A
+    fake, named as one: no resolver in this sandbox can be made to answer differently per call."""
+    calls = itertools.count()
+
+    def resolve(host, port, **kw):
+        answers = ["127.0.0.1"] if next(calls) == 0 else connect_answers
+        return [(socket.AF_INET6 if ":" in a else socket.AF_INET, socket.SOCK_STREAM, 6, "", (a, port or 0)) for a in answers]
+
+    return resolve
+
+
+def test_a_name_that_rebinds_to_a_metadata_address_when_connecting_gets_no_connection(listener):
+    resolve = _rebinding(["169.254.169.254", "fd00:ec2::254"])
+    guard = GuardTransport(_transport(4, Trust(), resolve), Trust(), resolve=resolve)
+    with httpx.Client(transport=guard) as client:
+        with pytest.raises(UntrustedRequest, match=r"^request not sent: rebind\.test \(it resolved to 169\.254\.169\.254 "
+                                                   r"when connecting\) is a link-local or cloud-metadata address"):
+            client.get(f"http://rebind.test:{listener.port}/latest/meta-data/", headers={"Authorization": "Bearer s3cret"})
+    assert listener.connections == 0
+
+
+def test_a_connection_goes_only_to_an_answer_that_passed(listener):
+    """Among a name's answers, a metadata address is skipped and the next one is used; TLS and the Host
+    header still name the host, not the address."""
+    resolve = _rebinding(["169.254.169.254", "127.0.0.1"])
+    guard = GuardTransport(_transport(4, Trust(), resolve), Trust(), resolve=resolve)
+    with httpx.Client(transport=guard) as client:
+        with pytest.raises(httpx.RemoteProtocolError):  # the listener closes without answering
+            client.get(f"http://rebind.test:{listener.port}/x")
+    assert listener.connections == 1 and f"Host: rebind.test:{listener.port}".encode() in listener.received[0]
+    allowed = _transport(4, Trust(allow_link_local=True), _rebinding(["169.254.169.254"]))
+    assert allowed._pool._network_backend.addresses("rebind.test", 80) == ["rebind.test"]  # the config said so
 
 
 def test_every_client_dcrsync_makes_is_guarded_by_the_environment(monkeypatch):

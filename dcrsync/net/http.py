@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import functools
 import random
+import socket
 import ssl
-import threading
 import time
 import zlib
 from dataclasses import dataclass
@@ -19,6 +19,7 @@ from dcrsync import __version__
 from dcrsync.errors import BackendError, BadAnswer
 from dcrsync.guards.answers import came_back, inert, loads
 from dcrsync.guards.trust import Trust
+from dcrsync.net.connect import Backend, Resolver, set_deadline
 from dcrsync.net.gate import GuardTransport, server_trust
 from dcrsync.net.ratelimit import WAITED_STATUSES, Limiter, server_wait
 
@@ -50,69 +51,22 @@ class DeadlineExceeded(httpx.ReadTimeout):
     """The server took longer than the request's overall deadline (e.g. it trickled its answer)."""
 
 
-# --- the overall deadline: every socket operation of an attempt gets at most what is left ----------
-_local = threading.local()
-
-
-def _bounded(timeout: float | None, error: type[Exception]) -> float | None:
-    deadline = getattr(_local, "deadline", None)
-    if deadline is None:
-        return timeout
-    left = deadline - time.monotonic()
-    if left <= 0:
-        raise error("the request's overall deadline passed")
-    return left if timeout is None else min(timeout, left)
-
-
-class _Stream(httpcore.NetworkStream):
-    def __init__(self, inner: httpcore.NetworkStream) -> None:
-        self.inner = inner
-
-    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-        return self.inner.read(max_bytes, _bounded(timeout, httpcore.ReadTimeout))
-
-    def write(self, buffer: bytes, timeout: float | None = None) -> None:
-        self.inner.write(buffer, _bounded(timeout, httpcore.WriteTimeout))
-
-    def close(self) -> None:
-        self.inner.close()
-
-    def start_tls(self, ssl_context, server_hostname=None, timeout=None) -> httpcore.NetworkStream:  # noqa: ANN001
-        return _Stream(self.inner.start_tls(ssl_context, server_hostname, _bounded(timeout, httpcore.ConnectTimeout)))
-
-    def get_extra_info(self, info: str):  # noqa: ANN201
-        return self.inner.get_extra_info(info)
-
-
-class _Backend(httpcore.NetworkBackend):
-    def __init__(self) -> None:
-        self.inner = httpcore.SyncBackend()
-
-    def connect_tcp(self, host, port, timeout=None, local_address=None, socket_options=None):  # noqa: ANN001, ANN201
-        bounded = _bounded(timeout, httpcore.ConnectTimeout)
-        return _Stream(self.inner.connect_tcp(host, port, bounded, local_address, socket_options))
-
-    def connect_unix_socket(self, path, timeout=None, socket_options=None):  # noqa: ANN001, ANN201
-        return _Stream(self.inner.connect_unix_socket(path, _bounded(timeout, httpcore.ConnectTimeout), socket_options))
-
-    def sleep(self, seconds: float) -> None:
-        self.inner.sleep(seconds)
-
-
 @functools.cache
 def _ssl_context() -> ssl.SSLContext:
     """One verifying TLS context for every client of the process (each costs ~0.1-0.3 s to build)."""
     return httpx.create_ssl_context()
 
 
-def _transport(max_connections: int) -> httpx.HTTPTransport:
+def _transport(max_connections: int, trust: Trust | None = None, resolve: Resolver = socket.getaddrinfo
+               ) -> httpx.HTTPTransport:
     limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
     transport = httpx.HTTPTransport(verify=_ssl_context(), limits=limits)
-    # the same pool httpx builds, over sockets that honour the deadline (httpx takes no network backend)
+    # the same pool httpx builds, over sockets that honour the deadline and connect only to vetted
+    # addresses (`dcrsync.net.connect`; httpx takes no network backend)
     transport._pool = httpcore.ConnectionPool(
         ssl_context=_ssl_context(), max_connections=max_connections,
         max_keepalive_connections=max_connections, keepalive_expiry=limits.keepalive_expiry,
-        network_backend=_Backend(),
+        network_backend=Backend(trust, resolve),
     )
     return transport
 
@@ -232,7 +186,8 @@ class RetryTransport(httpx.BaseTransport):
 
     def _attempt(self, request: httpx.Request) -> httpx.Response:
         url = _Where(request.url)
-        _local.deadline = deadline = time.monotonic() + self.deadline
+        deadline = time.monotonic() + self.deadline
+        set_deadline(deadline)
         try:
             response = self.inner.handle_request(request)
             try:
@@ -244,7 +199,7 @@ class RetryTransport(httpx.BaseTransport):
                 raise
             raise DeadlineExceeded(f"no whole answer within {self.deadline:g} s", request=request) from exc
         finally:
-            _local.deadline = None
+            set_deadline(None)
         headers = [(k, v) for k, v in response.headers.raw if k.lower() not in _FRAMING]
         return httpx.Response(response.status_code, headers=headers, content=content, request=request,
                               extensions=response.extensions)
@@ -304,7 +259,8 @@ def make_client(
     headers = {"User-Agent": USER_AGENT, "Accept": "application/json", "Accept-Encoding": ACCEPT_ENCODING}
     if token:
         headers["Authorization"] = f"Bearer {token}"
-    inner = GuardTransport(transport or _transport(max_connections), trust or server_trust())
+    trust = trust or server_trust()
+    inner = GuardTransport(transport or _transport(max_connections, trust), trust)
     return _Client(
         base_url=base_url,
         headers=headers,
