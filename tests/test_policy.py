@@ -267,6 +267,41 @@ exceptions:
     assert result.stdout.splitlines()[0].startswith("clients/billing.yaml:2:15: excepted[DCR010]: ")
 
 
+def test_a_security_rule_the_policy_guards_is_set_aside_only_by_its_exception(root: Path) -> None:
+    """A pull request can edit client files and dcrsync.yaml: a `lint.ignore` there would silence a
+    rule of the BCP with a reason and no approver. With `lint.only_by_exception`, the finding stands
+    (naming the ignore) until an exception of the policy file, with its approver, covers it."""
+    write(root, "dcrsync.yaml", CONFIG.replace("baseline", "rfc9700") + "  # project\n")
+    policy = "version: 1\nlint:\n  only_by_exception: [DCR007, \"DCR01*\"]\n"
+    write(root, "policy.yaml", policy)
+    write(root, "clients/billing.yaml", "name: kiosk\ngrant_types: [password]\nlint:\n  ignore: {DCR010: we said so}\n")
+    write(root, "clients/legacy.yaml", "name: web\ngrant_types: [authorization_code]\nresponse_types: [code]\n"
+                                       "require_pkce: true\nredirect_uris: ['https://app.example.com/cb#frag']\n"
+                                       "lint: {ignore: {DCR002: reviewed}}\n")
+    result = validate()
+    assert result.exit_code == 1, result.output
+    assert ("clients/billing.yaml:2:15: error[DCR010]: " in result.output
+            and "(ignored at clients/billing.yaml:4:12, but the policy lets only its exceptions set DCR010 aside "
+                "(policy.yaml:3:3): remove the ignore, or add an exception to policy.yaml" in result.output), result.output
+    assert "ignored[DCR002]" in result.output and "error[DCR002]" not in result.output  # a rule it does not guard
+    project = CONFIG.replace("baseline", "rfc9700") + "  ignore: {DCR010: \"the whole project, no approver\"}\n"
+    write(root, "dcrsync.yaml", project.replace("lint: {profile: rfc9700}\n", "lint:\n  profile: rfc9700\n"))
+    write(root, "clients/billing.yaml", "name: kiosk\ngrant_types: [password]\n")
+    result = validate()
+    assert result.exit_code == 1 and "error[DCR010]" in result.output and "ignored at dcrsync.yaml:" in result.output, \
+        result.output
+    write(root, "policy.yaml", policy + f"""exceptions:
+  - rule: DCR010
+    clients: [kiosk]
+    reason: the kiosk signs in with the password grant until its replacement ships
+    approved_by: security@example.com
+    expires: {LATER}
+""")
+    result = validate()
+    assert result.exit_code == 0, result.output
+    assert "excepted[DCR010]" in result.output and "security@example.com" in result.output, result.output
+
+
 # --- a policy file that is wrong -----------------------------------------------------------------------
 
 
@@ -284,6 +319,9 @@ exceptions:
      "policy.yaml:3:5: missing required field `approved_by` in `exceptions[0]`: add it (see schemas/policy.schema.json)"),
     ("version: 1\nexceptions:\n  - {rule: DCR010, clients: x, reason: r, approved_by: b, expires: 2030-02-30}\n",
      "policy.yaml:3:68: `2030-02-30` is not a date: write YYYY-MM-DD"),
+    ("version: 1\nlint: {only_by_exception: [DCR013]}\n",
+     "policy.yaml:2:28: `DCR013` names no lint rule that can be ignored (DCR001, DCR002, DCR003, DCR004, DCR005, "
+     "DCR006, DCR007, DCR008, DCR009, DCR010, DCR011, DCR012, DCR014, DCR015, DCR016): fix the rule id"),
 ])
 def test_a_wrong_policy_file_is_one_line_at_its_place(root: Path, text: str, expected: str) -> None:
     write(root, "policy.yaml", text)

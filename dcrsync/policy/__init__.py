@@ -16,11 +16,11 @@ import datetime as dt
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
-from dcrsync.model import ClientSpec, Diagnostic
+from dcrsync.model import ClientSpec, Diagnostic, Suppressed
 from dcrsync.plan.plan import Plan
 from dcrsync.policy import changes
 from dcrsync.policy.clients import violations
-from dcrsync.policy.exemptions import Checked, except_lint, sort_out
+from dcrsync.policy.exemptions import Checked, except_lint, reclaim, sort_out
 from dcrsync.policy.load import load_policy
 from dcrsync.policy.model import Policy, today
 from dcrsync.state.records import State
@@ -39,17 +39,20 @@ def project_policy(config: Config) -> Policy | None:
 
 
 def check_clients(
-    clients: Sequence[ClientSpec], config: Config, lint: Sequence[Diagnostic] = (), on: dt.date | None = None
+    clients: Sequence[ClientSpec], config: Config, lint: Sequence[Diagnostic] = (),
+    ignored: Sequence[Suppressed] = (), on: dt.date | None = None,
 ) -> Checked:
     """The lint diagnostics `lint` and the policy's findings on `clients`, with what the policy's
-    exceptions allow set apart, and an error for each expired exception."""
+    exceptions allow set apart, and an error for each expired exception. `ignored`: the lint findings
+    a `lint.ignore` set aside, which stay so unless the policy lets only its exceptions do that."""
     policy = project_policy(config)
     if policy is None:
-        return Checked(list(lint), [])
+        return Checked(list(lint), list(ignored))
     day = on or today()
-    kept, allowed = except_lint(policy, clients, list(lint), day)
+    back, ignored = reclaim(policy, ignored)
+    kept, allowed = except_lint(policy, clients, [*lint, *back], day)
     checked = sort_out(policy, violations(policy, clients, config.environment), day)
-    return Checked([*kept, *checked.diagnostics], [*allowed, *checked.suppressed])
+    return Checked([*kept, *checked.diagnostics], [*ignored, *allowed, *checked.suppressed])
 
 
 def check_plan(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from dcrsync.lint import Suppressed
 from dcrsync.model import ClientSpec, Diagnostic, Location
@@ -60,6 +60,25 @@ def sort_out(policy: Policy, violations: Iterable[Violation], today: dt.date) ->
         else:
             out.suppressed.append(excepted(diagnostic, e))
     return out
+
+
+def reclaim(policy: Policy, ignored: Sequence[Suppressed]) -> tuple[list[Diagnostic], list[Suppressed]]:
+    """Lint findings a `lint.ignore` (dcrsync.yaml's or a client file's) set aside although the policy
+    lets only its own exceptions set their rule aside (`lint.only_by_exception`): findings again, each
+    naming the ignore; the other set-aside findings stay so."""
+    back: list[Diagnostic] = []
+    kept: list[Suppressed] = []
+    for s in ignored:
+        rule = s.diagnostic.rule
+        if s.scope in ("client", "project") and policy.only_excepted(rule):
+            back.append(replace(s.diagnostic, message=(
+                f"{s.diagnostic.message} (ignored at {s.at}, but the policy lets only its exceptions set {rule} aside "
+                f"({policy.only_at}): remove the ignore, or add an exception to {policy.file} with the reason, who "
+                "approved it and an expiry)"
+            )))
+        else:
+            kept.append(s)
+    return back, kept
 
 
 def owners(clients: Sequence[ClientSpec]) -> dict[Location, str]:

@@ -5,6 +5,7 @@ ConfigError at its `FILE:LINE:COL`, before any client is checked."""
 from __future__ import annotations
 
 import datetime as dt
+from fnmatch import fnmatchcase
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -96,10 +97,24 @@ def _exemptions(doc: Document, known: set[str]) -> tuple[Exemption, ...]:
     return tuple(out)
 
 
+def _only_by_exception(doc: Document) -> tuple[str, ...]:
+    """`lint.only_by_exception`: each id or glob must name a lint rule that can be ignored."""
+    patterns = tuple((doc.value.get("lint") or {}).get("only_by_exception") or ())
+    for i, pattern in enumerate(patterns):
+        if not any(fnmatchcase(rule, pattern) for rule in IGNORABLE):
+            raise ConfigError(
+                f"{doc.loc(('lint', 'only_by_exception', i))}: `{pattern}` names no lint rule that can be ignored "
+                f"({', '.join(sorted(IGNORABLE))}): fix the rule id"
+            )
+    return patterns
+
+
 def build(doc: Document) -> Policy:
     rules, changes = _rules(doc)
     known = {r.id for r in (*rules, *changes)}
-    return Policy(doc.file, rules, changes, _exemptions(doc, known))
+    only = _only_by_exception(doc)
+    return Policy(doc.file, rules, changes, _exemptions(doc, known), only,
+                  doc.key_loc(("lint", "only_by_exception")) if only else None)
 
 
 @cache

@@ -158,6 +158,14 @@ class Policy:
     rules: tuple[ClientRule, ...] = ()
     changes: tuple[ChangeRule, ...] = ()
     exemptions: tuple[Exemption, ...] = ()
+    #: lint rules (ids or globs) that only an exception of this file sets aside, never a `lint.ignore`
+    only_by_exception: tuple[str, ...] = ()
+    #: where `lint.only_by_exception` is written (for messages)
+    only_at: Location | None = None
+
+    def only_excepted(self, rule: str) -> bool:
+        """A `lint.ignore` of `rule` sets nothing aside under this policy."""
+        return any(fnmatchcase(rule, pattern) for pattern in self.only_by_exception)
 
     def rule_at(self, rule_id: str) -> Location | None:
         for rule in (*self.rules, *self.changes):

@@ -34,8 +34,8 @@ def add_lint(result: LoadResult, config: Config, cache: ClientCache | None = Non
     if config.policy_path is not None:
         from dcrsync.policy import check_clients
 
-        checked = check_clients(result.clients, config, diagnostics)
-        diagnostics, suppressed = checked.diagnostics, [*suppressed, *checked.suppressed]
+        checked = check_clients(result.clients, config, diagnostics, suppressed)
+        diagnostics, suppressed = checked.diagnostics, checked.suppressed
     masked = any(c.env_refs for c in result.clients)
     result.diagnostics.extend(masked_diagnostics(diagnostics) if masked else diagnostics)
     result.suppressed.extend(suppressed)
