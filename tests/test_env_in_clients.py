@@ -13,7 +13,7 @@ import json
 
 import pytest
 
-from tests.support.hydra_api import clients_of, get_client, put_client
+from tests.support.hydra_api import clients_of, create_client, get_client, put_client
 from tests.support.project import make_project
 
 pytestmark = pytest.mark.hydra
@@ -214,3 +214,22 @@ def test_values_read_from_the_environment_are_kept_encrypted_in_the_state(projec
     assert r.exit_code == 0 and "No changes." in r.output, r.output
     r = project.run("drift")
     assert r.exit_code == 0, r.output
+
+
+def test_an_imported_or_recovered_client_that_reads_the_environment_is_kept_encrypted_too(project, hydra, monkeypatch):
+    monkeypatch.setenv("APP_NAME", NAME_1)
+    project.set_config(client_env=["APP_NAME"])
+    made = create_client(hydra.admin_url, {"client_name": NAME_1, "grant_types": ["client_credentials"]})
+    project.write_client("app", _client(f"client_id: {made['client_id']}\nclient_name: '${{env:APP_NAME}}'\n"))
+    r = project.run("import", "app", made["client_id"])
+    assert r.exit_code == 0 and NAME_1 not in r.output, r.output
+    for path in (p for p in project.root.rglob("*") if p.is_file()):
+        assert NAME_1.encode() not in path.read_bytes(), path
+    assert "No changes." in project.run("plan").output
+    for path in project.root.glob("dcrsync.state.*"):  # the state lost: rebuilt from the server's markers
+        path.unlink()
+    r = project.run("state", "recover")
+    assert r.exit_code == 0 and NAME_1 not in r.output, r.output
+    for path in (p for p in project.root.rglob("*") if p.is_file()):
+        assert NAME_1.encode() not in path.read_bytes(), path
+    assert "No changes." in project.run("plan").output

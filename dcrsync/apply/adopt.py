@@ -138,6 +138,8 @@ def _adopt_one(
             "pending": None,
             "observed": observed(result.live),
             "protected": spec.protected,
+            # fields the file reads from the environment: their server values are kept encrypted
+            "sealed": {p: list(names) for p, names in spec.env_refs.items()},
         },
     })
     fate: SecretFate = "rotated" if secret else "read" if read else "unknown" if has_secret else "none"
