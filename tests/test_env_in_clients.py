@@ -233,3 +233,26 @@ def test_an_imported_or_recovered_client_that_reads_the_environment_is_kept_encr
     for path in (p for p in project.root.rglob("*") if p.is_file()):
         assert NAME_1.encode() not in path.read_bytes(), path
     assert "No changes." in project.run("plan").output
+
+
+def test_a_state_an_older_dcrsync_wrote_loses_the_values_at_the_next_apply(project, hydra, monkeypatch):
+    """States written before values were sealed hold them in the sidecar: the next apply, even one with
+    nothing to change, writes the state again without them."""
+    from dcrsync.project.opening import open_project
+
+    monkeypatch.setenv("APP_NAME", NAME_1)
+    project.set_config(client_env=["APP_NAME"])
+    project.write_client("app", _client("client_name: '${env:APP_NAME}'\n"))
+    assert project.run("apply", "--auto-approve").exit_code == 0
+    opened = open_project(str(project.config), None)
+    opened.unlock()
+    with opened.store.locked():  # the record as an older dcrsync kept it: nothing marked sealed
+        state = opened.store.read()
+        state.clients["app"].sealed = {}
+        opened.store.commit(state)
+    sidecar = next(project.root.glob("*.applied.json"))
+    assert NAME_1.encode() in sidecar.read_bytes()
+    r = project.run("apply", "--auto-approve")
+    assert r.exit_code == 0 and "Nothing to do." in r.output, r.output
+    assert NAME_1.encode() not in sidecar.read_bytes()
+    assert "No changes." in project.run("plan").output

@@ -140,3 +140,13 @@ def test_a_plan_from_a_state_read_without_the_key_shows_no_phantom_change():
     live.fields["scope"] = "openid email"
     changes, _ = field_changes(_spec(), live, record, lambda path, v: v)
     assert [c.path for c in changes] == ["scope"]
+
+
+def test_seal_marks_what_a_file_reads_on_a_record_that_does_not_say_so_yet():
+    state = _state()
+    state.clients["app"].sealed = {}  # as a dcrsync before sealing kept it
+    assert state.seal([_spec()]) is True
+    assert state.clients["app"].sealed == {"client_name": ["APP_NAME"], "redirect_uris": ["CB_HOST"]}
+    assert state.seal([_spec()]) is False  # nothing more to mark: no write needed
+    _, sidecar = state.to_files()
+    assert NAME.encode() not in sidecar

@@ -248,6 +248,7 @@ class Applier:
                 self.recorder.note(*self.deliveries.rest(self.state))
                 self.recorder.note(*self.deliveries.finish(self.state, self.backend, live_by_name))
         self.report.warnings.extend(self.recorder.warnings)
+        self.state.seal(specs.values())  # records this apply left alone too (`State.seal`)
         self.recorder.commit(self.state)
         return self.report
 

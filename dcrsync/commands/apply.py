@@ -72,7 +72,8 @@ def apply(
                     f"{len(plan.conflicts)} conflict(s) stop the apply (listed above); nothing was sent to the server"
                 )
             if plan.is_empty():
-                if all_specs is not None and forget_departed(state, all_specs, {c.client_id for c in fetched.clients}):
+                departed = all_specs is not None and forget_departed(state, all_specs, {c.client_id for c in fetched.clients})
+                if state.seal((all_specs or specs).values()) or departed:  # values an older dcrsync kept plain
                     store.commit(state)
                 click.echo("Nothing to do.")
                 if _report_unreadable(fetched, specs):

@@ -211,6 +211,19 @@ class State:
     def by_client_id(self) -> dict[str, ClientRecord]:
         return {r.client_id: r for r in self.clients.values() if r.client_id}
 
+    def seal(self, specs: Iterable[ClientSpec]) -> bool:
+        """Mark on each record the fields its client's file reads from the environment (`sealed`),
+        where the record does not say so yet (kept by a dcrsync before 2026-12, or applied before the
+        file read them): the next write keeps their values encrypted. True when a record changed."""
+        changed = False
+        for spec in specs:
+            record = self.clients.get(spec.name)
+            missing = {p: list(v) for p, v in spec.env_refs.items() if record is not None and p not in record.sealed}
+            if record is not None and missing:
+                record.sealed = {**record.sealed, **missing}
+                changed = True
+        return changed
+
     def fold(self, entries: Iterable[Entry]) -> None:
         """Apply journal entries in order: `upsert` merges fields into a record, `delete` drops it,
         `move` renames it (secrets and all) to `to`."""
