@@ -358,3 +358,19 @@ def test_host_globs_match_names_below_never_the_parent_nor_lookalikes() -> None:
 def test_durations_read_like_hydra_and_keycloak() -> None:
     assert seconds("1h30m0s") == 5400 and seconds("30d") == 30 * 86400 and seconds("600") == 600
     assert seconds(45) == 45 and seconds("soon") is None and seconds("1h garbage") is None
+
+
+def test_audit_counts_a_guarded_rule_a_file_ignores() -> None:
+    """`audit` judges live clients with their files' ignores: one of a guarded rule sets nothing aside."""
+    from dcrsync.audit.clients import audit_clients
+    from dcrsync.lint import Profile
+    from dcrsync.model import ClientSpec, Ignore, Location
+    from dcrsync.policy.model import Policy
+
+    spec = ClientSpec(name="kiosk", fields={"grant_types": ["password"]}, location=Location("server:k", 0, 0))
+    spec.lint_ignore = {"DCR010": Ignore("we said so", Location("clients/kiosk.yaml", 4, 12))}
+    judged = audit_clients([spec], "hydra", Profile("rfc9700"), Policy("policy.yaml"), None, today())
+    assert judged["kiosk"] == ([], [])  # the ignore holds where the policy does not guard the rule
+    guarding = Policy("policy.yaml", only_by_exception=("DCR01*",), only_at=Location("policy.yaml", 3, 3))
+    findings, _ = audit_clients([spec], "hydra", Profile("rfc9700"), guarding, None, today())["kiosk"]
+    assert [d.rule for d in findings] == ["DCR010"]

@@ -87,7 +87,10 @@ def audit_clients(
     """name -> (findings, excepted) of the profile's security rules and the policy's client rules."""
     out: Judged = {s.name: ([], []) for s in specs}
     owner = {s.location: s.name for s in specs}
-    for d in run(specs, family, None, profile).diagnostics:
+    linted = run(specs, family, None, profile)
+    # a file's `lint.ignore` of a rule the policy lets only its exceptions set aside sets nothing aside
+    guarded = [x.diagnostic for x in linted.suppressed if policy is not None and policy.only_excepted(x.diagnostic.rule)]
+    for d in [*linted.diagnostics, *guarded]:
         name = owner.get(d.location)
         if d.rule in SECURITY_RULES and name is not None:
             _keep(out, name, d, covering(policy, today, d.rule, name, None) if policy is not None else None)
