@@ -19,7 +19,7 @@ apply is encrypted too (`records.has_secret`).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Container, Mapping
 from typing import Any
 
 STAND_IN = "(kept encrypted: read from the environment)"
@@ -27,8 +27,8 @@ STAND_IN = "(kept encrypted: read from the environment)"
 Sealed = Mapping[str, Any]  # path -> the variables its value was read from
 
 
-def masked(values: Mapping[str, Any], sealed: Sealed) -> dict[str, Any]:
-    """`values` with the stand-in at every sealed path it has."""
+def masked(values: Mapping[str, Any], sealed: Container[str]) -> dict[str, Any]:
+    """`values` with the stand-in at every path of `sealed` it has."""
     return {k: STAND_IN if k in sealed else v for k, v in values.items()}
 
 
