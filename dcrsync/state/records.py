@@ -218,8 +218,10 @@ class State:
         changed = False
         for spec in specs:
             record = self.clients.get(spec.name)
-            missing = {p: list(v) for p, v in spec.env_refs.items() if record is not None and p not in record.sealed}
-            if record is not None and missing:
+            if record is None:
+                continue
+            missing = {p: list(v) for p, v in spec.env_refs.items() if p not in record.sealed}
+            if missing:
                 record.sealed = {**record.sealed, **missing}
                 changed = True
         return changed
