@@ -97,6 +97,21 @@ def test_a_changed_variable_or_environment_value_misses(root: Path, monkeypatch)
     assert next(c for c in result.clients if c.name == "web").fields["redirect_uris"] == ["https://app.example.org/cb"]
 
 
+def test_a_cache_key_holds_no_value_read_from_the_environment(root: Path, monkeypatch) -> None:
+    """A comment or a `$${env:X}` literal may name any variable, a credential's too: a kept file's key
+    takes no environment variable's value, nor a var's that reads one (an unkeyed hash of it could be
+    reversed), so a change to either is still a hit; no kept file depends on them."""
+    config = CONFIG.replace("vars: {domain: example.com}", "vars: {domain: example.com, host: '${env:SVC_HOST}'}")
+    write(root, "dcrsync.yaml", config.replace("client_env: [SVC_SCOPE]", "client_env: [SVC_SCOPE, SVC_HOST]"))
+    monkeypatch.setenv("SVC_HOST", "h1.example.com")
+    monkeypatch.setenv("ADMIN_PASSWORD", "hunter2")
+    write(root, "clients/spa.yaml", "# signs in with ${env:ADMIN_PASSWORD} at ${var:host}\n" + SPA)
+    assert load(root)[1] == 0
+    monkeypatch.setenv("ADMIN_PASSWORD", "correct horse")
+    monkeypatch.setenv("SVC_HOST", "h2.example.com")
+    assert load(root)[1] == 2  # web and spa (svc reads the environment: never kept)
+
+
 def test_a_dcrsync_variable_or_another_dcrsync_misses(root: Path, monkeypatch) -> None:
     load(root)
     monkeypatch.setenv("DCRSYNC_SOMETHING", "1")
@@ -165,7 +180,7 @@ def test_a_planted_cache_that_declares_a_bad_file_valid_is_not_trusted(root: Pat
     mac, _, body = path.read_bytes().partition(b"\n")
     doc = marshal.loads(body)
     write(root, "clients/web.yaml", "name: web\nredirect_uri: oops\n")
-    key = ClientCache(None, "").key((root / "clients/web.yaml").read_bytes(), {"domain": "example.com"}, {})
+    key = ClientCache(None, "").key((root / "clients/web.yaml").read_bytes(), {"domain": "example.com"})
     doc["files"]["clients/web.yaml"]["k"] = key  # claims the broken file loaded cleanly
     path.write_bytes(mac + b"\n" + marshal.dumps(doc))  # the old MAC does not fit the new body
     result, _ = load(root)
@@ -178,7 +193,7 @@ def test_a_planted_cache_that_declares_a_bad_file_valid_is_not_trusted(root: Pat
 def test_an_entry_of_the_wrong_shape_is_a_miss_never_a_crash(root: Path) -> None:
     config = load_config(root / "dcrsync.yaml")
     cache = for_project(config)
-    key = cache.key(b"x", {}, {})
+    key = cache.key(b"x", {})
     cache.entries["f.yaml"] = {"k": key, "d": [{"n": 1}]}
     assert cache.lookup("f.yaml", key) is None
     cache.entries["f.yaml"] = {"k": key, "d": [{"n": "a", "f": {}, "b": {}, "c": None, "l": ["1", 1], "fl": {},

@@ -2,7 +2,8 @@
 since the last run is not parsed, substituted or schema-checked again.
 
 What is kept: per file (by the name diagnostics show), the sha256 of its bytes and of the values of
-every `${env:…}` / `${var:…}` it names, the ClientSpecs it gave, and its lint findings
+the `${var:…}` it names that read no environment variable (never an environment variable's value:
+`_refs_digest`), the ClientSpecs it gave, and its lint findings
 (`dcrsync.lint.cache`). Only files without a single
 diagnostic are kept (a cache never hides an error or a warning), and never one whose client reads
 another file (`software_statement: {file: …}`). Nothing is kept that a plan does not print or a saved
@@ -104,13 +105,17 @@ def _installed(module: str) -> str:
     return f"{origin}:{info.st_size}:{info.st_mtime_ns}" if info is not None else "absent"
 
 
-def _refs_digest(data: bytes, vars: Mapping[str, Any], environ: Mapping[str, str]) -> str:
-    """The values of the variables a file names (absent ones as null): a change to one is a miss."""
-    if b"${" not in data:
+def _refs_digest(data: bytes, vars: Mapping[str, Any]) -> str:
+    """The values of the `${var:…}` a file names (absent ones as null): a change to one is a miss.
+    `vars` holds only the vars that read no environment variable, and no environment variable's value
+    is taken either: a file that reads the environment is never kept, so no kept file depends on one,
+    and an unkeyed hash of one (a comment, or a `$${env:X}` literal, may name any variable, a
+    credential's too) could be reversed by trying candidates."""
+    if b"${var:" not in data:
         return ""
-    named = sorted({(kind.decode(), name.decode("utf-8", "replace")) for kind, name in _REFS.findall(data)})
-    values = [(k, n, environ.get(n) if k == "env" else vars.get(n.split(".")[0])) for k, n in named]  # a.b: all of a
-    return hashlib.sha256(json.dumps(values).encode()).hexdigest()
+    named = sorted({name.decode("utf-8", "replace") for kind, name in _REFS.findall(data) if kind == b"var"})
+    values = [(n, vars.get(n.split(".")[0])) for n in named]  # a.b: all of a
+    return hashlib.sha256(json.dumps(values, default=str).encode()).hexdigest()
 
 
 def for_project(config: Config, paths: Sequence[str] | None = None) -> ClientCache:
@@ -126,8 +131,7 @@ def for_project(config: Config, paths: Sequence[str] | None = None) -> ClientCac
     return ClientCache.open([*where, str(config.base_dir), json.dumps(clients), config_digest])
 
 
-def cached_read(cache: ClientCache | None, full: str, vars: Mapping[str, str], environ: Mapping[str, str]
-                ) -> tuple[bytes | None, str]:
+def cached_read(cache: ClientCache | None, full: str, vars: Mapping[str, Any]) -> tuple[bytes | None, str]:
     """(the file's bytes, its cache key), or (None, "") without a cache or when the loader must read
     it itself to say what is wrong (unreadable, too large)."""
     if cache is None:
@@ -138,7 +142,7 @@ def cached_read(cache: ClientCache | None, full: str, vars: Mapping[str, str], e
         return None, ""
     if data is None:
         return None, ""
-    return data, cache.key(data, vars, environ)
+    return data, cache.key(data, vars)
 
 
 def cacheable(result: LoadResult, diagnostics_before: int, clients_from: int) -> bool:
@@ -261,8 +265,9 @@ class ClientCache:
         out.entries, out.lint_context = _read(out.path, context)
         return out
 
-    def key(self, data: bytes, vars: Mapping[str, str], environ: Mapping[str, str]) -> str:
-        return hashlib.sha256(data).hexdigest() + _refs_digest(data, vars, environ)
+    def key(self, data: bytes, vars: Mapping[str, Any]) -> str:
+        """The file's key: its bytes, and the vars it names (`vars`: those that read no environment)."""
+        return hashlib.sha256(data).hexdigest() + _refs_digest(data, vars)
 
     def lookup(self, shown: str, key: str) -> Hit | None:
         """The file's clients when its content and named variables are those kept, else None."""

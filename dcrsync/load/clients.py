@@ -94,6 +94,7 @@ def load_clients(
     result = LoadResult()
     read_env = [0]
     subst = _counting(client_substituter(vars, environ, env), read_env, register=True)
+    key_vars = _plain(vars, env)
     names: dict[str, Location] = {}
     total = 0
     folders: dict[str, str] = {}
@@ -108,7 +109,7 @@ def load_clients(
             for at, (full, shown) in enumerate(files):
                 if at == own and helper is not None and cache is not None:
                     _meet(helper, cache, lint, result)
-                total = _one(full, shown, result, names, folders, total, cache, vars, environ, subst, read_env,
+                total = _one(full, shown, result, names, folders, total, cache, key_vars, subst, read_env,
                              real_root, strict)
                 if total < 0:
                     break
@@ -119,6 +120,11 @@ def load_clients(
         result.diagnostics = masked_diagnostics(result.diagnostics)
     result.sort()
     return result
+
+
+def _plain(vars: Mapping[str, Any], env: ClientEnv) -> dict[str, Any]:
+    """The vars whose values a cache key may hold: those defined without reading the environment."""
+    return {k: v for k, v in vars.items() if k not in env.var_env}
 
 
 def _counting(substitute: Callable[[str], Any], reads: list[int], register: bool) -> Callable[[str], Any]:
@@ -144,10 +150,11 @@ def _meet(helper: prefill.Helper, cache: ClientCache, lint: Lint | None, result:
 
 
 def _one(full: str, shown: str, result: LoadResult, names: dict[str, Location], folders: dict[str, str],
-         total: int, cache: ClientCache | None, vars: Mapping[str, Any], environ: Mapping[str, str], subst: Any,
+         total: int, cache: ClientCache | None, key_vars: Mapping[str, Any], subst: Any,
          read_env: list[int], real_root: str | None, strict: bool) -> int:
     """One file of `load_clients`: refused, from the cache, or loaded (and kept); the bytes read so
-    far, or -1 when the project's files together are too large to read more."""
+    far, or -1 when the project's files together are too large to read more. `key_vars`: the vars a
+    cache key may hold (`_plain`)."""
     result.files.append(shown)
     refused = outside(full, real_root, strict, folders)
     total, too_big = oversize(full, total) if refused is None else (total, None)
@@ -156,7 +163,7 @@ def _one(full: str, shown: str, result: LoadResult, names: dict[str, Location], 
         return -1 if too_big and total > MAX_TOTAL_BYTES else total
     fresh = cache.fresh.get(shown) if cache is not None else None  # the helper read it this run: its key
     hit = cache.lookup(shown, fresh) if cache is not None and fresh else None
-    data, key = (None, "") if hit is not None else cached_read(cache, full, vars, environ)
+    data, key = (None, "") if hit is not None else cached_read(cache, full, key_vars)
     if hit is None and cache is not None and key:
         hit = cache.lookup(shown, key)
     if hit is not None:
@@ -184,7 +191,7 @@ def _entries(files: list[tuple[str, str]], cache: ClientCache, vars: Mapping[str
     for full, shown in files:
         if outside(full, real_root, strict, folders) is not None or oversize(full, 0)[1] is not None:
             continue
-        data, key = cached_read(cache, full, vars, environ)
+        data, key = cached_read(cache, full, _plain(vars, env))
         if not key or (cache.entries.get(shown) or {}).get("k") == key:
             continue
         before, first, read = len(local.diagnostics), len(local.clients), reads[0]
