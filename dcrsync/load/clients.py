@@ -187,11 +187,12 @@ def _entries(files: list[tuple[str, str]], cache: ClientCache, vars: Mapping[str
     local = LoadResult()
     reads = [0]
     subst = _counting(client_substituter(vars, environ, env), reads, register=False)
+    key_vars = _plain(vars, env)
     kept: list[str] = []
     for full, shown in files:
         if outside(full, real_root, strict, folders) is not None or oversize(full, 0)[1] is not None:
             continue
-        data, key = cached_read(cache, full, _plain(vars, env))
+        data, key = cached_read(cache, full, key_vars)
         if not key or (cache.entries.get(shown) or {}).get("k") == key:
             continue
         before, first, read = len(local.diagnostics), len(local.clients), reads[0]
