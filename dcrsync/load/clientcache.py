@@ -1,13 +1,11 @@
 """A cache of client files that loaded cleanly, keyed by their content: a file that did not change
 since the last run is not parsed, substituted or schema-checked again.
 
-What is kept: per file (by the name diagnostics show), the sha256 of its bytes and of the values of
-the `${var:…}` it names that read no environment variable (never an environment variable's value:
-`_refs_digest`), the ClientSpecs it gave, and its lint findings
-(`dcrsync.lint.cache`). Only files without a single
-diagnostic are kept (a cache never hides an error or a warning), and never one whose client reads
-another file (`software_statement: {file: …}`). Nothing is kept that a plan does not print or a saved
-plan does not hold: client files declare no secret.
+What is kept: per file (by the name diagnostics show), the sha256 of its bytes and of the values of the
+`${var:…}` it names (never an environment value: `_refs_digest`), the ClientSpecs it gave, and its lint
+findings (`dcrsync.lint.cache`). Only files without a single diagnostic are kept (a cache never hides an
+error or a warning), and never one whose client reads another file (`software_statement: {file: …}`).
+Nothing is kept that a plan does not print or a saved plan does not hold: client files declare no secret.
 
 When it is void: the whole cache file names a *context* — dcrsync's own code and schemas (a digest of
 the package's files), the Python and PyYAML versions, jsonschema's installed files, the bytes of dcrsync.yaml, the
@@ -106,11 +104,8 @@ def _installed(module: str) -> str:
 
 
 def _refs_digest(data: bytes, vars: Mapping[str, Any]) -> str:
-    """The values of the `${var:…}` a file names (absent ones as null): a change to one is a miss.
-    `vars` holds only the vars that read no environment variable, and no environment variable's value
-    is taken either: a file that reads the environment is never kept, so no kept file depends on one,
-    and an unkeyed hash of one (a comment, or a `$${env:X}` literal, may name any variable, a
-    credential's too) could be reversed by trying candidates."""
+    """The values of the `${var:…}` a file names (`vars`: those that read no environment variable). Never an
+    environment value: no kept file depends on one, and a comment may name a credential's (see the README)."""
     if b"${var:" not in data:
         return ""
     named = sorted({name.decode("utf-8", "replace") for kind, name in _REFS.findall(data) if kind == b"var"})
@@ -266,7 +261,6 @@ class ClientCache:
         return out
 
     def key(self, data: bytes, vars: Mapping[str, Any]) -> str:
-        """The file's key: its bytes, and the vars it names (`vars`: those that read no environment)."""
         return hashlib.sha256(data).hexdigest() + _refs_digest(data, vars)
 
     def lookup(self, shown: str, key: str) -> Hit | None:
