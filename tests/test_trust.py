@@ -341,6 +341,28 @@ def test_a_store_the_trusted_store_does_not_name_gets_no_key(tmp_path, listener,
     assert listener.connections == 0
 
 
+def test_a_postgres_host_name_that_resolves_to_a_metadata_address_is_refused(tmp_path, monkeypatch):
+    """libpq resolves the DSN's host itself and may connect to any answer: a name with one link-local or
+    metadata answer is refused before anything connects (the resolver is a fake, named as one)."""
+    pytest.importorskip("psycopg")
+    real = socket.getaddrinfo
+
+    def resolve(host, *args, **kw):
+        if host == "db-alias.test":
+            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("10.0.0.7", 5432)),
+                    (socket.AF_INET, socket.SOCK_STREAM, 6, "", ("169.254.169.254", 5432))]
+        return real(host, *args, **kw)
+
+    monkeypatch.setattr(socket, "getaddrinfo", resolve)
+    path = tmp_path / "dcrsync.yaml"
+    path.write_text("server: {kind: hydra, admin_url: 'http://127.0.0.1:1'}\n"
+                    "state: {kind: postgres, dsn: 'postgresql://dcrsync:pw@db-alias.test:5432/dcrsync'}\n")
+    with pytest.raises(ConfigError, match=r"^.*dcrsync.yaml: `state:` the PostgreSQL server db-alias.test:5432 \(database "
+                                          r"dcrsync\) \(its host resolves to 169.254.169.254\) is a link-local or "
+                                          r"cloud-metadata address.*allow_link_local: true"):
+        open_store(load_config(path, None, {}))
+
+
 def test_a_trusted_s3_store_and_server_plan_as_before(tmp_path, age_key, hydra, s3, monkeypatch):
     with s3.client() as c:
         c.create_bucket("trusted-state")

@@ -91,7 +91,7 @@ class Backend(httpcore.NetworkBackend):
         nothing to vet (a literal address, judged as written; link-local allowed; a host the trusted
         variable names), else its resolved addresses that are not link-local or metadata ones."""
         trust = self.trust
-        if trust.allow_link_local or trust.names(host) or _literal(host):
+        if trust.allow_link_local or trust.names(host) or literal(host):
             return [host]
         try:
             found = self.resolve(host, port, type=socket.SOCK_STREAM)
@@ -114,7 +114,21 @@ class Backend(httpcore.NetworkBackend):
         self.inner.sleep(seconds)
 
 
-def _literal(host: str) -> bool:
+def resolves_link_local(host: str, port: int) -> str | None:
+    """The first link-local or metadata address among a host name's answers, or None (also for a literal
+    address, judged as written, and for a name that does not resolve: the connection says so). For a
+    client that resolves the name itself (libpq) and may connect to any of its answers."""
+    if literal(host):
+        return None
+    try:
+        found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError):
+        return None
+    return next((a for a in (str(info[4][0]) for info in found) if link_local(a)), None)
+
+
+def literal(host: str) -> bool:
+    """`host` is an IP address as written (IPv4 dotted or IPv6), not a name to resolve."""
     try:
         socket.inet_pton(socket.AF_INET6 if ":" in host else socket.AF_INET, host.split("%", 1)[0])
     except OSError:

@@ -77,9 +77,15 @@ def _check_trusted(config: Config, settings: dict[str, Any]) -> None:
         if trust.trusted is not None:
             raise ConfigError(f"{where} the PostgreSQL DSN {targets}")
         return
+    from dcrsync.net.connect import resolves_link_local
+
     for target in targets:
         name = f"the PostgreSQL server {target.host}:{target.port} (database {target.path[1:] or '(default)'})"
         problem = trust.refusal_of(target, name)
+        if problem is None and not trust.allow_link_local and not trust.names(target.host):
+            # libpq resolves the name itself and may connect to any answer: one such answer is refused
+            found = resolves_link_local(target.host, target.port)
+            problem = trust.link_local_refusal(f"{name} (its host resolves to {found})") if found else None
         if problem:
             raise ConfigError(f"{where} {problem}")
 
