@@ -342,7 +342,7 @@ def test_a_store_the_trusted_store_does_not_name_gets_no_key(tmp_path, listener,
 
 
 def test_a_postgres_host_name_that_resolves_to_a_metadata_address_is_refused(tmp_path, monkeypatch):
-    """libpq resolves the DSN's host itself and may connect to any answer: a name with one link-local or
+    """The driver may connect to any of the DSN's host's answers: a name with one link-local or
     metadata answer is refused before anything connects (the resolver is a fake, named as one)."""
     pytest.importorskip("psycopg")
     real = socket.getaddrinfo
@@ -361,6 +361,31 @@ def test_a_postgres_host_name_that_resolves_to_a_metadata_address_is_refused(tmp
                                           r"dcrsync\) \(its host resolves to 169.254.169.254\) is a link-local or "
                                           r"cloud-metadata address.*allow_link_local: true"):
         open_store(load_config(path, None, {}))
+
+
+def test_a_postgres_store_connects_only_where_dcrsync_resolved_its_host(postgres, tmp_path, monkeypatch):
+    """libpq is handed the addresses dcrsync vetted (`hostaddr`), so a name that rebinds between
+    dcrsync's look and the connection reaches no metadata address. `db.test` exists only in a fake
+    resolver (named as one: no DNS server here rebinds), so the real PostgreSQL answering proves that
+    libpq used the pinned address and did not resolve the name itself."""
+    from dcrsync.state.postgres import PostgresStore, pinned
+
+    answers = [["169.254.169.254", "127.0.0.1"]]
+    real = socket.getaddrinfo
+
+    def resolve(host, *args, **kw):
+        if host != "db.test":
+            return real(host, *args, **kw)
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (a, 0)) for a in answers[0]]
+
+    monkeypatch.setattr(socket, "getaddrinfo", resolve)
+    dsn = postgres.dsn.replace("@127.0.0.1:", "@db.test:")
+    assert pinned(dsn, Trust(), resolve) == {"host": "db.test", "hostaddr": "127.0.0.1"}
+    store = PostgresStore({"dsn": dsn, "schema": "pinned_test"}, tmp_path / "local", Trust())
+    assert not store.exists()  # connected, to 127.0.0.1 only
+    answers[0] = ["169.254.169.254"]
+    with pytest.raises(UntrustedRequest, match=r"request not sent: db\.test \(it resolved to 169\.254\.169\.254 "):
+        PostgresStore({"dsn": dsn, "schema": "pinned_test"}, tmp_path / "local", Trust()).exists()
 
 
 def test_a_trusted_s3_store_and_server_plan_as_before(tmp_path, age_key, hydra, s3, monkeypatch):

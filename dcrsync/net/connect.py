@@ -90,21 +90,11 @@ class Backend(httpcore.NetworkBackend):
         """Where a connection to `host` may go, in the resolver's order: the name itself where there is
         nothing to vet (a literal address, judged as written; link-local allowed; a host the trusted
         variable names), else its resolved addresses that are not link-local or metadata ones."""
-        trust = self.trust
-        if trust.allow_link_local or trust.names(host) or literal(host):
+        if self.trust.allow_link_local or self.trust.names(host) or literal(host):
             return [host]
-        try:
-            found = self.resolve(host, port, type=socket.SOCK_STREAM)
-        except (OSError, UnicodeError) as exc:
-            raise httpcore.ConnectError(f"cannot resolve {host}: {exc}") from None
-        addresses = list(dict.fromkeys(str(info[4][0]) for info in found))
-        allowed = [a for a in addresses if not link_local(a)]
-        if addresses and not allowed:
-            raise UntrustedRequest(
-                f"request not sent: {trust.link_local_refusal(f'{host} (it resolved to {addresses[0]} when connecting)')}"
-            )
+        allowed = allowed_answers(host, port, self.trust, self.resolve)
         if not allowed:
-            raise httpcore.ConnectError(f"cannot resolve {host}: no address")
+            raise httpcore.ConnectError(f"cannot resolve {host}")
         return allowed
 
     def connect_unix_socket(self, path, timeout=None, socket_options=None):  # noqa: ANN001, ANN201
@@ -112,6 +102,22 @@ class Backend(httpcore.NetworkBackend):
 
     def sleep(self, seconds: float) -> None:
         self.inner.sleep(seconds)
+
+
+def allowed_answers(host: str, port: int, trust: Trust, resolve: Resolver) -> list[str]:
+    """The addresses `host` resolves to, in order, less every link-local or metadata one; [] when it does
+    not resolve (the connection says so); UntrustedRequest when every answer is such an address."""
+    try:
+        found = resolve(host, port, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError):
+        return []
+    addresses = list(dict.fromkeys(str(info[4][0]) for info in found))
+    allowed = [a for a in addresses if not link_local(a)]
+    if addresses and not allowed:
+        raise UntrustedRequest(
+            f"request not sent: {trust.link_local_refusal(f'{host} (it resolved to {addresses[0]} when connecting)')}"
+        )
+    return allowed
 
 
 def resolves_link_local(host: str, port: int) -> str | None:

@@ -15,12 +15,16 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import socket
 from pathlib import Path
 from typing import Any
 
 import psycopg
 
 from dcrsync.errors import StateError
+from dcrsync.guards.trust import Trust
+from dcrsync.net.connect import Resolver, allowed_answers, literal
 from dcrsync.state.batches import check_base
 from dcrsync.state.records import SECRET_KEYS, State
 from dcrsync.state.shared import SharedStore, Unreachable, describe, may_break
@@ -54,11 +58,33 @@ def _safe_dsn(dsn: str) -> str:
     return f"postgresql://{info.get('user', '')}@{info.get('host', '')}:{info.get('port', '5432')}/{info.get('dbname', '')}"
 
 
+def pinned(dsn: str, trust: Trust, resolve: Resolver) -> dict[str, str]:
+    """libpq's `host` and `hostaddr` for a DSN that names one server by a host name: its answers that
+    are not link-local or metadata addresses, resolved here once, so that the driver (psycopg, or libpq)
+    connects where dcrsync looked instead of resolving the name again (DNS rebinding); TLS and
+    `.pgpass` still see the name.
+    {} where there is nothing to pin: a literal address, a `hostaddr`, a Unix socket, several hosts,
+    a service, a name that does not resolve (libpq says so), or one the Trust allows as it is."""
+    try:
+        info = psycopg.conninfo.conninfo_to_dict(dsn)
+    except psycopg.Error:
+        return {}
+    host = str(info.get("host") or os.environ.get("PGHOST") or "")
+    port = str(info.get("port") or os.environ.get("PGPORT") or "5432")
+    if (info.get("hostaddr") or os.environ.get("PGHOSTADDR") or info.get("service") or os.environ.get("PGSERVICE")
+            or not host or "," in host or "," in port or not port.isdigit() or host.startswith(("/", "@"))
+            or literal(host) or trust.allow_link_local or trust.names(host)):
+        return {}
+    addresses = allowed_answers(host, int(port), trust, resolve)
+    return {"host": ",".join([host] * len(addresses)), "hostaddr": ",".join(addresses)} if addresses else {}
+
+
 class PostgresStore(SharedStore):
     kind = "postgres"
 
-    def __init__(self, settings: dict[str, Any], local_dir: Path) -> None:
+    def __init__(self, settings: dict[str, Any], local_dir: Path, trust: Trust | None = None) -> None:
         self.dsn = str(settings["dsn"])
+        self.trust = trust or Trust()
         self.schema = str(settings.get("schema", "dcrsync"))
         self.name = str(settings.get("name", "default"))
         self.where = f"{_safe_dsn(self.dsn)} (schema {self.schema}, state {self.name})"
@@ -69,11 +95,11 @@ class PostgresStore(SharedStore):
         self._lock_conn: psycopg.Connection | None = None
         self._migrated = False
 
-    # --- connections ---------------------------------------------------------------------------
+    # --- connections (`pinned`: to the addresses dcrsync vetted) ------------------------------
     def _connect(self) -> psycopg.Connection:
         try:
             return psycopg.connect(self.dsn, autocommit=True, connect_timeout=10,
-                                   application_name="dcrsync")
+                                   application_name="dcrsync", **pinned(self.dsn, self.trust, socket.getaddrinfo))
         except psycopg.OperationalError as exc:
             raise Unreachable(f"cannot connect to {self.where}: {_first_line(exc)}") from None
 

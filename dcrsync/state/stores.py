@@ -42,7 +42,9 @@ def open_store(config: Config) -> StateStore:
         from dcrsync.state.postgres import PostgresStore
 
         _check_trusted(config, settings)
-        return PostgresStore(settings, local)
+        from dcrsync.net.gate import store_trust
+
+        return PostgresStore(settings, local, store_trust(allow_link_local=config.allow_link_local))
     if kind == "s3":
         from dcrsync.state.s3 import S3Store
 
@@ -83,7 +85,7 @@ def _check_trusted(config: Config, settings: dict[str, Any]) -> None:
         name = f"the PostgreSQL server {target.host}:{target.port} (database {target.path[1:] or '(default)'})"
         problem = trust.refusal_of(target, name)
         if problem is None and not trust.allow_link_local and not trust.names(target.host):
-            # libpq resolves the name itself and may connect to any answer: one such answer is refused
+            # the driver may connect to any of the name's answers: one such answer is refused
             found = resolves_link_local(target.host, target.port)
             problem = trust.link_local_refusal(f"{name} (its host resolves to {found})") if found else None
         if problem:
