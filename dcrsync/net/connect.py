@@ -66,9 +66,9 @@ class _Stream(httpcore.NetworkStream):
 
 class Backend(httpcore.NetworkBackend):
     """httpcore's own sockets, under the deadline, to vetted addresses (see the module docstring).
-    `resolve` is `socket.getaddrinfo`; tests give one whose answers change between calls."""
+    `resolve`: `socket.getaddrinfo` unless given (tests give one whose answers change between calls)."""
 
-    def __init__(self, trust: Trust | None = None, resolve: Resolver = socket.getaddrinfo) -> None:
+    def __init__(self, trust: Trust | None = None, resolve: Resolver | None = None) -> None:
         self.inner: httpcore.NetworkBackend = httpcore.SyncBackend()
         self.trust = trust or Trust()
         self.resolve = resolve
@@ -104,14 +104,19 @@ class Backend(httpcore.NetworkBackend):
         self.inner.sleep(seconds)
 
 
-def allowed_answers(host: str, port: int, trust: Trust, resolve: Resolver) -> list[str]:
-    """The addresses `host` resolves to, in order, less every link-local or metadata one; [] when it does
-    not resolve (the connection says so); UntrustedRequest when every answer is such an address."""
+def answers(host: str, port: int, resolve: Resolver | None = None) -> list[str]:
+    """The addresses `host` resolves to, in order, each once; [] when it does not resolve (the
+    connection says so). `resolve`: `socket.getaddrinfo`, looked up when called, unless given."""
     try:
-        found = resolve(host, port, type=socket.SOCK_STREAM)
+        found = (resolve or socket.getaddrinfo)(host, port, type=socket.SOCK_STREAM)
     except (OSError, UnicodeError):
         return []
-    addresses = list(dict.fromkeys(str(info[4][0]) for info in found))
+    return list(dict.fromkeys(str(info[4][0]) for info in found))
+
+
+def allowed_answers(host: str, port: int, trust: Trust, resolve: Resolver | None = None) -> list[str]:
+    """`answers` less every link-local or metadata address; UntrustedRequest when every answer is one."""
+    addresses = answers(host, port, resolve)
     allowed = [a for a in addresses if not link_local(a)]
     if addresses and not allowed:
         raise UntrustedRequest(
@@ -121,16 +126,9 @@ def allowed_answers(host: str, port: int, trust: Trust, resolve: Resolver) -> li
 
 
 def resolves_link_local(host: str, port: int) -> str | None:
-    """The first link-local or metadata address among a host name's answers, or None (also for a literal
-    address, judged as written, and for a name that does not resolve: the connection says so). For a
-    client that resolves the name itself (libpq) and may connect to any of its answers."""
-    if literal(host):
-        return None
-    try:
-        found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except (OSError, UnicodeError):
-        return None
-    return next((a for a in (str(info[4][0]) for info in found) if link_local(a)), None)
+    """The first link-local or metadata address among a host name's `answers`, or None (also for a
+    literal address, judged as written). For a check made before a driver connects on its own."""
+    return None if literal(host) else next((a for a in answers(host, port) if link_local(a)), None)
 
 
 def literal(host: str) -> bool:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import functools
 import random
-import socket
 import ssl
 import time
 import zlib
@@ -57,7 +56,7 @@ def _ssl_context() -> ssl.SSLContext:
     return httpx.create_ssl_context()
 
 
-def _transport(max_connections: int, trust: Trust | None = None, resolve: Resolver = socket.getaddrinfo
+def _transport(max_connections: int, trust: Trust | None = None, resolve: Resolver | None = None
                ) -> httpx.HTTPTransport:
     limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
     transport = httpx.HTTPTransport(verify=_ssl_context(), limits=limits)

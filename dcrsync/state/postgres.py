@@ -16,7 +16,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import socket
 from pathlib import Path
 from typing import Any
 
@@ -58,7 +57,7 @@ def _safe_dsn(dsn: str) -> str:
     return f"postgresql://{info.get('user', '')}@{info.get('host', '')}:{info.get('port', '5432')}/{info.get('dbname', '')}"
 
 
-def pinned(dsn: str, trust: Trust, resolve: Resolver) -> dict[str, str]:
+def pinned(dsn: str, trust: Trust, resolve: Resolver | None = None) -> dict[str, str]:
     """libpq's `host` and `hostaddr` for a DSN that names one server by a host name: its answers that
     are not link-local or metadata addresses, resolved here once, so that the driver (psycopg, or libpq)
     connects where dcrsync looked instead of resolving the name again (DNS rebinding); TLS and
@@ -99,7 +98,7 @@ class PostgresStore(SharedStore):
     def _connect(self) -> psycopg.Connection:
         try:
             return psycopg.connect(self.dsn, autocommit=True, connect_timeout=10,
-                                   application_name="dcrsync", **pinned(self.dsn, self.trust, socket.getaddrinfo))
+                                   application_name="dcrsync", **pinned(self.dsn, self.trust))
         except psycopg.OperationalError as exc:
             raise Unreachable(f"cannot connect to {self.where}: {_first_line(exc)}") from None
 
