@@ -15,6 +15,7 @@ from dcrsync.apply.recorder import Recorder
 from dcrsync.backends.base import Backend, Marker, Result
 from dcrsync.deliver.hook import ApplyDeliveries
 from dcrsync.errors import BackendError, DcrsyncError, StateError
+from dcrsync.load.gcpause import long_lived
 from dcrsync.model import ClientSpec, LiveClient, uses_secret
 from dcrsync.plan.ownership import Ownership
 from dcrsync.plan.plan import Change, Plan, renamed_id
@@ -216,7 +217,9 @@ class Applier:
     def _parallel(self, jobs: Sequence[tuple[Change, Callable[[], None]]]) -> None:
         if not jobs:
             return
-        with ThreadPoolExecutor(max_workers=self.parallelism, thread_name_prefix="dcrsync-apply") as pool:
+        # the answers are kept to the commit, and a request leaves no cyclic garbage (`net.http._Client`):
+        # the collector would only walk them again and again (dcrsync.load.gcpause)
+        with long_lived(), ThreadPoolExecutor(max_workers=self.parallelism, thread_name_prefix="dcrsync-apply") as pool:
             futures = [pool.submit(self._run, change, fn) for change, fn in jobs]
             # one wake-up when all are done (or one raised: a bug, since `_run` reports what fails),
             # not one per change: this thread would take the GIL from the workers a thousand times
