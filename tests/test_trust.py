@@ -380,12 +380,44 @@ def test_a_postgres_store_connects_only_where_dcrsync_resolved_its_host(postgres
 
     monkeypatch.setattr(socket, "getaddrinfo", resolve)
     dsn = postgres.dsn.replace("@127.0.0.1:", "@db.test:")
-    assert pinned(dsn, Trust(), resolve) == {"host": "db.test", "hostaddr": "127.0.0.1"}
+    assert pinned(dsn, Trust(), resolve) == {"host": "db.test", "hostaddr": "127.0.0.1", "port": str(postgres.port)}
     store = PostgresStore({"dsn": dsn, "schema": "pinned_test"}, tmp_path / "local", Trust())
     assert not store.exists()  # connected, to 127.0.0.1 only
     answers[0] = ["169.254.169.254"]
     with pytest.raises(UntrustedRequest, match=r"request not sent: db\.test \(it resolved to 169\.254\.169\.254 "):
         PostgresStore({"dsn": dsn, "schema": "pinned_test"}, tmp_path / "local", Trust()).exists()
+
+
+def test_each_host_of_a_postgres_fail_over_list_is_pinned_to_its_own_vetted_answers(postgres, tmp_path, monkeypatch):
+    """A DSN naming several hosts (libpq's fail-over list) is pinned host by host, in its order: a name
+    to its answers less the metadata ones, a literal address or a name that does not resolve left as
+    written. `db.test` and `db2.test` exist only in a fake resolver (named as one), whose first answer
+    for `db.test` is the metadata address: unpinned, the driver would try it first."""
+    from dcrsync.state.postgres import PostgresStore, pinned
+
+    fake = {"db.test": ["169.254.169.254", "127.0.0.1"], "db2.test": ["127.0.0.1"]}
+    real = socket.getaddrinfo
+
+    def resolve(host, *args, **kw):
+        if host == "gone.test":
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        if host not in fake:
+            return real(host, *args, **kw)
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (a, 0)) for a in fake[host]]
+
+    monkeypatch.setattr(socket, "getaddrinfo", resolve)
+    port = str(postgres.port)
+    several = postgres.dsn.replace(f"@127.0.0.1:{port}/", f"@db.test:{port},db2.test:{port}/")
+    assert pinned(several, Trust(), resolve) == {"host": "db.test,db2.test", "hostaddr": "127.0.0.1,127.0.0.1",
+                                                 "port": f"{port},{port}"}
+    mixed = postgres.dsn.replace(f"@127.0.0.1:{port}/", f"@gone.test:{port},127.0.0.1:{port},db.test:{port}/")
+    assert pinned(mixed, Trust(), resolve) == {"host": "gone.test,127.0.0.1,db.test", "hostaddr": ",,127.0.0.1",
+                                               "port": f"{port},{port},{port}"}
+    for dsn in (several, mixed):
+        assert not PostgresStore({"dsn": dsn, "schema": "pinned_many"}, tmp_path / "local", Trust()).exists()
+    fake["db2.test"] = ["169.254.169.254"]
+    with pytest.raises(UntrustedRequest, match=r"request not sent: db2\.test \(it resolved to 169\.254\.169\.254 "):
+        PostgresStore({"dsn": several, "schema": "pinned_many"}, tmp_path / "local", Trust()).exists()
 
 
 def test_a_trusted_s3_store_and_server_plan_as_before(tmp_path, age_key, hydra, s3, monkeypatch):

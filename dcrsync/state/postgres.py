@@ -58,24 +58,36 @@ def _safe_dsn(dsn: str) -> str:
 
 
 def pinned(dsn: str, trust: Trust, resolve: Resolver | None = None) -> dict[str, str]:
-    """libpq's `host` and `hostaddr` for a DSN that names one server by a host name: its answers that
-    are not link-local or metadata addresses, resolved here once, so that the driver (psycopg, or libpq)
-    connects where dcrsync looked instead of resolving the name again (DNS rebinding); TLS and
-    `.pgpass` still see the name.
-    {} where there is nothing to pin: a literal address, a `hostaddr`, a Unix socket, several hosts,
-    a service, a name that does not resolve (libpq says so), or one the Trust allows as it is."""
+    """libpq's `host`, `hostaddr` and `port` for a DSN that names its server(s) by host name: each name's
+    answers that are not link-local or metadata addresses, resolved here once, so that the driver
+    (psycopg, or libpq) connects where dcrsync looked instead of resolving the name again (DNS
+    rebinding); TLS and `.pgpass` still see the name. Of several hosts (libpq's fail-over list), each
+    name is pinned to its own answers, in the DSN's order, and every other entry (a literal address, a
+    Unix socket, a name the Trust allows as it is, one that does not resolve: libpq says so) is left
+    for the driver as written.
+    {} where there is nothing to pin: no host name, a `hostaddr` or a service already, or ports that
+    do not fit the hosts (libpq says so)."""
     try:
         info = psycopg.conninfo.conninfo_to_dict(dsn)
     except psycopg.Error:
         return {}
     host = str(info.get("host") or os.environ.get("PGHOST") or "")
     port = str(info.get("port") or os.environ.get("PGPORT") or "5432")
-    if (info.get("hostaddr") or os.environ.get("PGHOSTADDR") or info.get("service") or os.environ.get("PGSERVICE")
-            or not host or "," in host or "," in port or not port.isdigit() or host.startswith(("/", "@"))
-            or literal(host) or trust.allow_link_local or trust.names(host)):
+    if info.get("hostaddr") or os.environ.get("PGHOSTADDR") or info.get("service") or os.environ.get("PGSERVICE"):
         return {}
-    addresses = allowed_answers(host, int(port), trust, resolve)
-    return {"host": ",".join([host] * len(addresses)), "hostaddr": ",".join(addresses)} if addresses else {}
+    hosts, ports = host.split(","), port.split(",")
+    ports = ports * len(hosts) if len(ports) == 1 else ports
+    if not host or len(ports) != len(hosts) or not all(p.isdigit() for p in ports):
+        return {}
+    out: list[tuple[str, str, str]] = []  # (host, hostaddr, port) of each attempt
+    for name, at in zip(hosts, ports, strict=True):
+        as_is = (not name or name.startswith(("/", "@")) or literal(name) or trust.allow_link_local
+                 or trust.names(name))
+        addresses = [] if as_is else allowed_answers(name, int(at), trust, resolve)
+        out.extend([(name, a, at) for a in addresses] or [(name, "", at)])
+    if not any(addr for _, addr, _ in out):
+        return {}
+    return {key: ",".join(row[i] for row in out) for i, key in enumerate(("host", "hostaddr", "port"))}
 
 
 class PostgresStore(SharedStore):
