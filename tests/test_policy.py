@@ -300,6 +300,8 @@ def test_a_security_rule_the_policy_guards_is_set_aside_only_by_its_exception(ro
     result = validate()
     assert result.exit_code == 0, result.output
     assert "excepted[DCR010]" in result.output and "security@example.com" in result.output, result.output
+    body = json.loads(validate("--format", "json").stdout)
+    assert body["policy"]["only_by_exception"] == ["DCR007", "DCR01*"]  # what a reviewer of the JSON sees guarded
 
 
 # --- a policy file that is wrong -----------------------------------------------------------------------

@@ -77,11 +77,13 @@ def test_deleting_a_critical_client_is_stopped_at_plan_and_at_apply(project, hyd
     assert names_on(hydra, p.owner) == {"ledger"}
 
     # an approved exception lets the plan through; the plan records it, the comment shows it
-    (p.root / "policy.yaml").write_text(RULES + "exceptions:\n" + exception("keep-critical", "ledger", LATER))
+    (p.root / "policy.yaml").write_text(RULES + "lint: {only_by_exception: [DCR010]}\nexceptions:\n"
+                                        + exception("keep-critical", "ledger", LATER))
     r = p.run_sub("plan", "--out", "plan.json")
     assert r.returncode == 0, r.stderr
     plan = Plan.from_json((p.root / "plan.json").read_text())
     assert plan.policy["exceptions"][0]["expires"] == LATER and plan.policy["exceptions"][0]["days_left"] == 10
+    assert plan.policy["only_by_exception"] == ["DCR010"]  # the rules no ignore in the branch silences
     comment = render(plan, "markdown")
     assert "**Policy** (<code>policy.yaml</code>" in comment
     assert (

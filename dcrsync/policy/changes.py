@@ -101,11 +101,13 @@ def label(plan: Plan, specs: Mapping[str, ClientSpec], state: State) -> None:
 
 
 def summary(policy: Policy, today: dt.date) -> dict[str, Any]:
-    """What a plan records of the policy for its reviewers: the exceptions in force and their expiry."""
+    """What a plan records of the policy for its reviewers: the exceptions in force and their expiry,
+    and the lint rules only those exceptions may set aside."""
     return {
         "file": policy.file,
         "checked_on": today.isoformat(),
         "exceptions": [
             {**e.as_dict(), "days_left": (e.expires - today).days} for e in policy.in_force(today)
         ],
+        "only_by_exception": list(policy.only_by_exception),
     }

@@ -141,4 +141,5 @@ def summary(policy: Policy, today: dt.date) -> dict[str, Any]:
         "rules": [{"id": r.id, "description": r.description, "at": str(r.at)} for r in policy.rules],
         "changes": [{"id": r.id, "description": r.description, "at": str(r.at)} for r in policy.changes],
         "exceptions": [{**e.as_dict(), "in_force": not e.expired(today)} for e in policy.exemptions],
+        "only_by_exception": list(policy.only_by_exception),
     }
