@@ -35,6 +35,7 @@ from dcrsync.load.config import load_config
 from dcrsync.net.connect import Backend
 from dcrsync.net.gate import GuardTransport, UntrustedRequest
 from dcrsync.net.http import _transport, make_client
+from dcrsync.state.shared import Unreachable
 from dcrsync.state.stores import open_store
 from tests.support.listener import Listener
 from tests.support.project import make_project
@@ -390,8 +391,8 @@ def test_a_postgres_store_connects_only_where_dcrsync_resolved_its_host(postgres
 
 def test_each_host_of_a_postgres_fail_over_list_is_pinned_to_its_own_vetted_answers(postgres, tmp_path, monkeypatch):
     """A DSN naming several hosts (libpq's fail-over list) is pinned host by host, in its order: a name
-    to its answers less the metadata ones, a literal address or a name that does not resolve left as
-    written. `db.test` and `db2.test` exist only in a fake resolver (named as one), whose first answer
+    to its answers less the metadata ones, a literal address left as written, a name that does not
+    resolve dropped. `db.test` and `db2.test` exist only in a fake resolver (named as one), whose first answer
     for `db.test` is the metadata address: unpinned, the driver would try it first."""
     from dcrsync.state.postgres import PostgresStore, pinned
 
@@ -411,10 +412,15 @@ def test_each_host_of_a_postgres_fail_over_list_is_pinned_to_its_own_vetted_answ
     assert pinned(several, Trust(), resolve) == {"host": "db.test,db2.test", "hostaddr": "127.0.0.1,127.0.0.1",
                                                  "port": f"{port},{port}"}
     mixed = postgres.dsn.replace(f"@127.0.0.1:{port}/", f"@gone.test:{port},127.0.0.1:{port},db.test:{port}/")
-    assert pinned(mixed, Trust(), resolve) == {"host": "gone.test,127.0.0.1,db.test", "hostaddr": ",,127.0.0.1",
-                                               "port": f"{port},{port},{port}"}
+    # a name that does not resolve is dropped: resolved again by the driver, it could answer unvetted
+    assert pinned(mixed, Trust(), resolve) == {"host": "127.0.0.1,db.test", "hostaddr": ",127.0.0.1",
+                                               "port": f"{port},{port}"}
     for dsn in (several, mixed):
         assert not PostgresStore({"dsn": dsn, "schema": "pinned_many"}, tmp_path / "local", Trust()).exists()
+    gone = postgres.dsn.replace(f"@127.0.0.1:{port}/", f"@gone.test:{port}/")
+    with pytest.raises(Unreachable, match=r"^cannot connect to postgresql://dcrsync@gone\.test:\d+/dcrsync \(schema "
+                                          r"pinned_many, state default\): failed to resolve host 'gone\.test'"):
+        PostgresStore({"dsn": gone, "schema": "pinned_many"}, tmp_path / "local", Trust()).exists()
     fake["db2.test"] = ["169.254.169.254"]
     with pytest.raises(UntrustedRequest, match=r"request not sent: db2\.test \(it resolved to 169\.254\.169\.254 "):
         PostgresStore({"dsn": several, "schema": "pinned_many"}, tmp_path / "local", Trust()).exists()

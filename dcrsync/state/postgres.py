@@ -63,8 +63,9 @@ def pinned(dsn: str, trust: Trust, resolve: Resolver | None = None) -> dict[str,
     (psycopg, or libpq) connects where dcrsync looked instead of resolving the name again (DNS
     rebinding); TLS and `.pgpass` still see the name. Of several hosts (libpq's fail-over list), each
     name is pinned to its own answers, in the DSN's order, and every other entry (a literal address, a
-    Unix socket, a name the Trust allows as it is, one that does not resolve: libpq says so) is left
-    for the driver as written.
+    Unix socket, a name the Trust allows as it is) is left for the driver as written. A name that does
+    not resolve here is dropped, not left for the driver to resolve later (an answer that came only
+    then would not have been vetted); none left: psycopg's OperationalError, as the driver would say.
     {} where there is nothing to pin: no host name, a `hostaddr` or a service already, or ports that
     do not fit the hosts (libpq says so)."""
     try:
@@ -80,12 +81,18 @@ def pinned(dsn: str, trust: Trust, resolve: Resolver | None = None) -> dict[str,
     if not host or len(ports) != len(hosts) or not all(p.isdigit() for p in ports):
         return {}
     out: list[tuple[str, str, str]] = []  # (host, hostaddr, port) of each attempt
+    unresolved = []
     for name, at in zip(hosts, ports, strict=True):
-        as_is = (not name or name.startswith(("/", "@")) or literal(name) or trust.allow_link_local
-                 or trust.names(name))
-        addresses = [] if as_is else allowed_answers(name, int(at), trust, resolve)
-        out.extend([(name, a, at) for a in addresses] or [(name, "", at)])
-    if not any(addr for _, addr, _ in out):
+        if (not name or name.startswith(("/", "@")) or literal(name) or trust.allow_link_local
+                or trust.names(name)):
+            out.append((name, "", at))
+            continue
+        addresses = allowed_answers(name, int(at), trust, resolve)
+        out.extend((name, a, at) for a in addresses)
+        unresolved += [name] if not addresses else []
+    if not out:
+        raise psycopg.OperationalError(f"failed to resolve host {unresolved[0]!r}: it has no address")
+    if not unresolved and not any(addr for _, addr, _ in out):
         return {}
     return {key: ",".join(row[i] for row in out) for i, key in enumerate(("host", "hostaddr", "port"))}
 
