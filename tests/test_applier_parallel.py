@@ -5,6 +5,7 @@ The step's threads only: no server, no store (its one question, `degraded`, is a
 
 from __future__ import annotations
 
+import gc
 import threading
 import time
 from types import SimpleNamespace
@@ -64,3 +65,5 @@ def test_a_bug_in_a_worker_is_raised_after_every_started_change_ended():
     # behind the bug were carried out (as a failed change does not stop the others)
     assert sorted(ran) == [k for k in range(30) if k != 3]
     assert not [t for t in threading.enumerate() if t.name.startswith("dcrsync-apply")]
+    assert gc.isenabled()  # the step pauses the collector (`Applier._parallel`): a bug gives it back too
+    gc.unfreeze()
