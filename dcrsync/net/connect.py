@@ -15,15 +15,11 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from collections.abc import Callable
-from typing import Any
 
 import httpcore
 
 from dcrsync.guards.trust import Trust, link_local
-from dcrsync.net.gate import UntrustedRequest
-
-Resolver = Callable[..., list[Any]]
+from dcrsync.net.gate import Resolver, UntrustedRequest, answers
 
 # --- the overall deadline: every socket operation of an attempt gets at most what is left ----------
 _local = threading.local()
@@ -102,16 +98,6 @@ class Backend(httpcore.NetworkBackend):
 
     def sleep(self, seconds: float) -> None:
         self.inner.sleep(seconds)
-
-
-def answers(host: str, port: int, resolve: Resolver | None = None) -> list[str]:
-    """The addresses `host` resolves to, in order, each once; [] when it does not resolve (the
-    connection says so). `resolve`: `socket.getaddrinfo`, looked up when called, unless given."""
-    try:
-        found = (resolve or socket.getaddrinfo)(host, port, type=socket.SOCK_STREAM)
-    except (OSError, UnicodeError):
-        return []
-    return list(dict.fromkeys(str(info[4][0]) for info in found))
 
 
 def allowed_answers(host: str, port: int, trust: Trust, resolve: Resolver | None = None) -> list[str]:

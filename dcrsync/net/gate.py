@@ -43,10 +43,21 @@ def store_trust(environ: Mapping[str, str] | None = None, *, allow_link_local: b
 Resolver = Callable[..., list[Any]]
 
 
+def answers(host: str, port: int, resolve: Resolver | None = None) -> list[str]:
+    """The addresses `host` resolves to, in order, each once; [] when it does not resolve (the
+    connection says so). `resolve`: `socket.getaddrinfo`, looked up when called, unless given. The
+    gate's check and the connection's vetting (`dcrsync.net.connect`) both resolve through it."""
+    try:
+        found = (resolve or socket.getaddrinfo)(host, port, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError):
+        return []
+    return list(dict.fromkeys(str(info[4][0]) for info in found))
+
+
 class GuardTransport(httpx.BaseTransport):
     """Refuses, before any byte is sent, a request its Trust does not allow."""
 
-    def __init__(self, inner: httpx.BaseTransport, trust: Trust, resolve: Resolver = socket.getaddrinfo) -> None:
+    def __init__(self, inner: httpx.BaseTransport, trust: Trust, resolve: Resolver | None = None) -> None:
         self.inner = inner
         self.trust = trust
         self.resolve = resolve
@@ -70,12 +81,8 @@ class GuardTransport(httpx.BaseTransport):
     def _resolves_link_local(self, host: str) -> bool:
         if self.trust.allow_link_local or self.trust.names(host) or link_local(host):
             return False  # allowed, or already judged on the literal
-        if host not in self._resolved:
-            try:
-                found = self.resolve(host, None, proto=socket.IPPROTO_TCP)
-            except (OSError, UnicodeError):
-                found = []  # unresolvable: the connection itself will fail and say so
-            self._resolved[host] = any(link_local(str(info[4][0])) for info in found)
+        if host not in self._resolved:  # unresolvable: the connection itself will fail and say so
+            self._resolved[host] = any(link_local(a) for a in answers(host, 0, self.resolve))
         return self._resolved[host]
 
     def close(self) -> None:
