@@ -376,3 +376,14 @@ def test_audit_counts_a_guarded_rule_a_file_ignores() -> None:
     guarding = Policy("policy.yaml", only_by_exception=("DCR01*",), only_at=Location("policy.yaml", 3, 3))
     findings, _ = audit_clients([spec], "hydra", Profile("rfc9700"), guarding, None, today())["kiosk"]
     assert [d.rule for d in findings] == ["DCR010"]
+
+
+def test_the_plan_comment_names_the_guarded_rules_with_a_glob_written_inert() -> None:
+    """A glob's `*` would open emphasis in the comment: it is a character reference inside the code."""
+    from dcrsync.render.policy import section
+
+    lines = section({"file": "policy.yaml", "checked_on": "2026-12-04", "exceptions": [],
+                     "only_by_exception": ["DCR007", "DCR01*"]})
+    assert "Lint rules only its exceptions set aside: <code>DCR007</code>, <code>DCR01&#42;</code>." in lines
+    assert not any("set aside" in line for line in section({"file": "policy.yaml", "checked_on": "2026-12-04",
+                                                             "exceptions": []}))

@@ -86,6 +86,7 @@ def test_deleting_a_critical_client_is_stopped_at_plan_and_at_apply(project, hyd
     assert plan.policy["only_by_exception"] == ["DCR010"]  # the rules no ignore in the branch silences
     comment = render(plan, "markdown")
     assert "**Policy** (<code>policy.yaml</code>" in comment
+    assert "Lint rules only its exceptions set aside: <code>DCR010</code>." in comment
     assert (
         f"| <code>keep-critical</code> | <code>ledger</code> | security@example.com | ⚠️ {LATER} (in 10 days) | "
         "approved in SEC-42 |"

@@ -1,6 +1,7 @@
-"""The Policy section of the plan comment: the policy file the plan was checked against and the
-exceptions in force, each with its approver, its last day and its reason. Its text comes from the
-repository's policy file: escaped and bounded like every other cell of the comment."""
+"""The Policy section of the plan comment: the policy file the plan was checked against, the
+exceptions in force, each with its approver, its last day and its reason, and the lint rules only
+those exceptions may set aside. Its text comes from the repository's policy file: escaped and
+bounded like every other cell of the comment."""
 
 from __future__ import annotations
 
@@ -33,6 +34,12 @@ def _row(e: Mapping[str, Any]) -> str:
     return f"| <code>{_text(e.get('rule'))}</code> | {clients} | {_text(e.get('approved_by'))} | {when} | {_text(e.get('reason'))} |"
 
 
+def _guarded(policy: Mapping[str, Any]) -> list[str]:
+    """The line naming the lint rules no ignore in the branch sets aside (`lint.only_by_exception`)."""
+    rules = [f"<code>{_text(r).replace('*', '&#42;')}</code>" for r in (policy.get("only_by_exception") or [])[:50]]
+    return [f"Lint rules only its exceptions set aside: {', '.join(rules)}.", ""] if rules else []
+
+
 def section(policy: Mapping[str, Any] | None) -> list[str]:
     """Markdown lines for the comment (none when the project has no policy)."""
     if not policy:
@@ -40,7 +47,7 @@ def section(policy: Mapping[str, Any] | None) -> list[str]:
     exceptions = list(policy.get("exceptions") or [])
     head = f"**Policy** (<code>{_text(policy.get('file'))}</code>, checked {_text(policy.get('checked_on'))}): "
     if not exceptions:
-        return [head + "no exception in force.", ""]
+        return [head + "no exception in force.", "", *_guarded(policy)]
     lines = [
         head + f"{len(exceptions)} exception(s) in force.",
         "",
@@ -50,4 +57,4 @@ def section(policy: Mapping[str, Any] | None) -> list[str]:
     rows = budget.lines_within(
         [_row(e) for e in exceptions], _LIMIT, lambda n: f"| … | {n} more exception(s): see the policy file | | | |"
     )
-    return lines + rows + [""]
+    return lines + rows + ["", *_guarded(policy)]
