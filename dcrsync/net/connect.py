@@ -12,14 +12,13 @@ an address that passed; TLS still verifies the certificate against the host name
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 
 import httpcore
 
 from dcrsync.guards.trust import Trust, link_local
-from dcrsync.net.gate import Resolver, UntrustedRequest, answers
+from dcrsync.net.gate import Resolver, UntrustedRequest, answers, literal
 
 # --- the overall deadline: every socket operation of an attempt gets at most what is left ----------
 _local = threading.local()
@@ -110,17 +109,3 @@ def allowed_answers(host: str, port: int, trust: Trust, resolve: Resolver | None
         )
     return allowed
 
-
-def resolves_link_local(host: str, port: int) -> str | None:
-    """The first link-local or metadata address among a host name's `answers`, or None (also for a
-    literal address, judged as written). For a check made before a driver connects on its own."""
-    return None if literal(host) else next((a for a in answers(host, port) if link_local(a)), None)
-
-
-def literal(host: str) -> bool:
-    """`host` is an IP address as written (IPv4 dotted or IPv6), not a name to resolve."""
-    try:
-        socket.inet_pton(socket.AF_INET6 if ":" in host else socket.AF_INET, host.split("%", 1)[0])
-    except OSError:
-        return False
-    return True

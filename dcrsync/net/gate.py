@@ -54,6 +54,22 @@ def answers(host: str, port: int, resolve: Resolver | None = None) -> list[str]:
     return list(dict.fromkeys(str(info[4][0]) for info in found))
 
 
+def resolves_link_local(host: str, port: int, resolve: Resolver | None = None) -> str | None:
+    """The first link-local or metadata address among a host name's `answers`, or None (also for a
+    literal address, judged as written). The gate's check, and the PostgreSQL store's before its
+    driver connects on its own."""
+    return None if literal(host) else next((a for a in answers(host, port, resolve) if link_local(a)), None)
+
+
+def literal(host: str) -> bool:
+    """`host` is an IP address as written (IPv4 dotted or IPv6), not a name to resolve."""
+    try:
+        socket.inet_pton(socket.AF_INET6 if ":" in host else socket.AF_INET, host.split("%", 1)[0])
+    except OSError:
+        return False
+    return True
+
+
 class GuardTransport(httpx.BaseTransport):
     """Refuses, before any byte is sent, a request its Trust does not allow."""
 
@@ -82,7 +98,7 @@ class GuardTransport(httpx.BaseTransport):
         if self.trust.allow_link_local or self.trust.names(host) or link_local(host):
             return False  # allowed, or already judged on the literal
         if host not in self._resolved:  # unresolvable: the connection itself will fail and say so
-            self._resolved[host] = any(link_local(a) for a in answers(host, 0, self.resolve))
+            self._resolved[host] = resolves_link_local(host, 0, self.resolve) is not None
         return self._resolved[host]
 
     def close(self) -> None:

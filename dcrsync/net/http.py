@@ -19,8 +19,8 @@ from dcrsync import __version__
 from dcrsync.errors import BackendError, BadAnswer
 from dcrsync.guards.answers import came_back, inert, loads
 from dcrsync.guards.trust import Trust
-from dcrsync.net.connect import Backend, Resolver, set_deadline
-from dcrsync.net.gate import GuardTransport, server_trust
+from dcrsync.net.connect import Backend, set_deadline
+from dcrsync.net.gate import GuardTransport, Resolver, server_trust
 from dcrsync.net.ratelimit import WAITED_STATUSES, Limiter, server_wait
 
 USER_AGENT = f"dcrsync/{__version__}"

@@ -23,7 +23,8 @@ import psycopg
 
 from dcrsync.errors import StateError
 from dcrsync.guards.trust import Trust
-from dcrsync.net.connect import Resolver, allowed_answers, literal
+from dcrsync.net.connect import allowed_answers
+from dcrsync.net.gate import Resolver, literal
 from dcrsync.state.batches import check_base
 from dcrsync.state.records import SECRET_KEYS, State
 from dcrsync.state.shared import SharedStore, Unreachable, describe, may_break
@@ -81,7 +82,7 @@ def pinned(dsn: str, trust: Trust, resolve: Resolver | None = None) -> dict[str,
     if not host or len(ports) != len(hosts) or not all(p.isdigit() for p in ports):
         return {}
     out: list[tuple[str, str, str]] = []  # (host, hostaddr, port) of each attempt
-    unresolved = []
+    unresolved: list[str] = []
     for name, at in zip(hosts, ports, strict=True):
         if (not name or name.startswith(("/", "@")) or literal(name) or trust.allow_link_local
                 or trust.names(name)):
@@ -89,7 +90,8 @@ def pinned(dsn: str, trust: Trust, resolve: Resolver | None = None) -> dict[str,
             continue
         addresses = allowed_answers(name, int(at), trust, resolve)
         out.extend((name, a, at) for a in addresses)
-        unresolved += [name] if not addresses else []
+        if not addresses:
+            unresolved.append(name)
     if not out:
         raise psycopg.OperationalError(f"failed to resolve host {unresolved[0]!r}: it has no address")
     if not unresolved and not any(addr for _, addr, _ in out):

@@ -79,7 +79,7 @@ def _check_trusted(config: Config, settings: dict[str, Any]) -> None:
         if trust.trusted is not None:
             raise ConfigError(f"{where} the PostgreSQL DSN {targets}")
         return
-    from dcrsync.net.connect import resolves_link_local
+    from dcrsync.net.gate import resolves_link_local
 
     for target in targets:
         name = f"the PostgreSQL server {target.host}:{target.port} (database {target.path[1:] or '(default)'})"
