@@ -25,7 +25,7 @@ from dcrsync.plan.plan import FieldChange
 from dcrsync.plan.undeclared import Reader, UndeclaredChange, default_reader
 from dcrsync.plan.undeclared import changes as changes_of
 from dcrsync.state.records import ClientRecord, State, desired_values
-from dcrsync.state.sealed import STAND_IN, masked
+from dcrsync.state.sealed import masked, unread
 
 Kind = Literal["changed", "deleted", "unmanaged", "unreadable"]
 Normalise = Callable[[str, Any], Any]
@@ -157,7 +157,7 @@ def _same_desired(record: ClientRecord, desired: dict[str, Any]) -> bool:
     """The record was applied with these values (a sealed one read without the key: taken as the same)."""
     if record.desired == desired:
         return True
-    unknown = {p for p, v in record.desired.items() if v == STAND_IN and p in record.sealed}
+    unknown = {p for p, v in record.desired.items() if unread(v, p, record.sealed)}
     return bool(unknown) and masked(record.desired, unknown) == masked(desired, unknown)
 
 
@@ -167,7 +167,7 @@ def _changed_fields(
     """Declared fields whose server value moved since the last apply, and a lost or changed marker."""
     fields: list[FieldChange] = []
     for path in sorted(record.applied):
-        if record.applied[path] == STAND_IN and path in record.sealed:
+        if unread(record.applied[path], path, record.sealed):
             continue  # read without the key: the value applied is kept encrypted, so unknown here
         now = normalise(path, current.fields.get(path))
         if now != record.applied[path]:

@@ -12,7 +12,7 @@ from dcrsync.model import NOT_VERIFIED, SOFTWARE_STATEMENT, ClientSpec, LiveClie
 from dcrsync.plan.describe import describe
 from dcrsync.plan.plan import FieldChange
 from dcrsync.state.records import ClientRecord, live_values
-from dcrsync.state.sealed import STAND_IN
+from dcrsync.state.sealed import unread
 
 Normalise = Callable[[str, Any], Any]
 #: values that mean "nothing set": a removed field whose live value is one of these needs no reset
@@ -35,7 +35,7 @@ def field_changes(
     for path in sorted(desired):
         if desired[path] == current[path]:
             continue
-        if record is not None and path in record.sealed and live.fields.get(path) == STAND_IN:
+        if record is not None and unread(live.fields.get(path), path, record.sealed):
             continue  # planned from a state read without the key (`--refresh=false`): the value is unknown
         kind = "change"
         if record is None:

@@ -32,6 +32,12 @@ def masked(values: Mapping[str, Any], sealed: Container[str]) -> dict[str, Any]:
     return {k: STAND_IN if k in sealed else v for k, v in values.items()}
 
 
+def unread(value: Any, path: str, sealed: Container[str]) -> bool:
+    """`value` is the stand-in of a sealed path: the state was read without the key, so the value is
+    not known here (neither equal nor different to anything)."""
+    return value == STAND_IN and path in sealed
+
+
 def split(books: dict[str, Any], sealed: Sealed) -> tuple[dict[str, Any], dict[str, Any] | None]:
     """(what the sidecar keeps, what the encrypted document keeps) of one record's bookkeeping
     (`ClientRecord.bookkeeping`: `applied` absent when it equals `desired`)."""
