@@ -24,7 +24,7 @@ from dcrsync.model import ClientSpec, LiveClient, observed, uses_secret
 from dcrsync.plan.ownership import Ownership
 from dcrsync.project.clients import load_project
 from dcrsync.project.opening import InvalidClients, Project
-from dcrsync.state.records import State, desired_values, live_values, now
+from dcrsync.state.records import State, desired_values, live_values, now, sealed_of
 
 SecretFate = Literal["rotated", "read", "unknown", "none"]
 
@@ -139,7 +139,7 @@ def _adopt_one(
             "observed": observed(result.live),
             "protected": spec.protected,
             # fields the file reads from the environment: their server values are kept encrypted
-            "sealed": {p: list(names) for p, names in spec.env_refs.items()},
+            "sealed": sealed_of(spec),
         },
     })
     fate: SecretFate = "rotated" if secret else "read" if read else "unknown" if has_secret else "none"

@@ -14,7 +14,7 @@ from dcrsync.errors import DcrsyncError, StateError
 from dcrsync.model import ClientSpec, LiveClient, Location, observed, uses_secret
 from dcrsync.plan.rotation import parse_duration  # noqa: F401 - `rotate-secret --grace` reads it here
 from dcrsync.project.opening import Project, load_specs
-from dcrsync.state.records import ClientRecord, State, desired_values, live_values, now, upsert
+from dcrsync.state.records import ClientRecord, State, desired_values, live_values, now, sealed_of, upsert
 
 
 def rotate_secret(
@@ -164,7 +164,7 @@ def recover(project: Project, backend: Backend) -> Recovered:
             record.desired = record.applied = live_values(live, record.desired, backend.normalise)
             record.observed = observed(live)
             record.protected = bool(specs[name].protected) if name in specs else False
-            record.sealed = {p: list(v) for p, v in specs[name].env_refs.items()} if name in specs else {}
+            record.sealed = sealed_of(specs[name]) if name in specs else {}
             state.serial = max(state.serial, live.serial or 0)  # markers of the lost state's applies: not "newer"
             out.names.append(name)
             if name not in specs:

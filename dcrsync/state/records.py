@@ -88,6 +88,11 @@ def has_secret(entry: Entry) -> bool:
     return any(data.get(k) for k in SECRET_KEYS) or bool(data.get("sealed"))
 
 
+def sealed_of(spec: ClientSpec) -> dict[str, list[str]]:
+    """A record's `sealed` for `spec`: each field its file read from the environment -> the variables."""
+    return {path: list(names) for path, names in spec.env_refs.items()}
+
+
 def now() -> str:
     return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -220,7 +225,7 @@ class State:
             record = self.clients.get(spec.name)
             if record is None:
                 continue
-            missing = {p: list(v) for p, v in spec.env_refs.items() if p not in record.sealed}
+            missing = {p: v for p, v in sealed_of(spec).items() if p not in record.sealed}
             if missing:
                 record.sealed = {**record.sealed, **missing}
                 changed = True
@@ -359,6 +364,6 @@ def entries_for(
     entries.append(upsert(
         spec.name, client_id=live.client_id, desired=desired, applied=applied, applied_at=at,
         pending=None, observed=observed(live), labels=dict(spec.labels), protected=spec.protected,
-        sealed={p: list(names) for p, names in spec.env_refs.items()},
+        sealed=sealed_of(spec),
     ))
     return entries, warnings
